@@ -1,0 +1,1 @@
+"""Command-line entry points, thin over the library."""

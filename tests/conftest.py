@@ -1,0 +1,66 @@
+"""Suite-wide test policy.
+
+- With ``SUTURE_FORBID_SKIPS=1`` (set by ``make test`` and so by CI) a skipped test is reported
+  as a failure: every marker must really run.
+- ``figures`` lets a test report a measured figure (cut points covered, sizes, counts); they are
+  printed together in a "suture figures" section at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+_FIGURES: list[tuple[str, str, object]] = []
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository's top folder."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_vectors() -> Path:
+    """``../shared/vectors``: public test vectors (SUIT examples, Wycheproof)."""
+    path = SHARED / "vectors"
+    if not path.is_dir():
+        pytest.fail(f"test vectors not found at {path}: ../shared/ must sit beside the repository")
+    return path
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """Record a figure for the end-of-run summary: ``figures("cut points", 1234)``."""
+
+    def record(name: str, value: object) -> None:
+        _FIGURES.append((request.node.nodeid, name, value))
+
+    return record
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if os.environ.get("SUTURE_FORBID_SKIPS") == "1" and report.skipped:
+        if hasattr(report, "wasxfail"):
+            return
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and skips are failures in this run: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FIGURES:
+        return
+    terminalreporter.section("suture figures")
+    for nodeid, name, value in _FIGURES:
+        terminalreporter.write_line(f"{nodeid}: {name} = {value}")
