@@ -34,6 +34,10 @@ class CborError(Exception):
     """Bytes that are not one well-formed CBOR item within the allowed subset and limits."""
 
 
+class CborLimitError(CborError):
+    """Bytes over the size ceiling, or nested deeper than allowed."""
+
+
 def _argument(data: bytes, pos: int, info: int, end: int) -> tuple[int, int]:
     """Decode the argument of a head whose additional info is ``info``; returns (arg, pos)."""
     if info < 24:
@@ -83,13 +87,13 @@ def check_well_formed(
                     f"but only {end - pos} bytes remain"
                 )
             if len(pending) > max_depth:
-                raise CborError(f"offset {start}: nesting deeper than {max_depth} levels")
+                raise CborLimitError(f"offset {start}: nesting deeper than {max_depth} levels")
             pending.append(items)
         elif major == 6:
             if arg not in tags:
                 raise CborError(f"offset {start}: CBOR tag {arg} is not accepted here")
             if len(pending) > max_depth:
-                raise CborError(f"offset {start}: nesting deeper than {max_depth} levels")
+                raise CborLimitError(f"offset {start}: nesting deeper than {max_depth} levels")
             pending.append(1)
         elif major == 7 and info < 20:
             raise CborError(f"offset {start}: unassigned simple value {info}")
@@ -111,7 +115,7 @@ def loads_bounded(
         raise CborError(f"expected bytes, got {type(data).__name__}")
     raw = bytes(data)
     if len(raw) > max_bytes:
-        raise CborError(f"{len(raw)} bytes is over the limit of {max_bytes} bytes")
+        raise CborLimitError(f"{len(raw)} bytes is over the limit of {max_bytes} bytes")
     check_well_formed(raw, max_depth=max_depth, allowed_tags=allowed_tags)
     try:
         return cbor2.loads(
@@ -121,7 +125,7 @@ def loads_bounded(
             allow_duplicate_keys=False,
         )
     except RecursionError:
-        raise CborError("nesting too deep") from None
+        raise CborLimitError("nesting too deep") from None
     except Exception as exc:  # cbor2 raises several types (ValueError, TypeError, its own)
         raise CborError(f"malformed CBOR: {exc}") from None
 

@@ -1,0 +1,43 @@
+"""The one exception family of ``suture.suit``: every failure is a :class:`SuitError`.
+
+Messages say what is wrong and where, e.g.
+``manifest key 2 (sequence-number): expected uint, got text``.
+"""
+
+from __future__ import annotations
+
+
+class SuitError(Exception):
+    """Anything wrong with a SUIT envelope, manifest, description or request."""
+
+
+class SuitDecodeError(SuitError):
+    """The bytes are not well-formed CBOR, or not within the accepted subset."""
+
+
+class SuitLimitError(SuitDecodeError):
+    """An input exceeds a ceiling (size, nesting, number of items)."""
+
+
+class SuitStructureError(SuitDecodeError):
+    """Well-formed CBOR that is not a valid SUIT structure (wrong type, missing key...)."""
+
+
+class SuitAuthenticationError(SuitError):
+    """The envelope is not authenticated: no authentication block, or none verifies."""
+
+
+class SuitDigestError(SuitAuthenticationError):
+    """A digest does not match: the manifest's, or a severable member's."""
+
+
+class SuitSignatureError(SuitAuthenticationError):
+    """No COSE signature verifies with the given keys."""
+
+
+class SuitDescriptionError(SuitError):
+    """A description file (TOML/YAML/JSON) is unreadable or does not describe a valid update."""
+
+
+class SuitSeverError(SuitError):
+    """A member cannot be severed (absent, not severable, or unknown)."""

@@ -1,0 +1,229 @@
+"""Show an envelope: a JSON-serialisable summary (``inspect --json``) and a rich rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from suture.cose import alg_name
+from suture.suit import codepoints as cp
+from suture.suit.model import (
+    Command,
+    CommandSequence,
+    Digest,
+    Envelope,
+    LocalizedText,
+    Parameter,
+)
+
+
+def _digest_json(digest: Digest | None) -> dict[str, Any] | None:
+    if digest is None:
+        return None
+    return {
+        "algorithm": digest.algorithm_name,
+        "algorithm_id": digest.algorithm,
+        "hex": digest.value.hex(),
+    }
+
+
+def to_json(value: Any) -> Any:
+    """Decoded SUIT values as JSON: bytes as hex, UUIDs as text, sequences as command lists."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Digest):
+        return _digest_json(value)
+    if isinstance(value, CommandSequence):
+        return [_command_json(c) for c in value.commands]
+    if isinstance(value, Parameter):
+        return {value.name: to_json(value.value)}
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(to_json(k)): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return repr(value)
+
+
+def _command_json(command: Command) -> dict[str, Any]:
+    arg = command.argument
+    if command.code in (cp.DIRECTIVE_OVERRIDE_PARAMETERS, cp.DIRECTIVE_SET_PARAMETERS):
+        argument: Any = {p.name: to_json(p.value) for p in arg}
+    else:
+        argument = to_json(arg)
+    return {"name": command.name, "code": command.code, "argument": argument}
+
+
+def _text_json(text: Mapping[str, LocalizedText] | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    return {
+        lang: {
+            "manifest": dict(entry.manifest),
+            "components": [
+                {"id": [e.hex() for e in cid], **fields} for cid, fields in entry.components
+            ],
+        }
+        for lang, entry in text.items()
+    }
+
+
+def _member_state(env: Envelope, name: str) -> str:
+    if name in env.severed:
+        return "severed"
+    if name in env.severable_members:
+        return "severable"
+    manifest = env.manifest
+    present = {"payload-fetch": manifest.payload_fetch, "install": manifest.install}.get(
+        name, manifest.text
+    )
+    return "inline" if present is not None else "absent"
+
+
+def envelope_summary(env: Envelope) -> dict[str, Any]:
+    """What ``suture suit inspect --json`` prints: plain JSON types only."""
+    manifest = env.manifest
+    components = []
+    for info in manifest.component_info:
+        components.append(
+            {
+                "index": info.index,
+                "id": [e.hex() for e in info.identifier],
+                "image_digest": _digest_json(info.image_digest),
+                "image_size": info.image_size,
+                "uri": info.uri,
+                "vendor_id": str(info.vendor_id) if info.vendor_id else None,
+                "class_id": str(info.class_id) if info.class_id else None,
+                "parameters": to_json(info.parameters),
+            }
+        )
+    key_ids = [k.hex() for k in env.signer_key_ids]
+    return {
+        "tagged": env.tagged,
+        "verified": env.verified,
+        "manifest_version": manifest.version,
+        "sequence_number": manifest.sequence_number,
+        "reference_uri": manifest.reference_uri,
+        "manifest_digest": _digest_json(env.authentication.digest),
+        "components": components,
+        "sequences": {name: to_json(seq) for name, seq in manifest.sequences().items()},
+        "severable": {name: _member_state(env, name) for name in cp.SEVERABLE_MEMBERS},
+        "severed": list(env.severed),
+        "text": _text_json(manifest.text),
+        "integrated_payloads": {k: len(v) for k, v in env.integrated_payloads.items()},
+        "authentication": [
+            {
+                "kind": block.kind,
+                "alg": alg_name(block.alg) if block.alg is not None else None,
+                "kid": block.kid.hex() if block.kid is not None else None,
+            }
+            for block in env.authentication.blocks
+        ],
+        "signer_key_ids": key_ids,
+        "signer_key_id": key_ids[0] if key_ids else None,
+    }
+
+
+def _id_text(identifier: list[bytes]) -> str:
+    parts = []
+    for element in identifier:
+        printable = element.isascii() and element.decode("ascii").isprintable() and element
+        parts.append(f"'{element.decode('ascii')}'" if printable else f"h'{element.hex()}'")
+    return "[" + ", ".join(parts) + "]"
+
+
+def _sequence_tree(tree: Tree, sequence: CommandSequence) -> None:
+    for command in sequence.commands:
+        arg = command.argument
+        if command.code in (cp.DIRECTIVE_OVERRIDE_PARAMETERS, cp.DIRECTIVE_SET_PARAMETERS):
+            node = tree.add(f"[cyan]{command.name}[/]")
+            for p in arg:
+                value = to_json(p.value)
+                if isinstance(value, dict) and "hex" in value:
+                    value = f"{value['algorithm']}:{value['hex']}"
+                node.add(f"{p.name} = {value}")
+        elif command.code == cp.DIRECTIVE_RUN_SEQUENCE:
+            _sequence_tree(tree.add(f"[cyan]{command.name}[/]"), arg)
+        elif command.code == cp.DIRECTIVE_TRY_EACH:
+            node = tree.add(f"[cyan]{command.name}[/]")
+            for i, option in enumerate(arg):
+                if option is None:
+                    node.add(f"option {i}: nil")
+                else:
+                    _sequence_tree(node.add(f"option {i}"), option)
+        else:
+            style = "green" if command.kind == "condition" else "cyan"
+            tree.add(f"[{style}]{command.name}[/] {to_json(arg)}")
+
+
+def render(env: Envelope, console: Console) -> None:
+    """Print an envelope for people: summary table, components, sequences, text."""
+    manifest = env.manifest
+    summary = envelope_summary(env)
+    head = Table(show_header=False, box=None, pad_edge=False)
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("sequence number", str(manifest.sequence_number))
+    head.add_row("manifest version", str(manifest.version))
+    head.add_row("tagged (107)", "yes" if env.tagged else "no")
+    if manifest.reference_uri:
+        head.add_row("reference uri", manifest.reference_uri)
+    digest = env.authentication.digest
+    head.add_row("manifest digest", f"{digest.algorithm_name}:{digest.value.hex()}")
+    for i, block in enumerate(summary["authentication"], start=1):
+        kid = f", kid {block['kid']}" if block["kid"] else ""
+        head.add_row(f"signature {i}", f"{block['kind']} {block['alg'] or ''}{kid}")
+    if not env.authentication.blocks:
+        head.add_row("signature", "[red]none (unsigned)[/]")
+    if env.verified:
+        head.add_row(
+            "verified", "[green]yes[/], signer key id " + ", ".join(summary["signer_key_ids"])
+        )
+    for name, state in summary["severable"].items():
+        if state != "absent":
+            head.add_row(name, state)
+    for name, size in summary["integrated_payloads"].items():
+        head.add_row(f"payload {name}", f"{size} bytes")
+    console.print(head)
+
+    table = Table(title="components")
+    for column in ("#", "id", "image digest", "size", "uri", "vendor id", "class id"):
+        table.add_column(column)
+    for info in manifest.component_info:
+        table.add_row(
+            str(info.index),
+            _id_text(info.identifier),
+            f"{info.image_digest.algorithm_name}:{info.image_digest.value.hex()}"
+            if info.image_digest
+            else "-",
+            str(info.image_size) if info.image_size is not None else "-",
+            info.uri or "-",
+            str(info.vendor_id) if info.vendor_id else "-",
+            str(info.class_id) if info.class_id else "-",
+        )
+    console.print(table)
+
+    tree = Tree("[bold]command sequences[/]")
+    for name, sequence in manifest.sequences().items():
+        _sequence_tree(tree.add(f"[bold]{name}[/]"), sequence)
+    console.print(tree)
+
+    if manifest.text:
+        text_tree = Tree("[bold]text[/]")
+        for lang, entry in manifest.text.items():
+            node = text_tree.add(lang)
+            for key, value in entry.manifest.items():
+                node.add(f"{key}: {value}")
+            for cid, fields in entry.components:
+                cnode = node.add(_id_text(cid))
+                for key, value in fields.items():
+                    cnode.add(f"{key}: {value}")
+        console.print(text_tree)

@@ -1,0 +1,18 @@
+"""Ceilings on untrusted input: every envelope decoded by suture stays within these."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Whole envelope, integrated payloads included.
+MAX_ENVELOPE_BYTES: Final = 8 * 1024 * 1024
+# The encoded manifest, each command sequence, the text map and each authentication block.
+MAX_MANIFEST_BYTES: Final = 256 * 1024
+MAX_AUTH_BLOCK_BYTES: Final = 16 * 1024
+# CBOR nesting inside any one encoded item (arrays, maps and tags count one level each).
+MAX_DEPTH: Final = 16
+# Command sequences nested in sequences (try-each, run-sequence).
+MAX_SEQUENCE_DEPTH: Final = 8
+MAX_COMPONENTS: Final = 256
+MAX_COMPONENT_ID_ELEMENTS: Final = 16
+MAX_AUTH_BLOCKS: Final = 8
