@@ -1,0 +1,139 @@
+"""Releases on disk: one directory per release, written once, never changed.
+
+::
+
+    <data>/releases/<release-id>/
+        envelope.suit   the signed SUIT envelope
+        payload.bin     the payload it describes
+        sbom.json       the software bill of materials
+        notes.md        release notes
+        release.json    {"id": ..., "published_at": ..., "artefacts":
+                         {"envelope": {"file": "envelope.suit", "size": ..., "sha256": ...}, ...}}
+
+A release is written to a temporary directory and renamed into place, so a reader sees a whole
+release or none; publishing an id that exists is refused (releases are immutable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+ARTEFACTS = {
+    "envelope": ("envelope.suit", "application/suit-envelope+cose"),
+    "payload": ("payload.bin", "application/octet-stream"),
+    "sbom": ("sbom.json", "application/json"),
+    "notes": ("notes.md", "text/markdown; charset=utf-8"),
+}
+# Ceilings on what one release may hold.
+MAX_ENVELOPE = 1 << 20
+MAX_PAYLOAD = 64 << 20
+MAX_DOCUMENT = 4 << 20
+
+
+class ReleaseError(ValueError):
+    """A release that cannot be published or found."""
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One file of a release."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    media_type: str
+
+
+class ReleaseStore:
+    """The releases directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, release_id: str) -> Path:
+        if not RELEASE_ID.match(release_id):
+            raise ReleaseError(f"invalid release id {release_id!r}")
+        return self.root / release_id
+
+    def exists(self, release_id: str) -> bool:
+        """Whether ``release_id`` is published."""
+        try:
+            return (self._dir(release_id) / "release.json").is_file()
+        except ReleaseError:
+            return False
+
+    def list(self) -> list[str]:
+        """Published release ids, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "release.json").is_file())
+
+    def metadata(self, release_id: str) -> dict[str, Any]:
+        """The ``release.json`` of a published release."""
+        path = self._dir(release_id) / "release.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError as e:
+            raise ReleaseError(f"no release {release_id!r}") from e
+        return data
+
+    def artefact(self, release_id: str, name: str) -> Artefact:
+        """One file of a release, as recorded at publication."""
+        if name not in ARTEFACTS:
+            raise ReleaseError(f"no artefact {name!r}: one of {', '.join(ARTEFACTS)}")
+        entry = self.metadata(release_id)["artefacts"][name]
+        filename, media_type = ARTEFACTS[name]
+        return Artefact(
+            name, self._dir(release_id) / filename, entry["size"], entry["sha256"], media_type
+        )
+
+    def publish(
+        self,
+        release_id: str,
+        *,
+        envelope: bytes,
+        payload: bytes,
+        sbom: bytes,
+        notes: bytes,
+        published_at: int,
+    ) -> dict[str, Any]:
+        """Write a release; returns its ``release.json``. Nothing is written on error."""
+        target = self._dir(release_id)
+        if target.exists():
+            raise ReleaseError(f"release {release_id!r} is already published")
+        contents = {"envelope": envelope, "payload": payload, "sbom": sbom, "notes": notes}
+        limits = {"envelope": MAX_ENVELOPE, "payload": MAX_PAYLOAD}
+        for name, data in contents.items():
+            if len(data) > limits.get(name, MAX_DOCUMENT):
+                raise ReleaseError(f"{name} is larger than {limits.get(name, MAX_DOCUMENT)} B")
+        if not envelope or not payload:
+            raise ReleaseError("a release needs an envelope and a payload")
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".publish-"))
+        try:
+            artefacts = {}
+            for name, data in contents.items():
+                filename = ARTEFACTS[name][0]
+                (tmp / filename).write_bytes(data)
+                artefacts[name] = {
+                    "file": filename,
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            meta = {"id": release_id, "published_at": published_at, "artefacts": artefacts}
+            (tmp / "release.json").write_text(json.dumps(meta, indent=2))
+            os.rename(tmp, target)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ReleaseError(f"cannot publish {release_id}: {e}") from e
+        return meta
