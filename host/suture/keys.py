@@ -154,7 +154,7 @@ def write_key_pair(key: PrivateKey, out: Path, *, force: bool = False) -> tuple[
     if not force:
         for path in (out, pub):
             if path.exists():
-                raise KeyFileError(f"{path}: already exists; pass force to overwrite it")
+                raise KeyFileError(f"{path}: already exists; refusing to overwrite it (--force)")
     if not out.parent.is_dir():
         raise KeyFileError(f"{out.parent}: no such directory")
     _write_atomic(out, private_key_pem(key), mode=0o600)

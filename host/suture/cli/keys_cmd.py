@@ -2,8 +2,63 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from suture.keys import (
+    SIGNING_ALGS,
+    KeyFileError,
+    generate_private_key,
+    key_id,
+    public_key_path,
+    write_key_pair,
+)
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def keygen(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Private key file to write (PEM, mode 0600); the public key goes beside it "
+            "with the suffix .pub.pem.",
+        ),
+    ],
+    alg: Annotated[
+        str,
+        typer.Option("--alg", help="ES256 (ECDSA P-256: devices verify it) or EdDSA (Ed25519)."),
+    ] = "ES256",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+) -> None:
+    """Generate a signing key pair: a private PEM and its public PEM (.pub.pem).
+
+    Keep the private key offline; give the .pub.pem file to whoever verifies (the hospital's
+    scheduler, the devices' trust anchors). Prints the key id: the SHA-256 of the public key.
+    """
+    if alg not in SIGNING_ALGS:
+        _err.print(f"[red]error:[/red] --alg {alg!r}: choose one of {', '.join(SIGNING_ALGS)}")
+        raise typer.Exit(2)
+    key = generate_private_key(alg)
+    try:
+        private, public = write_key_pair(key, out, force=force)
+    except KeyFileError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    _out.print(f"private key  {private}  ({alg}, keep it secret)", highlight=False)
+    _out.print(f"public key   {public}", highlight=False)
+    _out.print(f"key id       {key_id(key.public_key()).hex()}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Attach the `keygen` command to the root app."""
+    app.command("keygen")(keygen)
+
+
+__all__ = ["keygen", "public_key_path", "register"]

@@ -2,9 +2,253 @@
 
 from __future__ import annotations
 
-import typer
+import json
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
 
-suit_app = typer.Typer(help="SUIT envelopes: create, sign, sever, inspect and verify.", no_args_is_help=True)
+import typer
+from rich.console import Console
+
+from suture.keys import (
+    KeyFileError,
+    PrivateKey,
+    PublicKey,
+    key_id,
+    load_private_key,
+    load_public_key,
+)
+from suture.suit import (
+    MAX_ENVELOPE_BYTES,
+    SuitError,
+    create_envelope,
+    create_unsigned_envelope,
+    decode_envelope,
+    envelope_summary,
+    load_description,
+    sever_envelope,
+    sign_envelope,
+    verify_envelope,
+)
+from suture.suit.inspect import render
+
+suit_app = typer.Typer(
+    help="SUIT envelopes: create, sign, sever, inspect and verify.", no_args_is_help=True
+)
+
+_out = Console()
+_err = Console(stderr=True)
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    raise typer.Exit(code)
+
+
+def _read_envelope(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_ENVELOPE_BYTES:
+            _fail(f"{path}: {size} bytes is over the envelope limit of {MAX_ENVELOPE_BYTES}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        _fail(f"{path}: no such file", EXIT_USAGE)
+    except OSError as exc:
+        _fail(f"{path}: cannot read: {exc.strerror or exc}", EXIT_USAGE)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        _fail(f"{path}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
+
+
+def _public_keys(paths: list[Path]) -> list[PublicKey]:
+    if not paths:
+        _fail("give at least one --key PUBKEY", EXIT_USAGE)
+    try:
+        return [load_public_key(p) for p in paths]
+    except KeyFileError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+KeyOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--key",
+        "-k",
+        help="Public key PEM (or private key PEM) to verify with; repeat for several.",
+    ),
+]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Envelope file to write.")]
+SigningKey = Annotated[
+    Path | None, typer.Option("--key", "-k", help="Private key PEM to sign with (ES256 or EdDSA).")
+]
+
+
+def _private_key(path: Path) -> PrivateKey:
+    try:
+        return load_private_key(path)
+    except KeyFileError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+@suit_app.command("create")
+def create(
+    description: Annotated[
+        Path, typer.Argument(help="Description file (.toml, .yaml or .json); see docs/suit.md.")
+    ],
+    out: OutOption,
+    key: SigningKey = None,
+    unsigned: Annotated[
+        bool,
+        typer.Option("--unsigned", help="Write an unsigned envelope (digest only) to sign later."),
+    ] = False,
+    kid: Annotated[
+        bool, typer.Option("--kid", help="Put the signer's key id in the COSE header.")
+    ] = False,
+    base_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--base-dir",
+            help="Folder the image files are relative to (default: the description's folder).",
+        ),
+    ] = None,
+) -> None:
+    """Build a SUIT envelope from a description and sign it.
+
+    Image digests and sizes are computed from the files the description names. With
+    --unsigned the envelope carries only the manifest digest: sign it later with
+    `suture suit sign` (verification rejects it until then).
+    """
+    if (key is None) != unsigned:
+        _fail("give either --key KEY or --unsigned", EXIT_USAGE)
+    try:
+        data = load_description(description)
+    except SuitError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    root = base_dir if base_dir is not None else description.parent
+    try:
+        if key is None:
+            envelope = create_unsigned_envelope(data, base_dir=root)
+        else:
+            private = _private_key(key)
+            signer = key_id(private.public_key()) if kid else None
+            envelope = create_envelope(data, private, base_dir=root, kid=signer)
+    except SuitError as exc:
+        _fail(str(exc))
+    _write(out, envelope)
+    state = "unsigned" if key is None else "signed"
+    _out.print(f"wrote {out} ({len(envelope)} bytes, {state})", highlight=False)
+
+
+@suit_app.command("sign")
+def sign(
+    envelope: Annotated[Path, typer.Argument(help="Envelope to sign (signed or unsigned).")],
+    key: Annotated[Path, typer.Option("--key", "-k", help="Private key PEM to sign with.")],
+    out: OutOption,
+    append: Annotated[
+        bool,
+        typer.Option("--append", help="Keep the existing signatures and add this one."),
+    ] = False,
+    kid: Annotated[
+        bool, typer.Option("--kid", help="Put the signer's key id in the COSE header.")
+    ] = False,
+) -> None:
+    """Sign an envelope: replace its signatures (or --append one) with one made by KEY.
+
+    The manifest and the severable members are kept byte for byte.
+    """
+    data = _read_envelope(envelope)
+    private = _private_key(key)
+    try:
+        signed = sign_envelope(
+            data, private, append=append, kid=key_id(private.public_key()) if kid else None
+        )
+    except SuitError as exc:
+        _fail(str(exc))
+    _write(out, signed)
+    _out.print(f"wrote {out} ({len(signed)} bytes)", highlight=False)
+
+
+@suit_app.command("sever")
+def sever(
+    envelope: Annotated[Path, typer.Argument(help="Signed envelope.")],
+    out: OutOption,
+    member: Annotated[
+        list[str],
+        typer.Option(
+            "--member", "-m", help="Member to remove: install, payload-fetch or text; repeatable."
+        ),
+    ],
+) -> None:
+    """Remove severable members; the manifest keeps their digests, the signature stays valid."""
+    data = _read_envelope(envelope)
+    try:
+        severed = sever_envelope(data, member)
+    except SuitError as exc:
+        _fail(str(exc))
+    _write(out, severed)
+    _out.print(f"wrote {out} ({len(severed)} bytes, without {', '.join(member)})")
+
+
+@suit_app.command("inspect")
+def inspect(
+    envelope: Annotated[Path, typer.Argument(help="Envelope to show.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", "-k", help="Also verify with this public key; repeatable."),
+    ] = None,
+) -> None:
+    """Show an envelope: sequence number, components (digest, size, uri), sequences, text.
+
+    Decoding alone checks no signature; with --key the envelope is verified first (exit 1 if
+    it does not verify) and the signer's key id is shown.
+    """
+    data = _read_envelope(envelope)
+    try:
+        decoded = verify_envelope(data, _public_keys(key)) if key else decode_envelope(data)
+    except SuitError as exc:
+        _fail(f"{envelope}: {exc}")
+    if as_json:
+        typer.echo(json.dumps(envelope_summary(decoded), indent=2))
+    else:
+        render(decoded, _out)
+
+
+@suit_app.command("verify")
+def verify(
+    envelope: Annotated[Path, typer.Argument(help="Envelope to verify.")],
+    key: KeyOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Verify an envelope: manifest digest, signature, severable members.
+
+    Exit status: 0 valid, 1 invalid (the reason is printed), 2 usage error.
+    """
+    data = _read_envelope(envelope)
+    keys = _public_keys(key)
+    try:
+        verified = verify_envelope(data, keys)
+    except SuitError as exc:
+        _fail(f"{envelope}: invalid: {exc}")
+    if as_json:
+        typer.echo(json.dumps(envelope_summary(verified), indent=2))
+        return
+    signers = ", ".join(k.hex() for k in verified.signer_key_ids)
+    _out.print(
+        f"{envelope}: valid, sequence number {verified.manifest.sequence_number}, "
+        f"signed by key id {signers}",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

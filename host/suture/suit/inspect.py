@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -149,7 +150,7 @@ def _sequence_tree(tree: Tree, sequence: CommandSequence) -> None:
                 value = to_json(p.value)
                 if isinstance(value, dict) and "hex" in value:
                     value = f"{value['algorithm']}:{value['hex']}"
-                node.add(f"{p.name} = {value}")
+                node.add(escape(f"{p.name} = {value}"))
         elif command.code == cp.DIRECTIVE_RUN_SEQUENCE:
             _sequence_tree(tree.add(f"[cyan]{command.name}[/]"), arg)
         elif command.code == cp.DIRECTIVE_TRY_EACH:
@@ -161,7 +162,7 @@ def _sequence_tree(tree: Tree, sequence: CommandSequence) -> None:
                     _sequence_tree(node.add(f"option {i}"), option)
         else:
             style = "green" if command.kind == "condition" else "cyan"
-            tree.add(f"[{style}]{command.name}[/] {to_json(arg)}")
+            tree.add(f"[{style}]{command.name}[/] {escape(str(to_json(arg)))}")
 
 
 def render(env: Envelope, console: Console) -> None:
@@ -170,12 +171,12 @@ def render(env: Envelope, console: Console) -> None:
     summary = envelope_summary(env)
     head = Table(show_header=False, box=None, pad_edge=False)
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")
     head.add_row("sequence number", str(manifest.sequence_number))
     head.add_row("manifest version", str(manifest.version))
     head.add_row("tagged (107)", "yes" if env.tagged else "no")
     if manifest.reference_uri:
-        head.add_row("reference uri", manifest.reference_uri)
+        head.add_row("reference uri", escape(manifest.reference_uri))
     digest = env.authentication.digest
     head.add_row("manifest digest", f"{digest.algorithm_name}:{digest.value.hex()}")
     for i, block in enumerate(summary["authentication"], start=1):
@@ -191,25 +192,26 @@ def render(env: Envelope, console: Console) -> None:
         if state != "absent":
             head.add_row(name, state)
     for name, size in summary["integrated_payloads"].items():
-        head.add_row(f"payload {name}", f"{size} bytes")
+        head.add_row(escape(f"payload {name}"), f"{size} bytes")
     console.print(head)
 
-    table = Table(title="components")
-    for column in ("#", "id", "image digest", "size", "uri", "vendor id", "class id"):
-        table.add_column(column)
     for info in manifest.component_info:
-        table.add_row(
-            str(info.index),
-            _id_text(info.identifier),
-            f"{info.image_digest.algorithm_name}:{info.image_digest.value.hex()}"
-            if info.image_digest
-            else "-",
-            str(info.image_size) if info.image_size is not None else "-",
-            info.uri or "-",
-            str(info.vendor_id) if info.vendor_id else "-",
-            str(info.class_id) if info.class_id else "-",
-        )
-    console.print(table)
+        table = Table(show_header=False, box=None, pad_edge=False, title_justify="left")
+        table.title = f"component {info.index} {escape(_id_text(info.identifier))}"
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        if info.image_digest:
+            digest_text = f"{info.image_digest.algorithm_name}:{info.image_digest.value.hex()}"
+            table.add_row("image digest", digest_text)
+        if info.image_size is not None:
+            table.add_row("image size", str(info.image_size))
+        if info.uri:
+            table.add_row("uri", escape(info.uri))
+        if info.vendor_id:
+            table.add_row("vendor id", str(info.vendor_id))
+        if info.class_id:
+            table.add_row("class id", str(info.class_id))
+        console.print(table)
 
     tree = Tree("[bold]command sequences[/]")
     for name, sequence in manifest.sequences().items():
@@ -219,11 +221,11 @@ def render(env: Envelope, console: Console) -> None:
     if manifest.text:
         text_tree = Tree("[bold]text[/]")
         for lang, entry in manifest.text.items():
-            node = text_tree.add(lang)
+            node = text_tree.add(escape(lang))
             for key, value in entry.manifest.items():
-                node.add(f"{key}: {value}")
+                node.add(escape(f"{key}: {value}"))
             for cid, fields in entry.components:
-                cnode = node.add(_id_text(cid))
+                cnode = node.add(escape(_id_text(cid)))
                 for key, value in fields.items():
-                    cnode.add(f"{key}: {value}")
+                    cnode.add(escape(f"{key}: {value}"))
         console.print(text_tree)
