@@ -180,6 +180,9 @@ def verify_request(
         required.append("authorization")
     if body:
         required.append("content-digest")
+    # RFC 9530: a Content-Digest that is present is checked even against an empty body, so a
+    # signed request cannot be replayed with its body stripped.
+    check_body = bool(body) or "content-digest" in names
     verifier = _ClockedVerifier(
         clock=clock,
         max_age=max_age,
@@ -196,7 +199,7 @@ def verify_request(
             max_age=None,
             expect_tag=GNAP_TAG,
             require_components=tuple(required),
-            body=body if body else None,
+            body=body if check_body else None,
         )
     except HTTPMessageSignaturesException as e:
         raise SignatureError(f"signature does not verify: {e}") from e
