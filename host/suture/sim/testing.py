@@ -1,0 +1,97 @@
+"""Building blocks for tests, the HIL plugin and the ward simulator: application bundles for the
+example application, envelopes signed for a simulated device, and ready-provisioned devices."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from suture import keys, suit
+from suture.bundle import build_bundle
+from suture.keys import PrivateKey
+from suture.sim.board import BoardGeometry
+from suture.sim.device import DeviceIdentity, SimBoard, SimDevice
+
+VENDOR_ID = uuid.UUID("fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe")
+CLASS_ID = uuid.UUID("1492af14-2569-5e48-bf42-9b2d51f2ab45")
+
+
+def example_app(version: int, *, filler: int = 0, migrations: str | None = None) -> bytes:
+    """The bundle of a tiny application that prints its version when it boots.
+
+    ``filler`` adds a data file of that many bytes; ``migrations`` the source of an
+    ``nvm_migrations.py`` (a ``migrate(key, schema, value)`` function)."""
+    files = {
+        "main.py": (f"VERSION = {version}\n\ndef main():\n    print('APP', VERSION)\n").encode(),
+        "lib/util.py": f"def version():\n    return {version}\n".encode(),
+    }
+    if filler:
+        files["data/blob.bin"] = bytes((version + i) & 0xFF for i in range(filler))
+    if migrations is not None:
+        files["nvm_migrations.py"] = migrations.encode()
+    return build_bundle(files)
+
+
+def sign_payload(
+    payload: bytes,
+    sequence_number: int,
+    key: PrivateKey,
+    *,
+    vendor_id: uuid.UUID = VENDOR_ID,
+    class_id: uuid.UUID = CLASS_ID,
+    uri: str = "https://updates.example/app.bundle",
+) -> bytes:
+    """A signed SUIT envelope for ``payload`` as one component ``["app"]``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "app.bundle").write_bytes(payload)
+        description = {
+            "sequence-number": sequence_number,
+            "vendor-id": str(vendor_id),
+            "class-id": str(class_id),
+            "components": [{"id": ["app"], "file": "app.bundle", "uri": uri}],
+        }
+        return suit.create_envelope(description, key, base_dir=Path(tmp))
+
+
+def identity_for(*public_keys: bytes, max_trial_boots: int = 3) -> DeviceIdentity:
+    """The example vendor/class identity trusting ``public_keys`` (65-byte SEC1 points)."""
+    return DeviceIdentity(
+        vendor_id=VENDOR_ID.bytes,
+        class_id=CLASS_ID.bytes,
+        keys=tuple(public_keys),
+        max_trial_boots=max_trial_boots,
+    )
+
+
+@dataclass
+class Provisioned:
+    """A simulated device with a first application installed and confirmed."""
+
+    board: SimBoard
+    device: SimDevice
+    key: PrivateKey
+
+
+def provision(
+    workdir: Path,
+    geometry: BoardGeometry,
+    key: PrivateKey | None = None,
+    *,
+    version: int = 1,
+    app: bytes | None = None,
+    heapsize: int | None = None,
+    lib: Path | None = None,
+) -> Provisioned:
+    """Create a device folder, provision ``app`` (default: example_app(version)) as confirmed."""
+    key = key or keys.generate_private_key("ES256")
+    ident = identity_for(keys.public_key_bytes(key.public_key()))
+    board = SimBoard(workdir, geometry, ident, heapsize=heapsize)
+    board.create()
+    device = SimDevice(board, lib=lib)
+    name = board.put_file("provision.bundle", app if app is not None else example_app(version))
+    result = device.run(["provision", name, str(version)])
+    if not result.ok:
+        raise RuntimeError(f"provisioning failed: {result.stdout}{result.stderr}")
+    return Provisioned(board, device, key)

@@ -1,0 +1,384 @@
+# The loader's decisions: what to do at boot for each journal state (install, trial, revert),
+# and the requests the agent or the application make (stage, confirm, revert). Every state
+# change is appended to the journal before the action it announces, and every action is
+# idempotent, so after a power cut recover() simply does the current step again.
+import hashlib
+import os
+import struct
+
+from binascii import crc32
+from micropython import const
+
+from loader import bundle, installed, suit
+from loader import journal as J
+from loader.errors import (
+    BackupError,
+    BundleError,
+    DigestError,
+    InterruptedError_,
+    LoaderError,
+    NvmError,
+    RollbackError,
+    SizeError,
+    StateError,
+    SuitError,
+)
+from loader.flash import PageWriter, RegionReader
+from loader.journal import Journal, Record
+from loader.nvm import Nvm
+
+_BUF = const(512)
+BACKUP_DATA = const(256)  # the backup's bundle starts here; its header sits at offset 0
+_BK_MAGIC = b"SUBK"
+_BK_FMT = "<4sII32s"
+MIGRATIONS = "nvm_migrations"
+
+
+class BackupHeader:
+    def __init__(self, version, size, digest):
+        self.version = version
+        self.size = size
+        self.digest = digest
+
+
+class _TeeSink:
+    def __init__(self, writer, hasher):
+        self.w = writer
+        self.h = hasher
+
+    def write(self, data):
+        self.h.update(data)
+        self.w.write(data)
+
+
+class _CountSink:
+    def __init__(self, hasher):
+        self.h = hasher
+        self.n = 0
+
+    def write(self, data):
+        self.h.update(data)
+        self.n += len(data)
+
+
+class Loader:
+    def __init__(self, board):
+        self.board = board
+        self.journal = Journal(board.region("journal"))
+        self.staging = board.region("staging")
+        self.backup = board.region("backup")
+        self.nvm_region = board.region("nvm")
+        root = board.mount_point
+        self.app_dir = root + "/app"
+        self.installed_path = root + "/.installed"
+        self.buf = bytearray(_BUF)
+
+    # ---- state -------------------------------------------------------------------------
+    def installed(self):
+        return installed.read(self.installed_path)
+
+    def nvm(self):
+        r = self.journal.current
+        trial = r.component == J.COMPONENT_APP and r.state == J.TRIAL
+        return Nvm(self.nvm_region, self.installed().version, trial)
+
+    def app_digest(self):
+        h = hashlib.sha256()
+        n = bundle.serialize(self.app_dir, bundle.HashSink(h), self.buf)
+        return n, h.digest()
+
+    def backup_header(self):
+        b = bytearray(48)
+        self.backup.read(0, b)
+        if struct.unpack_from("<I", b, 44)[0] != crc32(memoryview(b)[:44]):
+            return None
+        magic, version, size, digest = struct.unpack_from(_BK_FMT, b, 0)
+        if magic != _BK_MAGIC or size > self.backup.size - BACKUP_DATA:
+            return None
+        return BackupHeader(version, size, bytes(digest))
+
+    # ---- boot ----------------------------------------------------------------------------
+    def recover(self):
+        """Finish or undo whatever the journal says was in flight; count a trial boot.
+        Returns the current record once the state is one the application may run in."""
+        j = self.journal
+        while True:
+            r = j.current
+            if r.component != J.COMPONENT_APP:
+                return r
+            s = r.state
+            keep = r.flags & J.FLAG_KEEP_BACKUP
+            if s == J.STAGED and r.flags & J.FLAG_INSTALL_REQUESTED:
+                self._check_staged(r)
+            elif s == J.BACKUP:
+                self._do_backup(r)
+            elif s == J.INSTALLING:
+                self._do_install(r)
+            elif s == J.REVERTING:
+                self._do_revert(r)
+            elif s == J.TRIAL:
+                if r.flags & J.FLAG_REVERT_REQUESTED or r.boot_count >= self.board.max_trial_boots:
+                    j.append(r.copy(state=J.REVERTING, progress=0))
+                else:
+                    return j.append(r.copy(boot_count=r.boot_count + 1))
+            elif s == J.FAILED and keep:
+                self._resume_trial(r)
+            elif s == J.DOWNLOADING and keep:
+                j.append(r.copy(state=J.FAILED, progress=InterruptedError_.code))
+            else:
+                return r
+
+    def _fail(self, r, err):
+        self.journal.append(r.copy(state=J.FAILED, progress=err.code))
+        if r.flags & J.FLAG_KEEP_BACKUP:
+            self._resume_trial(self.journal.current)
+
+    def _resume_trial(self, r):
+        """An update staged on top of an unconfirmed trial failed: the trial goes on."""
+        inst = self.installed()
+        self.journal.append(Record(component=J.COMPONENT_APP, state=J.TRIAL,
+                                   boot_count=r.boot_count, size=inst.size,
+                                   version=inst.version, digest=inst.digest))
+
+    def _check_staged(self, r):
+        """Verify again before installing: size, anti-rollback, bundle structure, digest."""
+        inst = self.installed()
+        try:
+            if r.version <= inst.version:
+                raise RollbackError("staged version %d is not above %d" % (r.version, inst.version))
+            if r.size > self.staging.size:
+                raise SizeError("staged size exceeds the slot")
+            h = hashlib.sha256()
+            bundle.verify_stream(RegionReader(self.staging, r.size), r.size, h, self.buf)
+            if h.digest() != r.digest:
+                raise DigestError("staged payload does not match its digest")
+        except (BundleError, DigestError, RollbackError, SizeError) as e:
+            self._fail(r, e)
+            return
+        nxt = J.INSTALLING if r.flags & J.FLAG_KEEP_BACKUP else J.BACKUP
+        self.journal.append(r.copy(state=nxt, progress=0))
+
+    def _do_backup(self, r):
+        inst = self.installed()
+        hdr = self.backup_header()
+        if hdr is None or hdr.digest != inst.digest or hdr.version != inst.version:
+            h = hashlib.sha256()
+            count = _CountSink(h)
+            bundle.serialize(self.app_dir, count, self.buf)
+            size = count.n
+            if size > self.backup.size - BACKUP_DATA:
+                self._fail(r, SizeError("application larger than the backup slot"))
+                return
+            self.backup.erase(0)
+            w = PageWriter(self.backup, BACKUP_DATA)
+            w.erased_to = self.backup.sector
+            h2 = hashlib.sha256()
+            bundle.serialize(self.app_dir, _TeeSink(w, h2), self.buf)
+            w.flush()
+            digest = h2.digest()
+            body = struct.pack(_BK_FMT, _BK_MAGIC, inst.version, size, digest)
+            self.backup.program(0, body + struct.pack("<I", crc32(body)))
+        self.journal.append(r.copy(state=J.INSTALLING, progress=0))
+
+    def _migrations(self):
+        """The new application's NVM migration function, or None."""
+        import sys
+
+        sys.path.insert(0, self.app_dir)
+        try:
+            mod = __import__(MIGRATIONS)
+        except ImportError:
+            return None
+        finally:
+            sys.path.pop(0)
+            sys.modules.pop(MIGRATIONS, None)
+        return getattr(mod, "migrate", None)
+
+    def _do_install(self, r):
+        try:
+            self._apply(RegionReader(self.staging, r.size), r.size, r.digest)
+            if r.flags & J.FLAG_KEEP_BACKUP:
+                hdr = self.backup_header()
+                if hdr is None:
+                    raise BackupError("no backup of the confirmed application")
+                confirmed = hdr.version
+            else:
+                confirmed = self.installed().version
+            Nvm(self.nvm_region, confirmed).migrate(confirmed, r.version, self._migrations())
+            installed.write(self.installed_path, installed.Installed(r.version, r.size, r.digest))
+        except (LoaderError, OSError) as e:
+            code = e.code if isinstance(e, LoaderError) else 1
+            self.journal.append(r.copy(state=J.REVERTING, progress=code))
+            return
+        self.journal.append(r.copy(state=J.TRIAL, boot_count=0, progress=0,
+                                   flags=r.flags & J.FLAG_KEEP_BACKUP))
+
+    def _do_revert(self, r):
+        hdr = self.backup_header()
+        try:
+            if hdr is None:
+                raise BackupError("no valid backup to revert to")
+            self._apply(RegionReader(self.backup, hdr.size, BACKUP_DATA), hdr.size, hdr.digest)
+        except (LoaderError, OSError) as e:
+            self.journal.append(r.copy(state=J.FAILED, flags=0,
+                                       progress=e.code if isinstance(e, LoaderError) else 1))
+            return
+        Nvm(self.nvm_region, hdr.version).drop_above(hdr.version)
+        installed.write(self.installed_path,
+                        installed.Installed(hdr.version, hdr.size, hdr.digest))
+        self.journal.append(r.copy(state=J.REVERTED, flags=0, progress=0, boot_count=0,
+                                   version=hdr.version, size=hdr.size, digest=hdr.digest))
+
+    # ---- littlefs ------------------------------------------------------------------------
+    def _apply(self, stream, size, digest):
+        """Make app_dir hold exactly the bundle in stream (idempotent), each file replaced
+        atomically (write `name~new`, rename over `name`), then check the installed copy."""
+        names = []
+        r = bundle.Reader(stream, size)
+        while True:
+            e = r.next()
+            if e is None:
+                break
+            names.append(e[0])
+            while r.read(self.buf):
+                pass
+        _mkdirs(self.app_dir)
+        for p in bundle.list_files(self.app_dir):
+            if p not in names:
+                os.remove(self.app_dir + "/" + p.decode())
+        _prune_dirs(self.app_dir)
+        stream.pos -= size
+        h = hashlib.sha256()
+        r = bundle.Reader(stream, size, h)
+        mv = memoryview(self.buf)
+        while True:
+            e = r.next()
+            if e is None:
+                break
+            target = self.app_dir + "/" + e[0].decode()
+            _mkdirs(target[: target.rfind("/")])
+            tmp = target + "~new"
+            with open(tmp, "wb") as f:
+                while True:
+                    n = r.read(self.buf)
+                    if not n:
+                        break
+                    f.write(mv[:n])
+            os.rename(tmp, target)
+        if h.digest() != digest:
+            raise DigestError("payload changed while it was installed")
+        if self.app_digest()[1] != digest:
+            raise DigestError("installed copy does not match the signed digest")
+
+    # ---- requests from the agent and the application -------------------------------------
+    def stage(self, envelope, stream, install=True):
+        """Verify envelope (signature, identity, anti-rollback, size), then copy the payload
+        from stream (readinto) into the staging slot, hashing as it goes. Nothing is written
+        before the envelope verifies."""
+        j = self.journal
+        cur = j.current
+        if cur.state not in J.CLOSED and not (
+            cur.component == J.COMPONENT_APP
+            and (cur.state == J.TRIAL or cur.state == J.DOWNLOADING
+                 or (cur.state == J.STAGED and not cur.flags & J.FLAG_INSTALL_REQUESTED))
+        ):
+            raise StateError("an update is in flight (%s)" % cur.name())
+        if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
+            raise StateError("a revert is pending")
+        keep = cur.component == J.COMPONENT_APP and (
+            cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
+        )
+        inst = self.installed()
+        b = self.board
+        plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
+                            min_seq=inst.version + 1, max_image=self.staging.size)
+        comp = plan.components[0]
+        digest = comp.digest()
+        size = comp.size()
+        if digest is None or not isinstance(size, int):
+            raise SuitError("manifest gives no image digest and size")
+        rec = Record(component=J.COMPONENT_APP, state=J.DOWNLOADING,
+                     flags=J.FLAG_KEEP_BACKUP if keep else 0,
+                     boot_count=cur.boot_count if keep else 0,
+                     size=size, version=plan.seq, digest=digest)
+        rec = j.append(rec)
+        h = hashlib.sha256()
+        w = PageWriter(self.staging)
+        mv = memoryview(self.buf)
+        total = 0
+        while True:
+            n = stream.readinto(self.buf)
+            if not n:
+                break
+            total += n
+            if total > size:
+                break
+            h.update(mv[:n])
+            w.write(mv[:n])
+        w.flush()
+        if total != size:
+            err = SizeError("payload is %s than the manifest's image size"
+                            % ("longer" if total > size else "shorter"))
+            self._fail(rec, err)
+            raise err
+        if h.digest() != digest:
+            err = DigestError("payload does not match the manifest's image digest")
+            self._fail(rec, err)
+            raise err
+        j.append(rec.copy(state=J.STAGED, progress=size,
+                          flags=rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)))
+        return plan
+
+    def request_install(self):
+        r = self.journal.current
+        if r.component != J.COMPONENT_APP or r.state != J.STAGED:
+            raise StateError("nothing staged (%s)" % r.name())
+        self.journal.append(r.copy(flags=r.flags | J.FLAG_INSTALL_REQUESTED))
+
+    def confirm(self):
+        r = self.journal.current
+        if r.component != J.COMPONENT_APP or r.state != J.TRIAL:
+            raise StateError("nothing to confirm (%s)" % r.name())
+        if r.flags & J.FLAG_REVERT_REQUESTED:
+            raise StateError("a revert is pending")
+        self.journal.append(r.copy(state=J.CONFIRMED, flags=0, progress=0))
+
+    def request_revert(self):
+        r = self.journal.current
+        if r.component != J.COMPONENT_APP or r.state != J.TRIAL:
+            raise StateError("no trial to revert (%s)" % r.name())
+        self.journal.append(r.copy(flags=r.flags | J.FLAG_REVERT_REQUESTED))
+
+    def provision(self, stream, size, version):
+        """Factory step: install a first application without a backup and mark it confirmed."""
+        h = hashlib.sha256()
+        bundle.verify_stream(stream, size, h, self.buf)
+        digest = h.digest()
+        stream.pos -= size
+        self._apply(stream, size, digest)
+        installed.write(self.installed_path, installed.Installed(version, size, digest))
+        self.journal.append(Record(component=J.COMPONENT_APP, state=J.CONFIRMED, size=size,
+                                   version=version, digest=digest))
+
+
+def _mkdirs(path):
+    parts = path.split("/")
+    cur = ""
+    for p in parts:
+        if not p:
+            continue
+        cur += "/" + p
+        try:
+            os.stat(cur)
+        except OSError:
+            os.mkdir(cur)
+
+
+def _prune_dirs(root):
+    """Remove empty directories below root."""
+    for entry in list(os.ilistdir(root)):
+        if entry[1] == 0x4000:
+            sub = root + "/" + entry[0]
+            _prune_dirs(sub)
+            if not os.listdir(sub):
+                os.rmdir(sub)

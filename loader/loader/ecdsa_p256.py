@@ -1,0 +1,123 @@
+# ECDSA verification over NIST P-256 (FIPS 186-5), for ES256. SHA-256 comes from hashlib; only
+# the curve arithmetic is here: Jacobian coordinates (a = -3 doubling) and Shamir's trick with
+# 2-bit joint windows for u1*G + u2*Q. Validated against every Wycheproof case
+# (tests/loader/test_ecdsa.py) and cross-checked against `cryptography`.
+# Verification handles only public data, so it need not be constant time.
+P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
+GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
+
+
+def _double(pt):
+    if pt is None:
+        return None
+    x, y, z = pt
+    if y == 0:
+        return None
+    p = P
+    delta = z * z % p
+    gamma = y * y % p
+    beta = x * gamma % p
+    alpha = 3 * (x - delta) * (x + delta) % p
+    x3 = (alpha * alpha - 8 * beta) % p
+    z3 = ((y + z) * (y + z) - gamma - delta) % p
+    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % p
+    return (x3, y3, z3)
+
+
+def _add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    p = P
+    x1, y1, z1 = p1
+    x2, y2, z2 = p2
+    z1z1 = z1 * z1 % p
+    z2z2 = z2 * z2 % p
+    u1 = x1 * z2z2 % p
+    u2 = x2 * z1z1 % p
+    s1 = y1 * z2 * z2z2 % p
+    s2 = y2 * z1 * z1z1 % p
+    h = (u2 - u1) % p
+    r = (s2 - s1) % p
+    if h == 0:
+        if r == 0:
+            return _double(p1)
+        return None
+    hh = h * h % p
+    hhh = h * hh % p
+    v = u1 * hh % p
+    x3 = (r * r - hhh - 2 * v) % p
+    y3 = (r * (v - x3) - s1 * hhh) % p
+    z3 = z1 * z2 * h % p
+    return (x3, y3, z3)
+
+
+def on_curve(x, y):
+    return 0 <= x < P and 0 <= y < P and (y * y - (x * x * x - 3 * x + B)) % P == 0
+
+
+def decode_point(pub):
+    """(x, y) from a 65-byte uncompressed SEC1 point; ValueError when not a curve point."""
+    if len(pub) != 65 or pub[0] != 4:
+        raise ValueError("public key is not an uncompressed P-256 point")
+    x = int.from_bytes(pub[1:33], "big")
+    y = int.from_bytes(pub[33:65], "big")
+    if not on_curve(x, y):
+        raise ValueError("public key is not on P-256")
+    return x, y
+
+
+def _joint_mul(u1, u2, qx, qy):
+    """u1*G + u2*Q in Jacobian coordinates (None = infinity)."""
+    g = (GX, GY, 1)
+    q = (qx, qy, 1)
+    g2 = _double(g)
+    g3 = _add(g2, g)
+    q2 = _double(q)
+    q3 = _add(q2, q)
+    gs = (None, g, g2, g3)
+    qs = (None, q, q2, q3)
+    table = [_add(gs[i & 3], qs[i >> 2]) for i in range(16)]
+    acc = None
+    for shift in range(254, -2, -2):
+        acc = _double(_double(acc))
+        i = ((u1 >> shift) & 3) | (((u2 >> shift) & 3) << 2)
+        if i:
+            acc = _add(acc, table[i])
+    return acc
+
+
+def verify_digest(point, e, r, s):
+    """ECDSA verification of the integers r, s over the hash value e (SEC1 4.1.4)."""
+    if not (0 < r < N and 0 < s < N):
+        return False
+    w = pow(s, N - 2, N)
+    u1 = e * w % N
+    u2 = r * w % N
+    R = _joint_mul(u1, u2, point[0], point[1])
+    if R is None:
+        return False
+    x, _, z = R
+    zz = z * z % P
+    # x(R) mod n == r  <=>  X == r' * Z^2 (mod p) for r' = r or r + n (when below p).
+    if x == r * zz % P:
+        return True
+    return r + N < P and x == (r + N) * zz % P
+
+
+def verify(pub, message_hash, sig):
+    """ES256: sig = r || s (64 bytes), message_hash = SHA-256 of the signed bytes."""
+    if len(sig) != 64 or len(message_hash) != 32:
+        return False
+    try:
+        point = decode_point(pub)
+    except ValueError:
+        return False
+    e = int.from_bytes(message_hash, "big")
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:], "big")
+    return verify_digest(point, e, r, s)

@@ -1,0 +1,107 @@
+# Named errors of the loader. Every failure the loader can report has its own class, and every
+# class carries a small integer code that fits the journal's `progress` field of a FAILED record.
+
+
+class LoaderError(Exception):
+    code = 1
+
+
+class CborError(LoaderError):
+    """Malformed, oversized or unsupported CBOR."""
+
+    code = 10
+
+
+class SuitError(LoaderError):
+    """A SUIT envelope or manifest that does not follow the format."""
+
+    code = 20
+
+
+class SuitUnsupported(SuitError):
+    code = 21
+
+
+class UnsignedError(SuitError):
+    """The authentication wrapper holds no signature."""
+
+    code = 22
+
+
+class SignatureError(SuitError):
+    """No trusted key verifies the COSE_Sign1 signature, or the manifest digest differs."""
+
+    code = 23
+
+
+class ConditionFailed(SuitError):
+    """A SUIT condition (vendor, class, device identifier, image match) does not hold."""
+
+    code = 24
+
+
+class RollbackError(SuitError):
+    """The manifest's sequence number is not above the installed version."""
+
+    code = 25
+
+
+class SizeError(LoaderError):
+    """An input is larger than its ceiling (manifest, payload vs slot, path, file count)."""
+
+    code = 30
+
+
+class DigestError(LoaderError):
+    """A payload, a staged image or an installed copy does not match its expected SHA-256."""
+
+    code = 31
+
+
+class BundleError(LoaderError):
+    """An application bundle archive that does not follow docs/formats/bundle.md."""
+
+    code = 32
+
+
+class StateError(LoaderError):
+    """The request does not fit the journal's current state (e.g. confirm outside TRIAL)."""
+
+    code = 40
+
+
+class InterruptedError_(LoaderError):
+    """An operation was interrupted by a reset (download abandoned)."""
+
+    code = 41
+
+
+class BackupError(LoaderError):
+    """The backup slot holds no valid backup."""
+
+    code = 42
+
+
+class FlashError(LoaderError):
+    """Out-of-range or misaligned flash access."""
+
+    code = 50
+
+
+class FlashProgramError(FlashError):
+    """Programming would need a 0->1 bit transition (the target was not erased)."""
+
+    code = 51
+
+
+class NvmError(LoaderError):
+    code = 60
+
+
+class NvmFull(NvmError):
+    code = 61
+
+
+class PowerCut(BaseException):
+    """The simulated supply failed. Derives from BaseException so that no handler in the loader
+    catches it; the simulator's entry point turns it into the exit status 99."""

@@ -1,0 +1,156 @@
+# Entry point of the simulated board (run by suture.sim in the device's folder):
+#   micropython -X heapsize=N run.py CMD [ARGS] [+ CMD [ARGS] ...]
+# Commands: provision BUNDLE VERSION | boot | app | stage ENVELOPE PAYLOAD [noinstall]
+#           | confirm | revert | report | journal | nvm-put KEY HEXVALUE SCHEMA | nvm-del KEY
+#           | exec SCRIPT [ARGS] (tests: run SCRIPT with board, loader, out, args in scope)
+# Output lines the harness parses: "SUTURE-RESULT <json>", "SUTURE-ERROR <name> <message>",
+# "SUTURE-OPS <n>". Exit status: 0 ok, 2 a named loader error, 99 power cut, 98 reset.
+import json
+import sys
+
+import micropython
+
+from loader import journal as J
+from loader.errors import LoaderError, PowerCut
+from loader.hal import board
+from loader.hal.sim import Reset
+
+EXIT_ERROR = 2
+EXIT_RESET = 98
+EXIT_POWERCUT = 99
+
+
+class FileStream:
+    def __init__(self, path):
+        self.f = open(path, "rb")
+        self.pos = 0
+
+    def readinto(self, buf):
+        self.f.seek(self.pos)
+        n = self.f.readinto(buf)
+        self.pos += n or 0
+        return n or 0
+
+    def size(self):
+        self.f.seek(0, 2)
+        return self.f.tell()
+
+
+def _report(ld):
+    r = ld.journal.current
+    inst = ld.installed()
+    _, digest = ld.app_digest()
+    nvm = ld.nvm()
+    values = {}
+    for k in nvm.keys():
+        schema, v = nvm.get(k)
+        values[k.decode()] = [schema, v.hex()]
+    bk = ld.backup_header()
+    return {
+        "state": r.name(),
+        "component": r.component,
+        "seq": r.seq,
+        "version": r.version,
+        "boot_count": r.boot_count,
+        "flags": r.flags,
+        "progress": r.progress,
+        "installed_version": inst.version,
+        "installed_digest": inst.digest.hex(),
+        "app_digest": digest.hex(),
+        "backup_version": bk.version if bk else None,
+        "nvm_bank_version": nvm.bank.version if nvm.bank else None,
+        "nvm": values,
+    }
+
+
+def _run(b, ld, cmd, args, out):
+    if cmd == "provision":
+        b.mount(format_if_blank=True)
+        from loader.api import loader
+
+        ld = loader()
+        s = FileStream(args[0])
+        ld.provision(s, s.size(), int(args[1]))
+        return ld
+    if ld is None:
+        from loader.boot import boot
+
+        if cmd == "boot":
+            ld, rec = boot(b)
+            out["boot"] = rec.name()
+            return ld
+        b.mount()
+        from loader.api import loader
+
+        ld = loader()
+    if cmd == "boot":
+        raise LoaderError("boot must come first")
+    if cmd == "app":
+        from loader.boot import run_app
+
+        out["app"] = run_app(ld)
+    elif cmd == "stage":
+        s = FileStream(args[1])
+        with open(args[0], "rb") as f:
+            env = f.read()
+        plan = ld.stage(env, s, install=not (len(args) > 2 and args[2] == "noinstall"))
+        out["staged_version"] = plan.seq
+    elif cmd == "confirm":
+        ld.confirm()
+    elif cmd == "revert":
+        ld.request_revert()
+    elif cmd == "report":
+        out["report"] = _report(ld)
+    elif cmd == "journal":
+        out["journal"] = [[r.seq, r.component, J.STATE_NAMES[r.state], r.boot_count, r.flags,
+                           r.progress, r.size, r.version, r.digest.hex()]
+                          for r in ld.journal.records()]
+    elif cmd == "exec":
+        with open(args[0]) as f:
+            src = f.read()
+        exec(src, {"board": b, "loader": ld, "out": out, "args": args[1:]})
+    elif cmd == "nvm-put":
+        ld.nvm().put(args[0], bytes.fromhex(args[1]), int(args[2]))
+    elif cmd == "nvm-del":
+        ld.nvm().delete(args[0])
+    else:
+        raise LoaderError("unknown command %s" % cmd)
+    return ld
+
+
+def main(argv):
+    cmds = []
+    cur = []
+    for a in argv:
+        if a == "+":
+            cmds.append(cur)
+            cur = []
+        else:
+            cur.append(a)
+    cmds.append(cur)
+    import gc
+    import os
+
+    threshold = os.getenv("SUTURE_GC_THRESHOLD")
+    if threshold:
+        gc.threshold(int(threshold))
+    b = board()
+    out = {}
+    ld = None
+    code = 0
+    try:
+        for c in cmds:
+            ld = _run(b, ld, c[0], c[1:], out)
+    except PowerCut:
+        print("SUTURE-POWERCUT")
+        code = EXIT_POWERCUT
+    except Reset:
+        code = EXIT_RESET
+    except LoaderError as e:
+        print("SUTURE-ERROR %s %s" % (type(e).__name__, e))
+        code = EXIT_ERROR
+    out["mem_peak"] = micropython.mem_peak()
+    if code != EXIT_POWERCUT:
+        print("SUTURE-RESULT " + json.dumps(out))
+    print("SUTURE-OPS %d" % b.ops())
+    sys.exit(code)
