@@ -1,0 +1,299 @@
+/**
+ * @file host.c
+ * stage0 on the host: both flash devices are files with NOR semantics held in memory, every
+ * erase and program is counted, and power can be cut at the N-th one, cleanly (the operation
+ * does not happen) or mid-operation (a torn program, a half-finished erase).
+ *
+ *   stage0-host boot INTERNAL EXTERNAL
+ *       boot once; write the flash files back; print "jump 0x..." (exit 0) or "recovery" (exit 3)
+ *   stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX EXPECT_STATE
+ *       for every N and both cut kinds: cut power at the N-th flash operation of a boot from
+ *       these files, then boot again until stable; check that every boot starts a verified
+ *       loader, the last one is the expected image (header digest), the journal is consistent
+ *       and ends in EXPECT_STATE. Prints "cut points: K". Exit 0 when every check held.
+ */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suture/counter.h"
+#include "suture/journal.h"
+#include "../../core/internal.h"
+#include "../../core/stage0.h"
+
+#define INTERNAL_SIZE 0x100000u
+#define EXTERNAL_SIZE 0x200000u
+
+static const suture_layout_t LAYOUT = {
+    .sector_size = 4096,
+    .page_size = 256,
+    .provision_off = 0xF000,
+    .counter_off = 0x10000,
+    .loader_off = 0x20000,
+    .slot_size = 0xE0000,
+    .loader_run_addr = 0x00020200,
+    .journal_off = 0x0,
+    .staging_off = 0x10000,
+    .backup_off = 0x100000,
+};
+
+static uint8_t flash_int[INTERNAL_SIZE], flash_ext[EXTERNAL_SIZE];
+static uint8_t init_int[INTERNAL_SIZE], init_ext[EXTERNAL_SIZE];
+static unsigned long ops;     /* erase + program operations so far */
+static unsigned long cut_at;  /* cut power at this operation (1-based); 0: never */
+static int cut_partial;       /* 1: the cut operation is half done */
+static jmp_buf power_cut;
+static int quiet;
+
+const suture_layout_t *suture_hal_layout(void) { return &LAYOUT; }
+
+static uint8_t *device(suture_flash_dev_t dev, uint32_t off, uint32_t len)
+{
+    uint32_t size = dev == SUTURE_FLASH_INTERNAL ? INTERNAL_SIZE : EXTERNAL_SIZE;
+    if (off > size || len > size - off) {
+        return NULL;
+    }
+    return (dev == SUTURE_FLASH_INTERNAL ? flash_int : flash_ext) + off;
+}
+
+int suture_hal_flash_read(suture_flash_dev_t dev, uint32_t off, void *buf, uint32_t len)
+{
+    uint8_t *p = device(dev, off, len);
+    if (p == NULL) {
+        return -1;
+    }
+    memcpy(buf, p, len);
+    return 0;
+}
+
+static int cut_now(void)
+{
+    ops++;
+    return cut_at != 0 && ops == cut_at;
+}
+
+int suture_hal_flash_erase(suture_flash_dev_t dev, uint32_t off)
+{
+    uint8_t *p = device(dev, off, LAYOUT.sector_size);
+    if (p == NULL || off % LAYOUT.sector_size != 0) {
+        return -1;
+    }
+    if (cut_now()) {
+        if (cut_partial) {
+            memset(p, 0xFF, LAYOUT.sector_size / 2); /* neither erased nor intact */
+        }
+        longjmp(power_cut, 1);
+    }
+    memset(p, 0xFF, LAYOUT.sector_size);
+    return 0;
+}
+
+int suture_hal_flash_program(suture_flash_dev_t dev, uint32_t off, const void *buf, uint32_t len)
+{
+    uint8_t *p = device(dev, off, len);
+    const uint8_t *src = buf;
+    if (p == NULL || len == 0 || off / LAYOUT.page_size != (off + len - 1) / LAYOUT.page_size) {
+        return -1;
+    }
+    uint32_t n = len;
+    int cut = cut_now();
+    if (cut) {
+        n = cut_partial ? len / 2 : 0; /* a torn program */
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        p[i] &= src[i]; /* NOR: programming only clears bits */
+    }
+    if (cut) {
+        longjmp(power_cut, 1);
+    }
+    return 0;
+}
+
+void suture_hal_puts(const char *s)
+{
+    if (!quiet) {
+        fputs(s, stdout);
+    }
+}
+
+static int load(const char *path, uint8_t *buf, size_t size)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    size_t n = fread(buf, 1, size, f);
+    fclose(f);
+    memset(buf + n, 0xFF, size - n);
+    return 0;
+}
+
+static int save(const char *path, const uint8_t *buf, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(buf, 1, size, f) != size) {
+        perror(path);
+        if (f != NULL) {
+            fclose(f);
+        }
+        return -1;
+    }
+    return fclose(f);
+}
+
+static int cmd_boot(const char *int_path, const char *ext_path)
+{
+    suture_boot_result_t res;
+    if (load(int_path, flash_int, INTERNAL_SIZE) != 0 ||
+        load(ext_path, flash_ext, EXTERNAL_SIZE) != 0) {
+        return 2;
+    }
+    suture_stage0_run(&res);
+    if (save(int_path, flash_int, INTERNAL_SIZE) != 0 ||
+        save(ext_path, flash_ext, EXTERNAL_SIZE) != 0) {
+        return 2;
+    }
+    if (!res.ok) {
+        printf("recovery\n");
+        return 3;
+    }
+    printf("jump 0x%08lx counter %lu ops %lu\n", (unsigned long)res.vector_table,
+           (unsigned long)res.security_counter, ops);
+    return 0;
+}
+
+/* ---- the sweep ---- */
+
+static const uint8_t *header_digest(const uint8_t *slot) { return slot + 36; }
+
+/** Journal consistency: per sector, valid records rise with the slot; no seq twice. */
+static int journal_consistent(uint8_t *last_state)
+{
+    uint32_t best = 0;
+    uint32_t slots = LAYOUT.sector_size / SUTURE_JOURNAL_RECORD_SIZE;
+    for (uint32_t s = 0; s < 2; s++) {
+        uint32_t prev = 0;
+        for (uint32_t i = 0; i < slots; i++) {
+            suture_journal_record_t r;
+            memcpy(&r, flash_ext + LAYOUT.journal_off + s * LAYOUT.sector_size +
+                           i * SUTURE_JOURNAL_RECORD_SIZE, sizeof r);
+            if (r.magic != SUTURE_JOURNAL_MAGIC ||
+                suture_crc32(&r, SUTURE_JOURNAL_CRC_SPAN) != r.crc32) {
+                continue;
+            }
+            if (r.seq <= prev || r.seq == best) {
+                return 0;
+            }
+            prev = r.seq;
+            if (r.seq > best) {
+                best = r.seq;
+                *last_state = r.state;
+            }
+        }
+    }
+    return best != 0;
+}
+
+static int matches_known(const uint8_t *digest)
+{
+    return memcmp(digest, header_digest(init_int + LAYOUT.loader_off), 32) == 0 ||
+           memcmp(digest, header_digest(init_ext + LAYOUT.staging_off), 32) == 0 ||
+           memcmp(digest, header_digest(init_ext + LAYOUT.backup_off), 32) == 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+static int parse_hex32(const char *s, uint8_t out[32])
+{
+    if (strlen(s) != 64) return -1;
+    for (int i = 0; i < 32; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/** One cut at operation n, then boots until stable. @return 1: cut happened and all held. */
+static int sweep_one(unsigned long n, int partial, const uint8_t expect[32], int expect_state,
+                     int *failed)
+{
+    suture_boot_result_t res;
+    memcpy(flash_int, init_int, INTERNAL_SIZE);
+    memcpy(flash_ext, init_ext, EXTERNAL_SIZE);
+    ops = 0;
+    cut_at = n;
+    cut_partial = partial;
+    if (setjmp(power_cut) == 0) {
+        suture_stage0_run(&res);
+        return 0; /* the boot finished before operation n: the sweep is done */
+    }
+    cut_at = 0;
+    for (int boot = 0; boot < 16; boot++) {
+        unsigned long before = ops;
+        suture_stage0_run(&res);
+        const uint8_t *slot = flash_int + LAYOUT.loader_off;
+        if (!res.ok || !matches_known(header_digest(slot))) {
+            printf("FAIL cut %lu %s: boot %d %s\n", n, partial ? "partial" : "clean", boot,
+                   res.ok ? "started an unknown loader" : "found no valid loader");
+            *failed = 1;
+            return 1;
+        }
+        if (ops == before) {
+            uint8_t state = 0;
+            if (memcmp(header_digest(slot), expect, 32) != 0 || !journal_consistent(&state) ||
+                (expect_state != 0 && state != expect_state)) {
+                printf("FAIL cut %lu %s: stable on the wrong loader or journal (state %u)\n", n,
+                       partial ? "partial" : "clean", state);
+                *failed = 1;
+            }
+            return 1;
+        }
+    }
+    printf("FAIL cut %lu %s: never stable\n", n, partial ? "partial" : "clean");
+    *failed = 1;
+    return 1;
+}
+
+static int cmd_sweep(const char *int_path, const char *ext_path, const char *hex, int state)
+{
+    uint8_t expect[32];
+    int failed = 0;
+    unsigned long points = 0;
+    if (parse_hex32(hex, expect) != 0) {
+        fprintf(stderr, "expected digest must be 64 hex digits\n");
+        return 2;
+    }
+    if (load(int_path, init_int, INTERNAL_SIZE) != 0 ||
+        load(ext_path, init_ext, EXTERNAL_SIZE) != 0) {
+        return 2;
+    }
+    quiet = 1;
+    for (int partial = 0; partial < 2; partial++) {
+        for (unsigned long n = 1; sweep_one(n, partial, expect, state, &failed); n++) {
+            points++;
+        }
+    }
+    printf("cut points: %lu\n", points);
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "boot") == 0) {
+        return cmd_boot(argv[2], argv[3]);
+    }
+    if (argc == 6 && strcmp(argv[1], "sweep") == 0) {
+        return cmd_sweep(argv[2], argv[3], argv[4], atoi(argv[5]));
+    }
+    fprintf(stderr, "usage: stage0-host boot INTERNAL EXTERNAL\n"
+                    "       stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX STATE\n");
+    return 2;
+}

@@ -1,0 +1,116 @@
+"""Power-cut sweeps on the host build: every flash operation of the loader update, the trial
+that never confirms (restore) and the counter raise after a confirm, cut cleanly and
+mid-operation (torn program, half-finished erase); each cut is followed by boots until stable.
+The C driver (``stage0-host sweep``) runs the loop; see port/host/host.c for what it checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from suture.image import verify_image
+from suture.keys import PrivateKey
+
+from . import flashimg as fi
+
+pytestmark = pytest.mark.powercut
+HOST_LOAD = 0x00020200
+
+
+def _boot(host: Path, internal: Path, external: Path) -> str:
+    proc = subprocess.run([str(host), "boot", str(internal), str(external)], capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.returncode in (0, 3), proc.stderr
+    return proc.stdout
+
+
+def _write(tmp: Path, internal: bytes, external: bytes) -> tuple[Path, Path]:
+    i, e = tmp / "internal.bin", tmp / "external.bin"
+    i.write_bytes(internal)
+    e.write_bytes(external)
+    return i, e
+
+
+def _sweep(host: Path, i: Path, e: Path, expect: bytes, state: str) -> int:
+    proc = subprocess.run(
+        [str(host), "sweep", str(i), str(e), fi.header_digest(expect).hex(),
+         str(fi.STATE[state])],
+        capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    m = re.search(r"cut points: (\d+)", proc.stdout)
+    assert m, proc.stdout
+    return int(m.group(1))
+
+
+@pytest.fixture
+def update(signing_key: PrivateKey, tmp_path: Path) -> tuple[Path, Path, bytes, bytes]:
+    # 20 KiB and 24 KiB bodies: several sectors each, so every copy has a "rest" and a first.
+    old = fi.make_image(signing_key, os.urandom(20 * 1024 + 100), counter=1,
+                        load_address=HOST_LOAD)
+    new = fi.make_image(signing_key, os.urandom(24 * 1024 + 7), counter=2,
+                        load_address=HOST_LOAD)
+    i, e = _write(tmp_path, fi.provisioned_internal(signing_key, old), fi.staged_external(new))
+    return i, e, old, new
+
+
+def test_clean_update_installs_then_reverts_without_confirm(
+        stage0_build: Path, update: tuple[Path, Path, bytes, bytes],
+        signing_key: PrivateKey) -> None:
+    host = stage0_build / "host" / "stage0-host"
+    i, e, old, new = update
+    out = _boot(host, i, e)
+    assert "installing the staged loader" in out
+    assert fi.slot_image(i.read_bytes(), fi.LOADER_OFF) == new
+    assert fi.slot_image(e.read_bytes(), fi.BACKUP_OFF) == old
+    verify_image(fi.slot_image(i.read_bytes(), fi.LOADER_OFF), signing_key.public_key())
+    states = [r.state_name for r in fi.read_journal(e.read_bytes())]
+    assert states == ["STAGED", "BACKUP", "INSTALLING", "TRIAL"]
+    for _ in range(3):
+        _boot(host, i, e)
+    last = fi.read_journal(e.read_bytes())[-1]
+    assert last.state_name == "REVERTED"
+    assert fi.slot_image(i.read_bytes(), fi.LOADER_OFF) == old
+    assert fi.read_counter(i.read_bytes()) == 1  # never raised to the unconfirmed 2
+
+
+def test_sweep_update_and_restore(stage0_build: Path, update: tuple[Path, Path, bytes, bytes],
+                                  figures: Callable[[str, object], None]) -> None:
+    host = stage0_build / "host" / "stage0-host"
+    i, e, old, _new = update
+    points = _sweep(host, i, e, old, "REVERTED")
+    figures("cut points, loader update (then trial never confirms)", points)
+    assert points > 100
+
+
+def test_sweep_restore_path(stage0_build: Path, update: tuple[Path, Path, bytes, bytes],
+                            figures: Callable[[str, object], None]) -> None:
+    host = stage0_build / "host" / "stage0-host"
+    i, e, old, _new = update
+    for _ in range(3):  # install (trial boot 1), trial boots 2 and 3
+        _boot(host, i, e)
+    assert fi.read_journal(e.read_bytes())[-1].boot_count == 3
+    points = _sweep(host, i, e, old, "REVERTED")
+    figures("cut points, restore of the backup", points)
+    assert points > 20
+
+
+def test_sweep_confirmed_raises_counter(
+        stage0_build: Path, update: tuple[Path, Path, bytes, bytes],
+        figures: Callable[[str, object], None]) -> None:
+    host = stage0_build / "host" / "stage0-host"
+    i, e, _old, new = update
+    _boot(host, i, e)
+    ext = bytearray(e.read_bytes())
+    last = fi.read_journal(bytes(ext))[-1]
+    fi.append_record(ext, fi.journal_record(last.seq + 1, fi.COMPONENT_LOADER, "CONFIRMED",
+                                            size=last.size, version=2, digest=last.digest))
+    e.write_bytes(bytes(ext))
+    points = _sweep(host, i, e, new, "CONFIRMED")
+    figures("cut points, counter raise after confirm", points)
+    assert points >= 2
+    _boot(host, i, e)
+    assert fi.read_counter(i.read_bytes()) == 2
