@@ -1,0 +1,141 @@
+"""Typed dependencies: a handler's signature lists what it needs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from suture.scheduler import credentials
+from suture.scheduler.clock import Clock
+from suture.scheduler.config import Settings
+from suture.scheduler.errors import AuthenticationError, ForbiddenError, InvalidInputError
+from suture.scheduler.services import devices, operators
+from suture.scheduler.services.schedules import ScheduleContext
+
+
+class PayloadTooLargeError(InvalidInputError):
+    status_code = 413
+    code = "too_large"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Clock
+    schedule_ctx: ScheduleContext
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.scheduler
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    session = state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_now(state: StateDep) -> int:
+    return state.clock.now()
+
+
+NowDep = Annotated[int, Depends(get_now)]
+
+
+def current_operator(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(description="Bearer <operator token>")] = None,
+) -> str:
+    if authorization is None or not authorization.startswith("Bearer "):
+        raise AuthenticationError("operator requests need 'Authorization: Bearer <token>'")
+    return operators.authenticate_operator(session, token=authorization[len("Bearer "):])
+
+
+CurrentOperator = Annotated[str, Depends(current_operator)]
+
+
+async def bounded_body(request: Request, state: StateDep) -> bytes:
+    """The request body, refused with 413 past ``max_report_bytes`` (before reading it all)."""
+    limit = state.settings.max_report_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PayloadTooLargeError(f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError(f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+BoundedBody = Annotated[bytes, Depends(bounded_body)]
+
+
+def _signed_path(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1")
+    query = request.scope.get("query_string", b"")
+    return path + ("?" + query.decode("latin-1") if query else "")
+
+
+def _authenticate(request: Request, body: bytes, session: Session, state: AppState,
+                  device: str | None, time: str | None, counter: str | None,
+                  mac: str | None) -> devices.AuthenticatedDevice:
+    req = credentials.parse_headers(device, time, counter, mac)
+    auth = devices.authenticate(
+        session, req=req, method=request.method, path=_signed_path(request),
+        body_digest_hex=hashlib.sha256(body).hexdigest(),
+        root_secret=state.settings.root_secret_bytes(), now=state.clock.now(),
+        skew_s=state.settings.device_clock_skew_s)
+    path_id = request.path_params.get("device_id")
+    if path_id is not None and path_id != auth.device_id:
+        raise ForbiddenError("a device may act only for itself")
+    return auth
+
+
+_H_DEV = Header(alias=credentials.HEADER_DEVICE, description="device id")
+_H_TIME = Header(alias=credentials.HEADER_TIME, description="unix seconds")
+_H_CTR = Header(alias=credentials.HEADER_COUNTER, description="strictly increasing counter")
+_H_MAC = Header(alias=credentials.HEADER_MAC, description="HMAC-SHA256, 64 hex digits")
+
+
+def device_auth(
+    request: Request, session: SessionDep, state: StateDep,
+    device: Annotated[str | None, _H_DEV] = None,
+    time: Annotated[str | None, _H_TIME] = None,
+    counter: Annotated[str | None, _H_CTR] = None,
+    mac: Annotated[str | None, _H_MAC] = None,
+) -> devices.AuthenticatedDevice:
+    """A device's GET request (empty body)."""
+    return _authenticate(request, b"", session, state, device, time, counter, mac)
+
+
+def device_auth_with_body(
+    request: Request, body: BoundedBody, session: SessionDep, state: StateDep,
+    device: Annotated[str | None, _H_DEV] = None,
+    time: Annotated[str | None, _H_TIME] = None,
+    counter: Annotated[str | None, _H_CTR] = None,
+    mac: Annotated[str | None, _H_MAC] = None,
+) -> devices.AuthenticatedDevice:
+    """A device's request with a (bounded) body, which the MAC covers."""
+    return _authenticate(request, body, session, state, device, time, counter, mac)
+
+
+AuthenticatedDevice = Annotated[devices.AuthenticatedDevice, Depends(device_auth)]
+AuthenticatedDeviceWithBody = Annotated[devices.AuthenticatedDevice,
+                                        Depends(device_auth_with_body)]

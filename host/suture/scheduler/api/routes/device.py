@@ -1,0 +1,128 @@
+"""Device-facing routes: schedule, reports, envelope and payload downloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Response
+from pydantic import ValidationError
+
+from suture.scheduler.api.deps import (
+    AuthenticatedDevice,
+    AuthenticatedDeviceWithBody,
+    BoundedBody,
+    NowDep,
+    SessionDep,
+    StateDep,
+)
+from suture.scheduler.api.ranges import UnsatisfiableRangeError, parse_range
+from suture.scheduler.errors import InvalidInputError
+from suture.scheduler.schemas import ReportAck, ReportIn
+from suture.scheduler.services import releases, reports, schedules
+from suture.scheduler.services.devices import consume_counter
+
+router = APIRouter(prefix="/api/v1", tags=["device"])
+
+COSE_SIGN1_TYPE = 'application/cose; cose-type="cose-sign1"'
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "bad or replayed device credential"},
+    403: {"description": "another device's resource"},
+}
+
+
+@router.get(
+    "/devices/{device_id}/schedule",
+    responses={200: {"content": {COSE_SIGN1_TYPE: {}},
+                     "description": "the signed schedule (docs/formats/schedule.md)"},
+               304: {"description": "unchanged since the ETag given in If-None-Match"},
+               **_AUTH_ERRORS},
+    response_class=Response,
+)
+def get_schedule(
+    device_id: str, auth: AuthenticatedDevice, session: SessionDep, state: StateDep,
+    now: NowDep, if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304."""
+    result = schedules.poll_schedule(session, device_id=auth.device_id, counter=auth.counter,
+                                     now=now, ctx=state.schedule_ctx)
+    headers = {"ETag": result.etag, "Cache-Control": "no-cache",
+               "Suture-Schedule-Number": str(result.number)}
+    if if_none_match is not None and result.etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(result.document, media_type=COSE_SIGN1_TYPE, headers=headers)
+
+
+REPORT_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ReportIn.model_json_schema(
+            ref_template="#/components/schemas/{model}")}},
+    }
+}
+
+
+@router.post(
+    "/devices/{device_id}/reports",
+    response_model=ReportAck,
+    responses={413: {"description": "report body too large"}, **_AUTH_ERRORS},
+    openapi_extra=REPORT_SCHEMA,
+)
+def post_report(
+    device_id: str, body: BoundedBody, auth: AuthenticatedDeviceWithBody, session: SessionDep,
+    state: StateDep, now: NowDep,
+) -> ReportAck:
+    """Progress, state changes, errors and installed versions (JSON, bounded size)."""
+    try:
+        report = ReportIn.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise InvalidInputError(f"malformed report: {_short(exc)}") from None
+    outcome = reports.record_report(session, device_id=auth.device_id, counter=auth.counter,
+                                    report=report, now=now, ctx=state.schedule_ctx)
+    return ReportAck(accepted=True, schedule_number=outcome.schedule_number,
+                     schedule_changed=outcome.schedule_changed)
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        return f"{where}: {first.get('msg', 'invalid')}"
+    return str(exc).splitlines()[0][:200]
+
+
+@router.get(
+    "/releases/{release_id}/{kind}",
+    responses={200: {"content": {"application/octet-stream": {}}},
+               206: {"description": "the requested byte range"},
+               304: {"description": "unchanged"},
+               416: {"description": "range not satisfiable"}, **_AUTH_ERRORS},
+    response_class=Response,
+)
+def download(
+    release_id: int, kind: Literal["envelope", "payload"], auth: AuthenticatedDevice,
+    session: SessionDep, now: NowDep,
+    range_: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A release's SUIT envelope or payload; resumable with ``Range`` (206), strong ETag."""
+    with session.begin():
+        consume_counter(session, device_id=auth.device_id, counter=auth.counter, now=now)
+    data, digest = releases.read_blob(session, release_id=release_id, kind=kind)
+    etag = f'"{digest}"'
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    wanted = range_ if (if_range is None or if_range.strip() == etag) else None
+    try:
+        byte_range = parse_range(wanted, len(data))
+    except UnsatisfiableRangeError:
+        return Response(status_code=416, headers={**headers,
+                                                  "Content-Range": f"bytes */{len(data)}"})
+    if byte_range is None:
+        return Response(data, media_type="application/octet-stream", headers=headers)
+    part = data[byte_range.start : byte_range.end + 1]
+    headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{len(data)}"
+    return Response(part, status_code=206, media_type="application/octet-stream",
+                    headers=headers)

@@ -1,0 +1,77 @@
+"""Operator routes for the device registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep, StateDep
+from suture.scheduler.schemas import (
+    DeviceCreate,
+    DeviceCredential,
+    DeviceDetail,
+    DeviceEventPublic,
+    DevicePublic,
+    DeviceUpdate,
+)
+from suture.scheduler.services import devices
+
+router = APIRouter(prefix="/api/v1/devices", tags=["operator: devices"])
+
+
+class DeviceList(BaseModel):
+    total: int
+    devices: list[DevicePublic]
+
+
+class DeviceProvisioned(BaseModel):
+    device: DevicePublic
+    credential: DeviceCredential
+
+
+@router.get("", response_model=DeviceList)
+def list_devices(
+    session: SessionDep, operator: CurrentOperator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    group: Annotated[str | None, Query(max_length=64)] = None,
+) -> DeviceList:
+    rows, total = devices.list_devices(session, limit=limit, offset=offset, group=group)
+    return DeviceList(total=total, devices=[DevicePublic.model_validate(d) for d in rows])
+
+
+@router.post("", response_model=DeviceProvisioned, status_code=201)
+def add_device(create: DeviceCreate, session: SessionDep, operator: CurrentOperator,
+               state: StateDep, now: NowDep) -> DeviceProvisioned:
+    """Register a device; the response holds its secret, shown this once."""
+    device, credential = devices.add_device(
+        session, create=create, root_secret=state.settings.root_secret_bytes(), actor=operator,
+        now=now)
+    return DeviceProvisioned(device=DevicePublic.model_validate(device), credential=credential)
+
+
+@router.get("/{device_id}", response_model=DeviceDetail)
+def show_device(device_id: str, session: SessionDep, operator: CurrentOperator) -> DeviceDetail:
+    device, events = devices.get_device(session, device_id=device_id)
+    public = DevicePublic.model_validate(device).model_dump()
+    return DeviceDetail(**public, history=[DeviceEventPublic.model_validate(e) for e in events])
+
+
+@router.patch("/{device_id}", response_model=DevicePublic)
+def update_device(device_id: str, change: DeviceUpdate, session: SessionDep,
+                  operator: CurrentOperator, now: NowDep) -> DevicePublic:
+    """Change location, criticality, tags, groups, or mark the device busy (in clinical use)."""
+    device = devices.update_device(session, device_id=device_id, change=change, actor=operator,
+                                   now=now)
+    return DevicePublic.model_validate(device)
+
+
+@router.post("/{device_id}/credential", response_model=DeviceCredential)
+def rotate_credential(device_id: str, session: SessionDep, operator: CurrentOperator,
+                      state: StateDep, now: NowDep) -> DeviceCredential:
+    """Issue a new device secret; the previous one stops working."""
+    return devices.rotate_credential(session, device_id=device_id,
+                                     root_secret=state.settings.root_secret_bytes(),
+                                     actor=operator, now=now)

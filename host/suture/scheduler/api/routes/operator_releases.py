@@ -1,0 +1,82 @@
+"""Operator routes for releases: import (verified), list, show, update, recall."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StringConstraints
+
+from suture.keys import KeyFileError, load_public_key
+from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep, StateDep
+from suture.scheduler.errors import ConfigurationError, InvalidInputError
+from suture.scheduler.schemas import RecallRequest, ReleasePublic, ReleaseUpdate, Requirement
+from suture.scheduler.services import releases
+
+router = APIRouter(prefix="/api/v1/releases", tags=["operator: releases"])
+
+B64 = Annotated[str, StringConstraints(max_length=96 * 1024 * 1024)]
+
+
+class ReleaseImport(BaseModel):
+    """The release files, base64: envelope and payload, optionally a CycloneDX SBOM."""
+
+    envelope_b64: B64
+    payload_b64: B64
+    sbom_b64: B64 | None = None
+    notes: Annotated[str, StringConstraints(max_length=65536)] | None = None
+    must_pass_through: bool = False
+    requires: list[Requirement] = Field(default_factory=list, max_length=16)
+
+
+def _b64(name: str, text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(f"{name} is not valid base64") from None
+
+
+@router.post("", response_model=ReleasePublic, status_code=201)
+def import_release(body: ReleaseImport, session: SessionDep, operator: CurrentOperator,
+                   state: StateDep, now: NowDep) -> ReleasePublic:
+    """Verify against the configured vendor trust anchors, then store."""
+    try:
+        anchors = [load_public_key(p) for p in state.settings.trust_anchor_paths]
+    except KeyFileError as exc:
+        raise ConfigurationError(f"trust anchor: {exc}") from None
+    release = releases.import_release(
+        session, envelope=_b64("envelope_b64", body.envelope_b64),
+        payload=_b64("payload_b64", body.payload_b64),
+        sbom=_b64("sbom_b64", body.sbom_b64) if body.sbom_b64 is not None else None,
+        notes=body.notes, trust_anchors=anchors, actor=operator,
+        must_pass_through=body.must_pass_through, requires=body.requires, now=now)
+    return ReleasePublic.model_validate(release)
+
+
+@router.get("", response_model=list[ReleasePublic])
+def list_releases(session: SessionDep, operator: CurrentOperator) -> list[ReleasePublic]:
+    return [ReleasePublic.model_validate(r) for r in releases.list_releases(session)]
+
+
+@router.get("/{release_id}", response_model=ReleasePublic)
+def show_release(release_id: int, session: SessionDep, operator: CurrentOperator
+                 ) -> ReleasePublic:
+    return ReleasePublic.model_validate(releases.get_release(session, release_id=release_id))
+
+
+@router.patch("/{release_id}", response_model=ReleasePublic)
+def update_release(release_id: int, change: ReleaseUpdate, session: SessionDep,
+                   operator: CurrentOperator, now: NowDep) -> ReleasePublic:
+    """Mark must-pass-through, or set dependencies (``requires component >= version``)."""
+    return ReleasePublic.model_validate(releases.update_release(
+        session, release_id=release_id, change=change, actor=operator, now=now))
+
+
+@router.post("/{release_id}/recall", response_model=ReleasePublic)
+def recall_release(release_id: int, body: RecallRequest, session: SessionDep,
+                   operator: CurrentOperator, now: NowDep) -> ReleasePublic:
+    """Withdraw a release: its rollouts abort (reverting installed devices if asked)."""
+    return ReleasePublic.model_validate(releases.recall_release(
+        session, release_id=release_id, revert=body.revert, actor=operator, now=now))

@@ -1,0 +1,78 @@
+"""Operator routes for rollouts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep
+from suture.scheduler.schemas import AbortRequest, RolloutCreate, RolloutPublic, RolloutStatus
+from suture.scheduler.services import rollouts
+
+router = APIRouter(prefix="/api/v1/rollouts", tags=["operator: rollouts"])
+
+
+@router.get("", response_model=list[RolloutPublic])
+def list_rollouts(session: SessionDep, operator: CurrentOperator) -> list[RolloutPublic]:
+    return rollouts.list_rollouts(session)
+
+
+@router.post("", response_model=RolloutStatus, status_code=201)
+def create_rollout(spec: RolloutCreate, session: SessionDep, operator: CurrentOperator,
+                   now: NowDep) -> RolloutStatus:
+    """Plan a rollout; it waits for approval (two operators if it reaches critical devices)."""
+    rollout = rollouts.create_rollout(session, spec=spec, actor=operator, now=now)
+    return rollouts.rollout_status(session, rollout_id=rollout.id)
+
+
+@router.get("/{rollout_id}", response_model=RolloutStatus)
+def rollout_status(rollout_id: int, session: SessionDep, operator: CurrentOperator
+                   ) -> RolloutStatus:
+    return rollouts.rollout_status(session, rollout_id=rollout_id)
+
+
+def _status(session: SessionDep, rollout_id: int) -> RolloutStatus:
+    return rollouts.rollout_status(session, rollout_id=rollout_id)
+
+
+@router.post("/{rollout_id}/approve", response_model=RolloutStatus)
+def approve(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+            ) -> RolloutStatus:
+    rollouts.approve_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
+    return _status(session, rollout_id)
+
+
+@router.post("/{rollout_id}/start", response_model=RolloutStatus)
+def start(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+          ) -> RolloutStatus:
+    rollouts.start_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
+    return _status(session, rollout_id)
+
+
+@router.post("/{rollout_id}/pause", response_model=RolloutStatus)
+def pause(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+          ) -> RolloutStatus:
+    rollouts.pause_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
+    return _status(session, rollout_id)
+
+
+@router.post("/{rollout_id}/resume", response_model=RolloutStatus)
+def resume(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+           ) -> RolloutStatus:
+    rollouts.resume_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
+    return _status(session, rollout_id)
+
+
+@router.post("/{rollout_id}/abort", response_model=RolloutStatus)
+def abort(rollout_id: int, body: AbortRequest, session: SessionDep, operator: CurrentOperator,
+          now: NowDep) -> RolloutStatus:
+    """Stop the rollout; with ``revert`` the devices that installed go back."""
+    rollouts.abort_rollout(session, rollout_id=rollout_id, revert=body.revert, actor=operator,
+                           now=now)
+    return _status(session, rollout_id)
+
+
+@router.post("/advance", response_model=list[str])
+def advance(session: SessionDep, operator: CurrentOperator, now: NowDep) -> list[str]:
+    """Run one advancement pass now (nodes also run it on a timer)."""
+    return [f"rollout {c.rollout_id}: {c.change}"
+            for c in rollouts.advance(session, now=now, actor=operator)]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the scheduler database (shipped as package data)."""

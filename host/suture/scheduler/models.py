@@ -1,0 +1,260 @@
+"""SQLAlchemy 2 table models. Times are whole unix seconds (UTC) in BIGINT columns.
+
+Only these models hold secrets' derivatives (``Device.credential_fingerprint``,
+``Operator.token_hash``); the Pydantic schemas in ``schemas`` never expose them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every scheduler table."""
+
+
+class DeviceState(enum.StrEnum):
+    """What the device last reported about its update (the device is the ground truth)."""
+
+    IDLE = "idle"
+    DOWNLOADING = "downloading"
+    STAGED = "staged"
+    INSTALLING = "installing"
+    TRIAL = "trial"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    REVERTED = "reverted"
+
+
+class RolloutState(enum.StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
+class EntryState(enum.StrEnum):
+    """One device's progress within one rollout."""
+
+    PENDING = "pending"  # wave not open yet, or open and nothing reported
+    DOWNLOADING = "downloading"
+    STAGED = "staged"
+    INSTALLING = "installing"
+    TRIAL = "trial"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # a dependency is not met
+    REVERTING = "reverting"  # rollout aborted with revert; the device must revert
+    REVERTED = "reverted"
+    CANCELLED = "cancelled"  # rollout aborted before this device installed
+
+
+TERMINAL_ENTRY_STATES = frozenset(
+    {EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED, EntryState.CANCELLED}
+)
+ACTIVE_ROLLOUT_STATES = frozenset({RolloutState.RUNNING, RolloutState.PAUSED})
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    board: Mapped[str] = mapped_column(String(64))
+    vendor_id: Mapped[str] = mapped_column(String(64))
+    class_id: Mapped[str] = mapped_column(String(64))
+    ward: Mapped[str] = mapped_column(String(64), default="")
+    location: Mapped[str] = mapped_column(String(128), default="")
+    #: 1 low, 2 medium, 3 high, 4 critical (two operators must approve rollouts reaching it).
+    criticality: Mapped[int] = mapped_column(Integer, default=2)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Installed SUIT sequence number per component, as the device last reported it.
+    installed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=DeviceState.IDLE.value)
+    #: In clinical use: nothing is installed while set.
+    busy: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    credential_generation: Mapped[int] = mapped_column(Integer, default=1)
+    credential_fingerprint: Mapped[str] = mapped_column(String(64))
+    #: Highest request counter accepted from this device (anti-replay).
+    last_counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    schedule_number: Mapped[int] = mapped_column(BigInteger, default=0)
+    schedule_decision: Mapped[str] = mapped_column(String(64), default="")
+    schedule_document: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class DeviceEvent(Base):
+    """The device's status history: every report and every registry change."""
+
+    __tablename__ = "device_events"
+    __table_args__ = (Index("ix_device_events_device_at", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    at: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Blob(Base):
+    """Content-addressed bytes (envelopes, payloads, SBOMs), shared by every scheduler node."""
+
+    __tablename__ = "blobs"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("vendor_id", "class_id", "component", "sequence_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor_id: Mapped[str] = mapped_column(String(64))
+    class_id: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str] = mapped_column(String(64))
+    sequence_number: Mapped[int] = mapped_column(BigInteger)
+    envelope_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    envelope_size: Mapped[int] = mapped_column(BigInteger)
+    payload_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    payload_size: Mapped[int] = mapped_column(BigInteger)
+    sbom_digest: Mapped[str | None] = mapped_column(ForeignKey("blobs.digest"), nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    #: Devices on an older version must install this release before any later one.
+    must_pass_through: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ``[{"component": "loader", "min_version": 3}, ...]``
+    requires: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recalled: Mapped[bool] = mapped_column(Boolean, default=False)
+    recalled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    imported_at: Mapped[int] = mapped_column(BigInteger)
+    imported_by: Mapped[str] = mapped_column(String(64))
+
+
+class Rollout(Base):
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    target_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    target_filter: Mapped[str] = mapped_column(Text, default="")
+    #: Wave sizes: ``["1", "10%", "100%"]`` (counts or percentages of the whole target).
+    waves: Mapped[list[str]] = mapped_column(JSON, default=list)
+    order: Mapped[str] = mapped_column(String(16), default="oldest-first")
+    success_threshold: Mapped[float] = mapped_column(Float, default=0.9)
+    error_threshold: Mapped[float] = mapped_column(Float, default=0.2)
+    error_min_sample: Mapped[int] = mapped_column(Integer, default=5)
+    on_error: Mapped[str] = mapped_column(String(8), default="pause")
+    window_cron: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    window_duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    window_tz: Mapped[str] = mapped_column(String(64), default="UTC")
+    deadline: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    download_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(24), default=RolloutState.AWAITING_APPROVAL.value)
+    current_wave: Mapped[int] = mapped_column(Integer, default=0)
+    wave_count: Mapped[int] = mapped_column(Integer, default=1)
+    target_count: Mapped[int] = mapped_column(Integer, default=0)
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    revert_on_abort: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class RolloutApproval(Base):
+    __tablename__ = "rollout_approvals"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True
+    )
+    operator: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class RolloutDevice(Base):
+    """One targeted device in one rollout: its wave, its current step and its progress."""
+
+    __tablename__ = "rollout_devices"
+    __table_args__ = (
+        Index("ix_rollout_devices_device_state", "device_id", "state"),
+        Index("ix_rollout_devices_rollout_wave", "rollout_id", "wave"),
+    )
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    wave: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=EntryState.PENDING.value)
+    #: The release this device installs next (a must-pass-through release or the target).
+    step_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"), nullable=True)
+    busy_skips: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRecord(Base):
+    """Append-only, hash-chained: ``hash = SHA-256(prev_hash || canonical record)``."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The one row that serialises appends to the audit log across scheduler nodes."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Operator(Base):
+    """A person allowed to use the operator API; the token is stored as its SHA-256 only."""
+
+    __tablename__ = "operators"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

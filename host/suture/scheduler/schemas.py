@@ -1,0 +1,253 @@
+"""Pydantic schemas: one family per entity (Create / Update / Public). Table models stay in
+``models``; nothing here exposes a credential fingerprint's secret or a token hash."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from suture.scheduler.credentials import DEVICE_ID_PATTERN
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/ -]*$")]
+DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
+Label = Annotated[str, StringConstraints(max_length=128)]
+Component = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+DeviceStateName = Literal["idle", "downloading", "staged", "installing", "trial", "confirmed",
+                          "failed", "reverted"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- devices -------------------------------------------------------------------------------
+
+class DeviceBase(_Strict):
+    board: Name
+    vendor_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    class_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    ward: Annotated[str, StringConstraints(max_length=64)] = ""
+    location: Label = ""
+    criticality: int = Field(default=2, ge=1, le=4)
+    tags: list[Name] = Field(default_factory=list, max_length=32)
+    groups: list[Name] = Field(default_factory=list, max_length=32)
+
+
+class DeviceCreate(DeviceBase):
+    id: DeviceId
+    #: What the device runs at provisioning (it reports the truth on its first poll).
+    installed: dict[Component, Annotated[int, Field(ge=0, le=2**53)]] = Field(
+        default_factory=dict, max_length=16)
+
+
+class DeviceUpdate(_Strict):
+    ward: Annotated[str, StringConstraints(max_length=64)] | None = None
+    location: Label | None = None
+    criticality: int | None = Field(default=None, ge=1, le=4)
+    tags: list[Name] | None = Field(default=None, max_length=32)
+    groups: list[Name] | None = Field(default=None, max_length=32)
+    busy: bool | None = None
+
+
+class DevicePublic(DeviceBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    installed: dict[str, int]
+    state: str
+    busy: bool
+    created_at: int
+    last_seen: int | None
+    credential_generation: int
+    credential_fingerprint: str
+    schedule_number: int
+
+
+class DeviceCredential(BaseModel):
+    """Returned once, at provisioning: the device's secret (hex). Never stored in clear."""
+
+    device_id: str
+    secret_hex: str
+    generation: int
+    fingerprint: str
+
+
+class DeviceEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: int
+    kind: str
+    state: str
+    detail: dict[str, object]
+
+
+class DeviceDetail(DevicePublic):
+    history: list[DeviceEventPublic]
+
+
+# --- device reports ------------------------------------------------------------------------
+
+class ReportError(_Strict):
+    code: int = Field(ge=0, le=2**31)
+    message: Annotated[str, StringConstraints(max_length=256)] = ""
+
+
+class ReportIn(_Strict):
+    """A device report (JSON). Bounded: at most ``max_report_bytes`` in total."""
+
+    state: DeviceStateName
+    schedule_number: int | None = Field(default=None, ge=0, le=2**53)
+    rollout_id: int | None = Field(default=None, ge=1, le=2**31)
+    release_id: int | None = Field(default=None, ge=1, le=2**31)
+    progress: int | None = Field(default=None, ge=0, le=2**40)
+    error: ReportError | None = None
+    installed: dict[Component, Annotated[int, Field(ge=0, le=2**53)]] | None = Field(
+        default=None, max_length=16)
+    busy: bool | None = None
+
+
+class ReportAck(BaseModel):
+    accepted: bool
+    schedule_number: int
+    #: True when this report changed the schedule: poll it now.
+    schedule_changed: bool
+
+
+# --- releases -------------------------------------------------------------------------------
+
+class Requirement(_Strict):
+    component: Component
+    min_version: int = Field(ge=0, le=2**53)
+
+
+class ReleasePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    vendor_id: str
+    class_id: str
+    component: str
+    sequence_number: int
+    envelope_digest: str
+    envelope_size: int
+    payload_digest: str
+    payload_size: int
+    sbom_digest: str | None
+    notes: str
+    must_pass_through: bool
+    requires: list[Requirement]
+    recalled: bool
+    imported_at: int
+    imported_by: str
+
+
+class ReleaseUpdate(_Strict):
+    must_pass_through: bool | None = None
+    requires: list[Requirement] | None = Field(default=None, max_length=16)
+
+
+class RecallRequest(_Strict):
+    revert: bool = False
+
+
+# --- rollouts -------------------------------------------------------------------------------
+
+class WindowSpec(_Strict):
+    cron: Annotated[str, StringConstraints(min_length=9, max_length=128)]
+    duration_s: int = Field(ge=60, le=7 * 24 * 3600)
+    tz: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "UTC"
+
+
+class RolloutCreate(_Strict):
+    name: Name
+    release_id: int = Field(ge=1, le=2**31)
+    target_groups: list[Name] = Field(default_factory=list, max_length=64)
+    target_filter: Annotated[str, StringConstraints(max_length=1000)] = ""
+    waves: list[Annotated[str, StringConstraints(max_length=8)]] = Field(
+        default_factory=lambda: ["100%"], max_length=50)
+    order: Literal["oldest-first", "criticality"] = "oldest-first"
+    success_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    error_threshold: float = Field(default=0.2, gt=0.0, le=1.0)
+    error_min_sample: int = Field(default=5, ge=1, le=1_000_000)
+    on_error: Literal["pause", "abort"] = "pause"
+    window: WindowSpec | None = None
+    deadline: int | None = Field(default=None, ge=0, le=2**40)
+    download_only: bool = False
+
+
+class AbortRequest(_Strict):
+    revert: bool = False
+
+
+class WaveStatus(BaseModel):
+    wave: int
+    size: int
+    states: dict[str, int]
+
+
+class RolloutPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    release_id: int
+    target_groups: list[str]
+    target_filter: str
+    waves: list[str]
+    order: str
+    success_threshold: float
+    error_threshold: float
+    error_min_sample: int
+    on_error: str
+    window_cron: str | None
+    window_duration_s: int | None
+    window_tz: str
+    deadline: int | None
+    download_only: bool
+    state: str
+    current_wave: int
+    wave_count: int
+    target_count: int
+    required_approvals: int
+    approvals: list[str] = Field(default_factory=list)
+    revert_on_abort: bool
+    status_reason: str
+    created_by: str
+    created_at: int
+    started_at: int | None
+    finished_at: int | None
+
+
+class RolloutStatus(BaseModel):
+    rollout: RolloutPublic
+    waves: list[WaveStatus]
+    totals: dict[str, int]
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+class AuditRecordPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    at: int
+    actor: str
+    action: str
+    subject: str
+    detail: str
+    hash: str
+
+
+class AuditVerification(BaseModel):
+    ok: bool
+    records: int
+    first_bad_seq: int | None
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str

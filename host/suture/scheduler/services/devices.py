@@ -1,0 +1,149 @@
+"""The device registry: provisioning, listing, updates, and device request authentication."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from suture.scheduler import credentials
+from suture.scheduler.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    ReplayError,
+)
+from suture.scheduler.models import Device, DeviceEvent, DeviceState
+from suture.scheduler.schemas import DeviceCreate, DeviceCredential, DeviceUpdate
+from suture.scheduler.services import audit
+
+MAX_HISTORY = 200
+# Verified against when the device is unknown, so that timing does not reveal which ids exist.
+_DUMMY_SECRET = b"\x00" * 32
+
+
+def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes, actor: str,
+               now: int) -> tuple[Device, DeviceCredential]:
+    """Register a device and issue its credential (returned once; only a fingerprint is kept)."""
+    with session.begin():
+        if session.get(Device, create.id) is not None:
+            raise ConflictError(f"device {create.id!r} is already registered")
+        secret = credentials.derive_secret(root_secret, create.id, 1)
+        device = Device(
+            id=create.id, board=create.board, vendor_id=create.vendor_id,
+            class_id=create.class_id, ward=create.ward, location=create.location,
+            criticality=create.criticality, tags=sorted(set(create.tags)),
+            groups=sorted(set(create.groups)), installed=dict(create.installed),
+            state=DeviceState.IDLE.value, busy=False, created_at=now, last_seen=None,
+            credential_generation=1, credential_fingerprint=credentials.fingerprint(secret),
+            last_counter=0, schedule_number=0, schedule_decision="",
+        )
+        session.add(device)
+        session.add(DeviceEvent(device_id=create.id, at=now, kind="registered",
+                                state=device.state, detail={"by": actor}))
+        audit.append(session, at=now, actor=actor, action="device.add", subject=create.id,
+                     detail=create.model_dump(mode="json"))
+    return device, DeviceCredential(device_id=device.id, secret_hex=secret.hex(), generation=1,
+                                    fingerprint=device.credential_fingerprint)
+
+
+def rotate_credential(session: Session, *, device_id: str, root_secret: bytes, actor: str,
+                      now: int) -> DeviceCredential:
+    """Issue a new credential; the old one stops working at once."""
+    with session.begin():
+        device = _get(session, device_id)
+        device.credential_generation += 1
+        secret = credentials.derive_secret(root_secret, device_id, device.credential_generation)
+        device.credential_fingerprint = credentials.fingerprint(secret)
+        audit.append(session, at=now, actor=actor, action="device.rotate_credential",
+                     subject=device_id, detail={"generation": device.credential_generation})
+    return DeviceCredential(device_id=device_id, secret_hex=secret.hex(),
+                            generation=device.credential_generation,
+                            fingerprint=device.credential_fingerprint)
+
+
+def update_device(session: Session, *, device_id: str, change: DeviceUpdate, actor: str,
+                  now: int) -> Device:
+    with session.begin():
+        device = _get(session, device_id)
+        fields = change.model_dump(exclude_none=True)
+        for name, value in fields.items():
+            setattr(device, name, sorted(set(value)) if name in ("tags", "groups") else value)
+        session.add(DeviceEvent(device_id=device_id, at=now, kind="updated", state=device.state,
+                                detail={"by": actor, **fields}))
+        audit.append(session, at=now, actor=actor, action="device.update", subject=device_id,
+                     detail=fields)
+    return device
+
+
+def list_devices(session: Session, *, limit: int = 100, offset: int = 0,
+                 group: str | None = None) -> tuple[list[Device], int]:
+    with session.begin():
+        query = select(Device).order_by(Device.id)
+        total = session.execute(select(func.count()).select_from(Device)).scalar_one()
+        rows = list(session.execute(query).scalars()) if group else list(
+            session.execute(query.limit(limit).offset(offset)).scalars())
+        if group:
+            rows = [d for d in rows if group in (d.groups or [])]
+            total = len(rows)
+            rows = rows[offset : offset + limit]
+        return rows, total
+
+
+def get_device(session: Session, *, device_id: str) -> tuple[Device, list[DeviceEvent]]:
+    with session.begin():
+        device = _get(session, device_id)
+        events = session.execute(
+            select(DeviceEvent).where(DeviceEvent.device_id == device_id)
+            .order_by(DeviceEvent.id.desc()).limit(MAX_HISTORY)
+        ).scalars().all()
+        return device, list(reversed(events))
+
+
+def _get(session: Session, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFoundError(f"no device {device_id!r}")
+    return device
+
+
+@dataclass(frozen=True)
+class AuthenticatedDevice:
+    device_id: str
+    counter: int
+
+
+def authenticate(session: Session, *, req: credentials.SignedRequest, method: str, path: str,
+                 body_digest_hex: str, root_secret: bytes, now: int,
+                 skew_s: int) -> AuthenticatedDevice:
+    """Check a device request's MAC and time (read-only: the counter is consumed by the
+    service that acts on the request, in its own transaction)."""
+    with session.begin():
+        generation = session.execute(
+            select(Device.credential_generation).where(Device.id == req.device_id)
+        ).scalar_one_or_none()
+    secret = (credentials.derive_secret(root_secret, req.device_id, generation)
+              if generation is not None else _DUMMY_SECRET)
+    good = credentials.check_mac(secret, req, method=method, path=path,
+                                 body_digest_hex=body_digest_hex)
+    if generation is None or not good:
+        raise AuthenticationError("device credential does not verify")
+    if abs(now - req.time) > skew_s:
+        raise AuthenticationError(
+            f"request time is {req.time - now:+d} s from the scheduler's clock "
+            f"(allowed: ±{skew_s} s)")
+    return AuthenticatedDevice(req.device_id, req.counter)
+
+
+def consume_counter(session: Session, *, device_id: str, counter: int, now: int) -> None:
+    """Inside the caller's transaction: accept ``counter`` only if it is above every counter
+    seen before (atomic across scheduler nodes), and note when the device was last seen."""
+    result = session.execute(
+        update(Device)
+        .where(Device.id == device_id, Device.last_counter < counter)
+        .values(last_counter=counter, last_seen=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ReplayError("request counter not above the last one accepted (replay?)")

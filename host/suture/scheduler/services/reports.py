@@ -1,0 +1,121 @@
+"""Device reports: the device is the ground truth for what it runs and where it is.
+
+A report updates the registry (state, installed versions, busy, last seen), appends to the
+device's history and the audit log, and moves the device's rollout entry along. All in one
+transaction with the counter check: a replayed or rejected report changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suture.scheduler.errors import InvalidInputError, NotFoundError
+from suture.scheduler.models import (
+    Device,
+    DeviceEvent,
+    DeviceState,
+    EntryState,
+    Release,
+    Rollout,
+    RolloutDevice,
+)
+from suture.scheduler.schemas import ReportIn
+from suture.scheduler.services import audit, planning
+from suture.scheduler.services.devices import consume_counter
+from suture.scheduler.services.schedules import ScheduleContext, refresh_locked
+
+# Entry state reached when the device reports this state (for the entry's current step).
+_FORWARD = {
+    DeviceState.DOWNLOADING: EntryState.DOWNLOADING,
+    DeviceState.STAGED: EntryState.STAGED,
+    DeviceState.INSTALLING: EntryState.INSTALLING,
+    DeviceState.TRIAL: EntryState.TRIAL,
+}
+_ORDER = [EntryState.PENDING, EntryState.DOWNLOADING, EntryState.STAGED, EntryState.INSTALLING,
+          EntryState.TRIAL]
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    schedule_number: int
+    schedule_changed: bool
+
+
+def record_report(session: Session, *, device_id: str, counter: int, report: ReportIn, now: int,
+                  ctx: ScheduleContext) -> ReportOutcome:
+    with session.begin():
+        consume_counter(session, device_id=device_id, counter=counter, now=now)
+        device = session.execute(
+            select(Device).where(Device.id == device_id).with_for_update()
+        ).scalar_one_or_none()
+        if device is None:
+            raise NotFoundError(f"no device {device_id!r}")
+        previous = device.state
+        if report.installed is not None:
+            device.installed = dict(report.installed)
+        if report.busy is not None:
+            device.busy = report.busy
+        device.state = report.state
+        detail = report.model_dump(mode="json", exclude_none=True)
+        entry_change = _move_entry(session, device, report, now)
+        if entry_change:
+            detail["entry"] = entry_change
+        session.add(DeviceEvent(device_id=device_id, at=now, kind="report", state=report.state,
+                                detail=detail))
+        audit.append(session, at=now, actor=f"device:{device_id}", action="device.report",
+                     subject=device_id, detail={"from": previous, **detail})
+        changed, _ = refresh_locked(session, device, now, ctx)
+        return ReportOutcome(device.schedule_number, changed)
+
+
+def _move_entry(session: Session, device: Device, report: ReportIn, now: int) -> str:
+    if report.rollout_id is None:
+        return ""
+    entry = session.get(RolloutDevice, (report.rollout_id, device.id))
+    if entry is None:
+        raise InvalidInputError(f"device {device.id} is not part of rollout {report.rollout_id}")
+    rollout = session.get(Rollout, report.rollout_id)
+    assert rollout is not None
+    if report.release_id is not None and entry.step_release_id is not None \
+            and report.release_id != entry.step_release_id \
+            and entry.state not in (EntryState.REVERTING, EntryState.SUCCEEDED):
+        return "stale report (another step)"
+    state = DeviceState(report.state)
+    before = entry.state
+    current = EntryState(entry.state)
+    if current == EntryState.REVERTING:
+        if state in (DeviceState.REVERTED, DeviceState.IDLE):
+            entry.state = EntryState.REVERTED.value
+    elif current == EntryState.CANCELLED:
+        pass
+    elif state in _FORWARD:
+        target = _FORWARD[state]
+        if current in _ORDER and _ORDER.index(target) >= _ORDER.index(current):
+            entry.state = target.value
+        if state == DeviceState.STAGED and rollout.download_only:
+            entry.state = EntryState.SUCCEEDED.value
+    elif state == DeviceState.CONFIRMED and current not in (EntryState.SUCCEEDED,
+                                                            EntryState.FAILED):
+        release = session.get(Release, rollout.release_id)
+        step = session.get(Release, entry.step_release_id) if entry.step_release_id else None
+        assert release is not None
+        installed = device.installed or {}
+        if step is not None and installed.get(step.component, 0) < step.sequence_number:
+            entry.state = EntryState.FAILED.value
+            entry.detail = (f"confirmed, but reports {step.component} "
+                            f"#{installed.get(step.component, 0)}, not #{step.sequence_number}")
+        else:
+            planning.replan_entry(session, entry, installed, release, now)
+    elif state == DeviceState.FAILED and current not in (EntryState.SUCCEEDED,):
+        entry.state = EntryState.FAILED.value
+        entry.detail = (report.error.message if report.error else "device reported failure")
+    elif state == DeviceState.REVERTED and current not in (EntryState.SUCCEEDED,):
+        entry.state = EntryState.FAILED.value
+        entry.detail = "device reverted (trial failed)"
+    if entry.state != before:
+        entry.updated_at = now
+        return f"{before} -> {entry.state}"
+    return ""

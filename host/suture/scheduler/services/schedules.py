@@ -1,0 +1,189 @@
+"""The device's schedule: decide, and sign a new document only when the decision changes.
+
+A poll runs one transaction: it consumes the request counter (anti-replay, row-locking the
+device on PostgreSQL), reads the device's rollout entry, decides, and, if the decision's key
+differs from the stored one, bumps the device's schedule number and stores the new signed
+document. Two nodes serving the same device serialise on that row; each document number is
+issued once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suture.keys import PrivateKey
+from suture.scheduler.errors import NotFoundError
+from suture.scheduler.models import (
+    Device,
+    EntryState,
+    Release,
+    Rollout,
+    RolloutDevice,
+    RolloutState,
+)
+from suture.scheduler.policies.decide import (
+    Action,
+    Decision,
+    DeviceView,
+    EntryView,
+    RolloutView,
+    decide,
+)
+from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
+from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
+from suture.scheduler.services.devices import consume_counter
+
+
+@dataclass(frozen=True)
+class ScheduleContext:
+    """What signing a schedule needs besides the database."""
+
+    key: PrivateKey
+    public_url: str
+    poll_interval_s: int
+    poll_jitter_s: int
+    forced_window_s: int
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    document: bytes
+    number: int
+    etag: str
+    decision: Decision
+
+
+def etag_of(document: bytes) -> str:
+    return '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
+
+
+def _current_entry(session: Session, device: Device
+                   ) -> tuple[RolloutDevice | None, Rollout | None]:
+    """The entry that drives this device: one to revert, else the oldest unfinished entry of a
+    running or paused rollout, else a cancelled one that still has something to discard."""
+    rows = session.execute(
+        select(RolloutDevice, Rollout)
+        .join(Rollout, Rollout.id == RolloutDevice.rollout_id)
+        .where(RolloutDevice.device_id == device.id,
+               RolloutDevice.state.not_in([EntryState.SUCCEEDED.value, EntryState.FAILED.value,
+                                           EntryState.REVERTED.value]))
+        .order_by(RolloutDevice.rollout_id)
+    ).all()
+    reverting = [(e, r) for e, r in rows if e.state == EntryState.REVERTING]
+    if reverting:
+        return reverting[0]
+    active = [(e, r) for e, r in rows
+              if r.state in (RolloutState.RUNNING, RolloutState.PAUSED)
+              and e.state != EntryState.CANCELLED]
+    if active:
+        return active[0]
+    cancelled = [(e, r) for e, r in rows if e.state == EntryState.CANCELLED]
+    if cancelled:
+        return cancelled[-1]
+    return None, None
+
+
+def decide_for(session: Session, device: Device, now: int, forced_window_s: int
+               ) -> tuple[Decision, RolloutDevice | None]:
+    entry, rollout = _current_entry(session, device)
+    window = None
+    if rollout is not None and rollout.window_cron and rollout.window_duration_s:
+        window = WindowPolicy(rollout.window_cron, rollout.window_duration_s, rollout.window_tz)
+    decision = decide(
+        DeviceView(device.state, device.busy),
+        EntryView(entry.state, entry.wave, entry.step_release_id) if entry else None,
+        RolloutView(rollout.id, rollout.state, rollout.current_wave, rollout.download_only,
+                    rollout.deadline, window) if rollout else None,
+        now=now, forced_window_s=forced_window_s)
+    return decision, entry
+
+
+def _jitter(device_id: str, number: int, span: int) -> int:
+    if span <= 0:
+        return 0
+    h = hashlib.sha256(f"{device_id}/{number}".encode()).digest()
+    return int.from_bytes(h[:4], "big") % (span + 1)
+
+
+def _build(session: Session, device: Device, number: int, decision: Decision, now: int,
+           ctx: ScheduleContext) -> Schedule:
+    active = decision.action in (Action.DOWNLOAD, Action.INSTALL, Action.REVERT,
+                                 Action.CONFIRM_WAIT, Action.ABORT)
+    interval = max(10, ctx.poll_interval_s // 10) if active else ctx.poll_interval_s
+    next_poll = now + interval + _jitter(device.id, number, ctx.poll_jitter_s)
+    if decision.changes_at is not None and now < decision.changes_at < next_poll:
+        next_poll = decision.changes_at + _jitter(device.id, number, min(60, ctx.poll_jitter_s))
+    artifact = None
+    if decision.release_id is not None:
+        release = session.get(Release, decision.release_id)
+        if release is not None:
+            base = ctx.public_url.rstrip("/") + f"/api/v1/releases/{release.id}"
+            artifact = Artifact(
+                release_id=release.id, component=release.component,
+                sequence_number=release.sequence_number,
+                envelope_uri=base + "/envelope", envelope_digest=bytes.fromhex(
+                    release.envelope_digest), envelope_size=release.envelope_size,
+                payload_uri=base + "/payload",
+                payload_digest=bytes.fromhex(release.payload_digest),
+                payload_size=release.payload_size)
+    window = decision.window
+    has_window = artifact is not None and window != ALWAYS
+    return Schedule(
+        device_id=device.id, number=number, issued_at=now, action=int(decision.action),
+        next_poll=next_poll, poll_interval=interval, rollout_id=decision.rollout_id,
+        artifact=artifact,
+        not_before=window.not_before if has_window else None,
+        not_after=window.not_after if has_window else None,
+        forced=decision.forced,
+    )
+
+
+def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleContext
+                   ) -> tuple[bool, Decision]:
+    """Inside the caller's transaction (device row locked): re-decide and re-sign if needed."""
+    decision, entry = decide_for(session, device, now, ctx.forced_window_s)
+    if decision.key == device.schedule_decision and device.schedule_document is not None:
+        return False, decision
+    if entry is not None and decision.reason.startswith("busy"):
+        entry.busy_skips += 1
+        entry.detail = "busy: install deferred"
+        entry.updated_at = now
+    device.schedule_number += 1
+    device.schedule_decision = decision.key
+    device.schedule_document = sign_schedule(
+        _build(session, device, device.schedule_number, decision, now, ctx), ctx.key)
+    return True, decision
+
+
+def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
+                  ctx: ScheduleContext) -> ScheduleResult:
+    """A device's poll: returns its current signed schedule (new if the decision changed)."""
+    with session.begin():
+        consume_counter(session, device_id=device_id, counter=counter, now=now)
+        device = session.execute(
+            select(Device).where(Device.id == device_id).with_for_update()
+        ).scalar_one_or_none()
+        if device is None:
+            raise NotFoundError(f"no device {device_id!r}")
+        _, decision = refresh_locked(session, device, now, ctx)
+        document = device.schedule_document
+        assert document is not None
+        return ScheduleResult(document, device.schedule_number, etag_of(document), decision)
+
+
+def peek_schedule(session: Session, *, device_id: str, now: int, ctx: ScheduleContext
+                  ) -> ScheduleResult:
+    """What the device would get if it polled now (operators, CLI)."""
+    with session.begin():
+        device = session.get(Device, device_id)
+        if device is None:
+            raise NotFoundError(f"no device {device_id!r}")
+        decision, _ = decide_for(session, device, now, ctx.forced_window_s)
+        doc = sign_schedule(_build(session, device, device.schedule_number, decision, now, ctx),
+                            ctx.key)
+        session.rollback()
+        return ScheduleResult(doc, device.schedule_number, etag_of(doc), decision)

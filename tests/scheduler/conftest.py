@@ -1,0 +1,129 @@
+"""Fixtures for the scheduler tests: databases (SQLite, and PostgreSQL for the tests marked
+``postgres``), a manual clock, keys, a world of simulated devices, the HTTP app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sched_world import ROOT_SECRET, World
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from suture.keys import PrivateKey, generate_private_key, write_key_pair
+from suture.scheduler import migrate
+from suture.scheduler.clock import ManualClock
+from suture.scheduler.config import Settings
+from suture.scheduler.db import make_engine, make_session_factory
+from suture.scheduler.services.schedules import ScheduleContext
+
+TABLES = ("device_events", "rollout_devices", "rollout_approvals", "rollouts", "releases",
+          "blobs", "devices", "audit_log", "operators")
+
+
+def postgres_url() -> str:
+    url = os.environ.get("SUTURE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("SUTURE_TEST_POSTGRES_URL is not set: the tests marked postgres need a live "
+                    "PostgreSQL (tools/run-tests.sh starts one; locally: "
+                    "export SUTURE_TEST_POSTGRES_URL=$(tools/postgres-test-server.sh start DIR))")
+    return url
+
+
+@pytest.fixture(scope="session")
+def scheduler_key() -> PrivateKey:
+    return generate_private_key("ES256")
+
+
+@pytest.fixture(scope="session")
+def vendor_key() -> PrivateKey:
+    return generate_private_key("ES256")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "scheduler.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of its own for this test process, migrated once; dropped at the end."""
+    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
+    name = f"suture_sched_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _fresh_postgres(url: str) -> Engine:
+    engine = make_engine(url, pool_size=5)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+    return engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+    path = tmp_path / "scheduler.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+           ) -> Iterator[Engine]:
+    """The scenario tests run on both databases."""
+    if request.param == "sqlite":
+        path = tmp_path / "scheduler.db"
+        shutil.copyfile(sqlite_template, path)
+        eng = make_engine(f"sqlite:///{path}")
+    else:
+        eng = _fresh_postgres(request.getfixturevalue("pg_database"))
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_767_225_600)  # 2026-01-01T00:00:00Z, a Thursday
+
+
+@pytest.fixture
+def ctx(scheduler_key: PrivateKey) -> ScheduleContext:
+    return ScheduleContext(key=scheduler_key, public_url="http://127.0.0.1:8640",
+                           poll_interval_s=900, poll_jitter_s=120, forced_window_s=3600)
+
+
+@pytest.fixture
+def world(engine: Engine, clock: ManualClock, ctx: ScheduleContext, scheduler_key: PrivateKey,
+          vendor_key: PrivateKey, tmp_path: Path) -> World:
+    return World(make_session_factory(engine), clock, ctx, scheduler_key, vendor_key, tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, scheduler_key: PrivateKey, vendor_key: PrivateKey) -> Settings:
+    key_path = tmp_path / "scheduler-key.pem"
+    write_key_pair(scheduler_key, key_path)
+    vendor_path = tmp_path / "vendor-key.pem"
+    write_key_pair(vendor_key, vendor_path)
+    return Settings(environment="production", database_url="sqlite:///unused.db",
+                    signing_key_path=key_path, device_root_secret=ROOT_SECRET.hex(),
+                    trust_anchor_paths=[tmp_path / "vendor-key.pub.pem"],
+                    advance_interval_s=0)

@@ -1,0 +1,188 @@
+"""Test helpers for the scheduler: a world with a database, a clock, keys, and simulated
+devices that poll and report through the real services (or the real HTTP API)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from suture import suit
+from suture.keys import PrivateKey
+from suture.scheduler import credentials
+from suture.scheduler.clock import ManualClock
+from suture.scheduler.models import Release, Rollout
+from suture.scheduler.policies.decide import Action
+from suture.scheduler.schedule_doc import (
+    K_ACTION,
+    K_RELEASE_ID,
+    K_ROLLOUT_ID,
+    K_SCHEDULE_NUMBER,
+    K_SEQUENCE_NUMBER,
+    verify_schedule,
+)
+from suture.scheduler.schemas import DeviceCreate, ReportIn, Requirement, RolloutCreate
+from suture.scheduler.services import devices, releases, reports, rollouts, schedules
+
+VENDOR_ID = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
+CLASS_ID = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
+ROOT_SECRET = bytes(range(32))
+
+
+def make_envelope(key: PrivateKey, base: Path, seq: int, component: str = "app",
+                  payload: bytes | None = None) -> tuple[bytes, bytes]:
+    data = payload if payload is not None else f"{component} firmware #{seq}\n".encode() * 50
+    name = f"{component}-{seq}.bin"
+    (base / name).write_bytes(data)
+    desc = {"sequence-number": seq, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
+            "components": [{"id": [component], "file": name,
+                            "uri": f"https://vendor.example/{name}"}]}
+    return suit.create_envelope(desc, key, base_dir=base), data
+
+
+class SimDevice:
+    """A device driven through the services: it polls, verifies its schedule, reports."""
+
+    def __init__(self, world: World, device_id: str, installed: Mapping[str, int]) -> None:
+        self.world = world
+        self.id = device_id
+        self.installed = dict(installed)
+        self.counter = 0
+        self.last_number = 0
+        self.state = "idle"
+
+    def next_counter(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def poll(self) -> dict[int, Any]:
+        result = schedules.poll_schedule(self.world.session(), device_id=self.id,
+                                         counter=self.next_counter(), now=self.world.clock.now(),
+                                         ctx=self.world.ctx)
+        doc = dict(verify_schedule(result.document, self.world.scheduler_key.public_key()))
+        assert doc[K_SCHEDULE_NUMBER] >= self.last_number, "schedule number went back"
+        self.last_number = doc[K_SCHEDULE_NUMBER]
+        return doc
+
+    def action(self) -> Action:
+        return Action(self.poll()[K_ACTION])
+
+    def report(self, state: str, **fields: Any) -> reports.ReportOutcome:
+        self.state = state
+        body = ReportIn(state=state, installed=dict(self.installed), **fields)  # type: ignore[arg-type]
+        return reports.record_report(self.world.session(), device_id=self.id,
+                                     counter=self.next_counter(), report=body,
+                                     now=self.world.clock.now(), ctx=self.world.ctx)
+
+    def follow(self, *, fail_install: bool = False) -> Action:
+        """Do what the schedule says, one step; return the action that was acted on."""
+        doc = self.poll()
+        action = Action(doc[K_ACTION])
+        rid, rel = doc.get(K_ROLLOUT_ID), doc.get(K_RELEASE_ID)
+        if action == Action.DOWNLOAD and self.state != "staged":
+            self.report("downloading", rollout_id=rid, release_id=rel, progress=0)
+            self.report("staged", rollout_id=rid, release_id=rel)
+        elif action == Action.INSTALL:
+            self.report("installing", rollout_id=rid, release_id=rel)
+            if fail_install:
+                self.report("failed", rollout_id=rid, release_id=rel,
+                            error={"code": 7, "message": "health check failed"})
+            else:
+                self.installed[self.world.release_component[rel]] = doc[K_SEQUENCE_NUMBER]
+                self.report("trial", rollout_id=rid, release_id=rel)
+        elif action == Action.CONFIRM_WAIT:
+            self.report("confirmed", rollout_id=rid, release_id=rel)
+        elif action == Action.REVERT:
+            self.installed[self.world.release_component[rel]] = self.world.previous_of(rel)
+            self.report("reverted", rollout_id=rid, release_id=rel)
+        elif action == Action.ABORT:
+            self.report("idle", rollout_id=rid, release_id=rel)
+        return action
+
+    def update_fully(self, max_steps: int = 12, **kw: Any) -> list[Action]:
+        seen = []
+        for _ in range(max_steps):
+            action = self.follow(**kw)
+            seen.append(action)
+            if action == Action.NONE:
+                break
+        return seen
+
+
+class World:
+    def __init__(self, sessions: sessionmaker[Session], clock: ManualClock,
+                 ctx: schedules.ScheduleContext, scheduler_key: PrivateKey,
+                 vendor_key: PrivateKey, tmp: Path) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.ctx = ctx
+        self.scheduler_key = scheduler_key
+        self.vendor_key = vendor_key
+        self.tmp = tmp
+        self.release_component: dict[int, str] = {}
+        self.release_seq: dict[int, int] = {}
+        self.start_versions: dict[str, int] = {}
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def device(self, device_id: str, *, installed: Mapping[str, int] | None = None,
+               criticality: int = 2, groups: Sequence[str] = ("ward-3",),
+               **extra: Any) -> SimDevice:
+        inst = dict(installed if installed is not None else {"app": 1})
+        create = DeviceCreate(id=device_id, board="sim", vendor_id=VENDOR_ID, class_id=CLASS_ID,
+                              criticality=criticality, groups=list(groups), installed=inst,
+                              **extra)
+        devices.add_device(self.session(), create=create, root_secret=ROOT_SECRET,
+                           actor="alice", now=self.clock.now())
+        self.start_versions[device_id] = inst.get("app", 0)
+        return SimDevice(self, device_id, inst)
+
+    def release(self, seq: int, *, component: str = "app", must_pass_through: bool = False,
+                requires: Sequence[tuple[str, int]] = ()) -> Release:
+        envelope, payload = make_envelope(self.vendor_key, self.tmp, seq, component)
+        rel = releases.import_release(
+            self.session(), envelope=envelope, payload=payload, sbom=None, notes=None,
+            trust_anchors=[self.vendor_key.public_key()], actor="alice",
+            must_pass_through=must_pass_through,
+            requires=[Requirement(component=c, min_version=v) for c, v in requires],
+            now=self.clock.now())
+        self.release_component[rel.id] = component
+        self.release_seq[rel.id] = seq
+        return rel
+
+    def previous_of(self, release_id: int) -> int:
+        comp = self.release_component[release_id]
+        seqs = sorted(s for r, s in self.release_seq.items() if self.release_component[r] == comp)
+        mine = self.release_seq[release_id]
+        lower = [s for s in seqs if s < mine]
+        return lower[-1] if lower else 1
+
+    def rollout(self, release_id: int, **spec: Any) -> Rollout:
+        spec.setdefault("name", f"rollout of {release_id}")
+        spec.setdefault("target_groups", ["ward-3"])
+        return rollouts.create_rollout(self.session(),
+                                       spec=RolloutCreate(release_id=release_id, **spec),
+                                       actor="alice", now=self.clock.now())
+
+    def start(self, rollout_id: int, approvers: Sequence[str] = ("bob",)) -> Rollout:
+        for who in approvers:
+            rollouts.approve_rollout(self.session(), rollout_id=rollout_id, actor=who,
+                                     now=self.clock.now())
+        return rollouts.start_rollout(self.session(), rollout_id=rollout_id, actor="alice",
+                                      now=self.clock.now())
+
+    def advance(self) -> list[str]:
+        return [c.change for c in rollouts.advance(self.session(), now=self.clock.now())]
+
+    def status(self, rollout_id: int) -> Any:
+        return rollouts.rollout_status(self.session(), rollout_id=rollout_id)
+
+    def device_secret(self, device_id: str, generation: int = 1) -> bytes:
+        return credentials.derive_secret(ROOT_SECRET, device_id, generation)
+
+
+def report_json(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
