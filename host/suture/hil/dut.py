@@ -1,0 +1,133 @@
+"""The MicroPython device under test that HIL tests drive (the ``mpy_dut`` fixture)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import serial
+from mpremote.transport_serial import SerialTransport
+
+from suture.boards.schema import Board
+from suture.hil import device_ops
+from suture.hil.link import LinkError, MicroPythonLink, Progress
+from suture.hil.targets import HilTarget
+
+
+def transport_from_serial(port: serial.SerialBase) -> SerialTransport:
+    """mpremote's transport over a port someone else opened (pytest-embedded's serial
+    service): the bytes go through that pyserial object."""
+    transport: SerialTransport = SerialTransport.__new__(SerialTransport)
+    transport.in_raw_repl = False
+    transport.use_raw_paste = True
+    transport.device_name = str(port.port)
+    transport.mounted = False
+    transport.serial = port
+    transport.is_pty = False
+    if port.timeout is None:
+        port.timeout = 0.5
+    return transport
+
+
+class MicroPythonDut:
+    """A booted board with its REPL: exec/eval, files, resets, boot wait, status, power cuts."""
+
+    def __init__(self, target: HilTarget, *, boot_timeout_s: float = 30.0) -> None:
+        self.target = target
+        self.boot_timeout_s = boot_timeout_s
+        self._link: MicroPythonLink | None = None
+        self.boot_line = ""
+        self.boots = 0
+
+    @property
+    def board(self) -> Board:
+        """The board definition of the target."""
+        return self.target.board
+
+    @property
+    def link(self) -> MicroPythonLink:
+        """The open REPL link (after :meth:`wait_for_boot`)."""
+        if self._link is None:
+            raise LinkError("the board is not connected: call wait_for_boot() after a reset")
+        return self._link
+
+    def start(self) -> str:
+        """Power the board on and wait for it to boot; its boot line."""
+        self.target.power_on()
+        return self.wait_for_boot()
+
+    def wait_for_boot(self) -> str:
+        """Wait for the boot line ``SUTURE-BOOT <state>`` and enter the REPL; that state."""
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+        self._link, self.boot_line = MicroPythonLink.after_boot(
+            self.target.port, self.board, timeout_s=self.boot_timeout_s
+        )
+        self.boots += 1
+        return self.boot_state
+
+    @property
+    def boot_state(self) -> str:
+        """The journal state the last boot reported (``CONFIRMED``, ``TRIAL``, ``BLANK`` ...)."""
+        parts = self.boot_line.split()
+        return parts[1] if len(parts) > 1 else ""
+
+    def exec(self, code: str, timeout_s: float = 10.0) -> str:
+        """Run code on the board; what it printed."""
+        return self.link.exec(code, timeout_s=timeout_s)
+
+    def eval(self, expression: str) -> Any:
+        """The value of an expression on the board."""
+        return self.link.eval(expression)
+
+    def put(self, data: bytes, remote: str, progress: Progress | None = None) -> None:
+        """Write a file on the board."""
+        self.link.put(data, remote, progress)
+
+    def get(self, remote: str) -> bytes:
+        """Read a file from the board."""
+        return self.link.get(remote)
+
+    def soft_reset(self) -> str:
+        """Restart MicroPython, keeping power and flash; the boot state after.
+
+        A real board does it in place (Ctrl-D); the simulated board restarts its process, which
+        is the same for the code on it: the heap is gone, the flash is kept.
+        """
+        if "fresh_board" in self.target.capabilities:
+            return self.hard_reset()
+        self.link.soft_reset()
+        return self.boot_state
+
+    def hard_reset(self) -> str:
+        """Reset the board (power cycle where possible) and wait for it to boot again."""
+        link, self._link = self._link, None
+        self.target.hard_reset(link)
+        return self.wait_for_boot()
+
+    def power_cut(self) -> None:
+        """Cut the power now; :meth:`power_on` boots again."""
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+        self.target.power_cut()
+
+    def power_on(self) -> str:
+        """Power on after a cut and wait for the boot."""
+        self.target.power_on()
+        return self.wait_for_boot()
+
+    def arm_power_cut(self, operations: int) -> None:
+        """Make the supply fail after ``operations`` more flash operations (simulator)."""
+        self.target.arm_power_cut(self.link, operations)
+
+    def status(self) -> dict[str, Any]:
+        """The status protocol's answer (docs/hil.md): journal state, versions, journal."""
+        return device_ops.status(self.link)
+
+    def close(self) -> None:
+        """Release the link and power the target off."""
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+        self.target.close()

@@ -1,0 +1,130 @@
+"""The pytest plugin of suture's HIL suite (registered as the ``suture_hil`` pytest11 entry).
+
+Options (``--target`` and ``--port`` are pytest-embedded's own, shared):
+
+- ``--target NAME``: a board definition: ``sim`` (the default) or a real board such as
+  ``rpi-pico``; a real board needs ``--port``.
+- ``--port /dev/ttyACM0``: the real board's USB serial port. With pytest-embedded's serial
+  service (``--embedded-services serial``) the port is opened by that service and the DUT talks
+  through it.
+- ``--hil-power-hook CMD``: a command the plugin runs as ``CMD off`` / ``CMD on`` to cut and
+  restore the bench board's power.
+- ``--hil-vendor-key PEM``: the vendor signing key the board trusts (real boards; the simulator
+  is provisioned with a key generated for the session).
+
+Fixtures: ``hil_target`` (the target, powered off), ``mpy_dut`` (the booted
+:class:`~suture.hil.dut.MicroPythonDut`), ``hil_vendor_key``, ``hil_identity``.
+Marker: ``@pytest.mark.hil_needs("power_cut", ...)`` skips, with the reason, on a target
+that lacks a capability (the simulator has every one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from suture import keys
+from suture.boards import BoardDefinitionError, load_board
+from suture.hil.dut import MicroPythonDut
+from suture.hil.targets import BenchHilTarget, HilTarget, SimHilTarget
+from suture.keys import PrivateKey
+from suture.sim import DeviceIdentity
+from suture.sim.testing import identity_for
+
+DEFAULT_TARGET = "sim"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("suture-hil", "suture hardware-in-the-loop")
+    # --target and --port are pytest-embedded's options (a pinned dependency, always loaded).
+    group.addoption("--hil-power-hook", default=None,
+                    help="command run as 'CMD off' / 'CMD on' to switch the bench board's power")
+    group.addoption("--hil-vendor-key", default=None,
+                    help="PEM file of the vendor signing key the bench board trusts")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hil_needs(*capabilities): the test needs these target capabilities"
+    )
+
+
+def target_name(config: pytest.Config) -> str:
+    """The ``--target`` given, or ``sim``."""
+    value = config.getoption("target", default=None)
+    return str(value) if value else DEFAULT_TARGET
+
+
+def _capabilities(config: pytest.Config) -> frozenset[str]:
+    name = target_name(config)
+    if name == "sim":
+        return SimHilTarget.capabilities
+    caps = {"hard_reset"}
+    if config.getoption("hil_power_hook", default=None):
+        caps.add("power_cut")
+    return frozenset(caps)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    caps = _capabilities(config)
+    name = target_name(config)
+    for item in items:
+        marker = item.get_closest_marker("hil_needs")
+        if marker is None:
+            continue
+        missing = [c for c in marker.args if c not in caps]
+        if missing:
+            item.add_marker(pytest.mark.skip(
+                reason=f"target {name} lacks {', '.join(missing)}"))
+
+
+@pytest.fixture(scope="session")
+def hil_vendor_key(pytestconfig: pytest.Config) -> PrivateKey:
+    """The vendor key the target trusts: ``--hil-vendor-key`` or one made for the session."""
+    path = pytestconfig.getoption("hil_vendor_key", default=None)
+    if path:
+        return keys.load_private_key(Path(path))
+    return keys.generate_private_key("ES256")
+
+
+@pytest.fixture(scope="session")
+def hil_identity(hil_vendor_key: PrivateKey) -> DeviceIdentity:
+    """Vendor, class and trusted keys of the simulated board."""
+    return identity_for(keys.public_key_bytes(hil_vendor_key.public_key()))
+
+
+@pytest.fixture
+def hil_target(
+    pytestconfig: pytest.Config, tmp_path: Path, hil_identity: DeviceIdentity
+) -> Iterator[HilTarget]:
+    """The target of this run, powered off: a fresh simulated board, or the bench board."""
+    name = target_name(pytestconfig)
+    try:
+        board = load_board(name)
+    except BoardDefinitionError as exc:
+        raise pytest.UsageError(f"--target {name}: {exc}") from None
+    target: HilTarget
+    if name == "sim":
+        target = SimHilTarget(board, tmp_path / "device", hil_identity)
+    else:
+        port = pytestconfig.getoption("port", default=None)
+        if not port:
+            raise pytest.UsageError(f"--target {name} is a real board: give --port")
+        target = BenchHilTarget(board, str(port), pytestconfig.getoption("hil_power_hook"))
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+@pytest.fixture
+def mpy_dut(hil_target: HilTarget) -> Iterator[MicroPythonDut]:
+    """The booted board with its REPL open."""
+    dut = MicroPythonDut(hil_target)
+    dut.start()
+    try:
+        yield dut
+    finally:
+        dut.close()

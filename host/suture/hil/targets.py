@@ -1,0 +1,152 @@
+"""HIL targets: what a test runs against, and what each can do.
+
+- :class:`SimHilTarget`: the simulated board (``--target sim``): every capability, including a
+  power cut armed to strike after N flash operations.
+- :class:`BenchHilTarget`: a real board on the bench (``--target rpi-pico --port /dev/ttyACM0``),
+  reset through ``machine.reset()``, power cut through an optional power-switch hook: a command
+  run as ``HOOK off`` and ``HOOK on`` (``--hil-power-hook``, see docs/hil.md).
+
+A capability a test needs is declared with ``@pytest.mark.hil_needs("name")``; a target
+without it deselects the test with the reason (the simulator has them all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Protocol
+
+import serial
+from mpremote.transport import TransportError
+
+from suture.boards.schema import Board
+from suture.hil.link import LinkError, MicroPythonLink
+from suture.hil.sim_target import ARM_POWER_CUT, SimTarget
+from suture.hil.simport import wait_for_port
+from suture.sim import DeviceIdentity
+
+# Capabilities a test can require.
+POWER_CUT = "power_cut"  # cut the supply now
+ARMED_POWER_CUT = "armed_power_cut"  # cut after N flash operations, mid-operation
+HARD_RESET = "hard_reset"
+FRESH_BOARD = "fresh_board"  # each test starts from blank flash
+
+
+class HilTarget(Protocol):
+    """What the plugin needs from a target."""
+
+    name: str
+    board: Board
+    capabilities: frozenset[str]
+
+    @property
+    def port(self) -> str: ...
+
+    def power_on(self) -> None: ...
+
+    def power_cut(self) -> None: ...
+
+    def hard_reset(self, link: MicroPythonLink | None) -> None: ...
+
+    def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SimHilTarget:
+    """The simulated board in a fresh device folder."""
+
+    capabilities = frozenset({POWER_CUT, ARMED_POWER_CUT, HARD_RESET, FRESH_BOARD})
+
+    def __init__(self, board: Board, workdir: Path, identity: DeviceIdentity) -> None:
+        self.name = board.name
+        self.board = board
+        self.sim = SimTarget(workdir, identity)
+        # Flash operations after which the next boot loses power (None: no cut).
+        self.cut_at_boot: int | None = None
+        if not self.sim.created:
+            self.sim.create()
+
+    @property
+    def port(self) -> str:
+        return self.sim.port
+
+    def power_on(self) -> None:
+        self.sim.power_on(cut_after=self.cut_at_boot)
+        self.cut_at_boot = None
+
+    def power_cut(self) -> None:
+        self.sim.power_cut()
+
+    def hard_reset(self, link: MicroPythonLink | None) -> None:
+        if link is not None:
+            link.close()
+        self.sim.power_cut()
+        self.sim.serial.drain()
+        self.power_on()
+
+    def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None:
+        link.exec(ARM_POWER_CUT.format(n=int(operations)))
+
+    def close(self) -> None:
+        self.sim.close()
+
+
+class BenchHilTarget:
+    """A real board on a USB serial port, with an optional power switch."""
+
+    def __init__(self, board: Board, port: str, power_hook: str | None = None) -> None:
+        self.name = board.name
+        self.board = board
+        self._port = port
+        self.power_hook = shlex.split(power_hook) if power_hook else None
+        caps = {HARD_RESET}
+        if self.power_hook:
+            caps.add(POWER_CUT)
+        self.capabilities = frozenset(caps)
+
+    @property
+    def port(self) -> str:
+        return self._port
+
+    def _hook(self, state: str) -> None:
+        assert self.power_hook is not None
+        proc = subprocess.run([*self.power_hook, state], capture_output=True, text=True,
+                              check=False, timeout=30)
+        if proc.returncode:
+            raise LinkError(f"power hook {' '.join(self.power_hook)} {state} failed: "
+                            f"{proc.stderr.strip() or proc.returncode}")
+
+    def power_on(self) -> None:
+        if self.power_hook:
+            self._hook("on")
+        wait_for_port(self._port, timeout_s=15)
+
+    def power_cut(self) -> None:
+        if not self.power_hook:
+            raise LinkError("no power switch on this bench: give --hil-power-hook")
+        self._hook("off")
+
+    def hard_reset(self, link: MicroPythonLink | None) -> None:
+        if self.power_hook:
+            if link is not None:
+                link.close()
+            self._hook("off")
+            time.sleep(0.5)
+            self._hook("on")
+        elif link is not None:
+            # machine.reset() drops the USB port: the REPL never answers this exec.
+            with contextlib.suppress(TransportError, serial.SerialException, OSError):
+                link.transport.exec_raw_no_follow("import machine\nmachine.reset()\n")
+            link.close()
+        time.sleep(0.5)
+        wait_for_port(self._port, timeout_s=15)
+
+    def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None:
+        raise LinkError("a real board cannot cut its power after N flash operations")
+
+    def close(self) -> None:
+        return None
