@@ -34,3 +34,48 @@ def sample_description() -> dict[str, Any]:
             {"id": ["cfg"], "file": "cfg.bin", "integrated": True, "slot": 1},
         ],
     }
+
+
+def example_manifest() -> dict[int, Any]:
+    """The manifest of the draft's example 0, as a Python mapping to modify in tests."""
+    import cbor2
+
+    shared = [
+        20,
+        {
+            1: bytes.fromhex("fa6b4a53d5ad5fdfbe9de663e4d41ffe"),
+            2: bytes.fromhex("1492af1425695e48bf429b2d51f2ab45"),
+            3: cbor2.dumps([-16, bytes(range(32))]),
+            14: 34768,
+        },
+        1,
+        15,
+        2,
+        15,
+    ]
+    return {
+        1: 1,
+        2: 0,
+        3: cbor2.dumps({2: [[b"\x00"]], 4: cbor2.dumps(shared)}),
+        7: cbor2.dumps([3, 15]),
+        9: cbor2.dumps([23, 2]),
+    }
+
+
+def envelope_bytes(
+    manifest: Any,
+    *,
+    blocks: list[bytes] | None = None,
+    extra: dict[Any, Any] | None = None,
+    encode_manifest: bool = True,
+) -> bytes:
+    """An envelope around ``manifest`` whose digest matches it (signature blocks optional)."""
+    import hashlib
+
+    import cbor2
+
+    manifest_bstr = cbor2.dumps(manifest) if encode_manifest else manifest
+    digest = cbor2.dumps([-16, hashlib.sha256(cbor2.dumps(manifest_bstr)).digest()])
+    envelope: dict[Any, Any] = {2: cbor2.dumps([digest, *(blocks or [])]), 3: manifest_bstr}
+    envelope.update(extra or {})
+    return cbor2.dumps(cbor2.CBORTag(107, envelope))
