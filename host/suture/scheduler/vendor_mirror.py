@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy.orm import Session
 
 from suture.keys import PublicKey
 from suture.scheduler.models import Release
 from suture.scheduler.services.releases import import_release
-from suture.vendor.gnap.client import GnapClient, GnapClientError, GrantState
+from suture.vendor.gnap.client import GnapClient, GnapClientError, GrantState, discover
 
 ARTEFACTS = ("envelope", "payload", "sbom", "notes")
 # Ceilings on what is fetched (the repository enforces the same at publication).
@@ -94,3 +98,63 @@ def mirror_release(
         actor=actor,
         now=now,
     )
+
+
+# -- the scheduler's list of vendors ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VendorEntry:
+    """A vendor the scheduler mirrors from: where, who it is to the vendor, whom to trust."""
+
+    name: str
+    repository_url: str
+    as_uri: str
+    client_key: str
+    trust_anchors: tuple[str, ...]
+    instance_id: str | None = None
+
+
+def load_vendors(path: Path) -> dict[str, VendorEntry]:
+    """The vendors file (absent: none)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        entries = [
+            VendorEntry(**{**e, "trust_anchors": tuple(e["trust_anchors"])})
+            for e in data["vendors"]
+        ]
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise MirrorError(f"{path}: not a vendors file: {e}") from e
+    return {e.name: e for e in entries}
+
+
+def save_vendors(path: Path, vendors: dict[str, VendorEntry]) -> None:
+    """Write the vendors file atomically."""
+    data = {"vendors": [{**asdict(v), "trust_anchors": list(v.trust_anchors)}
+                        for v in vendors.values()]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vendors.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def discover_vendor(http: httpx.Client, repository_url: str) -> str:
+    """RS-first discovery (RFC 9635 §9.1), then the AS's discovery document (§9): returns the
+    grant endpoint, after checking that it accepts HTTP Message Signatures."""
+    try:
+        challenge = discover(http, repository_url)
+        response = http.options(challenge.as_uri)
+        document = response.json() if response.status_code == 200 else {}
+    except (GnapClientError, httpx.HTTPError, ValueError) as e:
+        raise MirrorError(f"{repository_url}: not a GNAP-protected repository: {e}") from e
+    if not isinstance(document, dict) or "httpsig" not in document.get(
+        "key_proofs_supported", []
+    ):
+        raise MirrorError(f"{challenge.as_uri}: the AS does not accept httpsig key proofs")
+    # The discovered endpoint must be the one the AS names itself (§9).
+    if document.get("grant_request_endpoint") != challenge.as_uri:
+        raise MirrorError(f"{challenge.as_uri}: the AS names another grant endpoint")
+    return challenge.as_uri

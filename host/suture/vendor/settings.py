@@ -12,10 +12,10 @@ class VendorSettings(BaseModel):
 
     data_dir: Path
     public_url: str = "http://127.0.0.1:8700"
-    token_lifetime_seconds: int = Field(300, ge=10, le=86_400)
-    continue_wait_seconds: int = Field(5, ge=0, le=3600)
-    signature_max_age_seconds: int = Field(60, ge=5, le=3600)
-    introspection_cache_seconds: float = Field(10.0, ge=0, le=300)
+    token_lifetime_seconds: int = Field(default=300, ge=10, le=86_400)
+    continue_wait_seconds: int = Field(default=5, ge=0, le=3600)
+    signature_max_age_seconds: int = Field(default=60, ge=5, le=3600)
+    introspection_cache_seconds: float = Field(default=10.0, ge=0, le=300)
     allow_unregistered_clients: bool = False
     rs_instance_id: str = "repository"
 

@@ -68,22 +68,37 @@ class Registry:
     path: Path | None = None
     clients: dict[str, RegisteredClient] = field(default_factory=dict)
     resource_servers: dict[str, RegisteredResourceServer] = field(default_factory=dict)
+    _mtime: int = -1
+    _volatile: dict[str, RegisteredResourceServer] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Registry:
         """Read ``path`` (an absent file is an empty registry)."""
         registry = cls(path)
-        if not path.exists():
-            return registry
-        try:
-            data = json.loads(path.read_text())
-            for entry in data.get("clients", []):
-                registry._add_client(RegisteredClient(**entry))
-            for entry in data.get("resource_servers", []):
-                registry._add_rs(RegisteredResourceServer(**entry))
-        except (OSError, ValueError, TypeError, AttributeError) as e:
-            raise RegistryError(f"{path}: not a valid registry: {e}") from e
+        registry.refresh()
         return registry
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed since it was read, so ``suture vendor client add``
+        takes effect on a running server. A file that does not parse leaves the registry as
+        it was and raises ``RegistryError``."""
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime == self._mtime:
+                return
+            data = json.loads(self.path.read_text())
+            fresh = Registry(None)
+            for entry in data.get("clients", []):
+                fresh._add_client(RegisteredClient(**entry))
+            for entry in data.get("resource_servers", []):
+                fresh._add_rs(RegisteredResourceServer(**entry))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise RegistryError(f"{self.path}: not a valid registry: {e}") from e
+        self.clients = fresh.clients
+        self.resource_servers = {**fresh.resource_servers, **self._volatile}
+        self._mtime = mtime
 
     def _check(self, instance_id: str, jwk: Any) -> None:
         if not INSTANCE_ID.match(instance_id):
@@ -114,6 +129,8 @@ class Registry:
         self._add_rs(rs)
         if persist:
             self.save()
+        else:
+            self._volatile[rs.instance_id] = rs
 
     def remove_client(self, instance_id: str) -> None:
         """Forget a client and save; raises ``RegistryError`` if unknown."""
@@ -134,10 +151,14 @@ class Registry:
             return
         data = {
             "clients": [asdict(c) for c in self.clients.values()],
-            "resource_servers": [asdict(r) for r in self.resource_servers.values()],
+            "resource_servers": [
+                asdict(r) for r in self.resource_servers.values()
+                if r.instance_id not in self._volatile
+            ],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".clients.")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
         os.replace(tmp, self.path)
+        self._mtime = self.path.stat().st_mtime_ns

@@ -1,0 +1,180 @@
+"""`suture scheduler vendor`: the vendors this scheduler mirrors releases from (GNAP client)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+_out = Console()
+_err = Console(stderr=True)
+
+vendor_app = typer.Typer(
+    help="Vendors this scheduler mirrors releases from, with GNAP tokens.",
+    no_args_is_help=True,
+)
+
+VendorsOption = Annotated[
+    Path,
+    typer.Option(
+        "--vendors", envvar="SUTURE_SCHEDULER_VENDORS",
+        help="The scheduler's vendors file (JSON).",
+    ),
+]
+DEFAULT_VENDORS = Path("vendors.json")
+
+
+def _fail(message: object, code: int = 1) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@vendor_app.command("add")
+def add(
+    url: Annotated[str, typer.Argument(help="The vendor's repository, e.g. https://v.example/releases/.")],
+    name: Annotated[str, typer.Option(help="A short name for this vendor.")],
+    client_key: Annotated[
+        Path, typer.Option(help="This scheduler's GNAP client private key (PEM: ES256 or EdDSA).")
+    ],
+    trust_anchors: Annotated[
+        list[Path],
+        typer.Option("--trust-anchor", help="The vendor's release-signing public key (repeat)."),
+    ],
+    instance_id: Annotated[
+        str | None,
+        typer.Option(help="The id the vendor registered this scheduler under (else: by key)."),
+    ] = None,
+    vendors: VendorsOption = DEFAULT_VENDORS,
+) -> None:
+    """Register a vendor: find its authorization server and remember whom to trust.
+
+    Calls URL without a token; the 401 answer names the vendor's GNAP authorization server
+    (WWW-Authenticate: GNAP as_uri=...), whose discovery document is then checked.
+    """
+    import httpx
+
+    from suture.keys import KeyFileError, load_private_key, load_public_key
+    from suture.scheduler.vendor_mirror import (
+        MirrorError,
+        VendorEntry,
+        discover_vendor,
+        load_vendors,
+        save_vendors,
+    )
+
+    try:
+        load_private_key(client_key)
+        for anchor in trust_anchors:
+            load_public_key(anchor)
+        with httpx.Client(timeout=10.0) as http:
+            as_uri = discover_vendor(http, url)
+        entries = load_vendors(vendors)
+        entries[name] = VendorEntry(
+            name=name, repository_url=url, as_uri=as_uri,
+            client_key=str(client_key.resolve()),
+            trust_anchors=tuple(str(a.resolve()) for a in trust_anchors),
+            instance_id=instance_id,
+        )
+        save_vendors(vendors, entries)
+    except (KeyFileError, MirrorError) as e:
+        raise _fail(e) from None
+    _out.print(f"vendor {name}: repository {url}, authorization server {as_uri}",
+               highlight=False, soft_wrap=True)
+
+
+@vendor_app.command("list")
+def list_vendors(vendors: VendorsOption = DEFAULT_VENDORS) -> None:
+    """List the registered vendors."""
+    from suture.scheduler.vendor_mirror import MirrorError, load_vendors
+
+    try:
+        entries = load_vendors(vendors)
+    except MirrorError as e:
+        raise _fail(e) from None
+    table = Table("name", "repository", "authorization server", "instance id", "trust anchors")
+    for v in entries.values():
+        table.add_row(v.name, v.repository_url, v.as_uri, v.instance_id or "(by key)",
+                      str(len(v.trust_anchors)))
+    _out.print(table)
+
+
+def _timestamp(text: str) -> int:
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{text!r}: use an ISO 8601 time, e.g. 2026-12-01T22:00:00+00:00", 2) from None
+    if moment.tzinfo is None:
+        raise _fail(f"{text!r}: give a timezone (e.g. +00:00)", 2)
+    return int(moment.timestamp())
+
+
+@vendor_app.command("mirror")
+def mirror(
+    name: Annotated[str, typer.Argument(help="The vendor (as registered with add).")],
+    release: Annotated[str, typer.Argument(help="The release id at the vendor.")],
+    devices: Annotated[
+        list[str], typer.Option("--device", help="A device of the rollout (repeat).")
+    ],
+    start: Annotated[str, typer.Option(help="Rollout window start (ISO 8601).")],
+    end: Annotated[str, typer.Option(help="Rollout window end (ISO 8601).")],
+    database_url: Annotated[
+        str,
+        typer.Option(envvar="SUTURE_SCHEDULER_DATABASE_URL", help="The scheduler's database."),
+    ] = "sqlite:///scheduler.db",
+    actor: Annotated[str, typer.Option(help="Who does this, for the audit log.")] = "cli",
+    vendors: VendorsOption = DEFAULT_VENDORS,
+) -> None:
+    """Fetch a release with a GNAP token naming the rollout, verify it, import it.
+
+    The grant names the release, the devices and the window: the vendor sees and bounds what
+    is installed. The token is revoked when the files are fetched. The SUIT signature (against
+    the vendor's trust anchors) and every digest are verified before anything is imported.
+    """
+    import httpx
+
+    from suture.keys import KeyFileError, load_public_key
+    from suture.scheduler.db import make_engine, make_session_factory
+    from suture.scheduler.errors import SchedulerError
+    from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_release
+    from suture.vendor.gnap.client import GnapClient, GnapClientError
+    from suture.vendor.gnap.rights import release_access
+    from suture.vendor.httpsig import JwkError, SigningKey
+
+    window_start, window_end = _timestamp(start), _timestamp(end)
+    try:
+        entry = load_vendors(vendors).get(name)
+        if entry is None:
+            raise MirrorError(f"no vendor {name!r} in {vendors} (see: suture scheduler vendor add)")
+        key = SigningKey.from_file(Path(entry.client_key))
+        anchors = [load_public_key(Path(p)) for p in entry.trust_anchors]
+        engine = make_engine(database_url)
+        with httpx.Client(timeout=30.0) as http, make_session_factory(engine)() as session:
+            client = GnapClient(http, grant_endpoint=entry.as_uri, key=key,
+                                instance_id=entry.instance_id)
+            grant = client.request_grant([
+                release_access(release, devices=devices, window_start=window_start,
+                               window_end=window_end, location=entry.repository_url)
+            ])
+            try:
+                imported = mirror_release(
+                    session, client=client, grant=grant, repository_url=entry.repository_url,
+                    release_id=release, trust_anchors=anchors, actor=actor,
+                )
+            finally:
+                client.finish(grant)
+        engine.dispose()
+    except (JwkError, KeyFileError, MirrorError, GnapClientError, SchedulerError,
+            httpx.HTTPError) as e:
+        raise _fail(e) from None
+    _out.print(f"imported {release} as release {imported.id} ({imported.component} "
+               f"#{imported.sequence_number}); grant {grant.continue_uri} revoked",
+               highlight=False, soft_wrap=True)
+
+
+def register_into(scheduler_app: typer.Typer) -> None:
+    """Attach `vendor` under the `scheduler` command group."""
+    scheduler_app.add_typer(vendor_app, name="vendor")
