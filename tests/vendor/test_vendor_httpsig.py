@@ -170,3 +170,51 @@ def test_fuzz_access_rights_only_raise_gnap_errors(access: object) -> None:
     except GnapError as e:
         code = e.code
     assert code in ("accepted", "invalid_request")
+
+
+# RFC 9421 Appendix B.1.4 (test-key-ed25519) and B.2.6 (a request signed with it): an
+# independent vector for the signature base the package builds and the keys this module loads.
+RFC9421_ED25519_PRIVATE = (
+    b"-----BEGIN PRIVATE KEY-----\n"
+    b"MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n"
+    b"-----END PRIVATE KEY-----\n"
+)
+RFC9421_ED25519_X = "JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs"
+B26_INPUT = ('sig-b26=("date" "@method" "@path" "@authority" "content-type" "content-length")'
+             ';created=1618884473;keyid="test-key-ed25519"')
+B26_SIGNATURE = ("sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQ"
+                 "v5lIp5WPpBKRCw==:")
+
+
+def test_rfc9421_b26_ed25519_vector() -> None:
+    import datetime
+    from dataclasses import dataclass
+
+    from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
+    key = SigningKey.from_pem(RFC9421_ED25519_PRIVATE, kid="test-key-ed25519")
+    assert key.jwk()["x"] == RFC9421_ED25519_X
+
+    @dataclass
+    class Request:
+        method: str
+        url: str
+        headers: dict[str, str]
+
+    request = Request("POST", "http://example.com/foo?param=Value&Pet=dog", {
+        "Host": "example.com", "Date": "Tue, 20 Apr 2021 02:07:55 GMT",
+        "Content-Type": "application/json", "Content-Length": "18",
+    })
+    signer = HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={},
+                                        private_keys={key.kid: key.private_key}),
+    )
+    signer.sign(
+        request, key_id=key.kid, label="sig-b26", include_alg=False,
+        created=datetime.datetime.fromtimestamp(1618884473, tz=datetime.UTC),
+        covered_component_ids=("date", "@method", "@path", "@authority", "content-type",
+                               "content-length"),
+    )
+    assert request.headers["Signature-Input"] == B26_INPUT
+    assert request.headers["Signature"] == B26_SIGNATURE
