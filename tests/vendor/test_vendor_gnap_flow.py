@@ -198,8 +198,9 @@ def test_introspection_never_echoes_the_token(
     introspector = vendor.app.state.repository.introspector  # type: ignore[attr-defined]
     url = "http://testserver/gnap/introspect"
 
-    def introspect(token: str) -> dict[str, Any]:
-        body = json.dumps({"access_token": token, "resource_server": "repository"}).encode()
+    def introspect(token: str, **extra: Any) -> dict[str, Any]:
+        request = {"access_token": token, "resource_server": "repository", **extra}
+        body = json.dumps(request).encode()
         headers = sign_request(
             introspector.key, "POST", url, {"Content-Type": "application/json"}, body, clock=clock
         )
@@ -219,6 +220,12 @@ def test_introspection_never_echoes_the_token(
     assert introspect(grant.continue_token) == {"active": False}
     assert introspect(grant.token.manage_token) == {"active": False}
     assert introspect("not-a-token") == {"active": False}
+    # RFC 9767 §3.3: with "access", active only if the token covers it (and it is understood).
+    fetch = {"type": "suture-release", "actions": ["fetch"]}
+    assert introspect(grant.token.value, access=[{**fetch, "identifier": "app-1.0.0"}])["active"]
+    for access in ([{**fetch, "identifier": "app-2.0.0"}], [{**fetch, "actions": ["delete"],
+                   "identifier": "app-1.0.0"}], ["app-1.0.0"], "app-1.0.0", []):
+        assert introspect(grant.token.value, access=access) == {"active": False}, access
 
 
 def test_introspection_refuses_unknown_resource_servers(

@@ -18,7 +18,7 @@ from suture.vendor.clock import Clock
 from suture.vendor.gnap.clients import RegisteredClient, Registry, RegistryError
 from suture.vendor.gnap.errors import GnapError
 from suture.vendor.gnap.grants import AccessToken, Grant, GrantStore, new_value, token_hash
-from suture.vendor.gnap.rights import covers, validate_access
+from suture.vendor.gnap.rights import covers_request, validate_access
 from suture.vendor.httpsig import (
     JwkError,
     NonceCache,
@@ -328,16 +328,10 @@ class AuthorizationServer:
         if data.get("proof", "httpsig") != "httpsig":
             return inactive
         wanted = data.get("access")
-        if wanted is not None:
-            if not isinstance(wanted, list):
-                raise GnapError("invalid_request", "access must be an array")
-            for right in wanted:
-                if not isinstance(right, dict) or not all(
-                    covers(token.access, right.get("identifier", ""), action,
-                           (right.get("locations") or [self.settings.releases_url])[0])
-                    for action in right.get("actions", [])
-                ):
-                    return inactive
+        if wanted is not None and not covers_request(
+            token.access, wanted, self.settings.releases_url
+        ):
+            return inactive
         # The response never contains the token value (§3.3).
         return 200, {
             "active": True,

@@ -124,3 +124,30 @@ def covers(granted: list[dict[str, Any]], release_id: str, action: str, location
             continue
         return True
     return False
+
+
+def covers_request(granted: list[dict[str, Any]], wanted: Any, default_location: str) -> bool:
+    """RFC 9767 §3.3: whether a token is "appropriate for the access indicated" by an RS.
+
+    Anything this AS does not understand in ``wanted`` counts as not covered: "the AS MUST NOT
+    indicate the token as active" when it cannot process part of the request.
+    """
+    if not isinstance(wanted, list) or not wanted:
+        return False
+    for right in wanted:
+        if not isinstance(right, dict) or right.get("type", RELEASE_TYPE) != RELEASE_TYPE:
+            return False
+        identifier = right.get("identifier")
+        actions = right.get("actions", [FETCH])
+        locations = right.get("locations") or [default_location]
+        if not isinstance(identifier, str) or not isinstance(actions, list):
+            return False
+        if not isinstance(locations, list):
+            return False
+        for action in actions:
+            for location in locations:
+                if not isinstance(action, str) or not isinstance(location, str):
+                    return False
+                if not covers(granted, identifier, action, location):
+                    return False
+    return True
