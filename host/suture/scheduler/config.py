@@ -66,3 +66,58 @@ class Settings(BaseSettings):
 
             return hashlib.sha256(DEFAULT_SECRET.encode()).digest()
         return bytes.fromhex(self.device_root_secret)
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from the environment, then ``config_file`` (``KEY=value`` lines, as written by
+    ``suture scheduler init``), then ``overrides``."""
+    values: dict[str, object] = {}
+    if config_file is not None:
+        values.update(read_config_file(config_file))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def read_config_file(path: Path) -> dict[str, object]:
+    """Parse ``SUTURE_SCHEDULER_NAME=value`` lines (``#`` comments) into field values."""
+    prefix = "SUTURE_SCHEDULER_"
+    fields: dict[str, object] = {}
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip().startswith(prefix):
+            raise ValueError(f"{path}:{number}: expected {prefix}NAME=value")
+        key = name.strip()[len(prefix):].lower()
+        if key not in Settings.model_fields:
+            raise ValueError(f"{path}:{number}: unknown setting {name.strip()}")
+        fields[key] = value.strip()
+    if "trust_anchor_paths" in fields:
+        import json
+
+        try:
+            anchors = json.loads(str(fields["trust_anchor_paths"]))
+        except json.JSONDecodeError:
+            raise ValueError(f"{path}: SUTURE_SCHEDULER_TRUST_ANCHOR_PATHS must be a JSON list"
+                             ) from None
+        fields["trust_anchor_paths"] = anchors
+    return fields
+
+
+def write_config_file(path: Path, values: dict[str, object]) -> None:
+    """Write settings as ``SUTURE_SCHEDULER_NAME=value`` lines, mode 0600 (holds a secret)."""
+    import json
+    import os
+
+    lines = ["# suture scheduler settings (written by `suture scheduler init`)"]
+    for key, value in values.items():
+        text = json.dumps([str(v) for v in value]) if isinstance(value, list) else str(value)
+        lines.append(f"SUTURE_SCHEDULER_{key.upper()}={text}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")

@@ -1,0 +1,110 @@
+"""`suture scheduler ...`: a whole rollout from the command line, and clear one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sched_world import CLASS_ID, VENDOR_ID, make_envelope
+from suture.cli.main import app
+from suture.keys import PrivateKey, generate_private_key, write_key_pair
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SUTURE_OPERATOR", "alice")
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str, code: int = 0) -> str:
+    result = cli.invoke(app, ["scheduler", *args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
+                                       vendor_key: PrivateKey) -> None:
+    write_key_pair(vendor_key, tmp_path / "vendor.pem")
+    out = run(cli, "init", "--trust-anchor", "vendor.pub.pem")
+    assert "schema 0001" in out
+    assert (tmp_path / "scheduler.env").stat().st_mode & 0o777 == 0o600
+    for i, crit in enumerate((2, 4)):
+        out = run(cli, "device", "add", f"pump-{i}", "--board", "sim", "--vendor-id", VENDOR_ID,
+                  "--class-id", CLASS_ID, "--group", "ward-3", "--criticality", str(crit),
+                  "--installed", "app=1")
+        assert "secret" in out
+    envelope, payload = make_envelope(vendor_key, tmp_path, 2)
+    (tmp_path / "app.suit").write_bytes(envelope)
+    (tmp_path / "app.bin").write_bytes(payload)
+    out = run(cli, "release", "import", "app.suit", "app.bin")
+    assert "verified and imported" in out
+    assert "RECALLED" not in run(cli, "release", "list")
+    out = run(cli, "rollout", "create", "--release", "1", "--name", "night", "--group", "ward-3",
+              "--waves", "1,100%", "--window-cron", "0 2 * * *", "--window-tz", "Europe/Paris")
+    assert "2 devices in 2 waves; needs 2 approval(s)" in out
+    run(cli, "rollout", "approve", "1")
+    err = run(cli, "rollout", "approve", "1", code=1)
+    assert "already approved" in err
+    assert err.count("\n") == 1
+    run(cli, "rollout", "start", "1", code=1)  # one approval of two
+    run(cli, "rollout", "approve", "1", "--as", "bob")
+    assert "running" in run(cli, "rollout", "start", "1")
+    status = run(cli, "rollout", "status", "1")
+    assert "wave" in status
+    assert "pending=1" in status
+    assert "paused" in run(cli, "rollout", "pause", "1")
+    assert "running" in run(cli, "rollout", "resume", "1")
+    assert "aborted" in run(cli, "rollout", "abort", "1", "--revert")
+    assert "pump-1" in run(cli, "device", "show", "pump-1")
+    assert "rollout.abort" in run(cli, "audit", "list")
+    assert "intact" in run(cli, "audit", "verify")
+
+
+def test_errors_are_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "init")
+    rogue = generate_private_key("ES256")
+    write_key_pair(rogue, tmp_path / "rogue.pem")
+    other = generate_private_key("ES256")
+    write_key_pair(other, tmp_path / "other.pem")
+    envelope, payload = make_envelope(rogue, tmp_path, 2)
+    (tmp_path / "x.suit").write_bytes(envelope)
+    (tmp_path / "x.bin").write_bytes(payload)
+    cases = [
+        (("release", "import", "x.suit", "x.bin", "--trust-anchor", "other.pub.pem"),
+         "does not verify"),
+        (("release", "import", "x.suit", "x.bin"), "no trust anchor"),
+        (("release", "import", "missing.suit", "x.bin", "--trust-anchor", "other.pub.pem"),
+         "No such file"),
+        (("device", "add", "bad id!", "--board", "b", "--vendor-id", "v", "--class-id", "c"),
+         "id"),
+        (("device", "add", "d1", "--board", "b", "--vendor-id", "v", "--class-id", "c",
+          "--installed", "app"), "COMPONENT=VERSION"),
+        (("rollout", "start", "42"), "no rollout 42"),
+        (("device", "show", "nope"), "no device"),
+    ]
+    for args, message in cases:
+        out = run(cli, *args, code=1)
+        assert message in out, (args, out)
+    assert "intact: 0 records" in run(cli, "audit", "verify")  # nothing was changed
+
+
+def test_audit_verify_fails_on_a_broken_chain(cli: CliRunner, tmp_path: Path) -> None:
+    import sqlite3
+
+    run(cli, "init")
+    run(cli, "device", "add", "d1", "--board", "b", "--vendor-id", "v", "--class-id", "c")
+    db = sqlite3.connect(tmp_path / "scheduler.db")
+    db.execute("DROP TRIGGER audit_log_no_update")
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+    db.commit()
+    db.close()
+    assert "broken at record 1" in run(cli, "audit", "verify", code=1)
+
+
+def test_settings_refuse_the_default_secret(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "scheduler.env").write_text("SUTURE_SCHEDULER_DEVICE_ROOT_SECRET=changethis\n")
+    assert "default" in run(cli, "device", "list", code=1)
