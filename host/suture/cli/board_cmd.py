@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from suture.boards import (
@@ -19,6 +32,19 @@ from suture.boards import (
     load_board,
     load_board_file,
 )
+from suture.boards.deploy import DeployError, compile_tree, deploy, local_update
+from suture.boards.flash_runner import run_flash_plan
+from suture.boards.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
+from suture.boards.provision import ProvisionError, ProvisionRequest, decommission, provision
+from suture.boards.scheduler_client import SchedulerClient, SchedulerError
+from suture.boards.session import open_board, probe_port
+from suture.bundle import BundleError, build_bundle_from_dir
+from suture.hil import device_ops
+from suture.hil.link import LinkError
+from suture.hil.simport import SimPortError
+from suture.keys import KeyFileError, load_private_key, load_public_key, public_key_bytes
+from suture.sim import DeviceIdentity, SimError
+from suture.sim.testing import CLASS_ID, VENDOR_ID
 
 board_app = typer.Typer(
     help="Board definitions, provisioning, deploying and local updates.", no_args_is_help=True
@@ -165,6 +191,294 @@ def check(
             _out.print(f"[green]ok[/green]   {board.name}", highlight=False)
     if failures:
         raise _fail(f"{failures} of {len(targets)} board definitions are broken")
+
+
+
+# --- provisioning, deploying, local updates ---------------------------------------------------
+
+Port = Annotated[
+    str | None, typer.Option("--port", help="The board's serial port, e.g. /dev/ttyACM0.")
+]
+DeviceDir = Annotated[
+    Path | None,
+    typer.Option("--device", help="Device folder of a simulated board (board `sim`)."),
+]
+
+
+@contextlib.contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A byte progress bar on stderr; yields the (done, total) callback."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the expected failures into one-line messages and exit code 1."""
+    try:
+        yield
+    except (
+        BoardDefinitionError,
+        LinkError,
+        FlashPlanError,
+        ProvisionError,
+        SchedulerError,
+        DeployError,
+        KeyFileError,
+        SimError,
+        SimPortError,
+    ) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _bundle(app: Path) -> bytes:
+    try:
+        if app.is_dir():
+            return build_bundle_from_dir(app)
+        return app.read_bytes()
+    except (OSError, BundleError) as exc:
+        raise _fail(f"cannot build the application bundle from {app}: {exc}") from None
+
+
+def _sec1_keys(paths: list[Path]) -> list[bytes]:
+    out = []
+    for path in paths:
+        try:
+            key = load_public_key(path)
+        except KeyFileError:
+            key = load_private_key(path).public_key()
+        out.append(public_key_bytes(key))
+    return out
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
+def _flash_firmware(
+    board: Board,
+    *,
+    firmware: Path,
+    stage0: Path | None,
+    method: str | None,
+    port: str | None,
+    probe: str | None,
+) -> None:
+    images = Images(loader=firmware, stage0=stage0)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        steps = flash_plan(board, images, method=method, port=port, probe=probe, workdir=workdir)
+        for step in steps:
+            if isinstance(step, CopyToVolume):
+                write_uf2(board, images, step.source)
+        if port is not None and (method or board.flashing.method) in ("esptool",
+                                                                      "adafruit-nrfutil"):
+            probe_port(port)
+        with _progress(f"flashing {board.name}") as update:
+            run_flash_plan(steps, lambda _d, done, total: update(done, total))
+    _out.print(f"flashed {board.name} ({len(steps)} steps)", highlight=False)
+
+
+@board_app.command("provision")
+def provision_cmd(
+    name: Annotated[str, typer.Argument(help="Board name, e.g. `sim` or `rpi-pico`.")],
+    app: Annotated[Path, typer.Option(help="Application folder or .bundle file to install.")],
+    vendor_key: Annotated[
+        list[Path],
+        typer.Option(help="Vendor SUIT signing public key PEM the board trusts (repeatable)."),
+    ],
+    port: Port = None,
+    device: DeviceDir = None,
+    app_version: Annotated[int, typer.Option(help="Version (SUIT sequence) of --app.")] = 1,
+    vendor_id: Annotated[str, typer.Option(help="SUIT vendor id (UUID).")] = str(VENDOR_ID),
+    class_id: Annotated[str, typer.Option(help="SUIT class id (UUID).")] = str(CLASS_ID),
+    device_id: Annotated[
+        str | None, typer.Option(help="Device id (default: BOARD-<8 random hex digits>).")
+    ] = None,
+    scheduler_url: Annotated[
+        str | None, typer.Option(help="Scheduler base URL: register the device there.")
+    ] = None,
+    scheduler_key: Annotated[
+        list[Path] | None, typer.Option(help="Scheduler schedule-signing public key PEM.")
+    ] = None,
+    operator_token: Annotated[
+        str | None,
+        typer.Option(envvar="SUTURE_OPERATOR_TOKEN", help="Scheduler operator token."),
+    ] = None,
+    firmware: Annotated[
+        Path | None, typer.Option(help="Loader image (MicroPython firmware) to flash first.")
+    ] = None,
+    stage0: Annotated[Path | None, typer.Option(help="stage0 image to flash first.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Flashing method (default: the board's).")
+    ] = None,
+    probe: Annotated[str | None, typer.Option(help="Debug probe unique id (pyocd).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing device identity.")
+    ] = False,
+) -> None:
+    """Provision a board: flash stage0 and the firmware (with --firmware), install the
+    application, write the device identity (device key, trust anchors, scheduler URL and
+    credential) and register the device with the scheduler (with --scheduler-url).
+
+    Idempotent: a board that already has an identity is left as it is unless --force.
+    """
+    with _errors():
+        board = load_board(name)
+        bundle = _bundle(app)
+        try:
+            vendor_uuid, class_uuid = uuid.UUID(vendor_id), uuid.UUID(class_id)
+        except ValueError as exc:
+            raise _fail(f"--vendor-id/--class-id must be UUIDs: {exc}") from None
+        trusted = _sec1_keys(vendor_key)
+        scheduler = None
+        if scheduler_url:
+            if not operator_token:
+                raise _fail("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)")
+            scheduler = SchedulerClient(scheduler_url, operator_token)
+        if firmware is not None:
+            _flash_firmware(board, firmware=firmware, stage0=stage0, method=method, port=port,
+                            probe=probe)
+        identity = DeviceIdentity(vendor_id=vendor_uuid.bytes, class_id=class_uuid.bytes,
+                                  keys=tuple(trusted))
+        request = ProvisionRequest(
+            app_bundle=bundle,
+            app_version=app_version,
+            vendor_keys=trusted,
+            vendor_id=vendor_uuid,
+            class_id=class_uuid,
+            scheduler_url=scheduler_url,
+            scheduler_keys=_sec1_keys(scheduler_key or []),
+            device_id=device_id,
+            force=force,
+        )
+        with (
+            open_board(board, port=port, device_dir=device, new_identity=identity) as session,
+            _progress(f"installing the application on {board.name}") as update,
+        ):
+            result = provision(session, request, scheduler=scheduler, progress=update)
+    if not result.changed:
+        _out.print(f"{board.name} is already provisioned as {result.device_id}: nothing changed "
+                   "(--force replaces its identity)", highlight=False)
+        return
+    _out.print(f"provisioned {result.device_id} on {board.name}: application version "
+               f"{result.installed_version}, device key {result.device_key_id}", highlight=False)
+    if result.credential is not None:
+        _out.print(f"registered with {scheduler_url} (credential "
+                   f"{result.credential.fingerprint[:16]})", highlight=False)
+
+
+@board_app.command("deploy")
+def deploy_cmd(
+    name: Annotated[str, typer.Argument(help="Board name.")],
+    source: Annotated[Path, typer.Argument(help="Application folder to compile and copy.")],
+    port: Port = None,
+    device: DeviceDir = None,
+) -> None:
+    """The developer's loop: compile the folder to .mpy, copy only what changed into the
+    board's application folder, reset the board and print what the application logs."""
+    with _errors():
+        board = load_board(name)
+        files = compile_tree(source)
+        with open_board(board, port=port, device_dir=device) as session, _progress(
+            f"copying to {board.name}"
+        ) as update:
+            result = deploy(session, files, progress=update)
+    _out.print(f"copied {len(result.copied)} files, {len(result.unchanged)} unchanged; "
+               f"board booted ({result.boot_state})", highlight=False)
+    for path in result.copied:
+        _out.print(f"  + {path}", highlight=False)
+    if result.log:
+        _out.print("--- log ---", highlight=False)
+        _out.print(result.log, highlight=False, markup=False)
+
+
+@board_app.command("update")
+def update_cmd(
+    name: Annotated[str, typer.Argument(help="Board name.")],
+    envelope: Annotated[Path, typer.Argument(help="Signed SUIT envelope (.suit).")],
+    payload: Annotated[Path, typer.Argument(help="The payload the envelope describes.")],
+    port: Port = None,
+    device: DeviceDir = None,
+    install: Annotated[
+        bool, typer.Option("--install/--stage-only", help="Reset to install once staged.")
+    ] = True,
+) -> None:
+    """Apply a signed update over the local link (degraded mode): the board's loader verifies
+    the envelope and the payload exactly as for a network update, stages it, and installs it
+    at the reset that follows. Nothing unsigned is installed."""
+    with _errors():
+        board = load_board(name)
+        env, data = _read(envelope, "envelope"), _read(payload, "payload")
+        with open_board(board, port=port, device_dir=device) as session, _progress(
+            f"staging on {board.name}"
+        ) as update:
+            result = local_update(session, env, data, install=install, progress=update)
+    _out.print(f"staged version {result.staged_version}; board state {result.boot_state}, "
+               f"installed version {result.status.get('installed_version')}", highlight=False)
+
+
+@board_app.command("decommission")
+def decommission_cmd(
+    name: Annotated[str, typer.Argument(help="Board name.")],
+    port: Port = None,
+    device: DeviceDir = None,
+    scheduler_url: Annotated[
+        str | None, typer.Option(help="Scheduler base URL to report the decommissioning to.")
+    ] = None,
+    operator_token: Annotated[
+        str | None,
+        typer.Option(envvar="SUTURE_OPERATOR_TOKEN", help="Scheduler operator token."),
+    ] = None,
+) -> None:
+    """Erase the device data (NVM store with the keys, slots, journal) and report the
+    decommissioning to the scheduler, whose device record keeps the history."""
+    with _errors():
+        board = load_board(name)
+        scheduler = None
+        if scheduler_url:
+            if not operator_token:
+                raise _fail("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)")
+            scheduler = SchedulerClient(scheduler_url, operator_token)
+        with open_board(board, port=port, device_dir=device) as session:
+            result = decommission(session, scheduler=scheduler)
+    erased = ", ".join(f"{region} ({size // 1024} KiB)" for region, size in result.erased)
+    _out.print(f"erased {erased}", highlight=False)
+    if result.reported:
+        _out.print(f"reported {result.device_id} as decommissioned to {scheduler_url}",
+                   highlight=False)
+
+
+@board_app.command("status")
+def status_cmd(
+    name: Annotated[str, typer.Argument(help="Board name.")],
+    port: Port = None,
+    device: DeviceDir = None,
+) -> None:
+    """Show the board's update status: journal state, installed and backup versions, device id
+    (the status protocol of docs/hil.md), as JSON."""
+    with _errors():
+        board = load_board(name)
+        with open_board(board, port=port, device_dir=device) as session:
+            if session.boot_state == "BLANK":
+                raise _fail(f"{board.name} is blank: provision it first")
+            answer = device_ops.status(session.repl)
+    _out.print_json(json.dumps(answer))
 
 
 def register(app: typer.Typer) -> None:

@@ -129,16 +129,19 @@ class MicroPythonLink:
         *,
         marker: bytes = b"SUTURE-BOOT ",
         timeout_s: float = 30.0,
+        log_timeout_s: float = 5.0,
     ) -> tuple[MicroPythonLink, str]:
         """Open ``port`` on a board that is booting, wait for its boot line (``marker`` up to
-        the end of the line), then enter the raw REPL. Returns the link and the boot line."""
+        the end of the line), keep what the application prints until the REPL prompt (at most
+        ``log_timeout_s``: an application that never returns is interrupted) in
+        :attr:`boot_log`, then enter the raw REPL. Returns the link and the boot line."""
         transport = open_transport(port)
         link = cls(transport, port)
         try:
-            data = link.read_until(marker, timeout_s)
+            link.read_until(marker, timeout_s)
             line = link.read_until(b"\n", timeout_s)
             boot_line = (marker + line).decode(errors="replace").strip()
-            link.boot_log = (data + line).decode(errors="replace")
+            link.boot_log = link._read_app_log(log_timeout_s)
             link._enter(timeout_s)
             if board is not None:
                 link.check_kind(board)
@@ -146,6 +149,19 @@ class MicroPythonLink:
             link.close()
             raise
         return link, boot_line
+
+    def _read_app_log(self, timeout_s: float) -> str:
+        end = time.monotonic() + timeout_s
+        data = b""
+        try:
+            while not data.endswith(b">>> ") and time.monotonic() < end:
+                data += self.transport.serial.read(1)
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"lost the board at {self.port}: {exc}") from None
+        text = data.decode(errors="replace").replace("\r\n", "\n")
+        lines = [ln for ln in text.split("\n")
+                 if not ln.startswith(("MicroPython ", "Type \"help()\"", ">>> "))]
+        return "\n".join(lines).strip()
 
     def _enter(self, timeout_s: float) -> None:
         try:

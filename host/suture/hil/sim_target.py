@@ -19,8 +19,8 @@ from suture.sim import load_board as load_sim_geometry
 from suture.sim.device import _tool, build_loader
 
 # The boot script of the simulated board: what stage0 and the frozen loader do on a real board
-# (mount littlefs, let the journal finish or undo what was in flight), then the REPL (-i).
-# It prints "SUTURE-BOOT <journal state>" once the board is ready, as the loader's boot does.
+# (mount littlefs, let the journal finish or undo what was in flight), prints
+# "SUTURE-BOOT <journal state>", runs the application, then the REPL (-i).
 BOOT_SCRIPT = """\
 from loader.errors import LoaderError
 from loader.hal import board as _board
@@ -29,6 +29,8 @@ try:
     from loader.boot import boot as _boot
     _ld, _rec = _boot(_board())
     print("SUTURE-BOOT", _rec.name())
+    from loader.boot import run_app as _run_app
+    _run_app(_ld)
 except Reset:
     print("SUTURE-BOOT RESET")
 except LoaderError as _e:

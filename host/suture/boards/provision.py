@@ -1,0 +1,164 @@
+"""Provisioning and decommissioning a board over its REPL.
+
+Provisioning (the factory step, after the firmware is flashed) installs a first application
+bundle through the loader (recorded as confirmed) and writes the device identity into the NVM
+store: a device key generated on the host, the device id, the scheduler's URL, the credential
+the scheduler issued when the device was registered, and the trust anchors (vendor and
+scheduler public keys). It is idempotent: a board that already has an identity is left alone,
+and is only given a new one with ``force``.
+
+Decommissioning erases the device data (NVM store with the keys, staging and backup slots,
+journal) and records it at the scheduler, whose device record keeps the history.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from suture import keys
+from suture.boards.scheduler_client import Credential, SchedulerClient
+from suture.boards.session import BoardSession
+from suture.hil import device_ops
+from suture.hil.link import DeviceError, Progress
+
+
+class ProvisionError(Exception):
+    """Provisioning was refused or failed; nothing was overwritten."""
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    """What to put on the board."""
+
+    app_bundle: bytes
+    app_version: int
+    vendor_keys: Sequence[bytes]  # 65-byte SEC1 points
+    vendor_id: uuid.UUID
+    class_id: uuid.UUID
+    scheduler_url: str | None = None
+    scheduler_keys: Sequence[bytes] = ()
+    device_id: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """What provisioning did."""
+
+    device_id: str
+    changed: bool  # False: the board already had this identity and was left alone
+    installed_version: int
+    device_key_id: str | None  # SHA-256 of the device public key (hex); None when unchanged
+    credential: Credential | None
+
+
+def _status_or_none(session: BoardSession) -> dict[str, object] | None:
+    if session.boot_state == "BLANK":
+        return None
+    try:
+        return device_ops.status(session.repl)
+    except DeviceError:
+        return None
+
+
+def _installed(status: dict[str, object] | None) -> int:
+    value = status.get("installed_version") if status else 0
+    return value if isinstance(value, int) else 0
+
+
+def new_device_id(board_name: str) -> str:
+    """A fresh device id: the board name and 8 random hex digits."""
+    return f"{board_name}-{secrets.token_hex(4)}"
+
+
+def provision(
+    session: BoardSession,
+    request: ProvisionRequest,
+    *,
+    scheduler: SchedulerClient | None = None,
+    progress: Progress | None = None,
+) -> ProvisionResult:
+    """Provision the board of ``session`` (see the module's docstring)."""
+    status = _status_or_none(session)
+    existing = str(status["device_id"]) if status and status.get("device_id") else None
+    if existing and not request.force:
+        if request.device_id not in (None, existing):
+            raise ProvisionError(
+                f"the board is already provisioned as {existing}; use --force to give it "
+                f"the identity {request.device_id} (its old key and credential are lost)"
+            )
+        return ProvisionResult(
+            device_id=existing,
+            changed=False,
+            installed_version=_installed(status),
+            device_key_id=None,
+            credential=None,
+        )
+    installed = _installed(status)
+    if installed == 0 or request.force:
+        installed = device_ops.provision_app(
+            session.repl, request.app_bundle, request.app_version, progress
+        )
+    device_id = request.device_id or existing or new_device_id(session.board.name)
+    key = keys.generate_private_key("ES256")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    credential = None
+    if scheduler is not None:
+        credential = scheduler.register(
+            device_id=device_id,
+            board=session.board.name,
+            vendor_id=str(request.vendor_id),
+            class_id=str(request.class_id),
+            installed={"app": installed},
+            rotate=request.force,
+        )
+    records: list[tuple[str, bytes]] = [
+        (device_ops.ID_DEVICE, device_id.encode()),
+        (device_ops.ID_KEY, key.private_numbers().private_value.to_bytes(32, "big")),
+        (device_ops.TRUST_VENDOR, b"".join(request.vendor_keys)),
+    ]
+    if request.scheduler_url:
+        records.append((device_ops.ID_SCHEDULER_URL, request.scheduler_url.encode()))
+    if request.scheduler_keys:
+        records.append((device_ops.TRUST_SCHEDULER, b"".join(request.scheduler_keys)))
+    if credential is not None:
+        records.append((device_ops.ID_CREDENTIAL, credential.secret))
+    device_ops.put_nvm(session.repl, records)
+    return ProvisionResult(
+        device_id=device_id,
+        changed=True,
+        installed_version=installed,
+        device_key_id=keys.key_id(key.public_key()).hex(),
+        credential=credential,
+    )
+
+
+@dataclass(frozen=True)
+class DecommissionResult:
+    """What decommissioning erased and reported."""
+
+    device_id: str | None
+    erased: list[tuple[str, int]]
+    reported: bool
+
+
+def decommission(
+    session: BoardSession, *, scheduler: SchedulerClient | None = None
+) -> DecommissionResult:
+    """Erase the device data and, with ``scheduler``, record the decommissioning there."""
+    status = _status_or_none(session)
+    device_id = str(status["device_id"]) if status and status.get("device_id") else None
+    if scheduler is not None and device_id is None:
+        raise ProvisionError("the board has no device identity to report to the scheduler")
+    reported = False
+    if scheduler is not None and device_id is not None:
+        # Report first: if the scheduler cannot be reached, nothing is erased yet.
+        scheduler.decommission(device_id)
+        reported = True
+    erased = device_ops.erase_device_data(session.repl)
+    return DecommissionResult(device_id=device_id, erased=erased, reported=reported)

@@ -1,0 +1,135 @@
+"""The scheduler's operator API, as provisioning and decommissioning use it.
+
+- :meth:`SchedulerClient.register` enrolls a device (``POST /api/v1/devices``) and returns the
+  device secret the scheduler issues once. A device that is already registered keeps its
+  record; with ``rotate=True`` its credential is rotated instead and the new secret returned.
+- :meth:`SchedulerClient.decommission` records a decommissioned device: it tags the record
+  ``decommissioned`` and rotates its credential, so the erased board's secret stops working;
+  the record and its history (the audit trail) stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DECOMMISSIONED_TAG = "decommissioned"
+
+
+class SchedulerError(Exception):
+    """The scheduler refused a request or could not be reached."""
+
+
+class DeviceExistsError(SchedulerError):
+    """The device id is already registered."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A device secret as issued by the scheduler (shown once)."""
+
+    device_id: str
+    secret: bytes
+    generation: int
+    fingerprint: str
+
+
+class SchedulerClient:
+    """Operator calls to one scheduler; ``client`` may be any httpx.Client (tests pass the
+    scheduler app's TestClient)."""
+
+    def __init__(self, base_url: str, token: str, *, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.client = client or httpx.Client(timeout=30.0)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.client.request(
+                method, url, json=body, headers={"Authorization": f"Bearer {self.token}"}
+            )
+        except httpx.HTTPError as exc:
+            raise SchedulerError(f"cannot reach the scheduler at {self.base_url}: {exc}") from None
+        if response.status_code == 409:
+            raise DeviceExistsError(self._detail(response))
+        if response.status_code >= 400:
+            raise SchedulerError(
+                f"the scheduler refused {method} {path} ({response.status_code}): "
+                f"{self._detail(response)}"
+            )
+        return response.json()
+
+    @staticmethod
+    def _detail(response: httpx.Response) -> str:
+        try:
+            data = response.json()
+        except ValueError:
+            return response.text[:200]
+        if isinstance(data, dict):
+            for key in ("detail", "error", "message"):
+                if key in data:
+                    return str(data[key])[:300]
+        return str(data)[:300]
+
+    @staticmethod
+    def _credential(data: dict[str, Any]) -> Credential:
+        return Credential(
+            device_id=str(data["device_id"]),
+            secret=bytes.fromhex(str(data["secret_hex"])),
+            generation=int(data["generation"]),
+            fingerprint=str(data["fingerprint"]),
+        )
+
+    def register(
+        self,
+        *,
+        device_id: str,
+        board: str,
+        vendor_id: str,
+        class_id: str,
+        installed: dict[str, int],
+        rotate: bool = False,
+    ) -> Credential:
+        """Enroll the device and return its secret; an existing record is an error unless
+        ``rotate`` (then the credential is rotated and the new secret returned)."""
+        body = {
+            "id": device_id,
+            "board": board,
+            "vendor_id": vendor_id,
+            "class_id": class_id,
+            "installed": installed,
+        }
+        try:
+            data = self._call("POST", "/api/v1/devices", body)
+        except DeviceExistsError:
+            if not rotate:
+                raise DeviceExistsError(
+                    f"device {device_id} is already registered with the scheduler "
+                    "(use --force to issue it a new credential)"
+                ) from None
+            return self.rotate_credential(device_id)
+        return self._credential(data["credential"])
+
+    def rotate_credential(self, device_id: str) -> Credential:
+        """Issue a new secret; the previous one stops working."""
+        return self._credential(self._call("POST", f"/api/v1/devices/{device_id}/credential"))
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        """The device record."""
+        data = self._call("GET", f"/api/v1/devices/{device_id}")
+        if not isinstance(data, dict):
+            raise SchedulerError(f"unexpected answer for device {device_id}")
+        return data
+
+    def decommission(self, device_id: str) -> dict[str, Any]:
+        """Tag the record decommissioned and revoke the board's credential; the record."""
+        record = self.device(device_id)
+        tags = [str(t) for t in record.get("tags", [])]
+        if DECOMMISSIONED_TAG not in tags:
+            tags.append(DECOMMISSIONED_TAG)
+        updated = self._call("PATCH", f"/api/v1/devices/{device_id}", {"tags": tags})
+        self.rotate_credential(device_id)
+        return dict(updated)
