@@ -129,6 +129,10 @@ def test_direct_download_through_the_repository(
     ok = vendor.get(url, headers={"Authorization": f"Bearer {narrow.to_base64()}"})
     assert ok.status_code == 200
     assert ok.content.startswith(b"payload of app-1.0.0")
+    # Devices resume interrupted downloads with HTTP Range.
+    part = vendor.get(url, headers={"Authorization": f"Bearer {narrow.to_base64()}",
+                                    "Range": "bytes=8-19"})
+    assert (part.status_code, part.content) == (206, ok.content[8:20])
     served = vendor.app.state.repository.served  # type: ignore[attr-defined]
 
     def refused(path: str, data: str, status: int = 403) -> None:

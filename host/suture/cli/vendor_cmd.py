@@ -68,6 +68,13 @@ def serve(
         bool,
         typer.Option(help="Also grant (small) rollouts to clients that present an unknown key."),
     ] = False,
+    token_lifetime: Annotated[
+        int, typer.Option(help="Seconds an access token lives (clients rotate before).")
+    ] = 300,
+    introspection_cache: Annotated[
+        float,
+        typer.Option(help="Seconds the repository keeps an introspection answer (0: never)."),
+    ] = 10.0,
 ) -> None:
     """Run the GNAP authorization server (/gnap) and the release repository (/releases/).
 
@@ -85,6 +92,8 @@ def serve(
             data_dir=data,
             public_url=public_url or f"http://{host}:{port}",
             allow_unregistered_clients=allow_unregistered,
+            token_lifetime_seconds=token_lifetime,
+            introspection_cache_seconds=introspection_cache,
         )
         data.mkdir(parents=True, exist_ok=True)
         app = create_app(settings)

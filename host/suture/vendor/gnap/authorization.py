@@ -30,6 +30,9 @@ from suture.vendor.httpsig import (
 from suture.vendor.settings import VendorSettings
 
 MAX_BODY = 64 * 1024
+# Bounds for a client presenting an unknown key (only with allow_unregistered_clients).
+UNREGISTERED_MAX_DEVICES = 10
+UNREGISTERED_MAX_WINDOW = 24 * 3600
 Response = tuple[int, dict[str, Any] | None]
 
 
@@ -116,8 +119,8 @@ class AuthorizationServer:
     ) -> None:
         now = self._now()
         patterns = client.releases if client else ["*"]
-        max_devices = client.max_devices if client else 10
-        max_window = client.max_window_seconds if client else 24 * 3600
+        max_devices = client.max_devices if client else UNREGISTERED_MAX_DEVICES
+        max_window = client.max_window_seconds if client else UNREGISTERED_MAX_WINDOW
         for right in access:
             release = right["identifier"]
             if not self.release_exists(release):

@@ -56,6 +56,15 @@ class GrantState:
     continue_token: str
     wait: int
 
+    @property
+    def reference(self) -> str:
+        """What a device's schedule cites as the grant that allowed its installation.
+
+        RFC 9635 gives a grant no identifier of its own; its continuation URI names it
+        uniquely at the AS (and is useless without the continuation token and the client key).
+        """
+        return self.continue_uri
+
 
 @dataclass(frozen=True)
 class Challenge:
