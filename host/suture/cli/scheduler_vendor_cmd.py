@@ -52,8 +52,9 @@ def add(
 ) -> None:
     """Register a vendor: find its authorization server and remember whom to trust.
 
-    Calls URL without a token; the 401 answer names the vendor's GNAP authorization server
-    (WWW-Authenticate: GNAP as_uri=...), whose discovery document is then checked.
+    Calls URL without a token; the 401 answer names the vendor's GNAP
+    authorization server (WWW-Authenticate: GNAP as_uri=...), whose discovery
+    document is then checked.
     """
     import httpx
 
@@ -130,9 +131,10 @@ def mirror(
 ) -> None:
     """Fetch a release with a GNAP token naming the rollout, verify it, import it.
 
-    The grant names the release, the devices and the window: the vendor sees and bounds what
-    is installed. The token is revoked when the files are fetched. The SUIT signature (against
-    the vendor's trust anchors) and every digest are verified before anything is imported.
+    The grant names the release, the devices and the window: the vendor sees and
+    bounds what is installed. The token is revoked when the files are fetched.
+    The SUIT signature (against the vendor's trust anchors) and every digest are
+    verified before anything is imported.
     """
     import httpx
 

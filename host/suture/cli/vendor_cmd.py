@@ -76,10 +76,12 @@ def serve(
         typer.Option(help="Seconds the repository keeps an introspection answer (0: never)."),
     ] = 10.0,
 ) -> None:
-    """Run the GNAP authorization server (/gnap) and the release repository (/releases/).
+    """Run the GNAP authorization server (/gnap) and the release repository
+    (/releases/).
 
-    Every request must be signed (HTTP Message Signatures, RFC 9421); a request without a
-    token gets 401 with WWW-Authenticate: GNAP as_uri=... naming this server's grant endpoint.
+    Every request must be signed (HTTP Message Signatures, RFC 9421); a request
+    without a token gets 401 with WWW-Authenticate: GNAP as_uri=... naming this
+    server's grant endpoint.
     """
     import uvicorn
 
@@ -122,8 +124,9 @@ def publish(
 ) -> None:
     """Sign, verify and add a release to the repository.
 
-    The SUIT envelope is built from the description and signed with the vendor key, then
-    verified before anything is written. Releases are immutable: an id is published once.
+    The SUIT envelope is built from the description and signed with the vendor
+    key, then verified before anything is written. Releases are immutable: an id
+    is published once.
     """
     from suture.keys import KeyFileError, load_private_key
     from suture.vendor.repository.publish import ReleaseFiles, publish_release
@@ -175,8 +178,8 @@ def client_add(
 ) -> None:
     """Register a hospital's scheduler as a GNAP client.
 
-    Records its key, the releases it may fetch and the bounds of the rollouts it may ask for.
-    It then identifies itself by INSTANCE_ID (RFC 9635 §2.3.1).
+    Records its key, the releases it may fetch and the bounds of the rollouts it
+    may ask for. It then identifies itself by INSTANCE_ID (RFC 9635 §2.3.1).
     """
     from suture.vendor.gnap.clients import RegisteredClient, Registry, RegistryError
     from suture.vendor.httpsig import JwkError, load_public_pem, public_jwk
@@ -261,8 +264,9 @@ def biscuit_issue(
 ) -> None:
     """Issue a device biscuit for direct download.
 
-    Its authority block holds the device id, the releases it may fetch and an expiry check.
-    Prints the token (base64) on stdout and its revocation id on stderr.
+    Its authority block holds the device id, the releases it may fetch and an
+    expiry check. Prints the token (base64) on stdout and its revocation id on
+    stderr.
     """
     from suture.vendor import biscuits
     from suture.vendor.settings import VendorSettings
@@ -289,8 +293,8 @@ def biscuit_attenuate(
 ) -> None:
     """Narrow a biscuit: one release, a shorter expiry.
 
-    Appends a block of checks. Anyone holding the biscuit can do this; the result can never
-    do more than the original.
+    Appends a block of checks. Anyone holding the biscuit can do this; the
+    result can never do more than the original.
     """
     from suture.vendor import biscuits
     from suture.vendor.settings import VendorSettings
