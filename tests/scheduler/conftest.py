@@ -9,23 +9,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sched_world import ROOT_SECRET, World
+from sched_world import ROOT_SECRET, Api, World, fresh_postgres
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
-from suture.scheduler import credentials, migrate
+from suture.scheduler import migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.services import operators
 from suture.scheduler.services.schedules import ScheduleContext
-
-TABLES = ("device_events", "rollout_devices", "rollout_approvals", "rollouts", "releases",
-          "blobs", "devices", "audit_log", "operators")
 
 
 def postgres_url() -> str:
@@ -73,14 +69,6 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
-def _fresh_postgres(url: str) -> Engine:
-    engine = make_engine(url, pool_size=5)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
-    return engine
-
-
 @pytest.fixture
 def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
     path = tmp_path / "scheduler.db"
@@ -99,7 +87,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         shutil.copyfile(sqlite_template, path)
         eng = make_engine(f"sqlite:///{path}")
     else:
-        eng = _fresh_postgres(request.getfixturevalue("pg_database"))
+        eng = fresh_postgres(request.getfixturevalue("pg_database"))
     yield eng
     eng.dispose()
 
@@ -131,43 +119,6 @@ def settings(tmp_path: Path, scheduler_key: PrivateKey, vendor_key: PrivateKey) 
                     signing_key_path=key_path, device_root_secret=ROOT_SECRET.hex(),
                     trust_anchor_paths=[tmp_path / "vendor-key.pub.pem"],
                     advance_interval_s=0)
-
-
-class Api:
-    """The HTTP app under test, with an operator token and device request signing."""
-
-    def __init__(self, client: TestClient, token: str, clock: ManualClock) -> None:
-        self.client = client
-        self.token = token
-        self.clock = clock
-        self.counters: dict[str, int] = {}
-
-    @property
-    def op(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def device_headers(self, device_id: str, method: str, path: str, body: bytes = b"",
-                       *, secret: bytes | None = None, counter: int | None = None,
-                       time: int | None = None) -> dict[str, str]:
-        if counter is None:
-            counter = self.counters.get(device_id, 0) + 1
-        self.counters[device_id] = max(counter, self.counters.get(device_id, 0))
-        key = secret if secret is not None else credentials.derive_secret(ROOT_SECRET, device_id,
-                                                                          1)
-        return credentials.sign_request(key, method=method, path=path, device_id=device_id,
-                                        time=self.clock.now() if time is None else time,
-                                        counter=counter, body=body)
-
-    def device_get(self, device_id: str, path: str, **kw: object) -> httpx.Response:
-        extra = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
-        headers = {**self.device_headers(device_id, "GET", path, **kw), **extra}  # type: ignore[arg-type]
-        return self.client.get(path, headers=headers)
-
-    def device_post(self, device_id: str, path: str, body: bytes, **kw: object
-                    ) -> httpx.Response:
-        headers = self.device_headers(device_id, "POST", path, body, **kw)  # type: ignore[arg-type]
-        headers["Content-Type"] = "application/json"
-        return self.client.post(path, content=body, headers=headers)
 
 
 @pytest.fixture

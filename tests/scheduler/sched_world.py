@@ -8,11 +8,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from suture import suit
 from suture.keys import PrivateKey
 from suture.scheduler import credentials
 from suture.scheduler.clock import ManualClock
+from suture.scheduler.db import make_engine
 from suture.scheduler.models import Release, Rollout
 from suture.scheduler.policies.decide import Action
 from suture.scheduler.schedule_doc import (
@@ -186,3 +190,54 @@ class World:
 
 def report_json(**fields: Any) -> bytes:
     return json.dumps(fields).encode()
+
+
+TABLES = ("device_events", "rollout_devices", "rollout_approvals", "rollouts", "releases",
+          "blobs", "devices", "audit_log", "operators")
+
+
+def fresh_postgres(url: str) -> Engine:
+    engine = make_engine(url, pool_size=5)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+    return engine
+
+
+
+class Api:
+    """The HTTP app under test, with an operator token and device request signing."""
+
+    def __init__(self, client: TestClient, token: str, clock: ManualClock) -> None:
+        self.client = client
+        self.token = token
+        self.clock = clock
+        self.counters: dict[str, int] = {}
+
+    @property
+    def op(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def device_headers(self, device_id: str, method: str, path: str, body: bytes = b"",
+                       *, secret: bytes | None = None, counter: int | None = None,
+                       time: int | None = None) -> dict[str, str]:
+        if counter is None:
+            counter = self.counters.get(device_id, 0) + 1
+        self.counters[device_id] = max(counter, self.counters.get(device_id, 0))
+        key = secret if secret is not None else credentials.derive_secret(ROOT_SECRET, device_id,
+                                                                          1)
+        return credentials.sign_request(key, method=method, path=path, device_id=device_id,
+                                        time=self.clock.now() if time is None else time,
+                                        counter=counter, body=body)
+
+    def device_get(self, device_id: str, path: str, **kw: object) -> httpx.Response:
+        extra = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
+        headers = {**self.device_headers(device_id, "GET", path, **kw), **extra}  # type: ignore[arg-type]
+        return self.client.get(path, headers=headers)
+
+    def device_post(self, device_id: str, path: str, body: bytes, **kw: object
+                    ) -> httpx.Response:
+        headers = self.device_headers(device_id, "POST", path, body, **kw)  # type: ignore[arg-type]
+        headers["Content-Type"] = "application/json"
+        return self.client.post(path, content=body, headers=headers)
+

@@ -6,8 +6,7 @@ import base64
 import hashlib
 import json
 
-from conftest import Api
-from sched_world import CLASS_ID, VENDOR_ID, make_envelope
+from sched_world import CLASS_ID, VENDOR_ID, Api, make_envelope
 from suture.keys import PrivateKey, generate_private_key
 from suture.scheduler.schedule_doc import (
     K_ACTION,

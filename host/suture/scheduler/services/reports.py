@@ -65,9 +65,10 @@ def record_report(session: Session, *, device_id: str, counter: int, report: Rep
             detail["entry"] = entry_change
         session.add(DeviceEvent(device_id=device_id, at=now, kind="report", state=report.state,
                                 detail=detail))
+        changed, _ = refresh_locked(session, device, now, ctx)
+        # Last: the audit head is the last lock every transaction takes.
         audit.append(session, at=now, actor=f"device:{device_id}", action="device.report",
                      subject=device_id, detail={"from": previous, **detail})
-        changed, _ = refresh_locked(session, device, now, ctx)
         return ReportOutcome(device.schedule_number, changed)
 
 

@@ -191,26 +191,39 @@ class AdvanceChange:
 
 
 def advance(session: Session, *, now: int, actor: str = "scheduler") -> list[AdvanceChange]:
-    """One advancement pass over every running rollout not locked by another node."""
+    """One advancement pass over every running rollout not locked by another node.
+
+    Each rollout is advanced in a transaction of its own; its audit records are appended last,
+    so the audit head is always the last lock a transaction takes (no lock-order cycles).
+    """
     changes: list[AdvanceChange] = []
     with session.begin():
-        rollouts = session.execute(
-            select(Rollout).where(Rollout.state == RolloutState.RUNNING)
-            .order_by(Rollout.id).with_for_update(skip_locked=True)
-        ).scalars().all()
-        for rollout in rollouts:
+        ids = list(session.execute(
+            select(Rollout.id).where(Rollout.state == RolloutState.RUNNING).order_by(Rollout.id)
+        ).scalars())
+    for rollout_id in ids:
+        with session.begin():
+            rollout = session.execute(
+                select(Rollout).where(Rollout.id == rollout_id,
+                                      Rollout.state == RolloutState.RUNNING)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if rollout is None:  # another node holds it, or it changed state meanwhile
+                continue
             _replan_unassigned(session, rollout, now)
+            mine: list[tuple[str, dict[str, object]]] = []
             while True:
                 change = _advance_one(session, rollout, now)
                 if change is None:
                     break
-                changes.append(AdvanceChange(rollout.id, change))
-                audit.append(session, at=now, actor=actor, action=f"rollout.{change}",
-                             subject=f"rollout:{rollout.id}",
-                             detail={"wave": rollout.current_wave, "state": rollout.state,
-                                     "reason": rollout.status_reason})
+                mine.append((change, {"wave": rollout.current_wave, "state": rollout.state,
+                                      "reason": rollout.status_reason}))
                 if change != "advance":
                     break
+            for change, detail in mine:
+                audit.append(session, at=now, actor=actor, action=f"rollout.{change}",
+                             subject=f"rollout:{rollout.id}", detail=detail)
+                changes.append(AdvanceChange(rollout.id, change))
     return changes
 
 
