@@ -102,7 +102,11 @@ def provision(
     installed = _installed(status)
     if installed == 0 or request.force:
         installed = device_ops.provision_app(
-            session.repl, request.app_bundle, request.app_version, progress
+            session.repl,
+            request.app_bundle,
+            request.app_version,
+            blank=session.boot_state == "BLANK",
+            progress=progress,
         )
     device_id = request.device_id or existing or new_device_id(session.board.name)
     key = keys.generate_private_key("ES256")

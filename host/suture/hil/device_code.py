@@ -74,19 +74,13 @@ def _sut_status():
 print("SUTURE-JSON " + json.dumps(_sut_status()))
 """
 
-# Format littlefs when blank and install a first application bundle streamed from the host
+# Format littlefs on a blank board and install a first application bundle streamed from the host
 # (stream 0), recorded as confirmed: the factory step.
 PROVISION_APP = """
 import json
 from loader.hal import board as _board
-b = _board()
-try:
-    b.mount()
-    _mounted = True
-except OSError:
-    _mounted = False
-if not _mounted:
-    b.mount(format_if_blank=True)
+if {blank}:
+    _board().mount(format_if_blank=True)
 from loader import api
 micropython.kbd_intr(-1)
 try:

@@ -53,10 +53,18 @@ def status(link: MicroPythonLink) -> dict[str, Any]:
 
 
 def provision_app(
-    link: MicroPythonLink, bundle: bytes, version: int, progress: Progress | None = None
+    link: MicroPythonLink,
+    bundle: bytes,
+    version: int,
+    *,
+    blank: bool,
+    progress: Progress | None = None,
 ) -> int:
-    """Install a first application bundle (formatting littlefs if blank); its version."""
-    code = device_code.PROVISION_APP.format(size=len(bundle), version=int(version))
+    """Install a first application bundle, formatting littlefs first on a ``blank`` board (one
+    that booted without a filesystem); the installed version."""
+    code = device_code.PROVISION_APP.format(
+        size=len(bundle), version=int(version), blank=bool(blank)
+    )
     return int(run(link, code, [bundle], progress)["installed_version"])
 
 

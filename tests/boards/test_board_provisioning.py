@@ -1,0 +1,201 @@
+"""`suture board provision|deploy|update|decommission|status` end to end on the simulated
+board (a pty REPL to the unix port), and their clear failures: absent, busy, other kind."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+from suture import keys
+from suture.bundle import build_bundle
+from suture.cli.main import app
+from suture.sim.testing import sign_payload
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def vendor(tmp_path_factory: pytest.TempPathFactory) -> tuple[keys.PrivateKey, Path]:
+    folder = tmp_path_factory.mktemp("vendor")
+    key = keys.generate_private_key("ES256")
+    _, public = keys.write_key_pair(key, folder / "vendor.pem")
+    return key, public
+
+
+def _app(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "app"
+    folder.mkdir(exist_ok=True)
+    (folder / "main.py").write_text(f"def main():\n    print({text!r})\n")
+    (folder / "lib").mkdir(exist_ok=True)
+    (folder / "lib" / "util.py").write_text("def answer():\n    return 42\n")
+    return folder
+
+
+def _cli(*args: str | Path) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def _status(device: Path) -> dict[str, object]:
+    code, out = _cli("board", "status", "sim", "--device", device)
+    assert code == 0, out
+    value = json.loads(out)
+    assert isinstance(value, dict)
+    return value
+
+
+def test_provision_is_idempotent_and_needs_force_to_replace(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    device = tmp_path / "dev"
+    app_dir = _app(tmp_path, "APP one")
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1], "--device-id", "ward3-bed7")
+    assert code == 0, out
+    assert "provisioned ward3-bed7 on sim: application version 1" in out
+    status = _status(device)
+    assert status["device_id"] == "ward3-bed7"
+    assert status["state"] == "CONFIRMED"
+    assert status["nvm_keys"] == ["id.device", "id.key", "trust.vendor"]
+
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1])
+    assert code == 0
+    assert "already provisioned as ward3-bed7: nothing changed" in out
+
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1], "--device-id", "other")
+    assert code == 1
+    assert "already provisioned as ward3-bed7; use --force" in " ".join(out.split())
+    assert _status(device)["device_id"] == "ward3-bed7"
+
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1], "--device-id", "other", "--force")
+    assert code == 0, out
+    assert _status(device)["device_id"] == "other"
+
+
+def test_deploy_copies_only_what_changed_and_streams_the_log(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    device = tmp_path / "dev"
+    app_dir = _app(tmp_path, "APP one")
+    assert _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                "--vendor-key", vendor[1])[0] == 0
+    _app(tmp_path, "APP edited")
+    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device)
+    assert code == 0, out
+    # main.py stays source; lib/util.py is compiled: the board held util.py, not util.mpy.
+    assert "copied 2 files, 0 unchanged" in out
+    assert "+ lib/util.mpy" in out
+    assert "APP edited" in out
+    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device)
+    assert code == 0, out
+    assert "copied 0 files, 2 unchanged" in out
+    assert "APP edited" in out
+
+
+def test_local_update_installs_signed_and_refuses_unsigned(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    device = tmp_path / "dev"
+    assert _cli("board", "provision", "sim", "--device", device, "--app",
+                _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
+    payload = build_bundle({"main.py": b"def main():\n    print('APP two')\n"})
+    (tmp_path / "app2.bundle").write_bytes(payload)
+    (tmp_path / "app2.suit").write_bytes(sign_payload(payload, 2, vendor[0]))
+    rogue = keys.generate_private_key("ES256")
+    (tmp_path / "rogue.suit").write_bytes(sign_payload(payload, 3, rogue))
+
+    code, out = _cli("board", "update", "sim", tmp_path / "rogue.suit", tmp_path / "app2.bundle",
+                     "--device", device)
+    assert code == 1
+    assert "SignatureError" in out
+    status = _status(device)
+    assert (status["state"], status["installed_version"]) == ("CONFIRMED", 1)  # nothing changed
+
+    altered = payload[:-1] + bytes([payload[-1] ^ 1])
+    (tmp_path / "altered.bundle").write_bytes(altered)
+    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+                     tmp_path / "altered.bundle", "--device", device)
+    assert code == 1
+    assert "DigestError" in out
+    assert _status(device)["installed_version"] == 1
+
+    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.bundle",
+                     "--device", device)
+    assert code == 0, out
+    assert "staged version 2; board state TRIAL, installed version 2" in " ".join(out.split())
+
+
+def test_decommission_erases_device_data(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    device = tmp_path / "dev"
+    assert _cli("board", "provision", "sim", "--device", device, "--app",
+                _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
+    code, out = _cli("board", "decommission", "sim", "--device", device)
+    assert code == 0, out
+    assert "erased nvm (56 KiB), staging (2016 KiB), backup (2016 KiB), journal (8 KiB)" in out
+    status = _status(device)
+    assert status["device_id"] is None
+    assert status["nvm_keys"] == []
+    assert status["journal"] == []
+    external = (device / "external.bin").read_bytes()
+    assert external[: 0x10000] == b"\xff" * 0x10000  # journal + NVM (with the keys) erased
+
+
+def test_a_missing_simulated_board_is_absent(tmp_path: Path) -> None:
+    code, out = _cli("board", "status", "sim", "--device", tmp_path / "nowhere")
+    assert code == 1
+    assert "no simulated board in" in out
+
+
+def test_a_simulated_board_in_use_is_busy(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    device = tmp_path / "dev"
+    assert _cli("board", "provision", "sim", "--device", device, "--app",
+                _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
+    with (device / ".lock").open("a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        code, out = _cli("board", "status", "sim", "--device", device)
+    assert code == 1
+    assert "is busy: another command is running it" in " ".join(out.split())
+
+
+def test_real_board_commands_name_an_absent_port(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    code, out = _cli("board", "status", "rpi-pico", "--port", port)
+    assert code == 1
+    assert f"no board at {port}: the port does not exist" in " ".join(out.split())
+    code, out = _cli("board", "update", "rpi-pico", tmp_path / "x.suit", tmp_path / "x.bin",
+                     "--port", port)
+    assert code == 1
+    assert "cannot read the envelope" in out
+    code, out = _cli("board", "status", "rpi-pico")
+    assert code == 1
+    assert "give --port" in out
+
+
+def test_a_board_of_another_kind_on_the_port_is_refused(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    """The simulated board's pty answers like a USB port; a Pico definition refuses it."""
+    from suture.hil.sim_target import SimTarget
+    from suture.sim.testing import identity_for
+
+    target = SimTarget(tmp_path / "dev", identity_for(keys.public_key_bytes(
+        vendor[0].public_key())))
+    target.create()
+    target.power_on()
+    try:
+        code, out = _cli("board", "status", "rpi-pico", "--port", target.port)
+    finally:
+        target.close()
+    assert code == 1
+    assert "not a rpi-pico (expected 'RP2040' in its machine name)" in " ".join(out.split())
