@@ -3,6 +3,7 @@ vendor server on loopback (uvicorn), mirroring into a migrated SQLite scheduler 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import typer
 import uvicorn
@@ -20,6 +22,11 @@ from suture.keys import generate_private_key, write_key_pair
 from suture.scheduler import migrate
 from suture.scheduler.db import make_engine
 from suture.vendor.app import create_app
+from suture.vendor.gnap.client import GnapClient
+from suture.vendor.gnap.clients import RegisteredClient, Registry
+from suture.vendor.gnap.rights import release_access
+from suture.vendor.httpsig import SigningKey, sign_request
+from suture.vendor.repository.store import ReleaseStore
 from suture.vendor.settings import VendorSettings
 from typer.testing import CliRunner
 
@@ -122,13 +129,17 @@ def test_biscuit_commands(tmp_path: Path) -> None:
     assert (code, "root key" in err) == (1, True)
 
 
-@pytest.fixture
-def loopback_vendor(tmp_path: Path) -> Iterator[VendorSettings]:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = VendorSettings(data_dir=tmp_path / "vendor", public_url=f"http://127.0.0.1:{port}")
-    settings.data_dir.mkdir()
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serving(settings: VendorSettings, port: int) -> Iterator[None]:
+    """``create_app(settings)`` under uvicorn on 127.0.0.1:``port``, as ``vendor serve``."""
+    settings.data_dir.mkdir(exist_ok=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -137,9 +148,58 @@ def loopback_vendor(tmp_path: Path) -> Iterator[VendorSettings]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started
-    yield settings
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def loopback_vendor(tmp_path: Path) -> Iterator[VendorSettings]:
+    port = free_port()
+    settings = VendorSettings(data_dir=tmp_path / "vendor", public_url=f"http://127.0.0.1:{port}")
+    with serving(settings, port):
+        yield settings
+
+
+class TlsTerminator(httpx.BaseTransport):
+    """Stands for a reverse proxy: the client uses the public https URL, the server is
+    reached over plain HTTP on loopback."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
+        return self.inner.handle_request(request)
+
+
+@pytest.mark.slow
+def test_signatures_cover_the_public_url_behind_a_proxy(tmp_path: Path) -> None:
+    port = free_port()
+    public = "https://updates.vendor.example"
+    settings = VendorSettings(data_dir=tmp_path / "vendor", public_url=public)
+    key = SigningKey.generate("ES256")
+    settings.data_dir.mkdir()
+    Registry.load(settings.registry_path).add_client(RegisteredClient("st-mary", key.jwk()))
+    ReleaseStore(settings.releases_dir).publish(
+        "app-1", envelope=b"e", payload=b"firmware", sbom=b"{}", notes=b"n", published_at=0)
+    now = int(time.time())
+    with serving(settings, port), httpx.Client(transport=TlsTerminator(port)) as http:
+        client = GnapClient(http, grant_endpoint=f"{public}/gnap", key=key,
+                            instance_id="st-mary")
+        grant = client.request_grant([release_access(
+            "app-1", devices=["pump-1"], window_start=now, window_end=now + 3600)])
+        assert client.fetch(grant, f"{public}/releases/app-1/payload").content == b"firmware"
+        # Signed for the address the server sees instead of the public one: refused.
+        response = http.get(f"{public}/releases/app-1/payload", headers=sign_request(
+            key, "GET", f"http://127.0.0.1:{port}/releases/app-1/payload",
+            {"Authorization": f"GNAP {grant.token.value}"}))
+        assert (response.status_code, response.json()["error"]["code"]) == (
+            401, "invalid_signature")
+        client.finish(grant)
 
 
 @pytest.mark.slow

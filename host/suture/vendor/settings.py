@@ -26,6 +26,11 @@ class VendorSettings(BaseModel):
             raise ValueError("public_url must be an http(s) URL")
         return value.rstrip("/")
 
+    def target_uri(self, path: str, query: str = "") -> str:
+        """The URI a client signed for a request that reached ``path``: the public URL, not
+        the address the server sees (a TLS terminator in front changes the latter)."""
+        return f"{self.public_url}{path}" + (f"?{query}" if query else "")
+
     @property
     def grant_endpoint(self) -> str:
         return f"{self.public_url}/gnap"

@@ -34,10 +34,14 @@ def _json(status: int, body: dict[str, object] | None) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _answer(request: Request, handler: Callable[..., Answer], *args: str) -> Response:
+async def _answer(
+    server: AuthorizationServer, request: Request, handler: Callable[..., Answer], *args: str
+) -> Response:
     try:
         body = await _body(request)
-        status, data = handler(*args, request.method, str(request.url), request.headers, body)
+        # RFC 9421 §2.2.2: @target-uri is the URI the client used, rebuilt from the public URL.
+        url = server.settings.target_uri(request.url.path, request.url.query)
+        status, data = handler(*args, request.method, url, request.headers, body)
     except GnapError as e:
         return _json(e.status, e.body())
     return _json(status, data)
@@ -49,7 +53,7 @@ def create_as_router(server: AuthorizationServer) -> APIRouter:
 
     @router.post("/gnap")
     async def grant(request: Request) -> Response:
-        return await _answer(request, server.request_grant)
+        return await _answer(server, request, server.request_grant)
 
     @router.options("/gnap")
     async def discovery() -> Response:
@@ -57,15 +61,15 @@ def create_as_router(server: AuthorizationServer) -> APIRouter:
 
     @router.api_route("/gnap/continue/{grant_id}", methods=["POST", "PATCH", "DELETE"])
     async def continuation(grant_id: str, request: Request) -> Response:
-        return await _answer(request, server.continue_grant, grant_id)
+        return await _answer(server, request, server.continue_grant, grant_id)
 
     @router.api_route("/gnap/token/{token_id}", methods=["POST", "DELETE"])
     async def manage(token_id: str, request: Request) -> Response:
-        return await _answer(request, server.manage_token, token_id)
+        return await _answer(server, request, server.manage_token, token_id)
 
     @router.post("/gnap/introspect")
     async def introspect(request: Request) -> Response:
-        return await _answer(request, server.introspect)
+        return await _answer(server, request, server.introspect)
 
     async def rs_discovery() -> Response:
         return _json(200, server.rs_discovery())

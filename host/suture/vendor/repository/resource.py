@@ -104,7 +104,11 @@ class ResourceServer:
             # RFC 9635 §7.3.1: the request is signed with the token's key, covering
             # @method, @target-uri and authorization (the token itself).
             verify_request(
-                request.method, str(request.url), request.headers, await request.body(),
+                request.method,
+                # RFC 9421 §2.2.2: the URI the client used, rebuilt from the public URL.
+                self.settings.target_uri(request.url.path, request.url.query),
+                request.headers,
+                await request.body(),
                 kid=kid, public_key=public_key, nonces=self.nonces, clock=self.clock,
                 max_age=self.settings.signature_max_age_seconds,
             )
