@@ -17,14 +17,28 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from suture import keys
 from suture.boards.scheduler_client import Credential, SchedulerClient
-from suture.boards.session import BoardSession
+from suture.boards.schema import Board
 from suture.hil import device_ops
-from suture.hil.link import DeviceError, Progress
+from suture.hil.link import DeviceError, MicroPythonLink, Progress
+
+
+class ConnectedBoard(Protocol):
+    """A booted board with its REPL: a `BoardSession` (CLI) or a `MicroPythonDut` (HIL)."""
+
+    @property
+    def board(self) -> Board: ...
+
+    @property
+    def repl(self) -> MicroPythonLink: ...
+
+    @property
+    def boot_state(self) -> str: ...
 
 
 class ProvisionError(Exception):
@@ -57,7 +71,7 @@ class ProvisionResult:
     credential: Credential | None
 
 
-def _status_or_none(session: BoardSession) -> dict[str, object] | None:
+def _status_or_none(session: ConnectedBoard) -> dict[str, object] | None:
     if session.boot_state == "BLANK":
         return None
     try:
@@ -77,7 +91,7 @@ def new_device_id(board_name: str) -> str:
 
 
 def provision(
-    session: BoardSession,
+    session: ConnectedBoard,
     request: ProvisionRequest,
     *,
     scheduler: SchedulerClient | None = None,
@@ -152,7 +166,7 @@ class DecommissionResult:
 
 
 def decommission(
-    session: BoardSession, *, scheduler: SchedulerClient | None = None
+    session: ConnectedBoard, *, scheduler: SchedulerClient | None = None
 ) -> DecommissionResult:
     """Erase the device data and, with ``scheduler``, record the decommissioning there."""
     status = _status_or_none(session)

@@ -44,6 +44,11 @@ class MicroPythonDut:
         return self.target.board
 
     @property
+    def repl(self) -> MicroPythonLink:
+        """The open REPL link (the name `suture.boards.provision` expects)."""
+        return self.link
+
+    @property
     def link(self) -> MicroPythonLink:
         """The open REPL link (after :meth:`wait_for_boot`)."""
         if self._link is None:
@@ -120,6 +125,15 @@ class MicroPythonDut:
     def arm_power_cut(self, operations: int) -> None:
         """Make the supply fail after ``operations`` more flash operations (simulator)."""
         self.target.arm_power_cut(self.link, operations)
+
+    def arm_power_cut_at_boot(self, operations: int) -> None:
+        """Make the next boot lose power after ``operations`` flash operations (simulator):
+        a cut in the middle of what the loader does at boot (install, revert)."""
+        self.target.arm_power_cut_at_boot(operations)
+
+    def flash_operations(self) -> int:
+        """Flash erase/program operations since this boot began (simulator)."""
+        return int(self.link.eval("__import__('loader.hal.simflash').hal.simflash.supply.ops"))
 
     def status(self) -> dict[str, Any]:
         """The status protocol's answer (docs/hil.md): journal state, versions, journal."""

@@ -22,7 +22,7 @@ from suture.sim.device import _tool, build_loader
 # (mount littlefs, let the journal finish or undo what was in flight), prints
 # "SUTURE-BOOT <journal state>", runs the application, then the REPL (-i).
 BOOT_SCRIPT = """\
-from loader.errors import LoaderError
+from loader.errors import LoaderError, PowerCut
 from loader.hal import board as _board
 from loader.hal.sim import Reset
 try:
@@ -33,6 +33,8 @@ try:
     _run_app(_ld)
 except Reset:
     print("SUTURE-BOOT RESET")
+except PowerCut:
+    print("SUTURE-BOOT POWERCUT")
 except LoaderError as _e:
     print("SUTURE-BOOT ERROR", type(_e).__name__, _e)
 except OSError as _e:

@@ -53,6 +53,8 @@ class HilTarget(Protocol):
 
     def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None: ...
 
+    def arm_power_cut_at_boot(self, operations: int) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -90,6 +92,9 @@ class SimHilTarget:
 
     def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None:
         link.exec(ARM_POWER_CUT.format(n=int(operations)))
+
+    def arm_power_cut_at_boot(self, operations: int) -> None:
+        self.cut_at_boot = int(operations)
 
     def close(self) -> None:
         self.sim.close()
@@ -146,6 +151,9 @@ class BenchHilTarget:
         wait_for_port(self._port, timeout_s=15)
 
     def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None:
+        raise LinkError("a real board cannot cut its power after N flash operations")
+
+    def arm_power_cut_at_boot(self, operations: int) -> None:
         raise LinkError("a real board cannot cut its power after N flash operations")
 
     def close(self) -> None:
