@@ -244,3 +244,10 @@ def test_suture_verifies_pycose_signatures(key: keys.PrivateKey) -> None:
     assert cose.verify1(encoded, key.public_key(), detached_payload=b"outside") == b"outside"
     with pytest.raises(cose.CoseError):
         cose.verify1(encoded, key.public_key(), detached_payload=b"tampered")
+
+
+def test_private_keys_verify_as_their_public_half(key: keys.PrivateKey) -> None:
+    message = cose.sign1(b"p", key)
+    assert cose.verify1(message, key) == b"p"  # type: ignore[arg-type]
+    with pytest.raises(cose.CoseError, match="str is not a P-256 or Ed25519 public key"):
+        cose.verify1(message, "key")  # type: ignore[arg-type]

@@ -165,3 +165,10 @@ def test_key_type_does_not_matter_for_the_manifest(
     es = create_envelope(description, keys.generate_private_key("ES256"), base_dir=tmp_path)
     ed = create_envelope(description, keys.generate_private_key("EdDSA"), base_dir=tmp_path)
     assert decode_envelope(es).manifest_bstr == decode_envelope(ed).manifest_bstr
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    bomb = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n"
+    (tmp_path / "d.yaml").write_text(bomb)
+    with pytest.raises(SuitDescriptionError, match=r"YAML aliases \(\*name\) are not accepted"):
+        load_description(tmp_path / "d.yaml")

@@ -13,7 +13,6 @@ from suture.keys import (
     KeyFileError,
     generate_private_key,
     key_id,
-    public_key_path,
     write_key_pair,
 )
 
@@ -60,5 +59,3 @@ def register(app: typer.Typer) -> None:
     """Attach the `keygen` command to the root app."""
     app.command("keygen")(keygen)
 
-
-__all__ = ["keygen", "public_key_path", "register"]

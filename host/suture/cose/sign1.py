@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import cbor2
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from suture.cose import algorithms
 from suture.cose.cbor import CborError, describe, loads_bounded
@@ -161,6 +162,15 @@ def _decode_protected(protected_bytes: bytes) -> Mapping[Any, Any]:
     return headers
 
 
+def _public(key: object) -> PublicKey:
+    """A public key; the public half when given a private key."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        return key.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        return key
+    raise CoseError(f"{type(key).__name__} is not a P-256 or Ed25519 public key")
+
+
 def verify1(
     message: bytes,
     keys: PublicKey | Sequence[PublicKey],
@@ -203,7 +213,7 @@ def verify1_with_key(
             f"COSE_Sign1 signature: {len(decoded.signature)} bytes, "
             f"{decoded.alg_name} signatures are {algorithms.SIGNATURE_BYTES}"
         )
-    key_list = list(keys) if isinstance(keys, Sequence) else [keys]
+    key_list = [_public(k) for k in (list(keys) if isinstance(keys, Sequence) else [keys])]
     usable = [k for k in key_list if algorithms.key_accepts(k, decoded.alg)]
     if not usable:
         raise CoseError(

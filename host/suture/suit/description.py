@@ -118,6 +118,7 @@ def load_description(path: Path) -> dict[str, Any]:
         if suffix == ".toml":
             data: object = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
+            _refuse_yaml_aliases(path, text)
             data = yaml.safe_load(text)
         elif suffix == ".json":
             data = json.loads(text)
@@ -132,6 +133,13 @@ def load_description(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SuitDescriptionError(f"{path}: the top level must be a table/mapping")
     return data
+
+
+def _refuse_yaml_aliases(path: Path, text: str) -> None:
+    """Anchors and aliases can multiply a small file into a huge tree; descriptions need none."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise SuitDescriptionError(f"{path}: YAML aliases (*name) are not accepted")
 
 
 def _uuid(value: object, where: str) -> UUID:
