@@ -141,3 +141,8 @@ def header_digest(image_or_slot: bytes) -> bytes:
 def slot_image(flash: bytes, off: int) -> bytes:
     size = struct.unpack_from("<I", flash, off + 20)[0]
     return bytes(flash[off : off + HEADER_SIZE + size])
+
+
+def counter_record(value: int) -> bytes:
+    body = struct.pack("<III", 0x52544353, value, ~value & 0xFFFFFFFF)
+    return body + struct.pack("<I", zlib.crc32(body))
