@@ -19,8 +19,6 @@ import uvicorn
 from suture.cli.main import app as suture_app
 from suture.cli.scheduler_vendor_cmd import register_into
 from suture.keys import generate_private_key, write_key_pair
-from suture.scheduler import migrate
-from suture.scheduler.db import make_engine
 from suture.vendor.app import create_app
 from suture.vendor.gnap.client import GnapClient
 from suture.vendor.gnap.clients import RegisteredClient, Registry
@@ -229,24 +227,27 @@ def test_scheduler_mirrors_from_a_vendor_on_loopback(
     assert f"authorization server {loopback_vendor.grant_endpoint}" in out
     code, out, _ = sched("list", "--vendors", vendors)
     assert "acme" in out
-    database = tmp_path / "scheduler.db"
-    engine = make_engine(f"sqlite:///{database}")
-    migrate.upgrade(engine)
-    engine.dispose()
+    # The scheduler's own settings file and database, as `suture scheduler init` makes them.
+    config = tmp_path / "scheduler.env"
+    code, out, err = run("scheduler", "init", "--config", config, "--trust-anchor", vendor_public)
+    assert code == 0, err
     now = datetime.datetime.now(datetime.UTC)
     window = ["--start", now.isoformat(), "--end", (now + datetime.timedelta(days=2)).isoformat()]
     code, out, err = sched("mirror", "acme", "app-12", "--device", "pump-1", "--device",
-                           "pump-2", *window, "--database-url", f"sqlite:///{database}",
-                           "--vendors", vendors)
+                           "pump-2", *window, "--config", config, "--vendors", vendors)
     assert code == 0, err
     assert "imported app-12 as release" in out
     assert "(app #12)" in out
     # Done: the grant was revoked, and the same release cannot be imported twice.
     code, out, err = sched("mirror", "acme", "app-12", "--device", "pump-1", *window,
-                           "--database-url", f"sqlite:///{database}", "--vendors", vendors)
+                           "--config", config, "--vendors", vendors)
     assert code == 1
     assert "exists" in err
     assert "Traceback" not in out + err
+    # The release is in the scheduler, as its own CLI sees it.
+    code, out, err = run("scheduler", "release", "list", "--config", config, "--json")
+    assert code == 0, err
+    assert [r["sequence_number"] for r in json.loads(out)] == [12]
 
 
 def test_scheduler_vendor_add_refuses_what_is_not_gnap(tmp_path: Path) -> None:

@@ -122,10 +122,15 @@ def mirror(
     ],
     start: Annotated[str, typer.Option(help="Rollout window start (ISO 8601).")],
     end: Annotated[str, typer.Option(help="Rollout window end (ISO 8601).")],
+    config: Annotated[
+        Path,
+        typer.Option("--config", "-c", envvar="SUTURE_SCHEDULER_CONFIG",
+                     help="Settings file written by `suture scheduler init` (its database)."),
+    ] = Path("scheduler.env"),
     database_url: Annotated[
-        str,
-        typer.Option(envvar="SUTURE_SCHEDULER_DATABASE_URL", help="The scheduler's database."),
-    ] = "sqlite:///scheduler.db",
+        str | None,
+        typer.Option(help="The scheduler's database URL, instead of the settings file's."),
+    ] = None,
     actor: Annotated[str, typer.Option(help="Who does this, for the audit log.")] = "cli",
     vendors: VendorsOption = DEFAULT_VENDORS,
 ) -> None:
@@ -147,6 +152,13 @@ def mirror(
     from suture.vendor.httpsig import JwkError, SigningKey
 
     window_start, window_end = _timestamp(start), _timestamp(end)
+    if database_url is None:
+        from suture.scheduler.config import load_settings
+
+        try:
+            database_url = load_settings(config if config.exists() else None).database_url
+        except ValueError as e:
+            raise _fail(f"{config}: {e}".replace("\n", " ")) from None
     try:
         entry = load_vendors(vendors).get(name)
         if entry is None:
