@@ -658,6 +658,7 @@ def operator_add(name: str, config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt 
 
 
 _register_rollout_actions()
+__import__("suture.cli.scheduler_vendor_cmd", fromlist=["_"]).register_into(scheduler_app)
 
 
 def register(app: typer.Typer) -> None:
