@@ -197,7 +197,7 @@ def test_release_with_tampered_payload_is_refused(api: Api, vendor_key: PrivateK
         "envelope_b64": base64.b64encode(envelope).decode(),
         "payload_b64": base64.b64encode(payload[:-1] + b"!").decode()})
     assert r.status_code == 422
-    assert "digest" in r.json()["detail"]
+    assert "digest" in r.json()["message"]
     assert api.client.get("/api/v1/releases", headers=api.op).json() == []
 
 

@@ -86,20 +86,29 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     @app.exception_handler(SchedulerError)
     async def _scheduler_error(_request: Request, exc: SchedulerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Suture-Device, Bearer"} if exc.status_code == 401 else {}
-        return JSONResponse({"error": exc.code, "detail": str(exc)},
+        return JSONResponse(error_body(exc.code, str(exc), exc.status_code),
                             status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(StaleDataError)
     async def _stale(_request: Request, exc: StaleDataError) -> JSONResponse:
-        return JSONResponse({"error": "conflict", "detail": "changed concurrently; retry"},
+        return JSONResponse(error_body("conflict", "changed concurrently; retry", 409),
                             status_code=409)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
-        return JSONResponse({"error": "conflict", "detail": "conflicts with existing data"},
+        return JSONResponse(error_body("conflict", "conflicts with existing data", 409),
                             status_code=409)
 
     return app
+
+
+def error_body(code: str, message: str, status: int) -> dict[str, object]:
+    """``{"error": code, "message": text, "detail": ...}``; for 422 ``detail`` has FastAPI's
+    validation-error shape, so every 422 the API returns matches one published schema."""
+    if status == 422:
+        return {"error": code, "message": message,
+                "detail": [{"loc": ["body"], "msg": message, "type": code}]}
+    return {"error": code, "message": message, "detail": message}
 
 
 async def _advance_forever(state: AppState, interval: float) -> None:

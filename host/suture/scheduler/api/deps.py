@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture.scheduler import credentials
@@ -139,3 +139,8 @@ def device_auth_with_body(
 AuthenticatedDevice = Annotated[devices.AuthenticatedDevice, Depends(device_auth)]
 AuthenticatedDeviceWithBody = Annotated[devices.AuthenticatedDevice,
                                         Depends(device_auth_with_body)]
+
+
+ReleaseIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="release id")]
+RolloutIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="rollout id")]
+DeviceIdPath = Annotated[str, Path(min_length=1, max_length=64, description="device id")]

@@ -12,7 +12,9 @@ from suture.scheduler.api.deps import (
     AuthenticatedDevice,
     AuthenticatedDeviceWithBody,
     BoundedBody,
+    DeviceIdPath,
     NowDep,
+    ReleaseIdPath,
     SessionDep,
     StateDep,
 )
@@ -40,7 +42,7 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     response_class=Response,
 )
 def get_schedule(
-    device_id: str, auth: AuthenticatedDevice, session: SessionDep, state: StateDep,
+    device_id: DeviceIdPath, auth: AuthenticatedDevice, session: SessionDep, state: StateDep,
     now: NowDep, if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304."""
@@ -69,8 +71,8 @@ REPORT_SCHEMA = {
     openapi_extra=REPORT_SCHEMA,
 )
 def post_report(
-    device_id: str, body: BoundedBody, auth: AuthenticatedDeviceWithBody, session: SessionDep,
-    state: StateDep, now: NowDep,
+    device_id: DeviceIdPath, body: BoundedBody, auth: AuthenticatedDeviceWithBody,
+    session: SessionDep, state: StateDep, now: NowDep,
 ) -> ReportAck:
     """Progress, state changes, errors and installed versions (JSON, bounded size)."""
     try:
@@ -100,7 +102,7 @@ def _short(exc: Exception) -> str:
     response_class=Response,
 )
 def download(
-    release_id: int, kind: Literal["envelope", "payload"], auth: AuthenticatedDevice,
+    release_id: ReleaseIdPath, kind: Literal["envelope", "payload"], auth: AuthenticatedDevice,
     session: SessionDep, now: NowDep,
     range_: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header()] = None,

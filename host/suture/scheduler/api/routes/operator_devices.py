@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep, StateDep
+from suture.scheduler.api.deps import CurrentOperator, DeviceIdPath, NowDep, SessionDep, StateDep
 from suture.scheduler.schemas import (
     DeviceCreate,
     DeviceCredential,
@@ -53,14 +53,15 @@ def add_device(create: DeviceCreate, session: SessionDep, operator: CurrentOpera
 
 
 @router.get("/{device_id}", response_model=DeviceDetail)
-def show_device(device_id: str, session: SessionDep, operator: CurrentOperator) -> DeviceDetail:
+def show_device(device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator
+                ) -> DeviceDetail:
     device, events = devices.get_device(session, device_id=device_id)
     public = DevicePublic.model_validate(device).model_dump()
     return DeviceDetail(**public, history=[DeviceEventPublic.model_validate(e) for e in events])
 
 
 @router.patch("/{device_id}", response_model=DevicePublic)
-def update_device(device_id: str, change: DeviceUpdate, session: SessionDep,
+def update_device(device_id: DeviceIdPath, change: DeviceUpdate, session: SessionDep,
                   operator: CurrentOperator, now: NowDep) -> DevicePublic:
     """Change location, criticality, tags, groups, or mark the device busy (in clinical use)."""
     device = devices.update_device(session, device_id=device_id, change=change, actor=operator,
@@ -69,7 +70,7 @@ def update_device(device_id: str, change: DeviceUpdate, session: SessionDep,
 
 
 @router.post("/{device_id}/credential", response_model=DeviceCredential)
-def rotate_credential(device_id: str, session: SessionDep, operator: CurrentOperator,
+def rotate_credential(device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator,
                       state: StateDep, now: NowDep) -> DeviceCredential:
     """Issue a new device secret; the previous one stops working."""
     return devices.rotate_credential(session, device_id=device_id,

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from suture.keys import KeyFileError, load_public_key
-from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep, StateDep
+from suture.scheduler.api.deps import CurrentOperator, NowDep, ReleaseIdPath, SessionDep, StateDep
 from suture.scheduler.errors import ConfigurationError, InvalidInputError
 from suture.scheduler.schemas import RecallRequest, ReleasePublic, ReleaseUpdate, Requirement
 from suture.scheduler.services import releases
@@ -61,13 +61,13 @@ def list_releases(session: SessionDep, operator: CurrentOperator) -> list[Releas
 
 
 @router.get("/{release_id}", response_model=ReleasePublic)
-def show_release(release_id: int, session: SessionDep, operator: CurrentOperator
+def show_release(release_id: ReleaseIdPath, session: SessionDep, operator: CurrentOperator
                  ) -> ReleasePublic:
     return ReleasePublic.model_validate(releases.get_release(session, release_id=release_id))
 
 
 @router.patch("/{release_id}", response_model=ReleasePublic)
-def update_release(release_id: int, change: ReleaseUpdate, session: SessionDep,
+def update_release(release_id: ReleaseIdPath, change: ReleaseUpdate, session: SessionDep,
                    operator: CurrentOperator, now: NowDep) -> ReleasePublic:
     """Mark must-pass-through, or set dependencies (``requires component >= version``)."""
     return ReleasePublic.model_validate(releases.update_release(
@@ -75,7 +75,7 @@ def update_release(release_id: int, change: ReleaseUpdate, session: SessionDep,
 
 
 @router.post("/{release_id}/recall", response_model=ReleasePublic)
-def recall_release(release_id: int, body: RecallRequest, session: SessionDep,
+def recall_release(release_id: ReleaseIdPath, body: RecallRequest, session: SessionDep,
                    operator: CurrentOperator, now: NowDep) -> ReleasePublic:
     """Withdraw a release: its rollouts abort (reverting installed devices if asked)."""
     return ReleasePublic.model_validate(releases.recall_release(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep
+from suture.scheduler.api.deps import CurrentOperator, NowDep, RolloutIdPath, SessionDep
 from suture.scheduler.schemas import AbortRequest, RolloutCreate, RolloutPublic, RolloutStatus
 from suture.scheduler.services import rollouts
 
@@ -25,46 +25,46 @@ def create_rollout(spec: RolloutCreate, session: SessionDep, operator: CurrentOp
 
 
 @router.get("/{rollout_id}", response_model=RolloutStatus)
-def rollout_status(rollout_id: int, session: SessionDep, operator: CurrentOperator
+def rollout_status(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator
                    ) -> RolloutStatus:
     return rollouts.rollout_status(session, rollout_id=rollout_id)
 
 
-def _status(session: SessionDep, rollout_id: int) -> RolloutStatus:
+def _status(session: SessionDep, rollout_id: RolloutIdPath) -> RolloutStatus:
     return rollouts.rollout_status(session, rollout_id=rollout_id)
 
 
 @router.post("/{rollout_id}/approve", response_model=RolloutStatus)
-def approve(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+def approve(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
             ) -> RolloutStatus:
     rollouts.approve_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
 @router.post("/{rollout_id}/start", response_model=RolloutStatus)
-def start(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+def start(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
           ) -> RolloutStatus:
     rollouts.start_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
 @router.post("/{rollout_id}/pause", response_model=RolloutStatus)
-def pause(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+def pause(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
           ) -> RolloutStatus:
     rollouts.pause_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
 @router.post("/{rollout_id}/resume", response_model=RolloutStatus)
-def resume(rollout_id: int, session: SessionDep, operator: CurrentOperator, now: NowDep
+def resume(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
            ) -> RolloutStatus:
     rollouts.resume_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
 @router.post("/{rollout_id}/abort", response_model=RolloutStatus)
-def abort(rollout_id: int, body: AbortRequest, session: SessionDep, operator: CurrentOperator,
-          now: NowDep) -> RolloutStatus:
+def abort(rollout_id: RolloutIdPath, body: AbortRequest, session: SessionDep,
+          operator: CurrentOperator, now: NowDep) -> RolloutStatus:
     """Stop the rollout; with ``revert`` the devices that installed go back."""
     rollouts.abort_rollout(session, rollout_id=rollout_id, revert=body.revert, actor=operator,
                            now=now)
