@@ -107,8 +107,12 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
     assigned = waves.assign_waves(cands, rollout.waves, rollout.order)
     sizes = waves.wave_sizes(rollout.waves, len(cands)) if cands else []
     batch: list[dict[str, Any]] = []
+    steps: dict[tuple[tuple[str, int], ...], paths.Step] = {}  # few distinct installed sets
     for position, (cand, wave) in enumerate(assigned):
-        step = paths.next_step(installed_of[cand.device_id], target, graph)
+        installed_key = tuple(sorted(installed_of[cand.device_id].items()))
+        step = steps.get(installed_key)
+        if step is None:
+            step = steps[installed_key] = paths.next_step(dict(installed_key), target, graph)
         batch.append({
             "rollout_id": rollout.id, "device_id": cand.device_id, "wave": wave,
             "position": position,

@@ -1,0 +1,225 @@
+"""Scheduler: schedule polls per second and latency with 10,000 devices; planning 100,000.
+
+Two uvicorn servers on loopback, each in its own process: the scheduler (SQLite, 10,000
+registered devices) and a bare FastAPI endpoint (the baseline). An async httpx client keeps
+``CONCURRENCY`` requests in flight for ``SECONDS`` against each; every scheduler poll is a real
+authenticated device request (HMAC, counter, signed schedule). Then a rollout is planned over
+100,000 devices, against the baseline of reading those devices once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+from suture.keys import generate_private_key, write_key_pair
+from suture.scheduler import credentials, migrate
+from suture.scheduler.config import write_config_file
+from suture.scheduler.db import make_engine, make_session_factory
+from suture.scheduler.models import Device
+from suture.scheduler.schemas import RolloutCreate
+from suture.scheduler.services import releases, rollouts
+
+DEVICES = 10_000
+ACTIVE = 2_000  # devices polled during the measurement (all registered, warmed first)
+PLAN_DEVICES = 100_000
+CONCURRENCY = 32
+SECONDS = 6.0
+VENDOR_ID = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
+CLASS_ID = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
+ROOT = bytes(range(32))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _register(url: str, count: int, *, now: int) -> None:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    rows = []
+    for i in range(count):
+        dev = f"dev-{i:06d}"
+        rows.append({
+            "id": dev, "board": "sim", "vendor_id": VENDOR_ID, "class_id": CLASS_ID,
+            "ward": f"ward-{i % 40}", "location": "", "criticality": 1 + i % 4,
+            "tags": ["pilot"] if i % 10 == 0 else [], "groups": [f"site-{i % 3}"],
+            "installed": {"app": 1 + i % 3}, "state": "idle", "busy": False, "created_at": now,
+            "last_seen": None, "credential_generation": 1,
+            "credential_fingerprint": credentials.fingerprint(
+                credentials.derive_secret(ROOT, dev, 1)),
+            "last_counter": 0, "schedule_number": 0, "schedule_decision": "",
+        })
+    with engine.begin() as conn:
+        for start in range(0, count, 5000):
+            conn.execute(insert(Device), rows[start : start + 5000])
+    engine.dispose()
+
+
+def _serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise RuntimeError(f"server {target} exited with {proc.returncode}")
+    proc.terminate()
+    raise RuntimeError(f"server {target} did not start")
+
+
+class Poller:
+    def __init__(self, base: str, devices: list[str], scheduler: bool) -> None:
+        self.base = base
+        self.devices = devices
+        self.scheduler = scheduler
+        self.counters = dict.fromkeys(devices, 0)
+        self.secrets = {d: credentials.derive_secret(ROOT, d, 1) for d in devices}
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    def request(self, device: str) -> tuple[str, dict[str, str]]:
+        if not self.scheduler:
+            return f"/bare/{device}", {}
+        path = f"/api/v1/devices/{device}/schedule"
+        self.counters[device] += 1
+        return path, credentials.sign_request(
+            self.secrets[device], method="GET", path=path, device_id=device,
+            time=int(time.time()), counter=self.counters[device])
+
+    async def worker(self, client: httpx.AsyncClient, order: list[str], stop: float) -> None:
+        # Each worker owns its devices, so one device's requests are sequential (as on a ward).
+        i = 0
+        while time.monotonic() < stop:
+            device = order[i % len(order)]
+            i += 1
+            path, headers = self.request(device)
+            t0 = time.perf_counter()
+            r = await client.get(self.base + path, headers=headers)
+            self.latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                self.errors += 1
+
+    async def run(self, seconds: float) -> dict[str, float]:
+        self.latencies = []
+        shards = [self.devices[k::CONCURRENCY] for k in range(CONCURRENCY)]
+        for shard in shards:
+            random.shuffle(shard)
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            start = time.monotonic()
+            stop = start + seconds
+            await asyncio.gather(*(self.worker(client, s, stop) for s in shards if s))
+            elapsed = time.monotonic() - start
+        lat = sorted(self.latencies)
+        return {
+            "rps": len(lat) / elapsed,
+            "p50_ms": statistics.median(lat) * 1000,
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+            "requests": float(len(lat)),
+            "errors": float(self.errors),
+        }
+
+
+def _poll_figures(tmp: Path) -> dict[str, Any]:
+    db = tmp / "poll.db"
+    _register(f"sqlite:///{db}", DEVICES, now=int(time.time()))
+    key = generate_private_key("ES256")
+    write_key_pair(key, tmp / "scheduler-key.pem")
+    config = tmp / "scheduler.env"
+    write_config_file(config, {
+        "environment": "production", "database_url": f"sqlite:///{db}",
+        "signing_key_path": str(tmp / "scheduler-key.pem"), "device_root_secret": ROOT.hex(),
+        "advance_interval_s": 0})
+    sched_port, bare_port = _free_port(), _free_port()
+    sched = _serve(["--factory", "suture.scheduler.api.asgi:from_env"], sched_port,
+                   {"SUTURE_SCHEDULER_CONFIG": str(config)})
+    bare = _serve(["bench._bare_app:app"], bare_port, {})
+    try:
+        rng = random.Random(7)
+        active = rng.sample([f"dev-{i:06d}" for i in range(DEVICES)], ACTIVE)
+        poller = Poller(f"http://127.0.0.1:{sched_port}", active, scheduler=True)
+        warm = asyncio.run(poller.run(3.0))  # first polls sign each device's document
+        polls = asyncio.run(poller.run(SECONDS))
+        base = asyncio.run(Poller(f"http://127.0.0.1:{bare_port}", active, False).run(SECONDS))
+    finally:
+        for proc in (sched, bare):
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {
+        "registered_devices": DEVICES,
+        "polled_devices": ACTIVE,
+        "concurrency": CONCURRENCY,
+        "warmup_polls_per_s": round(warm["rps"], 1),
+        "schedule_polls_per_s": round(polls["rps"], 1),
+        "schedule_poll_p50_ms": round(polls["p50_ms"], 2),
+        "schedule_poll_p99_ms": round(polls["p99_ms"], 2),
+        "schedule_poll_errors": int(polls["errors"] + warm["errors"]),
+        "bare_requests_per_s": round(base["rps"], 1),
+        "bare_p50_ms": round(base["p50_ms"], 2),
+        "bare_p99_ms": round(base["p99_ms"], 2),
+        "schedule_polls_ratio_to_bare": round(polls["rps"] / base["rps"], 3),
+        "schedule_poll_p50_ratio_to_bare": round(polls["p50_ms"] / base["p50_ms"], 2),
+    }
+
+
+def _plan_figures(tmp: Path) -> dict[str, Any]:
+    from suture import suit
+
+    url = f"sqlite:///{tmp / 'plan.db'}"
+    now = int(time.time())
+    _register(url, PLAN_DEVICES, now=now)
+    vendor = generate_private_key("ES256")
+    (tmp / "app.bin").write_bytes(b"\x00" * 4096)
+    envelope = suit.create_envelope(
+        {"sequence-number": 4, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
+         "components": [{"id": ["app"], "file": "app.bin"}]}, vendor, base_dir=tmp)
+    sessions = make_session_factory(make_engine(url))
+    rel = releases.import_release(sessions(), envelope=envelope,
+                                  payload=(tmp / "app.bin").read_bytes(), sbom=None, notes=None,
+                                  trust_anchors=[vendor.public_key()], actor="bench", now=now)
+    t0 = time.perf_counter()
+    with sessions() as s, s.begin():
+        scanned = len(s.execute(select(Device.id, Device.installed, Device.groups)).all())
+    scan_s = time.perf_counter() - t0
+    spec = RolloutCreate(name="all", release_id=rel.id, target_groups=["site-0", "site-1",
+                                                                       "site-2"],
+                         target_filter='criticality <= 4 and not tags has "excluded"',
+                         waves=["1%", "10%", "50%", "100%"], order="criticality")
+    t0 = time.perf_counter()
+    ro = rollouts.create_rollout(sessions(), spec=spec, actor="bench", now=now)
+    plan_s = time.perf_counter() - t0
+    assert scanned == PLAN_DEVICES
+    return {
+        "plan_devices": ro.target_count,
+        "plan_waves": ro.wave_count,
+        "plan_100k_devices_s": round(plan_s, 3),
+        "device_scan_100k_s": round(scan_s, 3),
+        "plan_ratio_to_device_scan": round(plan_s / scan_s, 2),
+    }
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="suture-bench-") as d:
+        tmp = Path(d)
+        return {**_poll_figures(tmp), **_plan_figures(tmp)}

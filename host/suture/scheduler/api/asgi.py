@@ -1,0 +1,21 @@
+"""An app factory for ``uvicorn --factory`` (several workers, or several nodes):
+
+    SUTURE_SCHEDULER_CONFIG=scheduler.env uvicorn --factory suture.scheduler.api.asgi:from_env
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from suture.scheduler.api.app import create_app
+from suture.scheduler.config import load_settings
+
+
+def from_env() -> FastAPI:
+    """``create_app`` with the settings file named by ``SUTURE_SCHEDULER_CONFIG`` (if any) and
+    the ``SUTURE_SCHEDULER_*`` environment variables."""
+    config = os.environ.get("SUTURE_SCHEDULER_CONFIG")
+    return create_app(load_settings(Path(config) if config else None))
