@@ -5,6 +5,7 @@ The C driver (``stage0-host sweep``) runs the loop; see port/host/host.c for wha
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -114,3 +115,50 @@ def test_sweep_confirmed_raises_counter(
     assert points >= 2
     _boot(host, i, e)
     assert fi.read_counter(i.read_bytes()) == 2
+
+
+def test_sweep_with_full_journal_and_counter_sectors(
+        stage0_build: Path, signing_key: PrivateKey, tmp_path: Path,
+        figures: Callable[[str, object], None]) -> None:
+    """The same update when the journal's active sector is nearly full, so the install's appends
+    switch sectors (erase the other one, write its slot 0), and the counter raise takes the
+    counter sector's last free slot: those operations are cut too."""
+    old = fi.make_image(signing_key, os.urandom(9000), counter=1, load_address=HOST_LOAD)
+    new = fi.make_image(signing_key, os.urandom(9000), counter=2, load_address=HOST_LOAD)
+    internal = fi.provisioned_internal(signing_key, old)
+    for n in range(255):  # 255 of the 256 counter slots of sector A
+        fi.put(internal, fi.COUNTER_OFF + 16 * n, fi.counter_record(0))
+    external = fi.blank(fi.EXTERNAL_SIZE)
+    for seq in range(1, 62):  # earlier updates of the application bundle, all closed
+        fi.put(external, fi.JOURNAL_OFF + 64 * (seq - 1),
+               fi.journal_record(seq, 0, "CONFIRMED"))
+    fi.put(external, fi.STAGING_OFF, new)
+    fi.put(external, fi.JOURNAL_OFF + 64 * 61, fi.journal_record(
+        62, fi.COMPONENT_LOADER, "STAGED", flags=fi.FLAG_INSTALL_REQUESTED, size=len(new),
+        version=2, digest=hashlib.sha256(new).digest()))
+    i, e = _write(tmp_path, internal, external)
+    points = _sweep(stage0_build / "host" / "stage0-host", i, e, old, "REVERTED")
+    figures("cut points, update across journal and counter sector switches", points)
+    # the install switched the journal to sector B: its records are there now
+    _boot(stage0_build / "host" / "stage0-host", i, e)
+    ext = e.read_bytes()
+    assert fi.read_journal(ext)[-1].seq > 64
+    assert ext[fi.JOURNAL_OFF + 4096 : fi.JOURNAL_OFF + 4096 + 4] != b"\xff" * 4
+    assert points > 100
+
+
+def test_sweep_counter_raise_across_sector_switch(
+        stage0_build: Path, signing_key: PrivateKey, tmp_path: Path,
+        figures: Callable[[str, object], None]) -> None:
+    new = fi.make_image(signing_key, os.urandom(5000), counter=9, load_address=HOST_LOAD)
+    internal = fi.provisioned_internal(signing_key, new)
+    for n in range(256):  # sector A full: the raise erases sector B and writes its slot 0
+        fi.put(internal, fi.COUNTER_OFF + 16 * n, fi.counter_record(n % 8))
+    external = fi.blank(fi.EXTERNAL_SIZE)
+    fi.put(external, fi.JOURNAL_OFF, fi.journal_record(1, fi.COMPONENT_LOADER, "CONFIRMED"))
+    i, e = _write(tmp_path, internal, external)
+    points = _sweep(stage0_build / "host" / "stage0-host", i, e, new, "CONFIRMED")
+    figures("cut points, counter raise across a sector switch", points)
+    assert points == 4  # erase + program, each cut cleanly and half-done
+    _boot(stage0_build / "host" / "stage0-host", i, e)
+    assert fi.read_counter(i.read_bytes()) == 9
