@@ -21,22 +21,13 @@
 #include "suture/journal.h"
 #include "../../core/internal.h"
 #include "../../core/stage0.h"
+#include "../layout_qemu.h"
 
-#define INTERNAL_SIZE 0x100000u
-#define EXTERNAL_SIZE 0x200000u
+#define INTERNAL_SIZE SUTURE_QEMU_INTERNAL_SIZE
+#define EXTERNAL_SIZE SUTURE_QEMU_EXTERNAL_SIZE
 
-static const suture_layout_t LAYOUT = {
-    .sector_size = 4096,
-    .page_size = 256,
-    .provision_off = 0xF000,
-    .counter_off = 0x10000,
-    .loader_off = 0x20000,
-    .slot_size = 0xE0000,
-    .loader_run_addr = 0x00020200,
-    .journal_off = 0x0,
-    .staging_off = 0x10000,
-    .backup_off = 0x100000,
-};
+/* The an385 map: images built for mps2-an385 boot here unchanged. */
+static const suture_layout_t LAYOUT = SUTURE_QEMU_LAYOUT(0x00020200u);
 
 static uint8_t flash_int[INTERNAL_SIZE], flash_ext[EXTERNAL_SIZE];
 static uint8_t init_int[INTERNAL_SIZE], init_ext[EXTERNAL_SIZE];

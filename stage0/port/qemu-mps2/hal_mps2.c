@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../layout_qemu.h"
 #include "suture_hal.h"
 
 extern uint8_t __suture_internal_base[], __suture_external_base[];
@@ -29,26 +30,14 @@ typedef struct cut_ctl {
     uint32_t ops;     /* operations so far */
 } cut_ctl_t;
 
-static const suture_layout_t LAYOUT = {
-    .sector_size = 4096,
-    .page_size = 256,
-    .provision_off = 0xF000,
-    .counter_off = 0x10000,
-    .loader_off = 0x20000,
-    .slot_size = 0xE0000,
-    .loader_run_addr = 0, /* set from the linker's internal base below */
-    .journal_off = 0x0,
-    .staging_off = 0x10000,
-    .backup_off = 0x100000,
-};
 static suture_layout_t layout;
 
 const suture_layout_t *suture_hal_layout(void)
 {
     if (layout.sector_size == 0) {
-        layout = LAYOUT;
-        layout.loader_run_addr =
-            (uint32_t)(uintptr_t)__suture_internal_base + LAYOUT.loader_off + 512u;
+        const suture_layout_t map = SUTURE_QEMU_LAYOUT(
+            (uint32_t)(uintptr_t)__suture_internal_base + 0x20000u + 512u);
+        layout = map;
     }
     return &layout;
 }
