@@ -47,7 +47,7 @@ def answer(server: AuthorizationServer, body: bytes) -> tuple[int, str]:
     return status, "granted"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[FIXTURE])
+@settings(max_examples=300, deadline=None, suppress_health_check=[FIXTURE, HealthCheck.too_slow])
 @given(token_request=json_values, flags=st.one_of(st.none(), json_values))
 def test_fuzz_grant_requests(tmp_path: Path, token_request: Any, flags: Any) -> None:
     server = make_server(tmp_path)
@@ -64,7 +64,7 @@ def test_fuzz_grant_requests(tmp_path: Path, token_request: Any, flags: Any) -> 
         assert not server.store.tokens
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[FIXTURE])
+@settings(max_examples=200, deadline=None, suppress_health_check=[FIXTURE, HealthCheck.too_slow])
 @given(body=st.binary(max_size=200))
 def test_fuzz_raw_bodies(tmp_path: Path, body: bytes) -> None:
     server = make_server(tmp_path)

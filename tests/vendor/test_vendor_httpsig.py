@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from suture.vendor.clock import ManualClock
 from suture.vendor.gnap.errors import GnapError
@@ -136,7 +136,7 @@ def test_pem_round_trip(key: SigningKey) -> None:
         SigningKey.from_pem(b"not a key")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     signature_input=st.text(max_size=300),
     signature=st.text(max_size=300),
@@ -161,7 +161,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(access=json_values)
 def test_fuzz_access_rights_only_raise_gnap_errors(access: object) -> None:
     code = "accepted"
