@@ -101,6 +101,18 @@ def test_step_blocked_by_requirement() -> None:
     assert not paths.next_step({"app": 1, "loader": 3}, target, [target]).blocked
 
 
+def test_step_through_dependency_release() -> None:
+    loader = [paths.ReleaseNode(10, "loader", 2, False, False),
+              paths.ReleaseNode(11, "loader", 3, False, True),  # recalled
+              paths.ReleaseNode(12, "loader", 4, False, False)]
+    target = node(2, 2, requires=(("loader", 3),))
+    step = paths.next_step({"app": 1, "loader": 1}, target, [target, *loader])
+    assert step.release == loader[2]
+    assert step.path == (12, 2)
+    looping = node(3, 3, requires=(("app", 3),))  # requires itself: blocked, not a loop
+    assert paths.next_step({"app": 1}, looping, [looping]).blocked
+
+
 def test_approval_counts_distinct_operators() -> None:
     assert approval.required_approvals(4) == 2
     assert approval.required_approvals(3) == 1

@@ -150,6 +150,20 @@ def test_must_pass_through_path_one_step_at_a_time(world: World) -> None:
     assert world.status(ro.id).totals == {"succeeded": 1}
 
 
+def test_dependency_is_installed_first(world: World) -> None:
+    dev = world.device("pump-1", installed={"app": 1, "loader": 1})
+    world.release(2, component="loader")
+    loader3 = world.release(3, component="loader")
+    world.release(4, component="loader")
+    app2 = world.release(2, requires=[("loader", 3)])
+    ro = world.rollout(app2.id)
+    world.start(ro.id)
+    assert dev.poll()[K_RELEASE_ID] == loader3.id
+    dev.update_fully()
+    assert dev.installed == {"app": 2, "loader": 3}
+    assert world.status(ro.id).totals == {"succeeded": 1}
+
+
 def test_dependency_blocks_until_met(world: World) -> None:
     dev = world.device("pump-1", installed={"app": 1, "loader": 1})
     rel = world.release(2, requires=[("loader", 2)])

@@ -35,11 +35,10 @@ def release_node(r: Release) -> paths.ReleaseNode:
 
 
 def load_graph(session: Session, release: Release) -> list[paths.ReleaseNode]:
-    """Every release of the same vendor, class and component: the version graph."""
+    """Every release of the same vendor and class (all components): the version graph."""
     rows = session.execute(
         select(Release).where(Release.vendor_id == release.vendor_id,
-                              Release.class_id == release.class_id,
-                              Release.component == release.component)
+                              Release.class_id == release.class_id)
     ).scalars()
     return [release_node(r) for r in rows]
 
