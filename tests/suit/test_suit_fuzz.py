@@ -26,8 +26,11 @@ from suture.suit import (
     MAX_MANIFEST_BYTES,
     SuitError,
     SuitLimitError,
+    create_envelope,
     decode_envelope,
     envelope_summary,
+    sever_envelope,
+    sign_envelope,
     verify_envelope,
 )
 from suture.suit.inspect import render
@@ -251,3 +254,106 @@ def test_many_small_items_stay_bounded() -> None:
     manifest[99] = [0] * (MAX_MANIFEST_BYTES + 1)
     with pytest.raises(SuitLimitError, match="over the limit"):
         decode_envelope(envelope_bytes(manifest))
+
+
+VENDOR = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
+json_values = st.recursive(
+    st.one_of(
+        st.integers(-(2**70), 2**70),
+        st.text(max_size=12),
+        st.booleans(),
+        st.none(),
+        st.floats(allow_nan=False),
+        st.sampled_from(["app.bin", "hex:00", "hex:zz", "install", "text", VENDOR, "#x"]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(max_size=8), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+component_keys = st.sampled_from(
+    [
+        "id",
+        "file",
+        "digest",
+        "size",
+        "uri",
+        "integrated",
+        "vendor-id",
+        "class-id",
+        "slot",
+        "invoke",
+        "text",
+        "other",
+    ]
+)
+top_keys = st.sampled_from(
+    [
+        "sequence-number",
+        "reference-uri",
+        "vendor-id",
+        "class-id",
+        "severable",
+        "text",
+        "components",
+        "other",
+    ]
+)
+
+
+@st.composite
+def descriptions(draw: st.DrawFn) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "sequence-number": 1,
+        "vendor-id": VENDOR,
+        "class-id": VENDOR,
+        "components": [{"id": ["app"], "file": "app.bin"}],
+    }
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()):
+            base[draw(top_keys)] = draw(json_values)
+        else:
+            base["components"] = (
+                [dict(base["components"][0])]
+                if isinstance(base.get("components"), list)
+                and base["components"]
+                and isinstance(base["components"][0], dict)
+                else [{}]
+            )
+            base["components"][0][draw(component_keys)] = draw(json_values)
+    return base
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("images")
+    (folder / "app.bin").write_bytes(b"image bytes")
+    return folder
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(description=descriptions())
+def test_random_descriptions_raise_only_suit_error(
+    images: Path, description: dict[str, Any]
+) -> None:
+    key = FUZZ_SIGNING_KEY
+    try:
+        data = create_envelope(description, key, base_dir=images)
+    except SuitError:
+        return
+    assert verify_envelope(data, key.public_key()).verified
+
+
+FUZZ_SIGNING_KEY = keys.generate_private_key("ES256")
+
+
+@FUZZ
+@given(mutated())
+def test_sign_and_sever_raise_only_suit_error(data: bytes) -> None:
+    with contextlib.suppress(SuitError):
+        signed = sign_envelope(data, FUZZ_SIGNING_KEY, append=True)
+        assert verify_envelope(signed, FUZZ_SIGNING_KEY.public_key()).verified
+    for member in (["text"], ["install", "text"], ["payload-fetch"], ["x"]):
+        with contextlib.suppress(SuitError):
+            sever_envelope(data, member)

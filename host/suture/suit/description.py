@@ -216,7 +216,7 @@ def parse_description(description: Mapping[str, Any], *, base_dir: Path) -> Upda
         raise SuitDescriptionError("severable: expected a list of member names")
     severable = set()
     for i, name in enumerate(severable_raw):
-        if name not in cp.SEVERABLE_MEMBERS or name == "payload-fetch":
+        if not isinstance(name, str) or name not in ("install", "text"):
             raise SuitDescriptionError(
                 f"severable[{i}]: {name!r} is not a member suture can sever; use install or text"
             )
