@@ -197,3 +197,16 @@ def test_tampering_with_any_byte_fails(
             ):
                 verify_envelope(bytes(tampered), pub)
     figures(f"tampered envelopes rejected ({keys.key_alg_name(signing_key)})", tried)
+
+
+@pytest.mark.parametrize(("alg_name", "alg"), [("ES256", -9), ("EdDSA", -19)])
+def test_fully_specified_algorithms_verify(
+    tmp_path: Path, description: dict[str, Any], alg_name: str, alg: int
+) -> None:
+    key = keys.generate_private_key(alg_name)
+    data = create_envelope(description, key, base_dir=tmp_path, alg=alg)
+    env = verify_envelope(data, key.public_key())
+    assert env.authentication.blocks[0].alg == alg
+    assert envelope_summary(env)["authentication"][0]["alg"] == (
+        "ESP256" if alg == -9 else "Ed25519"
+    )
