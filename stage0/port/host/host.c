@@ -10,7 +10,8 @@
  *       for every N and both cut kinds: cut power at the N-th flash operation of a boot from
  *       these files, then boot again until stable; check that every boot starts a verified
  *       loader, the last one is the expected image (header digest), the journal is consistent
- *       and ends in EXPECT_STATE. Prints "cut points: K". Exit 0 when every check held.
+ *       and ends in EXPECT_STATE; then again with a second cut in the boot that resumes from
+ *       the first. Prints "cut points: K" and "double cuts: D". Exit 0 when every check held.
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -213,8 +214,8 @@ static int parse_hex32(const char *s, uint8_t out[32])
 }
 
 /** One cut at operation n, then boots until stable. @return 1: cut happened and all held. */
-static int sweep_one(unsigned long n, int partial, const uint8_t expect[32], int expect_state,
-                     int *failed)
+static int sweep_one(unsigned long n, int partial, unsigned long second,
+                     const uint8_t expect[32], int expect_state, int *failed)
 {
     suture_boot_result_t res;
     memcpy(flash_int, init_int, INTERNAL_SIZE);
@@ -225,6 +226,14 @@ static int sweep_one(unsigned long n, int partial, const uint8_t expect[32], int
     if (setjmp(power_cut) == 0) {
         suture_stage0_run(&res);
         return 0; /* the boot finished before operation n: the sweep is done */
+    }
+    if (second != 0) {
+        /* A second cut during the boot that resumes from the first. */
+        cut_at = ops + second;
+        cut_partial = !partial;
+        if (setjmp(power_cut) == 0) {
+            suture_stage0_run(&res);
+        }
     }
     cut_at = 0;
     for (int boot = 0; boot < 16; boot++) {
@@ -268,11 +277,19 @@ static int cmd_sweep(const char *int_path, const char *ext_path, const char *hex
     }
     quiet = 1;
     for (int partial = 0; partial < 2; partial++) {
-        for (unsigned long n = 1; sweep_one(n, partial, expect, state, &failed); n++) {
+        for (unsigned long n = 1; sweep_one(n, partial, 0, expect, state, &failed); n++) {
             points++;
         }
     }
-    printf("cut points: %lu\n", points);
+    /* Double cuts: after each first cut, cut again 1..37 operations into the resuming boot. */
+    unsigned long doubles = 0;
+    for (int partial = 0; partial < 2; partial++) {
+        for (unsigned long n = 1;
+             sweep_one(n, partial, 1 + (n * 7919u) % 37u, expect, state, &failed); n++) {
+            doubles++;
+        }
+    }
+    printf("cut points: %lu\ndouble cuts: %lu\n", points, doubles);
     return failed ? 1 : 0;
 }
 
