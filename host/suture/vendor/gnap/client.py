@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from suture.vendor.clock import Clock, system_clock
 from suture.vendor.httpsig import SigningKey, sign_request
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+
 from suture.vendor.gnap.authorization import MAX_BODY, AuthorizationServer
 from suture.vendor.gnap.authorization import Response as Answer
 from suture.vendor.gnap.errors import GnapError
