@@ -77,6 +77,8 @@ class _Decoder:
                 except UnicodeError:
                     raise CborError("text string is not UTF-8")
             return s
+        if major == 6:
+            return Tag(v, self.item(depth + 1))
         if v > MAX_CONTAINER or v > self.n - self.pos:
             raise CborError("container of %d items is too large" % v)
         if major == 4:
@@ -91,7 +93,7 @@ class _Decoder:
                     raise CborError("duplicate map key")
                 d[k] = self.item(depth + 1)
             return d
-        return Tag(v, self.item(depth + 1))
+        raise CborError("unreachable major type")
 
 
 def decode(data):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,3 +50,29 @@ def make_device(
         )
 
     return make
+
+
+@pytest.fixture
+def run_mpy(loader_lib: Path, tmp_path: Path) -> Callable[..., dict[str, object]]:
+    """Run MicroPython source with the compiled loader importable; the script prints one line
+    ``RESULT <json>``, which is returned."""
+
+    def run(
+        source: str, *args: str, heapsize: str = "96K", timeout: float = 300
+    ) -> dict[str, object]:
+        script = tmp_path / "script.py"
+        script.write_text(source)
+        env = dict(os.environ, MICROPYPATH=str(loader_lib))
+        micropython = Path(sys.executable).parent / "micropython"
+        proc = subprocess.run(
+            [str(micropython), "-X", f"heapsize={heapsize}", str(script), *args],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout, check=False,
+        )
+        for line in proc.stdout.split("\n"):
+            if line.startswith("RESULT "):
+                return json.loads(line[7:])  # type: ignore[no-any-return]
+        raise AssertionError(
+            f"no RESULT line (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+
+    return run

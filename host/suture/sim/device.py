@@ -274,7 +274,7 @@ class SimDevice:
         result: dict[str, object] = {}
         error: tuple[str, str] | None = None
         cut = False
-        for line in proc.stdout.splitlines():
+        for line in proc.stdout.split("\n"):
             if line.startswith("SUTURE-OPS "):
                 ops = int(line.split()[1])
             elif line.startswith("SUTURE-RESULT "):
