@@ -59,6 +59,8 @@ def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
     assert "paused" in run(cli, "rollout", "pause", "1")
     assert "running" in run(cli, "rollout", "resume", "1")
     assert "aborted" in run(cli, "rollout", "abort", "1", "--revert")
+    live = run(cli, "rollout", "status", "1", "--watch", "--interval", "0.1")
+    assert "aborted by alice" in live  # the live view ends with the rollout
     assert "pump-1" in run(cli, "device", "show", "pump-1")
     assert "rollout.abort" in run(cli, "audit", "list")
     assert "intact" in run(cli, "audit", "verify")

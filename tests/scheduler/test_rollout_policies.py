@@ -171,6 +171,10 @@ def test_dependency_blocks_until_met(world: World) -> None:
     world.start(ro.id)
     assert world.status(ro.id).totals == {"blocked": 1}
     assert dev.action() == Action.NONE
+    # The dependency becomes available: the next advancement pass plans it first.
+    loader = world.release(2, component="loader")
+    world.advance()
+    assert dev.poll()[K_RELEASE_ID] == loader.id
 
 
 def test_busy_device_is_skipped_then_retried(world: World) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from suture.scheduler.errors import ConflictError, InvalidInputError, NotFoundError
@@ -228,11 +228,14 @@ def advance(session: Session, *, now: int, actor: str = "scheduler") -> list[Adv
 
 
 def _replan_unassigned(session: Session, rollout: Rollout, now: int) -> None:
-    """Pending entries without a step (their step was recalled): plan again."""
+    """Plan again: pending entries without a step (their step was recalled), and blocked
+    entries (the device may have met the dependency since, or a release now provides it)."""
     entries = session.execute(
-        select(RolloutDevice).where(RolloutDevice.rollout_id == rollout.id,
-                                    RolloutDevice.state == EntryState.PENDING,
-                                    RolloutDevice.step_release_id.is_(None))
+        select(RolloutDevice).where(
+            RolloutDevice.rollout_id == rollout.id,
+            or_(RolloutDevice.state == EntryState.BLOCKED,
+                and_(RolloutDevice.state == EntryState.PENDING,
+                     RolloutDevice.step_release_id.is_(None))))
     ).scalars().all()
     if not entries:
         return
