@@ -163,3 +163,39 @@ def test_sweep_counter_raise_across_sector_switch(
     assert points == 8  # erase + program, cut cleanly and half-done; each with a second cut
     _boot(stage0_build / "host" / "stage0-host", i, e)
     assert fi.read_counter(i.read_bytes()) == 9
+
+
+def test_sweep_first_install_without_a_loader(
+        stage0_build: Path, signing_key: PrivateKey, tmp_path: Path,
+        figures: Callable[[str, object], None]) -> None:
+    """A device whose loader slot holds nothing valid installs the staged loader (no backup to
+    keep); unconfirmed, it stays on it: there is nothing else to start."""
+    new = fi.make_image(signing_key, os.urandom(12000), counter=1, load_address=HOST_LOAD)
+    i, e = _write(tmp_path, fi.provisioned_internal(signing_key, None), fi.staged_external(new))
+    points = _sweep(stage0_build / "host" / "stage0-host", i, e, new, "TRIAL")
+    figures("cut points, first install into an empty loader slot", points)
+    assert points > 50
+
+
+def test_sweep_revert_requested(
+        stage0_build: Path, update: tuple[Path, Path, bytes, bytes],
+        figures: Callable[[str, object], None]) -> None:
+    """The new loader asks for a revert (REVERT_REQUESTED on its TRIAL record)."""
+    host = stage0_build / "host" / "stage0-host"
+    i, e, old, _new = update
+    _boot(host, i, e)
+    ext = bytearray(e.read_bytes())
+    last = fi.read_journal(bytes(ext))[-1]
+    fi.append_record(ext, fi.journal_record(
+        last.seq + 1, fi.COMPONENT_LOADER, "TRIAL", flags=0x01, boot_count=1, size=last.size,
+        version=2, digest=last.digest))
+    e.write_bytes(bytes(ext))
+    before = i.read_bytes()
+    out = _boot(host, i, e)
+    assert "restoring the backup loader" in out
+    assert fi.slot_image(i.read_bytes(), fi.LOADER_OFF) == old
+    i.write_bytes(before)  # back to the request, and sweep the restore it triggers
+    e.write_bytes(bytes(ext))
+    points = _sweep(host, i, e, old, "REVERTED")
+    figures("cut points, revert requested by the loader", points)
+    assert points > 20
