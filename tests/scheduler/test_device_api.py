@@ -19,10 +19,11 @@ from suture.scheduler.schedule_doc import (
 )
 
 
-def provision(api: Api, device_id: str, criticality: int = 2) -> dict[str, object]:
+def provision(api: Api, device_id: str, criticality: int = 2,
+              groups: tuple[str, ...] | list[str] = ("ward-3",)) -> dict[str, object]:
     r = api.client.post("/api/v1/devices", headers=api.op, json={
         "id": device_id, "board": "sim", "vendor_id": VENDOR_ID, "class_id": CLASS_ID,
-        "criticality": criticality, "groups": ["ward-3"], "installed": {"app": 1}})
+        "criticality": criticality, "groups": list(groups), "installed": {"app": 1}})
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -89,6 +90,9 @@ def test_download_with_range_resumes(api: Api, vendor_key: PrivateKey, scheduler
     assert beyond.status_code == 416
     env = api.device_get("pump-1", path.replace("payload", "envelope"))
     assert hashlib.sha256(env.content).digest() == doc[K_ENVELOPE_DIGEST]
+    # A device outside the rollout may not fetch the release.
+    provision(api, "pump-9", groups=["elsewhere"])
+    assert api.device_get("pump-9", path).status_code == 403
 
 
 def test_report_moves_the_device_and_is_audited(api: Api, vendor_key: PrivateKey, tmp_path
@@ -101,7 +105,10 @@ def test_report_moves_the_device_and_is_audited(api: Api, vendor_key: PrivateKey
     assert r.status_code == 200, r.text
     shown = api.client.get("/api/v1/devices/pump-1", headers=api.op).json()
     assert shown["state"] == "downloading"
-    assert shown["history"][-1]["detail"]["progress"] == 100
+    reports = [e for e in shown["history"] if e["kind"] == "report"]
+    assert reports[-1]["detail"]["progress"] == 100
+    schedules = [e for e in shown["history"] if e["kind"] == "schedule"]
+    assert schedules[-1]["detail"]["action"] == "download"
     status = api.client.get(f"/api/v1/rollouts/{ro}", headers=api.op).json()
     assert status["totals"] == {"downloading": 1}
     assert api.client.get("/api/v1/audit/verify", headers=api.op).json()["ok"] is True

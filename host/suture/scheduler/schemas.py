@@ -246,8 +246,3 @@ class AuditVerification(BaseModel):
     records: int
     first_bad_seq: int | None
     reason: str
-
-
-class ErrorBody(BaseModel):
-    error: str
-    detail: str

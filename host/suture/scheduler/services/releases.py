@@ -12,12 +12,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from suture.keys import PublicKey
 from suture.scheduler.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     ReleaseVerificationError,
@@ -137,6 +138,18 @@ def import_release(
     return release
 
 
+def _device_may_fetch(session: Session, device_id: str, release_id: int) -> bool:
+    found = session.execute(
+        select(RolloutDevice.rollout_id)
+        .join(Rollout, Rollout.id == RolloutDevice.rollout_id)
+        .where(RolloutDevice.device_id == device_id,
+               or_(RolloutDevice.step_release_id == release_id,
+                   Rollout.release_id == release_id))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def _check_sbom(sbom: bytes) -> None:
     import json
 
@@ -218,10 +231,14 @@ def recall_release(session: Session, *, release_id: int, revert: bool, actor: st
     return release
 
 
-def read_blob(session: Session, *, release_id: int, kind: str) -> tuple[bytes, str]:
-    """The envelope or payload bytes of a release and their SHA-256 (hex)."""
+def read_blob(session: Session, *, release_id: int, kind: str,
+              device_id: str | None = None) -> tuple[bytes, str]:
+    """The envelope or payload bytes of a release and their SHA-256 (hex). With ``device_id``,
+    only a release that one of the device's rollouts names (as target or as a step)."""
     with session.begin():
         release = _get(session, release_id)
+        if device_id is not None and not _device_may_fetch(session, device_id, release_id):
+            raise ForbiddenError(f"release {release_id} is not scheduled for {device_id}")
         digest = release.envelope_digest if kind == "envelope" else release.payload_digest
         blob = session.get(Blob, digest)
         if blob is None:

@@ -19,6 +19,7 @@ from suture.keys import PrivateKey
 from suture.scheduler.errors import NotFoundError
 from suture.scheduler.models import (
     Device,
+    DeviceEvent,
     EntryState,
     Release,
     Rollout,
@@ -156,6 +157,11 @@ def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleCont
     device.schedule_decision = decision.key
     device.schedule_document = sign_schedule(
         _build(session, device, device.schedule_number, decision, now, ctx), ctx.key)
+    session.add(DeviceEvent(
+        device_id=device.id, at=now, kind="schedule", state=device.state,
+        detail={"number": device.schedule_number, "action": decision.action.name.lower(),
+                "rollout_id": decision.rollout_id, "release_id": decision.release_id,
+                "reason": decision.reason}))
     return True, decision
 
 
@@ -173,17 +179,3 @@ def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
         document = device.schedule_document
         assert document is not None
         return ScheduleResult(document, device.schedule_number, etag_of(document), decision)
-
-
-def peek_schedule(session: Session, *, device_id: str, now: int, ctx: ScheduleContext
-                  ) -> ScheduleResult:
-    """What the device would get if it polled now (operators, CLI)."""
-    with session.begin():
-        device = session.get(Device, device_id)
-        if device is None:
-            raise NotFoundError(f"no device {device_id!r}")
-        decision, _ = decide_for(session, device, now, ctx.forced_window_s)
-        doc = sign_schedule(_build(session, device, device.schedule_number, decision, now, ctx),
-                            ctx.key)
-        session.rollback()
-        return ScheduleResult(doc, device.schedule_number, etag_of(doc), decision)

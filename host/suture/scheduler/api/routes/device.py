@@ -111,7 +111,8 @@ def download(
     """A release's SUIT envelope or payload; resumable with ``Range`` (206), strong ETag."""
     with session.begin():
         consume_counter(session, device_id=auth.device_id, counter=auth.counter, now=now)
-    data, digest = releases.read_blob(session, release_id=release_id, kind=kind)
+    data, digest = releases.read_blob(session, release_id=release_id, kind=kind,
+                                      device_id=auth.device_id)
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
     if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
