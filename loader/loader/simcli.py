@@ -9,8 +9,6 @@
 import json
 import sys
 
-import micropython
-
 from loader import journal as J
 from loader.errors import LoaderError, PowerCut
 from loader.hal import board
@@ -152,7 +150,9 @@ def main(argv):
     except LoaderError as e:
         print("SUTURE-ERROR %s %s" % (type(e).__name__, e))
         code = EXIT_ERROR
-    out["mem_peak"] = micropython.mem_peak()
+    from loader.hal.simflash import supply
+
+    out["heap_peak"] = supply.heap_peak
     if code != EXIT_POWERCUT:
         print("SUTURE-RESULT " + json.dumps(out))
     print("SUTURE-OPS %d" % b.ops())

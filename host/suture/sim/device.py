@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,29 +237,33 @@ class SimDevice:
         *commands: Sequence[str],
         power_cut: PowerCut | None = None,
         timeout: float = 120.0,
+        env: Mapping[str, str] | None = None,
     ) -> RunResult:
         """Run commands of loader.simcli in one process, e.g. ``run(["boot"], ["report"])``.
 
         With ``power_cut`` the supply fails after that many flash operations; the result says
-        whether it happened. ``flash_ops_count`` keeps the operations of the last run."""
+        whether it happened. ``flash_ops_count`` keeps the operations of the last run. ``env``
+        adds environment variables (``SUTURE_HEAP_SAMPLE=1``: report the live heap peak,
+        sampled at every flash operation, as ``result["heap_peak"]``)."""
         argv: list[str] = []
         for i, cmd in enumerate(commands):
             if i:
                 argv.append("+")
             argv.extend(cmd)
-        env = dict(os.environ)
-        env["MICROPYPATH"] = str(self.lib)
-        env.pop("SUTURE_CUT_AFTER", None)
-        env.pop("SUTURE_CUT_TORN", None)
+        environ = dict(os.environ)
+        environ.update(env or {})
+        environ["MICROPYPATH"] = str(self.lib)
+        environ.pop("SUTURE_CUT_AFTER", None)
+        environ.pop("SUTURE_CUT_TORN", None)
         if power_cut is not None:
-            env["SUTURE_CUT_AFTER"] = str(power_cut.after_ops)
+            environ["SUTURE_CUT_AFTER"] = str(power_cut.after_ops)
             if power_cut.torn_bytes is not None:
-                env["SUTURE_CUT_TORN"] = str(power_cut.torn_bytes)
+                environ["SUTURE_CUT_TORN"] = str(power_cut.torn_bytes)
         try:
             proc = subprocess.run(
                 [str(self.micropython), "-X", f"heapsize={self.board.heapsize}", "run.py", *argv],
                 cwd=self.board.workdir,
-                env=env,
+                env=environ,
                 capture_output=True,
                 text=True,
                 timeout=timeout,

@@ -25,12 +25,22 @@ class _Supply:
         self.torn = int(torn) if torn else -1
         self.ops = 0
         self.dead = False
+        # SUTURE_HEAP_SAMPLE=1: record the live heap (after a collection) at every operation.
+        self.sample = bool(os.getenv("SUTURE_HEAP_SAMPLE"))
+        self.heap_peak = 0
 
     def next_op(self):
         """Count one operation; return -1 to run it fully, or the number of bytes to apply
         before the cut (0 for a clean cut)."""
         if self.dead:
             raise PowerCut()
+        if self.sample:
+            import gc
+
+            gc.collect()
+            m = gc.mem_alloc()
+            if m > self.heap_peak:
+                self.heap_peak = m
         if self.cut_after >= 0 and self.ops >= self.cut_after:
             self.dead = True
             return self.torn if self.torn > 0 else 0
