@@ -95,6 +95,35 @@ def test_powercut_install(v1_with_nvm: Provisioned, figures: Callable[[str, obje
     assert rep.outcomes["TRIAL v2"] == rep.cut_points + rep.torn_points
 
 
+FILL_JOURNAL = b"""
+j = loader.journal
+while j._next < j.slots:
+    j.append(j.current.copy())
+out["slots"] = j.slots
+"""
+
+
+def test_powercut_journal_sector_switch(
+    v1_with_nvm: Provisioned, figures: Callable[[str, object], None]
+) -> None:
+    """The active journal sector is full: the install's first record erases the other one."""
+    p = v1_with_nvm
+    assert p.device.run(_stage(p, 2, V2)).ok
+    assert p.device.run(["exec", p.board.put_file("fill.py", FILL_JOURNAL)]).ok
+    before = p.board.read_journal()
+    assert {rec.sector for rec in before} == {0}
+    exp = Expect({1: (V1, NVM_V1), 2: (V2, NVM_V2)})
+
+    def check(board: SimBoard, dev: SimDevice, cut: PowerCut) -> str:
+        rep = exp.boot(board, dev, cut)
+        assert rep["state"] == "TRIAL"
+        return f"TRIAL v{rep['installed_version']}"
+
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    _report("journal sector switch", rep, figures)
+    assert {rec.sector for rec in p.board.read_journal()} == {0, 1}
+
+
 def test_powercut_stage(v1_with_nvm: Provisioned, figures: Callable[[str, object], None]) -> None:
     p = v1_with_nvm
     exp = Expect({1: (V1, NVM_V1), 2: (V2, NVM_V2)})
