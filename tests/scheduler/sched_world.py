@@ -56,6 +56,7 @@ class SimDevice:
         self.counter = 0
         self.last_number = 0
         self.state = "idle"
+        self.staged: int | None = None  # release id in the staging slot
 
     def next_counter(self) -> int:
         self.counter += 1
@@ -85,10 +86,12 @@ class SimDevice:
         doc = self.poll()
         action = Action(doc[K_ACTION])
         rid, rel = doc.get(K_ROLLOUT_ID), doc.get(K_RELEASE_ID)
-        if action == Action.DOWNLOAD and self.state != "staged":
+        if action == Action.DOWNLOAD and self.staged != rel:
             self.report("downloading", rollout_id=rid, release_id=rel, progress=0)
+            self.staged = rel
             self.report("staged", rollout_id=rid, release_id=rel)
         elif action == Action.INSTALL:
+            self.staged = None
             self.report("installing", rollout_id=rid, release_id=rel)
             if fail_install:
                 self.report("failed", rollout_id=rid, release_id=rel,
@@ -102,6 +105,7 @@ class SimDevice:
             self.installed[self.world.release_component[rel]] = self.world.previous_of(rel)
             self.report("reverted", rollout_id=rid, release_id=rel)
         elif action == Action.ABORT:
+            self.staged = None
             self.report("idle", rollout_id=rid, release_id=rel)
         return action
 

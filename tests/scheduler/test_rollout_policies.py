@@ -247,6 +247,22 @@ def test_abort_with_revert(world: World) -> None:
     assert staged.action() == Action.NONE
 
 
+def test_device_staged_for_an_aborted_rollout_downloads_the_new_one(world: World) -> None:
+    dev = world.device("pump-1")
+    v2 = world.release(2)
+    v3 = world.release(3)
+    first = world.rollout(v2.id)
+    world.start(first.id)
+    dev.follow()  # v2 staged
+    rollouts.abort_rollout(world.session(), rollout_id=first.id, revert=False, actor="alice",
+                           now=world.clock.now())
+    second = world.rollout(v3.id, name="v3")
+    world.start(second.id)
+    doc = dev.poll()
+    assert doc[5] == Action.DOWNLOAD  # never an install of what was staged for the other one
+    assert doc[K_RELEASE_ID] == v3.id
+
+
 def test_pause_and_resume(world: World) -> None:
     dev = world.device("pump-1")
     rel = world.release(2)

@@ -106,8 +106,9 @@ def decide(device: DeviceView, entry: EntryView | None, rollout: RolloutView | N
         window = ALWAYS
     deadline_ahead = rollout.deadline if rollout.deadline and not forced else None
 
-    if entry.state in (EntryState.PENDING, EntryState.DOWNLOADING) and \
-            device.state != DeviceState.STAGED:
+    # Staging is tracked per entry (this rollout, this step): a device that staged something
+    # else is told to download this step first.
+    if entry.state in (EntryState.PENDING, EntryState.DOWNLOADING):
         return Decision(Action.DOWNLOAD, rid, step, window, forced, reason="download",
                         changes_at=deadline_ahead)
     if rollout.download_only:
