@@ -62,6 +62,9 @@ def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
     live = run(cli, "rollout", "status", "1", "--watch", "--interval", "0.1")
     assert "aborted by alice" in live  # the live view ends with the rollout
     assert "pump-1" in run(cli, "device", "show", "pump-1")
+    assert "generation 2" in run(cli, "device", "rotate", "pump-1", "--secret-out", "p1.secret")
+    assert len((tmp_path / "p1.secret").read_text().strip()) == 64
+    assert "busy" in run(cli, "device", "busy", "pump-1", "--on")
     assert "rollout.abort" in run(cli, "audit", "list")
     assert "intact" in run(cli, "audit", "verify")
 

@@ -326,6 +326,31 @@ def device_show(device_id: str, config: ConfigOpt = DEFAULT_CONFIG, as_json: Jso
     _run(config, go)
 
 
+@device_app.command("rotate")
+def device_rotate(
+    device_id: str,
+    secret_out: Annotated[Path | None, typer.Option(
+        help="Write the new secret (hex) to this file (mode 0600) instead of printing it.")
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+) -> None:
+    """Issue a new credential to a device; the old secret stops working at once."""
+    from suture.scheduler.services import devices
+
+    cred = _run(config, lambda s, session: devices.rotate_credential(
+        session, device_id=device_id, root_secret=s.root_secret_bytes(), actor=_actor(actor),
+        now=_now()))
+    _out.print(f"device {device_id}: credential generation {cred.generation}, fingerprint "
+               f"{cred.fingerprint[:16]}", highlight=False)
+    if secret_out is not None:
+        fd = os.open(secret_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(cred.secret_hex + "\n")
+        _out.print(f"secret written to {secret_out}", highlight=False)
+    else:
+        _out.print(f"secret {cred.secret_hex}  (shown once)", highlight=False)
+
+
 @device_app.command("busy")
 def device_busy(
     device_id: str,
