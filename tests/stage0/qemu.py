@@ -44,7 +44,11 @@ class Run:
 
 
 def boot(build: Path, target: str, internal: bytes, external: bytes, work: Path, *,
-         cut: tuple[int, bool] | None = None, timeout: float = 30.0) -> Run:
+         cut: tuple[int, bool] | None = None, timeout: float = 30.0,
+         count_instructions: bool = False) -> Run:
+    """Boot once. ``count_instructions`` runs QEMU with ``-icount shift=0`` (one instruction per
+    virtual nanosecond), so the stand-in loader's FPGA counter reading x 40 is the number of
+    instructions executed before it (25 MHz counter)."""
     m = MACHINES[target]
     work.mkdir(parents=True, exist_ok=True)
     int_in, ext_in = work / "int-in.bin", work / "ext-in.bin"
@@ -59,6 +63,8 @@ def boot(build: Path, target: str, internal: bytes, external: bytes, work: Path,
         "-device", f"loader,file={int_in},addr={m.internal_base + fi.PROVISION_OFF:#x}",
         "-device", f"loader,file={ext_in},addr={m.external_base:#x}",
     ]
+    if count_instructions:
+        args += ["-icount", "shift=0,sleep=off"]
     if cut is not None:
         cut_file = work / "cut.bin"
         cut_file.write_bytes(struct.pack("<IIII", 0x54554353, cut[0], int(cut[1]), 0))
