@@ -1,0 +1,109 @@
+# The scheduler's device API (docs/formats/device-api.md): signed requests (HMAC-SHA256 over
+# method, path, device id, time, counter and the body digest), the schedule poll with
+# If-None-Match, reports, and ranged downloads.
+import hashlib
+import json
+
+from micropython import const
+
+from agent.errors import HttpError
+from agent.mac import hexlify, hmac_sha256
+from agent.transport import split_url
+
+SCHEME = "suture-device-v1"
+MAX_SCHEDULE = const(2048)
+MAX_ACK = const(1024)
+_EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+class Counter:
+    """Strictly increasing request counter: the device clock in microseconds, bumped past the
+    last value used, so it keeps growing across resets without a flash write per request."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.last = 0
+
+    def next(self):
+        v = self.clock.now_us()
+        if v <= self.last:
+            v = self.last + 1
+        self.last = v
+        return v
+
+
+class SchedulerClient:
+    def __init__(self, transport, base_url, device_id, secret, clock):
+        self.t = transport
+        self.base = base_url.rstrip("/")
+        self.device_id = device_id
+        self.secret = secret
+        self.clock = clock
+        self.counter = Counter(clock)
+        self.bytes_in = 0
+
+    def sign(self, method, path, body=b""):
+        now = self.clock.now()
+        ctr = self.counter.next()
+        digest = hexlify(hashlib.sha256(body).digest()) if body else _EMPTY
+        sts = "\n".join((SCHEME, method, path, self.device_id, str(now), str(ctr), digest))
+        return {
+            "Suture-Device": self.device_id,
+            "Suture-Time": str(now),
+            "Suture-Counter": str(ctr),
+            "Suture-MAC": hexlify(hmac_sha256(self.secret, sts.encode())),
+        }
+
+    def _request(self, method, url, body=None, extra=None):
+        path = split_url(url)[3]
+        h = self.sign(method, path, body or b"")
+        if extra:
+            for k in extra:
+                h[k] = extra[k]
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        return self.t.request(method, url, h, body)
+
+    def schedule_url(self):
+        return "%s/api/v1/devices/%s/schedule" % (self.base, self.device_id)
+
+    def get_schedule(self, etag=None):
+        """(status, document or None, etag). 304 gives (304, None, etag)."""
+        extra = {"If-None-Match": etag} if etag else None
+        r = self._request("GET", self.schedule_url(), extra=extra)
+        try:
+            if r.status == 304:
+                return 304, None, etag
+            if r.status != 200:
+                raise HttpError(r.status, "on the schedule")
+            doc = r.read_all(MAX_SCHEDULE)
+            self.bytes_in += len(doc)
+            return 200, doc, r.headers.get("etag")
+        finally:
+            r.close()
+
+    def report(self, report):
+        """POST a report (dict); returns the acknowledgement (dict)."""
+        body = json.dumps(report).encode()
+        url = "%s/api/v1/devices/%s/reports" % (self.base, self.device_id)
+        r = self._request("POST", url, body)
+        try:
+            if r.status != 200:
+                raise HttpError(r.status, "on a report")
+            return json.loads(r.read_all(MAX_ACK))
+        finally:
+            r.close()
+
+    def get(self, url, start=0, etag=None):
+        """Open a download from byte `start` (Range + If-Range when resuming). The caller
+        reads the Response and closes it; status 200 means the whole file from byte 0."""
+        extra = None
+        if start:
+            extra = {"Range": "bytes=%d-" % start}
+            if etag:
+                extra["If-Range"] = etag
+        r = self._request("GET", url, extra=extra)
+        if r.status not in (200, 206):
+            r.close()
+            raise HttpError(r.status, "on a download")
+        return r

@@ -1,0 +1,69 @@
+# Named errors of the agent. Each carries a small code that goes into reports (`error.code`).
+
+
+class AgentError(Exception):
+    code = 100
+
+
+class ScheduleError(AgentError):
+    """A schedule document that must not be acted on (docs/formats/schedule.md, checks)."""
+
+    code = 110
+
+
+class ScheduleSignatureError(ScheduleError):
+    """Not signed by the provisioned scheduler key, or not an ES256 COSE_Sign1."""
+
+    code = 111
+
+
+class ScheduleDeviceError(ScheduleError):
+    """The document is for another device."""
+
+    code = 112
+
+
+class ScheduleReplayError(ScheduleError):
+    """The schedule number is below the highest one accepted (a replay)."""
+
+    code = 113
+
+
+class ScheduleWindowError(ScheduleError):
+    """The install window has closed, or is not open yet."""
+
+    code = 114
+
+
+class TransportError(AgentError):
+    """The connection failed, timed out, or the peer broke the protocol."""
+
+    code = 120
+
+
+class HttpError(TransportError):
+    """An HTTP status the agent did not expect."""
+
+    code = 121
+
+    def __init__(self, status, message=""):
+        AgentError.__init__(self, "HTTP %d %s" % (status, message))
+        self.status = status
+
+
+class ResponseTooLarge(TransportError):
+    """A response (headers or body) beyond its ceiling."""
+
+    code = 122
+
+
+class DownloadError(AgentError):
+    """A download that does not match what the schedule announced (size, digest)."""
+
+    code = 130
+
+
+class ConfigError(AgentError):
+    """The device lacks part of its identity (NVM keys written at provisioning)."""
+
+    code = 140

@@ -1,0 +1,60 @@
+# What the agent needs from the board beyond the loader's HAL: wall-clock time, sleeping, a
+# random source for jitter, and (on the simulator) being told to stop.
+#
+# On the simulator a ward may run time faster than real time: SUTURE_CLOCK="T0,SCALE" makes
+# the clock read T0 + (real - T0) * SCALE, and sleep(s) last s / SCALE real seconds; the
+# scheduler of the same ward uses the same clock. A file named `stop` in the device folder
+# ends the agent's loop.
+import os
+import time
+
+
+class Clock:
+    def __init__(self, spec=None):
+        self.t0 = 0.0
+        self.scale = 1.0
+        if spec is None:
+            try:
+                spec = os.getenv("SUTURE_CLOCK")
+            except AttributeError:
+                spec = None
+        if spec:
+            a, b = spec.split(",")
+            self.t0 = float(a)
+            self.scale = float(b)
+
+    def _real(self):
+        try:
+            return time.time_ns() / 1e9
+        except AttributeError:
+            return float(time.time())
+
+    def now_f(self):
+        r = self._real()
+        return self.t0 + (r - self.t0) * self.scale
+
+    def now(self):
+        return int(self.now_f())
+
+    def now_us(self):
+        return int(self.now_f() * 1000000)
+
+    def sleep(self, seconds):
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
+
+
+def random_below(n):
+    """A uniform-enough integer in [0, n) for jitter."""
+    if n <= 1:
+        return 0
+    b = os.urandom(4)
+    return int.from_bytes(b, "little") % n
+
+
+def stop_requested():
+    try:
+        os.stat("stop")
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,31 @@
+# The transport: one method, request(method, url, headers, body) -> Response. HTTP/1.1 over a
+# socket is the one implementation now (transport/http.py); a test or another link (e.g. a
+# serial gateway) provides the same method. A Response gives status, a few headers (lower-case
+# names) and readinto(buf) for the body; close() it when done.
+
+
+class Transport:
+    def request(self, method, url, headers=None, body=None):
+        raise NotImplementedError
+
+
+def split_url(url):
+    """'http://host:port/path?q' -> (scheme, host, port, '/path?q')."""
+    from agent.errors import TransportError
+
+    i = url.find("://")
+    if i < 0:
+        raise TransportError("not an absolute URL")
+    scheme = url[:i]
+    rest = url[i + 3 :]
+    j = rest.find("/")
+    hostport = rest if j < 0 else rest[:j]
+    path = "/" if j < 0 else rest[j:]
+    port = 443 if scheme == "https" else 80
+    k = hostport.rfind(":")
+    if k >= 0:
+        port = int(hostport[k + 1 :])
+        hostport = hostport[:k]
+    if scheme not in ("http", "https") or not hostport:
+        raise TransportError("unsupported URL")
+    return scheme, hostport, port, path

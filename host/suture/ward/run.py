@@ -1,0 +1,339 @@
+"""One ward run: scheduler, releases, devices, a staged rollout to its end, then the truth read
+back from every device's flash images."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from suture import keys
+from suture.scheduler.models import Device, RolloutDevice
+from suture.scheduler.schemas import DeviceCreate, RolloutCreate
+from suture.scheduler.services import devices, releases, rollouts
+from suture.sim.device import build_loader
+from suture.sim.testing import CLASS_ID, VENDOR_ID
+from suture.ward.clock import ScaledClock
+from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
+from suture.ward.proxy import FaultProxy
+from suture.ward.release import Release, build_release
+from suture.ward.server import SchedulerSettings, WardScheduler
+
+ACTOR = "ward-simulator"
+GROUP = "ward"
+FINAL_ROLLOUT_STATES = ("completed", "paused", "aborted")
+IN_FLIGHT = ("downloading", "installing", "trial")
+
+
+class WardError(RuntimeError):
+    """The ward could not be set up (bad options, the scheduler refused something)."""
+
+
+@dataclass
+class WardConfig:
+    """Everything a ward run takes; defaults are `suture sim`'s."""
+
+    devices: int = 12
+    waves: tuple[str, ...] = ("1", "25%", "100%")
+    seed: int = 1
+    power_cuts: float = 0.0
+    network_faults: float = 0.0
+    bad_release: bool = False
+    busy: float = 0.0
+    busy_s: float = 30.0
+    payload_filler: int = 0
+    clock_scale: float = 20.0
+    poll_interval_s: int = 10
+    error_threshold: float = 0.2
+    error_min_sample: int = 1
+    timeout_s: float = 300.0
+    settle_s: float = 20.0
+    workdir: Path | None = None
+    keep: bool = False
+
+    def check(self) -> None:
+        problems = []
+        if not 1 <= self.devices <= 1000:
+            problems.append("--devices must be 1..1000")
+        for name in ("power_cuts", "network_faults", "busy"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"--{name.replace('_', '-')} must be a probability in [0, 1]")
+        if self.clock_scale <= 0:
+            problems.append("the clock scale must be positive")
+        if self.timeout_s <= 0:
+            problems.append("--timeout must be positive")
+        if problems:
+            raise WardError("; ".join(problems))
+
+
+@dataclass
+class WardSnapshot:
+    """What the live view draws."""
+
+    phase: str = "starting"
+    rollout_state: str = ""
+    rollout_reason: str = ""
+    current_wave: int = 0
+    wave_count: int = 0
+    wave_sizes: list[int] = field(default_factory=list)
+    entries: dict[str, tuple[int, str]] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    devices: list[Any] = field(default_factory=list)
+    proxy: Any = None
+
+
+@dataclass
+class WardResult:
+    config: WardConfig
+    rollout_state: str
+    rollout_reason: str
+    duration_s: float
+    target_version: int
+    base_version: int
+    per_device: list[dict[str, Any]]
+    proxy_stats: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for d in self.per_device if d["outcome"] == outcome)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "devices": len(self.per_device),
+            "updated": self.count("updated"),
+            "reverted": self.count("reverted"),
+            "failed": self.count("failed"),
+            "not_updated": self.count("not updated"),
+            "bricked": sum(1 for d in self.per_device if d["bricked"]),
+            "rollout_state": self.rollout_state,
+            "rollout_reason": self.rollout_reason,
+            "duration_s": round(self.duration_s, 2),
+            "base_version": self.base_version,
+            "target_version": self.target_version,
+            "faults": {"power_cuts": self.config.power_cuts,
+                       "network_faults": self.config.network_faults,
+                       "bad_release": self.config.bad_release, "busy": self.config.busy},
+            "proxy": self.proxy_stats,
+            "per_device": self.per_device,
+        }
+
+
+Tick = Callable[[WardSnapshot], None]
+
+
+def run_ward(config: WardConfig, on_tick: Tick | None = None) -> WardResult:
+    """Run a whole ward; ``on_tick`` is called about four times a second with a snapshot."""
+    config.check()
+    own_tmp = config.workdir is None
+    root = Path(tempfile.mkdtemp(prefix="suture-ward-")) if own_tmp else config.workdir
+    assert root is not None
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(config, root, on_tick or (lambda _s: None))
+    finally:
+        if own_tmp and not config.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
+    started = time.monotonic()
+    rng = random.Random(cfg.seed)  # noqa: S311 (reproducible simulation, not cryptography)
+    snap = WardSnapshot()
+    vendor_key = keys.generate_private_key("ES256")
+    clock = ScaledClock(cfg.clock_scale)
+    sched = WardScheduler(root / "scheduler", clock, vendor_key,
+                          SchedulerSettings(poll_interval_s=cfg.poll_interval_s,
+                                            poll_jitter_s=max(1, cfg.poll_interval_s // 5)))
+    proxy = None
+    if cfg.network_faults > 0:
+        proxy = FaultProxy(sched.port, cfg.network_faults, seed=cfg.seed)
+        sched.public_url = proxy.url
+        snap.proxy = proxy.stats
+    snap.phase = "building releases"
+    tick(snap)
+    base = build_release(1, vendor_key, filler=cfg.payload_filler)
+    target = build_release(2, vendor_key, fault="unhealthy" if cfg.bad_release else "",
+                           filler=cfg.payload_filler)
+    lib = build_loader(root / "mpy")
+    geometry = ward_geometry(len(target.payload))
+    fleet = [SimulatedDevice(f"bed-{i + 1:03d}", root / "devices" / f"bed-{i + 1:03d}", geometry,
+                             vendor_key, lib, random.Random(rng.random()))  # noqa: S311
+             for i in range(cfg.devices)]
+    snap.devices = [d.view for d in fleet]
+    sched.start()
+    if proxy is not None:
+        proxy.start()
+    try:
+        release_id = _import(sched, target, vendor_key)
+        snap.phase = "provisioning devices"
+        tick(snap)
+        _provision(sched, fleet, base)
+        rollout_id = _rollout(sched, cfg, release_id, clock.now())
+        faults = Faults(power_cuts=cfg.power_cuts, busy=cfg.busy, busy_s=cfg.busy_s)
+        busy_until = {}
+        for d in fleet:
+            if rng.random() < cfg.busy:
+                d.set_busy(True)
+                busy_until[d.device_id] = clock.now() + cfg.busy_s * (0.5 + rng.random())
+        snap.phase = "rollout"
+        for d in fleet:
+            d.start(clock.device_spec(), faults)
+        _watch(sched, cfg, rollout_id, fleet, busy_until, clock, snap, tick, started)
+        snap.phase = "stopping devices"
+        tick(snap)
+    finally:
+        for d in fleet:
+            d.request_stop()
+        for d in fleet:
+            d.join(30)
+        if proxy is not None:
+            proxy.stop()
+        sched.stop()
+    snap.phase = "reading flash images"
+    tick(snap)
+    per_device = _truth(sched, fleet, snap, target.version, base.version)
+    duration = time.monotonic() - started
+    stats = {}
+    if proxy is not None:
+        stats = {"connections": proxy.stats.connections, "dropped": proxy.stats.dropped,
+                 "slowed": proxy.stats.slowed}
+    snap.phase = "done"
+    tick(snap)
+    return WardResult(cfg, snap.rollout_state, snap.rollout_reason, duration, target.version,
+                      base.version, per_device, stats)
+
+
+def _import(sched: WardScheduler, release: Release, vendor_key: keys.PrivateKey) -> int:
+    anchor = vendor_key.public_key()
+    r = releases.import_release(sched.sessions(), envelope=release.envelope,
+                                payload=release.payload, sbom=None,
+                                notes=f"example application #{release.version}",
+                                trust_anchors=[anchor], actor=ACTOR)
+    return int(r.id)
+
+
+def _provision(sched: WardScheduler, fleet: list[SimulatedDevice], base: Release) -> None:
+    root_secret = bytes.fromhex(sched.root_secret)
+    sched_key = keys.public_key_bytes(sched.signing_key.public_key())
+    for d in fleet:
+        _, cred = devices.add_device(
+            sched.sessions(),
+            create=DeviceCreate(id=d.device_id, board="sim", vendor_id=str(VENDOR_ID),
+                                class_id=str(CLASS_ID), ward="ward-sim", groups=[GROUP],
+                                installed={"app": base.version}),
+            root_secret=root_secret, actor=ACTOR, now=sched.clock.now())
+        d.secret = bytes.fromhex(cred.secret_hex)
+
+    def one(d: SimulatedDevice) -> None:
+        d.provision(base.payload, base.version, scheduler_url=sched.public_url,
+                    secret=d.secret, scheduler_key=sched_key)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, fleet))
+
+
+def _rollout(sched: WardScheduler, cfg: WardConfig, release_id: int, now: int) -> int:
+    spec = RolloutCreate(name="ward update", release_id=release_id, target_groups=[GROUP],
+                         waves=list(cfg.waves), error_threshold=cfg.error_threshold,
+                         error_min_sample=cfg.error_min_sample, on_error="pause")
+    r = rollouts.create_rollout(sched.sessions(), spec=spec, actor=ACTOR, now=now)
+    for i in range(r.required_approvals):
+        rollouts.approve_rollout(sched.sessions(), rollout_id=r.id, actor=f"{ACTOR}-{i}",
+                                 now=now)
+    rollouts.start_rollout(sched.sessions(), rollout_id=r.id, actor=ACTOR, now=now)
+    return int(r.id)
+
+
+def _poll_status(sched: WardScheduler, rollout_id: int, snap: WardSnapshot) -> None:
+    status = rollouts.rollout_status(sched.sessions(), rollout_id=rollout_id)
+    snap.rollout_state = status.rollout.state
+    snap.rollout_reason = status.rollout.status_reason
+    snap.current_wave = status.rollout.current_wave
+    snap.wave_count = status.rollout.wave_count
+    snap.wave_sizes = [w.size for w in status.waves]
+    session = sched.sessions()
+    with session.begin():
+        rows = session.execute(select(RolloutDevice).where(
+            RolloutDevice.rollout_id == rollout_id)).scalars().all()
+        snap.entries = {e.device_id: (e.wave, e.state) for e in rows}
+
+
+def _watch(sched: WardScheduler, cfg: WardConfig, rollout_id: int,
+           fleet: list[SimulatedDevice], busy_until: dict[str, float], clock: ScaledClock,
+           snap: WardSnapshot, tick: Tick, started: float) -> None:
+    settle_from: float | None = None
+    while True:
+        now = time.monotonic()
+        snap.elapsed_s = now - started
+        for d in fleet:
+            until = busy_until.get(d.device_id)
+            if until is not None and clock.now() >= until:
+                d.set_busy(False)
+                del busy_until[d.device_id]
+        _poll_status(sched, rollout_id, snap)
+        tick(snap)
+        if now - started > cfg.timeout_s:
+            snap.rollout_reason = (snap.rollout_reason + "; " if snap.rollout_reason else "") + \
+                f"the simulation stopped after {cfg.timeout_s:.0f} s"
+            return
+        if snap.rollout_state in FINAL_ROLLOUT_STATES:
+            busy_devices = [d for d in fleet if d.view.state in IN_FLIGHT and
+                            snap.entries.get(d.device_id, (0, ""))[1] not in ("pending",)]
+            if settle_from is None:
+                settle_from = now
+            if not busy_devices or now - settle_from > cfg.settle_s:
+                return
+        if all(d.view.state == "crashed" for d in fleet):
+            return
+        time.sleep(0.25)
+
+
+def _truth(sched: WardScheduler, fleet: list[SimulatedDevice], snap: WardSnapshot,
+           target: int, base: int) -> list[dict[str, Any]]:
+    session = sched.sessions()
+    with session.begin():
+        reported = {d.id: dict(d.installed or {}) for d in
+                    session.execute(select(Device)).scalars()}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        flash = list(pool.map(lambda d: d.flash_report(), fleet))
+    out = []
+    for d, rep in zip(fleet, flash, strict=True):
+        journal = d.board.read_journal()
+        ever_trial = any(r.version == target and r.state.name == "TRIAL" for r in journal)
+        reverted = any(r.state.name == "REVERTED" for r in journal) and ever_trial
+        version = rep.get("installed_version")
+        state = rep.get("state")
+        bricked = "error" in rep or rep.get("app_digest") != rep.get("installed_digest") \
+            or not version
+        entry = snap.entries.get(d.device_id, (None, "not targeted"))
+        if version == target and state == "CONFIRMED":
+            outcome = "updated"
+        elif reverted:
+            outcome = "reverted"
+        elif entry[1] == "failed":
+            outcome = "failed"
+        else:
+            outcome = "not updated"
+        out.append({
+            "id": d.device_id,
+            "flash_version": version,
+            "reported_version": reported.get(d.device_id, {}).get("app"),
+            "journal_state": state,
+            "wave": entry[0],
+            "entry_state": entry[1],
+            "outcome": outcome,
+            "bricked": bool(bricked),
+            "resets": d.view.resets,
+            "power_cuts": d.view.power_cuts,
+            "crashes": d.view.crashes,
+            "refused_schedules": d.view.refused,
+            "errors": list(d.view.errors),
+        })
+    return out

@@ -1,0 +1,123 @@
+"""The scheduler of a ward: SQLite in a folder, uvicorn on a free loopback port, in a thread."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from suture import keys
+from suture.keys import PrivateKey
+from suture.scheduler import migrate
+from suture.scheduler.api.app import create_app
+from suture.scheduler.config import Settings
+from suture.scheduler.db import make_engine, make_session_factory
+from suture.ward.clock import ScaledClock
+
+
+class WardServerError(RuntimeError):
+    """The ward's scheduler could not start."""
+
+
+@dataclass
+class SchedulerSettings:
+    """What the ward chooses for its scheduler (simulated seconds)."""
+
+    poll_interval_s: int = 10
+    poll_jitter_s: int = 2
+    advance_interval_s: float = 0.25  # real seconds between rollout advancement passes
+
+
+def free_socket() -> socket.socket:
+    """A listening-ready TCP socket bound to 127.0.0.1 on a port the kernel picked."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class WardScheduler:
+    """Start with :meth:`start`, stop with :meth:`stop` (also a context manager)."""
+
+    def __init__(self, workdir: Path, clock: ScaledClock, vendor_key: PrivateKey,
+                 options: SchedulerSettings | None = None,
+                 public_url: str | None = None) -> None:
+        self.workdir = workdir
+        self.clock = clock
+        self.options = options or SchedulerSettings()
+        self.sock = free_socket()
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.public_url = public_url or self.url
+        self.signing_key = keys.generate_private_key("ES256")
+        self.vendor_key = vendor_key
+        self.root_secret = keys_hex(32)
+        workdir.mkdir(parents=True, exist_ok=True)
+        keys.write_key_pair(self.signing_key, workdir / "scheduler-key.pem")
+        keys.write_key_pair(vendor_key, workdir / "vendor-key.pem")
+        self.engine: Engine = make_engine(f"sqlite:///{workdir / 'scheduler.db'}")
+        migrate.upgrade(self.engine)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def settings(self) -> Settings:
+        return Settings(
+            environment="production",
+            database_url=f"sqlite:///{self.workdir / 'scheduler.db'}",
+            signing_key_path=self.workdir / "scheduler-key.pem",
+            trust_anchor_paths=[self.workdir / "vendor-key.pub.pem"],
+            device_root_secret=self.root_secret,
+            public_url=self.public_url,
+            poll_interval_s=self.options.poll_interval_s,
+            poll_jitter_s=self.options.poll_jitter_s,
+            advance_interval_s=self.options.advance_interval_s,
+            device_clock_skew_s=600,
+        )
+
+    def start(self) -> Settings:
+        settings = self.settings()
+        app = create_app(settings, clock=self.clock, engine=self.engine)
+        config = uvicorn.Config(app, log_level="critical", access_log=False, lifespan="on",
+                                timeout_keep_alive=2, backlog=512)
+        self._server = uvicorn.Server(config)
+        logging.getLogger("uvicorn.error").disabled = True
+        self.sock.listen(512)
+        self._thread = threading.Thread(target=self._server.run,
+                                        kwargs={"sockets": [self.sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise WardServerError("the scheduler did not start within 20 s")
+            time.sleep(0.02)
+        self.settings_used = settings
+        return settings
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.sock.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> WardScheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def keys_hex(n: int) -> str:
+    import secrets
+
+    return secrets.token_hex(n)
