@@ -197,8 +197,8 @@ class _Interpreter:
     def _check_id(self, param, have, what):
         for c in self._targets():
             want = c.params.get(param)
-            if want is None:
-                raise SuitError("%s condition without a %s parameter" % (what, what))
+            if not isinstance(want, bytes):
+                raise SuitError("%s condition without a %s identifier" % (what, what))
             if not _eq(want, have):
                 raise ConditionFailed("%s identifier does not match this device" % what)
 
@@ -313,6 +313,8 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
         it.run(s)
     for c in components:
         size = c.size()
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise SuitError("image size is not an unsigned integer")
         if size is not None and max_image is not None and size > max_image:
             raise SizeError("image of %d bytes exceeds the slot (%d)" % (size, max_image))
     return Plan(seq, components, m.get(4))
