@@ -94,7 +94,7 @@ static void revert(boot_ctx_t *c)
     (void)journal_step(c, SUTURE_STATE_REVERTED, 0, len);
 }
 
-/** Verify the staged image and the journal's claims about it; FAILED when it falls short. */
+/** Verify the staged image and the journal record's claims about it (size, digest). */
 static int check_staged(boot_ctx_t *c)
 {
     suture_image_header_t hdr;
@@ -115,7 +115,6 @@ static int check_staged(boot_ctx_t *c)
     }
     if (rc != SUTURE_OK) {
         refused("staged loader", rc);
-        (void)journal_step(c, SUTURE_STATE_FAILED, 0, (uint32_t)rc);
     }
     return rc;
 }
@@ -126,7 +125,9 @@ static void install(boot_ctx_t *c)
     suture_image_header_t hdr;
     int rc;
     if (c->rec.state == SUTURE_STATE_STAGED) {
-        if (check_staged(c) != SUTURE_OK) {
+        rc = check_staged(c);
+        if (rc != SUTURE_OK) {
+            (void)journal_step(c, SUTURE_STATE_FAILED, 0, (uint32_t)rc);
             return;
         }
         suture_log_msg("installing the staged loader", "", "");
@@ -158,6 +159,12 @@ static void install(boot_ctx_t *c)
         }
     }
     if (c->rec.state == SUTURE_STATE_INSTALLING) {
+        /* Check the source again before every copy: never overwrite with what does not verify. */
+        rc = check_staged(c);
+        if (rc != SUTURE_OK) {
+            revert(c);
+            return;
+        }
         rc = suture_slot_copy(SUTURE_FLASH_EXTERNAL, c->lay->staging_off, SUTURE_FLASH_INTERNAL,
                               c->lay->loader_off, c->rec.size);
         if (rc == SUTURE_OK) {
