@@ -93,19 +93,17 @@ def _signed_path(request: Request) -> str:
     return path + ("?" + query.decode("latin-1") if query else "")
 
 
-def _authenticate(request: Request, body: bytes, session: Session, state: AppState,
-                  device: str | None, time: str | None, counter: str | None,
-                  mac: str | None) -> devices.AuthenticatedDevice:
+def _proof(request: Request, body: bytes, state: AppState, device: str | None,
+           time: str | None, counter: str | None, mac: str | None) -> devices.DeviceProof:
     req = credentials.parse_headers(device, time, counter, mac)
-    auth = devices.authenticate(
-        session, req=req, method=request.method, path=_signed_path(request),
-        body_digest_hex=hashlib.sha256(body).hexdigest(),
-        root_secret=state.settings.root_secret_bytes(), now=state.clock.now(),
-        skew_s=state.settings.device_clock_skew_s)
     path_id = request.path_params.get("device_id")
-    if path_id is not None and path_id != auth.device_id:
+    if path_id is not None and path_id != req.device_id:
         raise ForbiddenError("a device may act only for itself")
-    return auth
+    return devices.DeviceProof(
+        req=req, method=request.method, path=_signed_path(request),
+        body_digest_hex=hashlib.sha256(body).hexdigest(),
+        root_secret=state.settings.root_secret_bytes(),
+        skew_s=state.settings.device_clock_skew_s)
 
 
 _H_DEV = Header(alias=credentials.HEADER_DEVICE, description="device id")
@@ -114,31 +112,30 @@ _H_CTR = Header(alias=credentials.HEADER_COUNTER, description="strictly increasi
 _H_MAC = Header(alias=credentials.HEADER_MAC, description="HMAC-SHA256, 64 hex digits")
 
 
-def device_auth(
-    request: Request, session: SessionDep, state: StateDep,
+def device_proof(
+    request: Request, state: StateDep,
     device: Annotated[str | None, _H_DEV] = None,
     time: Annotated[str | None, _H_TIME] = None,
     counter: Annotated[str | None, _H_CTR] = None,
     mac: Annotated[str | None, _H_MAC] = None,
-) -> devices.AuthenticatedDevice:
-    """A device's GET request (empty body)."""
-    return _authenticate(request, b"", session, state, device, time, counter, mac)
+) -> devices.DeviceProof:
+    """A device's GET request (empty body): its signature, checked by the service."""
+    return _proof(request, b"", state, device, time, counter, mac)
 
 
-def device_auth_with_body(
-    request: Request, body: BoundedBody, session: SessionDep, state: StateDep,
+def device_proof_with_body(
+    request: Request, body: BoundedBody, state: StateDep,
     device: Annotated[str | None, _H_DEV] = None,
     time: Annotated[str | None, _H_TIME] = None,
     counter: Annotated[str | None, _H_CTR] = None,
     mac: Annotated[str | None, _H_MAC] = None,
-) -> devices.AuthenticatedDevice:
+) -> devices.DeviceProof:
     """A device's request with a (bounded) body, which the MAC covers."""
-    return _authenticate(request, body, session, state, device, time, counter, mac)
+    return _proof(request, body, state, device, time, counter, mac)
 
 
-AuthenticatedDevice = Annotated[devices.AuthenticatedDevice, Depends(device_auth)]
-AuthenticatedDeviceWithBody = Annotated[devices.AuthenticatedDevice,
-                                        Depends(device_auth_with_body)]
+DeviceRequest = Annotated[devices.DeviceProof, Depends(device_proof)]
+DeviceRequestWithBody = Annotated[devices.DeviceProof, Depends(device_proof_with_body)]
 
 
 ReleaseIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="release id")]

@@ -109,36 +109,45 @@ def _get(session: Session, device_id: str) -> Device:
 
 
 @dataclass(frozen=True)
-class AuthenticatedDevice:
-    device_id: str
-    counter: int
+class DeviceProof:
+    """A device request's signature headers and what they cover, checked by
+    ``consume_counter`` inside the transaction that acts on the request."""
+
+    req: credentials.SignedRequest
+    method: str
+    path: str
+    body_digest_hex: str
+    root_secret: bytes
+    skew_s: int
 
 
-def authenticate(session: Session, *, req: credentials.SignedRequest, method: str, path: str,
-                 body_digest_hex: str, root_secret: bytes, now: int,
-                 skew_s: int) -> AuthenticatedDevice:
-    """Check a device request's MAC and time (read-only: the counter is consumed by the
-    service that acts on the request, in its own transaction)."""
-    with session.begin():
-        generation = session.execute(
-            select(Device.credential_generation).where(Device.id == req.device_id)
-        ).scalar_one_or_none()
-    secret = (credentials.derive_secret(root_secret, req.device_id, generation)
+def _verify_proof(session: Session, proof: DeviceProof, now: int) -> None:
+    req = proof.req
+    generation = session.execute(
+        select(Device.credential_generation).where(Device.id == req.device_id)
+    ).scalar_one_or_none()
+    secret = (credentials.derive_secret(proof.root_secret, req.device_id, generation)
               if generation is not None else _DUMMY_SECRET)
-    good = credentials.check_mac(secret, req, method=method, path=path,
-                                 body_digest_hex=body_digest_hex)
+    good = credentials.check_mac(secret, req, method=proof.method, path=proof.path,
+                                 body_digest_hex=proof.body_digest_hex)
     if generation is None or not good:
         raise AuthenticationError("device credential does not verify")
-    if abs(now - req.time) > skew_s:
+    if abs(now - req.time) > proof.skew_s:
         raise AuthenticationError(
             f"request time is {req.time - now:+d} s from the scheduler's clock "
-            f"(allowed: ±{skew_s} s)")
-    return AuthenticatedDevice(req.device_id, req.counter)
+            f"(allowed: ±{proof.skew_s} s)")
 
 
-def consume_counter(session: Session, *, device_id: str, counter: int, now: int) -> None:
-    """Inside the caller's transaction: accept ``counter`` only if it is above every counter
-    seen before (atomic across scheduler nodes), and note when the device was last seen."""
+def consume_counter(session: Session, *, device_id: str, counter: int, now: int,
+                    proof: DeviceProof | None = None) -> None:
+    """Inside the caller's transaction: check the request's MAC and time (``proof``, from the
+    API), then accept ``counter`` only if it is above every counter seen before (atomic across
+    scheduler nodes), and note when the device was last seen. Any failure rolls the whole
+    transaction back: a refused request changes nothing."""
+    if proof is not None:
+        if proof.req.device_id != device_id or proof.req.counter != counter:
+            raise AuthenticationError("device proof does not match the request")
+        _verify_proof(session, proof, now)
     result = session.execute(
         update(Device)
         .where(Device.id == device_id, Device.last_counter < counter)

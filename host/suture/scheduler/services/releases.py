@@ -33,6 +33,7 @@ from suture.scheduler.models import (
 )
 from suture.scheduler.schemas import ReleaseUpdate, Requirement
 from suture.scheduler.services import audit
+from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 MAX_NOTES = 64 * 1024
 MAX_SBOM = 16 * 1024 * 1024
@@ -231,16 +232,28 @@ def recall_release(session: Session, *, release_id: int, revert: bool, actor: st
     return release
 
 
-def read_blob(session: Session, *, release_id: int, kind: str,
-              device_id: str | None = None) -> tuple[bytes, str]:
-    """The envelope or payload bytes of a release and their SHA-256 (hex). With ``device_id``,
-    only a release that one of the device's rollouts names (as target or as a step)."""
+def read_blob(session: Session, *, release_id: int, kind: str) -> tuple[bytes, str]:
+    """The envelope or payload bytes of a release and their SHA-256 (hex)."""
     with session.begin():
+        return _blob(session, _get(session, release_id), kind)
+
+
+def device_download(session: Session, *, release_id: int, kind: str, device_id: str,
+                    counter: int, now: int, proof: DeviceProof | None = None
+                    ) -> tuple[bytes, str]:
+    """A device's download: authenticated, and only of a release one of its rollouts names
+    (as target or as a step)."""
+    with session.begin():
+        consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
         release = _get(session, release_id)
-        if device_id is not None and not _device_may_fetch(session, device_id, release_id):
+        if not _device_may_fetch(session, device_id, release_id):
             raise ForbiddenError(f"release {release_id} is not scheduled for {device_id}")
-        digest = release.envelope_digest if kind == "envelope" else release.payload_digest
-        blob = session.get(Blob, digest)
-        if blob is None:
-            raise NotFoundError(f"release {release_id}: {kind} missing")
-        return bytes(blob.data), digest
+        return _blob(session, release, kind)
+
+
+def _blob(session: Session, release: Release, kind: str) -> tuple[bytes, str]:
+    digest = release.envelope_digest if kind == "envelope" else release.payload_digest
+    blob = session.get(Blob, digest)
+    if blob is None:
+        raise NotFoundError(f"release {release.id}: {kind} missing")
+    return bytes(blob.data), digest

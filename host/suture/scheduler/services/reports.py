@@ -24,7 +24,7 @@ from suture.scheduler.models import (
 )
 from suture.scheduler.schemas import ReportIn
 from suture.scheduler.services import audit, planning
-from suture.scheduler.services.devices import consume_counter
+from suture.scheduler.services.devices import DeviceProof, consume_counter
 from suture.scheduler.services.schedules import ScheduleContext, refresh_locked
 
 # Entry state reached when the device reports this state (for the entry's current step).
@@ -45,9 +45,9 @@ class ReportOutcome:
 
 
 def record_report(session: Session, *, device_id: str, counter: int, report: ReportIn, now: int,
-                  ctx: ScheduleContext) -> ReportOutcome:
+                  ctx: ScheduleContext, proof: DeviceProof | None = None) -> ReportOutcome:
     with session.begin():
-        consume_counter(session, device_id=device_id, counter=counter, now=now)
+        consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
         device = session.execute(
             select(Device).where(Device.id == device_id).with_for_update()
         ).scalar_one_or_none()

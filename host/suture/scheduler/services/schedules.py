@@ -36,7 +36,7 @@ from suture.scheduler.policies.decide import (
 )
 from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
-from suture.scheduler.services.devices import consume_counter
+from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 
 @dataclass(frozen=True)
@@ -166,10 +166,10 @@ def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleCont
 
 
 def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
-                  ctx: ScheduleContext) -> ScheduleResult:
+                  ctx: ScheduleContext, proof: DeviceProof | None = None) -> ScheduleResult:
     """A device's poll: returns its current signed schedule (new if the decision changed)."""
     with session.begin():
-        consume_counter(session, device_id=device_id, counter=counter, now=now)
+        consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
         device = session.execute(
             select(Device).where(Device.id == device_id).with_for_update()
         ).scalar_one_or_none()

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, Response
 from pydantic import ValidationError
 
 from suture.scheduler.api.deps import (
-    AuthenticatedDevice,
-    AuthenticatedDeviceWithBody,
     BoundedBody,
     DeviceIdPath,
+    DeviceRequest,
+    DeviceRequestWithBody,
     NowDep,
     ReleaseIdPath,
     SessionDep,
@@ -22,7 +22,6 @@ from suture.scheduler.api.ranges import UnsatisfiableRangeError, parse_range
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
-from suture.scheduler.services.devices import consume_counter
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
 
@@ -42,12 +41,13 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     response_class=Response,
 )
 def get_schedule(
-    device_id: DeviceIdPath, auth: AuthenticatedDevice, session: SessionDep, state: StateDep,
+    device_id: DeviceIdPath, proof: DeviceRequest, session: SessionDep, state: StateDep,
     now: NowDep, if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304."""
-    result = schedules.poll_schedule(session, device_id=auth.device_id, counter=auth.counter,
-                                     now=now, ctx=state.schedule_ctx)
+    result = schedules.poll_schedule(session, device_id=proof.req.device_id,
+                                     counter=proof.req.counter, now=now, ctx=state.schedule_ctx,
+                                     proof=proof)
     headers = {"ETag": result.etag, "Cache-Control": "no-cache",
                "Suture-Schedule-Number": str(result.number)}
     if if_none_match is not None and result.etag in [t.strip() for t in if_none_match.split(",")]:
@@ -71,7 +71,7 @@ REPORT_SCHEMA = {
     openapi_extra=REPORT_SCHEMA,
 )
 def post_report(
-    device_id: DeviceIdPath, body: BoundedBody, auth: AuthenticatedDeviceWithBody,
+    device_id: DeviceIdPath, body: BoundedBody, proof: DeviceRequestWithBody,
     session: SessionDep, state: StateDep, now: NowDep,
 ) -> ReportAck:
     """Progress, state changes, errors and installed versions (JSON, bounded size)."""
@@ -79,8 +79,9 @@ def post_report(
         report = ReportIn.model_validate(json.loads(body))
     except (ValueError, ValidationError) as exc:
         raise InvalidInputError(f"malformed report: {_short(exc)}") from None
-    outcome = reports.record_report(session, device_id=auth.device_id, counter=auth.counter,
-                                    report=report, now=now, ctx=state.schedule_ctx)
+    outcome = reports.record_report(session, device_id=proof.req.device_id,
+                                    counter=proof.req.counter, report=report, now=now,
+                                    ctx=state.schedule_ctx, proof=proof)
     return ReportAck(accepted=True, schedule_number=outcome.schedule_number,
                      schedule_changed=outcome.schedule_changed)
 
@@ -102,17 +103,16 @@ def _short(exc: Exception) -> str:
     response_class=Response,
 )
 def download(
-    release_id: ReleaseIdPath, kind: Literal["envelope", "payload"], auth: AuthenticatedDevice,
+    release_id: ReleaseIdPath, kind: Literal["envelope", "payload"], proof: DeviceRequest,
     session: SessionDep, now: NowDep,
     range_: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A release's SUIT envelope or payload; resumable with ``Range`` (206), strong ETag."""
-    with session.begin():
-        consume_counter(session, device_id=auth.device_id, counter=auth.counter, now=now)
-    data, digest = releases.read_blob(session, release_id=release_id, kind=kind,
-                                      device_id=auth.device_id)
+    data, digest = releases.device_download(
+        session, release_id=release_id, kind=kind, device_id=proof.req.device_id,
+        counter=proof.req.counter, now=now, proof=proof)
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
     if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
