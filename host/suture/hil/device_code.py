@@ -144,3 +144,51 @@ RESET = """
 import machine
 machine.reset()
 """
+
+# A reference responder of the status protocol (suture.hil.status_protocol): the loop an agent
+# runs between its steps, polling stdin without blocking, answering each request line with the
+# groups asked for, and printing its own log meanwhile. It serves `{count}` requests and ends.
+# Needs STATUS's _sut_status() defined first.
+STATUS_RESPONDER = """
+import sys, select, json
+_GROUPS = {{
+    "state": ("state", "component", "seq", "boot_count", "flags", "progress"),
+    "versions": ("installed_version", "installed_digest", "backup_version", "version"),
+    "journal": ("journal",),
+    "identity": ("device_id",),
+}}
+def _sut_answer(line):
+    try:
+        req = json.loads(line[16:])
+        rid = req["id"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {{"id": 0, "error": "malformed request"}}
+    st = _sut_status()
+    out = {{"id": rid}}
+    for g in req.get("get", ()):
+        for k in _GROUPS.get(g, ()):
+            out[k] = st[k]
+        if g == "agent":
+            out["agent"] = {{"phase": "idle"}}
+    return out
+_poll = select.poll()
+_poll.register(sys.stdin, select.POLLIN)
+_line = bytearray()
+_served = 0
+_tick = 0
+while _served < {count}:
+    _tick += 1
+    if _tick % 5 == 0:
+        print("agent: tick", _tick)
+    if not _poll.poll(20):
+        continue
+    _c = sys.stdin.buffer.read(1)
+    if _c != b"\\n":
+        if len(_line) < 4096:
+            _line.extend(_c)
+        continue
+    if bytes(_line[:16]) == b"\\x1eSUTURE-STATUS? ":
+        sys.stdout.write("\\x1eSUTURE-STATUS " + json.dumps(_sut_answer(bytes(_line))) + "\\n")
+        _served += 1
+    _line = bytearray()
+"""
