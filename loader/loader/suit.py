@@ -73,6 +73,7 @@ class Component:
         self.params = {}
         self.actions = []  # ("fetch" | "write" | "copy" | "invoke", params snapshot)
         self.image_checked = False
+        self.ids_checked = set()  # condition codes that held for this component
 
     def digest(self):
         """(alg, bytes) of the image-digest parameter, or None."""
@@ -201,6 +202,7 @@ class _Interpreter:
                 raise SuitError("%s condition without a %s identifier" % (what, what))
             if not _eq(want, have):
                 raise ConditionFailed("%s identifier does not match this device" % what)
+            c.ids_checked.add(param)
 
     def command(self, code, arg, depth):
         if code == _VENDOR:
@@ -306,12 +308,19 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
             sequences.append(s)
     if _M_TEXT in m:
         _member(env, m, _M_TEXT)
+    if not sequences:
+        sequences.append(None)  # the shared sequence (identity conditions) always runs
     for s in sequences:
         it.current = [0] if len(components) == 1 else []
         if shared is not None:
             it.run(shared)
-        it.run(s)
+        if s is not None:
+            it.run(s)
     for c in components:
+        # Fail closed: a manifest that never checks the vendor and class identifiers could
+        # install on any device.
+        if P_VENDOR not in c.ids_checked or P_CLASS not in c.ids_checked:
+            raise ConditionFailed("manifest does not check the vendor and class identifiers")
         size = c.size()
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise SuitError("image size is not an unsigned integer")
