@@ -89,7 +89,7 @@ class Agent:
             rep["error"] = {"code": r.progress, "message": "update failed (loader code %d)"
                             % r.progress}
         c = self.ctx()
-        if c.get("v") == r.version and r.state not in (1,):
+        if r.state != 1 and (c.get("v") == r.version or r.state in (9, 10)):
             if c.get("r"):
                 rep["rollout_id"] = c["r"]
             if c.get("rel"):

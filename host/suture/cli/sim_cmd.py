@@ -2,8 +2,105 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.live import Live
+
+from suture.ward.run import WardConfig, WardError, WardResult, WardSnapshot, run_ward
+
+HELP = """Simulate a ward: a real scheduler (SQLite, in a temporary folder) and N simulated
+devices (MicroPython unix-port processes, each with its own flash images, keys and
+credential) running the update agent. Two releases of the example application are built and
+signed; the second is rolled out in waves (1 device, then 25%, then the rest) to completion.
+The live view shows waves, per-device state, downloads and errors; the summary reads each
+device's version back from its flash images.
+
+Faults: --power-cuts P cuts the power of a device process with probability P (at a random
+flash operation); --network-faults P drops or slows connections through a loopback proxy;
+--bad-release ships a release whose application fails its health check (the error threshold
+pauses the rollout, the device reverts); --busy P keeps devices in clinical use for a while
+(they defer the install)."""
 
 
 def register(app: typer.Typer) -> None:
     """Attach the `sim` command to the root app."""
+    app.command("sim", help=HELP)(sim)
+
+
+def _probability(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter("a probability in [0, 1]")
+    return value
+
+
+def sim(
+    devices: int = typer.Option(12, "--devices", "-n", min=1, max=1000,
+                                help="Number of simulated devices."),
+    power_cuts: float = typer.Option(0.0, "--power-cuts", callback=_probability,
+                                     help="Probability of a power cut per device boot."),
+    network_faults: float = typer.Option(0.0, "--network-faults", callback=_probability,
+                                         help="Probability that a connection is dropped or "
+                                              "slowed."),
+    bad_release: bool = typer.Option(False, "--bad-release",
+                                     help="Roll out a release that fails its health check."),
+    busy: float = typer.Option(0.0, "--busy", callback=_probability,
+                               help="Probability that a device is in clinical use at first."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the fault injection."),
+    timeout: float = typer.Option(300.0, "--timeout", min=10.0,
+                                  help="Stop after this many seconds whatever the state."),
+    clock_scale: float = typer.Option(20.0, "--clock-scale", min=1.0, max=200.0,
+                                      help="Simulated seconds per real second."),
+    payload_kib: int = typer.Option(0, "--payload-kib", min=0, max=1024,
+                                    help="Extra data in each release, in KiB."),
+    workdir: Annotated[Path | None, typer.Option(
+        "--workdir", file_okay=False,
+        help="Keep the ward (databases, flash images) here.")] = None,
+    as_json: bool = typer.Option(False, "--json",
+                                 help="Print one JSON object instead of the live view."),
+) -> None:
+    config = WardConfig(devices=devices, power_cuts=power_cuts, network_faults=network_faults,
+                        bad_release=bad_release, busy=busy, seed=seed, timeout_s=timeout,
+                        clock_scale=clock_scale, payload_filler=payload_kib * 1024,
+                        workdir=workdir, keep=workdir is not None)
+    if power_cuts or network_faults:
+        config.error_threshold = 0.5
+        config.error_min_sample = 3
+    console = Console(stderr=as_json)
+    try:
+        result = _run(config, console, live=not as_json and console.is_terminal)
+    except WardError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except (OSError, RuntimeError) as exc:
+        console.print(f"[red]error:[/red] the simulation failed: {exc}")
+        raise typer.Exit(1) from None
+    data = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        from suture.ward.view import summary
+
+        console.print(summary(result))
+    if data["bricked"]:
+        raise typer.Exit(1)
+
+
+def _run(config: WardConfig, console: Console, *, live: bool) -> WardResult:
+    from suture.ward.view import render
+
+    if not live:
+        last = [""]
+
+        def note(snap: WardSnapshot) -> None:
+            line = f"{snap.phase} {snap.rollout_state}".strip()
+            if line != last[0] and not console.stderr:
+                console.print(line)
+            last[0] = line
+
+        return run_ward(config, note)
+    with Live(console=console, refresh_per_second=4, transient=False) as screen:
+        return run_ward(config, lambda snap: screen.update(render(snap)))
