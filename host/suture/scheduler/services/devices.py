@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from suture.scheduler import credentials
@@ -108,6 +108,16 @@ def _get(session: Session, device_id: str) -> Device:
     return device
 
 
+# Statements on the poll path, built once (parameters bound per call).
+_GENERATION = select(Device.credential_generation).where(Device.id == bindparam("device_id"))
+_CONSUME = (
+    update(Device)
+    .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"))
+    .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 @dataclass(frozen=True)
 class DeviceProof:
     """A device request's signature headers and what they cover, checked by
@@ -123,9 +133,7 @@ class DeviceProof:
 
 def _verify_proof(session: Session, proof: DeviceProof, now: int) -> None:
     req = proof.req
-    generation = session.execute(
-        select(Device.credential_generation).where(Device.id == req.device_id)
-    ).scalar_one_or_none()
+    generation = session.execute(_GENERATION, {"device_id": req.device_id}).scalar_one_or_none()
     secret = (credentials.derive_secret(proof.root_secret, req.device_id, generation)
               if generation is not None else _DUMMY_SECRET)
     good = credentials.check_mac(secret, req, method=proof.method, path=proof.path,
@@ -148,11 +156,6 @@ def consume_counter(session: Session, *, device_id: str, counter: int, now: int,
         if proof.req.device_id != device_id or proof.req.counter != counter:
             raise AuthenticationError("device proof does not match the request")
         _verify_proof(session, proof, now)
-    result = session.execute(
-        update(Device)
-        .where(Device.id == device_id, Device.last_counter < counter)
-        .values(last_counter=counter, last_seen=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_CONSUME, {"device_id": device_id, "counter": counter, "now": now})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ReplayError("request counter not above the last one accepted (replay?)")

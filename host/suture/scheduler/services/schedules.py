@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from suture.keys import PrivateKey
@@ -58,6 +58,18 @@ class ScheduleResult:
     decision: Decision
 
 
+# Statements on the poll path, built once (parameters bound per call).
+_ENTRIES = (
+    select(RolloutDevice, Rollout)
+    .join(Rollout, Rollout.id == RolloutDevice.rollout_id)
+    .where(RolloutDevice.device_id == bindparam("device_id"),
+           RolloutDevice.state.not_in([EntryState.SUCCEEDED.value, EntryState.FAILED.value,
+                                       EntryState.REVERTED.value]))
+    .order_by(RolloutDevice.rollout_id)
+)
+_DEVICE_FOR_UPDATE = select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+
+
 def etag_of(document: bytes) -> str:
     return '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
 
@@ -66,14 +78,7 @@ def _current_entry(session: Session, device: Device
                    ) -> tuple[RolloutDevice | None, Rollout | None]:
     """The entry that drives this device: one to revert, else the oldest unfinished entry of a
     running or paused rollout, else a cancelled one that still has something to discard."""
-    rows = session.execute(
-        select(RolloutDevice, Rollout)
-        .join(Rollout, Rollout.id == RolloutDevice.rollout_id)
-        .where(RolloutDevice.device_id == device.id,
-               RolloutDevice.state.not_in([EntryState.SUCCEEDED.value, EntryState.FAILED.value,
-                                           EntryState.REVERTED.value]))
-        .order_by(RolloutDevice.rollout_id)
-    ).all()
+    rows = session.execute(_ENTRIES, {"device_id": device.id}).all()
     reverting = [(e, r) for e, r in rows if e.state == EntryState.REVERTING]
     if reverting:
         return reverting[0]
@@ -170,9 +175,8 @@ def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
     """A device's poll: returns its current signed schedule (new if the decision changed)."""
     with session.begin():
         consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
-        device = session.execute(
-            select(Device).where(Device.id == device_id).with_for_update()
-        ).scalar_one_or_none()
+        device = session.execute(_DEVICE_FOR_UPDATE, {"device_id": device_id}
+                                 ).scalar_one_or_none()
         if device is None:
             raise NotFoundError(f"no device {device_id!r}")
         _, decision = refresh_locked(session, device, now, ctx)
