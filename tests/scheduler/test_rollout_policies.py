@@ -263,6 +263,28 @@ def test_device_staged_for_an_aborted_rollout_downloads_the_new_one(world: World
     assert doc[K_RELEASE_ID] == v3.id
 
 
+def test_download_only_stages_and_never_installs(world: World) -> None:
+    dev = world.device("pump-1")
+    rel = world.release(2)
+    ro = world.rollout(rel.id, download_only=True)
+    world.start(ro.id)
+    assert dev.follow() == Action.DOWNLOAD
+    assert dev.action() == Action.NONE  # staged: done, no install ever
+    assert dev.installed["app"] == 1
+    assert world.status(ro.id).totals == {"succeeded": 1}
+    assert world.advance() == ["complete"]
+
+
+def test_waves_ordered_by_criticality(world: World) -> None:
+    crit = {"vent": 4, "pump": 2, "monitor": 1, "scale": 3}
+    devs = {name: world.device(name, criticality=c) for name, c in crit.items()}
+    rel = world.release(2)
+    ro = world.rollout(rel.id, waves=["1", "1", "1", "1"], order="criticality")
+    world.start(ro.id, approvers=("bob", "carol"))
+    first = [n for n, d in devs.items() if d.action() == Action.DOWNLOAD]
+    assert first == ["monitor"]  # the least critical device goes first
+
+
 def test_pause_and_resume(world: World) -> None:
     dev = world.device("pump-1")
     rel = world.release(2)
