@@ -136,10 +136,9 @@ static void install(boot_ctx_t *c)
         }
     }
     if (c->rec.state == SUTURE_STATE_BACKUP) {
-        uint32_t len = 0;
         if (suture_image_verify(SUTURE_FLASH_INTERNAL, c->lay->loader_off, c->counter, &hdr) ==
             SUTURE_OK) {
-            len = SUTURE_IMAGE_HEADER_SIZE + hdr.image_size;
+            uint32_t len = SUTURE_IMAGE_HEADER_SIZE + hdr.image_size;
             rc = suture_slot_copy(SUTURE_FLASH_INTERNAL, c->lay->loader_off,
                                   SUTURE_FLASH_EXTERNAL, c->lay->backup_off, len);
             if (rc == SUTURE_OK) {
@@ -154,7 +153,7 @@ static void install(boot_ctx_t *c)
         } else if (suture_hal_flash_erase(SUTURE_FLASH_EXTERNAL, c->lay->backup_off) != 0) {
             return; /* no valid loader to keep: the backup slot holds none */
         }
-        if (journal_step(c, SUTURE_STATE_INSTALLING, 0, len) != 0) {
+        if (journal_step(c, SUTURE_STATE_INSTALLING, 0, 0) != 0) {
             return;
         }
     }
