@@ -77,12 +77,12 @@ BoardsDir = Annotated[
 @board_app.command("list")
 def list_boards(boards: BoardsDir = None) -> None:
     """List the board definitions: name, core, MicroPython port, stage0, flashing method."""
-    table = Table("board", "core", "micropython", "stage0", "flashing", "description")
+    table = Table("board", "core", "micropython", "stage0", "flashing")
     for name in board_names(boards):
         try:
             board = load_board(name, boards)
         except BoardDefinitionError as exc:
-            table.add_row(name, "-", "-", "-", "-", f"[red]invalid:[/red] {exc}")
+            table.add_row(name, "[red]invalid[/red]", "-", "-", str(exc).splitlines()[0])
             continue
         port = f"{board.micropython.port}/{board.micropython.board}" if board.micropython else "-"
         table.add_row(
@@ -91,7 +91,6 @@ def list_boards(boards: BoardsDir = None) -> None:
             port,
             "yes" if board.stage0 else "no",
             board.flashing.method,
-            board.description,
         )
     _out.print(table)
 
@@ -161,10 +160,12 @@ def check(
         typer.Option(help="Check this board.toml file (repeatable) instead of named boards."),
     ] = None,
 ) -> None:
-    """Check board definitions: schema, regions inside the flash, no overlaps, sector
-    alignment, stage0 at the boot address, staging and backup slots large enough.
+    """Check board definitions against the schema and the flash-map rules.
 
-    Exits non-zero and names each broken rule (board, region, numbers) when any fails.
+    Regions inside the flash, no overlaps, sector alignment, stage0 at the boot
+    address (or its alias), staging and backup slots large enough for the
+    largest payload. Exits non-zero and names each broken rule (board, region,
+    numbers) when any fails.
     """
     targets: list[tuple[str, Path | None]] = []
     if file:
@@ -332,11 +333,13 @@ def provision_cmd(
         bool, typer.Option("--force", help="Replace an existing device identity.")
     ] = False,
 ) -> None:
-    """Provision a board: flash stage0 and the firmware (with --firmware), install the
-    application, write the device identity (device key, trust anchors, scheduler URL and
-    credential) and register the device with the scheduler (with --scheduler-url).
+    """Provision a board: firmware, application, identity, enrollment.
 
-    Idempotent: a board that already has an identity is left as it is unless --force.
+    Flashes stage0 and the firmware (with --firmware), installs the
+    application, writes the device identity (device key, trust anchors,
+    scheduler URL and credential) and registers the device with the scheduler
+    (with --scheduler-url). Idempotent: a board that already has an identity
+    is left as it is unless --force.
     """
     with _errors():
         board = load_board(name)
@@ -390,8 +393,12 @@ def deploy_cmd(
     port: Port = None,
     device: DeviceDir = None,
 ) -> None:
-    """The developer's loop: compile the folder to .mpy, copy only what changed into the
-    board's application folder, reset the board and print what the application logs."""
+    """The developer's loop: compile, copy what changed, reset, show the log.
+
+    Compiles the folder to .mpy (main.py and boot.py stay source), copies only
+    the files that differ from the board's into its application folder, resets
+    the board and prints what the application logs.
+    """
     with _errors():
         board = load_board(name)
         files = compile_tree(source)
@@ -419,9 +426,12 @@ def update_cmd(
         bool, typer.Option("--install/--stage-only", help="Reset to install once staged.")
     ] = True,
 ) -> None:
-    """Apply a signed update over the local link (degraded mode): the board's loader verifies
-    the envelope and the payload exactly as for a network update, stages it, and installs it
-    at the reset that follows. Nothing unsigned is installed."""
+    """Apply a signed update over the local link (degraded mode).
+
+    The board's loader verifies the envelope and the payload exactly as for a
+    network update, stages it, and installs it at the reset that follows.
+    Nothing unsigned is installed.
+    """
     with _errors():
         board = load_board(name)
         env, data = _read(envelope, "envelope"), _read(payload, "payload")
@@ -446,8 +456,12 @@ def decommission_cmd(
         typer.Option(envvar="SUTURE_OPERATOR_TOKEN", help="Scheduler operator token."),
     ] = None,
 ) -> None:
-    """Erase the device data (NVM store with the keys, slots, journal) and report the
-    decommissioning to the scheduler, whose device record keeps the history."""
+    """Erase the device data and report the decommissioning.
+
+    Erases the NVM store (with the keys), the staging and backup slots and the
+    journal; with --scheduler-url, first tags the device record
+    `decommissioned` and revokes its credential (the record keeps its history).
+    """
     with _errors():
         board = load_board(name)
         scheduler = None
@@ -470,8 +484,11 @@ def status_cmd(
     port: Port = None,
     device: DeviceDir = None,
 ) -> None:
-    """Show the board's update status: journal state, installed and backup versions, device id
-    (the status protocol of docs/hil.md), as JSON."""
+    """Show the board's update status as JSON.
+
+    Journal state and records, installed and backup versions, device id: the
+    fields of the status protocol (docs/hil.md).
+    """
     with _errors():
         board = load_board(name)
         with open_board(board, port=port, device_dir=device) as session:
