@@ -1,0 +1,182 @@
+"""Fixtures for the agent tests on the MicroPython unix port: the compiled loader with the
+agent's sources importable, a fake scheduler over loopback HTTP, and provisioned devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from suture import keys
+from suture.keys import PrivateKey
+from suture.sim.board import small_geometry
+from suture.sim.device import build_loader
+from suture.sim.testing import Provisioned, provision
+
+REPO = Path(__file__).resolve().parents[2]
+DEVICE_DIR = REPO / "device"
+DEVICE_ID = "bed-7"
+
+
+@pytest.fixture(scope="session")
+def loader_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_loader(tmp_path_factory.mktemp("mpy"))
+
+
+@pytest.fixture(scope="session")
+def vendor_key() -> PrivateKey:
+    return keys.generate_private_key("ES256")
+
+
+@pytest.fixture(scope="session")
+def scheduler_key() -> PrivateKey:
+    return keys.generate_private_key("ES256")
+
+
+@pytest.fixture
+def run_mpy(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
+    """Run MicroPython source with the loader and the agent importable; the script prints one
+    ``RESULT <json>`` line, which is returned."""
+
+    def run(source: str, *args: str, timeout: float = 120) -> Any:
+        script = tmp_path / "script.py"
+        script.write_text(source)
+        env = dict(os.environ, MICROPYPATH=f"{loader_lib}:{DEVICE_DIR}")
+        micropython = Path(sys.executable).parent / "micropython"
+        proc = subprocess.run(
+            [str(micropython), "-X", "heapsize=256K", str(script), *args],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout, check=False)
+        for line in proc.stdout.split("\n"):
+            if line.startswith("RESULT "):
+                return json.loads(line[7:])
+        raise AssertionError(f"no RESULT (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+    return run
+
+
+@dataclass
+class FakeScheduler:
+    """Serves one schedule document, one envelope and one payload; records every request."""
+
+    schedule: bytes = b""
+    envelope: bytes = b""
+    payload: bytes = b""
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    #: the first payload response stops after this many bytes and then hangs (None: never)
+    stall_after: int | None = None
+    stalled: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    #: with stall_after: close the connection there instead of hanging
+    drop: bool = False
+    url: str = ""
+
+
+@pytest.fixture
+def fake_scheduler() -> Iterator[FakeScheduler]:
+    state = FakeScheduler()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(code)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            state.requests.append(("GET", self.path, dict(self.headers)))
+            if self.path.endswith("/schedule"):
+                self._send(200, state.schedule, {"ETag": '"s1"'})
+            elif self.path.endswith("/envelope"):
+                self._send(200, state.envelope)
+            elif self.path.endswith("/payload"):
+                self._payload()
+            else:
+                self._send(404, b"")
+
+        def _payload(self) -> None:
+            data = state.payload
+            start = 0
+            rng = self.headers.get("Range")
+            if rng:
+                start = int(rng.split("=")[1].rstrip("-"))
+            body = data[start:]
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.stall_after is not None and not state.stalled.is_set():
+                self.wfile.write(body[: state.stall_after])
+                self.wfile.flush()
+                state.stalled.set()
+                if not state.drop:
+                    state.release.wait(60)
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            n = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(n)
+            state.requests.append(("POST", self.path, dict(self.headers)))
+            state.reports.append(json.loads(body))
+            self._send(200, json.dumps({"accepted": True, "schedule_number": 1,
+                                        "schedule_changed": False}).encode(),
+                       {"Content-Type": "application/json"})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    state.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def agent_device(tmp_path: Path, loader_lib: Path, vendor_key: PrivateKey,
+                 scheduler_key: PrivateKey, fake_scheduler: FakeScheduler) -> Provisioned:
+    """A device with the example application #1 confirmed and the agent's identity in NVM."""
+    geometry = small_geometry(internal_size=128 * 1024, slot_size=128 * 1024, nvm_sectors=8)
+    dev = provision(tmp_path / "dev", geometry, vendor_key, lib=loader_lib, heapsize=256 * 1024)
+    records = {
+        "id.device": DEVICE_ID.encode(),
+        "id.credential": bytes(range(32)),
+        "id.scheduler": fake_scheduler.url.encode(),
+        "trust.scheduler": keys.public_key_bytes(scheduler_key.public_key()),
+    }
+    result = dev.device.run(*[["nvm-put", k, v.hex(), "1"] for k, v in records.items()])
+    assert result.ok, result.stdout + result.stderr
+    (dev.board.workdir / "agent_run.py").write_text(AGENT_RUN)
+    return dev
+
+
+# Run the agent for args[1] seconds of its clock, with the agent's sources from args[0].
+AGENT_RUN = """
+import sys
+sys.path.insert(0, args[0])
+from agent.runner import Agent
+a = Agent(None)
+a.run(max_s=float(args[1]))
+out["refused"] = a.refused
+out["last_number"] = a.last_number
+"""

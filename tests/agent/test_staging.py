@@ -1,0 +1,161 @@
+"""The agent against a fake scheduler on the unix port: a payload whose digest does not match
+is never installed, nothing is installed outside the window, and a download resumes where it
+stopped after a dropped connection or a reset."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import DEVICE_DIR, DEVICE_ID, FakeScheduler
+from suture.keys import PrivateKey
+from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
+from suture.sim.journal import State
+from suture.sim.testing import Provisioned, example_app, sign_payload
+
+
+def serve_release(fake: FakeScheduler, vendor_key: PrivateKey, scheduler_key: PrivateKey,
+                  *, action: int, payload: bytes, served: bytes | None = None,
+                  window: tuple[int, int] | None = None) -> None:
+    envelope = sign_payload(payload, 2, vendor_key)
+    now = int(time.time())
+    art = Artifact(release_id=5, component="app", sequence_number=2,
+                   envelope_uri=fake.url + "/api/v1/releases/5/envelope",
+                   envelope_digest=hashlib.sha256(envelope).digest(),
+                   envelope_size=len(envelope),
+                   payload_uri=fake.url + "/api/v1/releases/5/payload",
+                   payload_digest=hashlib.sha256(payload).digest(), payload_size=len(payload))
+    fake.schedule = sign_schedule(Schedule(
+        device_id=DEVICE_ID, number=3, issued_at=now, action=action, next_poll=now + 1,
+        poll_interval=1, rollout_id=9, artifact=art,
+        not_before=window[0] if window else None, not_after=window[1] if window else None),
+        scheduler_key)
+    fake.envelope = envelope
+    fake.payload = served if served is not None else payload
+
+
+def run_agent(dev: Provisioned, seconds: float) -> int:
+    r = dev.device.run(["boot"], ["exec", "agent_run.py", str(DEVICE_DIR), str(seconds)])
+    return r.exit_code
+
+
+def states(dev: Provisioned) -> list[State]:
+    return [r.state for r in dev.board.read_journal()]
+
+
+def test_digest_mismatch_is_never_installed(agent_device: Provisioned,
+                                            fake_scheduler: FakeScheduler,
+                                            vendor_key: PrivateKey,
+                                            scheduler_key: PrivateKey) -> None:
+    good = example_app(2, filler=3000)
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0x40
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=good,
+                  served=bytes(bad))
+    code = run_agent(agent_device, 3)
+    assert code == 0  # no reset: nothing to install
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.FAILED
+    assert cur.progress == 31
+    seen = states(agent_device)
+    assert State.INSTALLING not in seen
+    assert State.TRIAL not in seen
+    assert agent_device.device.run(["report"]).report()["installed_version"] == 1
+    failed = [r for r in fake_scheduler.reports if r["state"] == "failed"]
+    assert failed
+    assert failed[0]["rollout_id"] == 9
+    assert failed[0]["release_id"] == 5
+
+
+def test_no_install_outside_the_window(agent_device: Provisioned,
+                                       fake_scheduler: FakeScheduler, vendor_key: PrivateKey,
+                                       scheduler_key: PrivateKey) -> None:
+    now = int(time.time())
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2,
+                  payload=example_app(2), window=(now + 3600, now + 7200))
+    assert run_agent(agent_device, 3) == 0
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.STAGED
+    assert cur.version == 2
+    assert not cur.flags & 0x02  # INSTALL_REQUESTED
+    assert [r["state"] for r in fake_scheduler.reports].count("staged") >= 1
+
+
+def test_install_in_the_window_then_confirm(agent_device: Provisioned,
+                                            fake_scheduler: FakeScheduler,
+                                            vendor_key: PrivateKey,
+                                            scheduler_key: PrivateKey) -> None:
+    now = int(time.time())
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2,
+                  payload=example_app(2), window=(now - 60, now + 3600))
+    assert run_agent(agent_device, 5) == 98  # reset into the loader to install
+    assert run_agent(agent_device, 3) == 0  # trial boot: health check, confirm
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.CONFIRMED
+    assert cur.version == 2
+    sent = [r["state"] for r in fake_scheduler.reports]
+    assert sent[0] == "confirmed"  # the state at the first boot: #1, confirmed at provisioning
+    last = len(sent) - 1 - sent[::-1].index("confirmed")
+    assert sent.index("staged") < sent.index("installing") < sent.index("trial") < last
+    assert fake_scheduler.reports[last]["installed"] == {"app": 2}
+    assert fake_scheduler.reports[last]["rollout_id"] == 9
+
+
+def test_download_resumes_after_a_dropped_connection(agent_device: Provisioned,
+                                                     fake_scheduler: FakeScheduler,
+                                                     vendor_key: PrivateKey,
+                                                     scheduler_key: PrivateKey) -> None:
+    payload = example_app(2, filler=60_000)
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=1, payload=payload)
+    fake_scheduler.stall_after = 20_000
+    fake_scheduler.drop = True
+    assert run_agent(agent_device, 4) == 0
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.STAGED
+    ranges = [h.get("Range") for m, p, h in fake_scheduler.requests if p.endswith("/payload")]
+    assert ranges[0] is None
+    assert ranges[1] is not None
+    assert ranges[1].startswith("bytes=")
+    assert ranges[1] != "bytes=0-"
+    assert int(ranges[1][6:-1]) >= 20_000 - 1024  # from where the stream stopped
+
+
+def test_download_resumes_after_a_reset(agent_device: Provisioned,
+                                        fake_scheduler: FakeScheduler, vendor_key: PrivateKey,
+                                        scheduler_key: PrivateKey, loader_lib: Path) -> None:
+    payload = example_app(2, filler=80_000)
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=1, payload=payload)
+    fake_scheduler.stall_after = 45_000
+    env = dict(os.environ, MICROPYPATH=str(loader_lib))
+    micropython = Path(sys.executable).parent / "micropython"
+    proc = subprocess.Popen(
+        [str(micropython), "-X", "heapsize=256K", "run.py", "boot", "+", "exec",
+         "agent_run.py", str(DEVICE_DIR), "30"],
+        cwd=agent_device.board.workdir, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        assert fake_scheduler.stalled.wait(30)
+        time.sleep(1.0)
+    finally:
+        proc.kill()  # the power goes: the process ends wherever it is
+        proc.wait()
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.DOWNLOADING
+    assert cur.progress == 32768
+    fake_scheduler.release.set()
+    assert run_agent(agent_device, 4) == 0
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.STAGED
+    assert cur.size == len(payload)
+    ranges = [h.get("Range") for m, p, h in fake_scheduler.requests if p.endswith("/payload")]
+    assert ranges == [None, "bytes=32768-"]
