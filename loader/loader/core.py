@@ -9,7 +9,7 @@ import struct
 from binascii import crc32
 from micropython import const
 
-from loader import bundle, installed, suit
+from loader import bundle, installed
 from loader import journal as J
 from loader.errors import (
     BackupError,
@@ -27,7 +27,7 @@ from loader.flash import PageWriter, RegionReader
 from loader.journal import Journal, Record
 from loader.nvm import Nvm
 
-_BUF = const(512)
+_BUF = const(4096)  # one sector: the streaming buffer of install, backup and verify
 BACKUP_DATA = const(256)  # the backup's bundle starts here; its header sits at offset 0
 _BK_MAGIC = b"SUBK"
 _BK_FMT = "<4sII32s"
@@ -288,6 +288,8 @@ class Loader:
         keep = cur.component == J.COMPONENT_APP and (
             cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
         )
+        from loader import suit  # only staging needs the SUIT processor and ES256
+
         inst = self.installed()
         b = self.board
         plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
