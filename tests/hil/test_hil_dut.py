@@ -97,3 +97,19 @@ def test_over_pytest_embedded_serial_service(mpy_dut: MicroPythonDut, msg_queue:
         link.transport.exit_raw_repl()
     finally:
         service.close()
+
+
+def test_an_application_that_never_returns_is_interrupted_after_its_log(
+    mpy_dut: MicroPythonDut,
+) -> None:
+    from suture.bundle import build_bundle
+    from suture.hil import device_ops
+
+    forever = build_bundle({"main.py": (
+        b"import time\ndef main():\n    n = 0\n    while True:\n"
+        b"        print('agent: tick', n)\n        n += 1\n        time.sleep_ms(100)\n")})
+    device_ops.provision_app(mpy_dut.link, forever, 1, blank=mpy_dut.boot_state == "BLANK")
+    mpy_dut.app_log_timeout_s = 1.0
+    assert mpy_dut.hard_reset() == "CONFIRMED"
+    assert "agent: tick 0" in mpy_dut.link.boot_log
+    assert mpy_dut.eval("1 + 1") == 2  # the REPL is ours again

@@ -84,7 +84,10 @@ class BoardSession:
     def _boot_sim(self) -> None:
         assert self.sim is not None
         self.link, self.boot_line = MicroPythonLink.after_boot(
-            self.sim.port, self.board, timeout_s=self.boot_timeout_s
+            self.sim.port,
+            self.board,
+            timeout_s=self.boot_timeout_s,
+            interrupt=self.sim.serial.interrupt,
         )
 
     def open(self) -> None:

@@ -31,9 +31,13 @@ def transport_from_serial(port: serial.SerialBase) -> SerialTransport:
 class MicroPythonDut:
     """A booted board with its REPL: exec/eval, files, resets, boot wait, status, power cuts."""
 
-    def __init__(self, target: HilTarget, *, boot_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, target: HilTarget, *, boot_timeout_s: float = 30.0, app_log_timeout_s: float = 5.0
+    ) -> None:
         self.target = target
         self.boot_timeout_s = boot_timeout_s
+        # How long the application may run after the boot line before it is interrupted.
+        self.app_log_timeout_s = app_log_timeout_s
         self._link: MicroPythonLink | None = None
         self.boot_line = ""
         self.boots = 0
@@ -66,7 +70,11 @@ class MicroPythonDut:
             self._link.close()
             self._link = None
         self._link, self.boot_line = MicroPythonLink.after_boot(
-            self.target.port, self.board, timeout_s=self.boot_timeout_s
+            self.target.port,
+            self.board,
+            timeout_s=self.boot_timeout_s,
+            log_timeout_s=self.app_log_timeout_s,
+            interrupt=self.target.interrupt,
         )
         self.boots += 1
         return self.boot_state

@@ -130,18 +130,24 @@ class MicroPythonLink:
         marker: bytes = b"SUTURE-BOOT ",
         timeout_s: float = 30.0,
         log_timeout_s: float = 5.0,
+        interrupt: Callable[[], None] | None = None,
     ) -> tuple[MicroPythonLink, str]:
         """Open ``port`` on a board that is booting, wait for its boot line (``marker`` up to
         the end of the line), keep what the application prints until the REPL prompt (at most
         ``log_timeout_s``: an application that never returns is interrupted) in
-        :attr:`boot_log`, then enter the raw REPL. Returns the link and the boot line."""
+        :attr:`boot_log`, then enter the raw REPL. Returns the link and the boot line.
+
+        ``interrupt`` stops a running application where Ctrl-C on the link cannot (the
+        simulated board's process takes SIGINT instead)."""
         transport = open_transport(port)
         link = cls(transport, port)
         try:
             link.read_until(marker, timeout_s)
             line = link.read_until(b"\n", timeout_s)
             boot_line = (marker + line).decode(errors="replace").strip()
-            link.boot_log = link._read_app_log(log_timeout_s)
+            link.boot_log, returned = link._read_app_log(log_timeout_s)
+            if not returned and interrupt is not None:
+                interrupt()
             link._enter(timeout_s)
             if board is not None:
                 link.check_kind(board)
@@ -150,7 +156,7 @@ class MicroPythonLink:
             raise
         return link, boot_line
 
-    def _read_app_log(self, timeout_s: float) -> str:
+    def _read_app_log(self, timeout_s: float) -> tuple[str, bool]:
         end = time.monotonic() + timeout_s
         data = b""
         try:
@@ -161,7 +167,7 @@ class MicroPythonLink:
         text = data.decode(errors="replace").replace("\r\n", "\n")
         lines = [ln for ln in text.split("\n")
                  if not ln.startswith(("MicroPython ", "Type \"help()\"", ">>> "))]
-        return "\n".join(lines).strip()
+        return "\n".join(lines).strip(), data.endswith(b">>> ")
 
     def _enter(self, timeout_s: float) -> None:
         try:

@@ -75,6 +75,12 @@ class SimSerialBoard:
             raise SimPortError(f"cannot start the simulated board ({self.argv[0]}): {exc}") from exc
         self.boots += 1
 
+    def interrupt(self) -> None:
+        """Ctrl-C for the running program (KeyboardInterrupt): the unix port takes it as
+        SIGINT, not as a byte on its input."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGINT)
+
     def power_cut(self) -> None:
         """Cut the power: kill the process at once, nothing is flushed or finished."""
         proc = self._proc

@@ -55,6 +55,8 @@ class HilTarget(Protocol):
 
     def arm_power_cut_at_boot(self, operations: int) -> None: ...
 
+    def interrupt(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -95,6 +97,9 @@ class SimHilTarget:
 
     def arm_power_cut_at_boot(self, operations: int) -> None:
         self.cut_at_boot = int(operations)
+
+    def interrupt(self) -> None:
+        self.sim.serial.interrupt()
 
     def close(self) -> None:
         self.sim.close()
@@ -155,6 +160,9 @@ class BenchHilTarget:
 
     def arm_power_cut_at_boot(self, operations: int) -> None:
         raise LinkError("a real board cannot cut its power after N flash operations")
+
+    def interrupt(self) -> None:
+        return None  # Ctrl-C on the serial link, sent when the raw REPL is entered, does it
 
     def close(self) -> None:
         return None
