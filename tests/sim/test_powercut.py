@@ -72,7 +72,7 @@ def v1_with_nvm(make_device: Callable[..., Provisioned]) -> Provisioned:
     return p
 
 
-V1 = example_app(1, filler=2500)
+V1 = example_app(1, filler=5000)
 V2 = example_app(2, filler=8000, migrations=MIGRATION)
 V3 = example_app(3, filler=5000)
 
