@@ -163,19 +163,22 @@ def test_confirmed_update_raises_counter(stage0_build: Path, signing_key: Privat
     assert fi.read_counter(run.internal) == 2
 
 
-@pytest.mark.parametrize(("cut_at", "partial"), [(2, False), (7, True), (12, False), (30, True)])
+@pytest.mark.parametrize(("target", "cut_at", "partial"), [
+    ("an385", 2, False), ("an385", 7, True), ("an385", 12, False), ("an385", 30, True),
+    ("an505", 9, True), ("an386", 21, False),
+])
 def test_power_cut_replayed(stage0_build: Path, signing_key: PrivateKey, tmp_path: Path,
-                            cut_at: int, partial: bool) -> None:
+                            target: str, cut_at: int, partial: bool) -> None:
     """Cut power at one flash operation of the update; the next boots end on a verified loader
     and the trial, never confirmed, is restored."""
-    old = _image(signing_key, stage0_build, "an385", counter=1, pad=9000)
-    new = _image(signing_key, stage0_build, "an385", counter=2, pad=9000)
-    run = qemu.boot(stage0_build, "an385", fi.provisioned_internal(signing_key, old),
+    old = _image(signing_key, stage0_build, target, counter=1, pad=9000)
+    new = _image(signing_key, stage0_build, target, counter=2, pad=9000)
+    run = qemu.boot(stage0_build, target, fi.provisioned_internal(signing_key, old),
                     fi.staged_external(new), tmp_path, cut=(cut_at, partial))
     assert "stage0: POWER CUT (injected)" in run.uart
     assert "loader: running" not in run.uart
     for _ in range(5):
-        run = qemu.boot(stage0_build, "an385", run.internal, run.external, tmp_path)
+        run = qemu.boot(stage0_build, target, run.internal, run.external, tmp_path)
         assert _running(1) in run.uart or _running(2) in run.uart, run.uart
         if fi.read_journal(run.external)[-1].state_name == "REVERTED":
             break
