@@ -5,9 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
+from pathlib import Path
 
-from sched_world import CLASS_ID, VENDOR_ID, Api, make_envelope
+from fastapi.testclient import TestClient
+from sched_world import CLASS_ID, VENDOR_ID, Api, World, make_envelope
+from sqlalchemy import Engine
 from suture.keys import PrivateKey, generate_private_key
+from suture.scheduler.api.app import create_app
+from suture.scheduler.clock import ManualClock
+from suture.scheduler.config import Settings
+from suture.scheduler.db import make_session_factory
+from suture.scheduler.policies.decide import Action
 from suture.scheduler.schedule_doc import (
     K_ACTION,
     K_DEVICE_ID,
@@ -17,6 +26,7 @@ from suture.scheduler.schedule_doc import (
     K_PAYLOAD_URI,
     verify_schedule,
 )
+from suture.scheduler.services.schedules import ScheduleContext
 
 
 def provision(api: Api, device_id: str, criticality: int = 2,
@@ -224,3 +234,32 @@ def test_operator_routes_need_a_token(api: Api) -> None:
     assert api.client.get("/api/v1/devices").status_code == 401
     bad = {"Authorization": "Bearer sto_wrong"}
     assert api.client.get("/api/v1/devices", headers=bad).status_code == 401
+
+
+def test_oversize_release_upload_is_refused_before_reading(api: Api) -> None:
+    state = api.client.app.state.scheduler  # type: ignore[attr-defined]
+    state.settings = state.settings.model_copy(update={"max_release_bytes": 4096})
+    big = "A" * 100_000
+    r = api.client.post("/api/v1/releases", headers=api.op,
+                        json={"envelope_b64": big, "payload_b64": ""})
+    assert r.status_code == 413
+    assert api.client.get("/api/v1/releases", headers=api.op).json() == []
+
+
+def test_waves_advance_by_themselves_in_a_running_service(
+        engine: Engine, settings: Settings, clock: ManualClock, vendor_key: PrivateKey,
+        scheduler_key: PrivateKey, ctx: ScheduleContext, tmp_path: Path) -> None:
+    world = World(make_session_factory(engine), clock, ctx, scheduler_key, vendor_key, tmp_path)
+    devs = [world.device(f"d{i}") for i in range(3)]
+    rel = world.release(2)
+    ro = world.rollout(rel.id, waves=["1", "100%"], success_threshold=1.0)
+    world.start(ro.id)
+    first = next(d for d in devs if d.action() == Action.DOWNLOAD)
+    first.update_fully()
+    app = create_app(settings.model_copy(update={"advance_interval_s": 0.05}), clock=clock,
+                     engine=engine)
+    with TestClient(app):  # the lifespan runs the advancement timer
+        deadline = time.monotonic() + 20
+        while world.status(ro.id).rollout.current_wave == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert world.status(ro.id).rollout.current_wave == 1
