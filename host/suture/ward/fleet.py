@@ -48,6 +48,7 @@ class DeviceView:
     busy: bool = False
     running: bool = False
     refused: int = 0
+    updated_at: float | None = None  # time.monotonic() when it confirmed the target version
 
     def add_error(self, text: str) -> None:
         self.errors.append(text[:160])
@@ -80,6 +81,7 @@ class SimulatedDevice:
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen[str] | None = None
         self.stop_requested = False
+        self.target = 0  # the version being rolled out
         self.secret = b""  # the credential the scheduler issued (set at registration)
 
     # ---- provisioning ----------------------------------------------------------------------
@@ -193,6 +195,8 @@ class SimulatedDevice:
             if kind == "state":
                 v.state = str(ev.get("state"))
                 v.version = int(ev.get("installed", v.version))
+                if v.state == "confirmed" and v.version == self.target and v.updated_at is None:
+                    v.updated_at = time.monotonic()
                 if v.state != "downloading":
                     v.progress = (0, 0)
             elif kind == "boot":

@@ -22,6 +22,8 @@ class ProxyStats:
     connections: int = 0
     dropped: int = 0
     slowed: int = 0
+    bytes_to_scheduler: int = 0
+    bytes_to_devices: int = 0
 
 
 class FaultProxy:
@@ -81,16 +83,18 @@ class FaultProxy:
             return
         client.settimeout(30)
         upstream.settimeout(30)
-        up = threading.Thread(target=self._pipe, args=(client, upstream, "pass", 0), daemon=True)
+        up = threading.Thread(target=self._pipe, args=(client, upstream, "pass", 0, True),
+                              daemon=True)
         up.start()
-        self._pipe(upstream, client, mode, arg)
+        self._pipe(upstream, client, mode, arg, False)
         with contextlib.suppress(OSError):
             client.shutdown(socket.SHUT_RDWR)
         client.close()
         upstream.close()
         up.join(1)
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, mode: str, arg: int) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, mode: str, arg: int,
+              upward: bool) -> None:
         sent = 0
         try:
             while not self._stop.is_set():
@@ -105,6 +109,11 @@ class FaultProxy:
                     time.sleep(arg / 1000)
                 dst.sendall(data)
                 sent += len(data)
+                with self.lock:
+                    if upward:
+                        self.stats.bytes_to_scheduler += len(data)
+                    else:
+                        self.stats.bytes_to_devices += len(data)
         except OSError:
             return
         finally:

@@ -58,6 +58,7 @@ class WardConfig:
     settle_s: float = 20.0
     workdir: Path | None = None
     keep: bool = False
+    count_traffic: bool = False  # route through the proxy (without faults) to count bytes
 
     def check(self) -> None:
         problems = []
@@ -100,6 +101,7 @@ class WardResult:
     base_version: int
     per_device: list[dict[str, Any]]
     proxy_stats: dict[str, int] = field(default_factory=dict)
+    rollout_s: float = 0.0  # from the rollout's start until the last device confirmed
 
     def count(self, outcome: str) -> int:
         return sum(1 for d in self.per_device if d["outcome"] == outcome)
@@ -115,6 +117,7 @@ class WardResult:
             "rollout_state": self.rollout_state,
             "rollout_reason": self.rollout_reason,
             "duration_s": round(self.duration_s, 2),
+            "rollout_s": round(self.rollout_s, 2),
             "base_version": self.base_version,
             "target_version": self.target_version,
             "faults": {"power_cuts": self.config.power_cuts,
@@ -152,7 +155,7 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
                           SchedulerSettings(poll_interval_s=cfg.poll_interval_s,
                                             poll_jitter_s=max(1, cfg.poll_interval_s // 5)))
     proxy = None
-    if cfg.network_faults > 0:
+    if cfg.network_faults > 0 or cfg.count_traffic:
         proxy = FaultProxy(sched.port, cfg.network_faults, seed=cfg.seed)
         sched.public_url = proxy.url
         snap.proxy = proxy.stats
@@ -183,7 +186,9 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
                 d.set_busy(True)
                 busy_until[d.device_id] = clock.now() + cfg.busy_s * (0.5 + rng.random())
         snap.phase = "rollout"
+        rollout_started = time.monotonic()
         for d in fleet:
+            d.target = target.version
             d.start(clock.device_spec(), faults)
         _watch(sched, cfg, rollout_id, fleet, busy_until, clock, snap, tick, started)
         snap.phase = "stopping devices"
@@ -203,11 +208,15 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
     stats = {}
     if proxy is not None:
         stats = {"connections": proxy.stats.connections, "dropped": proxy.stats.dropped,
-                 "slowed": proxy.stats.slowed}
+                 "slowed": proxy.stats.slowed,
+                 "bytes_to_scheduler": proxy.stats.bytes_to_scheduler,
+                 "bytes_to_devices": proxy.stats.bytes_to_devices}
+    done = [d.view.updated_at for d in fleet if d.view.updated_at is not None]
+    rollout_s = max(done) - rollout_started if done else 0.0
     snap.phase = "done"
     tick(snap)
     return WardResult(cfg, snap.rollout_state, snap.rollout_reason, duration, target.version,
-                      base.version, per_device, stats)
+                      base.version, per_device, stats, rollout_s)
 
 
 def _import(sched: WardScheduler, release: Release, vendor_key: keys.PrivateKey) -> int:
