@@ -142,7 +142,13 @@ def init(
 ) -> None:
     """Create the database (or upgrade it), the ES256 signing key, the device root secret and
     the settings file. Safe to run again: existing keys and secrets are kept."""
-    from suture.keys import generate_private_key, key_id, load_private_key, write_key_pair
+    from suture.keys import (
+        generate_private_key,
+        key_id,
+        load_private_key,
+        public_key_path,
+        write_key_pair,
+    )
     from suture.scheduler import migrate
     from suture.scheduler.config import read_config_file, write_config_file
     from suture.scheduler.db import make_engine, make_session_factory
@@ -184,8 +190,7 @@ def init(
         _out.print(f"settings     {config} (mode 0600: holds the device root secret)",
                    highlight=False)
         _out.print(f"key id       {key_id(signing.public_key()).hex()}", highlight=False)
-        _out.print(f"devices verify schedules with {key_path.with_name(key_path.stem)}.pub.pem",
-                   highlight=False)
+        _out.print(f"devices verify schedules with {public_key_path(key_path)}", highlight=False)
         if operator:
             from suture.scheduler.services import operators
 
