@@ -75,6 +75,7 @@ def v1_with_nvm(make_device: Callable[..., Provisioned]) -> Provisioned:
 V1 = example_app(1, filler=5000)
 V2 = example_app(2, filler=8000, migrations=MIGRATION)
 V3 = example_app(3, filler=5000)
+V2_SMALL = example_app(2, filler=300, migrations=MIGRATION)
 
 
 def test_powercut_install(v1_with_nvm: Provisioned, figures: Callable[[str, object], None]) -> None:
@@ -108,11 +109,11 @@ def test_powercut_journal_sector_switch(
 ) -> None:
     """The active journal sector is full: the install's first record erases the other one."""
     p = v1_with_nvm
-    assert p.device.run(_stage(p, 2, V2)).ok
+    assert p.device.run(_stage(p, 2, V2_SMALL)).ok
     assert p.device.run(["exec", p.board.put_file("fill.py", FILL_JOURNAL)]).ok
     before = p.board.read_journal()
     assert {rec.sector for rec in before} == {0}
-    exp = Expect({1: (V1, NVM_V1), 2: (V2, NVM_V2)})
+    exp = Expect({1: (V1, NVM_V1), 2: (V2_SMALL, NVM_V2)})
 
     def check(board: SimBoard, dev: SimDevice, cut: PowerCut) -> str:
         rep = exp.boot(board, dev, cut)
