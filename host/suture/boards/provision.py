@@ -57,6 +57,7 @@ class ProvisionRequest:
     scheduler_url: str | None = None
     scheduler_keys: Sequence[bytes] = ()
     device_id: str | None = None
+    groups: Sequence[str] = ()  # scheduler device groups (rollouts target groups)
     force: bool = False
 
 
@@ -133,6 +134,7 @@ def provision(
             vendor_id=str(request.vendor_id),
             class_id=str(request.class_id),
             installed={"app": installed},
+            groups=list(request.groups),
             rotate=request.force,
         )
     records: list[tuple[str, bytes]] = [

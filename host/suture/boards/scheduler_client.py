@@ -91,6 +91,7 @@ class SchedulerClient:
         vendor_id: str,
         class_id: str,
         installed: dict[str, int],
+        groups: list[str] | None = None,
         rotate: bool = False,
     ) -> Credential:
         """Enroll the device and return its secret; an existing record is an error unless
@@ -101,6 +102,7 @@ class SchedulerClient:
             "vendor_id": vendor_id,
             "class_id": class_id,
             "installed": installed,
+            "groups": list(groups or []),
         }
         try:
             data = self._call("POST", "/api/v1/devices", body)

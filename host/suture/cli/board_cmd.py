@@ -321,6 +321,9 @@ def provision_cmd(
         str | None,
         typer.Option(envvar="SUTURE_OPERATOR_TOKEN", help="Scheduler operator token."),
     ] = None,
+    group: Annotated[
+        list[str] | None, typer.Option(help="Scheduler device group (repeatable).")
+    ] = None,
     firmware: Annotated[
         Path | None, typer.Option(help="Loader image (MicroPython firmware) to flash first.")
     ] = None,
@@ -368,6 +371,7 @@ def provision_cmd(
             scheduler_url=scheduler_url,
             scheduler_keys=_sec1_keys(scheduler_key or []),
             device_id=device_id,
+            groups=group or [],
             force=force,
         )
         with (

@@ -64,8 +64,10 @@ class MicroPythonDut:
         self.target.power_on()
         return self.wait_for_boot()
 
-    def wait_for_boot(self) -> str:
-        """Wait for the boot line ``SUTURE-BOOT <state>`` and enter the REPL; that state."""
+    def wait_for_boot(self, *, log_until: bytes | None = None) -> str:
+        """Wait for the boot line ``SUTURE-BOOT <state>``, keep the application's log (until
+        its REPL prompt, ``log_until``, or :attr:`app_log_timeout_s`) and enter the REPL; the
+        boot's journal state."""
         if self._link is not None:
             self._link.close()
             self._link = None
@@ -75,6 +77,7 @@ class MicroPythonDut:
             timeout_s=self.boot_timeout_s,
             log_timeout_s=self.app_log_timeout_s,
             interrupt=self.target.interrupt,
+            log_until=log_until,
         )
         self.boots += 1
         return self.boot_state
@@ -112,11 +115,11 @@ class MicroPythonDut:
         self.link.soft_reset()
         return self.boot_state
 
-    def hard_reset(self) -> str:
+    def hard_reset(self, *, log_until: bytes | None = None) -> str:
         """Reset the board (power cycle where possible) and wait for it to boot again."""
         link, self._link = self._link, None
         self.target.hard_reset(link)
-        return self.wait_for_boot()
+        return self.wait_for_boot(log_until=log_until)
 
     def power_cut(self) -> None:
         """Cut the power now; :meth:`power_on` boots again."""

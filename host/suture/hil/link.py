@@ -131,6 +131,7 @@ class MicroPythonLink:
         timeout_s: float = 30.0,
         log_timeout_s: float = 5.0,
         interrupt: Callable[[], None] | None = None,
+        log_until: bytes | None = None,
     ) -> tuple[MicroPythonLink, str]:
         """Open ``port`` on a board that is booting, wait for its boot line (``marker`` up to
         the end of the line), keep what the application prints until the REPL prompt (at most
@@ -138,14 +139,15 @@ class MicroPythonLink:
         :attr:`boot_log`, then enter the raw REPL. Returns the link and the boot line.
 
         ``interrupt`` stops a running application where Ctrl-C on the link cannot (the
-        simulated board's process takes SIGINT instead)."""
+        simulated board's process takes SIGINT instead). With ``log_until`` the log ends as
+        soon as it holds those bytes (the application is then interrupted)."""
         transport = open_transport(port)
         link = cls(transport, port)
         try:
             link.read_until(marker, timeout_s)
             line = link.read_until(b"\n", timeout_s)
             boot_line = (marker + line).decode(errors="replace").strip()
-            link.boot_log, returned = link._read_app_log(log_timeout_s)
+            link.boot_log, returned = link._read_app_log(log_timeout_s, log_until)
             if not returned and interrupt is not None:
                 interrupt()
             link._enter(timeout_s)
@@ -156,12 +158,15 @@ class MicroPythonLink:
             raise
         return link, boot_line
 
-    def _read_app_log(self, timeout_s: float) -> tuple[str, bool]:
+    def _read_app_log(self, timeout_s: float, until: bytes | None) -> tuple[str, bool]:
         end = time.monotonic() + timeout_s
         data = b""
         try:
             while not data.endswith(b">>> ") and time.monotonic() < end:
                 data += self.transport.serial.read(1)
+                if until is not None and data.endswith(until):
+                    # Seen: give the application a moment to reach the prompt by itself.
+                    end = min(end, time.monotonic() + 0.5)
         except (serial.SerialException, OSError) as exc:
             raise LinkError(f"lost the board at {self.port}: {exc}") from None
         text = data.decode(errors="replace").replace("\r\n", "\n")

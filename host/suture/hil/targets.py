@@ -33,6 +33,7 @@ POWER_CUT = "power_cut"  # cut the supply now
 ARMED_POWER_CUT = "armed_power_cut"  # cut after N flash operations, mid-operation
 HARD_RESET = "hard_reset"
 FRESH_BOARD = "fresh_board"  # each test starts from blank flash
+LOOPBACK_NETWORK = "loopback_network"  # the board reaches a scheduler on the test machine
 
 
 class HilTarget(Protocol):
@@ -63,7 +64,9 @@ class HilTarget(Protocol):
 class SimHilTarget:
     """The simulated board in a fresh device folder."""
 
-    capabilities = frozenset({POWER_CUT, ARMED_POWER_CUT, HARD_RESET, FRESH_BOARD})
+    capabilities = frozenset(
+        {POWER_CUT, ARMED_POWER_CUT, HARD_RESET, FRESH_BOARD, LOOPBACK_NETWORK}
+    )
 
     def __init__(self, board: Board, workdir: Path, identity: DeviceIdentity) -> None:
         self.name = board.name

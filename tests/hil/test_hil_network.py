@@ -1,0 +1,86 @@
+"""Update over the network: the board, provisioned and enrolled by `suture.boards.provision`,
+runs the update agent against a real scheduler on loopback; a rollout brings it from version 1
+to version 2 (download, stage, install at a reset, trial, confirm)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from suture import keys
+from suture.boards.provision import ProvisionRequest, provision
+from suture.boards.scheduler_client import SchedulerClient
+from suture.hil.dut import MicroPythonDut
+from suture.keys import PrivateKey
+from suture.scheduler.schemas import RolloutCreate
+from suture.scheduler.services import operators, releases, rollouts
+from suture.sim.testing import CLASS_ID, VENDOR_ID
+from suture.ward.clock import ScaledClock
+from suture.ward.release import Release, build_release
+from suture.ward.server import WardScheduler
+
+pytestmark = [pytest.mark.hil, pytest.mark.hil_needs("loopback_network")]
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path, hil_vendor_key: PrivateKey) -> Iterator[WardScheduler]:
+    sched = WardScheduler(tmp_path / "scheduler", ScaledClock(1.0), hil_vendor_key)
+    sched.start()
+    try:
+        yield sched
+    finally:
+        sched.stop()
+
+
+def _start_rollout(sched: WardScheduler, release: Release, key: PrivateKey) -> int:
+    rel = releases.import_release(sched.sessions(), envelope=release.envelope,
+                                  payload=release.payload, sbom=None, notes="hil",
+                                  trust_anchors=[key.public_key()], actor="hil")
+    now = sched.clock.now()
+    r = rollouts.create_rollout(
+        sched.sessions(), spec=RolloutCreate(name="hil", release_id=rel.id,
+                                             target_groups=["hil-bench"]),
+        actor="hil", now=now)
+    for i in range(r.required_approvals):
+        rollouts.approve_rollout(sched.sessions(), rollout_id=r.id, actor=f"hil-{i}", now=now)
+    rollouts.start_rollout(sched.sessions(), rollout_id=r.id, actor="hil", now=now)
+    return int(r.id)
+
+
+def test_update_over_the_network(
+    mpy_dut: MicroPythonDut, scheduler: WardScheduler, hil_vendor_key: PrivateKey,
+    figures: Callable[[str, object], None],
+) -> None:
+    base, new = build_release(1, hil_vendor_key), build_release(2, hil_vendor_key)
+    token = operators.add_operator(scheduler.sessions(), name="hil", actor="hil",
+                                   now=scheduler.clock.now())
+    request = ProvisionRequest(
+        app_bundle=base.payload, app_version=1,
+        vendor_keys=[keys.public_key_bytes(hil_vendor_key.public_key())],
+        vendor_id=uuid.UUID(str(VENDOR_ID)), class_id=uuid.UUID(str(CLASS_ID)),
+        scheduler_url=scheduler.url,
+        scheduler_keys=[keys.public_key_bytes(scheduler.signing_key.public_key())],
+        device_id="hil-net-1", groups=["hil-bench"], force=True,
+    )
+    result = provision(mpy_dut, request, scheduler=SchedulerClient(scheduler.url, token))
+    assert result.credential is not None
+    rollout_id = _start_rollout(scheduler, new, hil_vendor_key)
+
+    mpy_dut.app_log_timeout_s = 60.0
+    # Boot 1: the agent polls, downloads, stages and asks for the reset that installs.
+    mpy_dut.hard_reset(log_until=b"SUTURE-BOOT RESET")
+    log = mpy_dut.link.boot_log
+    assert '"ev": "staged"' in log
+    assert '"reason": "install"' in log
+    # Boot 2: the loader installs; the new version runs on trial and the agent confirms it.
+    assert mpy_dut.hard_reset(log_until=b'"ev": "confirmed"') == "TRIAL"
+    assert "APP version 2 running" in mpy_dut.link.boot_log
+    status = mpy_dut.status()
+    assert (status["state"], status["installed_version"]) == ("CONFIRMED", 2)
+    assert status["backup_version"] == 1
+    record = SchedulerClient(scheduler.url, token).device("hil-net-1")
+    assert record["installed"] == {"app": 2}
+    figures("network update payload bytes", len(new.payload))
+    figures("network update rollout", rollout_id)
