@@ -68,6 +68,8 @@ class Agent:
         self.refused = 0
         self._last_progress = 0
         self.booted = self.clock.now()
+        self.phase = "starting"
+        self.status = None
 
     # ---- state reports -------------------------------------------------------------------
     def ctx(self):
@@ -147,6 +149,7 @@ class Agent:
 
     # ---- schedule ------------------------------------------------------------------------
     def poll(self):
+        self.phase = "polling"
         now = self.clock.now()
         status, doc, etag = self.client.get_schedule(self.etag)
         self.reachable = True
@@ -243,6 +246,7 @@ class Agent:
             self.sync_state()
             emit("error", where="download", message="manifest and schedule disagree")
             return False
+        self.phase = "downloading"
         emit("download", offset=st.offset, size=st.size, version=st.version)
         self.sync_state()
         self.flush()
@@ -255,6 +259,7 @@ class Agent:
             self.sync_state()
             self.flush()
             return False
+        self.phase = "staged"
         emit("staged", version=st.version, size=st.size)
         self.sync_state()
         self.flush()
@@ -299,6 +304,8 @@ class Agent:
                 pass
             if busy:
                 emit("wait", reason="application busy")
+        if busy:
+            self.phase = "busy"
         return busy
 
     def install(self, s):
@@ -306,6 +313,7 @@ class Agent:
         if not s.in_window(now):
             emit("wait", reason="outside the install window")
             return
+        self.phase = "installing"
         self.api.request_install()
         self.sync_state()
         self.flush()
@@ -387,10 +395,20 @@ class Agent:
         emit("stop")
 
     def wait(self):
+        """Until the next poll; answers status requests on the console meanwhile."""
         from agent.platform import stop_requested
 
+        self.phase = "idle" if self.phase in ("starting", "polling") else self.phase
+        if self.status is None:
+            from agent.status import StatusServer
+
+            self.status = StatusServer(self)
         while not stop_requested():
             left = self.next_poll - self.clock.now_f()
             if left <= 0:
                 return
-            self.clock.sleep(left if left < 1 else 1)
+            step = left if left < 1 else 1
+            if self.status.enabled:
+                self.status.serve(int(step * 1000 / self.clock.scale))
+            else:
+                self.clock.sleep(step)

@@ -156,7 +156,8 @@ class SimulatedDevice:
             proc = subprocess.Popen(
                 [mp, "-X", f"heapsize={self.board.heapsize}", "run.py", "boot", "+", "app"],
                 cwd=self.board.workdir, env=self._env(clock_spec, cut),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, bufsize=1)
             self._proc = proc
             assert proc.stdout is not None
             other: list[str] = []
