@@ -124,3 +124,27 @@ def test_nvm_survives_confirmed_update(make_device: Callable[..., Provisioned]) 
     rep = _boot(p)
     assert rep["nvm"] == {"serial": [1, "abcd"], "count": [1, "01"]}
     assert rep["nvm_bank_version"] == 2
+
+
+def test_application_confirms_itself_through_the_api(
+    make_device: Callable[..., Provisioned],
+) -> None:
+    from suture.bundle import build_bundle
+
+    app = build_bundle(
+        {
+            "main.py": (
+                b"from loader import api\n\n"
+                b"def main():\n"
+                b"    print('APP', 2)\n"
+                b"    if api.status().name() == 'TRIAL':\n"
+                b"        api.nvm().put('health', b'ok', 1)\n"
+                b"        api.confirm()\n"
+            )
+        }
+    )
+    p = make_device()
+    _stage(p, 2, app)
+    rep = _boot(p)  # boot (first trial boot), run the application, then report
+    assert (rep["state"], rep["installed_version"]) == ("CONFIRMED", 2)
+    assert rep["nvm"] == {"health": [1, "6f6b"]}
