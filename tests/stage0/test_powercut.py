@@ -50,10 +50,10 @@ def _sweep(host: Path, i: Path, e: Path, expect: bytes, state: str) -> int:
 
 @pytest.fixture
 def update(signing_key: PrivateKey, tmp_path: Path) -> tuple[Path, Path, bytes, bytes]:
-    # 20 KiB and 24 KiB bodies: several sectors each, so every copy has a "rest" and a first.
-    old = fi.make_image(signing_key, os.urandom(20 * 1024 + 100), counter=1,
+    # 12 KiB and 14 KiB bodies: several sectors each, so every copy has a "rest" and a first.
+    old = fi.make_image(signing_key, os.urandom(12 * 1024 + 100), counter=1,
                         load_address=HOST_LOAD)
-    new = fi.make_image(signing_key, os.urandom(24 * 1024 + 7), counter=2,
+    new = fi.make_image(signing_key, os.urandom(14 * 1024 + 7), counter=2,
                         load_address=HOST_LOAD)
     i, e = _write(tmp_path, fi.provisioned_internal(signing_key, old), fi.staged_external(new))
     return i, e, old, new
