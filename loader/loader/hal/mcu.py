@@ -1,6 +1,10 @@
 # A real board: the external flash behind machine.SPI (a JEDEC SPI NOR driver), littlefs on the
 # internal flash as the port mounts it, machine.reset and machine.WDT. The flash map comes from
-# the frozen module `board_config` generated from boards/<board>/board.toml.
+# the frozen module `board_config` generated from boards/<board>/board.toml, which defines:
+#   NAME, SPI_ID, SPI_BAUD, SPI_CS, EXT_SIZE, EXT_SECTOR, EXT_PAGE,
+#   EXT_REGIONS = {"journal": (offset, size), "nvm": ..., "staging": ..., "backup": ...},
+#   VENDOR_ID, CLASS_ID, DEVICE_ID (bytes), KEYS (list of 65-byte P-256 points),
+#   MAX_TRIAL_BOOTS, MOUNT (where the port mounts littlefs, e.g. "/flash"), WDT_MS.
 from micropython import const
 
 from loader.flash import Region
@@ -92,6 +96,9 @@ class McuBoard:
 
     def region(self, name):
         return self._regions[name]
+
+    def mount(self, format_if_blank=False):
+        """The port mounts littlefs at boot (its _boot.py); nothing to do here."""
 
     def ops(self):
         return 0
