@@ -92,7 +92,7 @@ def test_powercut_install(v1_with_nvm: Provisioned, figures: Callable[[str, obje
         return f"{rep['state']} v{rep['installed_version']}"
 
     rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
-    _report("install", rep, figures)
+    _report("install with NVM migration", rep, figures)
     assert rep.outcomes["TRIAL v2"] == rep.cut_points + rep.torn_points
 
 
