@@ -9,21 +9,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_env import AGENT_RUN, DEVICE_DIR, DEVICE_ID, FakeScheduler
 from suture import keys
 from suture.keys import PrivateKey
 from suture.sim.board import small_geometry
 from suture.sim.device import build_loader
 from suture.sim.testing import Provisioned, provision
-
-REPO = Path(__file__).resolve().parents[2]
-DEVICE_DIR = REPO / "device"
-DEVICE_ID = "bed-7"
 
 
 @pytest.fixture(scope="session")
@@ -60,24 +56,6 @@ def run_mpy(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
         raise AssertionError(f"no RESULT (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
     return run
-
-
-@dataclass
-class FakeScheduler:
-    """Serves one schedule document, one envelope and one payload; records every request."""
-
-    schedule: bytes = b""
-    envelope: bytes = b""
-    payload: bytes = b""
-    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    reports: list[dict[str, Any]] = field(default_factory=list)
-    #: the first payload response stops after this many bytes and then hangs (None: never)
-    stall_after: int | None = None
-    stalled: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-    #: with stall_after: close the connection there instead of hanging
-    drop: bool = False
-    url: str = ""
 
 
 @pytest.fixture
@@ -168,15 +146,3 @@ def agent_device(tmp_path: Path, loader_lib: Path, vendor_key: PrivateKey,
     assert result.ok, result.stdout + result.stderr
     (dev.board.workdir / "agent_run.py").write_text(AGENT_RUN)
     return dev
-
-
-# Run the agent for args[1] seconds of its clock, with the agent's sources from args[0].
-AGENT_RUN = """
-import sys
-sys.path.insert(0, args[0])
-from agent.runner import Agent
-a = Agent(None)
-a.run(max_s=float(args[1]))
-out["refused"] = a.refused
-out["last_number"] = a.last_number
-"""

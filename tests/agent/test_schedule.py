@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from conftest import DEVICE_DIR, DEVICE_ID
+from agent_env import DEVICE_DIR, DEVICE_ID
 from suture import keys
 from suture.keys import PrivateKey
 from suture.scheduler import credentials, schedule_doc

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import DEVICE_DIR, DEVICE_ID, FakeScheduler
+from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler
 from suture.keys import PrivateKey
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
 from suture.sim.journal import State

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import DEVICE_DIR, DEVICE_ID, FakeScheduler
+from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler
 from suture.hil.status_protocol import encode_request, parse_response
 from suture.keys import PrivateKey
 from suture.scheduler.schedule_doc import Schedule, sign_schedule
