@@ -3,11 +3,11 @@ first step on the path to the release (must-pass-through releases first)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from suture.scheduler.filterexpr import compile_filter
@@ -24,6 +24,8 @@ from suture.scheduler.policies import paths, waves
 
 FINISHED_ROLLOUTS = (RolloutState.COMPLETED.value, RolloutState.ABORTED.value)
 _INSERT_BATCH = 5000
+# Core insert (no ORM bookkeeping) for the one bulk write of planning.
+_ENTRY_INSERT = insert(cast(Table, RolloutDevice.__table__))
 
 
 def release_node(r: Release) -> paths.ReleaseNode:
@@ -57,10 +59,7 @@ _DEVICE_COLUMNS = (
     Device.criticality, Device.tags, Device.groups, Device.installed, Device.state,
     Device.busy, Device.last_seen, Device.created_at,
 )
-
-
-def _device_record(row: Sequence[Any]) -> dict[str, Any]:
-    return {col.key: value for col, value in zip(_DEVICE_COLUMNS, row, strict=True)}
+_COLUMN_KEYS = tuple(col.key for col in _DEVICE_COLUMNS)
 
 
 def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: int) -> PlanResult:
@@ -87,7 +86,7 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
     already = busy_elsewhere = 0
     max_crit = 0
     for row in rows:
-        rec = _device_record(row)
+        rec = dict(zip(_COLUMN_KEYS, row, strict=True))  # keyed as the filter expects
         if groups and not groups.intersection(rec["groups"] or ()):
             continue
         if predicate is not None and not predicate(rec):
@@ -121,10 +120,10 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
             "detail": _blocked_text(step) if step.blocked else "",
         })
         if len(batch) >= _INSERT_BATCH:
-            session.execute(insert(RolloutDevice), batch)
+            session.connection().execute(_ENTRY_INSERT, batch)
             batch = []
     if batch:
-        session.execute(insert(RolloutDevice), batch)
+        session.connection().execute(_ENTRY_INSERT, batch)
     return PlanResult(len(cands), sizes, already, busy_elsewhere, max_crit)
 
 
