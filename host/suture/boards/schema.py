@@ -173,6 +173,15 @@ class Usb(_Strict):
     pid: int = Field(ge=0, le=0xFFFF)
 
 
+class Qemu(_Strict):
+    """How QEMU runs a QEMU board: the ``-M`` machine, where stage0's port keeps the external
+    flash in RAM, and stage0's build folder (``stage0/build/<build>``)."""
+
+    machine: str
+    external_base: NonNegativeInt
+    build: str
+
+
 class Board(_Strict):
     """One board definition."""
 
@@ -190,3 +199,4 @@ class Board(_Strict):
     flashing: Flashing
     log_uart: Uart | None = None
     usb: tuple[Usb, ...] = ()
+    qemu: Qemu | None = None

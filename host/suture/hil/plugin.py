@@ -2,8 +2,9 @@
 
 Options (``--target`` and ``--port`` are pytest-embedded's own, shared):
 
-- ``--target NAME``: a board definition: ``sim`` (the default) or a real board such as
-  ``rpi-pico``; a real board needs ``--port``.
+- ``--target NAME``: a board definition: ``sim`` (the default), a real board such as
+  ``rpi-pico`` (needs ``--port``), or a QEMU board (``qemu-mps2-an385``: stage0 only, the
+  ``qemu_board`` fixture).
 - ``--port /dev/ttyACM0``: the real board's USB serial port. With pytest-embedded's serial
   service (``--embedded-services serial``) the port is opened by that service and the DUT talks
   through it.
@@ -28,6 +29,7 @@ import pytest
 from suture import keys
 from suture.boards import BoardDefinitionError, load_board
 from suture.hil.dut import MicroPythonDut
+from suture.hil.qemu_target import QemuStage0Target, QemuTargetError
 from suture.hil.targets import BenchHilTarget, HilTarget, SimHilTarget
 from suture.keys import PrivateKey
 from suture.sim import DeviceIdentity
@@ -49,6 +51,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "hil_needs(*capabilities): the test needs these target capabilities"
     )
+    config.addinivalue_line(
+        "markers",
+        "hil_targets(*kinds): the kinds of target a hil test exists for (sim, bench, qemu; "
+        "default: sim and bench, the MicroPython boards)",
+    )
 
 
 def target_name(config: pytest.Config) -> str:
@@ -57,10 +64,20 @@ def target_name(config: pytest.Config) -> str:
     return str(value) if value else DEFAULT_TARGET
 
 
+def target_kind(config: pytest.Config) -> str:
+    """``sim``, ``qemu`` (stage0 in QEMU) or ``bench`` (a real board)."""
+    name = target_name(config)
+    if name == "sim":
+        return "sim"
+    return "qemu" if name.startswith("qemu-") else "bench"
+
+
 def _capabilities(config: pytest.Config) -> frozenset[str]:
     name = target_name(config)
     if name == "sim":
         return SimHilTarget.capabilities
+    if target_kind(config) == "qemu":
+        return QemuStage0Target.capabilities
     caps = {"hard_reset"}
     if config.getoption("hil_power_hook", default=None):
         caps.add("power_cut")
@@ -70,6 +87,21 @@ def _capabilities(config: pytest.Config) -> frozenset[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     caps = _capabilities(config)
     name = target_name(config)
+    kind = target_kind(config)
+    # A hil test exists only for the kinds of target it names: the others do not collect it
+    # (so the simulator never skips a QEMU-only test, nor QEMU a MicroPython one).
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        kinds_marker = item.get_closest_marker("hil_targets")
+        kinds = kinds_marker.args if kinds_marker else ("sim", "bench")
+        if item.get_closest_marker("hil") is not None and kind not in kinds:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
     for item in items:
         marker = item.get_closest_marker("hil_needs")
         if marker is None:
@@ -106,6 +138,8 @@ def hil_target(
     except BoardDefinitionError as exc:
         raise pytest.UsageError(f"--target {name}: {exc}") from None
     target: HilTarget
+    if target_kind(pytestconfig) == "qemu":
+        raise pytest.UsageError(f"--target {name} runs stage0 only: its tests use qemu_board")
     if name == "sim":
         target = SimHilTarget(board, tmp_path / "device", hil_identity)
     else:
@@ -117,6 +151,16 @@ def hil_target(
         yield target
     finally:
         target.close()
+
+
+@pytest.fixture
+def qemu_board(pytestconfig: pytest.Config, tmp_path: Path) -> QemuStage0Target:
+    """stage0 of the QEMU board given with ``--target qemu-mps2-…``."""
+    name = target_name(pytestconfig)
+    try:
+        return QemuStage0Target(load_board(name), tmp_path / "qemu")
+    except (BoardDefinitionError, QemuTargetError) as exc:
+        raise pytest.UsageError(f"--target {name}: {exc}") from None
 
 
 @pytest.fixture
