@@ -6,9 +6,12 @@ Figures (all measured in this run):
     staging, reset, verify again, back up, install, trial boot, health check, confirm, report):
     seconds, bytes the device received and sent, and the bytes received as a ratio to the
     payload size;
-(b) baseline: the same device's MicroPython reading and hashing the same 256 KiB from a file
+(b) the live heap peak (after a collection, at every flash operation) of the device during
+    the update of a 64 KiB and of a 256 KiB payload, and their ratio (bounded memory: ~1);
+    the external flash erases of the 256 KiB update;
+(c) baseline: the same device's MicroPython reading and hashing the same 256 KiB from a file
     (one process start included), and the update time as a ratio to it;
-(c) whole-ward time (rollout start to the last confirmation, waves 1 / 25% / rest) for
+(d) whole-ward time (rollout start to the last confirmation, waves 1 / 25% / rest) for
     N = 10, 50 and 200 devices, and each as a ratio to N = 10. The scheduler's poll interval
     grows with N so that the polls stay near 40 requests a second on loopback.
 """
@@ -48,9 +51,9 @@ print("US", time.ticks_diff(time.ticks_us(), t))
 """
 
 
-def _filler() -> int:
+def _filler(size: int = PAYLOAD) -> int:
     base = sum(len(v) + 6 + len(k) for k, v in application_files(2).items()) + 8
-    return PAYLOAD - base - 6 - len("data/filler.bin")
+    return size - base - 6 - len("data/filler.bin")
 
 
 def _baseline(tmp: Path) -> float:
@@ -69,9 +72,10 @@ def _baseline(tmp: Path) -> float:
     return best
 
 
-def _one_device(tmp: Path) -> dict[str, Any]:
-    cfg = WardConfig(devices=1, waves=("100%",), payload_filler=_filler(), clock_scale=SCALE,
-                     count_traffic=True, workdir=tmp / "one", timeout_s=300)
+def _one_device(tmp: Path, size: int = PAYLOAD, heap: bool = False) -> dict[str, Any]:
+    cfg = WardConfig(devices=1, waves=("100%",), payload_filler=_filler(size),
+                     clock_scale=SCALE, count_traffic=True, workdir=tmp / f"one-{size}-{heap}",
+                     timeout_s=300, heap_sample=heap)
     r = run_ward(cfg).to_json()
     if r["updated"] != 1:
         raise RuntimeError(f"the single-device update did not complete: {r}")
@@ -102,6 +106,13 @@ def run() -> dict[str, Any]:
         out["update_256kib_received_ratio_to_payload"] = round(down / payload, 3)
         out["baseline_hash_256kib_s"] = round(base_s, 3)
         out["update_256kib_ratio_to_baseline_hash"] = round(one["rollout_s"] / base_s, 1)
+        out["update_256kib_external_erases"] = one["per_device"][0]["external_erases"]
+        # Memory: the live heap at every flash operation, 64 KiB against 256 KiB payloads.
+        small = _one_device(tmp, 64 * KIB, heap=True)["per_device"][0]["heap_peak"]
+        large = _one_device(tmp, PAYLOAD, heap=True)["per_device"][0]["heap_peak"]
+        out["update_64kib_heap_peak_bytes"] = small
+        out["update_256kib_heap_peak_bytes"] = large
+        out["heap_peak_ratio_256kib_to_64kib"] = round(large / small, 3) if small else None
         first = None
         for n in SIZES:
             r = _ward(tmp, n)

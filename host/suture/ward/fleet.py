@@ -48,6 +48,7 @@ class DeviceView:
     busy: bool = False
     running: bool = False
     refused: int = 0
+    heap_peak: int = 0  # live heap after a collection, highest seen at a flash operation
     updated_at: float | None = None  # time.monotonic() when it confirmed the target version
 
     def add_error(self, text: str) -> None:
@@ -62,6 +63,7 @@ class Faults:
     power_cuts: float = 0.0
     busy: float = 0.0
     busy_s: float = 20.0  # simulated seconds a busy device stays in clinical use
+    heap_sample: bool = False  # measure the live heap at every flash operation (slower)
 
 
 class SimulatedDevice:
@@ -134,8 +136,10 @@ class SimulatedDevice:
             self._thread.join(5)
         return not self._thread.is_alive()
 
-    def _env(self, clock_spec: str, cut: int | None) -> dict[str, str]:
+    def _env(self, clock_spec: str, cut: int | None, heap: bool) -> dict[str, str]:
         env = dict(os.environ)
+        if heap:
+            env["SUTURE_HEAP_SAMPLE"] = "1"
         env["MICROPYPATH"] = str(self.lib)
         env["SUTURE_CLOCK"] = clock_spec
         env.pop("SUTURE_CUT_AFTER", None)
@@ -155,7 +159,7 @@ class SimulatedDevice:
             self.view.running = True
             proc = subprocess.Popen(
                 [mp, "-X", f"heapsize={self.board.heapsize}", "run.py", "boot", "+", "app"],
-                cwd=self.board.workdir, env=self._env(clock_spec, cut),
+                cwd=self.board.workdir, env=self._env(clock_spec, cut, faults.heap_sample),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True, bufsize=1)
             self._proc = proc
@@ -216,6 +220,12 @@ class SimulatedDevice:
                 v.last_event = str(ev.get("reason"))
             if kind not in ("progress", "wait"):
                 v.last_event = kind
+        elif line.startswith("SUTURE-RESULT "):
+            try:
+                peak = int(json.loads(line[len("SUTURE-RESULT "):]).get("heap_peak", 0))
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                peak = 0
+            v.heap_peak = max(v.heap_peak, peak)
         elif line.startswith("SUTURE-ERROR "):
             v.add_error(line[len("SUTURE-ERROR "):])
         elif not line.startswith("SUTURE-") and not line.startswith("APP "):

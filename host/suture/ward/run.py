@@ -59,6 +59,7 @@ class WardConfig:
     workdir: Path | None = None
     keep: bool = False
     count_traffic: bool = False  # route through the proxy (without faults) to count bytes
+    heap_sample: bool = False  # measure each device's live heap at every flash operation
 
     def check(self) -> None:
         problems = []
@@ -179,7 +180,8 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
         tick(snap)
         _provision(sched, fleet, base)
         rollout_id = _rollout(sched, cfg, release_id, clock.now())
-        faults = Faults(power_cuts=cfg.power_cuts, busy=cfg.busy, busy_s=cfg.busy_s)
+        faults = Faults(power_cuts=cfg.power_cuts, busy=cfg.busy, busy_s=cfg.busy_s,
+                        heap_sample=cfg.heap_sample)
         busy_until = {}
         for d in fleet:
             if rng.random() < cfg.busy:
@@ -342,6 +344,8 @@ def _truth(sched: WardScheduler, fleet: list[SimulatedDevice], snap: WardSnapsho
             "resets": d.view.resets,
             "power_cuts": d.view.power_cuts,
             "crashes": d.view.crashes,
+            "external_erases": sum(d.board.erase_counters("external")),
+            "heap_peak": d.view.heap_peak or None,
             "refused_schedules": d.view.refused,
             "errors": list(d.view.errors),
         })
