@@ -3,11 +3,15 @@ that a bench lacks reported as skips with the reason, and an unknown target refu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
 
 TEST_FILE = """
+from pathlib import Path
+
 import pytest
 
 @pytest.mark.hil_needs("armed_power_cut")
@@ -46,3 +50,40 @@ def test_a_bench_board_needs_a_port_and_a_known_name(pytester: pytest.Pytester) 
     result = _run(pytester, "nope", "--target", "nope")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*--target nope: no board named 'nope'*"])
+
+
+SERVICE_TEST = """
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.hil
+
+def test_through_the_service(mpy_dut, request):
+    service = request.getfixturevalue("serial")
+    assert mpy_dut.link.transport.serial is service.proc
+    assert mpy_dut.eval("6 * 7") == 42
+    assert mpy_dut.board.name == "sim"
+"""
+
+
+def test_a_running_board_through_pytest_embedded_serial_service(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """The bench path: --port with --embedded-services serial; the board here is a simulated
+    one already running on its pty, as a real board runs before the suite starts."""
+    from suture import keys
+    from suture.hil.sim_target import SimTarget
+    from suture.sim.testing import identity_for
+
+    key = keys.generate_private_key("ES256")
+    board = SimTarget(tmp_path / "dev", identity_for(keys.public_key_bytes(key.public_key())))
+    board.create()
+    board.power_on()
+    try:
+        pytester.makepyfile(test_service_probe=SERVICE_TEST)
+        result = pytester.runpytest("-p", "no:cacheprovider", "--target", "sim", "--port",
+                                    board.port, "--embedded-services", "serial")
+    finally:
+        board.close()
+    result.assert_outcomes(passed=1)

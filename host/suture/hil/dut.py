@@ -32,9 +32,16 @@ class MicroPythonDut:
     """A booted board with its REPL: exec/eval, files, resets, boot wait, status, power cuts."""
 
     def __init__(
-        self, target: HilTarget, *, boot_timeout_s: float = 30.0, app_log_timeout_s: float = 5.0
+        self,
+        target: HilTarget,
+        *,
+        boot_timeout_s: float = 30.0,
+        app_log_timeout_s: float = 5.0,
+        serial_port: serial.SerialBase | None = None,
     ) -> None:
         self.target = target
+        # The port pytest-embedded's serial service opened, when the DUT goes through it.
+        self.serial_port = serial_port
         self.boot_timeout_s = boot_timeout_s
         # How long the application may run after the boot line before it is interrupted.
         self.app_log_timeout_s = app_log_timeout_s
@@ -60,9 +67,14 @@ class MicroPythonDut:
         return self._link
 
     def start(self) -> str:
-        """Power the board on and wait for it to boot; its boot line."""
+        """Power the board on and wait for its boot (a fresh simulated board), or connect to
+        the running bench board; the boot state ("" when it booted before the test)."""
         self.target.power_on()
-        return self.wait_for_boot()
+        if "fresh_board" in self.target.capabilities:
+            return self.wait_for_boot()
+        transport = transport_from_serial(self.serial_port) if self.serial_port else None
+        self._link = MicroPythonLink.connect(self.target.port, self.board, transport=transport)
+        return self.boot_state
 
     def wait_for_boot(self, *, log_until: bytes | None = None) -> str:
         """Wait for the boot line ``SUTURE-BOOT <state>``, keep the application's log (until
@@ -71,6 +83,9 @@ class MicroPythonDut:
         if self._link is not None:
             self._link.close()
             self._link = None
+        if self.serial_port is not None:
+            raise LinkError("a port borrowed from pytest-embedded's serial service does not "
+                            "survive a reset of a USB-native board: run without the service")
         self._link, self.boot_line = MicroPythonLink.after_boot(
             self.target.port,
             self.board,

@@ -99,19 +99,27 @@ class MicroPythonLink:
     Use as a context manager: ``with MicroPythonLink.connect(port, board) as link: ...``.
     """
 
-    def __init__(self, transport: SerialTransport, port: str) -> None:
+    def __init__(self, transport: SerialTransport, port: str, *, borrowed: bool = False) -> None:
         self.transport = transport
         self.port = port
         self.boot_log = ""
+        # A port someone else opened (pytest-embedded's serial service) is not closed here.
+        self.borrowed = borrowed
 
     @classmethod
     def connect(
-        cls, port: str, board: Board | None = None, *, timeout_s: float = 10.0
+        cls,
+        port: str,
+        board: Board | None = None,
+        *,
+        timeout_s: float = 10.0,
+        transport: SerialTransport | None = None,
     ) -> MicroPythonLink:
-        """Open ``port``, interrupt whatever runs, enter the raw REPL and, when ``board`` is
-        given, check that the board is of that kind."""
-        transport = open_transport(port)
-        link = cls(transport, port)
+        """Open ``port`` (or use ``transport``, a port opened elsewhere), interrupt whatever
+        runs, enter the raw REPL and, when ``board`` is given, check that the board is of that
+        kind."""
+        link = (cls(transport, port, borrowed=True) if transport is not None
+                else cls(open_transport(port), port))
         try:
             link._enter(timeout_s)
             if board is not None:
@@ -370,6 +378,8 @@ class MicroPythonLink:
                 self.transport.exit_raw_repl()
         except (serial.SerialException, OSError):
             pass
+        if self.borrowed:
+            return
         with contextlib.suppress(serial.SerialException, OSError):
             self.transport.close()
 

@@ -67,16 +67,16 @@ def target_name(config: pytest.Config) -> str:
 def target_kind(config: pytest.Config) -> str:
     """``sim``, ``qemu`` (stage0 in QEMU) or ``bench`` (a real board)."""
     name = target_name(config)
-    if name == "sim":
+    if name == "sim" and not config.getoption("port", default=None):
         return "sim"
     return "qemu" if name.startswith("qemu-") else "bench"
 
 
 def _capabilities(config: pytest.Config) -> frozenset[str]:
-    name = target_name(config)
-    if name == "sim":
+    kind = target_kind(config)
+    if kind == "sim":
         return SimHilTarget.capabilities
-    if target_kind(config) == "qemu":
+    if kind == "qemu":
         return QemuStage0Target.capabilities
     caps = {"hard_reset"}
     if config.getoption("hil_power_hook", default=None):
@@ -140,10 +140,11 @@ def hil_target(
     target: HilTarget
     if target_kind(pytestconfig) == "qemu":
         raise pytest.UsageError(f"--target {name} runs stage0 only: its tests use qemu_board")
-    if name == "sim":
+    port = pytestconfig.getoption("port", default=None)
+    if name == "sim" and not port:
         target = SimHilTarget(board, tmp_path / "device", hil_identity)
     else:
-        port = pytestconfig.getoption("port", default=None)
+        # A real board, or a simulated board already running on the pty given with --port.
         if not port:
             raise pytest.UsageError(f"--target {name} is a real board: give --port")
         target = BenchHilTarget(board, str(port), pytestconfig.getoption("hil_power_hook"))
@@ -163,10 +164,25 @@ def qemu_board(pytestconfig: pytest.Config, tmp_path: Path) -> QemuStage0Target:
         raise pytest.UsageError(f"--target {name}: {exc}") from None
 
 
+def _embedded_services(config: pytest.Config) -> list[str]:
+    value = config.getoption("embedded_services", default="") or ""
+    return [s.strip() for s in str(value).split(",") if s.strip()]
+
+
 @pytest.fixture
-def mpy_dut(hil_target: HilTarget) -> Iterator[MicroPythonDut]:
-    """The booted board with its REPL open."""
-    dut = MicroPythonDut(hil_target)
+def mpy_dut(
+    hil_target: HilTarget, request: pytest.FixtureRequest
+) -> Iterator[MicroPythonDut]:
+    """The booted board with its REPL open. With ``--embedded-services serial`` the REPL goes
+    through the port pytest-embedded's serial service opened (its log redirection paused)."""
+    serial_port = None
+    if "serial" in _embedded_services(request.config) and "fresh_board" not in (
+        hil_target.capabilities
+    ):
+        service = request.getfixturevalue("serial")
+        service.stop_redirect_thread()
+        serial_port = service.proc
+    dut = MicroPythonDut(hil_target, serial_port=serial_port)
     dut.start()
     try:
         yield dut
