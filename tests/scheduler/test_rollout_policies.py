@@ -285,6 +285,23 @@ def test_waves_ordered_by_criticality(world: World) -> None:
     assert first == ["monitor"]  # the least critical device goes first
 
 
+def test_completed_rollout_can_be_reverted(world: World) -> None:
+    dev = world.device("pump-1")
+    rel = world.release(2)
+    ro = world.rollout(rel.id)
+    world.start(ro.id)
+    dev.update_fully()
+    assert world.advance() == ["complete"]
+    with pytest.raises(ConflictError, match="already completed"):
+        rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=False, actor="alice",
+                               now=world.clock.now())
+    rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor="alice",
+                           now=world.clock.now())
+    assert dev.follow() == Action.REVERT
+    assert dev.installed["app"] == 1
+    assert world.status(ro.id).totals == {"reverted": 1}
+
+
 def test_pause_and_resume(world: World) -> None:
     dev = world.device("pump-1")
     rel = world.release(2)
