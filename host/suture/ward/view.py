@@ -68,8 +68,8 @@ def summary(result: WardResult) -> RenderableType:
     table = Table(title=f"ward: rollout {data['rollout_state']} in {data['duration_s']} s "
                         f"(#{data['base_version']} -> #{data['target_version']})")
     for col in ("device", "wave", "outcome", "flash", "reported", "journal", "resets",
-                "power cuts", "bricked"):
-        table.add_column(col)
+                "cuts", "bricked"):
+        table.add_column(col, no_wrap=True)
     for d in data["per_device"]:
         ok = d["flash_version"] == d["reported_version"]
         table.add_row(
