@@ -159,3 +159,68 @@ def test_download_resumes_after_a_reset(agent_device: Provisioned,
     assert cur.size == len(payload)
     ranges = [h.get("Range") for m, p, h in fake_scheduler.requests if p.endswith("/payload")]
     assert ranges == [None, "bytes=32768-"]
+
+
+def _reschedule(fake: FakeScheduler, key: PrivateKey, number: int, action: int) -> None:
+    now = int(time.time())
+    fake.schedule = sign_schedule(Schedule(
+        device_id=DEVICE_ID, number=number, issued_at=now, action=action, next_poll=now + 1,
+        poll_interval=1, rollout_id=9), key)
+
+
+def test_abort_discards_the_staged_update(agent_device: Provisioned,
+                                          fake_scheduler: FakeScheduler,
+                                          vendor_key: PrivateKey,
+                                          scheduler_key: PrivateKey) -> None:
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=1, payload=example_app(2))
+    assert run_agent(agent_device, 3) == 0
+    staged = agent_device.board.current_record()
+    assert staged is not None
+    assert staged.state == State.STAGED
+    _reschedule(fake_scheduler, scheduler_key, 4, 5)  # abort
+    assert run_agent(agent_device, 3) == 0
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.FAILED
+    assert cur.progress == 43  # discarded at the scheduler's request
+    assert fake_scheduler.reports[-1]["state"] == "idle"
+    assert agent_device.device.run(["report"]).report()["installed_version"] == 1
+
+
+def test_revert_command_during_the_trial(agent_device: Provisioned,
+                                         fake_scheduler: FakeScheduler,
+                                         vendor_key: PrivateKey,
+                                         scheduler_key: PrivateKey) -> None:
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
+    assert run_agent(agent_device, 5) == 98  # installs
+    _reschedule(fake_scheduler, scheduler_key, 4, 3)  # revert
+    assert run_agent(agent_device, 5) == 98  # trial boot: asks for the revert, resets
+    assert run_agent(agent_device, 3) == 0  # the loader restored #1; the agent reports it
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.REVERTED
+    assert cur.version == 1
+    reverted = [r for r in fake_scheduler.reports if r["state"] == "reverted"]
+    assert reverted
+    assert reverted[-1]["installed"] == {"app": 1}
+    assert reverted[-1]["rollout_id"] == 9
+
+
+def test_replayed_schedule_is_not_acted_on(agent_device: Provisioned,
+                                           fake_scheduler: FakeScheduler,
+                                           vendor_key: PrivateKey,
+                                           scheduler_key: PrivateKey) -> None:
+    """After schedule 4 (none), an older signed schedule 3 (install) is refused, across a
+    reset: the highest number accepted is kept in NVM."""
+    _reschedule(fake_scheduler, scheduler_key, 4, 0)
+    assert run_agent(agent_device, 2) == 0
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
+    r = agent_device.device.run(["boot"], ["exec", "agent_run.py", str(DEVICE_DIR), "2"])
+    assert r.exit_code == 0
+    assert r.result["refused"] >= 1
+    assert r.result["last_number"] == 4
+    assert not any(p.endswith("/envelope") for _, p, _ in fake_scheduler.requests)
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.CONFIRMED
+    assert cur.version == 1
