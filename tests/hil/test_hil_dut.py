@@ -109,7 +109,7 @@ def test_an_application_that_never_returns_is_interrupted_after_its_log(
         b"import time\ndef main():\n    n = 0\n    while True:\n"
         b"        print('agent: tick', n)\n        n += 1\n        time.sleep_ms(100)\n")})
     device_ops.provision_app(mpy_dut.link, forever, 1, blank=mpy_dut.boot_state == "BLANK")
-    mpy_dut.app_log_timeout_s = 1.0
-    assert mpy_dut.hard_reset() == "CONFIRMED"
+    mpy_dut.app_log_timeout_s = 60.0
+    assert mpy_dut.hard_reset(log_until=b"agent: tick 1") == "CONFIRMED"
     assert "agent: tick 0" in mpy_dut.link.boot_log
     assert mpy_dut.eval("1 + 1") == 2  # the REPL is ours again

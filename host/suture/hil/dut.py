@@ -86,14 +86,17 @@ class MicroPythonDut:
         if self.serial_port is not None:
             raise LinkError("a port borrowed from pytest-embedded's serial service does not "
                             "survive a reset of a USB-native board: run without the service")
-        self._link, self.boot_line = MicroPythonLink.after_boot(
-            self.target.port,
-            self.board,
-            timeout_s=self.boot_timeout_s,
-            log_timeout_s=self.app_log_timeout_s,
-            interrupt=self.target.interrupt,
-            log_until=log_until,
-        )
+        try:
+            self._link, self.boot_line = MicroPythonLink.after_boot(
+                self.target.port,
+                self.board,
+                timeout_s=self.boot_timeout_s,
+                log_timeout_s=self.app_log_timeout_s,
+                interrupt=self.target.interrupt,
+                log_until=log_until,
+            )
+        except LinkError as exc:
+            raise LinkError(f"{exc} ({self.target.describe()})") from None
         self.boots += 1
         return self.boot_state
 

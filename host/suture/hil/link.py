@@ -32,6 +32,8 @@ Progress = Callable[[int, int], None]
 # for the smallest board's REPL buffer.
 CHUNK = 1024
 _READ_MARK = b"\x1eSUTURE-READ "
+# The simulated board's boot script prints this once the application returned.
+_APP_END = "SUTURE-APP-END"
 
 
 class LinkError(Exception):
@@ -179,8 +181,9 @@ class MicroPythonLink:
             raise LinkError(f"lost the board at {self.port}: {exc}") from None
         text = data.decode(errors="replace").replace("\r\n", "\n")
         lines = [ln for ln in text.split("\n")
-                 if not ln.startswith(("MicroPython ", "Type \"help()\"", ">>> "))]
-        return "\n".join(lines).strip(), data.endswith(b">>> ")
+                 if not ln.startswith(("MicroPython ", "Type \"help()\"", ">>> ", _APP_END))]
+        returned = data.endswith(b">>> ") or _APP_END.encode() in data
+        return "\n".join(lines).strip(), returned
 
     def _enter(self, timeout_s: float) -> None:
         try:

@@ -20,7 +20,8 @@ from suture.sim.device import _tool, build_loader
 
 # The boot script of the simulated board: what stage0 and the frozen loader do on a real board
 # (mount littlefs, let the journal finish or undo what was in flight), prints
-# "SUTURE-BOOT <journal state>", runs the application, then the REPL (-i).
+# "SUTURE-BOOT <journal state>", runs the application, prints "SUTURE-APP-END" once it has
+# returned (the host interrupts only a running application), then the REPL (-i).
 BOOT_SCRIPT = """\
 from loader.errors import LoaderError, PowerCut
 from loader.hal import board as _board
@@ -39,6 +40,8 @@ except LoaderError as _e:
     print("SUTURE-BOOT ERROR", type(_e).__name__, _e)
 except OSError as _e:
     print("SUTURE-BOOT BLANK", _e)
+finally:
+    print("SUTURE-APP-END")
 """
 BOOT_FILE = "hil_boot.py"
 

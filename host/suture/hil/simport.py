@@ -109,8 +109,17 @@ class SimSerialBoard:
             return None
 
     def drain(self) -> None:
-        """Discard output nobody read (the previous boot's), so the next reader starts clean."""
-        termios.tcflush(self._slave, termios.TCIFLUSH)
+        """Discard what nobody read, both ways (the previous boot's output, and input the
+        previous process never took), so the next boot starts clean."""
+        termios.tcflush(self._slave, termios.TCIOFLUSH)
+        termios.tcflush(self._master, termios.TCIOFLUSH)
+
+    def describe(self) -> str:
+        """The process's state, for error messages."""
+        if self._proc is None:
+            return "the simulated board is powered off"
+        code = self._proc.poll()
+        return "its process is running" if code is None else f"its process exited ({code})"
 
     def close(self) -> None:
         """Power off and release the pty."""

@@ -58,6 +58,8 @@ class HilTarget(Protocol):
 
     def interrupt(self) -> None: ...
 
+    def describe(self) -> str: ...
+
     def close(self) -> None: ...
 
 
@@ -103,6 +105,9 @@ class SimHilTarget:
 
     def interrupt(self) -> None:
         self.sim.serial.interrupt()
+
+    def describe(self) -> str:
+        return self.sim.serial.describe()
 
     def close(self) -> None:
         self.sim.close()
@@ -166,6 +171,9 @@ class BenchHilTarget:
 
     def interrupt(self) -> None:
         return None  # Ctrl-C on the serial link, sent when the raw REPL is entered, does it
+
+    def describe(self) -> str:
+        return f"bench board on {self._port}"
 
     def close(self) -> None:
         return None
