@@ -9,7 +9,8 @@ from mpremote.transport_serial import SerialTransport
 
 from suture.boards.schema import Board
 from suture.hil import device_ops
-from suture.hil.link import LinkError, MicroPythonLink, Progress
+from suture.hil.link import LinkError, MicroPythonLink, Progress, open_transport
+from suture.hil.status_protocol import StatusWatcher
 from suture.hil.targets import HilTarget
 
 
@@ -46,6 +47,7 @@ class MicroPythonDut:
         # How long the application may run after the boot line before it is interrupted.
         self.app_log_timeout_s = app_log_timeout_s
         self._link: MicroPythonLink | None = None
+        self._watching: MicroPythonLink | None = None
         self.boot_line = ""
         self.boots = 0
 
@@ -105,6 +107,38 @@ class MicroPythonDut:
         """The journal state the last boot reported (``CONFIRMED``, ``TRIAL``, ``BLANK`` ...)."""
         parts = self.boot_line.split()
         return parts[1] if len(parts) > 1 else ""
+
+    def reset_and_watch(self, *, log_until: bytes, timeout_s: float = 60.0) -> StatusWatcher:
+        """Reset and let the application run without taking the REPL: wait for the boot line
+        and for ``log_until`` in its log, then return a status-protocol watcher on the port
+        while the application (the agent) keeps running. :meth:`take_repl` ends the watch."""
+        link, self._link = self._link, None
+        self.target.hard_reset(link)
+        transport = (transport_from_serial(self.serial_port) if self.serial_port
+                     else open_transport(self.target.port))
+        watching = MicroPythonLink(transport, self.target.port,
+                                   borrowed=self.serial_port is not None)
+        try:
+            watching.read_until(b"SUTURE-BOOT ", timeout_s)
+            line = watching.read_until(b"\n", timeout_s)
+            self.boot_line = ("SUTURE-BOOT " + line.decode(errors="replace")).strip()
+            watching.boot_log = watching.read_until(log_until, timeout_s).decode(
+                errors="replace")
+        except LinkError as exc:
+            watching.close()
+            raise LinkError(f"{exc} ({self.target.describe()})") from None
+        self.boots += 1
+        self._watching = watching
+        return StatusWatcher(transport.serial)
+
+    def take_repl(self) -> None:
+        """End a watch: interrupt the application and enter the raw REPL."""
+        watching, self._watching = self._watching, None
+        if watching is None:
+            raise LinkError("not watching: call reset_and_watch() first")
+        self.target.interrupt()
+        watching._enter(self.boot_timeout_s)
+        self._link = watching
 
     def exec(self, code: str, timeout_s: float = 10.0) -> str:
         """Run code on the board; what it printed."""
@@ -170,6 +204,9 @@ class MicroPythonDut:
 
     def close(self) -> None:
         """Release the link and power the target off."""
+        if self._watching is not None:
+            self._watching.close()
+            self._watching = None
         if self._link is not None:
             self._link.close()
             self._link = None
