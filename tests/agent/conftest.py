@@ -37,11 +37,7 @@ def scheduler_key() -> PrivateKey:
     return keys.generate_private_key("ES256")
 
 
-@pytest.fixture
-def run_mpy(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
-    """Run MicroPython source with the loader and the agent importable; the script prints one
-    ``RESULT <json>`` line, which is returned."""
-
+def _mpy_runner(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
     def run(source: str, *args: str, timeout: float = 120) -> Any:
         script = tmp_path / "script.py"
         script.write_text(source)
@@ -56,6 +52,20 @@ def run_mpy(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
         raise AssertionError(f"no RESULT (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
     return run
+
+
+@pytest.fixture
+def run_mpy(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
+    """Run MicroPython source with the loader and the agent importable; the script prints one
+    ``RESULT <json>`` line, which is returned."""
+    return _mpy_runner(loader_lib, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def run_mpy_once(loader_lib: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Callable[..., Any]:
+    """``run_mpy`` for tests driven by hypothesis (a fixture that is not reset per example)."""
+    return _mpy_runner(loader_lib, tmp_path_factory.mktemp("mpy-run"))
 
 
 @pytest.fixture

@@ -185,7 +185,10 @@ class _LineReader:
         while True:
             i = bytes(self.buf[: self.fill]).find(b"\r\n")
             if i >= 0:
-                text = bytes(self.buf[:i]).decode()
+                try:
+                    text = bytes(self.buf[:i]).decode()
+                except UnicodeError:
+                    raise TransportError("header line is not text")
                 rest = self.fill - i - 2
                 self.buf[:rest] = self.buf[i + 2 : self.fill]
                 self.fill = rest
