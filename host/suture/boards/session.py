@@ -82,18 +82,19 @@ class BoardSession:
         return parts[1] if len(parts) > 1 else ""
 
     def _boot_sim(self) -> None:
+        """Power the simulated board on once its port is open (so no boot output is lost)."""
         assert self.sim is not None
         self.link, self.boot_line = MicroPythonLink.after_boot(
             self.sim.port,
             self.board,
             timeout_s=self.boot_timeout_s,
             interrupt=self.sim.serial.interrupt,
+            power_on=self.sim.power_on,
         )
 
     def open(self) -> None:
         """Boot the simulated board, or connect to the real one (checking its kind)."""
         if self.sim is not None:
-            self.sim.power_on()
             self._boot_sim()
         else:
             assert self.port is not None
@@ -105,7 +106,8 @@ class BoardSession:
             if self.link is not None:
                 self.link.close()
                 self.link = None
-            self.sim.hard_reset()
+            self.sim.power_cut()
+            self.sim.serial.drain()
             self._boot_sim()
             return self.boot_state
         assert self.port is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import serial
@@ -71,14 +72,19 @@ class MicroPythonDut:
     def start(self) -> str:
         """Power the board on and wait for its boot (a fresh simulated board), or connect to
         the running bench board; the boot state ("" when it booted before the test)."""
-        self.target.power_on()
         if "fresh_board" in self.target.capabilities:
-            return self.wait_for_boot()
+            return self.wait_for_boot(power_on=self.target.power_on)
+        self.target.power_on()
         transport = transport_from_serial(self.serial_port) if self.serial_port else None
         self._link = MicroPythonLink.connect(self.target.port, self.board, transport=transport)
         return self.boot_state
 
-    def wait_for_boot(self, *, log_until: bytes | None = None) -> str:
+    def wait_for_boot(
+        self,
+        *,
+        log_until: bytes | None = None,
+        power_on: Callable[[], None] | None = None,
+    ) -> str:
         """Wait for the boot line ``SUTURE-BOOT <state>``, keep the application's log (until
         its REPL prompt, ``log_until``, or :attr:`app_log_timeout_s`) and enter the REPL; the
         boot's journal state."""
@@ -96,6 +102,7 @@ class MicroPythonDut:
                 log_timeout_s=self.app_log_timeout_s,
                 interrupt=self.target.interrupt,
                 log_until=log_until,
+                power_on=power_on,
             )
         except LinkError as exc:
             raise LinkError(f"{exc} ({self.target.describe()})") from None
@@ -113,12 +120,20 @@ class MicroPythonDut:
         and for ``log_until`` in its log, then return a status-protocol watcher on the port
         while the application (the agent) keeps running. :meth:`take_repl` ends the watch."""
         link, self._link = self._link, None
-        self.target.hard_reset(link)
+        fresh = "fresh_board" in self.target.capabilities
+        if fresh:
+            if link is not None:
+                link.close()
+            self.target.power_cut()
+        else:
+            self.target.hard_reset(link)
         transport = (transport_from_serial(self.serial_port) if self.serial_port
                      else open_transport(self.target.port))
         watching = MicroPythonLink(transport, self.target.port,
                                    borrowed=self.serial_port is not None)
         try:
+            if fresh:
+                self.target.power_on()  # once the port is open: its boot line is not lost
             watching.read_until(b"SUTURE-BOOT ", timeout_s)
             line = watching.read_until(b"\n", timeout_s)
             self.boot_line = ("SUTURE-BOOT " + line.decode(errors="replace")).strip()
@@ -170,6 +185,12 @@ class MicroPythonDut:
     def hard_reset(self, *, log_until: bytes | None = None) -> str:
         """Reset the board (power cycle where possible) and wait for it to boot again."""
         link, self._link = self._link, None
+        if "fresh_board" in self.target.capabilities:
+            # The simulated board: cut, then start it once the port is open again.
+            if link is not None:
+                link.close()
+            self.target.power_cut()
+            return self.wait_for_boot(log_until=log_until, power_on=self.target.power_on)
         self.target.hard_reset(link)
         return self.wait_for_boot(log_until=log_until)
 
@@ -182,8 +203,7 @@ class MicroPythonDut:
 
     def power_on(self) -> str:
         """Power on after a cut and wait for the boot."""
-        self.target.power_on()
-        return self.wait_for_boot()
+        return self.wait_for_boot(power_on=self.target.power_on)
 
     def arm_power_cut(self, operations: int) -> None:
         """Make the supply fail after ``operations`` more flash operations (simulator)."""

@@ -142,6 +142,7 @@ class MicroPythonLink:
         log_timeout_s: float = 5.0,
         interrupt: Callable[[], None] | None = None,
         log_until: bytes | None = None,
+        power_on: Callable[[], None] | None = None,
     ) -> tuple[MicroPythonLink, str]:
         """Open ``port`` on a board that is booting, wait for its boot line (``marker`` up to
         the end of the line), keep what the application prints until the REPL prompt (at most
@@ -150,10 +151,14 @@ class MicroPythonLink:
 
         ``interrupt`` stops a running application where Ctrl-C on the link cannot (the
         simulated board's process takes SIGINT instead). With ``log_until`` the log ends as
-        soon as it holds those bytes (the application is then interrupted)."""
+        soon as it holds those bytes (the application is then interrupted). ``power_on``, when
+        given, starts the board once the port is open: opening a port discards what it had
+        received, so a board started first could lose its boot line."""
         transport = open_transport(port)
         link = cls(transport, port)
         try:
+            if power_on is not None:
+                power_on()
             link.read_until(marker, timeout_s)
             line = link.read_until(b"\n", timeout_s)
             boot_line = (marker + line).decode(errors="replace").strip()

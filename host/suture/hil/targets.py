@@ -89,6 +89,7 @@ class SimHilTarget:
 
     def power_cut(self) -> None:
         self.sim.power_cut()
+        self.sim.serial.drain()
 
     def hard_reset(self, link: MicroPythonLink | None) -> None:
         if link is not None:
