@@ -4,9 +4,6 @@ agent's sources importable, a fake scheduler over loopback HTTP, and provisioned
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,13 +15,7 @@ from agent_env import AGENT_RUN, DEVICE_DIR, DEVICE_ID, FakeScheduler
 from suture import keys
 from suture.keys import PrivateKey
 from suture.sim.board import small_geometry
-from suture.sim.device import build_loader
-from suture.sim.testing import Provisioned, provision
-
-
-@pytest.fixture(scope="session")
-def loader_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_loader(tmp_path_factory.mktemp("mpy"))
+from suture.sim.testing import Provisioned, provision, run_script
 
 
 @pytest.fixture(scope="session")
@@ -39,17 +30,8 @@ def scheduler_key() -> PrivateKey:
 
 def _mpy_runner(loader_lib: Path, tmp_path: Path) -> Callable[..., Any]:
     def run(source: str, *args: str, timeout: float = 120) -> Any:
-        script = tmp_path / "script.py"
-        script.write_text(source)
-        env = dict(os.environ, MICROPYPATH=f"{loader_lib}:{DEVICE_DIR}")
-        micropython = Path(sys.executable).parent / "micropython"
-        proc = subprocess.run(
-            [str(micropython), "-X", "heapsize=256K", str(script), *args],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout, check=False)
-        for line in proc.stdout.split("\n"):
-            if line.startswith("RESULT "):
-                return json.loads(line[7:])
-        raise AssertionError(f"no RESULT (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return run_script(source, *args, micropypath=[loader_lib, DEVICE_DIR], cwd=tmp_path,
+                          heapsize="256K", timeout=timeout)
 
     return run
 

@@ -3,16 +3,21 @@ example application, envelopes signed for a simulated device, and ready-provisio
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from suture import keys, suit
 from suture.bundle import build_bundle
 from suture.keys import PrivateKey
 from suture.sim.board import BoardGeometry
-from suture.sim.device import DeviceIdentity, SimBoard, SimDevice
+from suture.sim.device import DeviceIdentity, SimBoard, SimDevice, SimError
 
 VENDOR_ID = uuid.UUID("fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe")
 CLASS_ID = uuid.UUID("1492af14-2569-5e48-bf42-9b2d51f2ab45")
@@ -95,3 +100,30 @@ def provision(
     if not result.ok:
         raise RuntimeError(f"provisioning failed: {result.stdout}{result.stderr}")
     return Provisioned(board, device, key)
+
+
+def run_script(
+    source: str,
+    *args: str,
+    micropypath: list[Path],
+    cwd: Path,
+    heapsize: str = "96K",
+    timeout: float = 300,
+) -> Any:
+    """Run MicroPython ``source`` on the unix port with ``micropypath`` importable; the script
+    prints one line ``RESULT <json>``, which is decoded and returned.
+
+    Raises ``SimError`` with the process's output when no such line appears.
+    """
+    script = cwd / "script.py"
+    script.write_text(source)
+    env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in micropypath))
+    micropython = Path(sys.executable).parent / "micropython"
+    proc = subprocess.run(
+        [str(micropython), "-X", f"heapsize={heapsize}", str(script), *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout, check=False,
+    )
+    for line in proc.stdout.split("\n"):
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise SimError(f"no RESULT line (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
