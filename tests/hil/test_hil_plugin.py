@@ -59,6 +59,17 @@ import pytest
 
 pytestmark = pytest.mark.hil
 
+def test_a_reset_whose_boot_line_is_missed(mpy_dut):
+    # The unix port has no machine.reset(): the board keeps running and prints no boot line,
+    # as when a USB board's line is gone before the port reopens. The state comes from the REPL.
+    from suture.bundle import build_bundle
+    from suture.hil import device_ops
+    app = build_bundle({"main.py": b"def main(): pass"})
+    device_ops.provision_app(mpy_dut.link, app, 1, blank=True)
+    mpy_dut.boot_timeout_s = 1.0
+    assert mpy_dut.hard_reset() == "CONFIRMED"
+    assert mpy_dut.eval("2 + 2") == 4
+
 def test_through_the_service(mpy_dut, request):
     service = request.getfixturevalue("serial")
     assert mpy_dut.link.transport.serial is service.proc
@@ -83,7 +94,11 @@ def test_a_running_board_through_pytest_embedded_serial_service(
     try:
         pytester.makepyfile(test_service_probe=SERVICE_TEST)
         result = pytester.runpytest("-p", "no:cacheprovider", "--target", "sim", "--port",
-                                    board.port, "--embedded-services", "serial")
+                                    board.port, "--embedded-services", "serial", "-k",
+                                    "through_the_service")
+        reset = pytester.runpytest("-p", "no:cacheprovider", "--target", "sim", "--port",
+                                   board.port, "-k", "missed")
     finally:
         board.close()
     result.assert_outcomes(passed=1)
+    reset.assert_outcomes(passed=1)

@@ -192,7 +192,16 @@ class MicroPythonDut:
             self.target.power_cut()
             return self.wait_for_boot(log_until=log_until, power_on=self.target.power_on)
         self.target.hard_reset(link)
-        return self.wait_for_boot(log_until=log_until)
+        try:
+            return self.wait_for_boot(log_until=log_until)
+        except LinkError:
+            # A USB-native board prints its boot line before the host can reopen its port;
+            # the state it booted into is then read through the REPL instead.
+            self._link = MicroPythonLink.connect(self.target.port, self.board)
+            state = str(device_ops.status(self._link).get("state", ""))
+            self.boot_line = f"SUTURE-BOOT {state}"
+            self.boots += 1
+            return state
 
     def power_cut(self) -> None:
         """Cut the power now; :meth:`power_on` boots again."""
