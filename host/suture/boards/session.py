@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from suture.boards.schema import Board
+from suture.hil import device_ops
 from suture.hil.link import (
     BoardAbsentError,
     BoardBusyError,
@@ -118,9 +119,15 @@ class BoardSession:
         self.link = None
         time.sleep(0.5)
         wait_for_port(self.port, timeout_s=self.boot_timeout_s)
-        self.link, self.boot_line = MicroPythonLink.after_boot(
-            self.port, self.board, timeout_s=self.boot_timeout_s
-        )
+        try:
+            self.link, self.boot_line = MicroPythonLink.after_boot(
+                self.port, self.board, timeout_s=self.boot_timeout_s
+            )
+        except LinkError:
+            # A USB-native board prints its boot line before its port is open again: read the
+            # state it booted into through the REPL instead.
+            self.link = MicroPythonLink.connect(self.port, self.board)
+            self.boot_line = f"SUTURE-BOOT {device_ops.status(self.link).get('state', '')}"
         return self.boot_state
 
     @property
