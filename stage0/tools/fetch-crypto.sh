@@ -21,10 +21,12 @@ rm -rf "$dest"
 mkdir -p "$dest/dl"
 fetch() { # spec file sha256
     if [ ! -f "$dest/dl/$2" ]; then
-        # pip prepares an sdist's metadata in an isolated build environment: ~15 s each
-        $pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+        # Only the named package comes from source; its build requirements come as wheels
+        # (pip prepares the sdist's metadata in an isolated environment: a few seconds).
+        $pip download --quiet --disable-pip-version-check --no-deps --no-binary "${1%%==*}" \
             "$1" -d "$dest/dl" 2>&1 | grep -v "^WARNING: Location" >&2 || true
     fi
+    [ -f "$dest/dl/$2" ] || { echo "fetch-crypto: could not download $1 from PyPI" >&2; exit 1; }
     echo "$3  $dest/dl/$2" | sha256sum --check --quiet - \
         || { echo "fetch-crypto: SHA-256 mismatch for $2" >&2; exit 1; }
 }
