@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
@@ -65,8 +66,10 @@ def render(snap: WardSnapshot, target: int = 2) -> RenderableType:
 def summary(result: WardResult) -> RenderableType:
     """The final table: outcome per device, versions from the flash images and as reported."""
     data: dict[str, Any] = result.to_json()
+    # No vertical rules: the nine columns fit an 80-column terminal (and a log) untruncated.
     table = Table(title=f"ward: rollout {data['rollout_state']} in {data['duration_s']} s "
-                        f"(#{data['base_version']} -> #{data['target_version']})")
+                        f"(#{data['base_version']} -> #{data['target_version']})",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("device", "wave", "outcome", "flash", "reported", "journal", "resets",
                 "cuts", "bricked"):
         table.add_column(col, no_wrap=True)
