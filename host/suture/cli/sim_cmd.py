@@ -28,7 +28,8 @@ pauses the rollout, the device reverts); --busy P keeps devices in clinical use 
 
 def register(app: typer.Typer) -> None:
     """Attach the `sim` command to the root app."""
-    app.command("sim", help=HELP)(sim)
+    summary = "Watch a simulated ward update itself (the main demo)."
+    app.command("sim", help=HELP, short_help=summary)(sim)
 
 
 def _probability(value: float) -> float:
