@@ -38,6 +38,7 @@ from suture.boards.flashing import CopyToVolume, FlashPlanError, Images, flash_p
 from suture.boards.provision import ProvisionError, ProvisionRequest, decommission, provision
 from suture.boards.scheduler_client import SchedulerClient, SchedulerError
 from suture.boards.session import open_board, probe_port
+from suture.boards.swd import probe_update, sim_swd_update
 from suture.bundle import BundleError, build_bundle_from_dir
 from suture.hil import device_ops
 from suture.hil.link import LinkError
@@ -429,20 +430,44 @@ def update_cmd(
     install: Annotated[
         bool, typer.Option("--install/--stage-only", help="Reset to install once staged.")
     ] = True,
+    link: Annotated[
+        str, typer.Option("--link", help="serial (the REPL) or swd (a debug probe, pyocd).")
+    ] = "serial",
+    probe: Annotated[
+        str | None,
+        typer.Option("--probe", help="Debug probe unique id (implies --link swd)."),
+    ] = None,
 ) -> None:
     """Apply a signed update over the local link (degraded mode).
 
     The board's loader verifies the envelope and the payload exactly as for a
     network update, stages it, and installs it at the reset that follows.
-    Nothing unsigned is installed.
+    Nothing unsigned is installed. With --link swd (or --probe ID) the update
+    goes through a control block in the board's RAM over a debug probe.
     """
+    if link not in ("serial", "swd"):
+        raise _fail(f"--link must be serial or swd, not {link!r}")
     with _errors():
         board = load_board(name)
         env, data = _read(envelope, "envelope"), _read(payload, "payload")
-        with open_board(board, port=port, device_dir=device) as session, _progress(
-            f"staging on {board.name}"
-        ) as update:
-            result = local_update(session, env, data, install=install, progress=update)
+        if link == "swd" or probe is not None:
+            with _progress(f"staging on {board.name} over SWD") as update:
+                if board.flashing.method == "sim":
+                    with open_board(board, device_dir=device) as session:
+                        result = sim_swd_update(session, env, data, install=install,
+                                                progress=update)
+                else:
+                    result = probe_update(board, env, data, probe_id=probe, install=install,
+                                          progress=update)
+        else:
+            with open_board(board, port=port, device_dir=device) as session, _progress(
+                f"staging on {board.name}"
+            ) as update:
+                result = local_update(session, env, data, install=install, progress=update)
+        if not result.boot_state:
+            _out.print(f"staged version {result.staged_version}; the board was reset "
+                       f"through the probe to install it", highlight=False)
+            return
     _out.print(f"staged version {result.staged_version}; board state {result.boot_state}, "
                f"installed version {result.status.get('installed_version')}", highlight=False)
 

@@ -1,0 +1,205 @@
+"""The local update over SWD: an RTT-style control block in the board's RAM, driven through a
+memory port. On the simulated board the RAM block is a file that the unix-port process polls and
+the host reads and writes, so the whole path runs here: the loader refuses an unsigned or altered
+update and changes nothing, and stages and installs a signed one."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import random
+import struct
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from suture import keys
+from suture.boards import swd
+from suture.bundle import build_bundle
+from suture.cli.main import app
+from suture.sim.testing import sign_payload
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def _cli(*args: str | Path) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _status(device: Path) -> dict[str, Any]:
+    code, out = _cli("board", "status", "sim", "--device", device)
+    assert code == 0, out
+    value = json.loads(out)
+    assert isinstance(value, dict)
+    return value
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keys.PrivateKey]:
+    folder = tmp_path_factory.mktemp("swd")
+    key = keys.generate_private_key("ES256")
+    _, public = keys.write_key_pair(key, folder / "vendor.pem")
+    app_dir = folder / "app"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text("def main():\n    print('APP one')\n")
+    device = folder / "dev"
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", public)
+    assert code == 0, out
+    return device, key
+
+
+def test_swd_update_refuses_unsigned_and_altered_then_installs_a_signed_one(
+    board: tuple[Path, keys.PrivateKey], tmp_path: Path
+) -> None:
+    device, vendor = board
+    # Larger than the 4 KiB down ring, so the payload wraps around it several times.
+    payload = build_bundle({"main.py": b"def main():\n    print('APP two')\n",
+                            "blob.bin": random.Random(7).randbytes(12000)})
+    assert len(payload) > 2 * 4096
+    (tmp_path / "app2.bundle").write_bytes(payload)
+    (tmp_path / "app2.suit").write_bytes(sign_payload(payload, 2, vendor))
+    (tmp_path / "rogue.suit").write_bytes(
+        sign_payload(payload, 3, keys.generate_private_key("ES256")))
+    altered = payload[:-1] + bytes([payload[-1] ^ 1])
+    (tmp_path / "altered.bundle").write_bytes(altered)
+
+    code, out = _cli("board", "update", "sim", tmp_path / "rogue.suit",
+                     tmp_path / "app2.bundle", "--device", device, "--link", "swd")
+    assert code == 1
+    assert "the board refused the update: SignatureError" in out
+    status = _status(device)
+    assert (status["state"], status["installed_version"]) == ("CONFIRMED", 1)
+
+    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+                     tmp_path / "altered.bundle", "--device", device, "--link", "swd")
+    assert code == 1
+    assert "the board refused the update: DigestError" in out
+    assert _status(device)["installed_version"] == 1
+
+    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+                     tmp_path / "app2.bundle", "--device", device, "--link", "swd")
+    assert code == 0, out
+    assert "staged version 2; board state TRIAL, installed version 2" in out
+
+
+class _Ram:
+    """A memory port over a bytearray, for the host side alone."""
+
+    def __init__(self, size: int, start: int) -> None:
+        self.mem = bytearray(size)
+        self.start = start
+
+    def read_memory(self, addr: int, n: int) -> bytes:
+        return bytes(self.mem[addr - self.start : addr - self.start + n])
+
+    def write_memory(self, addr: int, data: bytes) -> None:
+        self.mem[addr - self.start : addr - self.start + len(data)] = data
+
+
+def test_the_control_block_is_found_by_its_magic_word_aligned_only() -> None:
+    ram = _Ram(0x3040, 0x2000_0000)
+    ram.write_memory(0x2000_0101, swd.MAGIC)  # unaligned: not a control block
+    with pytest.raises(swd.ControlBlockNotFoundError, match="no control block in RAM"):
+        swd.find_control_block(ram, 0x2000_0000, 0x3000)
+    ram.write_memory(0x2000_0200, swd.MAGIC)  # aligned, but no rings after it (a literal)
+    with pytest.raises(swd.ControlBlockNotFoundError, match="no control block in RAM"):
+        swd.find_control_block(ram, 0x2000_0000, 0x3000)
+    ram.write_memory(0x2000_0ffc, swd.MAGIC)  # straddles a search window
+    ram.write_memory(0x2000_0ffc + 16, struct.pack("<8I", 48, 4096, 0, 0, 4144, 256, 0, 0))
+    assert swd.find_control_block(ram, 0x2000_0000, 0x3000) == 0x2000_0ffc
+
+
+def test_a_missing_sim_ram_file_is_a_clear_error(tmp_path: Path) -> None:
+    port = swd.FileMemoryPort(tmp_path / "swd.ram")
+    with pytest.raises(swd.ControlBlockNotFoundError, match="is the board serving"):
+        swd.swd_stage(port, b"env", b"payload", base=0)
+
+
+def test_without_pyocd_the_probe_path_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real_import = builtins.__import__
+
+    def no_pyocd(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("pyocd"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyocd)
+    (tmp_path / "u.suit").write_bytes(b"x")
+    (tmp_path / "u.bin").write_bytes(b"y")
+    code, out = _cli("board", "update", "rpi-pico", tmp_path / "u.suit", tmp_path / "u.bin",
+                     "--probe", "E6614103E7")
+    assert code == 1
+    assert f"pyocd is not installed: pip install pyocd=={swd.PYOCD_VERSION}" in out
+
+
+class _Session:
+    def __init__(self, busy: bool) -> None:
+        self.busy = busy
+
+    def open(self) -> None:
+        if self.busy:
+            raise RuntimeError("USB device busy")
+
+
+def _fake_pyocd(monkeypatch: pytest.MonkeyPatch, session: _Session | None) -> None:
+    helpers = types.ModuleType("pyocd.core.helpers")
+
+    class ConnectHelper:
+        @staticmethod
+        def session_with_chosen_probe(**_kwargs: Any) -> _Session | None:
+            return session
+
+    helpers.ConnectHelper = ConnectHelper  # type: ignore[attr-defined]
+    for name in ("pyocd", "pyocd.core"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "pyocd.core.helpers", helpers)
+
+
+@pytest.mark.parametrize(
+    ("session", "message"),
+    [(None, "no debug probe E6614103E7 found (is it plugged in?)"),
+     (_Session(busy=True), "the probe is busy: USB device busy")],
+)
+def test_an_absent_or_busy_probe_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session: _Session | None, message: str
+) -> None:
+    _fake_pyocd(monkeypatch, session)
+    (tmp_path / "u.suit").write_bytes(b"x")
+    (tmp_path / "u.bin").write_bytes(b"y")
+    code, out = _cli("board", "update", "rpi-pico", tmp_path / "u.suit", tmp_path / "u.bin",
+                     "--probe", "E6614103E7")
+    assert code == 1
+    assert message in out
+
+
+def test_a_board_without_swd_says_so(tmp_path: Path) -> None:
+    (tmp_path / "u.suit").write_bytes(b"x")
+    (tmp_path / "u.bin").write_bytes(b"y")
+    code, out = _cli("board", "update", "esp32-s3", tmp_path / "u.suit", tmp_path / "u.bin",
+                     "--link", "swd")
+    assert code == 1
+    assert "has no flashing.pyocd_target: it has no SWD path" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.integers(min_value=0, max_value=560))
+def test_any_ram_content_gives_a_block_or_the_not_found_error(junk: bytes, at: int) -> None:
+    ram = _Ram(1024, 0)
+    ram.write_memory(0, junk)
+    ram.write_memory(at, swd.MAGIC)
+    try:
+        found = swd.find_control_block(ram, 0, 1024, step=256)
+    except swd.ControlBlockNotFoundError:
+        return
+    assert found % 4 == 0
+    assert ram.read_memory(found, len(swd.MAGIC)) == swd.MAGIC
