@@ -271,12 +271,11 @@ class Loader:
             raise DigestError("installed copy does not match the signed digest")
 
     # ---- requests from the agent and the application -------------------------------------
-    def stage(self, envelope, stream, install=True):
-        """Verify envelope (signature, identity, anti-rollback, size), then copy the payload
-        from stream (readinto) into the staging slot, hashing as it goes. Nothing is written
-        before the envelope verifies."""
-        j = self.journal
-        cur = j.current
+    def check_staging(self, envelope):
+        """The checks every way of staging starts with: no other update in flight, no revert
+        pending, and the envelope verified for this device (signature, identity, anti-rollback,
+        size). Returns (current record, the SUIT plan, image size, image digest)."""
+        cur = self.journal.current
         if cur.state not in J.CLOSED and not (
             cur.component == J.COMPONENT_APP
             and (cur.state == J.TRIAL or cur.state == J.DOWNLOADING
@@ -285,9 +284,6 @@ class Loader:
             raise StateError("an update is in flight (%s)" % cur.name())
         if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
             raise StateError("a revert is pending")
-        keep = cur.component == J.COMPONENT_APP and (
-            cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
-        )
         from loader import suit  # only staging needs the SUIT processor and ES256
 
         inst = self.installed()
@@ -299,10 +295,29 @@ class Loader:
         size = comp.size()
         if digest is None or not isinstance(size, int):
             raise SuitError("manifest gives no image digest and size")
-        rec = Record(component=J.COMPONENT_APP, state=J.DOWNLOADING,
-                     flags=J.FLAG_KEEP_BACKUP if keep else 0,
-                     boot_count=cur.boot_count if keep else 0,
-                     size=size, version=plan.seq, digest=digest)
+        return cur, plan, size, digest
+
+    @staticmethod
+    def downloading_record(cur, seq, size, digest):
+        """The DOWNLOADING record that opens staging on top of the current record cur. When
+        the running application is an unconfirmed trial (or cur's update already kept the
+        backup), the backup slot holds the last confirmed application: KEEP_BACKUP, and the
+        trial's boot count carries on."""
+        keep = cur.component == J.COMPONENT_APP and (
+            cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
+        )
+        return Record(component=J.COMPONENT_APP, state=J.DOWNLOADING,
+                      flags=J.FLAG_KEEP_BACKUP if keep else 0,
+                      boot_count=cur.boot_count if keep else 0,
+                      size=size, version=seq, digest=digest)
+
+    def stage(self, envelope, stream, install=True):
+        """Verify envelope (signature, identity, anti-rollback, size), then copy the payload
+        from stream (readinto) into the staging slot, hashing as it goes. Nothing is written
+        before the envelope verifies."""
+        j = self.journal
+        cur, plan, size, digest = self.check_staging(envelope)
+        rec = self.downloading_record(cur, plan.seq, size, digest)
         rec = j.append(rec)
         h = hashlib.sha256()
         w = PageWriter(self.staging)

@@ -11,10 +11,8 @@ import hashlib
 from micropython import const
 
 from loader import journal as J
-from loader import suit
-from loader.errors import DigestError, SizeError, StateError, SuitError
+from loader.errors import DigestError, SizeError, StateError
 from loader.flash import PageWriter, RegionReader
-from loader.journal import Record
 
 CHECKPOINT = const(32768)  # journal the resume point about every this many bytes
 ABORTED = const(43)  # FAILED code: the scheduler asked to discard the staged update
@@ -40,32 +38,16 @@ class Stager:
         Returns the offset the payload must continue from."""
         ld = self.ld
         j = ld.journal
-        cur = j.current
-        if cur.state not in J.CLOSED and not (
-            cur.component == J.COMPONENT_APP
-            and (cur.state == J.TRIAL or cur.state == J.DOWNLOADING
-                 or (cur.state == J.STAGED and not cur.flags & J.FLAG_INSTALL_REQUESTED))
-        ):
-            raise StateError("an update is in flight (%s)" % cur.name())
-        if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
-            raise StateError("a revert is pending")
-        inst = ld.installed()
-        b = ld.board
-        plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
-                            min_seq=inst.version + 1, max_image=ld.staging.size)
-        comp = plan.components[0]
-        digest = comp.digest()
-        size = comp.size()
-        if digest is None or not isinstance(size, int):
-            raise SuitError("manifest gives no image digest and size")
+        cur, plan, size, digest = ld.check_staging(envelope)
+        seq = plan.seq
         self.size = size
         self.digest = digest
-        self.version = plan.seq
+        self.version = seq
         sector = ld.staging.sector
         self._cp = CHECKPOINT - CHECKPOINT % sector or sector
         self.h = hashlib.sha256()
         same = (cur.component == J.COMPONENT_APP and cur.state == J.DOWNLOADING
-                and cur.version == plan.seq and cur.size == size and cur.digest == digest)
+                and cur.version == seq and cur.size == size and cur.digest == digest)
         if resume and same and cur.progress % sector == 0 and cur.progress <= size:
             self.rec = cur
             self.offset = cur.progress
@@ -77,13 +59,7 @@ class Stager:
                     break
                 self.h.update(mv[:n])
         else:
-            keep = cur.component == J.COMPONENT_APP and (
-                cur.state == J.TRIAL
-                or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP))
-            rec = Record(component=J.COMPONENT_APP, state=J.DOWNLOADING,
-                         flags=J.FLAG_KEEP_BACKUP if keep else 0,
-                         boot_count=cur.boot_count if keep else 0,
-                         size=size, version=plan.seq, digest=digest)
+            rec = ld.downloading_record(cur, seq, size, digest)
             self.rec = j.append(rec)
             self.offset = 0
         self.w = PageWriter(ld.staging, self.offset)
