@@ -64,29 +64,28 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def _check_private(key: object, path: Path) -> PrivateKey:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey) or (
+        isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
+    ):
         return key
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        if isinstance(key.curve, ec.SECP256R1):
-            return key
-        raise KeyFileError(
-            f"{path}: EC key on curve {key.curve.name}; only P-256 (ES256) is supported"
-        )
-    raise KeyFileError(
-        f"{path}: {type(key).__name__} is not supported; use a P-256 (ES256) or Ed25519 (EdDSA) key"
-    )
+    raise _unsupported_key(key, path)
 
 
 def _check_public(key: object, path: Path) -> PublicKey:
-    if isinstance(key, ed25519.Ed25519PublicKey):
+    if isinstance(key, ed25519.Ed25519PublicKey) or (
+        isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+    ):
         return key
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if isinstance(key.curve, ec.SECP256R1):
-            return key
-        raise KeyFileError(
+    raise _unsupported_key(key, path)
+
+
+def _unsupported_key(key: object, path: Path) -> KeyFileError:
+    """The error for a key that is neither P-256 nor Ed25519, naming its curve or type."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return KeyFileError(
             f"{path}: EC key on curve {key.curve.name}; only P-256 (ES256) is supported"
         )
-    raise KeyFileError(
+    return KeyFileError(
         f"{path}: {type(key).__name__} is not supported; use a P-256 (ES256) or Ed25519 (EdDSA) key"
     )
 
