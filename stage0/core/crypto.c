@@ -1,7 +1,9 @@
 /**
  * @file crypto.c
- * The crypto stage0 uses, from the libraries fetched at build time (tools/fetch-crypto.sh):
- * SHA-256 from libsodium, ECDSA P-256 verification from HACL*. Nothing here is crypto code.
+ * The crypto stage0 uses, from HACL* (formally verified; fetched at build time by
+ * tools/fetch-crypto.sh): SHA-256 compression and padding, and ECDSA P-256 verification.
+ * Nothing here is crypto code: only the buffering that turns HACL*'s whole-block SHA-256
+ * functions into init/update/final, and copies into the mutable buffers HACL*'s API takes.
  */
 /* glibc declares le64toh and friends, which HACL*'s headers use, only with this. */
 #define _DEFAULT_SOURCE
@@ -9,25 +11,45 @@
 #include <string.h>
 
 #include "Hacl_P256.h"
+#include "internal/Hacl_Hash_SHA2.h"
 #include "crypto.h"
-#include "sodium/crypto_hash_sha256.h"
 
-_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(suture_sha256_t),
-               "suture_sha256_t too small for libsodium's state");
+#define BLOCK 64u
 
 void suture_sha256_init(suture_sha256_t *ctx)
 {
-    crypto_hash_sha256_init((crypto_hash_sha256_state *)(void *)ctx->opaque);
+    Hacl_Hash_SHA2_sha256_init(ctx->state);
+    ctx->total = 0;
 }
 
 void suture_sha256_update(suture_sha256_t *ctx, const void *data, uint32_t len)
 {
-    crypto_hash_sha256_update((crypto_hash_sha256_state *)(void *)ctx->opaque, data, len);
+    const uint8_t *in = data;
+    uint32_t used = (uint32_t)(ctx->total % BLOCK);
+    ctx->total += len;
+    if (used != 0) {
+        uint32_t take = BLOCK - used < len ? BLOCK - used : len;
+        memcpy(ctx->block + used, in, take);
+        in += take;
+        len -= take;
+        if (used + take < BLOCK) {
+            return;
+        }
+        Hacl_Hash_SHA2_sha256_update_nblocks(BLOCK, ctx->block, ctx->state);
+    }
+    uint32_t whole = len - len % BLOCK;
+    if (whole != 0) {
+        /* HACL* takes a non-const pointer; it only reads the input. */
+        Hacl_Hash_SHA2_sha256_update_nblocks(whole, (uint8_t *)(uintptr_t)in, ctx->state);
+    }
+    memcpy(ctx->block, in + whole, len - whole);
 }
 
 void suture_sha256_final(suture_sha256_t *ctx, uint8_t out[32])
 {
-    crypto_hash_sha256_final((crypto_hash_sha256_state *)(void *)ctx->opaque, out);
+    Hacl_Hash_SHA2_sha256_update_last(ctx->total, (uint32_t)(ctx->total % BLOCK), ctx->block,
+                                      ctx->state);
+    Hacl_Hash_SHA2_sha256_finish(ctx->state, out);
 }
 
 int suture_p256_verify(const uint8_t hash[32], const uint8_t public_key[64],
@@ -39,14 +61,4 @@ int suture_p256_verify(const uint8_t hash[32], const uint8_t public_key[64],
     memcpy(r, signature, sizeof r);
     memcpy(s, signature + 32, sizeof s);
     return Hacl_P256_ecdsa_verif_without_hash(32, h, pk, r, s) ? 0 : -1;
-}
-
-/* libsodium's SHA-256 wipes its temporaries with this; the rest of libsodium is not built. */
-void sodium_memzero(void *const pnt, const size_t len);
-void sodium_memzero(void *const pnt, const size_t len)
-{
-    volatile unsigned char *p = (volatile unsigned char *)pnt;
-    for (size_t i = 0; i < len; i++) {
-        p[i] = 0;
-    }
 }

@@ -1,12 +1,14 @@
-/** @file crypto.h  The two primitives stage0 needs, over the fetched libraries. */
+/** @file crypto.h  The two primitives stage0 needs, over the fetched library (HACL*). */
 #ifndef SUTURE_CRYPTO_H
 #define SUTURE_CRYPTO_H
 
 #include <stdint.h>
 
-/** SHA-256 context (holds libsodium's state). */
+/** SHA-256 context: HACL*'s eight-word chaining state plus a partial block. */
 typedef struct suture_sha256 {
-    uint64_t opaque[14];
+    uint32_t state[8];
+    uint8_t block[64];
+    uint64_t total; /**< bytes absorbed so far */
 } suture_sha256_t;
 
 void suture_sha256_init(suture_sha256_t *ctx);

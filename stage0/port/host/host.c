@@ -12,6 +12,8 @@
  *       loader, the last one is the expected image (header digest), the journal is consistent
  *       and ends in EXPECT_STATE; then again with a second cut in the boot that resumes from
  *       the first. Prints "cut points: K" and "double cuts: D". Exit 0 when every check held.
+ *   stage0-host crypto
+ *       answer SHA-256 and P-256 requests from standard input (crypto_check.c)
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include "../../core/internal.h"
 #include "../../core/stage0.h"
 #include "../layout_qemu.h"
+#include "crypto_check.h"
 
 #define INTERNAL_SIZE SUTURE_QEMU_INTERNAL_SIZE
 #define EXTERNAL_SIZE SUTURE_QEMU_EXTERNAL_SIZE
@@ -301,7 +304,11 @@ int main(int argc, char **argv)
     if (argc == 6 && strcmp(argv[1], "sweep") == 0) {
         return cmd_sweep(argv[2], argv[3], argv[4], atoi(argv[5]));
     }
+    if (argc == 2 && strcmp(argv[1], "crypto") == 0) {
+        return suture_host_crypto_check();
+    }
     fprintf(stderr, "usage: stage0-host boot INTERNAL EXTERNAL\n"
-                    "       stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX STATE\n");
+                    "       stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX STATE\n"
+                    "       stage0-host crypto   (requests on standard input)\n");
     return 2;
 }
