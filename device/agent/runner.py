@@ -169,7 +169,7 @@ class Agent:
             return self.schedule
         if s.number > self.last_number:
             self.last_number = s.number
-            self.store.put_int("agent.sched", s.number)
+            self.store.put_int("agent.sched", s.number, keep=True)
         self.schedule = s
         self.etag = etag
         self.next_poll = s.next_poll if s.next_poll > now else now + max(1, s.poll_interval)

@@ -1,5 +1,6 @@
 # The agent's persistent state, in the loader's versioned NVM store (schema 1 for every key):
-#   agent.sched      highest schedule number accepted (decimal text)
+#   agent.sched      highest schedule number accepted (decimal text); kept across a revert
+#                    (NVM keep flag), so a revert does not reopen a replay window
 #   agent.ctx        the update in flight: JSON {"r": rollout id, "rel": release id,
 #                    "c": component, "v": version, "n": schedule number}
 #   agent.jseq       journal seq of the last state reported (decimal text)
@@ -34,9 +35,9 @@ class Store:
         except ValueError:
             return default
 
-    def put_int(self, key, value):
+    def put_int(self, key, value, keep=False):
         if self.get_int(key, None) != value:
-            self.nvm.put(key, str(value).encode(), SCHEMA)
+            self.nvm.put(key, str(value).encode(), SCHEMA, keep)
 
     def get_json(self, key):
         v = self._get(key)

@@ -3,7 +3,9 @@
 # copy, a commit marker, then appended records. A record carries its schema version and a CRC:
 # a torn record fails its CRC and is skipped, so a record is never half-written. An update
 # copies (migrates) the confirmed bank into the other bank; the copy serves the new version
-# while the confirmed bank stays untouched until a later update reuses it.
+# while the confirmed bank stays untouched until a later update reuses it. Records put with
+# keep=True (anti-replay numbers, say) and written by the running application are carried into
+# the older bank before a revert or a superseding update discards the bank they were written in.
 import struct
 
 from binascii import crc32
@@ -20,6 +22,8 @@ MAX_KEY = const(32)
 MAX_VALUE = const(512)
 MAX_KEYS = const(128)
 FLAG_DELETED = const(1)
+FLAG_KEEP = const(2)
+_APPENDED = const(0x80)  # in memory only: written after the commit marker
 
 
 def _pad(n):
@@ -37,7 +41,7 @@ class Bank:
         self.version = 0
         self.generation = 0
         self.end = UNIT
-        self.index_map = {}  # key -> (offset of value, length, schema)
+        self.index_map = {}  # key -> (offset of value, length, schema, flags)
 
     def scan(self, buf):
         """Read the header and every record; buf: scratch of at least REC_HDR + MAX_KEY."""
@@ -79,7 +83,9 @@ class Bank:
                         if flags & FLAG_DELETED:
                             self.index_map.pop(key, None)
                         else:
-                            self.index_map[key] = (pos + REC_HDR + klen, vlen, schema)
+                            if self.committed:
+                                flags |= _APPENDED
+                            self.index_map[key] = (pos + REC_HDR + klen, vlen, schema, flags)
                         pos += total
                         continue
             pos += UNIT  # torn or foreign unit: skip it, never reuse it
@@ -160,7 +166,9 @@ class Bank:
         if flags & FLAG_DELETED:
             self.index_map.pop(key, None)
         else:
-            self.index_map[key] = (pos + REC_HDR + klen, vlen, schema)
+            if self.committed:
+                flags |= _APPENDED
+            self.index_map[key] = (pos + REC_HDR + klen, vlen, schema, flags)
 
 
 class Nvm:
@@ -205,8 +213,11 @@ class Nvm:
     def keys(self):
         return sorted(self.bank.index_map) if self.bank else []
 
-    def put(self, key, value, schema):
+    def put(self, key, value, schema, keep=False):
+        """Write key. keep=True: the value outlives this bank (see _carry): a revert or a
+        superseding update keeps the latest kept value instead of the older bank's."""
         key = _key(key)
+        flags = FLAG_KEEP if keep else 0
         if len(value) > MAX_VALUE:
             raise SizeError("NVM value longer than %d bytes" % MAX_VALUE)
         if not 0 <= schema < 0x10000:
@@ -215,10 +226,10 @@ class Nvm:
         if key not in b.index_map and len(b.index_map) >= MAX_KEYS:
             raise NvmFull("more than %d keys" % MAX_KEYS)
         try:
-            b.write_record(key, value, schema)
+            b.write_record(key, value, schema, flags)
         except NvmFull:
             self.compact()
-            self.bank.write_record(key, value, schema)
+            self.bank.write_record(key, value, schema, flags)
 
     def delete(self, key):
         key = _key(key)
@@ -236,14 +247,35 @@ class Nvm:
     def _copy(self, src, dst, version, generation, fn):
         dst.format(version, generation)
         for key in sorted(src.index_map):
+            flags = src.index_map[key][3] & FLAG_KEEP
             schema, value = src.read_value(key)
             if fn is not None:
                 out = fn(key, schema, value)
                 if out is None:
                     continue
                 schema, value = out
-            dst.write_record(key, value, schema)
+            dst.write_record(key, value, schema, flags)
         dst.commit()
+
+    def _carry(self, dst, version):
+        """Copy the kept records that the application of a version above `version` wrote
+        (appended after its bank's commit marker: not the copies a migration made) into dst,
+        before that bank is erased or reused. Each is appended only when dst's value differs, so
+        a resumed revert or migration writes nothing twice; a cut leaves the old value or the
+        new one (records are never half-written). Best effort when dst is full: no compaction
+        here, as its target would be the very bank being carried from."""
+        for b in self.banks:
+            if b is dst or not (b.valid and b.committed and b.version > version):
+                continue
+            for key in sorted(b.index_map):
+                if b.index_map[key][3] & (FLAG_KEEP | _APPENDED) != FLAG_KEEP | _APPENDED:
+                    continue
+                rec = b.read_value(key)
+                if dst.read_value(key) != rec:
+                    try:
+                        dst.write_record(key, rec[1], rec[0], FLAG_KEEP)
+                    except NvmFull:
+                        return
 
     def compact(self):
         """Rewrite the live records into the other bank (same version, next generation). Refused
@@ -262,6 +294,8 @@ class Nvm:
             if b.valid and b.committed and b.version == new_version:
                 return b
         src = self.select(confirmed_version)
+        if src is not None:
+            self._carry(src, confirmed_version)  # a trial being superseded: keep its kept records
         if src is None:
             dst = self.banks[0]
             dst.format(new_version, 1)
@@ -272,7 +306,11 @@ class Nvm:
         return dst
 
     def drop_above(self, version):
-        """Invalidate banks made for versions above `version` (after a revert)."""
+        """Invalidate banks made for versions above `version` (after a revert), carrying
+        their kept records into the bank that `version` uses first."""
+        dst = self.select(version)
+        if dst is not None:
+            self._carry(dst, version)
         for b in self.banks:
             if b.valid and b.version > version:
                 self.region.erase(b.base)

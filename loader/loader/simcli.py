@@ -3,6 +3,7 @@
 # Commands: provision BUNDLE VERSION | boot | app | stage ENVELOPE PAYLOAD [noinstall]
 #           | confirm | revert | report | journal | nvm-put KEY HEXVALUE SCHEMA | nvm-del KEY
 #           | nvm-fill KEY BYTE COUNT SCHEMA (value = COUNT copies of BYTE)
+#           | nvm-keep KEY HEXVALUE SCHEMA (a record kept across a revert)
 #           | exec SCRIPT [ARGS] (tests: run SCRIPT with board, loader, out, args in scope)
 # Output lines the harness parses: "SUTURE-RESULT <json>", "SUTURE-ERROR <name> <message>",
 # "SUTURE-OPS <n>". Exit status: 0 ok, 2 a named loader error, 99 power cut, 98 reset.
@@ -110,6 +111,8 @@ def _run(b, ld, cmd, args, out):
         exec(src, {"board": b, "loader": ld, "out": out, "args": args[1:]})
     elif cmd == "nvm-put":
         ld.nvm().put(args[0], bytes.fromhex(args[1]), int(args[2]))
+    elif cmd == "nvm-keep":
+        ld.nvm().put(args[0], bytes.fromhex(args[1]), int(args[2]), keep=True)
     elif cmd == "nvm-fill":
         ld.nvm().put(args[0], bytes((int(args[1]),)) * int(args[2]), int(args[3]))
     elif cmd == "nvm-del":

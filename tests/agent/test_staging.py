@@ -206,6 +206,28 @@ def test_revert_command_during_the_trial(agent_device: Provisioned,
     assert reverted[-1]["rollout_id"] == 9
 
 
+def test_revert_does_not_reopen_a_replay_window(agent_device: Provisioned,
+                                               fake_scheduler: FakeScheduler,
+                                               vendor_key: PrivateKey,
+                                               scheduler_key: PrivateKey) -> None:
+    """Schedule 4 is accepted during the trial, in the trial's NVM bank, which the revert it
+    asks for discards. The number is a kept record: after the revert, a replay of schedule 3
+    (the install) as the very first answer is still refused."""
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
+    assert run_agent(agent_device, 5) == 98  # installs #2 under schedule 3
+    _reschedule(fake_scheduler, scheduler_key, 4, 3)  # revert
+    assert run_agent(agent_device, 5) == 98  # trial boot: accepts 4, asks for the revert
+    serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
+    r = agent_device.device.run(["boot"], ["exec", "agent_run.py", str(DEVICE_DIR), "3"])
+    assert r.exit_code == 0, r.stdout + r.stderr  # no second install
+    assert r.result["refused"] >= 1
+    assert r.result["last_number"] == 4
+    cur = agent_device.board.current_record()
+    assert cur is not None
+    assert cur.state == State.REVERTED
+    assert cur.version == 1
+
+
 def test_replayed_schedule_is_not_acted_on(agent_device: Provisioned,
                                            fake_scheduler: FakeScheduler,
                                            vendor_key: PrivateKey,

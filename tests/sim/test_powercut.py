@@ -178,6 +178,24 @@ def test_powercut_revert(v1_with_nvm: Provisioned, figures: Callable[[str, objec
     _report("revert", rep, figures)
 
 
+def test_powercut_revert_carries_kept_records(
+    v1_with_nvm: Provisioned, figures: Callable[[str, object], None]
+) -> None:
+    p = v1_with_nvm
+    assert p.device.run(["nvm-keep", "seq", "05", "1"]).ok
+    assert p.device.run(_stage(p, 2, V2)).ok
+    assert p.device.run(["boot"], ["nvm-keep", "seq", "06", "1"], ["revert"]).ok
+    exp = Expect({1: (V1, {**NVM_V1, "seq": [1, "06"]})})
+
+    def check(board: SimBoard, dev: SimDevice, cut: PowerCut) -> str:
+        rep = exp.boot(board, dev, cut)
+        assert rep["state"] == "REVERTED"
+        return "REVERTED v1, kept record carried"
+
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    _report("revert carrying a kept record", rep, figures)
+
+
 def test_powercut_nvm_write(
     v1_with_nvm: Provisioned, figures: Callable[[str, object], None]
 ) -> None:

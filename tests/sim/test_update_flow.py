@@ -114,6 +114,59 @@ def test_nvm_migrates_and_comes_back_on_revert(make_device: Callable[..., Provis
     assert rep["nvm"] == {"cal": [1, "0102"], "gone": [1, "ff"]}
 
 
+def test_kept_record_written_in_a_trial_survives_its_revert(
+    make_device: Callable[..., Provisioned],
+) -> None:
+    p = make_device()
+    assert p.device.run(["nvm-put", "cal", "0102", "1"], ["nvm-keep", "seq", "07", "1"]).ok
+    _stage(p, 2, example_app(2))
+    _boot(p)
+    r = p.device.run(["nvm-keep", "seq", "09", "1"], ["nvm-put", "cal", "77", "1"])
+    assert r.ok, r.stdout + r.stderr
+    assert p.device.run(["revert"]).ok
+    rep = _boot(p)
+    assert rep["installed_version"] == 1
+    # The kept record carries the trial's value; the ordinary one comes back as it was.
+    assert rep["nvm"] == {"cal": [1, "0102"], "seq": [1, "09"]}
+    rep = _boot(p)  # a second boot after the revert changes nothing
+    assert rep["nvm"] == {"cal": [1, "0102"], "seq": [1, "09"]}
+
+
+def test_kept_record_survives_an_update_that_supersedes_the_trial(
+    make_device: Callable[..., Provisioned],
+) -> None:
+    p = make_device()
+    assert p.device.run(["nvm-keep", "seq", "07", "1"], ["nvm-put", "cal", "01", "1"]).ok
+    _stage(p, 2, example_app(2))
+    _boot(p)
+    assert p.device.run(["nvm-keep", "seq", "0b", "1"], ["nvm-put", "cal", "02", "1"]).ok
+    _stage(p, 3, example_app(3))  # staged on top of the unconfirmed trial of 2
+    rep = _boot(p)
+    assert (rep["state"], rep["installed_version"]) == ("TRIAL", 3)
+    assert rep["nvm"] == {"cal": [1, "01"], "seq": [1, "0b"]}
+    assert p.device.run(["revert"]).ok
+    rep = _boot(p)
+    assert rep["installed_version"] == 1
+    assert rep["nvm"] == {"cal": [1, "01"], "seq": [1, "0b"]}
+
+
+def test_migrated_copy_of_a_kept_record_is_not_carried_back(
+    make_device: Callable[..., Provisioned],
+) -> None:
+    """Only what the trial's application wrote is carried: a value a migration rewrote (here to
+    schema 2) stays in the trial's bank, and the older version gets its own value back."""
+    p = make_device()
+    assert p.device.run(["nvm-keep", "seq", "07", "1"]).ok
+    mig = "def migrate(key, schema, value):\n    return 2, value + b'\\x99'\n"
+    _stage(p, 2, example_app(2, migrations=mig))
+    rep = _boot(p)
+    assert rep["nvm"] == {"seq": [2, "0799"]}
+    assert p.device.run(["revert"]).ok
+    rep = _boot(p)
+    assert rep["installed_version"] == 1
+    assert rep["nvm"] == {"seq": [1, "07"]}
+
+
 def test_nvm_survives_confirmed_update(make_device: Callable[..., Provisioned]) -> None:
     p = make_device()
     assert p.device.run(["nvm-put", "serial", "abcd", "1"]).ok
