@@ -7,68 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from suture.sim.fake_spi_nor import MACHINE_PY
+
 FAKES = {
-    "machine.py": '''
-class Pin:
-    OUT = 1
-    def __init__(self, n, mode=None, value=1):
-        self.v = value
-        BUS.cs = self
-    def __call__(self, v):
-        if v and not self.v:
-            BUS.end()
-        self.v = v
-
-class _Bus:
-    def __init__(self):
-        self.mem = bytearray(b"\\xff" * 65536)
-        self.cmd = bytearray()
-        self.wel = False
-        self.log = []
-        self.cs = None
-    def end(self):
-        c = self.cmd
-        if c:
-            op = c[0]
-            self.log.append(op)
-            if op == 0x06:
-                self.wel = True
-            elif op in (0x02, 0x20):
-                if not self.wel:
-                    raise OSError("write without WREN")
-                a = (c[1] << 16) | (c[2] << 8) | c[3]
-                if op == 0x20:
-                    self.mem[a:a + 4096] = b"\\xff" * 4096
-                else:
-                    for i, b in enumerate(c[4:]):
-                        self.mem[a + i] &= b
-                self.wel = False
-        self.cmd = bytearray()
-
-BUS = _Bus()
-
-class SPI:
-    def __init__(self, n, baudrate=0):
-        pass
-    def write(self, data):
-        BUS.cmd.extend(data)
-    def readinto(self, buf):
-        c = BUS.cmd
-        if c[0] == 0x05:
-            buf[0] = 0
-        elif c[0] == 0x03:
-            a = (c[1] << 16) | (c[2] << 8) | c[3]
-            buf[:] = BUS.mem[a:a + len(buf)]
-
-class WDT:
-    def __init__(self, timeout=0):
-        self.fed = 0
-    def feed(self):
-        self.fed += 1
-
-def reset():
-    raise SystemExit(98)
-''',
+    "machine.py": MACHINE_PY,
     "board_config.py": '''
 NAME = "fake"
 SPI_ID = 0

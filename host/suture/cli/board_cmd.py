@@ -33,6 +33,7 @@ from suture.boards import (
     load_board_file,
 )
 from suture.boards.deploy import DeployError, compile_tree, deploy, local_update
+from suture.boards.firmware_config import FirmwareConfigError, LoaderTrust, write_firmware_dir
 from suture.boards.flash_runner import run_flash_plan
 from suture.boards.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
 from suture.boards.provision import ProvisionError, ProvisionRequest, decommission, provision
@@ -418,6 +419,62 @@ def deploy_cmd(
     if result.log:
         _out.print("--- log ---", highlight=False)
         _out.print(result.log, highlight=False, markup=False)
+
+
+LOADER_MANIFEST = Path(__file__).resolve().parents[3] / "loader" / "manifest.py"
+
+
+@board_app.command("firmware-config")
+def firmware_config_cmd(
+    name: Annotated[str, typer.Argument(help="Board name, e.g. `rpi-pico`.")],
+    vendor_key: Annotated[
+        list[Path],
+        typer.Option(help="Vendor SUIT signing public key PEM the loader trusts (repeatable)."),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder to write board_config.py and manifest.py into.")
+    ],
+    vendor_id: Annotated[str, typer.Option(help="SUIT vendor id (UUID).")] = str(VENDOR_ID),
+    class_id: Annotated[str, typer.Option(help="SUIT class id (UUID).")] = str(CLASS_ID),
+    max_trial_boots: Annotated[
+        int, typer.Option(help="Boots a new application gets to confirm before a revert.")
+    ] = 3,
+    wdt_ms: Annotated[int, typer.Option(help="Watchdog timeout in milliseconds.")] = 8000,
+    mount: Annotated[
+        str | None,
+        typer.Option(help="Where the port mounts its filesystem (default: the port's own)."),
+    ] = None,
+    boards: BoardsDir = None,
+) -> None:
+    """Generate the loader's frozen board configuration for a real board.
+
+    Writes OUT/board_config.py (flash map, SPI wiring, trusted vendor keys and
+    ids, from the board definition) and OUT/manifest.py, which freezes it with
+    the loader package. Build MicroPython with it, e.g.
+    `make -C ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=$PWD/OUT/manifest.py`.
+    """
+    board = _load(name, boards)
+    ids = {}
+    for what, text in (("vendor id", vendor_id), ("class id", class_id)):
+        try:
+            ids[what] = uuid.UUID(text)
+        except ValueError:
+            raise _fail(f"the {what} {text!r} is not a UUID") from None
+    try:
+        keys = _sec1_keys(vendor_key)
+    except (KeyFileError, OSError) as exc:
+        raise _fail(f"cannot read a vendor key: {exc}") from None
+    trust = LoaderTrust(vendor_keys=keys, vendor_id=ids["vendor id"], class_id=ids["class id"],
+                        max_trial_boots=max_trial_boots, wdt_ms=wdt_ms, mount=mount)
+    try:
+        written = write_firmware_dir(board, trust, out, LOADER_MANIFEST)
+    except FirmwareConfigError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write into {out}: {exc.strerror or exc}") from None
+    for path in written:
+        _out.print(f"wrote {path}", highlight=False)
+    _out.print(f"build: FROZEN_MANIFEST={written[1].resolve()}", highlight=False)
 
 
 @board_app.command("update")

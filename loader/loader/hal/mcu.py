@@ -1,7 +1,9 @@
 # A real board: the external flash behind machine.SPI (a JEDEC SPI NOR driver), littlefs on the
 # internal flash as the port mounts it, machine.reset and machine.WDT. The flash map comes from
-# the frozen module `board_config` generated from boards/<board>/board.toml, which defines:
-#   NAME, SPI_ID, SPI_BAUD, SPI_CS, EXT_SIZE, EXT_SECTOR, EXT_PAGE,
+# the frozen module `board_config` generated from boards/<board>/board.toml by
+# `suture board firmware-config` (suture.boards.firmware_config), which defines:
+#   NAME, SPI_ID, SPI_BAUD, SPI_CS, SPI_PINS ((sck, mosi, miso) or () for fixed-pin buses),
+#   EXT_SIZE, EXT_SECTOR, EXT_PAGE,
 #   EXT_REGIONS = {"journal": (offset, size), "nvm": ..., "staging": ..., "backup": ...},
 #   VENDOR_ID, CLASS_ID, DEVICE_ID (bytes), KEYS (list of 65-byte P-256 points),
 #   MAX_TRIAL_BOOTS, MOUNT (where the port mounts littlefs, e.g. "/flash"), WDT_MS.
@@ -79,7 +81,13 @@ class McuBoard:
         import board_config as cfg
 
         self.name = cfg.NAME
-        spi = machine.SPI(cfg.SPI_ID, baudrate=cfg.SPI_BAUD)
+        pins = getattr(cfg, "SPI_PINS", ())
+        if pins:
+            pin = machine.Pin
+            spi = machine.SPI(cfg.SPI_ID, baudrate=cfg.SPI_BAUD, sck=pin(pins[0]),
+                              mosi=pin(pins[1]), miso=pin(pins[2]))
+        else:
+            spi = machine.SPI(cfg.SPI_ID, baudrate=cfg.SPI_BAUD)
         cs = machine.Pin(cfg.SPI_CS, machine.Pin.OUT, value=1)
         self.external = SpiNor(spi, cs, cfg.EXT_SIZE, cfg.EXT_SECTOR, cfg.EXT_PAGE)
         self._regions = {}
