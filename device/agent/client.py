@@ -1,6 +1,8 @@
 # The scheduler's device API (docs/formats/device-api.md): signed requests (HMAC-SHA256 over
 # method, path, device id, time, counter and the body digest), the schedule poll with
-# If-None-Match, reports, and ranged downloads.
+# If-None-Match, reports, and ranged downloads. A 401 carrying a resync MAC'd with the device
+# secret over the refused request's counter sets the clock and the counter, then the request
+# is sent once more.
 import hashlib
 import json
 
@@ -11,6 +13,7 @@ from agent.mac import hexlify, hmac_sha256
 from agent.transport import split_url
 
 SCHEME = "suture-device-v1"
+RESYNC_SCHEME = "suture-resync-v1"
 MAX_SCHEDULE = const(2048)
 MAX_ACK = const(1024)
 _EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -31,6 +34,11 @@ class Counter:
         self.last = v
         return v
 
+    def resync(self, floor):
+        """After a verified resync: continue above the scheduler's last accepted counter (the
+        refused request's counter was not consumed, so it need not be passed)."""
+        self.last = floor
+
 
 class SchedulerClient:
     def __init__(self, transport, base_url, device_id, secret, clock):
@@ -41,6 +49,7 @@ class SchedulerClient:
         self.clock = clock
         self.counter = Counter(clock)
         self.bytes_in = 0
+        self.resyncs = 0  # verified resyncs applied (clock or counter corrected)
 
     def sign(self, method, path, body=b""):
         now = self.clock.now()
@@ -56,13 +65,37 @@ class SchedulerClient:
 
     def _request(self, method, url, body=None, extra=None):
         path = split_url(url)[3]
-        h = self.sign(method, path, body or b"")
-        if extra:
-            for k in extra:
-                h[k] = extra[k]
-        if body is not None:
-            h["Content-Type"] = "application/json"
-        return self.t.request(method, url, h, body)
+        for attempt in (0, 1):
+            h = self.sign(method, path, body or b"")
+            if extra:
+                for k in extra:
+                    h[k] = extra[k]
+            if body is not None:
+                h["Content-Type"] = "application/json"
+            r = self.t.request(method, url, h, body)
+            if r.status != 401 or attempt or not self._resync(r, int(h["Suture-Counter"])):
+                return r
+            r.close()
+
+    def _resync(self, r, counter):
+        """Apply the scheduler's time and counter floor from a 401, if its MAC (device secret,
+        over the counter this request used) verifies. Anything else is ignored: an unverified
+        time could only be an attacker's."""
+        hd = r.headers
+        try:
+            server_time = int(hd.get("suture-server-time", ""))
+            floor = int(hd.get("suture-counter-floor", ""))
+        except ValueError:
+            return False
+        text = "\n".join((RESYNC_SCHEME, self.device_id, str(counter), str(server_time),
+                          str(floor)))
+        want = hexlify(hmac_sha256(self.secret, text.encode()))
+        if hd.get("suture-resync-mac", "") != want:
+            return False
+        self.clock.offset += server_time - self.clock.now_f()
+        self.counter.resync(floor)
+        self.resyncs += 1
+        return True
 
     def schedule_url(self):
         return "%s/api/v1/devices/%s/schedule" % (self.base, self.device_id)

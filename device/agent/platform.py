@@ -10,18 +10,26 @@ import time
 
 
 class Clock:
+    """The agent's clock: the device's time plus `offset`, which a verified resync from the
+    scheduler sets (client.py). SUTURE_CLOCK="t0,scale[,skew]" runs it `scale` times faster
+    from t0 (the ward simulator) and starts it `skew` seconds wrong (a device with no RTC)."""
+
     def __init__(self, spec=None):
         self.t0 = 0.0
         self.scale = 1.0
+        self.skew = 0.0
+        self.offset = 0.0
         if spec is None:
             try:
                 spec = os.getenv("SUTURE_CLOCK")
             except AttributeError:
                 spec = None
         if spec:
-            a, b = spec.split(",")
-            self.t0 = float(a)
-            self.scale = float(b)
+            parts = spec.split(",")
+            self.t0 = float(parts[0])
+            self.scale = float(parts[1])
+            if len(parts) > 2:
+                self.skew = float(parts[2])
 
     def _real(self):
         try:
@@ -31,10 +39,14 @@ class Clock:
 
     def now_f(self):
         r = self._real()
-        return self.t0 + (r - self.t0) * self.scale
+        return self.t0 + (r - self.t0) * self.scale + self.skew + self.offset
 
     def now(self):
         return int(self.now_f())
+
+    def mono(self):
+        """For durations: the device's own time, which a resync does not move."""
+        return self.now_f() - self.offset
 
     def now_us(self):
         return int(self.now_f() * 1000000)

@@ -67,7 +67,7 @@ class Agent:
         self.buf = bytearray(_BUF)
         self.refused = 0
         self._last_progress = 0
-        self.booted = self.clock.now()
+        self.booted = self.clock.mono()
         self.phase = "starting"
         self.status = None
 
@@ -150,8 +150,8 @@ class Agent:
     # ---- schedule ------------------------------------------------------------------------
     def poll(self):
         self.phase = "polling"
-        now = self.clock.now()
         status, doc, etag = self.client.get_schedule(self.etag)
+        now = self.clock.now()  # after the request: a resync may have set the clock
         self.reachable = True
         if status == 304 and self.schedule is not None:
             from agent.platform import random_below
@@ -364,14 +364,19 @@ class Agent:
 
         r = self.ld.journal.current
         if r.state == J.TRIAL and not self.reachable and \
-                self.clock.now() - self.booted >= TRIAL_TIMEOUT_S:
+                self.clock.mono() - self.booted >= TRIAL_TIMEOUT_S:
             self.trial(None)
-        self.sync_state()
-        self.flush()
-        s = self.schedule
-        if self.clock.now() >= self.next_poll:
-            s = self.poll()
-        self.act(s)
+        resyncs = self.client.resyncs
+        try:
+            self.sync_state()
+            self.flush()
+            s = self.schedule
+            if self.clock.now() >= self.next_poll:
+                s = self.poll()
+            self.act(s)
+        finally:
+            if self.client.resyncs != resyncs:
+                emit("resync", offset=int(self.clock.offset), now=self.clock.now())
 
     def run(self, max_s=None):
         """Loop until stopped (the simulator's `stop` file) or, with max_s, for that long on
@@ -380,11 +385,11 @@ class Agent:
 
         from agent.platform import stop_requested
 
-        start = self.booted = self.clock.now()
+        start = self.booted = self.clock.mono()
         emit("boot", device=self.device_id, installed=self.ld.installed().version,
              journal=self.ld.journal.current.name())
         while not stop_requested():
-            if max_s is not None and self.clock.now() - start >= max_s:
+            if max_s is not None and self.clock.mono() - start >= max_s:
                 break
             try:
                 self.cycle()

@@ -164,3 +164,67 @@ c = Counter(C())
 print("RESULT " + json.dumps([c.next() for _ in range(3)]))
 """
     assert run_mpy(src) == [1000, 1001, 1002]
+
+
+def test_resync_from_the_scheduler_sets_the_clock_and_the_counter(
+        run_mpy: Callable[..., Any]) -> None:
+    """A 401 whose resync MAC verifies (device secret, over the refused request's counter)
+    sets the clock and the counter and the request goes out once more; a forged one, or one
+    for another request, changes nothing and the 401 stands."""
+    secret = hashlib.sha256(b"device secret").digest()
+    server_time = 1_800_000_000
+    floor = 1_799_000_000_000_000  # µs-based counters the scheduler accepted before
+    other = hashlib.sha256(b"someone else").digest()
+    # The fake transport MACs the resync with `key` over the counter it receives (or `bound`).
+    src_cases = [("good", secret.hex(), None), ("forged", other.hex(), None),
+                 ("other request", secret.hex(), 12345)]
+    src = f"""
+import json
+from agent.client import SchedulerClient
+from agent.mac import hmac_sha256, hexlify
+from agent.platform import Clock
+
+class R:
+    def __init__(self, status, headers):
+        self.status = status
+        self.headers = headers
+    def close(self):
+        pass
+
+class T:
+    def __init__(self, key, bound):
+        self.key = bytes.fromhex(key)
+        self.bound = bound
+        self.seen = []
+    def request(self, method, url, headers, body):
+        self.seen.append(dict(headers))
+        if len(self.seen) > 1:
+            return R(200, {{}})
+        ctr = self.bound if self.bound is not None else int(headers["Suture-Counter"])
+        text = "\\n".join(("suture-resync-v1", "bed-7", str(ctr), "{server_time}", "{floor}"))
+        return R(401, {{"suture-server-time": "{server_time}", "suture-counter-floor": "{floor}",
+                       "suture-resync-mac": hexlify(hmac_sha256(self.key, text.encode()))}})
+
+out = {{}}
+for name, key, bound in {src_cases!r}:
+    clock = Clock("0,1,-1000000000")  # the device thinks it is about 1000000000 s earlier
+    t = T(key, bound)
+    c = SchedulerClient(t, "http://x", "bed-7", bytes.fromhex("{secret.hex()}"), clock)
+    r = c._request("GET", "http://x/api/v1/devices/bed-7/schedule")
+    out[name] = {{"status": r.status, "requests": len(t.seen), "resyncs": c.resyncs,
+                  "times": [int(h["Suture-Time"]) for h in t.seen],
+                  "counters": [int(h["Suture-Counter"]) for h in t.seen],
+                  "now": clock.now()}}
+print("RESULT " + json.dumps(out))
+"""
+    got = run_mpy(src)
+    good = got["good"]
+    assert (good["status"], good["requests"], good["resyncs"]) == (200, 2, 1)
+    assert good["times"][0] < server_time - 900_000_000  # the wrong clock went out first
+    assert abs(good["times"][1] - server_time) <= 2  # then the scheduler's
+    assert good["counters"][1] > floor
+    assert abs(good["now"] - server_time) <= 2
+    for name in ("forged", "other request"):
+        bad = got[name]
+        assert (bad["status"], bad["requests"], bad["resyncs"]) == (401, 1, 0), name
+        assert bad["now"] < server_time - 900_000_000, name

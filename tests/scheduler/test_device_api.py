@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sched_world import CLASS_ID, VENDOR_ID, Api, World, make_envelope
@@ -180,6 +181,65 @@ def test_replayed_report_is_refused(api: Api) -> None:
     older = api.device_post("pump-1", path, body, counter=5)
     assert older.status_code == 401
     assert _state_snapshot(api) == before
+
+
+def _resync_ok(r: Any, secret: bytes, device_id: str, counter: int) -> tuple[int, int]:
+    from suture.scheduler import credentials as cr
+
+    time, floor = int(r.headers[cr.HEADER_SERVER_TIME]), int(r.headers[cr.HEADER_COUNTER_FLOOR])
+    want = cr.resync_headers(secret, device_id=device_id, request_counter=counter,
+                             server_time=time, counter_floor=floor)
+    assert r.headers[cr.HEADER_RESYNC_MAC] == want[cr.HEADER_RESYNC_MAC]
+    return time, floor
+
+
+def test_wrong_clock_gets_a_signed_resync_and_nothing_changes(api: Api) -> None:
+    from suture.scheduler.credentials import derive_secret
+
+    provision(api, "pump-1")
+    secret = derive_secret(bytes(range(32)), "pump-1", 1)
+    path = "/api/v1/devices/pump-1/schedule"
+    assert api.device_get("pump-1", path, counter=40).status_code == 200
+    before = _state_snapshot(api)
+    for skew in (-30 * 86400, 3600):
+        r = api.device_get("pump-1", path, time=api.clock.now() + skew, counter=50)
+        assert r.status_code == 401
+        assert r.json()["error"] == "clock_skew"
+        time, floor = _resync_ok(r, secret, "pump-1", 50)
+        assert abs(time - api.clock.now()) <= 1
+        assert floor == 40
+    assert _state_snapshot(api) == before
+    # With the scheduler's time the same counter now works.
+    assert api.device_get("pump-1", path, time=time, counter=50).status_code == 200
+
+
+def test_counter_behind_gets_a_signed_floor(api: Api) -> None:
+    from suture.scheduler.credentials import derive_secret
+
+    provision(api, "pump-1")
+    secret = derive_secret(bytes(range(32)), "pump-1", 1)
+    path = "/api/v1/devices/pump-1/schedule"
+    assert api.device_get("pump-1", path, counter=10_000).status_code == 200
+    r = api.device_get("pump-1", path, counter=500)
+    assert r.status_code == 401
+    assert r.json()["error"] == "replayed"
+    _, floor = _resync_ok(r, secret, "pump-1", 500)
+    assert floor == 10_000
+    assert api.device_get("pump-1", path, counter=floor + 1).status_code == 200
+
+
+def test_no_resync_for_a_request_that_does_not_verify(api: Api) -> None:
+    from suture.scheduler import credentials as cr
+
+    provision(api, "pump-1")
+    path = "/api/v1/devices/pump-1/schedule"
+    wrong = cr.derive_secret(bytes(range(32)), "pump-1", 7)
+    for r in (api.device_get("pump-1", path, secret=wrong, time=api.clock.now() + 86400),
+              api.device_get("nobody", "/api/v1/devices/nobody/schedule"),
+              api.client.get(path)):
+        assert r.status_code in (401, 404)
+        assert cr.HEADER_SERVER_TIME not in r.headers
+        assert cr.HEADER_RESYNC_MAC not in r.headers
 
 
 def test_schedule_of_another_device_is_forbidden(api: Api) -> None:

@@ -90,6 +90,21 @@ def test_busy_devices_defer_then_install(tmp_path: Path) -> None:
     check_truth(r)
 
 
+@pytest.mark.slow
+def test_devices_with_wrong_clocks_resync_and_install(tmp_path: Path) -> None:
+    """Every device starts hours to weeks off the scheduler's clock: its first request is
+    refused with a signed resync, after which it polls, installs inside the window and
+    confirms like the others."""
+    r = ward(tmp_path, devices=4, clock_skew=1.0, waves=("100%",))
+    assert r["rollout_state"] == "completed"
+    assert r["updated"] == 4
+    check_truth(r)
+    for d in r["per_device"]:
+        assert abs(d["clock_skew_s"]) >= 3600, d
+        assert d["clock_resyncs"] >= 1, d
+        assert d["flash_version"] == 2
+
+
 def test_cli_json(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sim", "--devices", "2", "--json",
                                       "--workdir", str(tmp_path / "w")])

@@ -12,7 +12,8 @@ from agent.transport import Transport, split_url
 MAX_HEADER_LINE = const(512)
 MAX_HEADERS = const(32)
 _KEEP = ("content-length", "content-range", "etag", "content-type", "transfer-encoding",
-         "date", "suture-schedule-number")
+         "date", "suture-schedule-number", "suture-server-time", "suture-counter-floor",
+         "suture-resync-mac")
 
 
 class Response:

@@ -23,7 +23,8 @@ Faults: --power-cuts P cuts the power of a device process with probability P (at
 flash operation); --network-faults P drops or slows connections through a loopback proxy;
 --bad-release ships a release whose application fails its health check (the error threshold
 pauses the rollout, the device reverts); --busy P keeps devices in clinical use for a while
-(they defer the install)."""
+(they defer the install); --clock-skew P starts devices with a clock hours to weeks wrong
+(the scheduler's signed resync sets it)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +51,8 @@ def sim(
                                      help="Roll out a release that fails its health check."),
     busy: float = typer.Option(0.0, "--busy", callback=_probability,
                                help="Probability that a device is in clinical use at first."),
+    clock_skew: float = typer.Option(0.0, "--clock-skew", callback=_probability,
+                                     help="Probability that a device's clock starts wrong."),
     seed: int = typer.Option(1, "--seed", help="Seed of the fault injection."),
     timeout: float = typer.Option(300.0, "--timeout", min=10.0,
                                   help="Stop after this many seconds whatever the state."),
@@ -64,7 +67,8 @@ def sim(
                                  help="Print one JSON object instead of the live view."),
 ) -> None:
     config = WardConfig(devices=devices, power_cuts=power_cuts, network_faults=network_faults,
-                        bad_release=bad_release, busy=busy, seed=seed, timeout_s=timeout,
+                        bad_release=bad_release, busy=busy, clock_skew=clock_skew, seed=seed,
+                        timeout_s=timeout,
                         clock_scale=clock_scale, payload_filler=payload_kib * 1024,
                         workdir=workdir, keep=workdir is not None)
     if power_cuts or network_faults:

@@ -16,6 +16,12 @@ Every device request carries four headers; the MAC is HMAC-SHA256 with the devic
 
 ``COUNTER`` must exceed every counter the scheduler accepted before from this device (replays
 are refused); ``TIME`` must be within the allowed clock skew.
+
+A request whose MAC verifies but whose time or counter is refused gets a **resync** with its
+401: the scheduler's time and the last counter it accepted, MAC'd with the device secret over
+the refused request's counter (``resync_headers``), so a device whose clock is wrong (no RTC,
+a flat battery) or whose counter fell behind can correct itself and retry, and nobody else can
+tell it a wrong time.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ HEADER_DEVICE: Final = "Suture-Device"
 HEADER_TIME: Final = "Suture-Time"
 HEADER_COUNTER: Final = "Suture-Counter"
 HEADER_MAC: Final = "Suture-MAC"
+HEADER_SERVER_TIME: Final = "Suture-Server-Time"
+HEADER_COUNTER_FLOOR: Final = "Suture-Counter-Floor"
+HEADER_RESYNC_MAC: Final = "Suture-Resync-MAC"
+RESYNC_SCHEME: Final = "suture-resync-v1"
 MAX_COUNTER: Final = 2**63 - 1
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
@@ -64,6 +74,16 @@ def sign_request(secret: bytes, *, method: str, path: str, device_id: str, time:
     mac = hmac.new(secret, sts, hashlib.sha256).hexdigest()
     return {HEADER_DEVICE: device_id, HEADER_TIME: str(time), HEADER_COUNTER: str(counter),
             HEADER_MAC: mac}
+
+
+def resync_headers(secret: bytes, *, device_id: str, request_counter: int, server_time: int,
+                   counter_floor: int) -> dict[str, str]:
+    """The headers of a resync: HMAC-SHA256 with the device secret over
+    ``"suture-resync-v1\\n" DEVICE-ID "\\n" REQUEST-COUNTER "\\n" SERVER-TIME "\\n" FLOOR``."""
+    text = "\n".join((RESYNC_SCHEME, device_id, str(request_counter), str(server_time),
+                      str(counter_floor))).encode()
+    return {HEADER_SERVER_TIME: str(server_time), HEADER_COUNTER_FLOOR: str(counter_floor),
+            HEADER_RESYNC_MAC: hmac.new(secret, text, hashlib.sha256).hexdigest()}
 
 
 @dataclass(frozen=True)

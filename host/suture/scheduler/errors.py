@@ -8,6 +8,8 @@ class SchedulerError(Exception):
 
     status_code = 400
     code = "scheduler_error"
+    #: extra response headers (a device resync on a 401)
+    headers: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated
 
 
 class InvalidInputError(SchedulerError):
@@ -59,6 +61,12 @@ class ReplayError(AuthenticationError):
     """A device request reused (or went back on) its counter."""
 
     code = "replayed"
+
+
+class ClockSkewError(AuthenticationError):
+    """A device request's MAC verifies but its time is too far from the scheduler's."""
+
+    code = "clock_skew"
 
 
 class ConfigurationError(SchedulerError):

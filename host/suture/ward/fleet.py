@@ -48,6 +48,8 @@ class DeviceView:
     busy: bool = False
     running: bool = False
     refused: int = 0
+    clock_skew_s: int = 0  # how wrong its clock starts (fault injection)
+    resyncs: int = 0  # verified clock/counter resyncs from the scheduler
     heap_peak: int = 0  # live heap after a collection, highest seen at a flash operation
     updated_at: float | None = None  # time.monotonic() when it confirmed the target version
 
@@ -218,6 +220,8 @@ class SimulatedDevice:
                 v.add_error(f"schedule refused: {ev.get('message')}")
             elif kind == "wait":
                 v.last_event = str(ev.get("reason"))
+            elif kind == "resync":
+                v.resyncs += 1
             if kind not in ("progress", "wait"):
                 v.last_event = kind
         elif line.startswith("SUTURE-RESULT "):

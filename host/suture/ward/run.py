@@ -49,6 +49,7 @@ class WardConfig:
     bad_release: bool = False
     busy: float = 0.0
     busy_s: float = 30.0
+    clock_skew: float = 0.0  # probability that a device's clock is wrong (1 hour to 30 days)
     payload_filler: int = 0
     clock_scale: float = 20.0
     poll_interval_s: int = 10
@@ -65,7 +66,7 @@ class WardConfig:
         problems = []
         if not 1 <= self.devices <= 1000:
             problems.append("--devices must be 1..1000")
-        for name in ("power_cuts", "network_faults", "busy"):
+        for name in ("power_cuts", "network_faults", "busy", "clock_skew"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"--{name.replace('_', '-')} must be a probability in [0, 1]")
         if self.clock_scale <= 0:
@@ -191,7 +192,11 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
         rollout_started = time.monotonic()
         for d in fleet:
             d.target = target.version
-            d.start(clock.device_spec(), faults)
+            spec = clock.device_spec()
+            if cfg.clock_skew and rng.random() < cfg.clock_skew:
+                d.view.clock_skew_s = rng.choice((-1, 1)) * rng.randint(3600, 30 * 86400)
+                spec += f",{d.view.clock_skew_s}"
+            d.start(spec, faults)
         _watch(sched, cfg, rollout_id, fleet, busy_until, clock, snap, tick, started)
         snap.phase = "stopping devices"
         tick(snap)
@@ -347,6 +352,8 @@ def _truth(sched: WardScheduler, fleet: list[SimulatedDevice], snap: WardSnapsho
             "external_erases": sum(d.board.erase_counters("external")),
             "heap_peak": d.view.heap_peak or None,
             "refused_schedules": d.view.refused,
+            "clock_skew_s": d.view.clock_skew_s,
+            "clock_resyncs": d.view.resyncs,
             "errors": list(d.view.errors),
         })
     return out

@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     @app.exception_handler(SchedulerError)
     async def _scheduler_error(_request: Request, exc: SchedulerError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Suture-Device, Bearer"} if exc.status_code == 401 else {}
+        headers.update(exc.headers)
         return JSONResponse(error_body(exc.code, str(exc), exc.status_code),
                             status_code=exc.status_code, headers=headers)
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from suture.scheduler import credentials
 from suture.scheduler.errors import (
     AuthenticationError,
+    ClockSkewError,
     ConflictError,
     NotFoundError,
     ReplayError,
@@ -110,6 +111,7 @@ def _get(session: Session, device_id: str) -> Device:
 
 # Statements on the poll path, built once (parameters bound per call).
 _GENERATION = select(Device.credential_generation).where(Device.id == bindparam("device_id"))
+_LAST_COUNTER = select(Device.last_counter).where(Device.id == bindparam("device_id"))
 _CONSUME = (
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"))
@@ -131,7 +133,17 @@ class DeviceProof:
     skew_s: int
 
 
-def _verify_proof(session: Session, proof: DeviceProof, now: int) -> None:
+def _resync(session: Session, secret: bytes, req: credentials.SignedRequest,
+            now: int) -> dict[str, str]:
+    """The resync headers for a refused request whose MAC verified."""
+    floor = session.execute(_LAST_COUNTER, {"device_id": req.device_id}).scalar_one_or_none()
+    return credentials.resync_headers(secret, device_id=req.device_id,
+                                      request_counter=req.counter, server_time=now,
+                                      counter_floor=floor or 0)
+
+
+def _verify_proof(session: Session, proof: DeviceProof, now: int) -> bytes:
+    """Check the MAC and the time; returns the device secret."""
     req = proof.req
     generation = session.execute(_GENERATION, {"device_id": req.device_id}).scalar_one_or_none()
     secret = (credentials.derive_secret(proof.root_secret, req.device_id, generation)
@@ -141,9 +153,12 @@ def _verify_proof(session: Session, proof: DeviceProof, now: int) -> None:
     if generation is None or not good:
         raise AuthenticationError("device credential does not verify")
     if abs(now - req.time) > proof.skew_s:
-        raise AuthenticationError(
+        err = ClockSkewError(
             f"request time is {req.time - now:+d} s from the scheduler's clock "
-            f"(allowed: ±{proof.skew_s} s)")
+            f"(allowed: ±{proof.skew_s} s); the resync headers give the scheduler's time")
+        err.headers = _resync(session, secret, req, now)
+        raise err
+    return secret
 
 
 def consume_counter(session: Session, *, device_id: str, counter: int, now: int,
@@ -152,10 +167,14 @@ def consume_counter(session: Session, *, device_id: str, counter: int, now: int,
     API), then accept ``counter`` only if it is above every counter seen before (atomic across
     scheduler nodes), and note when the device was last seen. Any failure rolls the whole
     transaction back: a refused request changes nothing."""
+    secret = None
     if proof is not None:
         if proof.req.device_id != device_id or proof.req.counter != counter:
             raise AuthenticationError("device proof does not match the request")
-        _verify_proof(session, proof, now)
+        secret = _verify_proof(session, proof, now)
     result = session.execute(_CONSUME, {"device_id": device_id, "counter": counter, "now": now})
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ReplayError("request counter not above the last one accepted (replay?)")
+        err = ReplayError("request counter not above the last one accepted (replay?)")
+        if secret is not None and proof is not None:
+            err.headers = _resync(session, secret, proof.req, now)
+        raise err
