@@ -4,7 +4,10 @@ Two uvicorn servers on loopback, each in its own process: the scheduler (SQLite,
 registered devices) and a bare FastAPI endpoint (the baseline). An async client keeps
 ``CONCURRENCY`` requests in flight for ``SECONDS`` against each; every scheduler poll is a real
 authenticated device request (HMAC, counter, signed schedule). Then a rollout is planned over
-100,000 devices, against the baseline of reading those devices once.
+100,000 devices, against the baseline of reading those devices once. Last, eight devices
+download a 16 MiB payload at once from the scheduler process, whose peak resident memory is
+read before and after (``VmHWM``): the growth, against the bytes in flight, shows the payload is
+streamed from the database a chunk at a time rather than loaded whole.
 """
 
 from __future__ import annotations
@@ -258,7 +261,88 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
     }
 
 
+DOWNLOAD_MIB = 16
+DOWNLOADERS = 8
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc (Linux only)")
+
+
+async def _download_all(base: str, devices: list[str], path: str) -> tuple[int, float]:
+    async def one(dev: str, client: httpx.AsyncClient) -> int:
+        headers = credentials.sign_request(
+            credentials.derive_secret(ROOT, dev, 1), method="GET", path=path, device_id=dev,
+            time=int(time.time()), counter=time.time_ns() // 1000)
+        got = 0
+        async with client.stream("GET", base + path, headers=headers) as r:
+            if r.status_code != 200:
+                raise RuntimeError(f"download answered {r.status_code}")
+            async for chunk in r.aiter_raw():
+                got += len(chunk)
+        return got
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(timeout=120) as client:
+        sizes = await asyncio.gather(*(one(d, client) for d in devices))
+    return sum(sizes), time.perf_counter() - t0
+
+
+def _download_figures(tmp: Path) -> dict[str, Any]:
+    from suture import suit
+
+    db = tmp / "download.db"
+    now = int(time.time())
+    _register(f"sqlite:///{db}", DOWNLOADERS * 3, now=now)
+    vendor = generate_private_key("ES256")
+    (tmp / "big.bin").write_bytes(os.urandom(DOWNLOAD_MIB << 20))
+    envelope = suit.create_envelope(
+        {"sequence-number": 9, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
+         "components": [{"id": ["app"], "file": "big.bin"}]}, vendor, base_dir=tmp)
+    sessions = make_session_factory(make_engine(f"sqlite:///{db}"))
+    rel = releases.import_release(sessions(), envelope=envelope,
+                                  payload=(tmp / "big.bin").read_bytes(), sbom=None, notes=None,
+                                  trust_anchors=[vendor.public_key()], actor="bench", now=now)
+    rollouts.create_rollout(sessions(), spec=RolloutCreate(
+        name="big", release_id=rel.id, target_groups=["site-0"], waves=["100%"]),
+        actor="bench", now=now)
+    key = generate_private_key("ES256")
+    write_key_pair(key, tmp / "dl-key.pem")
+    config = tmp / "download.env"
+    write_config_file(config, {
+        "environment": "production", "database_url": f"sqlite:///{db}",
+        "signing_key_path": str(tmp / "dl-key.pem"), "device_root_secret": ROOT.hex(),
+        "advance_interval_s": 0})
+    port = _free_port()
+    server = _serve(["--factory", "suture.scheduler.api.asgi:from_env"], port,
+                    {"SUTURE_SCHEDULER_CONFIG": str(config)})
+    devices = [f"dev-{i:06d}" for i in range(0, DOWNLOADERS * 3, 3)]  # the site-0 ones
+    try:
+        before = _peak_rss_kib(server.pid)
+        total, seconds = asyncio.run(_download_all(
+            f"http://127.0.0.1:{port}", devices, f"/api/v1/releases/{rel.id}/payload"))
+        after = _peak_rss_kib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if total != DOWNLOADERS * (DOWNLOAD_MIB << 20):
+        raise RuntimeError(f"downloaded {total} bytes")
+    in_flight_kib = DOWNLOADERS * (DOWNLOAD_MIB << 10)
+    return {
+        "download_payload_mib": DOWNLOAD_MIB,
+        "download_concurrent_devices": DOWNLOADERS,
+        "download_mib_per_s": round(total / (1 << 20) / seconds, 1),
+        "download_server_peak_rss_before_mib": round(before / 1024, 1),
+        "download_server_peak_rss_growth_mib": round((after - before) / 1024, 1),
+        "download_peak_rss_growth_ratio_to_bytes_in_flight": round(
+            (after - before) / in_flight_kib, 3),
+    }
+
+
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="suture-bench-") as d:
         tmp = Path(d)
-        return {**_poll_figures(tmp), **_plan_figures(tmp)}
+        return {**_poll_figures(tmp), **_plan_figures(tmp), **_download_figures(tmp)}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sched_world import ROOT_SECRET, Api, World, fresh_postgres
+from sched_world import ROOT_SECRET, Api, World, fresh_postgres, postgres_url
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
@@ -22,15 +21,6 @@ from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.services import operators
 from suture.scheduler.services.schedules import ScheduleContext
-
-
-def postgres_url() -> str:
-    url = os.environ.get("SUTURE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail("SUTURE_TEST_POSTGRES_URL is not set: the tests marked postgres need a live "
-                    "PostgreSQL (tools/run-tests.sh starts one; locally: "
-                    "export SUTURE_TEST_POSTGRES_URL=$(tools/postgres-test-server.sh start DIR))")
-    return url
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,13 @@ devices that poll and report through the real services (or the real HTTP API).""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -197,7 +199,16 @@ def report_json(**fields: Any) -> bytes:
 
 
 TABLES = ("device_events", "rollout_devices", "rollout_approvals", "rollouts", "releases",
-          "blobs", "devices", "audit_log", "operators")
+          "blob_chunks", "blobs", "devices", "audit_log", "operators")
+
+
+def postgres_url() -> str:
+    url = os.environ.get("SUTURE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("SUTURE_TEST_POSTGRES_URL is not set: the tests marked postgres need a live "
+                    "PostgreSQL (tools/run-tests.sh starts one; locally: "
+                    "export SUTURE_TEST_POSTGRES_URL=$(tools/postgres-test-server.sh start DIR))")
+    return url
 
 
 def fresh_postgres(url: str) -> Engine:

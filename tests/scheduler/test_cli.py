@@ -30,7 +30,7 @@ def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
                                        vendor_key: PrivateKey) -> None:
     write_key_pair(vendor_key, tmp_path / "vendor.pem")
     out = run(cli, "init", "--trust-anchor", "vendor.pub.pem")
-    assert "schema 0001" in out
+    assert "schema 0002" in out
     assert (tmp_path / "scheduler.env").stat().st_mode & 0o777 == 0o600
     for i, crit in enumerate((2, 4)):
         out = run(cli, "device", "add", f"pump-{i}", "--board", "sim", "--vendor-id", VENDOR_ID,

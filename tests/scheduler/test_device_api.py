@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,42 @@ def test_download_with_range_resumes(api: Api, vendor_key: PrivateKey, scheduler
     # A device outside the rollout may not fetch the release.
     provision(api, "pump-9", groups=["elsewhere"])
     assert api.device_get("pump-9", path).status_code == 403
+
+
+def test_large_payload_streams_in_chunks_and_any_range_is_exact(
+        api: Api, vendor_key: PrivateKey, scheduler_key: PrivateKey, tmp_path: Path) -> None:
+    """A payload of several storage chunks: the whole file and ranges that start, end or cross
+    chunk boundaries come back byte for byte."""
+    from suture.scheduler.models import BLOB_CHUNK_SIZE as C
+
+    provision(api, "pump-1")
+    payload = os.urandom(3 * C + 1234)
+    envelope, _ = make_envelope(vendor_key, tmp_path, 2, payload=payload)
+    r = api.client.post("/api/v1/releases", headers=api.op, json={
+        "envelope_b64": base64.b64encode(envelope).decode(),
+        "payload_b64": base64.b64encode(payload).decode()})
+    assert r.status_code == 201, r.text
+    ro = api.client.post("/api/v1/rollouts", headers=api.op, json={
+        "name": "big", "release_id": r.json()["id"], "target_groups": ["ward-3"]}).json()
+    for step in ("approve", "start"):
+        rid = ro["rollout"]["id"]
+        assert api.client.post(f"/api/v1/rollouts/{rid}/{step}", headers=api.op).status_code == 200
+    doc = verify_schedule(api.device_get("pump-1", "/api/v1/devices/pump-1/schedule").content,
+                          scheduler_key.public_key())
+    path = doc[K_PAYLOAD_URI].removeprefix("http://127.0.0.1:8640")
+    whole = api.device_get("pump-1", path)
+    assert whole.status_code == 200
+    assert whole.headers["content-length"] == str(len(payload))
+    assert whole.content == payload
+    size = len(payload)
+    for first, last in [(0, C - 1), (C - 1, C), (C, 2 * C - 1), (C - 5, 3 * C + 7),
+                        (3 * C, size - 1), (size - 1, size - 1), (17, 17)]:
+        part = api.device_get("pump-1", path, headers={"Range": f"bytes={first}-{last}"})
+        assert part.status_code == 206, (first, last)
+        assert part.headers["content-range"] == f"bytes {first}-{last}/{size}"
+        assert part.content == payload[first : last + 1], (first, last)
+    tail = api.device_get("pump-1", path, headers={"Range": f"bytes=-{C + 3}"})
+    assert tail.content == payload[-(C + 3):]
 
 
 def test_report_moves_the_device_and_is_audited(api: Api, vendor_key: PrivateKey, tmp_path

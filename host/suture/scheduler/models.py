@@ -116,13 +116,27 @@ class DeviceEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+#: Bytes per BlobChunk row: a download reads one at a time, whatever the file's size.
+BLOB_CHUNK_SIZE = 64 * 1024
+
+
 class Blob(Base):
-    """Content-addressed bytes (envelopes, payloads, SBOMs), shared by every scheduler node."""
+    """Content-addressed bytes (envelopes, payloads, SBOMs), shared by every scheduler node.
+    The bytes are in ``BlobChunk`` rows, so that serving a range never loads the whole file."""
 
     __tablename__ = "blobs"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
+
+
+class BlobChunk(Base):
+    """Bytes ``seq * BLOB_CHUNK_SIZE`` onwards of a blob (the last chunk may be shorter)."""
+
+    __tablename__ = "blob_chunks"
+
+    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -24,7 +24,6 @@ from suture.scheduler.errors import (
     ReleaseVerificationError,
 )
 from suture.scheduler.models import (
-    Blob,
     EntryState,
     Release,
     Rollout,
@@ -33,6 +32,7 @@ from suture.scheduler.models import (
 )
 from suture.scheduler.schemas import ReleaseUpdate, Requirement
 from suture.scheduler.services import audit
+from suture.scheduler.services.blobs import BlobRef, blob_ref, put_blob, read_blob_bytes
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 MAX_NOTES = 64 * 1024
@@ -50,13 +50,6 @@ def component_name(identifier: Sequence[bytes]) -> str:
         except UnicodeDecodeError:
             parts.append(part.hex())
     return "/".join(parts) or "0"
-
-
-def _put_blob(session: Session, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    if session.get(Blob, digest) is None:
-        session.add(Blob(digest=digest, size=len(data), data=data))
-    return digest
 
 
 def import_release(
@@ -120,9 +113,9 @@ def import_release(
                 f"release {component} #{seq} for class {class_id} exists (id {existing})")
         release = Release(
             vendor_id=vendor_id, class_id=class_id, component=component, sequence_number=seq,
-            envelope_digest=_put_blob(session, envelope), envelope_size=len(envelope),
-            payload_digest=_put_blob(session, payload), payload_size=len(payload),
-            sbom_digest=_put_blob(session, sbom) if sbom is not None else None,
+            envelope_digest=put_blob(session, envelope), envelope_size=len(envelope),
+            payload_digest=put_blob(session, payload), payload_size=len(payload),
+            sbom_digest=put_blob(session, sbom) if sbom is not None else None,
             notes=notes or "", must_pass_through=must_pass_through,
             requires=[r.model_dump() for r in requires], recalled=False, recalled_at=None,
             imported_at=when, imported_by=actor,
@@ -235,14 +228,14 @@ def recall_release(session: Session, *, release_id: int, revert: bool, actor: st
 def read_blob(session: Session, *, release_id: int, kind: str) -> tuple[bytes, str]:
     """The envelope or payload bytes of a release and their SHA-256 (hex)."""
     with session.begin():
-        return _blob(session, _get(session, release_id), kind)
+        ref = _blob(session, _get(session, release_id), kind)
+        return read_blob_bytes(session, ref), ref.digest
 
 
 def device_download(session: Session, *, release_id: int, kind: str, device_id: str,
-                    counter: int, now: int, proof: DeviceProof | None = None
-                    ) -> tuple[bytes, str]:
+                    counter: int, now: int, proof: DeviceProof | None = None) -> BlobRef:
     """A device's download: authenticated, and only of a release one of its rollouts names
-    (as target or as a step)."""
+    (as target or as a step). Returns what to stream (``blobs.iter_range``)."""
     with session.begin():
         consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
         release = _get(session, release_id)
@@ -251,9 +244,6 @@ def device_download(session: Session, *, release_id: int, kind: str, device_id: 
         return _blob(session, release, kind)
 
 
-def _blob(session: Session, release: Release, kind: str) -> tuple[bytes, str]:
+def _blob(session: Session, release: Release, kind: str) -> BlobRef:
     digest = release.envelope_digest if kind == "envelope" else release.payload_digest
-    blob = session.get(Blob, digest)
-    if blob is None:
-        raise NotFoundError(f"release {release.id}: {kind} missing")
-    return bytes(blob.data), digest
+    return blob_ref(session, digest, f"release {release.id}: {kind}")

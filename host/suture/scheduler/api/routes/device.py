@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from suture.scheduler.api.deps import (
@@ -18,10 +19,11 @@ from suture.scheduler.api.deps import (
     SessionDep,
     StateDep,
 )
-from suture.scheduler.api.ranges import UnsatisfiableRangeError, parse_range
+from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
+from suture.scheduler.services.blobs import iter_range
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
 
@@ -104,28 +106,35 @@ def _short(exc: Exception) -> str:
 )
 def download(
     release_id: ReleaseIdPath, kind: Literal["envelope", "payload"], proof: DeviceRequest,
-    session: SessionDep, now: NowDep,
+    session: SessionDep, now: NowDep, state: StateDep,
     range_: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """A release's SUIT envelope or payload; resumable with ``Range`` (206), strong ETag."""
-    data, digest = releases.device_download(
+    """A release's SUIT envelope or payload; resumable with ``Range`` (206), strong ETag.
+    The bytes stream from the database a chunk at a time."""
+    ref = releases.device_download(
         session, release_id=release_id, kind=kind, device_id=proof.req.device_id,
         counter=proof.req.counter, now=now, proof=proof)
-    etag = f'"{digest}"'
+    etag = f'"{ref.digest}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
     if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     wanted = range_ if (if_range is None or if_range.strip() == etag) else None
     try:
-        byte_range = parse_range(wanted, len(data))
+        byte_range = parse_range(wanted, ref.size)
     except UnsatisfiableRangeError:
         return Response(status_code=416, headers={**headers,
-                                                  "Content-Range": f"bytes */{len(data)}"})
+                                                  "Content-Range": f"bytes */{ref.size}"})
+    status = 200
     if byte_range is None:
-        return Response(data, media_type="application/octet-stream", headers=headers)
-    part = data[byte_range.start : byte_range.end + 1]
-    headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{len(data)}"
-    return Response(part, status_code=206, media_type="application/octet-stream",
-                    headers=headers)
+        byte_range = ByteRange(0, ref.size - 1)
+    else:
+        status = 206
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{ref.size}"
+    if byte_range.length <= 0:  # an empty file
+        return Response(b"", media_type="application/octet-stream", headers=headers)
+    headers["Content-Length"] = str(byte_range.length)
+    return StreamingResponse(
+        iter_range(state.sessions, ref, byte_range.start, byte_range.end), status_code=status,
+        media_type="application/octet-stream", headers=headers)
