@@ -177,19 +177,25 @@ class Poller:
         }
 
 
+def _serve_scheduler(tmp: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The scheduler on ``db`` in a uvicorn process of its own (a new signing key); its port."""
+    key = generate_private_key("ES256")
+    write_key_pair(key, tmp / f"{db.stem}-key.pem")
+    config = tmp / f"{db.stem}.env"
+    write_config_file(config, {
+        "environment": "production", "database_url": f"sqlite:///{db}",
+        "signing_key_path": str(tmp / f"{db.stem}-key.pem"), "device_root_secret": ROOT.hex(),
+        "advance_interval_s": 0})
+    port = _free_port()
+    return _serve(["--factory", "suture.scheduler.api.asgi:from_env"], port,
+                  {"SUTURE_SCHEDULER_CONFIG": str(config)}), port
+
+
 def _poll_figures(tmp: Path) -> dict[str, Any]:
     db = tmp / "poll.db"
     _register(f"sqlite:///{db}", DEVICES, now=int(time.time()))
-    key = generate_private_key("ES256")
-    write_key_pair(key, tmp / "scheduler-key.pem")
-    config = tmp / "scheduler.env"
-    write_config_file(config, {
-        "environment": "production", "database_url": f"sqlite:///{db}",
-        "signing_key_path": str(tmp / "scheduler-key.pem"), "device_root_secret": ROOT.hex(),
-        "advance_interval_s": 0})
-    sched_port, bare_port = _free_port(), _free_port()
-    sched = _serve(["--factory", "suture.scheduler.api.asgi:from_env"], sched_port,
-                   {"SUTURE_SCHEDULER_CONFIG": str(config)})
+    sched, sched_port = _serve_scheduler(tmp, db)
+    bare_port = _free_port()
     bare = _serve(["bench._bare_app:app"], bare_port, {})
     try:
         rng = random.Random(7)
@@ -309,16 +315,7 @@ def _download_figures(tmp: Path) -> dict[str, Any]:
     rollouts.create_rollout(sessions(), spec=RolloutCreate(
         name="big", release_id=rel.id, target_groups=["site-0"], waves=["100%"]),
         actor="bench", now=now)
-    key = generate_private_key("ES256")
-    write_key_pair(key, tmp / "dl-key.pem")
-    config = tmp / "download.env"
-    write_config_file(config, {
-        "environment": "production", "database_url": f"sqlite:///{db}",
-        "signing_key_path": str(tmp / "dl-key.pem"), "device_root_secret": ROOT.hex(),
-        "advance_interval_s": 0})
-    port = _free_port()
-    server = _serve(["--factory", "suture.scheduler.api.asgi:from_env"], port,
-                    {"SUTURE_SCHEDULER_CONFIG": str(config)})
+    server, port = _serve_scheduler(tmp, db)
     devices = [f"dev-{i:06d}" for i in range(0, DOWNLOADERS * 3, 3)]  # the site-0 ones
     try:
         before = _peak_rss_kib(server.pid)
