@@ -65,7 +65,8 @@ def machine_pin(port: str, name: str) -> int | str:
     raise FirmwareConfigError(f"pin name {name!r} is not understood for the {port} port")
 
 
-def _checked(board: Board) -> tuple[str, Board]:
+def _port(board: Board) -> str:
+    """The board's MicroPython port, once the board is fit for a loader configuration."""
     mp = board.micropython
     if mp is None or mp.port not in DEFAULT_MOUNT:
         port = "none" if mp is None else mp.port
@@ -83,7 +84,7 @@ def _checked(board: Board) -> tuple[str, Board]:
         raise FirmwareConfigError(
             "the board definition is not sound:\n" + "\n".join(f"  {p}" for p in problems)
         )
-    return mp.port, board
+    return mp.port
 
 
 def _spi(port: str, board: Board) -> tuple[int, tuple[int | str, ...]]:
@@ -103,7 +104,7 @@ def _spi(port: str, board: Board) -> tuple[int, tuple[int | str, ...]]:
 
 def render_board_config(board: Board, trust: LoaderTrust) -> str:
     """The text of ``board_config.py`` for ``board`` (see loader/hal/mcu.py for its fields)."""
-    port, board = _checked(board)
+    port = _port(board)
     for key in trust.vendor_keys:
         if len(key) != 65 or key[0] != 4:
             raise FirmwareConfigError("a vendor key is not a 65-byte uncompressed P-256 point")
