@@ -6,7 +6,8 @@
 set -euo pipefail
 cmd=${1:?usage: postgres-test-server.sh start|stop DIR}
 dir=${2:?usage: postgres-test-server.sh start|stop DIR}
-port=${SUTURE_PG_PORT:-55432}
+# SUTURE_PG_PORT, or a free loopback port (another server already listening is no obstacle).
+port=${SUTURE_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1)")
 [ -x "$bindir/postgres" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 
