@@ -33,6 +33,7 @@ from suture.suit import (
     sign_envelope,
     verify_envelope,
 )
+from suture.suit.description import COMPONENT_KEYS
 from suture.suit.inspect import render
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "suit"
@@ -272,22 +273,7 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-component_keys = st.sampled_from(
-    [
-        "id",
-        "file",
-        "digest",
-        "size",
-        "uri",
-        "integrated",
-        "vendor-id",
-        "class-id",
-        "slot",
-        "invoke",
-        "text",
-        "other",
-    ]
-)
+component_keys = st.sampled_from([*sorted(COMPONENT_KEYS), "other"])
 top_keys = st.sampled_from(
     [
         "sequence-number",
