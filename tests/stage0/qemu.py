@@ -29,8 +29,8 @@ class Machine:
 
 
 MACHINES = {
-    "an385": Machine("mps2-an385", 0x00000000, 0x20200000, 0x20100000),
-    "an386": Machine("mps2-an386", 0x00000000, 0x20200000, 0x20100000),
+    "an385": Machine("mps2-an385", 0x21000000, 0x21200000, 0x20100000),
+    "an386": Machine("mps2-an386", 0x21000000, 0x21200000, 0x20100000),
     "an505": Machine("mps2-an505", 0x10000000, 0x38200000, 0x38100000),
 }
 END_MARKERS = ("loader: halted", "RECOVERY:", "POWER CUT", "stage0: fault")

@@ -29,7 +29,9 @@ CORTEX_M_CORES: frozenset[str] = frozenset({"cortex-m0+", "cortex-m3", "cortex-m
 InternalKind = Literal["stage0", "loader", "littlefs", "romfs", "reserved", "spare"]
 
 # What an external-flash region holds (docs/formats/: the journal, the NVM store, the slots).
-ExternalKind = Literal["journal", "nvm", "staging", "backup", "spare"]
+#   loader-backup  stage0's copy of the last confirmed loader image (separate from the
+#                  application's backup, so an application update never overwrites it)
+ExternalKind = Literal["journal", "nvm", "staging", "backup", "loader-backup", "spare"]
 
 # The kinds whose content an update replaces: an update payload is at most one of these.
 PAYLOAD_KINDS: frozenset[str] = frozenset({"loader", "littlefs", "romfs"})
