@@ -24,6 +24,22 @@ def _app() -> typer.Typer:
 
 runner = CliRunner()
 APP = _app()
+CONSOLES = (keys_cmd._out, keys_cmd._err, suit_cmd._out, suit_cmd._err)
+
+
+def pin_width(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """Print the commands' human output as on a terminal `columns` wide, whatever runs the tests.
+
+    rich otherwise measures the terminal (80 columns without one), and reads $COLUMNS only
+    when the console is built, at import. `_width` is what `Console(width=...)` sets.
+    """
+    for console in CONSOLES:
+        monkeypatch.setattr(console, "_width", columns)
+
+
+@pytest.fixture(autouse=True)
+def fixed_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_width(monkeypatch, 100)
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
@@ -60,10 +76,11 @@ def test_create_verify_inspect_round_trip(workdir: Path, alg: str) -> None:
     assert code == 0, err
     assert "signed" in out
 
-    code, out, _ = run("suit", "verify", envelope, "--key", workdir / "vendor.pub.pem")
+    code, out, _ = run("suit", "verify", envelope, "--json", "--key", workdir / "vendor.pub.pem")
     assert code == 0
-    assert "valid, sequence number 7" in out
-    assert keys.key_id(pub).hex() in out
+    verdict = json.loads(out)
+    assert (verdict["verified"], verdict["sequence_number"]) == (True, 7)
+    assert verdict["signer_key_ids"] == [keys.key_id(pub).hex()]
 
     code, out, _ = run("suit", "inspect", envelope, "--json", "--key", workdir / "vendor.pub.pem")
     assert code == 0
@@ -83,6 +100,37 @@ def test_create_verify_inspect_round_trip(workdir: Path, alg: str) -> None:
     assert "https://updates.example/pump/app-7.bin" in out
     assert "['app', h'00']" in out
     assert "Infusion pump firmware 2.4.1" in out
+
+
+@pytest.mark.parametrize("columns", [20, 80])
+def test_human_lines_stay_whole_at_any_width(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    """keygen, create and verify print one line each, however narrow the terminal and however
+    long the path: people and scripts grep for "valid, sequence number 7"."""
+    pin_width(monkeypatch, columns)
+    workdir = tmp_path / ("a-folder-name-long-enough-to-push-the-verdict-past-the-margin" * 2)
+    workdir.mkdir()
+    write_images(workdir)
+    (workdir / "update.yaml").write_text(yaml.safe_dump(sample_description()))
+    key = workdir / "vendor.pem"
+    code, out, _ = run("keygen", "--alg", "ES256", "--out", key)
+    assert code == 0
+    kid = keys.key_id(keys.load_public_key(workdir / "vendor.pub.pem")).hex()
+    assert f"key id       {kid}" in out.splitlines()
+    envelope = workdir / "update.suit"
+    code, out, _ = run("suit", "create", workdir / "update.yaml", "--key", key, "--out", envelope)
+    assert code == 0
+    size = envelope.stat().st_size
+    assert out.splitlines() == [f"wrote {envelope} ({size} bytes, signed)"]
+    code, out, _ = run("suit", "verify", envelope, "--key", workdir / "vendor.pub.pem")
+    assert code == 0
+    assert out.splitlines() == [f"{envelope}: valid, sequence number 7, signed by key id {kid}"]
+    assert run("keygen", "--alg", "EdDSA", "--out", workdir / "other.pem")[0] == 0
+    code, _, err = run("suit", "verify", envelope, "--key", workdir / "other.pub.pem")
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"error: {envelope}: invalid: ")
 
 
 def test_verify_exit_codes(workdir: Path, suit_vectors: Path) -> None:

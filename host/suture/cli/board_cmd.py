@@ -52,8 +52,10 @@ board_app = typer.Typer(
     help="Board definitions, provisioning, deploying and local updates.", no_args_is_help=True
 )
 
-_out = Console()
-_err = Console(stderr=True)
+# soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
+# verdicts stay whole (and greppable); tables and panels still fit the terminal.
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

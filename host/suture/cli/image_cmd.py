@@ -24,8 +24,10 @@ image_app = typer.Typer(
     help="stage0 loader images: sign, inspect, provision the verification key.",
     no_args_is_help=True,
 )
-_out = Console()
-_err = Console(stderr=True)
+# soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
+# verdicts stay whole (and greppable); tables and panels still fit the terminal.
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 # A loader image fits a loader slot; refuse to read anything absurdly large.
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 

@@ -44,8 +44,10 @@ scheduler_app.add_typer(rollout_app, name="rollout")
 scheduler_app.add_typer(audit_app, name="audit")
 scheduler_app.add_typer(operator_app, name="operator")
 
-_out = Console()
-_err = Console(stderr=True)
+# soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
+# verdicts stay whole (and greppable); tables and panels still fit the terminal.
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 DEFAULT_CONFIG = Path("scheduler.env")

@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-_out = Console()
-_err = Console(stderr=True)
+# soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
+# verdicts stay whole (and greppable); tables and panels still fit the terminal.
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 vendor_app = typer.Typer(
     help="Vendors this scheduler mirrors releases from, with GNAP tokens.",

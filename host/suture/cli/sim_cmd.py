@@ -78,10 +78,10 @@ def sim(
     try:
         result = _run(config, console, live=not as_json and console.is_terminal)
     except WardError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     except (OSError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] the simulation failed: {exc}")
+        console.print(f"[red]error:[/red] the simulation failed: {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     data = result.to_json()
     if as_json:
@@ -89,7 +89,7 @@ def sim(
     else:
         from suture.ward.view import summary
 
-        console.print(summary(result))
+        console.print(summary(result), soft_wrap=True)  # the totals line stays whole
     if data["bricked"]:
         raise typer.Exit(1)
 
@@ -103,7 +103,7 @@ def _run(config: WardConfig, console: Console, *, live: bool) -> WardResult:
         def note(snap: WardSnapshot) -> None:
             line = f"{snap.phase} {snap.rollout_state}".strip()
             if line != last[0] and not console.stderr:
-                console.print(line)
+                console.print(line, soft_wrap=True)
             last[0] = line
 
         return run_ward(config, note)

@@ -36,8 +36,10 @@ suit_app = typer.Typer(
     help="SUIT envelopes: create, sign, sever, inspect and verify.", no_args_is_help=True
 )
 
-_out = Console()
-_err = Console(stderr=True)
+# soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
+# verdicts stay whole (and greppable); tables and panels still fit the terminal.
+_out = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2

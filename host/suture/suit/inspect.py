@@ -216,7 +216,8 @@ def render(env: Envelope, console: Console) -> None:
     tree = Tree("[bold]command sequences[/]")
     for name, sequence in manifest.sequences().items():
         _sequence_tree(tree.add(f"[bold]{name}[/]"), sequence)
-    console.print(tree)
+    # Trees wrap their long lines under the guides; a soft-wrapping console would crop them.
+    console.print(tree, soft_wrap=False)
 
     if manifest.text:
         text_tree = Tree("[bold]text[/]")
@@ -228,4 +229,4 @@ def render(env: Envelope, console: Console) -> None:
                 cnode = node.add(escape(_id_text(cid)))
                 for key, value in fields.items():
                     cnode.add(escape(f"{key}: {value}"))
-        console.print(text_tree)
+        console.print(text_tree, soft_wrap=False)
