@@ -17,7 +17,7 @@ import pytest
 pytest_plugins = ["suture.sim.pytest_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+VECTORS = REPO / "tests" / "vectors"
 _FIGURES: list[tuple[str, str, object]] = []
 
 
@@ -29,11 +29,8 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_vectors() -> Path:
-    """``../shared/vectors``: public test vectors (SUIT examples, Wycheproof)."""
-    path = SHARED / "vectors"
-    if not path.is_dir():
-        pytest.fail(f"test vectors not found at {path}: ../shared/ must sit beside the repository")
-    return path
+    """``tests/vectors``: public test vectors (SUIT examples, Wycheproof); see its README."""
+    return VECTORS
 
 
 @pytest.fixture

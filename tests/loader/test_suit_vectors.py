@@ -1,4 +1,4 @@
-"""The device's SUIT processor on the draft's example envelopes (../shared/vectors/suit)."""
+"""The device's SUIT processor on the draft's example envelopes (tests/vectors/suit)."""
 
 from __future__ import annotations
 

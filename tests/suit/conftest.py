@@ -12,7 +12,7 @@ from suture import keys
 
 @pytest.fixture(scope="session")
 def suit_vectors(shared_vectors: Path) -> Path:
-    """``../shared/vectors/suit``: the draft's example envelopes and their test key."""
+    """``tests/vectors/suit``: the draft's example envelopes and their test key."""
     return shared_vectors / "suit"
 
 

@@ -36,7 +36,7 @@ from suture.suit import (
 from suture.suit.description import COMPONENT_KEYS
 from suture.suit.inspect import render
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "suit"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "suit"
 EXAMPLE_KEY = keys.load_public_key(VECTORS / "draft-examples-pubkey.pem")
 SEEDS = [
     (VECTORS / f"{name}.cbor").read_bytes()

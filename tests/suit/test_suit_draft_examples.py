@@ -1,4 +1,4 @@
-"""The draft's example envelopes (../shared/vectors/suit), handled as their README says."""
+"""The draft's example envelopes (tests/vectors/suit), handled as their README says."""
 
 from __future__ import annotations
 
