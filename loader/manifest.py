@@ -1,9 +1,37 @@
-# Freeze manifest for MicroPython's build (FROZEN_MANIFEST=.../loader/manifest.py): the loader
-# package, compiled into the firmware image with the board's `board_config` module beside it.
-# On the simulator (`sim`) suture.sim compiles the same sources to .mpy with mpy-cross instead.
+# Freeze manifest for MicroPython's build: the loader package with the real-board and QEMU HALs
+# only, and `suture_boot`, the power-on entry. The simulator's modules (hal/sim.py,
+# hal/simflash.py, simcli.py) are never frozen: suture.sim compiles the whole package to .mpy
+# with mpy-cross for the unix port instead. A board's manifest (`suture board firmware-config`)
+# includes this one and adds the board's `board_config`.
 metadata(
-    version="0.1.0",
+    version="0.2.0",
     description="suture loader: journal, SUIT/ES256 verification, install, trial, revert, NVM",
 )
 
-package("loader", opt=3)
+package(
+    "loader",
+    files=(
+        "__init__.py",
+        "api.py",
+        "boot.py",
+        "bundle.py",
+        "cbor.py",
+        "core.py",
+        "cose.py",
+        "ecdsa_p256.py",
+        "errors.py",
+        "flash.py",
+        "installed.py",
+        "journal.py",
+        "loader_image.py",
+        "localink.py",
+        "nvm.py",
+        "staging.py",
+        "suit.py",
+        "hal/__init__.py",
+        "hal/mcu.py",
+        "hal/qemu.py",
+    ),
+    opt=3,
+)
+module("suture_boot.py", opt=3)

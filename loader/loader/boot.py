@@ -1,6 +1,9 @@
 # The boot sequence: mount littlefs, let the journal finish or undo what was in flight, then
-# start the application (`<mount>/app/main.py`, function main()).
+# start the application (`<mount>/app/main.py`, function main()). power_on() is the firmware's
+# entry (frozen `suture_boot`); the simulator drives boot() and run_app() through simcli.
 import sys
+
+from loader import journal as J
 
 
 def boot(board):
@@ -24,3 +27,71 @@ def run_app(ld):
     if entry is not None:
         entry()
     return True
+
+
+def loader_healthy(ld):
+    """The checks a new loader passes before it confirms itself: it got this far (the journal
+    read and settled, littlefs mounted), and it reads back the installed application exactly
+    as it was signed (flash, littlefs and SHA-256 work). Returns None, or what failed."""
+    inst = ld.installed()
+    if inst.version and ld.app_digest()[1] != inst.digest:
+        return "the installed application does not match its digest"
+    return None
+
+
+def settle_loader(ld, rec):
+    """A loader trial (stage0 just installed this firmware): confirm it when healthy, else ask
+    stage0 for the previous loader and reset."""
+    problem = loader_healthy(ld)
+    if problem is None:
+        ld.confirm_loader()
+        print("suture: loader confirmed (release %d)" % rec.version)
+        return
+    print("suture: loader unhealthy: %s; reverting" % problem)
+    ld.request_loader_revert()
+    ld.board.reset()
+
+
+def power_on():
+    """Power-on of the firmware: boot, settle a loader trial, run the application. Prints one
+    `suture: boot ...` line the harness and the bench read."""
+    from loader.errors import LoaderError, PowerCut, Reset
+    from loader.hal import board as get_board
+
+    b = None
+    try:
+        b = get_board()
+        try:
+            ld, rec = boot(b)
+        except OSError as e:
+            # littlefs does not mount: for a loader on trial that is a failed health check.
+            from loader import api
+
+            ld = api.loader()
+            rec = ld.journal.current
+            print("suture: littlefs does not mount (%s)" % e)
+            if rec.component == J.COMPONENT_LOADER and rec.state == J.TRIAL:
+                ld.request_loader_revert()
+                b.reset()
+            raise
+        print("suture: boot %s %s seq %d version %d" % (
+            J.COMPONENT_NAMES.get(rec.component, "?"), rec.name(), rec.seq, rec.version))
+        if rec.component == J.COMPONENT_LOADER and rec.state == J.TRIAL:
+            settle_loader(ld, rec)
+        ran = run_app(ld)
+        print("suture: application %s" % ("returned" if ran else "missing"))
+    except PowerCut:
+        print("suture: POWER CUT (injected)")
+        _stop(b)
+    except Reset:
+        print("suture: reset")
+        _stop(b)
+    except LoaderError as e:
+        print("suture: error %s %d %s" % (type(e).__name__, e.code, e))
+
+
+def _stop(board):
+    """End this run: the harness (or the hardware) starts the next boot."""
+    import machine
+
+    machine.reset()

@@ -17,6 +17,7 @@ from loader.errors import (
     DigestError,
     InterruptedError_,
     LoaderError,
+    LoaderImageError,
     NvmError,
     RollbackError,
     SizeError,
@@ -32,6 +33,17 @@ BACKUP_DATA = const(256)  # the backup's bundle starts here; its header sits at 
 _BK_MAGIC = b"SUBK"
 _BK_FMT = "<4sII32s"
 MIGRATIONS = "nvm_migrations"
+LOADER_SEQ = "loader.seq"  # kept NVM record: the sequence number of the confirmed loader release
+# The SUIT component identifiers this device installs, and the journal's component for each.
+COMPONENTS = {b"app": J.COMPONENT_APP, b"loader": J.COMPONENT_LOADER}
+
+
+def component_of(plan):
+    """The journal component a verified plan installs: its one component's identifier."""
+    ident = plan.components[0].id
+    if len(plan.components) != 1 or len(ident) != 1 or ident[0] not in COMPONENTS:
+        raise LoaderImageError("the release is for a component this device does not have")
+    return COMPONENTS[ident[0]]
 
 
 class BackupHeader:
@@ -271,10 +283,12 @@ class Loader:
             raise DigestError("installed copy does not match the signed digest")
 
     # ---- requests from the agent and the application -------------------------------------
-    def check_staging(self, envelope):
+    def check_staging(self, envelope, component=None):
         """The checks every way of staging starts with: no other update in flight, no revert
         pending, and the envelope verified for this device (signature, identity, anti-rollback,
-        size). Returns (current record, the SUIT plan, image size, image digest)."""
+        size). The manifest's component decides what is installed (an application bundle or a
+        loader image); with component given, a release for the other one is refused. Returns
+        (current record, the SUIT plan, image size, image digest, journal component)."""
         cur = self.journal.current
         if cur.state not in J.CLOSED and not (
             cur.component == J.COMPONENT_APP
@@ -286,23 +300,39 @@ class Loader:
             raise StateError("a revert is pending")
         from loader import suit  # only staging needs the SUIT processor and ES256
 
-        inst = self.installed()
         b = self.board
         plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
-                            min_seq=inst.version + 1, max_image=self.staging.size)
+                            min_seq=0, max_image=self.staging.size)
+        comp_j = component_of(plan)
+        if component is not None and comp_j != component:
+            raise LoaderImageError("the release is for the %s, not the %s"
+                                   % (J.COMPONENT_NAMES[comp_j], J.COMPONENT_NAMES[component]))
+        floor = self.installed().version if comp_j == J.COMPONENT_APP else self.loader_seq()
+        if plan.seq <= floor:
+            raise RollbackError("sequence number %d is not above %d" % (plan.seq, floor))
+        if comp_j == J.COMPONENT_LOADER and cur.state not in J.CLOSED:
+            raise StateError("the application's update must finish first (%s)" % cur.name())
         comp = plan.components[0]
         digest = comp.digest()
         size = comp.size()
         if digest is None or not isinstance(size, int):
             raise SuitError("manifest gives no image digest and size")
-        return cur, plan, size, digest
+        return cur, plan, size, digest, comp_j
+
+    def loader_seq(self):
+        """The sequence number of the confirmed loader release (0: the factory loader)."""
+        got = self.nvm().get(LOADER_SEQ)
+        return int.from_bytes(got[1], "little") if got else 0
 
     @staticmethod
-    def downloading_record(cur, seq, size, digest):
+    def downloading_record(cur, seq, size, digest, component=J.COMPONENT_APP):
         """The DOWNLOADING record that opens staging on top of the current record cur. When
         the running application is an unconfirmed trial (or cur's update already kept the
         backup), the backup slot holds the last confirmed application: KEEP_BACKUP, and the
         trial's boot count carries on."""
+        if component != J.COMPONENT_APP:
+            return Record(component=component, state=J.DOWNLOADING, size=size, version=seq,
+                          digest=digest)
         keep = cur.component == J.COMPONENT_APP and (
             cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
         )
@@ -316,8 +346,8 @@ class Loader:
         from stream (readinto) into the staging slot, hashing as it goes. Nothing is written
         before the envelope verifies."""
         j = self.journal
-        cur, plan, size, digest = self.check_staging(envelope)
-        rec = self.downloading_record(cur, plan.seq, size, digest)
+        cur, plan, size, digest, comp = self.check_staging(envelope)
+        rec = self.downloading_record(cur, plan.seq, size, digest, comp)
         rec = j.append(rec)
         h = hashlib.sha256()
         w = PageWriter(self.staging)
@@ -342,13 +372,27 @@ class Loader:
             err = DigestError("payload does not match the manifest's image digest")
             self._fail(rec, err)
             raise err
+        self.check_staged_image(rec)
         j.append(rec.copy(state=J.STAGED, progress=size,
                           flags=rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)))
         return plan
 
+    def check_staged_image(self, rec):
+        """A staged loader release must be a loader image for this board's slot (stage0 checks
+        its signature and counter at the next boot); the record fails otherwise."""
+        if rec.component != J.COMPONENT_LOADER:
+            return
+        from loader import loader_image
+
+        try:
+            loader_image.check(self.staging, rec.size, getattr(self.board, "loader_address", None))
+        except LoaderImageError as err:
+            self._fail(rec, err)
+            raise
+
     def request_install(self):
         r = self.journal.current
-        if r.component != J.COMPONENT_APP or r.state != J.STAGED:
+        if r.state != J.STAGED:
             raise StateError("nothing staged (%s)" % r.name())
         self.journal.append(r.copy(flags=r.flags | J.FLAG_INSTALL_REQUESTED))
 
@@ -359,6 +403,25 @@ class Loader:
         if r.flags & J.FLAG_REVERT_REQUESTED:
             raise StateError("a revert is pending")
         self.journal.append(r.copy(state=J.CONFIRMED, flags=0, progress=0))
+
+    def confirm_loader(self):
+        """The new loader proved healthy: make it permanent (stage0 raises its anti-rollback
+        counter and refreshes its backup at the next boot). Its release's sequence number is
+        kept in NVM, so an older loader release is refused from now on."""
+        r = self.journal.current
+        if r.component != J.COMPONENT_LOADER or r.state != J.TRIAL:
+            raise StateError("no loader trial to confirm (%s)" % r.name())
+        if r.flags & J.FLAG_REVERT_REQUESTED:
+            raise StateError("a revert is pending")
+        self.nvm().put(LOADER_SEQ, r.version.to_bytes(4, "little"), 1, keep=True)
+        self.journal.append(r.copy(state=J.CONFIRMED, flags=0, progress=0))
+
+    def request_loader_revert(self):
+        """The new loader failed its health check: stage0 restores the previous one."""
+        r = self.journal.current
+        if r.component != J.COMPONENT_LOADER or r.state != J.TRIAL:
+            raise StateError("no loader trial to revert (%s)" % r.name())
+        self.journal.append(r.copy(flags=r.flags | J.FLAG_REVERT_REQUESTED))
 
     def request_revert(self):
         r = self.journal.current

@@ -46,6 +46,13 @@ class RollbackError(SuitError):
     code = 25
 
 
+class LoaderImageError(SuitError):
+    """A release for the loader component whose payload is not a loader image for this board
+    (magic, load address or size), or a component this device does not have."""
+
+    code = 26
+
+
 class SizeError(LoaderError):
     """An input is larger than its ceiling (manifest, payload vs slot, path, file count)."""
 
@@ -105,3 +112,8 @@ class NvmFull(NvmError):
 class PowerCut(BaseException):
     """The simulated supply failed. Derives from BaseException so that no handler in the loader
     catches it; the simulator's entry point turns it into the exit status 99."""
+
+
+class Reset(BaseException):
+    """Raised by a board's reset(): the entry point ends the run (the simulator's process, the
+    firmware's machine) and the harness, or the hardware, starts the next boot."""

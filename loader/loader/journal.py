@@ -29,6 +29,7 @@ OFF_CRC = const(60)
 COMPONENT_APP = const(0)
 COMPONENT_LOADER = const(1)
 COMPONENT_NVM = const(2)
+COMPONENT_NAMES = {0: "application", 1: "loader", 2: "nvm"}
 
 IDLE = const(1)
 DOWNLOADING = const(2)

@@ -38,7 +38,7 @@ class Stager:
         Returns the offset the payload must continue from."""
         ld = self.ld
         j = ld.journal
-        cur, plan, size, digest = ld.check_staging(envelope)
+        cur, plan, size, digest, comp = ld.check_staging(envelope)
         seq = plan.seq
         self.size = size
         self.digest = digest
@@ -46,7 +46,7 @@ class Stager:
         sector = ld.staging.sector
         self._cp = CHECKPOINT - CHECKPOINT % sector or sector
         self.h = hashlib.sha256()
-        same = (cur.component == J.COMPONENT_APP and cur.state == J.DOWNLOADING
+        same = (cur.component == comp and cur.state == J.DOWNLOADING
                 and cur.version == seq and cur.size == size and cur.digest == digest)
         if resume and same and cur.progress % sector == 0 and cur.progress <= size:
             self.rec = cur
@@ -59,7 +59,7 @@ class Stager:
                     break
                 self.h.update(mv[:n])
         else:
-            rec = ld.downloading_record(cur, seq, size, digest)
+            rec = ld.downloading_record(cur, seq, size, digest, comp)
             self.rec = j.append(rec)
             self.offset = 0
         self.w = PageWriter(ld.staging, self.offset)
@@ -101,6 +101,7 @@ class Stager:
             err = DigestError("payload does not match the manifest's image digest")
             ld._fail(self.rec, err)
             raise err
+        ld.check_staged_image(self.rec)
         flags = self.rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)
         self.rec = ld.journal.append(self.rec.copy(state=J.STAGED, progress=self.size,
                                                    flags=flags))
@@ -111,7 +112,7 @@ def abandon(ld, code=ABORTED):
     """Discard a download in progress or a staged update that was not yet asked to install
     (the scheduler aborted it): the journal records FAILED; the slot is simply reused later."""
     r = ld.journal.current
-    if r.component != J.COMPONENT_APP or not (
+    if not (
         r.state == J.DOWNLOADING
         or (r.state == J.STAGED and not r.flags & J.FLAG_INSTALL_REQUESTED)
     ):

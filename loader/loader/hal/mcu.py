@@ -99,6 +99,7 @@ class McuBoard:
         self.keys = cfg.KEYS
         self.max_trial_boots = cfg.MAX_TRIAL_BOOTS
         self.mount_point = cfg.MOUNT
+        self.loader_address = getattr(cfg, "LOADER_ADDRESS", None)
         self._wdt = machine.WDT(timeout=cfg.WDT_MS)
         self._machine = machine
 

@@ -4,6 +4,7 @@
 import json
 import sys
 
+from loader.errors import Reset  # noqa: F401  (re-exported: simcli, hil)
 from loader.flash import Region
 from loader.hal.simflash import SimNorFlash, supply
 
@@ -11,8 +12,6 @@ CONFIG = "board.json"
 MOUNT = "/flash"
 
 
-class Reset(BaseException):
-    """Raised by reset(): the simulator's entry point ends the process; the harness restarts it."""
 
 
 class SimBoard:

@@ -1,0 +1,21 @@
+# MicroPython board definition for the QEMU mps2 Cortex-M boards under stage0: MicroPython's
+# ports/qemu (v1.28.0) built as a loader image. Passed as BOARD_DIR by `make firmware`
+# (suture.firmware.build); SUTURE_CPU, SUTURE_MACHINE and SUTURE_LOAD_ADDRESS come from there.
+QEMU_ARCH = arm
+QEMU_MACHINE = $(SUTURE_MACHINE)
+
+CFLAGS += -mthumb -mcpu=$(SUTURE_CPU) -mfloat-abi=soft
+CFLAGS += -DQEMU_SOC_MPS2
+CFLAGS += -DMICROPY_HW_MCU_NAME='"$(SUTURE_CPU)"'
+
+# Linked to run from the loader slot: stage0 verifies the image and jumps to its vector table.
+LDSCRIPT = $(BOARD_DIR)/loader-slot.ld
+LDFLAGS += -Wl,--defsym=SUTURE_LOAD_ADDRESS=$(SUTURE_LOAD_ADDRESS)
+# The frozen boot entry runs before the REPL (cmodule/suture_qemu/modsuture_qemu.c).
+LDFLAGS += -Wl,--wrap=pyexec_friendly_repl
+
+SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
+MPY_CROSS_FLAGS += -march=armv7m
+
+# littlefs on the internal flash, as on the real boards.
+MICROPY_VFS_LFS2 = 1

@@ -1,0 +1,102 @@
+/**
+ * @file modsuture_qemu.c
+ * The `suture_qemu` native module of the QEMU mps2 firmware:
+ *  - the power-on entry: the port's main() starts the REPL; the link wraps that call
+ *    (-Wl,--wrap=pyexec_friendly_repl) so the frozen `suture_boot` module runs first, once;
+ *  - the second CMSDK UART (UART1), the device link to the host's gateway: polled reads and
+ *    writes of whole buffers, so Python does not loop per byte;
+ *  - mp_hal_time_ns(), which littlefs's VFS links against: the mps2 boards have no RTC, so it
+ *    counts from power-on (the loader mounts littlefs with mtime=False; the agent's wall clock
+ *    comes from the scheduler's signed resync).
+ */
+#include <stdint.h>
+
+#include "py/mphal.h"
+#include "py/runtime.h"
+#include "shared/runtime/pyexec.h"
+
+#define UART1_BASE 0x40005000u
+#define UART_DATA (*(volatile uint32_t *)(UART1_BASE + 0x0u))
+#define UART_STATE (*(volatile uint32_t *)(UART1_BASE + 0x4u))
+#define UART_CTRL (*(volatile uint32_t *)(UART1_BASE + 0x8u))
+#define UART_BAUDDIV (*(volatile uint32_t *)(UART1_BASE + 0x10u))
+#define STATE_TX_FULL 0x1u
+#define STATE_RX_FULL 0x2u
+
+uint64_t mp_hal_time_ns(void) {
+    return (uint64_t)mp_hal_ticks_ms() * 1000000u;
+}
+
+int __real_pyexec_friendly_repl(void);
+int __wrap_pyexec_friendly_repl(void);
+
+static int booted;
+
+int __wrap_pyexec_friendly_repl(void) {
+    if (!booted) {
+        booted = 1;
+        int ret = pyexec_frozen_module("suture_boot.py", true);
+        if (ret & PYEXEC_FORCED_EXIT) {
+            return ret;
+        }
+    }
+    return __real_pyexec_friendly_repl();
+}
+
+static void uart1_init(void) {
+    if ((UART_CTRL & 3u) != 3u) {
+        UART_BAUDDIV = 16;
+        UART_CTRL = 3u; /* TX and RX enabled */
+    }
+}
+
+/* uart1_write(buf): send every byte of buf. */
+static mp_obj_t suture_uart1_write(mp_obj_t buf_in) {
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(buf_in, &buf, MP_BUFFER_READ);
+    uart1_init();
+    const uint8_t *p = buf.buf;
+    for (size_t i = 0; i < buf.len; i++) {
+        while (UART_STATE & STATE_TX_FULL) {
+        }
+        UART_DATA = p[i];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(suture_uart1_write_obj, suture_uart1_write);
+
+/* uart1_readinto(buf, timeout_ms) -> n: fill buf; stop early when no byte came for timeout_ms
+ * (0 < n < len(buf)), or return 0 when none came at all. */
+static mp_obj_t suture_uart1_readinto(mp_obj_t buf_in, mp_obj_t timeout_in) {
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(buf_in, &buf, MP_BUFFER_WRITE);
+    mp_uint_t timeout = mp_obj_get_int(timeout_in);
+    uart1_init();
+    uint8_t *p = buf.buf;
+    size_t n = 0;
+    mp_uint_t last = mp_hal_ticks_ms();
+    while (n < buf.len) {
+        if (UART_STATE & STATE_RX_FULL) {
+            p[n++] = (uint8_t)UART_DATA;
+            last = mp_hal_ticks_ms();
+        } else if (mp_hal_ticks_ms() - last >= timeout) {
+            break;
+        }
+    }
+    return MP_OBJ_NEW_SMALL_INT(n);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(suture_uart1_readinto_obj, suture_uart1_readinto);
+
+static const mp_rom_map_elem_t suture_qemu_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_suture_qemu) },
+    { MP_ROM_QSTR(MP_QSTR_uart1_write), MP_ROM_PTR(&suture_uart1_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_uart1_readinto), MP_ROM_PTR(&suture_uart1_readinto_obj) },
+};
+static MP_DEFINE_CONST_DICT(suture_qemu_globals, suture_qemu_globals_table);
+
+const mp_obj_module_t suture_qemu_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&suture_qemu_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_suture_qemu, suture_qemu_module);

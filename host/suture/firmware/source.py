@@ -1,0 +1,84 @@
+"""Where MicroPython's source comes from: ``MICROPY_DIR`` when set (a checkout of the tag, e.g.
+``git clone --depth 1 --branch v1.28.0 https://github.com/micropython/micropython``), else the
+pinned tarball in ``../shared/deps/`` unpacked into the build folder once its SHA-256 matches
+``SHA256SUMS``. No MicroPython source is kept in this repository."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from suture.firmware.errors import FirmwareError
+
+MICROPYTHON_VERSION = "1.28.0"
+TARBALL = f"micropython-{MICROPYTHON_VERSION}.tar.gz"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def shared_deps() -> Path:
+    """The folder of pinned sources: ``SUTURE_DEPS_DIR``, else ``../shared/deps`` beside the
+    repository."""
+    env = os.environ.get("SUTURE_DEPS_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "deps"
+
+
+def pinned_sha256(deps: Path, name: str) -> str:
+    """The SHA-256 that ``SHA256SUMS`` pins for ``name``."""
+    sums = deps / "SHA256SUMS"
+    try:
+        text = sums.read_text()
+    except OSError as e:
+        raise FirmwareError(f"cannot read {sums}: {e.strerror}") from None
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == name:
+            return parts[0].lower()
+    raise FirmwareError(f"{sums} pins no hash for {name}")
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def micropython_tree(work: Path) -> Path:
+    """A MicroPython v1.28.0 source tree: ``MICROPY_DIR``, or the pinned tarball unpacked into
+    ``work`` (checked first; unpacked once, reused while its hash stamp matches)."""
+    env = os.environ.get("MICROPY_DIR")
+    if env:
+        tree = Path(env).resolve()
+        if not (tree / "py" / "mkenv.mk").is_file():
+            raise FirmwareError(f"MICROPY_DIR={env} is not a MicroPython source tree "
+                                "(no py/mkenv.mk)")
+        return tree
+    deps = shared_deps()
+    tarball = deps / TARBALL
+    if not tarball.is_file():
+        raise FirmwareError(
+            f"no MicroPython source: {tarball} is missing. Set MICROPY_DIR to a checkout of "
+            f"v{MICROPYTHON_VERSION} (git clone --depth 1 --branch v{MICROPYTHON_VERSION} "
+            "https://github.com/micropython/micropython)"
+        )
+    want = pinned_sha256(deps, TARBALL)
+    tree = work / f"micropython-{MICROPYTHON_VERSION}"
+    stamp = work / f"micropython-{MICROPYTHON_VERSION}.sha256"
+    if tree.is_dir() and stamp.is_file() and stamp.read_text().strip() == want:
+        return tree
+    got = _file_sha256(tarball)
+    if got != want:
+        raise FirmwareError(f"{tarball} has SHA-256 {got}, SHA256SUMS pins {want}: refusing it")
+    if tree.exists():
+        shutil.rmtree(tree)
+    work.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(work, filter="tar")
+    if not (tree / "py" / "mkenv.mk").is_file():
+        raise FirmwareError(f"{tarball} did not unpack into {tree}")
+    stamp.write_text(want + "\n")
+    return tree

@@ -1,0 +1,224 @@
+"""One QEMU device: a flash file (the 16 MiB RAM at 0x21000000 that holds both flash devices,
+backed by ``memory-backend-file``, so every write the device makes is in the file at once, as on
+flash), stage0 as the boot ROM, and UART0 (the console and REPL) on the process's pipes.
+
+A power-on runs until the device stops the machine (a reset or an injected power cut: the
+firmware ends QEMU through semihosting) or until its application returned and the REPL waits;
+:meth:`QemuDevice.exec` then runs code there through the raw REPL. A power cut is injected with
+stage0's control block (docs/stage0.md, "QEMU"): operation N of the power-on, clean or half done,
+counted by stage0 and the loader alike.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suture.boards.schema import Board
+from suture.image import provision_record
+from suture.keys import PublicKey
+
+RAM_SIZE = 16 << 20  # QEMU's mps.ram on the mps2 boards
+CUT_WORD = 0x20100000
+CUT_MAGIC = 0x54554353
+PROMPT = b"\r\n>>> "
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+
+
+class QemuError(Exception):
+    """QEMU could not run the device, or the device did not answer as expected."""
+
+
+@dataclass
+class Boot:
+    """What one power-on printed and how it ended."""
+
+    console: str = ""
+    stopped: bool = False  # the machine stopped (reset or power cut), QEMU exited
+    exit_code: int | None = None
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def power_cut(self) -> bool:
+        return "POWER CUT" in self.console
+
+    def line(self, prefix: str) -> str | None:
+        """The last console line starting with ``prefix``."""
+        for text in reversed(self.console.splitlines()):
+            if text.startswith(prefix):
+                return text
+        return None
+
+
+class QemuDevice:
+    """A QEMU mps2 board with its flash in ``folder/flash.bin``."""
+
+    def __init__(self, board: Board, stage0_elf: Path, folder: Path, *,
+                 icount: bool = False) -> None:
+        if board.qemu is None:
+            raise QemuError(f"board {board.name} is not a QEMU board")
+        self.board = board
+        self.stage0_elf = stage0_elf
+        self.folder = folder
+        self.flash = folder / "flash.bin"
+        self.icount = icount
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+        self.boots = 0
+
+    # ---- flash -------------------------------------------------------------------------
+    def _int_region(self, name: str) -> tuple[int, int]:
+        for r in self.board.internal_flash.regions:
+            if r.name == name:
+                return r.offset, r.size
+        raise QemuError(f"board {self.board.name} has no internal region {name!r}")
+
+    @property
+    def external_offset(self) -> int:
+        """Where the external flash starts in flash.bin."""
+        assert self.board.qemu is not None
+        return self.board.qemu.external_base - self.board.internal_flash.base
+
+    def factory_flash(self, loader_image: bytes, loader_key: PublicKey) -> None:
+        """Erased flash with the provisioning record and the loader image: what a factory
+        writes before the first power-on."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        img = bytearray(b"\xff" * RAM_SIZE)
+        prov, _ = self._int_region("provisioning")
+        rec = provision_record(loader_key)
+        img[prov : prov + len(rec)] = rec
+        self.write_loader_slot(img, loader_image)
+        self.flash.write_bytes(img)
+
+    def write_loader_slot(self, img: bytearray, loader_image: bytes) -> None:
+        off, size = self._int_region("loader")
+        if len(loader_image) > size:
+            raise QemuError(f"loader image of {len(loader_image)} bytes > slot of {size}")
+        img[off : off + size] = b"\xff" * size
+        img[off : off + len(loader_image)] = loader_image
+
+    def read_flash(self) -> bytes:
+        return self.flash.read_bytes()
+
+    def write_flash(self, data: bytes) -> None:
+        self.flash.write_bytes(data)
+
+    def external(self, offset: int, size: int) -> bytes:
+        with self.flash.open("rb") as f:
+            f.seek(self.external_offset + offset)
+            return f.read(size)
+
+    # ---- power -------------------------------------------------------------------------
+    def _argv(self, cut: tuple[int, bool] | None) -> list[str]:
+        assert self.board.qemu is not None
+        argv = [
+            "qemu-system-arm", "-M", f"{self.board.qemu.machine},memory-backend=flash",
+            "-object", f"memory-backend-file,id=flash,mem-path={self.flash},size=16M,share=on",
+            "-m", "16M", "-display", "none", "-monitor", "none", "-serial", "stdio",
+            "-semihosting", "-no-reboot", "-kernel", str(self.stage0_elf),
+        ]
+        if self.icount:
+            argv += ["-icount", "shift=0,sleep=off"]
+        if cut is not None:
+            ctl = self.folder / "cut.bin"
+            ctl.write_bytes(struct.pack("<IIII", CUT_MAGIC, cut[0], int(cut[1]), 0))
+            argv += ["-device", f"loader,file={ctl},addr={CUT_WORD:#x}"]
+        return argv
+
+    def power_on(self, *, cut: tuple[int, bool] | None = None, timeout_s: float = 60.0) -> Boot:
+        """Start the machine; return once it stopped by itself or waits at the REPL."""
+        self.power_off()
+        self.boots += 1
+        self.proc = subprocess.Popen(self._argv(cut), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._buf = b""
+        out = self._read_until(PROMPT, timeout_s, allow_exit=True)
+        boot = Boot(console=out.decode(errors="replace"))
+        if self.proc.poll() is not None:
+            boot.stopped = True
+            boot.exit_code = self.proc.returncode
+            self.proc = None
+        return boot
+
+    def power_off(self) -> None:
+        """Pull the plug (whatever the device is doing)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def run(self, *, cut: tuple[int, bool] | None = None, max_boots: int = 8,
+            timeout_s: float = 60.0) -> list[Boot]:
+        """Power on, and again after each reset the device asks for, until it waits at its
+        REPL. ``cut`` applies to the first power-on only."""
+        boots = []
+        for i in range(max_boots):
+            b = self.power_on(cut=cut if i == 0 else None, timeout_s=timeout_s)
+            boots.append(b)
+            if not b.stopped or b.power_cut:
+                return boots
+        raise QemuError(f"still resetting after {max_boots} power-ons:\n{boots[-1].console}")
+
+    # ---- console -----------------------------------------------------------------------
+    def _read_until(self, marker: bytes, timeout_s: float, *, allow_exit: bool = False) -> bytes:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while marker not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise QemuError(f"no {marker!r} within {timeout_s:.0f} s; console:\n"
+                                f"{self._buf[-2000:].decode(errors='replace')}")
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    if allow_exit:
+                        out, self._buf = self._buf, b""
+                        self.proc.wait()
+                        return out
+                    raise QemuError("the machine stopped; console:\n"
+                                    + self._buf[-2000:].decode(errors="replace"))
+                self._buf += chunk
+        i = self._buf.index(marker) + len(marker)
+        out, self._buf = self._buf[:i], self._buf[i:]
+        return out
+
+    def _write(self, data: bytes) -> None:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def exec(self, code: str, *, timeout_s: float = 60.0) -> str:
+        """Run ``code`` at the REPL (raw mode); its output. A device exception is a QemuError;
+        a reset or power cut the code causes stops the machine (see :attr:`last_stop`)."""
+        if self.proc is None:
+            raise QemuError("the device is not powered on")
+        self._write(b"\r\x01")
+        self._read_until(RAW_PROMPT, 10)
+        data = code.encode()
+        for i in range(0, len(data), 256):
+            self._write(data[i : i + 256])
+        self._write(b"\x04")
+        self._read_until(b"OK", 10)
+        out = self._read_until(b"\x04", timeout_s, allow_exit=True)
+        if self.proc.poll() is not None:
+            self.last_stop = Boot(console=out.decode(errors="replace"), stopped=True,
+                                  exit_code=self.proc.returncode)
+            self.proc = None
+            return out.decode(errors="replace")
+        err = self._read_until(b"\x04", 10)
+        self._read_until(b">", 10)
+        self._write(b"\x02")
+        self._read_until(PROMPT, 10)
+        if err.strip(b"\x04"):
+            raise QemuError("device error:\n" + err.decode(errors="replace"))
+        return out[:-1].decode(errors="replace")
