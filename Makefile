@@ -6,13 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.suture-installed
 
-.PHONY: help system-deps venv test lint demo bench stage0 clean
+.PHONY: help system-deps venv test lint demo bench stage0 firmware clean
 
 help:
 	@echo "make demo    run the ward simulator (scheduler on SQLite + simulated devices)"
 	@echo "make test    install everything and run the whole suite (lint, types, all markers)"
 	@echo "make bench   run the benchmarks; tables on stdout, JSON in bench/results/"
 	@echo "make stage0  build stage0 for the QEMU boards and the host"
+	@echo "make firmware BOARD=qemu-mps2-an385   MicroPython + frozen loader, signed (build/firmware/BOARD)"
 	@echo "make lint    ruff + mypy only"
 
 system-deps:
@@ -40,6 +41,11 @@ bench: system-deps $(STAMP)
 
 stage0: system-deps
 	$(MAKE) -C stage0
+
+BOARD ?= qemu-mps2-an385
+firmware: system-deps $(STAMP)
+	$(MAKE) -C stage0
+	$(BIN)/suture firmware build --board $(BOARD)
 
 clean:
 	rm -rf $(VENV) stage0/build bench/results .pytest_cache .mypy_cache .ruff_cache .hypothesis

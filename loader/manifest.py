@@ -15,6 +15,7 @@ package(
         "api.py",
         "boot.py",
         "bundle.py",
+        "console.py",
         "cbor.py",
         "core.py",
         "cose.py",

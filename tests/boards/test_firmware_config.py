@@ -98,7 +98,7 @@ def _overlapping(board: Board) -> Board:
 
 @pytest.mark.parametrize(("make", "trust", "message"), [
     (lambda: load_board("sim"), TRUST, "no MicroPython port with a real-board HAL"),
-    (lambda: load_board("qemu-mps2-an505"), TRUST, "no MicroPython port"),
+    (lambda: load_board("qemu-mps2-an505"), TRUST, "littlefs region"),
     (lambda: _without_spi(load_board("rpi-pico")), TRUST, r"\[external_flash.spi\]"),
     (lambda: _overlapping(load_board("rpi-pico")), TRUST, "not sound"),
     (lambda: load_board("rpi-pico"), LoaderTrust([], TRUST.vendor_id, TRUST.class_id),

@@ -167,7 +167,8 @@ def _qemu_lines(board: Board) -> list[str]:
     internal = board.internal_flash
     fs = [r for r in internal.regions if r.kind == "littlefs"]
     if len(fs) != 1:
-        raise FirmwareConfigError(f"board {board.name!r} needs one littlefs region")
+        raise FirmwareConfigError(f"board {board.name!r} has no littlefs region for the "
+                                  "application: stage0 runs there, the firmware does not")
     return [
         f"INT_BASE = {internal.base:#x}",
         f"INT_SIZE = {internal.size:#x}",

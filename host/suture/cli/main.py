@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "suture.cli.keys_cmd",
     "suture.cli.suit_cmd",
     "suture.cli.image_cmd",
+    "suture.cli.firmware_cmd",
     "suture.cli.board_cmd",
     "suture.cli.scheduler_cmd",
     "suture.cli.vendor_cmd",

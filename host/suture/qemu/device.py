@@ -70,6 +70,7 @@ class QemuDevice:
         self.proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
         self.boots = 0
+        self.last_stop: Boot | None = None
 
     # ---- flash -------------------------------------------------------------------------
     def _int_region(self, name: str) -> tuple[int, int]:
@@ -222,3 +223,49 @@ class QemuDevice:
         if err.strip(b"\x04"):
             raise QemuError("device error:\n" + err.decode(errors="replace"))
         return out[:-1].decode(errors="replace")
+
+    # ---- the loader's local link (loader/loader/console.py) -----------------------------
+    def put_file(self, remote: str, data: bytes, *, chunk: int = 2048) -> None:
+        """Write ``data`` to ``remote`` in the device's littlefs through the REPL."""
+        self.exec(f"_f = open({remote!r}, 'wb')")
+        for i in range(0, len(data), chunk):
+            self.exec(f"_f.write({data[i : i + chunk]!r})")
+        self.exec("_f.close()")
+
+    def provision(self, bundle: bytes, version: int) -> dict[str, object]:
+        """Factory step on a fresh device: format littlefs, install ``bundle`` as the
+        confirmed ``version``."""
+        self.exec("from loader.hal import board\nboard().mount(format_if_blank=True)")
+        self.put_file("/flash/provision.bundle", bundle)
+        self.exec("from loader import console\nconsole.provision('/flash/provision.bundle', "
+                  f"{version})\nimport os\nos.remove('/flash/provision.bundle')")
+        return self.report()
+
+    def stage(self, envelope: bytes, payload: bytes, *, install: bool = True) -> str:
+        """Stage a signed release through the loader (the local update path). The device
+        error, if the loader refuses it, is raised as a QemuError."""
+        self.put_file("/flash/update.suit", envelope)
+        self.put_file("/flash/update.bin", payload)
+        try:
+            return self.exec("from loader import console\nconsole.stage('/flash/update.suit', "
+                             f"'/flash/update.bin', {install})")
+        finally:
+            if self.proc is not None:
+                self.exec("import os\nos.remove('/flash/update.suit')\n"
+                          "os.remove('/flash/update.bin')")
+
+    def report(self) -> dict[str, object]:
+        """The loader's state: journal record, installed version, loader release."""
+        import json
+
+        out = self.exec("from loader import console\nconsole.report()")
+        for line in out.splitlines():
+            if line.startswith("SUTURE-REPORT "):
+                value: dict[str, object] = json.loads(line[len("SUTURE-REPORT ") :])
+                return value
+        raise QemuError(f"no report in {out!r}")
+
+    def reset(self) -> list[Boot]:
+        """Reset from the REPL (machine.reset) and power on again until the REPL waits."""
+        self.exec("import machine\nmachine.reset()")
+        return self.run()

@@ -47,15 +47,17 @@ def sign_payload(
     vendor_id: uuid.UUID = VENDOR_ID,
     class_id: uuid.UUID = CLASS_ID,
     uri: str = "https://updates.example/app.bundle",
+    component: str = "app",
 ) -> bytes:
-    """A signed SUIT envelope for ``payload`` as one component ``["app"]``."""
+    """A signed SUIT envelope for ``payload`` as one component: ``["app"]`` (an application
+    bundle) or ``["loader"]`` (a loader image)."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.bundle").write_bytes(payload)
         description = {
             "sequence-number": sequence_number,
             "vendor-id": str(vendor_id),
             "class-id": str(class_id),
-            "components": [{"id": ["app"], "file": "app.bundle", "uri": uri}],
+            "components": [{"id": [component], "file": "app.bundle", "uri": uri}],
         }
         return suit.create_envelope(description, key, base_dir=Path(tmp))
 

@@ -1,0 +1,56 @@
+"""The real firmware on QEMU: built once per run (incrementally in build/firmware/), then each
+test gets a freshly provisioned device with its own flash file."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from suture.boards import load_board
+from suture.firmware.build import FirmwareBuild, build_firmware, dev_keys
+from suture.keys import PrivateKey
+from suture.qemu import QemuDevice
+from suture.sim.testing import CLASS_ID, VENDOR_ID, example_app
+
+BOARD = "qemu-mps2-an385"
+
+
+@dataclass(frozen=True)
+class Firmware:
+    build: FirmwareBuild
+    vendor_key: PrivateKey
+    loader_key: PrivateKey
+    stage0_elf: Path
+
+
+@pytest.fixture(scope="session")
+def firmware(repo_root: Path) -> Firmware:
+    board = load_board(BOARD)
+    proc = subprocess.run(["make", "-C", str(repo_root / "stage0"), "-j2"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = repo_root / "build" / "firmware" / BOARD
+    vendor, loader = dev_keys(out / "keys")
+    point = vendor.public_key().public_bytes(serialization.Encoding.X962,
+                                             serialization.PublicFormat.UncompressedPoint)
+    fw = build_firmware(board, out, vendor_keys=[point], vendor_id=VENDOR_ID, class_id=CLASS_ID,
+                        loader_key=loader)
+    return Firmware(fw, vendor, loader, repo_root / "stage0" / "build" / "an385" / "stage0.elf")
+
+
+@pytest.fixture
+def device(firmware: Firmware, tmp_path: Path) -> Iterator[QemuDevice]:
+    """A device fresh from the factory: stage0, the signed firmware, application v1 confirmed."""
+    dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, tmp_path / "dev")
+    dev.factory_flash(firmware.build.loader_image.read_bytes(),
+                      firmware.loader_key.public_key())
+    first = dev.power_on()
+    assert "suture: littlefs does not mount" in first.console  # blank from the factory
+    report = dev.provision(example_app(1), 1)
+    assert report["state"] == "CONFIRMED" and report["installed_version"] == 1
+    yield dev
+    dev.power_off()

@@ -1,0 +1,144 @@
+"""The device stack as real firmware on an emulated Cortex-M3 (mps2-an385): stage0 verifies and
+starts MicroPython with the frozen loader, which recovers, installs, confirms and reverts, and
+updates itself through stage0."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from suture.image import HEADER_SIZE, parse_header, sign_image, verify_image
+from suture.qemu import QemuDevice, QemuError
+from suture.sim.testing import example_app, sign_payload
+
+from .conftest import Firmware
+
+pytestmark = pytest.mark.qemu
+LOADER_OFF = 0x20000
+
+
+def _loader_release(fw: Firmware, seq: int, counter: int) -> tuple[bytes, bytes]:
+    """The same firmware body signed as loader image 1.<counter>.0, in a SUIT release."""
+    image = sign_image(fw.build.binary.read_bytes(), private_key=fw.loader_key,
+                       version=(1, counter, 0), security_counter=counter,
+                       load_address=parse_header(fw.build.loader_image.read_bytes())
+                       .load_address)
+    return sign_payload(image, seq, fw.vendor_key, component="loader"), image
+
+
+def _slot_version(dev: QemuDevice) -> tuple[int, int, int]:
+    data = dev.read_flash()
+    return parse_header(data[LOADER_OFF : LOADER_OFF + HEADER_SIZE]).version
+
+
+def test_firmware_is_a_signed_loader_image_without_simulator_modules(firmware: Firmware) -> None:
+    fw = firmware.build
+    image = fw.loader_image.read_bytes()
+    hdr = verify_image(image, firmware.loader_key.public_key())
+    assert hdr.load_address == 0x21020200
+    assert hdr.image_size == fw.flash_bytes == len(image) - HEADER_SIZE
+    assert 100_000 < fw.flash_bytes < 0xE0000 - HEADER_SIZE  # fits the loader slot
+    body = fw.binary.read_bytes()
+    assert b"suture_boot" in body and b"loader_image" in body  # frozen modules' names
+    for sim_only in (b"simflash", b"simcli", b"SUTURE_CUT_AFTER"):
+        assert sim_only not in body
+
+
+def test_stage0_boots_the_firmware_and_the_loader_reports(device: QemuDevice) -> None:
+    boot = device.reset()[-1]
+    assert "stage0: starting the loader" in boot.console
+    assert boot.line("suture: boot application CONFIRMED") is not None
+    assert "APP 1" in boot.console
+    assert "mps2-an385 with cortex-m3" in boot.console
+    report = device.report()
+    assert report["installed_version"] == 1 and report["loader_seq"] == 0
+
+
+def test_application_update_installs_and_confirms(firmware: Firmware, device: QemuDevice) -> None:
+    app2 = example_app(2)
+    device.stage(sign_payload(app2, 2, firmware.vendor_key), app2)
+    boots = device.reset()
+    assert "APP 2" in boots[-1].console
+    report = device.report()
+    assert (report["state"], report["installed_version"]) == ("TRIAL", 2)
+    device.exec("from loader import api\napi.confirm()")
+    assert device.reset()[-1].line("suture: boot application CONFIRMED") is not None
+    assert device.report()["installed_version"] == 2
+
+
+def test_release_for_the_other_component_is_refused(firmware: Firmware,
+                                                    device: QemuDevice) -> None:
+    # an application bundle released as a loader: refused while staging
+    app2 = example_app(2)
+    with pytest.raises(QemuError, match="LoaderImageError"):
+        device.stage(sign_payload(app2, 2, firmware.vendor_key, component="loader"), app2)
+    report = device.report()
+    assert (report["component"], report["state"]) == ("loader", "FAILED")
+    # a loader image released as an application: refused before anything is installed
+    env, image = _loader_release(firmware, 3, 2)
+    app_env = sign_payload(image, 3, firmware.vendor_key)
+    device.stage(app_env, image)
+    device.reset()
+    report = device.report()
+    assert (report["component"], report["state"], report["installed_version"]) == (
+        "application", "FAILED", 1)
+    assert _slot_version(device) == (1, 0, 0)
+
+
+def test_loader_updates_itself_through_stage0(firmware: Firmware, device: QemuDevice) -> None:
+    env, image = _loader_release(firmware, 5, 2)
+    device.stage(env, image)
+    assert device.report()["state"] == "STAGED"
+    boots = device.reset()
+    text = "".join(b.console for b in boots)
+    assert "suture: loader confirmed (release 5)" in text
+    assert _slot_version(device) == (1, 2, 0)
+    report = device.report()
+    assert (report["component"], report["state"], report["loader_seq"]) == (
+        "loader", "CONFIRMED", 5)
+    assert "APP 1" in boots[-1].console  # the application still runs on the new loader
+    # the same release again is refused: the confirmed loader release is kept in NVM
+    with pytest.raises(QemuError, match="RollbackError"):
+        device.stage(env, image)
+
+
+def test_unhealthy_loader_is_restored_by_stage0(firmware: Firmware, device: QemuDevice) -> None:
+    env, image = _loader_release(firmware, 5, 2)
+    device.stage(env, image)
+    # damage the installed application: the new loader's health check reads it back and fails
+    device.exec("f = open('/flash/app/main.py', 'ab')\nf.write(b'# damaged\\n')\nf.close()")
+    boots = device.reset()
+    text = "".join(b.console for b in boots)
+    assert "suture: loader unhealthy" in text
+    assert _slot_version(device) == (1, 0, 0)  # stage0 restored the previous loader
+    report = device.report()
+    assert (report["component"], report["state"], report["loader_seq"]) == (
+        "loader", "REVERTED", 0)
+
+
+@pytest.mark.powercut
+def test_power_cut_during_application_install(firmware: Firmware, device: QemuDevice) -> None:
+    """A deterministic sample of cut points of the boot that installs an application (stage0's
+    and the loader's flash operations counted together), clean and half-done: after each cut
+    the device boots a verified firmware, runs v1 or v2, and its journal is settled."""
+    app2 = example_app(2)
+    device.stage(sign_payload(app2, 2, firmware.vendor_key), app2)
+    device.exec("import machine\nmachine.reset()")
+    before = device.read_flash()
+    device.run(cut=(0xFFFFFFFF, False))  # counts the operations, never cuts
+    total = int(device.exec("from loader.hal import board\nprint(board().ops())"))
+    assert total > 20
+    points = sorted({1, 2, total // 4, total // 2, 3 * total // 4, total - 1, total})
+    for at in points:
+        for half in (False, True):
+            device.write_flash(before)
+            boots = device.run(cut=(at, half))
+            assert boots[0].power_cut, f"cut {at}: {boots[0].console[-300:]}"
+            boots = device.run()
+            last = boots[-1]
+            assert "stage0: starting the loader" in last.console
+            report = device.report()
+            assert report["state"] in ("TRIAL", "CONFIRMED"), (at, half, report)
+            assert f"APP {report['installed_version']}" in last.console
+    words = struct.unpack("<I", before[0x10000:0x10004])
+    assert words  # the counter region was read back (erased: no counter yet)
