@@ -51,6 +51,7 @@ def device(firmware: Firmware, tmp_path: Path) -> Iterator[QemuDevice]:
     first = dev.power_on()
     assert "suture: littlefs does not mount" in first.console  # blank from the factory
     report = dev.provision(example_app(1), 1)
-    assert report["state"] == "CONFIRMED" and report["installed_version"] == 1
+    assert report["state"] == "CONFIRMED"
+    assert report["installed_version"] == 1
     yield dev
     dev.power_off()

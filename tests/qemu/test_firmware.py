@@ -39,7 +39,8 @@ def test_firmware_is_a_signed_loader_image_without_simulator_modules(firmware: F
     assert hdr.image_size == fw.flash_bytes == len(image) - HEADER_SIZE
     assert 100_000 < fw.flash_bytes < 0xE0000 - HEADER_SIZE  # fits the loader slot
     body = fw.binary.read_bytes()
-    assert b"suture_boot" in body and b"loader_image" in body  # frozen modules' names
+    assert b"suture_boot" in body
+    assert b"loader_image" in body
     for sim_only in (b"simflash", b"simcli", b"SUTURE_CUT_AFTER"):
         assert sim_only not in body
 
@@ -51,7 +52,8 @@ def test_stage0_boots_the_firmware_and_the_loader_reports(device: QemuDevice) ->
     assert "APP 1" in boot.console
     assert "mps2-an385 with cortex-m3" in boot.console
     report = device.report()
-    assert report["installed_version"] == 1 and report["loader_seq"] == 0
+    assert report["installed_version"] == 1
+    assert report["loader_seq"] == 0
 
 
 def test_application_update_installs_and_confirms(firmware: Firmware, device: QemuDevice) -> None:
@@ -75,7 +77,7 @@ def test_release_for_the_other_component_is_refused(firmware: Firmware,
     report = device.report()
     assert (report["component"], report["state"]) == ("loader", "FAILED")
     # a loader image released as an application: refused before anything is installed
-    env, image = _loader_release(firmware, 3, 2)
+    _env, image = _loader_release(firmware, 3, 2)
     app_env = sign_payload(image, 3, firmware.vendor_key)
     device.stage(app_env, image)
     device.reset()

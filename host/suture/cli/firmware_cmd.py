@@ -58,7 +58,7 @@ def build(
     board_config, and sign the binary as a loader image (OUT/loader.img)."""
     try:
         b = load_board(board)
-    except Exception as e:  # noqa: BLE001 - the board loader's errors say what is wrong
+    except Exception as e:
         raise _fail(str(e), 2) from None
     folder = out or Path("build") / "firmware" / b.name
     try:
