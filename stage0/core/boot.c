@@ -1,8 +1,9 @@
 /**
  * @file boot.c
  * stage0's decisions: act on the journal's loader record (install, trial, revert), then verify
- * the loader slot and say what to start. Every state change is written to the journal before
- * it is acted on; each step restarts from scratch when resumed, so a power cut at any flash
+ * the loader slot and say what to start; once a loader update is confirmed, refresh the backup
+ * slot with the confirmed loader. Every state change is written to the journal before it is
+ * acted on; each step restarts from scratch when resumed, so a power cut at any flash
  * operation resumes or rolls back (docs/stage0.md, "Power cuts").
  */
 #include <string.h>
@@ -66,6 +67,21 @@ static int verify_slot(boot_ctx_t *c, suture_flash_dev_t dev, uint32_t off, cons
     int rc = suture_image_verify(dev, off, c->counter, hdr);
     if (rc != SUTURE_OK) {
         refused(name, rc);
+    }
+    return rc;
+}
+
+/** Copy the loader slot's image (len bytes) into the backup slot and verify the copy. */
+static int backup_copy(boot_ctx_t *c, uint32_t len)
+{
+    suture_image_header_t hdr;
+    int rc = suture_slot_copy(SUTURE_FLASH_INTERNAL, c->lay->loader_off, SUTURE_FLASH_EXTERNAL,
+                              c->lay->backup_off, len);
+    if (rc == SUTURE_OK) {
+        rc = verify_slot(c, SUTURE_FLASH_EXTERNAL, c->lay->backup_off, "backup slot", &hdr);
+    }
+    if (rc != SUTURE_OK) {
+        refused("backup", rc);
     }
     return rc;
 }
@@ -138,15 +154,8 @@ static void install(boot_ctx_t *c)
     if (c->rec.state == SUTURE_STATE_BACKUP) {
         if (suture_image_verify(SUTURE_FLASH_INTERNAL, c->lay->loader_off, c->counter, &hdr) ==
             SUTURE_OK) {
-            uint32_t len = SUTURE_IMAGE_HEADER_SIZE + hdr.image_size;
-            rc = suture_slot_copy(SUTURE_FLASH_INTERNAL, c->lay->loader_off,
-                                  SUTURE_FLASH_EXTERNAL, c->lay->backup_off, len);
-            if (rc == SUTURE_OK) {
-                rc = verify_slot(c, SUTURE_FLASH_EXTERNAL, c->lay->backup_off, "backup slot",
-                                 &hdr);
-            }
+            rc = backup_copy(c, SUTURE_IMAGE_HEADER_SIZE + hdr.image_size);
             if (rc != SUTURE_OK) {
-                refused("backup", rc);
                 (void)journal_step(c, SUTURE_STATE_FAILED, 0, (uint32_t)rc);
                 return;
             }
@@ -194,6 +203,50 @@ static void trial(boot_ctx_t *c)
         return;
     }
     (void)journal_step(c, SUTURE_STATE_TRIAL, (uint8_t)(c->rec.boot_count + 1u), c->rec.progress);
+}
+
+/**
+ * Does the backup slot already hold the loader slot's image (len bytes)? A copy writes the
+ * destination's first sector last, after every other sector has been read back identical, so
+ * a first sector that matches means the whole copy finished: comparing it is enough.
+ */
+static int backup_matches(const suture_layout_t *lay, uint32_t len)
+{
+    uint8_t a[256], b[256];
+    uint32_t n = len < lay->sector_size ? len : lay->sector_size;
+    for (uint32_t done = 0; done < n; done += sizeof a) {
+        uint32_t k = n - done < sizeof a ? n - done : (uint32_t)sizeof a;
+        if (suture_hal_flash_read(SUTURE_FLASH_INTERNAL, lay->loader_off + done, a, k) != 0 ||
+            suture_hal_flash_read(SUTURE_FLASH_EXTERNAL, lay->backup_off + done, b, k) != 0 ||
+            memcmp(a, b, k) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/**
+ * After a confirmed loader update, make the backup slot a copy of the (verified) loader slot,
+ * so that a later restore brings back the confirmed loader, not the one it replaced (which
+ * may be below the raised counter). Announced by the CONFIRMED record itself: it runs while
+ * the journal's latest loader record is CONFIRMED and the backup differs from the loader
+ * slot, restarts from scratch when cut, and once done a boot writes nothing.
+ */
+static void refresh_backup(boot_ctx_t *c, uint32_t len)
+{
+    suture_journal_record_t last = c->rec;
+    if (backup_matches(c->lay, len)) {
+        return;
+    }
+    /* Other components' records may follow the confirm (an application update staged before
+     * the next reset): look back to the latest loader record. */
+    if (last.component != SUTURE_COMPONENT_LOADER && suture_journal_read_loader(&last) != 0) {
+        return;
+    }
+    if (last.component == SUTURE_COMPONENT_LOADER && last.state == SUTURE_STATE_CONFIRMED) {
+        suture_log_msg("refreshing the backup with the confirmed loader", "", "");
+        (void)backup_copy(c, len);
+    }
 }
 
 static int loader_in_flight(const suture_journal_record_t *rec)
@@ -258,6 +311,7 @@ void suture_stage0_run(suture_boot_result_t *out)
             suture_log_msg("counter", ": ", "write failed");
         }
     }
+    refresh_backup(&c, SUTURE_IMAGE_HEADER_SIZE + hdr.image_size);
     out->ok = 1;
     out->vector_table = hdr.load_address;
     out->security_counter = hdr.security_counter;

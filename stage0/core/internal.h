@@ -34,6 +34,8 @@ int suture_log_append(const suture_log_t *log, const suture_log_pos_t *pos, cons
 
 /** Journal: read the current record (state IDLE, seq 0 when empty). */
 int suture_journal_read(suture_journal_record_t *rec);
+/** Journal: read the latest component-1 (loader image) record (state IDLE, seq 0 when none). */
+int suture_journal_read_loader(suture_journal_record_t *rec);
 /** Journal: append rec with seq = current + 1 (fills magic, seq, reserved, crc32). */
 int suture_journal_append(suture_journal_record_t *rec);
 

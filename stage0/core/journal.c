@@ -16,6 +16,14 @@ static uint32_t journal_key(const uint8_t *raw)
     return rec.seq;
 }
 
+/** The key of component-1 (loader image) records only: the latest loader record wins. */
+static uint32_t loader_key(const uint8_t *raw)
+{
+    return raw[offsetof(suture_journal_record_t, component)] == SUTURE_COMPONENT_LOADER
+               ? journal_key(raw)
+               : 0;
+}
+
 static suture_log_t journal_log(void)
 {
     suture_log_t log = {SUTURE_FLASH_EXTERNAL, suture_hal_layout()->journal_off,
@@ -23,10 +31,11 @@ static suture_log_t journal_log(void)
     return log;
 }
 
-int suture_journal_read(suture_journal_record_t *rec)
+static int journal_read(suture_journal_record_t *rec, uint32_t (*key)(const uint8_t *))
 {
     suture_log_t log = journal_log();
     suture_log_pos_t pos;
+    log.key = key;
     if (suture_log_scan(&log, &pos, (uint8_t *)rec) != 0) {
         return -1;
     }
@@ -35,6 +44,13 @@ int suture_journal_read(suture_journal_record_t *rec)
         rec->state = SUTURE_STATE_IDLE;
     }
     return 0;
+}
+
+int suture_journal_read(suture_journal_record_t *rec) { return journal_read(rec, journal_key); }
+
+int suture_journal_read_loader(suture_journal_record_t *rec)
+{
+    return journal_read(rec, loader_key);
 }
 
 int suture_journal_append(suture_journal_record_t *rec)

@@ -73,7 +73,8 @@ def test_junk_journal_still_boots_the_verified_loader(
 
 @FUZZ
 @given(size=st.integers(0, 0xFFFFFFFF), good_digest=st.booleans(), flags=st.integers(0, 255),
-       state=st.sampled_from(["STAGED", "BACKUP", "INSTALLING", "TRIAL", "REVERTING"]),
+       state=st.sampled_from(["STAGED", "BACKUP", "INSTALLING", "TRIAL", "REVERTING",
+                              "CONFIRMED"]),
        boot_count=st.integers(0, 255))
 def test_arbitrary_loader_records_never_start_an_unverified_loader(
         stage0_build: Path, signing_key: PrivateKey, images: tuple[bytes, bytes],
@@ -94,3 +95,7 @@ def test_arbitrary_loader_records_never_start_an_unverified_loader(
     if fi.slot_image(internal_after, fi.LOADER_OFF) == new:
         # only an install that checked the staged bytes against the record may put it there
         assert fi.read_journal(external_after)[-1].state_name == "TRIAL"
+    if state == "CONFIRMED":
+        # whatever the record says, the backup gets the verified loader slot, nothing else
+        assert fi.slot_image(internal_after, fi.LOADER_OFF) == old
+        assert fi.slot_image(external_after, fi.BACKUP_OFF) == old

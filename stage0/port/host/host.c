@@ -6,12 +6,17 @@
  *
  *   stage0-host boot INTERNAL EXTERNAL
  *       boot once; write the flash files back; print "jump 0x..." (exit 0) or "recovery" (exit 3)
- *   stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX EXPECT_STATE
+ *   stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX EXPECT_STATE [-c] [-b HEX] [-k N]
  *       for every N and both cut kinds: cut power at the N-th flash operation of a boot from
  *       these files, then boot again until stable; check that every boot starts a verified
  *       loader, the last one is the expected image (header digest), the journal is consistent
  *       and ends in EXPECT_STATE; then again with a second cut in the boot that resumes from
  *       the first. Prints "cut points: K" and "double cuts: D". Exit 0 when every check held.
+ *       -c: after each boot the started loader confirms a loader trial (appends CONFIRMED, as
+ *           the loader's confirm_loader does), and the cuts run over the whole path: every
+ *           boot until one writes nothing, the loader's append included, not just the first.
+ *       -b HEX: at the end the backup slot must verify and carry this header digest.
+ *       -k N: at the end the anti-rollback counter must be N.
  *   stage0-host crypto
  *       answer SHA-256 and P-256 requests from standard input (crypto_check.c)
  */
@@ -40,6 +45,10 @@ static unsigned long cut_at;  /* cut power at this operation (1-based); 0: never
 static int cut_partial;       /* 1: the cut operation is half done */
 static jmp_buf power_cut;
 static int quiet;
+static int confirm;             /* sweep -c: the loader confirms its trial */
+static int check_backup;        /* sweep -b: the backup slot's expected header digest */
+static uint8_t expect_backup[32];
+static long expect_counter = -1; /* sweep -k: the counter at the end */
 
 const suture_layout_t *suture_hal_layout(void) { return &LAYOUT; }
 
@@ -216,6 +225,53 @@ static int parse_hex32(const char *s, uint8_t out[32])
     return 0;
 }
 
+/**
+ * The loader's part of a boot (sweep -c): a loader on trial confirms itself the way
+ * loader/core.py's confirm_loader does: the TRIAL record again, state CONFIRMED, flags and
+ * progress 0. Its journal append is a flash operation like stage0's, so it is cut too.
+ */
+static void loader_confirms(void)
+{
+    suture_journal_record_t r;
+    if (suture_journal_read(&r) != 0 || r.component != SUTURE_COMPONENT_LOADER ||
+        r.state != SUTURE_STATE_TRIAL || (r.flags & SUTURE_FLAG_REVERT_REQUESTED) != 0) {
+        return;
+    }
+    r.state = SUTURE_STATE_CONFIRMED;
+    r.flags = 0;
+    r.progress = 0;
+    (void)suture_journal_append(&r);
+}
+
+/** One boot: stage0, then (with -c) the loader it started. */
+static void boot_once(suture_boot_result_t *res)
+{
+    suture_stage0_run(res);
+    if (confirm && res->ok) {
+        loader_confirms();
+    }
+}
+
+/** The end state's extra checks (-b, -k). @return a failure's description, or NULL. */
+static const char *end_state_problem(void)
+{
+    uint32_t counter;
+    suture_image_header_t hdr;
+    if (suture_counter_read(&counter) != 0) {
+        return "counter unreadable";
+    }
+    if (expect_counter >= 0 && counter != (uint32_t)expect_counter) {
+        return "counter not the expected value";
+    }
+    if (check_backup &&
+        (suture_image_verify(SUTURE_FLASH_EXTERNAL, LAYOUT.backup_off, counter, &hdr) !=
+             SUTURE_OK ||
+         memcmp(hdr.digest, expect_backup, 32) != 0)) {
+        return "backup slot does not hold the expected verified loader";
+    }
+    return NULL;
+}
+
 /** One cut at operation n, then boots until stable. @return 1: cut happened and all held. */
 static int sweep_one(unsigned long n, int partial, unsigned long second,
                      const uint8_t expect[32], int expect_state, int *failed)
@@ -227,21 +283,28 @@ static int sweep_one(unsigned long n, int partial, unsigned long second,
     cut_at = n;
     cut_partial = partial;
     if (setjmp(power_cut) == 0) {
-        suture_stage0_run(&res);
-        return 0; /* the boot finished before operation n: the sweep is done */
+        /* The path: one boot; with -c every boot until one writes nothing. */
+        for (int boot = 0; boot < (confirm ? 16 : 1); boot++) {
+            unsigned long before = ops;
+            boot_once(&res);
+            if (ops == before) {
+                break;
+            }
+        }
+        return 0; /* the path finished before operation n: the sweep is done */
     }
     if (second != 0) {
         /* A second cut during the boot that resumes from the first. */
         cut_at = ops + second;
         cut_partial = !partial;
         if (setjmp(power_cut) == 0) {
-            suture_stage0_run(&res);
+            boot_once(&res);
         }
     }
     cut_at = 0;
     for (int boot = 0; boot < 16; boot++) {
         unsigned long before = ops;
-        suture_stage0_run(&res);
+        boot_once(&res);
         const uint8_t *slot = flash_int + LAYOUT.loader_off;
         if (!res.ok || !matches_known(header_digest(slot))) {
             printf("FAIL cut %lu %s: boot %d %s\n", n, partial ? "partial" : "clean", boot,
@@ -251,10 +314,14 @@ static int sweep_one(unsigned long n, int partial, unsigned long second,
         }
         if (ops == before) {
             uint8_t state = 0;
+            const char *problem = end_state_problem();
             if (memcmp(header_digest(slot), expect, 32) != 0 || !journal_consistent(&state) ||
                 (expect_state != 0 && state != expect_state)) {
                 printf("FAIL cut %lu %s: stable on the wrong loader or journal (state %u)\n", n,
                        partial ? "partial" : "clean", state);
+                *failed = 1;
+            } else if (problem != NULL) {
+                printf("FAIL cut %lu %s: %s\n", n, partial ? "partial" : "clean", problem);
                 *failed = 1;
             }
             return 1;
@@ -301,14 +368,29 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "boot") == 0) {
         return cmd_boot(argv[2], argv[3]);
     }
-    if (argc == 6 && strcmp(argv[1], "sweep") == 0) {
+    if (argc >= 6 && strcmp(argv[1], "sweep") == 0) {
+        for (int i = 6; i < argc; i++) {
+            if (strcmp(argv[i], "-c") == 0) {
+                confirm = 1;
+            } else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc &&
+                       parse_hex32(argv[i + 1], expect_backup) == 0) {
+                check_backup = 1;
+                i++;
+            } else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) {
+                expect_counter = atol(argv[++i]);
+            } else {
+                fprintf(stderr, "sweep: bad option %s\n", argv[i]);
+                return 2;
+            }
+        }
         return cmd_sweep(argv[2], argv[3], argv[4], atoi(argv[5]));
     }
     if (argc == 2 && strcmp(argv[1], "crypto") == 0) {
         return suture_host_crypto_check();
     }
     fprintf(stderr, "usage: stage0-host boot INTERNAL EXTERNAL\n"
-                    "       stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX STATE\n"
+                    "       stage0-host sweep INTERNAL EXTERNAL EXPECT_DIGEST_HEX STATE"
+                    " [-c] [-b BACKUP_DIGEST_HEX] [-k COUNTER]\n"
                     "       stage0-host crypto   (requests on standard input)\n");
     return 2;
 }
