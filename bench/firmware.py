@@ -8,7 +8,8 @@ with the frozen loader, booted by stage0):
   loader's recover, application v1's main();
 - ES256 verification in the frozen loader (``loader.ecdsa_p256.verify``), and its ratio to a
   SHA-256 of 64 KiB in the same firmware (``hashlib``);
-- the loader's verify of a staged payload of 96 KiB (sent through the REPL, which bounds its size here) (``Loader._check_staged``: bundle walk +
+- the loader's verify of a staged payload of 96 KiB (sent over the REPL, which bounds its size)
+  (bundle walk +
   SHA-256 from flash) as a ratio to ``hashlib.sha256`` of the same bytes in RAM-backed flash;
 - firmware and loader-image sizes.
 """
@@ -30,8 +31,8 @@ _COUNTER = "machine.mem32[0x40028018]"
 
 def _instructions(dev: Any, code: str) -> int:
     """Instructions spent in ``code`` (the counter read before and after, minus an empty run)."""
-    wrap = ("import machine\n_a = {c}\n{code}\n_b = {c}\nprint((_b - _a) * 40)"
-            .format(c=_COUNTER, code=code))
+    wrap = (f"import machine\n_a = {_COUNTER}\n{code}\n_b = {_COUNTER}\nprint((_b - _a) * 40)"
+            )
     return int(dev.exec(wrap).strip().splitlines()[-1])
 
 
@@ -39,7 +40,7 @@ def run() -> dict[str, Any]:
     from suture.qemu import QemuDevice
     from suture.sim.testing import example_app, sign_payload
 
-    from tests.qemu.conftest import BOARD, Firmware, firmware  # noqa: F401
+    from tests.qemu.conftest import BOARD, Firmware, firmware
 
     repo = Path(__file__).resolve().parents[1]
     fw: Firmware = firmware.__wrapped__(repo)  # type: ignore[attr-defined]

@@ -144,3 +144,19 @@ def test_power_cut_during_application_install(firmware: Firmware, device: QemuDe
             assert f"APP {report['installed_version']}" in last.console
     words = struct.unpack("<I", before[0x10000:0x10004])
     assert words  # the counter region was read back (erased: no counter yet)
+
+
+def test_damaged_loader_slot_restores_the_confirmed_loader(firmware: Firmware,
+                                                           device: QemuDevice) -> None:
+    env, image = _loader_release(firmware, 5, 2)
+    device.stage(env, image)
+    device.reset()  # stage0 installs, the new loader confirms itself
+    boots = device.reset()  # stage0 raises the counter and refreshes its backup
+    assert "refreshing the backup with the confirmed loader" in boots[0].console
+    flash = bytearray(device.read_flash())
+    flash[LOADER_OFF + HEADER_SIZE + 4096] ^= 0x01  # one bit of the firmware's body
+    device.write_flash(bytes(flash))
+    boots = device.run()
+    assert "stage0: starting the loader" in boots[-1].console
+    assert _slot_version(device) == (1, 2, 0)  # restored from the refreshed backup
+    assert device.report()["loader_seq"] == 5
