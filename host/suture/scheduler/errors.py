@@ -31,6 +31,20 @@ class ReleaseVerificationError(InvalidInputError):
     code = "release_not_verified"
 
 
+class PayloadTooLargeError(InvalidInputError):
+    """A request body over its route's bound (refused before the rest is read)."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class NestingTooDeepError(SchedulerError):
+    """A JSON body nested deeper than ``MAX_JSON_DEPTH`` (refused before it is parsed)."""
+
+    status_code = 400
+    code = "too_deep"
+
+
 class NotFoundError(SchedulerError):
     status_code = 404
     code = "not_found"

@@ -16,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from suture import __version__
 from suture.keys import KeyFileError, load_private_key
+from suture.scheduler.api.bodylimit import BodyLimitMiddleware, body_limit
 from suture.scheduler.api.deps import AppState
+from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.routes import (
     device,
     operator_audit,
@@ -75,6 +77,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         lifespan=lifespan,
     )
     app.state.scheduler = state
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(
+        state.settings, scope["method"], scope["path"]))
     for module in (device, operator_devices, operator_releases, operator_rollouts,
                    operator_audit):
         app.include_router(module.router)
@@ -101,15 +105,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                             status_code=409)
 
     return app
-
-
-def error_body(code: str, message: str, status: int) -> dict[str, object]:
-    """``{"error": code, "message": text, "detail": ...}``; for 422 ``detail`` has FastAPI's
-    validation-error shape, so every 422 the API returns matches one published schema."""
-    if status == 422:
-        return {"error": code, "message": message,
-                "detail": [{"loc": ["body"], "msg": message, "type": code}]}
-    return {"error": code, "message": message, "detail": message}
 
 
 async def _advance_forever(state: AppState, interval: float) -> None:

@@ -13,14 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from suture.scheduler import credentials
 from suture.scheduler.clock import Clock
 from suture.scheduler.config import Settings
-from suture.scheduler.errors import AuthenticationError, ForbiddenError, InvalidInputError
+from suture.scheduler.errors import AuthenticationError, ForbiddenError, PayloadTooLargeError
 from suture.scheduler.services import devices, operators
 from suture.scheduler.services.schedules import ScheduleContext
-
-
-class PayloadTooLargeError(InvalidInputError):
-    status_code = 413
-    code = "too_large"
 
 
 @dataclass
@@ -57,13 +52,23 @@ def get_now(state: StateDep) -> int:
 NowDep = Annotated[int, Depends(get_now)]
 
 
-def current_operator(
-    session: SessionDep,
-    authorization: Annotated[str | None, Header(description="Bearer <operator token>")] = None,
-) -> str:
+def authenticate_operator(session: Session, authorization: str | None) -> str:
+    """The operator named by an ``Authorization: Bearer <token>`` header."""
     if authorization is None or not authorization.startswith("Bearer "):
         raise AuthenticationError("operator requests need 'Authorization: Bearer <token>'")
     return operators.authenticate_operator(session, token=authorization[len("Bearer "):])
+
+
+def current_operator(
+    request: Request, session: SessionDep,
+    authorization: Annotated[str | None, Header(description="Bearer <operator token>")] = None,
+) -> str:
+    """The authenticated operator: already known when the route is an ``OperatorRoute``
+    (checked before the body was read), checked here otherwise."""
+    known = getattr(request.state, "operator", None)
+    if isinstance(known, str):
+        return known
+    return authenticate_operator(session, authorization)
 
 
 CurrentOperator = Annotated[str, Depends(current_operator)]
@@ -124,14 +129,17 @@ def device_proof(
 
 
 def device_proof_with_body(
-    request: Request, body: BoundedBody, state: StateDep,
+    request: Request, body: BoundedBody, state: StateDep, session: SessionDep, now: NowDep,
     device: Annotated[str | None, _H_DEV] = None,
     time: Annotated[str | None, _H_TIME] = None,
     counter: Annotated[str | None, _H_CTR] = None,
     mac: Annotated[str | None, _H_MAC] = None,
 ) -> devices.DeviceProof:
-    """A device's request with a (bounded) body, which the MAC covers."""
-    return _proof(request, body, state, device, time, counter, mac)
+    """A device's request with a (bounded) body, which the MAC covers: the MAC, time and
+    counter are checked here, before the route parses the body (401 before any 400 or 422)."""
+    proof = _proof(request, body, state, device, time, counter, mac)
+    devices.check_proof(session, proof=proof, now=now)
+    return proof
 
 
 DeviceRequest = Annotated[devices.DeviceProof, Depends(device_proof)]

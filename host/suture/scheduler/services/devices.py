@@ -161,6 +161,19 @@ def _verify_proof(session: Session, proof: DeviceProof, now: int) -> bytes:
     return secret
 
 
+def check_proof(session: Session, *, proof: DeviceProof, now: int) -> None:
+    """Check a request's MAC, time and counter without consuming anything, so that a request
+    that will be refused is refused before its body is even parsed. ``consume_counter`` checks
+    again, atomically, in the transaction that acts on the request."""
+    with session.begin():
+        secret = _verify_proof(session, proof, now)
+        last = session.execute(_LAST_COUNTER, {"device_id": proof.req.device_id}).scalar_one()
+        if proof.req.counter <= last:
+            err = ReplayError("request counter not above the last one accepted (replay?)")
+            err.headers = _resync(session, secret, proof.req, now)
+            raise err
+
+
 def consume_counter(session: Session, *, device_id: str, counter: int, now: int,
                     proof: DeviceProof | None = None) -> None:
     """Inside the caller's transaction: check the request's MAC and time (``proof``, from the

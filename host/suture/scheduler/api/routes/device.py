@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from suture.scheduler.api import jsonbody
 from suture.scheduler.api.deps import (
     BoundedBody,
     DeviceIdPath,
@@ -69,16 +69,18 @@ REPORT_SCHEMA = {
 @router.post(
     "/devices/{device_id}/reports",
     response_model=ReportAck,
-    responses={413: {"description": "report body too large"}, **_AUTH_ERRORS},
+    responses={400: {"description": "JSON nested too deep"},
+               413: {"description": "report body too large"}, **_AUTH_ERRORS},
     openapi_extra=REPORT_SCHEMA,
 )
 def post_report(
     device_id: DeviceIdPath, body: BoundedBody, proof: DeviceRequestWithBody,
     session: SessionDep, state: StateDep, now: NowDep,
 ) -> ReportAck:
-    """Progress, state changes, errors and installed versions (JSON, bounded size)."""
+    """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
+    The MAC is checked (``proof``) before the body is parsed."""
     try:
-        report = ReportIn.model_validate(json.loads(body))
+        report = ReportIn.model_validate(jsonbody.loads(body))
     except (ValueError, ValidationError) as exc:
         raise InvalidInputError(f"malformed report: {_short(exc)}") from None
     outcome = reports.record_report(session, device_id=proof.req.device_id,

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from suture.scheduler.api.deps import CurrentOperator, SessionDep
+from suture.scheduler.api.operator_route import OperatorRoute
 from suture.scheduler.schemas import AuditRecordPublic, AuditVerification
 from suture.scheduler.services import audit
 
-router = APIRouter(prefix="/api/v1/audit", tags=["operator: audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["operator: audit"],
+                   route_class=OperatorRoute)
 
 
 @router.get("", response_model=list[AuditRecordPublic])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from suture.scheduler.api.deps import CurrentOperator, DeviceIdPath, NowDep, SessionDep, StateDep
+from suture.scheduler.api.operator_route import OperatorRoute
 from suture.scheduler.schemas import (
     DeviceCreate,
     DeviceCredential,
@@ -18,7 +19,8 @@ from suture.scheduler.schemas import (
 )
 from suture.scheduler.services import devices
 
-router = APIRouter(prefix="/api/v1/devices", tags=["operator: devices"])
+router = APIRouter(prefix="/api/v1/devices", tags=["operator: devices"],
+                   route_class=OperatorRoute)
 
 
 class DeviceList(BaseModel):

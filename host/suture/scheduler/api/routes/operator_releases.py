@@ -6,23 +6,24 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from suture.keys import KeyFileError, load_public_key
 from suture.scheduler.api.deps import (
     CurrentOperator,
     NowDep,
-    PayloadTooLargeError,
     ReleaseIdPath,
     SessionDep,
     StateDep,
 )
+from suture.scheduler.api.operator_route import OperatorRoute
 from suture.scheduler.errors import ConfigurationError, InvalidInputError
 from suture.scheduler.schemas import RecallRequest, ReleasePublic, ReleaseUpdate, Requirement
 from suture.scheduler.services import releases
 
-router = APIRouter(prefix="/api/v1/releases", tags=["operator: releases"])
+router = APIRouter(prefix="/api/v1/releases", tags=["operator: releases"],
+                   route_class=OperatorRoute)
 
 B64 = Annotated[str, StringConstraints(max_length=96 * 1024 * 1024)]
 
@@ -45,19 +46,9 @@ def _b64(name: str, text: str) -> bytes:
         raise InvalidInputError(f"{name} is not valid base64") from None
 
 
-def _release_size_limit(request: Request, state: StateDep) -> None:
-    """Refuse (413) an upload larger than ``max_release_bytes`` (base64: 4/3 of that) before
-    it is read."""
-    limit = state.settings.max_release_bytes * 4 // 3 + 64 * 1024
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit() or int(declared) > limit:
-        raise PayloadTooLargeError(
-            f"release uploads need a Content-Length of at most {limit} bytes")
-
-
 @router.post("", response_model=ReleasePublic, status_code=201,
-             dependencies=[Depends(_release_size_limit)],
-             responses={413: {"description": "upload too large"}})
+             responses={413: {"description": "upload too large (api/bodylimit.py: "
+                                             "max_release_bytes in base64)"}})
 def import_release(body: ReleaseImport, session: SessionDep, operator: CurrentOperator,
                    state: StateDep, now: NowDep) -> ReleasePublic:
     """Verify against the configured vendor trust anchors, then store."""

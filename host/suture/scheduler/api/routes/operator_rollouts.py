@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from suture.scheduler.api.deps import CurrentOperator, NowDep, RolloutIdPath, SessionDep
+from suture.scheduler.api.operator_route import OperatorRoute
 from suture.scheduler.schemas import AbortRequest, RolloutCreate, RolloutPublic, RolloutStatus
 from suture.scheduler.services import rollouts
 
-router = APIRouter(prefix="/api/v1/rollouts", tags=["operator: rollouts"])
+router = APIRouter(prefix="/api/v1/rollouts", tags=["operator: rollouts"],
+                   route_class=OperatorRoute)
 
 
 @router.get("", response_model=list[RolloutPublic])
