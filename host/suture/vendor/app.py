@@ -13,9 +13,11 @@ from biscuit_auth import PublicKey
 from fastapi import FastAPI
 
 from suture.vendor import biscuits
+from suture.vendor.bodylimit import BodyLimitMiddleware
 from suture.vendor.clock import Clock, system_clock
 from suture.vendor.gnap.authorization import AuthorizationServer
 from suture.vendor.gnap.clients import RegisteredResourceServer, Registry
+from suture.vendor.gnap.jsonbody import MAX_BODY
 from suture.vendor.gnap.server import create_as_router
 from suture.vendor.httpsig import SigningKey
 from suture.vendor.repository.introspection import Introspector
@@ -60,6 +62,7 @@ def create_app(
     repository = ResourceServer(
         settings, store, introspector, clock=clock, biscuit_root=biscuit_root
     )
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY)
     app.include_router(create_as_router(authorization))
     app.include_router(create_rs_router(repository))
     app.state.authorization = authorization

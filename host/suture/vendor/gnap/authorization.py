@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from suture.vendor.clock import Clock
 from suture.vendor.gnap.clients import RegisteredClient, Registry, RegistryError
 from suture.vendor.gnap.errors import GnapError
 from suture.vendor.gnap.grants import AccessToken, Grant, GrantStore, new_value, token_hash
+from suture.vendor.gnap.jsonbody import parse_json
 from suture.vendor.gnap.rights import covers_request, validate_access
 from suture.vendor.httpsig import (
     JwkError,
@@ -29,24 +29,10 @@ from suture.vendor.httpsig import (
 )
 from suture.vendor.settings import VendorSettings
 
-MAX_BODY = 64 * 1024
 # Bounds for a client presenting an unknown key (only with allow_unregistered_clients).
 UNREGISTERED_MAX_DEVICES = 10
 UNREGISTERED_MAX_WINDOW = 24 * 3600
 Response = tuple[int, dict[str, Any] | None]
-
-
-def parse_json(body: bytes) -> dict[str, Any]:
-    """A JSON object body, or ``invalid_request``."""
-    if len(body) > MAX_BODY:
-        raise GnapError("invalid_request", f"body larger than {MAX_BODY} bytes")
-    try:
-        data = json.loads(body)
-    except ValueError as e:
-        raise GnapError("invalid_request", f"body is not JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise GnapError("invalid_request", "body must be a JSON object")
-    return data
 
 
 def presented_token(headers: Any) -> str | None:

@@ -12,18 +12,18 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from suture.vendor.gnap.authorization import MAX_BODY, AuthorizationServer
+from suture.vendor.gnap.authorization import AuthorizationServer
 from suture.vendor.gnap.authorization import Response as Answer
 from suture.vendor.gnap.errors import GnapError
+from suture.vendor.gnap.jsonbody import MAX_BODY
 
 
 async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise GnapError("invalid_request", f"body larger than {MAX_BODY} bytes")
+    # The app's BodyLimitMiddleware stops a longer body as it streams in (413); this checks
+    # again for an AS mounted without it.
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise GnapError("invalid_request", f"body larger than {MAX_BODY} bytes")
+        raise GnapError("invalid_request", f"body larger than {MAX_BODY} bytes", 413)
     return body
 
 
