@@ -90,6 +90,7 @@ def serve(
     from suture.vendor.app import create_app
     from suture.vendor.gnap.clients import RegistryError
     from suture.vendor.settings import VendorSettings
+    from suture.vendor.statedb import StateDbError
 
     try:
         settings = VendorSettings(
@@ -101,7 +102,7 @@ def serve(
         )
         data.mkdir(parents=True, exist_ok=True)
         app = create_app(settings)
-    except (ValueError, OSError, RegistryError) as e:
+    except (ValueError, OSError, RegistryError, StateDbError) as e:
         raise _fail(e) from None
     _out.print(f"vendor services on {settings.public_url} (grant endpoint "
                f"{settings.grant_endpoint}, repository {settings.releases_url})",
@@ -227,15 +228,31 @@ def client_remove(
     instance_id: Annotated[str, typer.Argument(help="The client to forget.")],
     data: DataOption = DEFAULT_DATA,
 ) -> None:
-    """Forget a client: its next grant request is refused (invalid_client)."""
-    from suture.vendor.gnap.clients import Registry, RegistryError
-    from suture.vendor.settings import VendorSettings
+    """Forget a client and end its access at once.
 
+    Its grants and tokens are revoked: continuing a grant, rotating a token
+    and fetching with one are refused from now on, even by a running server;
+    its next grant request is refused (invalid_client).
+    """
+    import sqlite3
+
+    from suture.vendor.gnap.clients import Registry, RegistryError
+    from suture.vendor.gnap.grants import GrantStore
+    from suture.vendor.settings import VendorSettings
+    from suture.vendor.statedb import StateDb, StateDbError
+
+    settings = VendorSettings(data_dir=data)
     try:
-        Registry.load(VendorSettings(data_dir=data).registry_path).remove_client(instance_id)
-    except RegistryError as e:
+        Registry.load(settings.registry_path).remove_client(instance_id)
+        state = StateDb(settings.state_path)
+        try:
+            revoked = GrantStore(state).revoke_client(instance_id)
+        finally:
+            state.close()
+    except (RegistryError, StateDbError, sqlite3.Error) as e:
         raise _fail(e) from None
-    _out.print(f"removed client {instance_id}", highlight=False, soft_wrap=True)
+    _out.print(f"removed client {instance_id}; {revoked} grant{'' if revoked == 1 else 's'} "
+               "revoked", highlight=False, soft_wrap=True)
 
 
 @biscuit_app.command("keygen")

@@ -23,22 +23,26 @@ from suture.vendor.httpsig import SigningKey
 from suture.vendor.repository.introspection import Introspector
 from suture.vendor.repository.resource import ResourceServer, create_rs_router
 from suture.vendor.repository.store import ReleaseStore
+from suture.vendor.seen_nonces import SeenNonces
 from suture.vendor.settings import VendorSettings
+from suture.vendor.statedb import StateDb
 
 
 def create_app(
     settings: VendorSettings, *, clock: Clock = system_clock, registry: Registry | None = None
 ) -> FastAPI:
-    """The AS and the RS over ``settings.data_dir``. ``app.state.authorization`` and
-    ``app.state.repository`` expose the two services."""
+    """The AS and the RS over ``settings.data_dir`` (grants, tokens and seen nonces in its
+    ``state.db``). ``app.state.authorization`` and ``app.state.repository`` expose the two
+    services."""
     app = FastAPI(
         title="suture vendor",
         description="GNAP authorization server and protected release repository.",
     )
     store = ReleaseStore(settings.releases_dir)
     registry = registry or Registry.load(settings.registry_path)
+    state = StateDb(settings.state_path)
     authorization = AuthorizationServer(
-        settings, registry, release_exists=store.exists, clock=clock
+        settings, registry, release_exists=store.exists, clock=clock, state=state
     )
     rs_key = SigningKey.generate("EdDSA")
     registry.add_resource_server(
@@ -53,6 +57,9 @@ def create_app(
         ),
         clock=clock,
         cache_seconds=settings.introspection_cache_seconds,
+        # Any revocation (here or by `suture vendor client remove`) or edit of clients.json
+        # voids the cached answers.
+        epoch=lambda: (authorization.store.revocation_epoch(), registry.stamp()),
     )
 
     def biscuit_root() -> PublicKey | None:
@@ -60,7 +67,8 @@ def create_app(
         return biscuits.load_root_key(path).public_key if path.exists() else None
 
     repository = ResourceServer(
-        settings, store, introspector, clock=clock, biscuit_root=biscuit_root
+        settings, store, introspector, clock=clock, biscuit_root=biscuit_root,
+        nonces=SeenNonces(state, "rs", clock),
     )
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY)
     app.include_router(create_as_router(authorization))

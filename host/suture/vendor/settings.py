@@ -48,6 +48,11 @@ class VendorSettings(BaseModel):
         return self.data_dir / "clients.json"
 
     @property
+    def state_path(self) -> Path:
+        """Grants, tokens and seen nonces of the running services (SQLite)."""
+        return self.data_dir / "state.db"
+
+    @property
     def biscuit_root_path(self) -> Path:
         return self.data_dir / "biscuit-root.pem"
 

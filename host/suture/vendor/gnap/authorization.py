@@ -21,13 +21,14 @@ from suture.vendor.gnap.jsonbody import parse_json
 from suture.vendor.gnap.rights import covers_request, validate_access
 from suture.vendor.httpsig import (
     JwkError,
-    NonceCache,
     PublicKey,
     SignatureError,
     load_jwk,
     verify_request,
 )
+from suture.vendor.seen_nonces import SeenNonces
 from suture.vendor.settings import VendorSettings
+from suture.vendor.statedb import StateDb
 
 # Bounds for a client presenting an unknown key (only with allow_unregistered_clients).
 UNREGISTERED_MAX_DEVICES = 10
@@ -47,7 +48,10 @@ def presented_token(headers: Any) -> str | None:
 
 
 class AuthorizationServer:
-    """Grants, continuation, token management, introspection and discovery."""
+    """Grants, continuation, token management, introspection and discovery.
+
+    Grants, tokens and seen nonces live in ``state`` (the data directory's ``state.db`` in
+    the app; a private in-memory database when none is given)."""
 
     def __init__(
         self,
@@ -56,13 +60,15 @@ class AuthorizationServer:
         *,
         release_exists: Callable[[str], bool],
         clock: Clock,
+        state: StateDb | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.release_exists = release_exists
         self.clock = clock
-        self.store = GrantStore()
-        self.nonces = NonceCache(clock)
+        state = state if state is not None else StateDb(None)
+        self.store = GrantStore(state)
+        self.nonces = SeenNonces(state, "as", clock)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -87,6 +93,25 @@ class AuthorizationServer:
         except SignatureError as e:
             # RFC 9635 §3.6 invalid_client: "the client's signature validation failed".
             raise GnapError(code, str(e), 401) from e
+
+    def _registered(self, grant: Grant) -> bool:
+        """A grant lasts only while its client is registered, with the same key (a removed
+        client loses its grants at once, however ``clients.json`` was edited)."""
+        if grant.instance_id is None:
+            return self.settings.allow_unregistered_clients
+        with contextlib.suppress(RegistryError):  # a half-edited file: keep the last good one
+            self.registry.refresh()
+        client = self.registry.clients.get(grant.instance_id)
+        return client is not None and client.kid == grant.kid
+
+    def _live(self, grant: Grant) -> bool:
+        """Not revoked, and its client still registered (revoked now if it is not)."""
+        if grant.revoked:
+            return False
+        if not self._registered(grant):
+            self.store.revoke_grant(grant)
+            return False
+        return True
 
     def _token_response(self, token: AccessToken, value: str, manage: str) -> dict[str, Any]:
         # RFC 9635 §3.2.1: no "key" field means the token is bound to the client's key.
@@ -179,13 +204,13 @@ class AuthorizationServer:
         grant = Grant(
             grant_id=secrets.token_urlsafe(12),
             kid=kid,
-            public_key=key,
             jwk=dict(jwk),
             instance_id=registered.instance_id if registered else None,
             access=access,
             continue_hash=token_hash(continue_value),
             next_poll_at=self.clock() + self.settings.continue_wait_seconds,
         )
+        self.store.purge(self._now())
         self.store.add_grant(grant)
         token, value, manage = self.store.issue(
             grant, now=self._now(), lifetime=self.settings.token_lifetime_seconds
@@ -206,7 +231,7 @@ class AuthorizationServer:
     def _continued_grant(
         self, grant_id: str, method: str, url: str, headers: Any, body: bytes
     ) -> Grant:
-        grant = self.store.grants.get(grant_id)
+        grant = self.store.grant(grant_id)
         value = presented_token(headers)
         # §5: the continuation access token must be presented, and match this grant.
         if grant is None or value is None or grant.revoked:
@@ -215,6 +240,8 @@ class AuthorizationServer:
             raise GnapError("invalid_continuation", "wrong continuation access token")
         # §5: signed with the same key as the grant request.
         self._verify(method, url, headers, body, grant.kid, grant.public_key, "invalid_client")
+        if not self._live(grant):
+            raise GnapError("invalid_continuation", "the client is no longer registered")
         return grant
 
     def continue_grant(
@@ -241,6 +268,7 @@ class AuthorizationServer:
             if now < grant.next_poll_at:
                 raise GnapError("too_fast", f"wait {self.settings.continue_wait_seconds} s")
         grant.next_poll_at = now + self.settings.continue_wait_seconds
+        self.store.update_grant(grant)
         token, value, manage = self.store.issue(
             grant, now=self._now(), lifetime=self.settings.token_lifetime_seconds
         )
@@ -258,21 +286,23 @@ class AuthorizationServer:
     def manage_token(
         self, token_id: str, method: str, url: str, headers: Any, body: bytes
     ) -> Response:
-        token = self.store.tokens.get(token_id)
+        token = self.store.token(token_id)
         value = presented_token(headers)
         # §6: the token management access token is presented, signed with the token's key.
         if token is None or value is None:
             raise GnapError("invalid_rotation", "unknown access token", 404)
         if not secrets.compare_digest(token_hash(value), token.manage_hash):
             raise GnapError("invalid_rotation", "wrong token management access token", 401)
-        grant = self.store.grants[token.grant_id]
+        grant = self.store.grant(token.grant_id)
+        if grant is None:
+            raise GnapError("invalid_rotation", "unknown access token", 404)
         self._verify(method, url, headers, body, grant.kid, grant.public_key, "invalid_client")
         if method == "DELETE":
             # §6.2: revocation is idempotent: 204 even if already revoked.
             self.store.revoke_token(token)
             return 204, None
         # §6.1: rotation; a revoked or expired token cannot be rotated.
-        if token.revoked or grant.revoked:
+        if token.revoked or not self._live(grant):
             raise GnapError("invalid_rotation", "the access token was revoked")
         if token.expires_at <= self._now():
             raise GnapError("invalid_rotation", "the access token has expired")
@@ -311,8 +341,8 @@ class AuthorizationServer:
         # appropriate for the "access" asked (when given). Otherwise only {"active": false}.
         if token is None or token.revoked:
             return inactive
-        grant = self.store.grants[token.grant_id]
-        if grant.revoked or token.expires_at <= self._now():
+        grant = self.store.grant(token.grant_id)
+        if grant is None or not self._live(grant) or token.expires_at <= self._now():
             return inactive
         if data.get("proof", "httpsig") != "httpsig":
             return inactive

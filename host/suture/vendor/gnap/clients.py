@@ -138,6 +138,13 @@ class Registry:
             raise RegistryError(f"no client {instance_id!r}")
         self.save()
 
+    def stamp(self) -> int:
+        """Changes whenever the file does (its modification time; -1 without a file)."""
+        try:
+            return self.path.stat().st_mtime_ns if self.path is not None else -1
+        except OSError:
+            return -1
+
     def client_by_kid(self, kid: str) -> RegisteredClient | None:
         """The registered client whose key has this ``kid`` (a key presented by value)."""
         for client in self.clients.values():

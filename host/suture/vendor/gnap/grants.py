@@ -1,18 +1,26 @@
 """Grants and access tokens held by the authorization server (RFC 9635 §1.5, §3, §5, §6).
 
-In memory: tokens are short-lived and a restarted AS simply has the client ask again. Token
-values are never stored, only their SHA-256, so a dump of this state cannot be replayed.
+Kept in the vendor's state file (:mod:`suture.vendor.statedb`): a restarted AS continues every
+grant and honours every token it issued, and a command in another process (``suture vendor
+client remove``) revokes them under the running server. Token values are never stored, only
+their SHA-256, so a copy of this state cannot be replayed.
+
+Every revocation (and every rotation, which revokes the old value) bumps a **revocation
+epoch**; the repository's introspection cache holds answers only while the epoch is the one
+they were given under, so no revoked token is served from it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
-import threading
-from dataclasses import dataclass, field
+import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
-from suture.vendor.httpsig import PublicKey
+from suture.vendor.httpsig import PublicKey, load_jwk
+from suture.vendor.statedb import StateDb
 
 
 def token_hash(value: str) -> str:
@@ -45,34 +53,104 @@ class Grant:
 
     grant_id: str
     kid: str
-    public_key: PublicKey
     jwk: dict[str, str]
     instance_id: str | None
     access: list[dict[str, Any]]
     continue_hash: str
     next_poll_at: float
     revoked: bool = False
-    token_ids: list[str] = field(default_factory=list)
+
+    @property
+    def public_key(self) -> PublicKey:
+        return load_jwk(self.jwk)[1]
+
+
+_GRANT_COLUMNS = ("grant_id, kid, jwk, instance_id, access, continue_hash, next_poll_at, "
+                  "revoked")
+_TOKEN_COLUMNS = ("token_id, value_hash, manage_hash, grant_id, access, "  # noqa: S105 (names)
+                  "issued_at, expires_at, revoked")
+
+
+def _grant(row: sqlite3.Row) -> Grant:
+    return Grant(row["grant_id"], row["kid"], json.loads(row["jwk"]), row["instance_id"],
+                 json.loads(row["access"]), row["continue_hash"], row["next_poll_at"],
+                 bool(row["revoked"]))
+
+
+def _token(row: sqlite3.Row) -> AccessToken:
+    return AccessToken(row["token_id"], row["value_hash"], row["manage_hash"], row["grant_id"],
+                       json.loads(row["access"]), row["issued_at"], row["expires_at"],
+                       bool(row["revoked"]))
+
+
+def _bump_epoch(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE revocations SET epoch = epoch + 1 WHERE id = 1")
 
 
 class GrantStore:
-    """Thread-safe in-memory grants and tokens."""
+    """The AS's grants and tokens, in ``db``."""
 
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self.grants: dict[str, Grant] = {}
-        self.tokens: dict[str, AccessToken] = {}
-        self._by_value: dict[str, str] = {}
+    def __init__(self, db: StateDb) -> None:
+        self.db = db
+
+    # -- grants ------------------------------------------------------------------------------
 
     def add_grant(self, grant: Grant) -> None:
-        with self._lock:
-            self.grants[grant.grant_id] = grant
+        with self.db.write() as conn:
+            conn.execute(
+                f"INSERT INTO grants ({_GRANT_COLUMNS}, window_end) "  # noqa: S608 (constant)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (grant.grant_id, grant.kid, json.dumps(grant.jwk), grant.instance_id,
+                 json.dumps(grant.access), grant.continue_hash, grant.next_poll_at,
+                 int(grant.revoked), _window_end(grant.access)))
+
+    def grant(self, grant_id: str) -> Grant | None:
+        rows = self.db.rows(f"SELECT {_GRANT_COLUMNS} FROM grants "  # noqa: S608 (constant)
+                            "WHERE grant_id = ?", (grant_id,))
+        return _grant(rows[0]) if rows else None
+
+    def update_grant(self, grant: Grant) -> None:
+        """Save a grant's rights (§5.3) and its next allowed poll (§5.2)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE grants SET access = ?, next_poll_at = ?, window_end = ? "
+                "WHERE grant_id = ?",
+                (json.dumps(grant.access), grant.next_poll_at, _window_end(grant.access),
+                 grant.grant_id))
+
+    def revoke_grant(self, grant: Grant) -> None:
+        """§5.4: the grant and every token issued from it."""
+        grant.revoked = True
+        with self.db.write() as conn:
+            conn.execute("UPDATE grants SET revoked = 1 WHERE grant_id = ?", (grant.grant_id,))
+            conn.execute("UPDATE tokens SET revoked = 1 WHERE grant_id = ?", (grant.grant_id,))
+            _bump_epoch(conn)
+
+    def revoke_client(self, instance_id: str) -> int:
+        """Every live grant of a client (its registration was removed), and their tokens;
+        returns how many grants were live."""
+        with self.db.write() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT grant_id FROM grants WHERE instance_id = ? AND revoked = 0",
+                (instance_id,))]
+            conn.execute("UPDATE grants SET revoked = 1 WHERE instance_id = ?", (instance_id,))
+            conn.execute("UPDATE tokens SET revoked = 1 WHERE grant_id IN "
+                         "(SELECT grant_id FROM grants WHERE instance_id = ?)", (instance_id,))
+            _bump_epoch(conn)
+        return len(ids)
+
+    def purge(self, now: int) -> None:
+        """Forget grants whose every rollout window has ended (and their tokens): they can
+        issue no token that would not already be expired."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM grants WHERE window_end <= ?", (now,))
+
+    # -- tokens ------------------------------------------------------------------------------
 
     def issue(self, grant: Grant, *, now: int, lifetime: int) -> tuple[AccessToken, str, str]:
         """Issue a token for ``grant``; returns ``(token, value, manage value)``. Earlier
         tokens of the grant are revoked: none of them is durable (RFC 9635 §3.2.1 flags)."""
         value, manage = new_value(), new_value()
-        expires = min(now + lifetime, _window_end(grant.access))
         token = AccessToken(
             token_id=secrets.token_urlsafe(12),
             value_hash=token_hash(value),
@@ -80,44 +158,59 @@ class GrantStore:
             grant_id=grant.grant_id,
             access=grant.access,
             issued_at=now,
-            expires_at=expires,
+            expires_at=min(now + lifetime, _window_end(grant.access)),
         )
-        with self._lock:
-            for old in grant.token_ids:
-                self.revoke_token(self.tokens[old])
-            self.tokens[token.token_id] = token
-            self._by_value[token.value_hash] = token.token_id
-            grant.token_ids = [token.token_id]
+        with self.db.write() as conn:
+            replaced = conn.execute(
+                "UPDATE tokens SET revoked = 1 WHERE grant_id = ? AND revoked = 0",
+                (grant.grant_id,)).rowcount
+            conn.execute(
+                f"INSERT INTO tokens ({_TOKEN_COLUMNS}) "  # noqa: S608 (constant)
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                (token.token_id, token.value_hash, token.manage_hash, token.grant_id,
+                 json.dumps(token.access), token.issued_at, token.expires_at))
+            if replaced:
+                _bump_epoch(conn)
         return token, value, manage
+
+    def token(self, token_id: str) -> AccessToken | None:
+        rows = self.db.rows(f"SELECT {_TOKEN_COLUMNS} FROM tokens "  # noqa: S608 (constant)
+                            "WHERE token_id = ?", (token_id,))
+        return _token(rows[0]) if rows else None
 
     def rotate(self, token: AccessToken, *, now: int, lifetime: int) -> tuple[AccessToken, str]:
         """RFC 9635 §6.1: a new value for the same rights; the old value stops working."""
         value = new_value()
-        grant = self.grants[token.grant_id]
-        with self._lock:
-            self._by_value.pop(token.value_hash, None)
-            token.value_hash = token_hash(value)
-            token.issued_at = now
-            token.expires_at = min(now + lifetime, _window_end(grant.access))
-            self._by_value[token.value_hash] = token.token_id
+        token.value_hash = token_hash(value)
+        token.issued_at = now
+        token.expires_at = min(now + lifetime, _window_end(token.access))
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE tokens SET value_hash = ?, issued_at = ?, expires_at = ? "
+                "WHERE token_id = ?",
+                (token.value_hash, token.issued_at, token.expires_at, token.token_id))
+            _bump_epoch(conn)
         return token, value
 
     def revoke_token(self, token: AccessToken) -> None:
-        with self._lock:
-            token.revoked = True
-            self._by_value.pop(token.value_hash, None)
-
-    def revoke_grant(self, grant: Grant) -> None:
-        with self._lock:
-            grant.revoked = True
-            for token_id in grant.token_ids:
-                self.revoke_token(self.tokens[token_id])
+        token.revoked = True
+        with self.db.write() as conn:
+            conn.execute("UPDATE tokens SET revoked = 1 WHERE token_id = ?", (token.token_id,))
+            _bump_epoch(conn)
 
     def by_value(self, value: str) -> AccessToken | None:
         """The live (not rotated away, not revoked) token with this value."""
-        with self._lock:
-            token_id = self._by_value.get(token_hash(value))
-            return self.tokens.get(token_id) if token_id else None
+        rows = self.db.rows(f"SELECT {_TOKEN_COLUMNS} FROM tokens "  # noqa: S608 (constant)
+                            "WHERE value_hash = ? AND revoked = 0", (token_hash(value),))
+        return _token(rows[0]) if rows else None
+
+    def token_count(self) -> int:
+        """How many tokens were issued and are still kept (revoked ones included)."""
+        return int(self.db.rows("SELECT count(*) FROM tokens")[0][0])
+
+    def revocation_epoch(self) -> int:
+        """Bumped by every revocation and rotation (see the module's docstring)."""
+        return int(self.db.rows("SELECT epoch FROM revocations WHERE id = 1")[0][0])
 
 
 def _window_end(access: list[dict[str, Any]]) -> int:

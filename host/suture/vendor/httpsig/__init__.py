@@ -1,7 +1,8 @@
 """HTTP Message Signatures for GNAP: Ed25519 and ECDSA P-256 keys, Content-Digest, nonces.
 
 Public API: :class:`SigningKey`, :func:`sign_request`, :func:`verify_request`,
-:class:`NonceCache`, :class:`SignatureError`, :func:`load_jwk`, :func:`public_jwk`.
+:class:`NonceStore` (:class:`NonceCache` keeps one in memory), :class:`SignatureError`,
+:func:`load_jwk`, :func:`public_jwk`.
 """
 
 from suture.vendor.httpsig.jwk import (
@@ -12,7 +13,7 @@ from suture.vendor.httpsig.jwk import (
     load_public_pem,
     public_jwk,
 )
-from suture.vendor.httpsig.nonces import NonceCache
+from suture.vendor.httpsig.nonces import NonceCache, NonceStore
 from suture.vendor.httpsig.signatures import (
     GNAP_TAG,
     SignatureError,
@@ -25,6 +26,7 @@ __all__ = [
     "GNAP_TAG",
     "JwkError",
     "NonceCache",
+    "NonceStore",
     "PublicKey",
     "SignatureError",
     "SigningKey",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from typing import Protocol
 
 from suture.vendor.clock import Clock, system_clock
 
@@ -18,8 +19,16 @@ from suture.vendor.clock import Clock, system_clock
 MAX_NONCES = 100_000
 
 
+class NonceStore(Protocol):
+    """Where a verifier remembers the nonces it accepted (in memory, or persistent)."""
+
+    def check_and_remember(self, keyid: str, nonce: str, until: float) -> bool:
+        """``True`` the first time ``(keyid, nonce)`` is seen; ``False`` on a replay."""
+        ...
+
+
 class NonceCache:
-    """Remembers ``(keyid, nonce)`` pairs until they expire."""
+    """Remembers ``(keyid, nonce)`` pairs in memory until they expire."""
 
     def __init__(self, clock: Clock = system_clock, max_entries: int = MAX_NONCES) -> None:
         self._clock = clock

@@ -30,7 +30,7 @@ from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from suture.vendor.clock import Clock, system_clock
 from suture.vendor.httpsig.jwk import PublicKey, SigningKey
-from suture.vendor.httpsig.nonces import NonceCache
+from suture.vendor.httpsig.nonces import NonceStore
 
 GNAP_TAG = "gnap"
 LABEL = "sig"
@@ -155,7 +155,7 @@ def verify_request(
     *,
     kid: str,
     public_key: PublicKey,
-    nonces: NonceCache,
+    nonces: NonceStore,
     clock: Clock = system_clock,
     max_age: float = DEFAULT_MAX_AGE,
     skew: float = DEFAULT_SKEW,

@@ -4,6 +4,10 @@ The RS posts the presented token to the AS, signed with its own key (§3.2), and
 answer for a few seconds (never past the token's ``exp``), so a burst of range requests costs
 one introspection. The cache holds answers, not trust: every request's own signature is still
 verified against the key the answer names.
+
+An answer is kept only while the AS's **revocation epoch** (``epoch()``) is the one it was
+given under: any revocation, rotation or client removal changes the epoch, and the next
+request introspects again, so a revoked token is never honoured from the cache.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Introspector:
         http: Callable[[], httpx.AsyncClient],
         clock: Clock,
         cache_seconds: float,
+        epoch: Callable[[], object] = lambda: None,
     ) -> None:
         self.endpoint = endpoint
         self.key = key
@@ -45,18 +50,20 @@ class Introspector:
         self.http = http
         self.clock = clock
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.epoch = epoch
+        self._cache: dict[str, tuple[float, object, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.calls = 0
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """The AS's answer for ``token``: ``{"active": false}`` or the token's data."""
         now = self.clock()
+        epoch = self.epoch()  # read before asking: a revocation meanwhile voids the answer
         cache_key = hashlib.sha256(token.encode()).hexdigest()
         with self._lock:
             hit = self._cache.get(cache_key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
+            if hit is not None and hit[0] > now and hit[1] == epoch:
+                return hit[2]
         body = json.dumps(
             {"access_token": token, "proof": "httpsig", "resource_server": self.instance_id}
         ).encode()
@@ -85,5 +92,5 @@ class Introspector:
         with self._lock:
             if len(self._cache) >= MAX_CACHE:
                 self._cache.clear()
-            self._cache[cache_key] = (until, answer)
+            self._cache[cache_key] = (until, epoch, answer)
         return answer

@@ -33,6 +33,7 @@ from suture.vendor.gnap.rights import FETCH, covers
 from suture.vendor.httpsig import (
     JwkError,
     NonceCache,
+    NonceStore,
     SignatureError,
     load_jwk,
     verify_request,
@@ -61,12 +62,13 @@ class ResourceServer:
         *,
         clock: Clock,
         biscuit_root: Callable[[], PublicKey | None],
+        nonces: NonceStore | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.introspector = introspector
         self.clock = clock
-        self.nonces = NonceCache(clock)
+        self.nonces: NonceStore = nonces if nonces is not None else NonceCache(clock)
         self.biscuit_root = biscuit_root
         self.served = 0
 
