@@ -8,7 +8,7 @@ import json
 
 from micropython import const
 
-from agent.errors import HttpError
+from agent.errors import HttpError, TransportError
 from agent.mac import hexlify, hmac_sha256
 from agent.transport import split_url
 
@@ -116,16 +116,24 @@ class SchedulerClient:
             r.close()
 
     def report(self, report):
-        """POST a report (dict); returns the acknowledgement (dict)."""
+        """POST a report (dict); returns the acknowledgement (dict). An answer that is not a
+        JSON object is the peer breaking the protocol (TransportError): not delivered."""
         body = json.dumps(report).encode()
         url = "%s/api/v1/devices/%s/reports" % (self.base, self.device_id)
         r = self._request("POST", url, body)
         try:
             if r.status != 200:
                 raise HttpError(r.status, "on a report")
-            return json.loads(r.read_all(MAX_ACK))
+            raw = r.read_all(MAX_ACK)
         finally:
             r.close()
+        try:
+            ack = json.loads(raw)
+        except ValueError:
+            ack = None
+        if not isinstance(ack, dict):
+            raise TransportError("the report's acknowledgement is not a JSON object")
+        return ack
 
     def get(self, url, start=0, etag=None):
         """Open a download from byte `start` (Range + If-Range when resuming). The caller

@@ -17,7 +17,7 @@ import json
 from micropython import const
 
 from agent import schedule as S
-from agent.errors import AgentError, HttpError, ScheduleError, TransportError
+from agent.errors import HttpError, ScheduleError, TransportError
 from agent.store import Store
 
 _BUF = const(1024)
@@ -66,6 +66,7 @@ class Agent:
         self.busy_reported = None
         self.buf = bytearray(_BUF)
         self.refused = 0
+        self.failed_cycles = 0
         self._last_progress = 0
         self.booted = self.clock.mono()
         self.phase = "starting"
@@ -287,8 +288,15 @@ class Agent:
         self.flush()
 
     def check_busy(self):
-        """Ask the application; tell the scheduler when the answer changes."""
-        busy = bool(self.app is not None and hasattr(self.app, "busy") and self.app.busy())
+        """Ask the application; tell the scheduler when the answer changes. A hook that raises
+        counts as busy: nothing is installed on an application that cannot answer."""
+        busy = False
+        if self.app is not None and hasattr(self.app, "busy"):
+            try:
+                busy = bool(self.app.busy())
+            except Exception as e:
+                emit("error", where="busy", message="application busy hook raised %r" % e)
+                busy = True
         if busy != self.busy_reported:
             c = self.ctx()
             rep = {"state": "staged", "busy": busy}
@@ -380,9 +388,9 @@ class Agent:
 
     def run(self, max_s=None):
         """Loop until stopped (the simulator's `stop` file) or, with max_s, for that long on
-        the agent's clock. Errors are reported and retried at the next cycle."""
-        from loader.errors import LoaderError
-
+        the agent's clock. Errors are reported and retried at the next cycle: whatever a peer
+        sends, one cycle fails and the loop goes on (a reset or a power cut, BaseExceptions,
+        still end it)."""
         from agent.platform import stop_requested
 
         start = self.booted = self.clock.mono()
@@ -393,8 +401,10 @@ class Agent:
                 break
             try:
                 self.cycle()
-            except (AgentError, LoaderError, OSError) as e:
-                emit("error", where="cycle", code=getattr(e, "code", 0), message=str(e))
+            except Exception as e:  # AgentError, LoaderError, OSError, or a bad response
+                self.failed_cycles += 1
+                emit("error", where="cycle", code=getattr(e, "code", 0),
+                     message="%s: %s" % (type(e).__name__, e))
                 self.next_poll = self.clock.now() + _RETRY_S
             self.wait()
         emit("stop")

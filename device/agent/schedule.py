@@ -67,9 +67,9 @@ class Schedule:
             raise ScheduleError("unknown action %d" % self.action)
         self.next_poll = _uint(m, K_NEXT_POLL)
         self.poll_interval = _uint(m, K_POLL_INTERVAL)
-        self.rollout_id = m.get(K_ROLLOUT_ID)
-        self.not_before = m.get(K_NOT_BEFORE)
-        self.not_after = m.get(K_NOT_AFTER)
+        self.rollout_id = _opt_uint(m, K_ROLLOUT_ID)
+        self.not_before = _opt_uint(m, K_NOT_BEFORE)
+        self.not_after = _opt_uint(m, K_NOT_AFTER)
         if (self.not_before is None) != (self.not_after is None):
             raise ScheduleError("window needs both not-before and not-after")
         self.forced = m.get(K_FORCED) is True
@@ -97,6 +97,10 @@ def _uint(m, k):
     return v
 
 
+def _opt_uint(m, k):
+    return None if m.get(k) is None else _uint(m, k)
+
+
 def _tstr(m, k):
     v = m.get(k)
     if not isinstance(v, str) or not v:
@@ -114,7 +118,18 @@ def _digest(m, k):
 def verify(document, keys, device_id, last_number, now=None):
     """Check a signed schedule and return it (a Schedule). keys: the scheduler's ES256 public
     keys (65-byte SEC1 points); last_number: the highest schedule number accepted so far (-1
-    for none); now: the device clock, to refuse a document whose install window has closed."""
+    for none); now: the device clock, to refuse a document whose install window has closed.
+    The document is untrusted input: whatever its shape, the only exception that leaves is a
+    ScheduleError."""
+    try:
+        return _verify(document, keys, device_id, last_number, now)
+    except ScheduleError:
+        raise
+    except Exception as e:  # a shape no check below foresaw: refused all the same
+        raise ScheduleError("malformed schedule document (%s)" % type(e).__name__)
+
+
+def _verify(document, keys, device_id, last_number, now):
     from loader import cbor, cose
     from loader.errors import LoaderError
 
@@ -128,6 +143,8 @@ def verify(document, keys, device_id, last_number, now=None):
         arr = obj.value
         if not isinstance(arr, list) or len(arr) != 4 or not isinstance(arr[2], bytes):
             raise ScheduleSignatureError("COSE_Sign1 without an attached payload")
+        if not isinstance(arr[0], bytes):
+            raise ScheduleSignatureError("COSE_Sign1 protected header is not a byte string")
         payload = arr[2]
         hdr = cbor.decode(arr[0]) if arr[0] else {}
         # 2. alg -7 (ES256) in the protected header; signature with a provisioned key

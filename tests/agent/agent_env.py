@@ -28,6 +28,8 @@ class FakeScheduler:
     release: threading.Event = field(default_factory=threading.Event)
     #: with stall_after: close the connection there instead of hanging
     drop: bool = False
+    #: the body of every report's answer (None: a well-formed acknowledgement)
+    report_answer: bytes | None = None
     url: str = ""
 
 

@@ -107,9 +107,11 @@ def fake_scheduler() -> Iterator[FakeScheduler]:
             body = self.rfile.read(n)
             state.requests.append(("POST", self.path, dict(self.headers)))
             state.reports.append(json.loads(body))
-            self._send(200, json.dumps({"accepted": True, "schedule_number": 1,
-                                        "schedule_changed": False}).encode(),
-                       {"Content-Type": "application/json"})
+            answer = state.report_answer
+            if answer is None:
+                answer = json.dumps({"accepted": True, "schedule_number": 1,
+                                     "schedule_changed": False}).encode()
+            self._send(200, answer, {"Content-Type": "application/json"})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
