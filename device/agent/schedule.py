@@ -14,6 +14,7 @@ from agent.errors import (
 
 MAX_DOCUMENT = const(2048)
 FORMAT = const(1)
+MAX_SEQUENCE = 0xFFFFFFFF  # a release's sequence number is u32 on the device (journal version)
 
 K_FORMAT = const(1)
 K_DEVICE_ID = const(2)
@@ -50,6 +51,9 @@ class Artifact:
         self.release_id = _uint(m, K_RELEASE_ID)
         self.component = _tstr(m, K_COMPONENT)
         self.sequence_number = _uint(m, K_SEQUENCE)
+        if self.sequence_number > MAX_SEQUENCE:
+            raise ScheduleError("sequence number %d does not fit in 32 bits"
+                                % self.sequence_number)
         self.envelope_uri = _tstr(m, K_ENVELOPE_URI)
         self.envelope_digest = _digest(m, K_ENVELOPE_DIGEST)
         self.envelope_size = _uint(m, K_ENVELOPE_SIZE)

@@ -53,6 +53,13 @@ class LoaderImageError(SuitError):
     code = 26
 
 
+class SequenceNumberError(SuitError):
+    """The manifest's sequence number does not fit in 32 bits: the journal keeps a release's
+    number as u32 (docs/formats/journal.md), so a larger one would be truncated."""
+
+    code = 27
+
+
 class SizeError(LoaderError):
     """An input is larger than its ceiling (manifest, payload vs slot, path, file count)."""
 

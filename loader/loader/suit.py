@@ -10,6 +10,7 @@ from loader import cbor, cose
 from loader.errors import (
     ConditionFailed,
     RollbackError,
+    SequenceNumberError,
     SignatureError,
     SizeError,
     SuitError,
@@ -18,6 +19,7 @@ from loader.errors import (
 )
 
 MAX_ENVELOPE = const(16384)
+MAX_SEQ = 0xFFFFFFFF  # the journal's version field is u32: a larger sequence number is refused
 TAG_ENVELOPE = const(107)
 ALG_SHA256 = const(-16)
 
@@ -285,6 +287,9 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
     seq = m.get(_M_SEQ)
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise SuitError("sequence number missing or not an unsigned integer")
+    if seq > MAX_SEQ:
+        raise SequenceNumberError("sequence number %d does not fit in 32 bits (max %d)"
+                                  % (seq, MAX_SEQ))
     if seq < min_seq:
         raise RollbackError("sequence number %d is below %d" % (seq, min_seq))
     common_b = m.get(_M_COMMON)

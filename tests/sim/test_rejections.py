@@ -10,7 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from suture import keys
+from suture.cose import sign1
+from suture.keys import PrivateKey
 from suture.sim.testing import Provisioned, example_app, sign_payload
+from suture.suit.digest import digest_wrapped, encode_digest
+from suture.suit.encoder import encode_auth_wrapper, encode_envelope
 
 V2 = example_app(2, filler=500)
 
@@ -180,3 +184,47 @@ def test_mutated_envelopes_rejected(device: Provisioned, data: st.DataObject) ->
     name = r.error[0]
     assert name.endswith("Error") or name in ("ConditionFailed", "SuitUnsupported")
     assert _images(p) == before
+
+
+def _with_sequence(envelope: bytes, seq: int, key: PrivateKey) -> bytes:
+    """The envelope with its manifest's sequence number set to seq and signed again by key
+    (below the host's builder, which refuses a number that does not fit in u32)."""
+    outer = dict(cbor2.loads(envelope).value)
+    manifest = dict(cbor2.loads(outer[3]))
+    manifest[2] = seq
+    manifest_bstr = cbor2.dumps(manifest)
+    digest = encode_digest(digest_wrapped(manifest_bstr))
+    auth = encode_auth_wrapper(digest, [sign1(None, key, detached_payload=digest)])
+    return encode_envelope(auth_wrapper=auth, manifest=manifest_bstr)
+
+
+U32_MAX = 2**32 - 1
+
+
+@pytest.mark.parametrize("seq", [2**32, 2**32 + 3, 2**64 - 1])
+def test_sequence_number_beyond_u32_refused(device: Provisioned, seq: int) -> None:
+    """The journal keeps a release's sequence number as u32: a larger one would be truncated
+    (2^32 + 3 recorded as 3) and break anti-rollback, so it is refused before any write."""
+    p = device
+    env = _with_sequence(sign_payload(V2, 2, p.key), seq, p.key)
+    before = _images(p)
+    name, message = _stage(p, env, V2)
+    assert name == "SequenceNumberError"
+    assert str(seq) in message
+    assert _images(p) == before
+    _assert_unchanged_and_boots_v1(p)
+
+
+def test_sequence_number_u32_max_installs_and_stays_the_floor(device: Provisioned) -> None:
+    p = device
+    env = _with_sequence(sign_payload(V2, 2, p.key), U32_MAX, p.key)
+    r = p.device.run(["stage", p.board.put_file("e.suit", env), p.board.put_file("p", V2)])
+    assert r.ok, r.stdout + r.stderr
+    assert r.result["staged_version"] == U32_MAX
+    r = p.device.run(["boot"], ["app"], ["confirm"], ["report"])
+    assert r.ok, r.stdout + r.stderr
+    rep = r.report()
+    assert (rep["state"], rep["installed_version"]) == ("CONFIRMED", U32_MAX)
+    v5 = example_app(5)
+    name, _ = _stage(p, sign_payload(v5, 5, p.key), v5)
+    assert name == "RollbackError"

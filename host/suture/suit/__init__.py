@@ -29,7 +29,12 @@ from suture.suit.errors import (
     SuitStructureError,
 )
 from suture.suit.inspect import envelope_summary
-from suture.suit.limits import MAX_DEPTH, MAX_ENVELOPE_BYTES, MAX_MANIFEST_BYTES
+from suture.suit.limits import (
+    MAX_DEPTH,
+    MAX_ENVELOPE_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_SEQUENCE_NUMBER,
+)
 from suture.suit.model import (
     AuthenticationBlock,
     AuthenticationWrapper,
@@ -48,6 +53,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ENVELOPE_BYTES",
     "MAX_MANIFEST_BYTES",
+    "MAX_SEQUENCE_NUMBER",
     "AuthenticationBlock",
     "AuthenticationWrapper",
     "Command",

@@ -195,6 +195,11 @@ def decode_manifest(manifest_bstr: bytes, members: Mapping[str, bytes] | None = 
     sequence_number = expect_uint(
         manifest[cp.MANIFEST_SEQUENCE_NUMBER], where(cp.MANIFEST_SEQUENCE_NUMBER)
     )
+    if sequence_number > limits.MAX_SEQUENCE_NUMBER:
+        raise SuitLimitError(
+            f"{where(cp.MANIFEST_SEQUENCE_NUMBER)}: {sequence_number} is over the limit of "
+            f"{limits.MAX_SEQUENCE_NUMBER} (devices keep the sequence number in 32 bits)"
+        )
     components, shared = _decode_common(
         expect_bstr(manifest[cp.MANIFEST_COMMON], where(cp.MANIFEST_COMMON))
     )

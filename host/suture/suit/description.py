@@ -34,6 +34,7 @@ from uuid import UUID
 import yaml
 
 from suture.suit import codepoints as cp
+from suture.suit import limits
 from suture.suit.digest import digest_bytes
 from suture.suit.errors import SuitDescriptionError
 from suture.suit.model import Digest
@@ -205,6 +206,11 @@ def parse_description(description: Mapping[str, Any], *, base_dir: Path) -> Upda
     if "sequence-number" not in description:
         raise SuitDescriptionError("description: sequence-number is required")
     sequence_number = _uint(description["sequence-number"], "sequence-number")
+    if sequence_number > limits.MAX_SEQUENCE_NUMBER:
+        raise SuitDescriptionError(
+            f"sequence-number: {sequence_number} does not fit in 32 bits: at most "
+            f"{limits.MAX_SEQUENCE_NUMBER} (devices keep the sequence number as u32)"
+        )
     reference_uri = None
     if "reference-uri" in description:
         reference_uri = _str(description["reference-uri"], "reference-uri")

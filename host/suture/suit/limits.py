@@ -16,3 +16,6 @@ MAX_SEQUENCE_DEPTH: Final = 8
 MAX_COMPONENTS: Final = 256
 MAX_COMPONENT_ID_ELEMENTS: Final = 16
 MAX_AUTH_BLOCKS: Final = 8
+# The manifest's sequence number: devices keep it as u32 (docs/formats/journal.md, `version`),
+# so one that does not fit is refused when an envelope is built and when it is decoded.
+MAX_SEQUENCE_NUMBER: Final = 2**32 - 1
