@@ -103,9 +103,13 @@ class SimDevice:
                 self.report("trial", rollout_id=rid, release_id=rel)
         elif action == Action.CONFIRM_WAIT:
             self.report("confirmed", rollout_id=rid, release_id=rel)
-        elif action == Action.REVERT:
+        elif action == Action.REVERT and self.state == "trial":
             self.installed[self.world.release_component[rel]] = self.world.previous_of(rel)
             self.report("reverted", rollout_id=rid, release_id=rel)
+        elif action == Action.REVERT:  # as the agent does: a confirmed version has no backup
+            self.report(self.state, rollout_id=rid, release_id=rel,
+                        error={"code": 150, "message": "no trial to revert: the installed "
+                               "version was confirmed (its backup is gone)"})
         elif action == Action.ABORT:
             self.staged = None
             self.report("idle", rollout_id=rid, release_id=rel)

@@ -74,18 +74,21 @@ def test_error_threshold_with_minimum_sample_pauses(world: World) -> None:
 
 
 def test_error_threshold_can_abort_and_revert(world: World) -> None:
-    devs = [world.device(f"d{i:02d}") for i in range(3)]
+    devs = [world.device(f"d{i:02d}") for i in range(4)]
     rel = world.release(2)
     ro = world.rollout(rel.id, error_threshold=0.5, error_min_sample=2, on_error="abort")
     world.start(ro.id)
-    devs[0].update_fully()
+    devs[0].follow()
+    devs[0].follow()  # in trial
     devs[1].update_fully(fail_install=True)
     devs[2].update_fully(fail_install=True)
+    devs[3].update_fully()  # confirmed: it cannot go back, and keeps the release
     assert world.advance() == ["abort"]
     assert devs[0].action() == Action.REVERT
     assert devs[0].follow() == Action.REVERT
     assert devs[0].installed["app"] == 1
-    assert world.status(ro.id).totals["reverted"] == 1
+    assert devs[3].action() == Action.NONE
+    assert world.status(ro.id).totals == {"reverted": 1, "failed": 2, "succeeded": 1}
 
 
 def test_window_gates_install_but_not_download(world: World) -> None:
@@ -229,21 +232,22 @@ def test_single_approval_below_highest_criticality(world: World) -> None:
 
 
 def test_abort_with_revert(world: World) -> None:
-    done, staged, fresh = (world.device(n) for n in ("a", "b", "c"))
+    trying, staged, fresh = (world.device(n) for n in ("a", "b", "c"))
     rel = world.release(2)
     ro = world.rollout(rel.id)
     world.start(ro.id)
-    done.update_fully()
+    trying.follow()
+    trying.follow()  # in trial: it can go back
     staged.follow()
     rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor="alice",
                            now=world.clock.now())
-    assert done.follow() == Action.REVERT
-    assert done.installed["app"] == 1
+    assert trying.follow() == Action.REVERT
+    assert trying.installed["app"] == 1
     assert staged.follow() == Action.ABORT
     assert fresh.action() == Action.NONE
     totals = world.status(ro.id).totals
     assert totals == {"reverted": 1, "cancelled": 2}
-    assert done.action() == Action.NONE
+    assert trying.action() == Action.NONE
     assert staged.action() == Action.NONE
 
 
@@ -285,7 +289,7 @@ def test_waves_ordered_by_criticality(world: World) -> None:
     assert first == ["monitor"]  # the least critical device goes first
 
 
-def test_completed_rollout_can_be_reverted(world: World) -> None:
+def test_completed_rollout_cannot_be_reverted(world: World) -> None:
     dev = world.device("pump-1")
     rel = world.release(2)
     ro = world.rollout(rel.id)
@@ -295,11 +299,12 @@ def test_completed_rollout_can_be_reverted(world: World) -> None:
     with pytest.raises(ConflictError, match="already completed"):
         rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=False, actor="alice",
                                now=world.clock.now())
-    rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor="alice",
-                           now=world.clock.now())
-    assert dev.follow() == Action.REVERT
-    assert dev.installed["app"] == 1
-    assert world.status(ro.id).totals == {"reverted": 1}
+    # Every device confirmed: none has a backup to go back to.
+    with pytest.raises(ConflictError, match="only devices in trial can be reverted"):
+        rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor="alice",
+                               now=world.clock.now())
+    assert dev.action() == Action.NONE
+    assert world.status(ro.id).totals == {"succeeded": 1}
 
 
 def test_pause_and_resume(world: World) -> None:

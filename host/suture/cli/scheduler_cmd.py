@@ -457,7 +457,8 @@ def release_show(release_id: int, config: ConfigOpt = DEFAULT_CONFIG) -> None:
 @release_app.command("recall")
 def release_recall(
     release_id: int,
-    revert: Annotated[bool, typer.Option(help="Devices that installed it revert.")] = False,
+    revert: Annotated[bool, typer.Option(
+        help="Devices in trial revert (confirmed ones cannot: they keep it).")] = False,
     config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
 ) -> None:
     """Withdraw a release: its rollouts abort and it is never planned again."""
@@ -465,7 +466,7 @@ def release_recall(
 
     _run(config, lambda s, session: releases.recall_release(
         session, release_id=release_id, revert=revert, actor=_actor(actor), now=_now()))
-    _out.print(f"release {release_id} recalled{' (devices revert)' if revert else ''}")
+    _out.print(f"release {release_id} recalled{' (devices in trial revert)' if revert else ''}")
 
 
 # --- rollouts --------------------------------------------------------------------------------
@@ -560,10 +561,15 @@ def _register_rollout_actions() -> None:
 @rollout_app.command("abort")
 def rollout_abort(
     rollout_id: int,
-    revert: Annotated[bool, typer.Option(help="Devices that installed revert.")] = False,
+    revert: Annotated[bool, typer.Option(
+        help="Devices in trial revert; refused if a device confirmed the release.")] = False,
     config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
 ) -> None:
-    """Abort a rollout; with --revert, the devices that installed go back."""
+    """Abort a rollout; with --revert, the devices in trial go back.
+
+    A device that confirmed the release has no backup to go back to: --revert is
+    refused while any has (abort without it, and roll out a fixed release).
+    """
     from suture.scheduler.services import rollouts
 
     ro = _run(config, lambda s, session: rollouts.abort_rollout(

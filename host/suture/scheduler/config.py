@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from suture.scheduler.policies.timeouts import DEFAULT_DEPLOYMENT_TIMEOUT_S
+
 #: A value that must be replaced before the scheduler runs anywhere but in development.
 DEFAULT_SECRET = "changethis"  # noqa: S105 (the placeholder that is refused)
 
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
     advance_interval_s: float = Field(default=10.0, ge=0.0)
     #: Seconds after a forced deadline during which the device must install.
     forced_window_s: int = Field(default=3_600, ge=60)
+    #: Seconds without progress after which a device's deployment counts as failed
+    #: (policies/timeouts.py): no rollout entry waits forever.
+    deployment_timeout_s: int = Field(default=DEFAULT_DEPLOYMENT_TIMEOUT_S, ge=60)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -57,6 +57,13 @@ class ConflictError(SchedulerError):
     code = "conflict"
 
 
+class NotRevertibleError(ConflictError):
+    """A revert asked of devices that confirmed the release: a confirmed version keeps no
+    backup to go back to, so only devices in trial can be reverted."""
+
+    code = "not_revertible"
+
+
 class AuthenticationError(SchedulerError):
     """Missing or bad credentials."""
 

@@ -150,6 +150,7 @@ class ReleaseUpdate(_Strict):
 
 
 class RecallRequest(_Strict):
+    #: The devices in trial revert; those that confirmed the release keep it (no backup).
     revert: bool = False
 
 
@@ -179,6 +180,8 @@ class RolloutCreate(_Strict):
 
 
 class AbortRequest(_Strict):
+    #: The devices in trial revert; refused (409 not_revertible) when a device confirmed the
+    #: release, since a confirmed version keeps no backup to go back to.
     revert: bool = False
 
 

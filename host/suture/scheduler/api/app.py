@@ -119,6 +119,7 @@ async def _advance_forever(state: AppState, interval: float) -> None:
 def _advance_once(state: AppState) -> None:
     session = state.sessions()
     try:
-        rollouts.advance(session, now=state.clock.now())
+        rollouts.advance(session, now=state.clock.now(),
+                         deployment_timeout_s=state.settings.deployment_timeout_s)
     finally:
         session.close()

@@ -22,6 +22,7 @@ from suture.scheduler.models import (
     Rollout,
     RolloutDevice,
 )
+from suture.scheduler.policies import timeouts
 from suture.scheduler.schemas import ReportIn
 from suture.scheduler.services import audit, planning
 from suture.scheduler.services.devices import DeviceProof, consume_counter
@@ -36,6 +37,9 @@ _FORWARD = {
 }
 _ORDER = [EntryState.PENDING, EntryState.DOWNLOADING, EntryState.STAGED, EntryState.INSTALLING,
           EntryState.TRIAL]
+#: The agent's answer to a revert when there is no trial: the version was confirmed and its
+#: backup is gone (device/agent/runner.py).
+NO_TRIAL_TO_REVERT = 150
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,9 @@ def _move_entry(session: Session, device: Device, report: ReportIn, now: int) ->
     state = DeviceState(report.state)
     before = entry.state
     current = EntryState(entry.state)
+    timed_out = current == EntryState.FAILED and entry.detail.startswith(timeouts.TIMED_OUT)
     if current == EntryState.REVERTING:
-        if state in (DeviceState.REVERTED, DeviceState.IDLE):
-            entry.state = EntryState.REVERTED.value
+        _move_reverting(entry, state, report)
     elif current == EntryState.CANCELLED:
         pass
     elif state in _FORWARD:
@@ -98,8 +102,9 @@ def _move_entry(session: Session, device: Device, report: ReportIn, now: int) ->
             entry.state = target.value
         if state == DeviceState.STAGED and rollout.download_only:
             entry.state = EntryState.SUCCEEDED.value
-    elif state == DeviceState.CONFIRMED and current not in (EntryState.SUCCEEDED,
-                                                            EntryState.FAILED):
+    elif state == DeviceState.CONFIRMED and (
+            current not in (EntryState.SUCCEEDED, EntryState.FAILED) or timed_out):
+        # A device that timed out and is heard of again, confirmed, counts as it should.
         release = session.get(Release, rollout.release_id)
         step = session.get(Release, entry.step_release_id) if entry.step_release_id else None
         assert release is not None
@@ -120,3 +125,19 @@ def _move_entry(session: Session, device: Device, report: ReportIn, now: int) ->
         entry.updated_at = now
         return f"{before} -> {entry.state}"
     return ""
+
+
+def _move_reverting(entry: RolloutDevice, state: DeviceState, report: ReportIn) -> None:
+    """A device asked to revert: it reverted, or it cannot (it confirmed the release, so its
+    backup is gone: error 150), or the revert failed. Each ends the entry."""
+    error = report.error
+    if (error is not None and error.code == NO_TRIAL_TO_REVERT) or state == DeviceState.CONFIRMED:
+        entry.state = EntryState.FAILED.value
+        why = f"error {error.code}: {error.message}" if error is not None else "it reports it"
+        entry.detail = f"not reverted: the device confirmed the release ({why})"
+    elif state in (DeviceState.REVERTED, DeviceState.IDLE):
+        entry.state = EntryState.REVERTED.value
+    elif state == DeviceState.FAILED:
+        entry.state = EntryState.FAILED.value
+        entry.detail = "revert failed: " + (error.message if error is not None
+                                            else "device reported failure")

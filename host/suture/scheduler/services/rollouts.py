@@ -2,7 +2,13 @@
 
 ``advance`` is run by every scheduler node on a timer. It locks each running rollout with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two nodes never advance the same rollout
-at once; the rollout's version column (optimistic locking) guards every other writer.
+at once; the rollout's version column (optimistic locking) guards every other writer. Each pass
+also ends the deployments that timed out (``policies/timeouts.py``), which then count as
+failed for the thresholds.
+
+Only a device in trial can revert: once it confirmed a version, its backup is gone. An abort
+with revert is refused when devices of the rollout confirmed the release; an automatic one (the
+error threshold, a recall) reverts the devices that can and leaves the confirmed ones.
 """
 
 from __future__ import annotations
@@ -13,7 +19,12 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from suture.scheduler.errors import ConflictError, InvalidInputError, NotFoundError
+from suture.scheduler.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NotRevertibleError,
+)
 from suture.scheduler.filterexpr import compile_filter
 from suture.scheduler.models import (
     TERMINAL_ENTRY_STATES,
@@ -25,11 +36,16 @@ from suture.scheduler.models import (
     RolloutDevice,
     RolloutState,
 )
-from suture.scheduler.policies import approval, thresholds, waves, windows
+from suture.scheduler.policies import approval, thresholds, timeouts, waves, windows
 from suture.scheduler.schemas import RolloutCreate, RolloutPublic, RolloutStatus, WaveStatus
 from suture.scheduler.services import audit, planning
+from suture.scheduler.services import timeouts as entry_timeouts
 
 _TERMINAL = [s.value for s in TERMINAL_ENTRY_STATES]
+#: Entries whose device may have the release installed, in trial: what a revert reverts.
+_REVERTIBLE = [EntryState.INSTALLING.value, EntryState.TRIAL.value]
+#: Devices named in a refusal or an audit record, at most.
+_NAMED = 10
 
 
 def create_rollout(session: Session, *, spec: RolloutCreate, actor: str, now: int) -> Rollout:
@@ -122,8 +138,10 @@ def _transition(session: Session, *, rollout_id: int, actor: str, now: int, acti
             raise ConflictError(f"rollout {rollout_id} is {rollout.state}; {action} needs {need}")
         rollout.state = to.value
         rollout.status_reason = reason
-        if to == RolloutState.RUNNING and rollout.started_at is None:
-            rollout.started_at = now
+        if to == RolloutState.RUNNING:
+            if rollout.started_at is None:
+                rollout.started_at = now
+            _restart_waiting(session, rollout, now)
         audit.append(session, at=now, actor=actor, action=f"rollout.{action}",
                      subject=f"rollout:{rollout_id}", detail={"state": to.value})
     return rollout
@@ -145,39 +163,75 @@ def resume_rollout(session: Session, *, rollout_id: int, actor: str, now: int) -
                        allowed=(RolloutState.PAUSED,), to=RolloutState.RUNNING)
 
 
+def _restart_waiting(session: Session, rollout: Rollout, now: int, *,
+                     wave: int | None = None) -> None:
+    """The devices of the opened waves (or of ``wave``) are asked to act from now on: their
+    pending entries' timeout (``policies/timeouts.py``) counts from now."""
+    waves = (RolloutDevice.wave <= rollout.current_wave if wave is None
+             else RolloutDevice.wave == wave)
+    session.execute(
+        update(RolloutDevice)
+        .where(RolloutDevice.rollout_id == rollout.id, waves,
+               RolloutDevice.state == EntryState.PENDING.value)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False))
+
+
+def confirmed_devices(session: Session, rollout: Rollout) -> list[str]:
+    """The devices whose last report for this rollout confirmed its release (nothing is
+    installed by a download-only rollout)."""
+    if rollout.download_only:
+        return []
+    return list(session.execute(
+        select(RolloutDevice.device_id)
+        .where(RolloutDevice.rollout_id == rollout.id,
+               RolloutDevice.state == EntryState.SUCCEEDED.value)
+        .order_by(RolloutDevice.device_id)
+    ).scalars())
+
+
 def abort_locked(session: Session, rollout: Rollout, *, revert: bool, reason: str,
                  now: int) -> None:
     """Inside the caller's transaction, with the rollout row locked: stop it. Devices that
-    installed (trial or succeeded) revert when ``revert``; the others drop what they staged."""
+    installed and are not confirmed yet (installing, trial) revert when ``revert``; confirmed
+    devices keep the release (they cannot go back); the others drop what they staged."""
     rollout.state = RolloutState.ABORTED.value
     rollout.revert_on_abort = revert
     rollout.status_reason = reason
     rollout.finished_at = now
-    installed_states = [EntryState.INSTALLING.value, EntryState.TRIAL.value,
-                        EntryState.SUCCEEDED.value]
     if revert:
         session.execute(
             update(RolloutDevice)
             .where(RolloutDevice.rollout_id == rollout.id,
-                   RolloutDevice.state.in_(installed_states))
+                   RolloutDevice.state.in_(_REVERTIBLE))
             .values(state=EntryState.REVERTING.value, updated_at=now)
             .execution_options(synchronize_session=False))
     session.execute(
         update(RolloutDevice)
         .where(RolloutDevice.rollout_id == rollout.id,
                RolloutDevice.state.not_in([*_TERMINAL, EntryState.REVERTING.value,
-                                           *([] if revert else installed_states)]))
+                                           *([] if revert else _REVERTIBLE)]))
         .values(state=EntryState.CANCELLED.value, updated_at=now)
         .execution_options(synchronize_session=False))
 
 
 def abort_rollout(session: Session, *, rollout_id: int, revert: bool, actor: str,
                   now: int) -> Rollout:
+    """Stop a rollout. With ``revert``, refused (``NotRevertibleError``) when devices confirmed
+    the release: only devices in trial can be reverted."""
     with session.begin():
         rollout = _locked(session, rollout_id)
         if rollout.state in (RolloutState.COMPLETED, RolloutState.ABORTED) and not (
                 revert and not rollout.revert_on_abort):
             raise ConflictError(f"rollout {rollout_id} is already {rollout.state}")
+        confirmed = confirmed_devices(session, rollout) if revert else []
+        if confirmed:
+            named = ", ".join(confirmed[:_NAMED]) + (", ..." if len(confirmed) > _NAMED else "")
+            raise NotRevertibleError(
+                f"rollout {rollout_id} cannot be reverted: {len(confirmed)} device(s) confirmed "
+                f"its release ({named}) and a confirmed version keeps no backup to go back to; "
+                f"only devices in trial can be reverted. Abort without revert, and roll out a "
+                f"release that fixes the problem")
         abort_locked(session, rollout, revert=revert, reason=f"aborted by {actor}", now=now)
         audit.append(session, at=now, actor=actor, action="rollout.abort",
                      subject=f"rollout:{rollout_id}", detail={"revert": revert})
@@ -190,8 +244,11 @@ class AdvanceChange:
     change: str
 
 
-def advance(session: Session, *, now: int, actor: str = "scheduler") -> list[AdvanceChange]:
-    """One advancement pass over every running rollout not locked by another node.
+def advance(session: Session, *, now: int, actor: str = "scheduler",
+            deployment_timeout_s: int = timeouts.DEFAULT_DEPLOYMENT_TIMEOUT_S
+            ) -> list[AdvanceChange]:
+    """One advancement pass over every running rollout not locked by another node; the
+    deployments that made no progress for ``deployment_timeout_s`` end as failed first.
 
     Each rollout is advanced in a transaction of its own; its audit records are appended last,
     so the audit head is always the last lock a transaction takes (no lock-order cycles).
@@ -212,6 +269,10 @@ def advance(session: Session, *, now: int, actor: str = "scheduler") -> list[Adv
                 continue
             _replan_unassigned(session, rollout, now)
             mine: list[tuple[str, dict[str, object]]] = []
+            ended = entry_timeouts.end_timed_out(session, rollout, now=now,
+                                                 timeout=deployment_timeout_s)
+            if ended:
+                mine.append(("timeout", _timeout_detail(ended, deployment_timeout_s)))
             while True:
                 change = _advance_one(session, rollout, now)
                 if change is None:
@@ -224,7 +285,19 @@ def advance(session: Session, *, now: int, actor: str = "scheduler") -> list[Adv
                 audit.append(session, at=now, actor=actor, action=f"rollout.{change}",
                              subject=f"rollout:{rollout.id}", detail=detail)
                 changes.append(AdvanceChange(rollout.id, change))
+    with session.begin():
+        finished = entry_timeouts.end_timed_out_in_finished(session, now=now,
+                                                            timeout=deployment_timeout_s)
+        for rollout_id, devices in sorted(finished.items()):
+            audit.append(session, at=now, actor=actor, action="rollout.timeout",
+                         subject=f"rollout:{rollout_id}",
+                         detail=_timeout_detail(devices, deployment_timeout_s))
+            changes.append(AdvanceChange(rollout_id, "timeout"))
     return changes
+
+
+def _timeout_detail(devices: list[str], timeout: int) -> dict[str, object]:
+    return {"count": len(devices), "devices": devices[:_NAMED], "timeout_s": timeout}
 
 
 def _replan_unassigned(session: Session, rollout: Rollout, now: int) -> None:
@@ -287,6 +360,7 @@ def _advance_one(session: Session, rollout: Rollout, now: int) -> str | None:
     if verdict == thresholds.Verdict.ADVANCE:
         rollout.current_wave += 1
         rollout.status_reason = f"wave {rollout.current_wave} opened"
+        _restart_waiting(session, rollout, now, wave=rollout.current_wave)
         return "advance"
     if verdict == thresholds.Verdict.COMPLETE:
         rollout.state = RolloutState.COMPLETED.value

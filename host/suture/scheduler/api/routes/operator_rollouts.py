@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from suture.scheduler.api.deps import CurrentOperator, NowDep, RolloutIdPath, SessionDep
+from suture.scheduler.api.deps import (
+    CurrentOperator,
+    NowDep,
+    RolloutIdPath,
+    SessionDep,
+    StateDep,
+)
 from suture.scheduler.api.operator_route import OperatorRoute
 from suture.scheduler.schemas import AbortRequest, RolloutCreate, RolloutPublic, RolloutStatus
 from suture.scheduler.services import rollouts
@@ -74,7 +80,10 @@ def abort(rollout_id: RolloutIdPath, body: AbortRequest, session: SessionDep,
 
 
 @router.post("/advance", response_model=list[str])
-def advance(session: SessionDep, operator: CurrentOperator, now: NowDep) -> list[str]:
-    """Run one advancement pass now (nodes also run it on a timer)."""
+def advance(session: SessionDep, operator: CurrentOperator, now: NowDep, state: StateDep
+            ) -> list[str]:
+    """Run one advancement pass now (nodes also run it on a timer): timed-out deployments
+    end as failed, waves open, thresholds pause or abort, rollouts complete."""
     return [f"rollout {c.rollout_id}: {c.change}"
-            for c in rollouts.advance(session, now=now, actor=operator)]
+            for c in rollouts.advance(session, now=now, actor=operator,
+                                      deployment_timeout_s=state.settings.deployment_timeout_s)]
