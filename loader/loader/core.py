@@ -18,6 +18,7 @@ from loader.errors import (
     InterruptedError_,
     LoaderError,
     LoaderImageError,
+    MigrationError,
     NvmError,
     RollbackError,
     SizeError,
@@ -33,6 +34,7 @@ BACKUP_DATA = const(256)  # the backup's bundle starts here; its header sits at 
 _BK_MAGIC = b"SUBK"
 _BK_FMT = "<4sII32s"
 MIGRATIONS = "nvm_migrations"
+_MIGRATION_FILES = ("nvm_migrations.py", "nvm_migrations.mpy", "nvm_migrations")
 LOADER_SEQ = "loader.seq"  # kept NVM record: the sequence number of the confirmed loader release
 # The SUIT component identifiers this device installs, and the journal's component for each.
 COMPONENTS = {b"app": J.COMPONENT_APP, b"loader": J.COMPONENT_LOADER}
@@ -168,7 +170,8 @@ class Loader:
             self._fail(r, e)
             return
         nxt = J.INSTALLING if r.flags & J.FLAG_KEEP_BACKUP else J.BACKUP
-        self.journal.append(r.copy(state=nxt, progress=0))
+        # INSTALLING's boot_count counts the attempts at the new application's NVM migration
+        self.journal.append(r.copy(state=nxt, progress=0, boot_count=0))
 
     def _do_backup(self, r):
         inst = self.installed()
@@ -192,15 +195,26 @@ class Loader:
             self.backup.program(0, body + struct.pack("<I", crc32(body)))
         self.journal.append(r.copy(state=J.INSTALLING, progress=0))
 
+    def _has_migrations(self):
+        try:
+            names = os.listdir(self.app_dir)
+        except OSError:
+            return False
+        for n in _MIGRATION_FILES:
+            if n in names:
+                return True
+        return False
+
     def _migrations(self):
-        """The new application's NVM migration function, or None."""
+        """The new application's NVM migration function, or None. Its module is code the loader
+        did not write: whatever its import raises is a MigrationError."""
         import sys
 
         sys.path.insert(0, self.app_dir)
         try:
             mod = __import__(MIGRATIONS)
-        except ImportError:
-            return None
+        except Exception as e:
+            raise MigrationError("%s does not import: %s: %s" % (MIGRATIONS, type(e).__name__, e))
         finally:
             sys.path.pop(0)
             sys.modules.pop(MIGRATIONS, None)
@@ -216,29 +230,39 @@ class Loader:
                 confirmed = hdr.version
             else:
                 confirmed = self.installed().version
-            Nvm(self.nvm_region, confirmed).migrate(confirmed, r.version, self._migrations())
+            nvm = Nvm(self.nvm_region, confirmed)
+            fn = None
+            if nvm.migrated(r.version) is None and self._has_migrations():
+                # The migration runs the application's code: count the attempt first, so one
+                # that ends the boot each time (a reset, a hang and the watchdog) is given up.
+                if r.boot_count >= self.board.max_trial_boots:
+                    raise MigrationError("the NVM migration did not finish in %d attempts"
+                                         % r.boot_count)
+                r = self.journal.append(r.copy(boot_count=r.boot_count + 1))
+                fn = self._migrations()
+            nvm.migrate(confirmed, r.version, fn)
             installed.write(self.installed_path, installed.Installed(r.version, r.size, r.digest))
-        except (LoaderError, OSError) as e:
-            code = e.code if isinstance(e, LoaderError) else 1
-            self.journal.append(r.copy(state=J.REVERTING, progress=code))
+        except Exception as e:  # LoaderError, OSError, or whatever the migration raised
+            self.journal.append(r.copy(state=J.REVERTING, progress=_code(e)))
             return
         self.journal.append(r.copy(state=J.TRIAL, boot_count=0, progress=0,
                                    flags=r.flags & J.FLAG_KEEP_BACKUP))
 
     def _do_revert(self, r):
+        """Restore the backup. REVERTED keeps the REVERTING record's progress: the code of the
+        install error that caused the revert, 0 for a requested or timed-out one."""
         hdr = self.backup_header()
         try:
             if hdr is None:
                 raise BackupError("no valid backup to revert to")
             self._apply(RegionReader(self.backup, hdr.size, BACKUP_DATA), hdr.size, hdr.digest)
-        except (LoaderError, OSError) as e:
-            self.journal.append(r.copy(state=J.FAILED, flags=0,
-                                       progress=e.code if isinstance(e, LoaderError) else 1))
+        except Exception as e:
+            self.journal.append(r.copy(state=J.FAILED, flags=0, progress=_code(e)))
             return
         Nvm(self.nvm_region, hdr.version).drop_above(hdr.version)
         installed.write(self.installed_path,
                         installed.Installed(hdr.version, hdr.size, hdr.digest))
-        self.journal.append(r.copy(state=J.REVERTED, flags=0, progress=0, boot_count=0,
+        self.journal.append(r.copy(state=J.REVERTED, flags=0, boot_count=0,
                                    version=hdr.version, size=hdr.size, digest=hdr.digest))
 
     # ---- littlefs ------------------------------------------------------------------------
@@ -439,6 +463,12 @@ class Loader:
         installed.write(self.installed_path, installed.Installed(version, size, digest))
         self.journal.append(Record(component=J.COMPONENT_APP, state=J.CONFIRMED, size=size,
                                    version=version, digest=digest))
+
+
+def _code(e):
+    """The journal code of an install or revert failure: a loader error's own, 1 for anything
+    else (an OSError, an error in code the loader did not write)."""
+    return e.code if isinstance(e, LoaderError) else LoaderError.code
 
 
 def _mkdirs(path):

@@ -116,6 +116,14 @@ class NvmFull(NvmError):
     code = 61
 
 
+class MigrationError(NvmError):
+    """The new application's NVM migration (`nvm_migrations.py`, code the loader did not write)
+    failed: it did not import, raised, returned something other than None or (schema, value),
+    or ended the boot each time it ran (the INSTALLING record counts the attempts)."""
+
+    code = 62
+
+
 class PowerCut(BaseException):
     """The simulated supply failed. Derives from BaseException so that no handler in the loader
     catches it; the simulator's entry point turns it into the exit status 99."""

@@ -11,7 +11,7 @@ import struct
 from binascii import crc32
 from micropython import const
 
-from loader.errors import NvmError, NvmFull, SizeError
+from loader.errors import MigrationError, NvmError, NvmFull, SizeError
 
 UNIT = const(16)
 BANK_MAGIC = b"NVB1"
@@ -250,7 +250,7 @@ class Nvm:
             flags = src.index_map[key][3] & FLAG_KEEP
             schema, value = src.read_value(key)
             if fn is not None:
-                out = fn(key, schema, value)
+                out = _migrated(fn, key, schema, value)
                 if out is None:
                     continue
                 schema, value = out
@@ -287,12 +287,20 @@ class Nvm:
         self._copy(b, o, b.version, b.generation + 1, None)
         self.bank = o
 
+    def migrated(self, version):
+        """The complete bank made for version (its migration finished), or None."""
+        for b in self.banks:
+            if b.valid and b.committed and b.version == version:
+                return b
+        return None
+
     def migrate(self, confirmed_version, new_version, fn):
         """Copy the confirmed data into the other bank for new_version, through fn(key, schema,
-        value) -> (schema, value) | None. Idempotent: a complete bank of new_version is kept."""
-        for b in self.banks:
-            if b.valid and b.committed and b.version == new_version:
-                return b
+        value) -> (schema, value) | None. Idempotent: a complete bank of new_version is kept.
+        fn is the application's code: MigrationError when it raises or returns anything else."""
+        done = self.migrated(new_version)
+        if done is not None:
+            return done
         src = self.select(confirmed_version)
         if src is not None:
             self._carry(src, confirmed_version)  # a trial being superseded: keep its kept records
@@ -316,6 +324,28 @@ class Nvm:
                 self.region.erase(b.base)
                 b.scan(self.buf)
         self.bank = self.select(self.version)
+
+
+def _migrated(fn, key, schema, value):
+    """fn(key, schema, value), checked: None (the record is dropped) or (schema, value) with a
+    schema in 0..0xFFFF and a value of at most MAX_VALUE bytes. Whatever fn raises (an error,
+    a recursion without end, memory) becomes a MigrationError."""
+    try:
+        out = fn(key, schema, value)
+    except Exception as e:
+        raise MigrationError("migration of %s raised %s: %s" % (key, type(e).__name__, e))
+    if out is None:
+        return None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise MigrationError("migration of %s returned %s, not None or (schema, value)"
+                             % (key, type(out).__name__))
+    schema, value = out
+    if not isinstance(schema, int) or isinstance(schema, bool) or not 0 <= schema < 0x10000:
+        raise MigrationError("migration of %s returned a schema outside 0..65535" % key)
+    if not isinstance(value, (bytes, bytearray)) or len(value) > MAX_VALUE:
+        raise MigrationError("migration of %s returned a value that is not bytes of at most "
+                             "%d" % (key, MAX_VALUE))
+    return schema, bytes(value)
 
 
 def _key(key):
