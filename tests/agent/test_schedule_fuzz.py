@@ -177,11 +177,12 @@ def test_only_schedule_errors_escape(batch: list[tuple[bytes, str, int, int | No
 def test_the_reported_document_is_refused(run_mpy_once: Callable[..., Any],
                                           tmp_path_factory: Any) -> None:
     """The attack campaign's case: a COSE_Sign1 whose protected header is the integer 5, and
-    signed documents whose fields have the wrong types."""
+    signed documents whose fields have the wrong types or a release number beyond u32."""
     payload = cbor2.dumps(BASE)
     prot = cbor2.dumps({1: -7})
     docs = [cbor2.dumps(cbor2.CBORTag(18, [5, {}, payload, _sign(prot, payload)]))]
-    for key, bad in ((13, "soon"), (14, [1]), (5, -1), (15, "x"), (7, b"x"), (2, 7)):
+    for key, bad in ((13, "soon"), (14, [1]), (5, -1), (15, "x"), (7, b"x"), (18, 2**32),
+                     (2, 7)):
         m = dict(BASE)
         m[key] = bad
         body = cbor2.dumps(m)
@@ -193,5 +194,5 @@ def test_the_reported_document_is_refused(run_mpy_once: Callable[..., Any],
     results = run_mpy_once(VERIFY_ANY, str(path))
     assert [r[0] for r in results] == [
         "ScheduleSignatureError", "ScheduleError", "ScheduleError", "ScheduleError",
-        "ScheduleError", "ScheduleError", "ScheduleDeviceError",
+        "ScheduleError", "ScheduleError", "ScheduleError", "ScheduleDeviceError",
     ], results
