@@ -91,9 +91,9 @@ class Agent:
         elif r.state == 10:
             rep["error"] = {"code": r.progress, "message": "update failed (loader code %d)"
                             % r.progress}
-        elif r.state == 9 and r.progress:  # REVERTED after an install error (its code)
-            rep["error"] = {"code": r.progress, "message": "install failed (loader code %d), "
-                            "reverted" % r.progress}
+        elif r.state == 9 and r.progress:  # REVERTED because of a loader error (its code)
+            rep["error"] = {"code": r.progress, "message": "reverted after loader error %d"
+                            % r.progress}
         c = self.ctx()
         if r.state != 1 and (c.get("v") == r.version or r.state in (9, 10)):
             if c.get("r"):

@@ -19,7 +19,7 @@ from loader.errors import (
     LoaderError,
     LoaderImageError,
     MigrationError,
-    NvmError,
+    NoSpaceError,
     RollbackError,
     SizeError,
     StateError,
@@ -30,6 +30,7 @@ from loader.journal import Journal, Record
 from loader.nvm import Nvm
 
 _BUF = const(4096)  # one sector: the streaming buffer of install, backup and verify
+_ENOSPC = const(28)
 BACKUP_DATA = const(256)  # the backup's bundle starts here; its header sits at offset 0
 _BK_MAGIC = b"SUBK"
 _BK_FMT = "<4sII32s"
@@ -113,8 +114,18 @@ class Loader:
 
     # ---- boot ----------------------------------------------------------------------------
     def recover(self):
-        """Finish or undo whatever the journal says was in flight; count a trial boot.
-        Returns the current record once the state is one the application may run in."""
+        """Finish or undo whatever the journal says was in flight; count a trial boot; then
+        make sure the application about to run is the installed record's signed bundle
+        (_check_app). Returns the current record once the state is one the application may
+        run in."""
+        may_revert = True
+        while True:
+            r = self._settle()
+            if self._check_app(r, may_revert):
+                return r
+            may_revert = False  # one revert per boot: after it, restore or empty /app
+
+    def _settle(self):
         j = self.journal
         while True:
             r = j.current
@@ -142,6 +153,47 @@ class Loader:
             else:
                 return r
 
+    def _check_app(self, r, may_revert):
+        """The application about to run must match the installed record's signed digest. When
+        it does not (files changed behind the loader's back, a tree an older loader left mixed
+        after running out of space), restore it from a slot holding exactly that bundle (the
+        backup, then the staging slot: _apply verifies before it touches /app); else revert to
+        the backup's confirmed application (a REVERTING record; returns False: settle again);
+        else empty /app, so that no unsigned tree runs. A loader update in flight is left to
+        the new loader's own health check. Returns True when the boot may go on."""
+        if r.component != J.COMPONENT_APP and r.state not in J.CLOSED:
+            return True
+        inst = self.installed()
+        if not inst.version and inst.digest == J.ZERO_DIGEST:
+            return True  # nothing installed yet
+        try:
+            if self.app_digest()[1] == inst.digest:
+                return True
+        except Exception:  # an unreadable tree: restore it like a changed one
+            pass
+        hdr = self.backup_header()
+        sources = []
+        if hdr is not None and hdr.digest == inst.digest and hdr.size == inst.size:
+            sources.append((self.backup, BACKUP_DATA))
+        if inst.size <= self.staging.size:
+            sources.append((self.staging, 0))
+        for region, offset in sources:
+            try:
+                self._apply(RegionReader(region, inst.size, offset), inst.size, inst.digest)
+                return True
+            except Exception:  # not this copy (another bundle, corrupt, no space): the next
+                pass
+        if may_revert and hdr is not None:
+            self.journal.append(Record(component=J.COMPONENT_APP, state=J.REVERTING,
+                                       progress=DigestError.code, size=inst.size,
+                                       version=inst.version, digest=inst.digest))
+            return False
+        try:
+            self._clear()
+        except OSError:
+            pass
+        return True
+
     def _fail(self, r, err):
         self.journal.append(r.copy(state=J.FAILED, progress=err.code))
         if r.flags & J.FLAG_KEEP_BACKUP:
@@ -155,17 +207,29 @@ class Loader:
                                    version=inst.version, digest=inst.digest))
 
     def _check_staged(self, r):
-        """Verify again before installing: size, anti-rollback, bundle structure, digest."""
+        """Verify again before installing: size, anti-rollback, bundle structure, digest, and
+        room in littlefs for the bundle once the running application's files are gone."""
         inst = self.installed()
         try:
             if r.version <= inst.version:
                 raise RollbackError("staged version %d is not above %d" % (r.version, inst.version))
             if r.size > self.staging.size:
                 raise SizeError("staged size exceeds the slot")
+            space = self._space()
             h = hashlib.sha256()
-            bundle.verify_stream(RegionReader(self.staging, r.size), r.size, h, self.buf)
+            need = self._scan(RegionReader(self.staging, r.size), r.size, h,
+                              space[0] if space else _BUF)
             if h.digest() != r.digest:
                 raise DigestError("staged payload does not match its digest")
+            most = None
+            if space is not None:
+                try:
+                    most = self._free_without_app(space)
+                except OSError:  # the tree cannot be listed: the install will tell
+                    pass
+            if most is not None and need > most:
+                raise NoSpaceError("the bundle needs %d littlefs blocks, at most %d are free "
+                                   "without the running application" % (need, most))
         except (BundleError, DigestError, RollbackError, SizeError) as e:
             self._fail(r, e)
             return
@@ -249,8 +313,10 @@ class Loader:
                                    flags=r.flags & J.FLAG_KEEP_BACKUP))
 
     def _do_revert(self, r):
-        """Restore the backup. REVERTED keeps the REVERTING record's progress: the code of the
-        install error that caused the revert, 0 for a requested or timed-out one."""
+        """Restore the backup (its bundle is verified before /app is emptied and written
+        again). REVERTED keeps the REVERTING record's progress: the code of the install error
+        that caused the revert, 0 for a requested or timed-out one. When the restore fails,
+        FAILED, and the boot's last check (_check_app) restores or empties /app."""
         hdr = self.backup_header()
         try:
             if hdr is None:
@@ -266,41 +332,103 @@ class Loader:
                                    version=hdr.version, size=hdr.size, digest=hdr.digest))
 
     # ---- littlefs ------------------------------------------------------------------------
-    def _apply(self, stream, size, digest):
-        """Make app_dir hold exactly the bundle in stream (idempotent), each file replaced
-        atomically (write `name~new`, rename over `name`), then check the installed copy."""
-        names = []
-        r = bundle.Reader(stream, size)
+    def _space(self):
+        """(block size, free blocks) of the littlefs mount, or None when the port cannot say."""
+        try:
+            st = os.statvfs(self.board.mount_point)
+        except (AttributeError, OSError):
+            return None
+        return (st[0], st[3]) if st[0] else None
+
+    def _scan(self, stream, size, hasher, bsize):
+        """Read a whole bundle (structure checked, every byte to hasher). Returns the littlefs
+        blocks its files and directories take at least once installed: a file larger than an
+        eighth of a block is never inlined in its directory's metadata (littlefs caps inline
+        files there), and a directory is a metadata pair."""
+        r = bundle.Reader(stream, size, hasher)
+        blocks = 0
+        dirs = set()
         while True:
             e = r.next()
             if e is None:
                 break
-            names.append(e[0])
+            path, n = e
+            if n > bsize // 8:
+                blocks += _ctz_blocks(n, bsize)
+            i = path.rfind(b"/")
+            while i > 0:
+                path = path[:i]
+                dirs.add(path)
+                i = path.rfind(b"/")
             while r.read(self.buf):
                 pass
+        return blocks + 2 * len(dirs)
+
+    def _free_without_app(self, space):
+        """At most the littlefs blocks free once app_dir is emptied: statvfs's free blocks, plus
+        two for each directory (MicroPython's statvfs counts a directory's metadata pair twice),
+        plus the blocks of app_dir's files and sub-directories. An install is refused only when
+        the bundle surely cannot fit; a closer call is tried, and running out of space midway
+        is reverted (_apply, _do_revert)."""
+        bsize, free = space
+        most = free + 2 * _count_dirs(self.board.mount_point)
+        dirs = set()
+        for p in bundle.list_files(self.app_dir):
+            n = os.stat(self.app_dir + "/" + p.decode())[6]
+            most += _ctz_blocks(n, bsize) if n else 0
+            i = p.rfind(b"/")
+            while i > 0:
+                p = p[:i]
+                dirs.add(p)
+                i = p.rfind(b"/")
+        return most + 2 * len(dirs)
+
+    def _clear(self):
+        """Empty app_dir: every file (`~new` leftovers included) and sub-directory."""
         _mkdirs(self.app_dir)
         for p in bundle.list_files(self.app_dir):
-            if p not in names:
-                os.remove(self.app_dir + "/" + p.decode())
+            os.remove(self.app_dir + "/" + p.decode())
         _prune_dirs(self.app_dir)
+        try:
+            os.remove(self.installed_path + "~new")
+        except OSError:
+            pass
+
+    def _apply(self, stream, size, digest):
+        """Make app_dir hold exactly the bundle in stream (idempotent), then check the installed
+        copy. The bundle is read and hashed first: /app is not touched unless it matches digest.
+        Then app_dir is emptied, so the bundle needs only its own room (never the old and the
+        new copy of a file at once), and each file is written (`name~new`, renamed over
+        `name`). Out of space midway: NoSpaceError; the journal's next step (a revert, or the
+        boot's _check_app) empties /app again before it restores a signed bundle."""
+        h = hashlib.sha256()
+        self._scan(stream, size, h, _BUF)
+        if h.digest() != digest:
+            raise DigestError("bundle does not match its signed digest")
+        self._clear()
         stream.pos -= size
         h = hashlib.sha256()
         r = bundle.Reader(stream, size, h)
         mv = memoryview(self.buf)
-        while True:
-            e = r.next()
-            if e is None:
-                break
-            target = self.app_dir + "/" + e[0].decode()
-            _mkdirs(target[: target.rfind("/")])
-            tmp = target + "~new"
-            with open(tmp, "wb") as f:
-                while True:
-                    n = r.read(self.buf)
-                    if not n:
-                        break
-                    f.write(mv[:n])
-            os.rename(tmp, target)
+        try:
+            while True:
+                e = r.next()
+                if e is None:
+                    break
+                target = self.app_dir + "/" + e[0].decode()
+                _mkdirs(target[: target.rfind("/")])
+                tmp = target + "~new"
+                with open(tmp, "wb") as f:
+                    while True:
+                        n = r.read(self.buf)
+                        if not n:
+                            break
+                        f.write(mv[:n])
+                os.rename(tmp, target)
+        except OSError as e:
+            if e.args and e.args[0] == _ENOSPC:
+                raise NoSpaceError("littlefs is full: %s" % e)
+            raise
         if h.digest() != digest:
             raise DigestError("payload changed while it was installed")
         if self.app_digest()[1] != digest:
@@ -466,9 +594,39 @@ class Loader:
 
 
 def _code(e):
-    """The journal code of an install or revert failure: a loader error's own, 1 for anything
-    else (an OSError, an error in code the loader did not write)."""
-    return e.code if isinstance(e, LoaderError) else LoaderError.code
+    """The journal code of an install or revert failure: a loader error's own, 33 for a full
+    littlefs, 1 for anything else (another OSError, an error in code the loader did not
+    write)."""
+    if isinstance(e, LoaderError):
+        return e.code
+    if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:
+        return NoSpaceError.code
+    return LoaderError.code
+
+
+def _ctz_blocks(size, bsize):
+    """Blocks of a littlefs file of size bytes (> 0): block i > 0 starts with ctz(i) + 1 skip
+    pointers, so n blocks hold n * bsize - 4 * (2 * (n - 1) - popcount(n - 1)) bytes."""
+    n = (size + bsize - 9) // (bsize - 8)  # an upper bound (2 pointers a block at most on
+    while n > 1:                              # average); step down to the exact count
+        m = n - 2
+        ones = 0
+        while m:
+            m &= m - 1
+            ones += 1
+        if (n - 1) * bsize - 4 * (2 * (n - 2) - ones) < size:
+            break
+        n -= 1
+    return n
+
+
+def _count_dirs(path):
+    """Directories below path, at any depth."""
+    n = 0
+    for entry in os.ilistdir(path):
+        if entry[1] == 0x4000:
+            n += 1 + _count_dirs(path + "/" + entry[0])
+    return n
 
 
 def _mkdirs(path):

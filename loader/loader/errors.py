@@ -66,6 +66,14 @@ class SizeError(LoaderError):
     code = 30
 
 
+class NoSpaceError(SizeError):
+    """littlefs has no room for the bundle: refused before /app is touched (free blocks plus
+    those of the running application's files, against the bundle's), or out of space while
+    the bundle was written (ENOSPC)."""
+
+    code = 33
+
+
 class DigestError(LoaderError):
     """A payload, a staged image or an installed copy does not match its expected SHA-256."""
 

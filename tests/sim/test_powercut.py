@@ -261,3 +261,57 @@ def test_powercut_second_update_on_trial(
 
     rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
     _report("second update on trial", rep, figures)
+
+
+V2_BAD_MIGRATION = example_app(
+    2, filler=8000, migrations="def migrate(key, schema, value):\n    raise ValueError('bad')\n"
+)
+
+
+def test_powercut_failing_migration(
+    v1_with_nvm: Provisioned, figures: Callable[[str, object], None]
+) -> None:
+    """The new application's migration raises: install, attempt record, revert, cut anywhere,
+    always end on a whole version 1 with its NVM data."""
+    p = v1_with_nvm
+    assert p.device.run(_stage(p, 2, V2_BAD_MIGRATION)).ok
+    exp = Expect({1: (V1, NVM_V1)})
+
+    def check(board: SimBoard, dev: SimDevice, cut: PowerCut) -> str:
+        rep = exp.boot(board, dev, cut)
+        assert rep["state"] == "REVERTED", cut
+        return "REVERTED v1"
+
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    _report("failing migration", rep, figures)
+
+
+# /app no longer matches the installed record (a tree an older loader left mixed after running
+# out of space): main.py replaced and a `~new` leftover; the backup slot holds version 1.
+MIX = b"""
+from loader import journal as J
+loader._do_backup(loader.journal.current)
+loader.journal.append(loader.journal.current.copy(state=J.FAILED, flags=0, progress=1))
+app = board.mount_point + '/app/'
+with open(app + 'main.py', 'w') as f:
+    f.write("def main():\\n    print('MIXED')\\n")
+with open(app + 'data/blob.bin~new', 'wb') as f:
+    f.write(bytes(3000))
+"""
+
+
+def test_powercut_restore_of_a_changed_app(
+    v1_with_nvm: Provisioned, figures: Callable[[str, object], None]
+) -> None:
+    p = v1_with_nvm
+    assert p.device.run(_stage(p, 2, V2, "noinstall")).ok
+    assert p.device.run(["exec", p.board.put_file("mix.py", MIX)]).ok
+    exp = Expect({1: (V1, NVM_V1)})
+
+    def check(board: SimBoard, dev: SimDevice, cut: PowerCut) -> str:
+        rep = exp.boot(board, dev, cut)
+        assert rep["state"] == "FAILED", cut
+        return "v1 restored"
+
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    _report("restore of a changed /app", rep, figures)
