@@ -37,6 +37,10 @@ _BK_FMT = "<4sII32s"
 MIGRATIONS = "nvm_migrations"
 _MIGRATION_FILES = ("nvm_migrations.py", "nvm_migrations.mpy", "nvm_migrations")
 LOADER_SEQ = "loader.seq"  # kept NVM record: the sequence number of the confirmed loader release
+# Kept NVM record: the digest of an application tree a developer copied in place of the signed
+# one (`suture board deploy`). The loader lets exactly that tree run; any other change, and the
+# next signed install, restore the rule that /app is the installed record's bundle.
+DEV_TREE = "dev.tree"
 # The SUIT component identifiers this device installs, and the journal's component for each.
 COMPONENTS = {b"app": J.COMPONENT_APP, b"loader": J.COMPONENT_LOADER}
 
@@ -167,7 +171,11 @@ class Loader:
         if not inst.version and inst.digest == J.ZERO_DIGEST:
             return True  # nothing installed yet
         try:
-            if self.app_digest()[1] == inst.digest:
+            tree = self.app_digest()[1]
+            if tree == inst.digest:
+                return True
+            dev = self.nvm().get(DEV_TREE)
+            if dev is not None and bytes(dev[1]) == tree:
                 return True
         except Exception:  # an unreadable tree: restore it like a changed one
             pass
@@ -574,6 +582,13 @@ class Loader:
         if r.component != J.COMPONENT_LOADER or r.state != J.TRIAL:
             raise StateError("no loader trial to revert (%s)" % r.name())
         self.journal.append(r.copy(flags=r.flags | J.FLAG_REVERT_REQUESTED))
+
+    def accept_developer_tree(self):
+        """A developer copied files into /app (`suture board deploy`): let exactly this tree
+        run at the next boots instead of restoring the signed bundle. Returns its digest."""
+        digest = self.app_digest()[1]
+        self.nvm().put(DEV_TREE, digest, 1, keep=True)
+        return digest
 
     def request_revert(self):
         r = self.journal.current

