@@ -35,7 +35,11 @@ class Clock:
         try:
             return time.time_ns() / 1e9
         except AttributeError:
+            pass
+        try:
             return float(time.time())
+        except AttributeError:
+            return _uptime.seconds()
 
     def now_f(self):
         r = self._real()
@@ -56,11 +60,34 @@ class Clock:
             time.sleep(seconds / self.scale)
 
 
+class _Uptime:
+    """Seconds since power-on from ticks_ms (which wraps), for boards without an RTC: their
+    wall clock starts at 0 and the scheduler's signed resync sets it (Clock.offset)."""
+
+    def __init__(self):
+        self.last = time.ticks_ms()
+        self.ms = 0
+
+    def seconds(self):
+        now = time.ticks_ms()
+        self.ms += time.ticks_diff(now, self.last)
+        self.last = now
+        return self.ms / 1000
+
+
+_uptime = _Uptime()
+
+
 def random_below(n):
     """A uniform-enough integer in [0, n) for jitter."""
     if n <= 1:
         return 0
-    b = os.urandom(4)
+    try:
+        b = os.urandom(4)
+    except AttributeError:  # no os.urandom on this port
+        import random
+
+        return random.getrandbits(30) % n
     return int.from_bytes(b, "little") % n
 
 

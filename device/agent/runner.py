@@ -54,9 +54,9 @@ class Agent:
         self.device_id = dev
         self.keys = keys
         if transport is None:
-            from agent.transport.http import HttpTransport
+            from agent.transport import default
 
-            transport = HttpTransport()
+            transport = default()
         self.client = SchedulerClient(transport, url, dev, secret, self.clock)
         self.last_number = self.store.get_int("agent.sched", -1)
         self.schedule = None

@@ -53,7 +53,8 @@ def test_the_deployed_tree_runs_at_every_boot(device: Provisioned) -> None:
     for _ in range(2):
         out, rep = _boot(device)
         assert "APP dev\n" in out
-        assert rep["state"] == "CONFIRMED" and rep["installed_version"] == 1
+        assert rep["state"] == "CONFIRMED"
+        assert rep["installed_version"] == 1
 
 
 def test_a_change_after_the_deploy_is_not_run(device: Provisioned) -> None:
@@ -62,13 +63,15 @@ def test_a_change_after_the_deploy_is_not_run(device: Provisioned) -> None:
     out, rep = _boot(device)
     # no signed copy of v1 is left on this board (no backup yet): /app is emptied
     assert "APP" not in out
-    assert rep["app_digest"] == EMPTY_DIGEST and rep["installed_version"] == 1
+    assert rep["app_digest"] == EMPTY_DIGEST
+    assert rep["installed_version"] == 1
 
 
 def test_without_the_record_a_changed_tree_is_not_run(device: Provisioned) -> None:
     _write(device, "main.py", DEV_MAIN, accept=False)
     out, rep = _boot(device)
-    assert "APP" not in out and rep["app_digest"] == EMPTY_DIGEST
+    assert "APP" not in out
+    assert rep["app_digest"] == EMPTY_DIGEST
 
 
 def test_a_signed_install_replaces_the_deployed_tree(device: Provisioned) -> None:
@@ -77,5 +80,6 @@ def test_a_signed_install_replaces_the_deployed_tree(device: Provisioned) -> Non
     r = device.device.run(["stage", env, device.board.put_file("v2.bundle", V2)], timeout=300)
     assert r.ok, r.stdout + r.stderr
     out, rep = _boot(device)
-    assert "APP 2\n" in out and "APP dev" not in out
+    assert "APP 2\n" in out
+    assert "APP dev" not in out
     assert rep["app_digest"] == hashlib.sha256(V2).hexdigest()

@@ -1,6 +1,6 @@
 # The transport: one method, request(method, url, headers, body) -> Response. HTTP/1.1 over a
-# socket is the one implementation now (transport/http.py); a test or another link (e.g. a
-# serial gateway) provides the same method. A Response gives status, a few headers (lower-case
+# socket (transport/http.py) where the board has IP; the device link (transport/link.py: frames
+# over a UART to the host's gateway) where it has not. default() picks one for the board. A Response gives status, a few headers (lower-case
 # names) and readinto(buf) for the body; close() it when done.
 
 
@@ -29,3 +29,17 @@ def split_url(url):
     if scheme not in ("http", "https") or not hostport:
         raise TransportError("unsupported URL")
     return scheme, hostport, port, path
+
+
+def default():
+    """The transport of this board: the device link on the QEMU boards' second UART, HTTP
+    elsewhere."""
+    import sys
+
+    if sys.platform == "qemu":
+        from agent.transport.link import LinkTransport, QemuUart1
+
+        return LinkTransport(QemuUart1())
+    from agent.transport.http import HttpTransport
+
+    return HttpTransport()

@@ -17,5 +17,9 @@ LDFLAGS += -Wl,--wrap=pyexec_friendly_repl
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
 MPY_CROSS_FLAGS += -march=armv7m
 
+# A heap the size of a mid-range MCU's (an RP2040 gives MicroPython about 190 KiB): the update
+# agent and the application load from littlefs as bytecode.
+MICROPY_HEAP_SIZE = 196608
+
 # littlefs on the internal flash, as on the real boards.
 MICROPY_VFS_LFS2 = 1

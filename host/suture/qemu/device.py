@@ -59,7 +59,7 @@ class QemuDevice:
     """A QEMU mps2 board with its flash in ``folder/flash.bin``."""
 
     def __init__(self, board: Board, stage0_elf: Path, folder: Path, *,
-                 icount: bool = False) -> None:
+                 icount: bool = False, link_port: int | None = None) -> None:
         if board.qemu is None:
             raise QemuError(f"board {board.name} is not a QEMU board")
         self.board = board
@@ -67,6 +67,7 @@ class QemuDevice:
         self.folder = folder
         self.flash = folder / "flash.bin"
         self.icount = icount
+        self.link_port = link_port  # UART1 -> the device-link gateway on 127.0.0.1:port
         self.proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
         self.boots = 0
@@ -123,6 +124,8 @@ class QemuDevice:
             "-m", "16M", "-display", "none", "-monitor", "none", "-serial", "stdio",
             "-semihosting", "-no-reboot", "-kernel", str(self.stage0_elf),
         ]
+        if self.link_port is not None:
+            argv += ["-serial", f"tcp:127.0.0.1:{self.link_port}"]
         if self.icount:
             argv += ["-icount", "shift=0,sleep=off"]
         if cut is not None:
@@ -131,14 +134,28 @@ class QemuDevice:
             argv += ["-device", f"loader,file={ctl},addr={CUT_WORD:#x}"]
         return argv
 
-    def power_on(self, *, cut: tuple[int, bool] | None = None, timeout_s: float = 60.0) -> Boot:
-        """Start the machine; return once it stopped by itself or waits at the REPL."""
+    def power_on(self, *, cut: tuple[int, bool] | None = None, timeout_s: float = 60.0,
+                 until: bytes = PROMPT) -> Boot:
+        """Start the machine; return once it stopped by itself or printed ``until`` (by
+        default: it waits at the REPL)."""
         self.power_off()
         self.boots += 1
         self.proc = subprocess.Popen(self._argv(cut), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._buf = b""
-        out = self._read_until(PROMPT, timeout_s, allow_exit=True)
+        out = self._read_until(until, timeout_s, allow_exit=True)
+        boot = Boot(console=out.decode(errors="replace"))
+        if self.proc.poll() is not None:
+            boot.stopped = True
+            boot.exit_code = self.proc.returncode
+            self.proc = None
+        return boot
+
+    def watch(self, until: bytes, timeout_s: float = 60.0) -> Boot:
+        """Read the console of the running machine until ``until`` or its stop."""
+        if self.proc is None:
+            raise QemuError("the device is not powered on")
+        out = self._read_until(until, timeout_s, allow_exit=True)
         boot = Boot(console=out.decode(errors="replace"))
         if self.proc.poll() is not None:
             boot.stopped = True
