@@ -56,7 +56,7 @@ class Agent:
         if transport is None:
             from agent.transport import default
 
-            transport = default()
+            transport = default(api.nvm())
         self.client = SchedulerClient(transport, url, dev, secret, self.clock)
         self.last_number = self.store.get_int("agent.sched", -1)
         self.schedule = None

@@ -1,7 +1,8 @@
 # The transport: one method, request(method, url, headers, body) -> Response. HTTP/1.1 over a
 # socket (transport/http.py) where the board has IP; the device link (transport/link.py: frames
-# over a UART to the host's gateway) where it has not. default() picks one for the board. A Response gives status, a few headers (lower-case
-# names) and readinto(buf) for the body; close() it when done.
+# over a UART to the host's gateway) where it has not. default() picks one for the board. A
+# Response gives status, a few headers (lower-case names) and readinto(buf) for the body;
+# close() it when done.
 
 
 class Transport:
@@ -31,15 +32,23 @@ def split_url(url):
     return scheme, hostport, port, path
 
 
-def default():
-    """The transport of this board: the device link on the QEMU boards' second UART, HTTP
-    elsewhere."""
+def default(nvm=None):
+    """The transport of this board: the device link when provisioning named one (NVM record
+    net.link: "qemu", "tty:/dev/path" or "uart:ID:BAUD"; docs/formats/device-link.md), the
+    link on the QEMU boards' second UART, HTTP elsewhere."""
     import sys
 
-    if sys.platform == "qemu":
-        from agent.transport.link import LinkTransport, QemuUart1
+    spec = None
+    if nvm is not None:
+        r = nvm.get("net.link")
+        if r is not None:
+            spec = bytes(r[1]).decode()
+    if not spec and sys.platform == "qemu":
+        spec = "qemu"
+    if spec:
+        from agent.transport.link import LinkTransport, from_spec
 
-        return LinkTransport(QemuUart1())
+        return LinkTransport(from_spec(spec))
     from agent.transport.http import HttpTransport
 
     return HttpTransport()
