@@ -215,10 +215,10 @@ def installed(ward: Ward, device_id: str) -> dict[str, int]:
 
 
 def run_until_confirmed(ward: Ward, dev: SimulatedDevice, timeout_s: float,
-                        during: object = None) -> bool:
+                        during: object = None, power_cuts: float = 0.0) -> bool:
     """Run the device until the scheduler records version 2 and the device confirmed it;
     ``during(dev)`` is called every 50 ms meanwhile."""
-    dev.start(ward.sched.clock.device_spec(), Faults())
+    dev.start(ward.sched.clock.device_spec(), Faults(power_cuts=power_cuts))
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:

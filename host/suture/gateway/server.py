@@ -152,7 +152,10 @@ class _Response:
                 self.failed = True
                 self.record.outcome = f"failed: {e}"
                 break
-            self._kept[self.made] = frame.encode()
+            data = frame.encode()
+            # a response starts after a lone delimiter: whatever partial frame the device holds
+            # (a reset, noise) ends there instead of spoiling the head
+            self._kept[self.made] = b"\x00" + data if frame.kind == STATUS else data
             if frame.kind == BODY:
                 self.record.bytes += len(frame.payload)
             self.made += 1
@@ -246,7 +249,7 @@ class LinkSession:
         if cur is None or cur.rid != f.rid:
             with self.lock:
                 self.stats.unknown += 1
-            self._write(encode_frame(NONE, f.rid, 0, b"no such request"))
+            self._write(b"\x00" + encode_frame(NONE, f.rid, 0, b"no such request"))
             return
         window = f.payload[0] if f.payload else 1
         window = max(1, min(window, MAX_WINDOW))
