@@ -26,6 +26,7 @@ from suture.ward.release import Release, build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
 ACTOR = "gateway-test"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
