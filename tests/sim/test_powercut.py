@@ -1,7 +1,14 @@
 """Power-cut sweeps: every path is cut after each flash operation, clean and torn, then the
 device restarts. After any cut it must boot an application whose digest matches a signed
 manifest (old or new), keep a consistent journal and its confirmed NVM data, and the update must
-then complete or revert cleanly."""
+then complete or revert cleanly.
+
+Every sweep also runs the hard kinds of cut (suture.sim.sweep: an erase that leaves the
+sector's head un-erased, weak bytes that read back as either value); CI gives each operation
+one of them in turn, ``--full-sweep`` all four. The sweeps with DOUBLE also cut the recovery
+boot: in CI 8 first cuts spread over the path, each followed by 12 cuts spread over its
+recovery boot (the kinds in turn); ``--full-sweep`` (or ``python -m bench powercut``) every
+first cut and every operation of its recovery."""
 
 from __future__ import annotations
 
@@ -10,12 +17,13 @@ from collections.abc import Callable
 
 import pytest
 from suture.sim.device import PowerCut, SimBoard, SimDevice
-from suture.sim.sweep import SweepReport, sweep
+from suture.sim.sweep import SweepReport, full_sweeps, sweep
 from suture.sim.testing import Provisioned, example_app, sign_payload
 
 pytestmark = [pytest.mark.powercut, pytest.mark.slow]
 
 TORN = 32  # bytes of the cut operation that reach the flash: tears records and pages
+DOUBLE = (8, 12)  # CI sample of double cuts: first cuts x cuts of each recovery boot
 RESTING = {"TRIAL", "CONFIRMED", "REVERTED", "FAILED", "STAGED", "DOWNLOADING", "IDLE"}
 MIGRATION = (
     "def migrate(key, schema, value):\n"
@@ -60,8 +68,13 @@ def _stage(p: Provisioned, version: int, payload: bytes, *extra: str) -> list[st
 
 def _report(name: str, rep: SweepReport, figures: Callable[[str, object], None]) -> None:
     figures(f"{name} cut points (clean + torn)", rep.cut_points + rep.torn_points)
+    figures(f"{name} hard cuts (torn-tail, weak)", rep.hard_points)
+    if rep.double_firsts:
+        figures(f"{name} double cuts", f"{rep.double_cuts} after {rep.double_firsts} first cuts")
+    figures(f"{name} kinds", dict(rep.kinds))
     figures(f"{name} outcomes", dict(rep.outcomes))
     assert rep.cut_points == rep.total_ops
+    assert rep.hard_points == rep.total_ops * (4 if full_sweeps() else 1)
     assert rep.total_ops > 0
 
 
@@ -91,9 +104,10 @@ def test_powercut_install(v1_with_nvm: Provisioned, figures: Callable[[str, obje
             assert r.report()["state"] == "CONFIRMED"
         return f"{rep['state']} v{rep['installed_version']}"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, double=DOUBLE, seed=1)
     _report("install with NVM migration", rep, figures)
-    assert rep.outcomes["TRIAL v2"] == rep.cut_points + rep.torn_points
+    assert rep.outcomes["TRIAL v2"] == rep.runs
+    assert rep.double_cuts >= 60
 
 
 FILL_JOURNAL = b"""
@@ -120,7 +134,7 @@ def test_powercut_journal_sector_switch(
         assert rep["state"] == "TRIAL"
         return f"TRIAL v{rep['installed_version']}"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, double=DOUBLE, seed=2)
     _report("journal sector switch", rep, figures)
     assert {rec.sector for rec in p.board.read_journal()} == {0, 1}
 
@@ -140,7 +154,7 @@ def test_powercut_stage(v1_with_nvm: Provisioned, figures: Callable[[str, object
         assert (done["state"], done["installed_version"]) == ("TRIAL", 2), cut
         return outcome
 
-    rep = sweep(p.device, [stage], check, torn_bytes=TORN)
+    rep = sweep(p.device, [stage], check, torn_bytes=TORN, hard=True, seed=3)
     _report("stage", rep, figures)
 
 
@@ -159,7 +173,7 @@ def test_powercut_confirm(v1_with_nvm: Provisioned, figures: Callable[[str, obje
         assert r.report()["state"] == "CONFIRMED"
         return str(rep["state"])
 
-    rep = sweep(p.device, [["boot"], ["confirm"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"], ["confirm"]], check, torn_bytes=TORN, hard=True, seed=4)
     _report("confirm", rep, figures)
 
 
@@ -174,7 +188,7 @@ def test_powercut_revert(v1_with_nvm: Provisioned, figures: Callable[[str, objec
         assert rep["state"] == "REVERTED"
         return "REVERTED v1"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, double=DOUBLE, seed=5)
     _report("revert", rep, figures)
 
 
@@ -192,7 +206,7 @@ def test_powercut_revert_carries_kept_records(
         assert rep["state"] == "REVERTED"
         return "REVERTED v1, kept record carried"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, seed=6)
     _report("revert carrying a kept record", rep, figures)
 
 
@@ -209,7 +223,8 @@ def test_powercut_nvm_write(
         assert nvm in (NVM_V1, new), f"{cut}: half-written NVM {nvm}"
         return "new" if nvm == new else "old"
 
-    rep = sweep(p.device, [["nvm-put", "cal", "0a0b0c", "1"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["nvm-put", "cal", "0a0b0c", "1"]], check, torn_bytes=TORN,
+                hard=True, seed=7)
     _report("nvm write", rep, figures)
 
 
@@ -231,7 +246,9 @@ def test_powercut_nvm_compaction(
         assert log is None or log[1] in allowed, f"{cut}: half-written record"
         return "written" if log else "none"
 
-    rep = sweep(p.device, action, check, torn_bytes=TORN)
+    # double cuts: the write after the cut (the first value again) is itself cut
+    rep = sweep(p.device, action, check, torn_bytes=TORN, hard=True, double=DOUBLE,
+                recovery=[action[0]], seed=8)
     _report("nvm compaction", rep, figures)
     erases = p.board.erase_counters()
     nvm = p.board.board.regions["nvm"]
@@ -259,7 +276,7 @@ def test_powercut_second_update_on_trial(
         assert back["state"] == "REVERTED"
         return f"TRIAL v{rep['installed_version']}"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, seed=9)
     _report("second update on trial", rep, figures)
 
 
@@ -282,7 +299,7 @@ def test_powercut_failing_migration(
         assert rep["state"] == "REVERTED", cut
         return "REVERTED v1"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, double=DOUBLE, seed=10)
     _report("failing migration", rep, figures)
 
 
@@ -313,5 +330,5 @@ def test_powercut_restore_of_a_changed_app(
         assert rep["state"] == "FAILED", cut
         return "v1 restored"
 
-    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN)
+    rep = sweep(p.device, [["boot"]], check, torn_bytes=TORN, hard=True, double=DOUBLE, seed=11)
     _report("restore of a changed /app", rep, figures)

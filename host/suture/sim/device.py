@@ -25,6 +25,7 @@ EXIT_RESET = 98
 EXIT_POWERCUT = 99
 _RUNNER = "import sys\nfrom loader.simcli import main\nmain(sys.argv[1:])\n"
 _build_lock = threading.Lock()
+WEAK_FILES = ("internal.bin.weak", "external.bin.weak")
 
 
 class SimError(RuntimeError):
@@ -95,10 +96,45 @@ class DeviceIdentity:
 @dataclass(frozen=True)
 class PowerCut:
     """Cut the supply after ``after_ops`` erase/program operations; with ``torn_bytes``, the
-    next operation applies its first ``torn_bytes`` bytes before the cut."""
+    next operation applies that many of its bytes before the cut: its first ones, or with
+    ``from_tail`` its last ones (an erase that leaves the sector's head un-erased).
+    ``weak_bytes`` leaves that many bytes next to the applied part weak: the bits the operation
+    was changing there read back as either value, drawn from ``seed`` (SUTURE_SEED).
+    ``second``: the cut of the recovery boot that followed this one (a double cut; reporting
+    only, the sweep runs it)."""
 
     after_ops: int
     torn_bytes: int | None = None
+    from_tail: bool = False
+    weak_bytes: int = 0
+    seed: int | None = None
+    second: PowerCut | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment variables of this cut for the simulated flash."""
+        out = {"SUTURE_CUT_AFTER": str(self.after_ops)}
+        if self.torn_bytes is not None:
+            out["SUTURE_CUT_TORN"] = str(self.torn_bytes)
+        if self.from_tail:
+            out["SUTURE_CUT_FROM"] = "tail"
+        if self.weak_bytes:
+            out["SUTURE_CUT_WEAK"] = str(self.weak_bytes)
+        if self.seed is not None:
+            out["SUTURE_SEED"] = str(self.seed)
+        return out
+
+    def kind(self) -> str:
+        """clean, torn, torn-tail, weak, weak-tail or weak-clean (a name for figures)."""
+        if self.weak_bytes:
+            if self.torn_bytes is None:
+                return "weak-clean"
+            return "weak-tail" if self.from_tail else "weak"
+        if self.torn_bytes is None:
+            return "clean"
+        return "torn-tail" if self.from_tail else "torn"
+
+
+CUT_VARS = ("SUTURE_CUT_AFTER", "SUTURE_CUT_TORN", "SUTURE_CUT_FROM", "SUTURE_CUT_WEAK")
 
 
 @dataclass(frozen=True)
@@ -194,12 +230,35 @@ class SimBoard:
     def snapshot(self) -> dict[str, bytes]:
         """The flash images and erase counters, to restore before each cut of a sweep."""
         names = ("internal.bin", "external.bin", "internal.bin.erases", "external.bin.erases")
-        return {n: (self.workdir / n).read_bytes() for n in names}
+        snap = {n: (self.workdir / n).read_bytes() for n in names}
+        for n in WEAK_FILES:
+            if (self.workdir / n).exists():
+                snap[n] = (self.workdir / n).read_bytes()
+        return snap
 
     def restore(self, snap: dict[str, bytes]) -> None:
-        """Put back a snapshot taken with ``snapshot``."""
+        """Put back a snapshot taken with ``snapshot`` (weak bytes included)."""
         for name, data in snap.items():
             (self.workdir / name).write_bytes(data)
+        for n in WEAK_FILES:
+            if n not in snap:
+                (self.workdir / n).unlink(missing_ok=True)
+
+    def weak_bytes(self, chip: str = "external") -> dict[int, int]:
+        """Bytes of ``chip`` a cut left weak: address -> mask of the bits that read as either
+        value (``<image>.weak``, written by the simulated flash)."""
+        path = self.workdir / f"{chip}.bin.weak"
+        raw = path.read_bytes() if path.exists() else b""
+        out: dict[int, int] = {}
+        i = 0
+        while i + 6 <= len(raw):
+            a = int.from_bytes(raw[i : i + 4], "little")
+            n = int.from_bytes(raw[i + 4 : i + 6], "little")
+            for k in range(n):
+                if raw[i + 6 + k]:
+                    out[a + k] = raw[i + 6 + k]
+            i += 6 + n
+        return out
 
     def read_journal(self) -> list[JournalRecord]:
         """Every valid journal record on the external flash, oldest first."""
@@ -231,6 +290,7 @@ class SimDevice:
         self.lib = lib or build_loader()
         self.micropython = _tool("micropython")
         self.flash_ops_count = 0
+        self.seed: int | None = None  # SUTURE_SEED of runs that name none (weak-bit reads)
 
     def run(
         self,
@@ -238,13 +298,15 @@ class SimDevice:
         power_cut: PowerCut | None = None,
         timeout: float = 120.0,
         env: Mapping[str, str] | None = None,
+        seed: int | None = None,
     ) -> RunResult:
         """Run commands of loader.simcli in one process, e.g. ``run(["boot"], ["report"])``.
 
         With ``power_cut`` the supply fails after that many flash operations; the result says
         whether it happened. ``flash_ops_count`` keeps the operations of the last run. ``env``
         adds environment variables (``SUTURE_HEAP_SAMPLE=1``: report the live heap peak,
-        sampled at every flash operation, as ``result["heap_peak"]``)."""
+        sampled at every flash operation, as ``result["heap_peak"]``). ``seed`` (else the
+        cut's, else ``self.seed``) draws the values weak bytes read back as."""
         argv: list[str] = []
         for i, cmd in enumerate(commands):
             if i:
@@ -253,12 +315,14 @@ class SimDevice:
         environ = dict(os.environ)
         environ.update(env or {})
         environ["MICROPYPATH"] = str(self.lib)
-        environ.pop("SUTURE_CUT_AFTER", None)
-        environ.pop("SUTURE_CUT_TORN", None)
+        for var in CUT_VARS:
+            environ.pop(var, None)
+        if self.seed is not None:
+            environ["SUTURE_SEED"] = str(self.seed)
         if power_cut is not None:
-            environ["SUTURE_CUT_AFTER"] = str(power_cut.after_ops)
-            if power_cut.torn_bytes is not None:
-                environ["SUTURE_CUT_TORN"] = str(power_cut.torn_bytes)
+            environ.update(power_cut.env())
+        if seed is not None:
+            environ["SUTURE_SEED"] = str(seed)
         try:
             proc = subprocess.run(
                 [str(self.micropython), "-X", f"heapsize={self.board.heapsize}", "run.py", *argv],
