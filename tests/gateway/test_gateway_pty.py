@@ -6,6 +6,10 @@ and the device ends on version 2, confirmed."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +107,31 @@ def test_gateway_restarted_and_device_reset_mid_download(tmp_path: Path, loader_
             g.stop()
         ward.sched.stop()
         line.close()
+
+
+def test_cli_gateway_on_a_pty(tmp_path: Path, loader_lib: Path, signing_key: PrivateKey,
+                              line: PtyLine) -> None:
+    """`suture gateway --port PTY --scheduler URL --json`: the board updates through it, one
+    JSON line per device request, a summary when it is stopped."""
+    ward = start_ward(tmp_path, signing_key)
+    suture = Path(sys.executable).parent / "suture"
+    proc = subprocess.Popen(
+        [str(suture), "gateway", "--port", line.gateway_path, "--scheduler",
+         ward.sched.public_url, "--json"], stdout=subprocess.PIPE, text=True)
+    try:
+        dev = enrol(ward, "bed-gw-4", tmp_path / "dev", loader_lib, "tty:" + line.device_path)
+        roll_out(ward)
+        assert run_until_confirmed(ward, dev, 120), dev.view
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        ward.sched.stop()
+    assert proc.returncode == 0
+    events = [json.loads(x) for x in out.splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[-1]["event"] == "stop"
+    assert events[-1]["requests"] >= 4
+    requests = [e for e in events if e["event"] == "request"]
+    assert {e["device"] for e in requests} == {"bed-gw-4"}
+    assert any(e["path"].endswith("/payload") and e["outcome"] == "done" for e in requests)
+    assert any(e["path"].endswith("/reports") and e["status"] == 200 for e in requests)

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "suture.cli.scheduler_cmd",
     "suture.cli.vendor_cmd",
     "suture.cli.sim_cmd",
+    "suture.cli.gateway_cmd",
 )
 
 
