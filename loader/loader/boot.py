@@ -16,17 +16,52 @@ def boot(board):
 
 
 def run_app(ld):
+    """Import the application's main.py and call its main(). Returns False when there is no
+    main.py; anything the application raises (while importing or running) propagates: the
+    caller decides (power_on catches it, see app_failed)."""
     sys.path.insert(0, ld.app_dir)
     try:
-        import main
-    except ImportError:
-        return False
+        try:
+            import main
+        except ImportError:
+            if _has_main(ld.app_dir):  # main.py exists: an import inside it failed
+                raise
+            return False
     finally:
         sys.path.pop(0)
     entry = getattr(main, "main", None)
     if entry is not None:
         entry()
     return True
+
+
+def _has_main(app_dir):
+    import os
+
+    try:
+        names = os.listdir(app_dir)
+    except OSError:
+        return False
+    return "main.py" in names or "main.mpy" in names
+
+
+def app_failed(ld, exc):
+    """The application (code the loader did not write) raised exc. Say so on one line; the
+    boot goes on as if the application had stopped. An application on trial that fails is not
+    confirmed: True asks the caller to reset, so the failure ends this boot like a watchdog
+    would, and the trial's boot count reaches max_trial_boots and reverts it (the simulated
+    board counts a crashing application the same way: its process ends, the next boot
+    counts). A confirmed application that fails is left stopped (no reset loop)."""
+    print("suture: application failed: %s: %s" % (type(exc).__name__, exc))
+    try:
+        r = ld.journal.current
+        trial = r.component == J.COMPONENT_APP and r.state == J.TRIAL
+    except Exception:
+        trial = False
+    if trial:
+        print("suture: the trial is not confirmed; resetting (boot %d of %d)"
+              % (r.boot_count, ld.board.max_trial_boots))
+    return trial
 
 
 def loader_healthy(ld):
@@ -78,8 +113,15 @@ def power_on():
             J.COMPONENT_NAMES.get(rec.component, "?"), rec.name(), rec.seq, rec.version))
         if rec.component == J.COMPONENT_LOADER and rec.state == J.TRIAL:
             settle_loader(ld, rec)
-        ran = run_app(ld)
-        print("suture: application %s" % ("returned" if ran else "missing"))
+        try:
+            ran = run_app(ld)
+        except (PowerCut, Reset, KeyboardInterrupt):
+            raise
+        except BaseException as e:  # whatever the application raises, SystemExit too
+            if app_failed(ld, e):
+                b.reset()
+        else:
+            print("suture: application %s" % ("returned" if ran else "missing"))
     except PowerCut:
         print("suture: POWER CUT (injected)")
         _stop(b)
@@ -94,4 +136,7 @@ def _stop(board):
     """End this run: the harness (or the hardware) starts the next boot."""
     import machine
 
-    machine.reset()
+    reset = getattr(machine, "reset", None)
+    if reset is None:  # the unix port: a reset ends the process (exit 98, as simcli's)
+        sys.exit(98)
+    reset()
