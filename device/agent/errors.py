@@ -47,7 +47,7 @@ class HttpError(TransportError):
     code = 121
 
     def __init__(self, status, message=""):
-        AgentError.__init__(self, "HTTP %d %s" % (status, message))
+        super().__init__("HTTP %d %s" % (status, message))
         self.status = status
 
 
