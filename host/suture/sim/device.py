@@ -26,6 +26,9 @@ EXIT_POWERCUT = 99
 _RUNNER = "import sys\nfrom loader.simcli import main\nmain(sys.argv[1:])\n"
 _build_lock = threading.Lock()
 WEAK_FILES = ("internal.bin.weak", "external.bin.weak")
+# The longest command-line argument the MicroPython unix port takes (it interns each argument
+# as a string with a one-byte length: one of 256 characters or more ends the process).
+MAX_ARG = 255
 
 
 class SimError(RuntimeError):
@@ -312,6 +315,10 @@ class SimDevice:
             if i:
                 argv.append("+")
             argv.extend(cmd)
+        for arg in argv:
+            if len(arg) > MAX_ARG:  # the unix port dies on one ("FATAL: uncaught NLR")
+                raise SimError(f"a device argument of {len(arg)} characters: at most {MAX_ARG} "
+                               "(put long data in a file)")
         environ = dict(os.environ)
         environ.update(env or {})
         environ["MICROPYPATH"] = str(self.lib)
