@@ -2,6 +2,8 @@
 
 - With ``SUTURE_FORBID_SKIPS=1`` (set by ``make test`` and so by CI) a skipped test is reported
   as a failure: every marker must really run.
+- ``--full-sweep`` (or ``SUTURE_FULL_SWEEP=1``) runs the power-cut sweeps whole: every hard
+  kind of cut at every operation and every double cut, instead of CI's deterministic sample.
 - ``figures`` lets a test report a measured figure (cut points covered, sizes, counts); they are
   printed together in a "suture figures" section at the end of the run.
 """
@@ -19,6 +21,16 @@ pytest_plugins = ["suture.sim.pytest_fixtures"]
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO / "tests" / "vectors"
 _FIGURES: list[tuple[str, str, object]] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--full-sweep", action="store_true",
+                     help="power-cut sweeps: every hard cut and every double cut (no sample)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--full-sweep"):
+        os.environ["SUTURE_FULL_SWEEP"] = "1"
 
 
 @pytest.fixture(scope="session")
