@@ -450,7 +450,11 @@ class Loader:
         loader image); with component given, a release for the other one is refused. Returns
         (current record, the SUIT plan, image size, image digest, journal component)."""
         cur = self.journal.current
-        if cur.state not in J.CLOSED and not (
+        # A loader release's DOWNLOADING record is a staging that a power cut (or a crash)
+        # interrupted: stage0 never acts on it, and a new staging replaces it, as it does an
+        # application's (else it would block every later update).
+        loader_dl = cur.component == J.COMPONENT_LOADER and cur.state == J.DOWNLOADING
+        if cur.state not in J.CLOSED and not loader_dl and not (
             cur.component == J.COMPONENT_APP
             and (cur.state == J.TRIAL or cur.state == J.DOWNLOADING
                  or (cur.state == J.STAGED and not cur.flags & J.FLAG_INSTALL_REQUESTED))
@@ -470,7 +474,7 @@ class Loader:
         floor = self.installed().version if comp_j == J.COMPONENT_APP else self.loader_seq()
         if plan.seq <= floor:
             raise RollbackError("sequence number %d is not above %d" % (plan.seq, floor))
-        if comp_j == J.COMPONENT_LOADER and cur.state not in J.CLOSED:
+        if comp_j == J.COMPONENT_LOADER and cur.state not in J.CLOSED and not loader_dl:
             raise StateError("the application's update must finish first (%s)" % cur.name())
         comp = plan.components[0]
         digest = comp.digest()

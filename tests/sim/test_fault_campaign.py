@@ -160,10 +160,14 @@ class Case:
                     f"k{self.tally.runs}.suit", sign_payload(app, self.version + 1, other))
             elif bad == 2:
                 env = self.sign(app, self.version + 1, component=rng.choice(["loader", "cfg"]))
-            elif bad == 3:  # the payload is not the manifest's
-                env = self.sign(random_app(rng, self.version + 1), self.version + 1)
-            else:  # rolled back
+            elif bad == 3:  # the payload is not the manifest's (another bundle, surely)
+                other = build_bundle({"main.py": b"def main():\n    pass\n",
+                                      "other.bin": rng.randbytes(64)})
+                env = self.sign(other, self.version + 1)
+            else:  # rolled back below the highest release seen; it may still be above the
+                # installed one (after a revert): then it is a valid update
                 env = self.sign(app, rng.randrange(0, self.version + 1))
+                self.signed.add(hashlib.sha256(app).hexdigest())
             r = self.run("bad input", ["stage", env, pay])
             if r.exit_code == 0 and bad in (1, 2, 3):
                 raise AssertionError(f"bad input {bad} accepted:\n{r.stdout}")
