@@ -88,8 +88,9 @@ def settle_loader(ld, rec):
 
 
 def power_on():
-    """Power-on of the firmware: boot, settle a loader trial, run the application. Prints one
-    `suture: boot ...` line the harness and the bench read."""
+    """Power-on of the firmware: boot, settle a loader trial, run the application. Prints a
+    `suture: boot ...` line for people and one `SUTURE-BOOT <journal state>` line (or BLANK,
+    POWERCUT, RESET, ERROR) that the harness and the HIL suite read, as the simulator does."""
     from loader.errors import LoaderError, PowerCut, Reset
     from loader.hal import board as get_board
 
@@ -108,9 +109,11 @@ def power_on():
             if rec.component == J.COMPONENT_LOADER and rec.state == J.TRIAL:
                 ld.request_loader_revert()
                 b.reset()
-            raise
+            print("SUTURE-BOOT BLANK", e)
+            return
         print("suture: boot %s %s seq %d version %d" % (
             J.COMPONENT_NAMES.get(rec.component, "?"), rec.name(), rec.seq, rec.version))
+        print("SUTURE-BOOT", rec.name())
         if rec.component == J.COMPONENT_LOADER and rec.state == J.TRIAL:
             settle_loader(ld, rec)
         try:
@@ -123,13 +126,17 @@ def power_on():
         else:
             print("suture: application %s" % ("returned" if ran else "missing"))
     except PowerCut:
+        # Injected by the harness: every later flash operation fails too, so the REPL that
+        # follows changes nothing; the harness pulls the plug.
         print("suture: POWER CUT (injected)")
-        _stop(b)
+        print("SUTURE-BOOT POWERCUT")
     except Reset:
         print("suture: reset")
+        print("SUTURE-BOOT RESET")
         _stop(b)
     except LoaderError as e:
         print("suture: error %s %d %s" % (type(e).__name__, e.code, e))
+        print("SUTURE-BOOT ERROR", type(e).__name__, e)
 
 
 def _stop(board):

@@ -18,9 +18,7 @@ from suture.boards.provision import ProvisionRequest, decommission, provision
 from suture.bundle import build_bundle
 from suture.hil import DeviceError, device_ops
 from suture.hil.dut import MicroPythonDut
-from suture.hil.targets import SimHilTarget
 from suture.keys import PrivateKey
-from suture.sim import SimBoard
 from suture.sim.testing import CLASS_ID, VENDOR_ID, sign_payload
 
 pytestmark = pytest.mark.hil
@@ -92,13 +90,7 @@ def test_unsigned_or_altered_updates_change_nothing(provisioned: MicroPythonDut)
     assert "APP 1" in provisioned.link.boot_log
 
 
-def _sim(dut: MicroPythonDut) -> SimBoard:
-    """The simulated board's folder (flash snapshots): armed power cuts exist only there."""
-    assert isinstance(dut.target, SimHilTarget)
-    return dut.target.sim.sim
-
-
-@pytest.mark.hil_needs("armed_power_cut")
+@pytest.mark.hil_needs("armed_power_cut", "flash_snapshot")
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 0.6, 0.95])
 def test_power_cut_during_staging_keeps_the_running_version(
     provisioned: MicroPythonDut, hil_vendor_key: PrivateKey, fraction: float,
@@ -107,12 +99,12 @@ def test_power_cut_during_staging_keeps_the_running_version(
     payload = app_bundle(2, filler=6000)
     envelope = sign_payload(payload, 2, hil_vendor_key)
     # Measure the flash operations staging takes, then put the flash back and cut inside it.
-    snapshot = _sim(provisioned).snapshot()
+    snapshot = provisioned.target.snapshot()
     before = provisioned.flash_operations()
     device_ops.stage(provisioned.link, envelope, payload)
     staging_ops = provisioned.flash_operations() - before
     provisioned.power_cut()
-    _sim(provisioned).restore(snapshot)
+    provisioned.target.restore(snapshot)
     assert provisioned.power_on() == "CONFIRMED"
     cut = int(staging_ops * fraction)
     provisioned.arm_power_cut(cut)
@@ -130,7 +122,7 @@ def test_power_cut_during_staging_keeps_the_running_version(
     figures("staging flash ops / cut after", f"{staging_ops} / {cut} -> {state}")
 
 
-@pytest.mark.hil_needs("armed_power_cut")
+@pytest.mark.hil_needs("armed_power_cut", "flash_snapshot")
 @pytest.mark.parametrize("fraction", [0.1, 0.35, 0.6, 0.9])
 def test_power_cut_during_install_finishes_at_the_next_boot(
     provisioned: MicroPythonDut, hil_vendor_key: PrivateKey, fraction: float,
@@ -138,12 +130,12 @@ def test_power_cut_during_install_finishes_at_the_next_boot(
 ) -> None:
     payload = app_bundle(2, filler=6000)
     device_ops.stage(provisioned.link, sign_payload(payload, 2, hil_vendor_key), payload)
-    snapshot = _sim(provisioned).snapshot()
+    snapshot = provisioned.target.snapshot()
     # Measure the flash operations of the boot that installs, then cut inside it.
     assert provisioned.hard_reset() == "TRIAL"
     install_ops = provisioned.flash_operations()
     provisioned.power_cut()
-    _sim(provisioned).restore(snapshot)
+    provisioned.target.restore(snapshot)
     cut = max(1, int(install_ops * fraction))
     provisioned.arm_power_cut_at_boot(cut)
     assert provisioned.power_on() == "POWERCUT"

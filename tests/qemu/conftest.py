@@ -49,7 +49,7 @@ def device(firmware: Firmware, tmp_path: Path) -> Iterator[QemuDevice]:
     dev.factory_flash(firmware.build.loader_image.read_bytes(),
                       firmware.loader_key.public_key())
     first = dev.power_on()
-    assert "suture: littlefs does not mount" in first.console  # blank from the factory
+    assert "suture: formatting the blank filesystem" in first.console  # from the factory
     report = dev.provision(example_app(1), 1)
     assert report["state"] == "CONFIRMED"
     assert report["installed_version"] == 1

@@ -4,8 +4,6 @@ updates itself through stage0."""
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 from suture.image import HEADER_SIZE, parse_header, sign_image, verify_image
 from suture.qemu import QemuDevice, QemuError
@@ -133,17 +131,17 @@ def test_power_cut_during_application_install(firmware: Firmware, device: QemuDe
     points = sorted({1, 2, total // 4, total // 2, 3 * total // 4, total - 1, total})
     for at in points:
         for half in (False, True):
+            device.power_off()
             device.write_flash(before)
             boots = device.run(cut=(at, half))
             assert boots[0].power_cut, f"cut {at}: {boots[0].console[-300:]}"
+            device.power_off()  # the plug, pulled after the cut
             boots = device.run()
             last = boots[-1]
             assert "stage0: starting the loader" in last.console
             report = device.report()
             assert report["state"] in ("TRIAL", "CONFIRMED"), (at, half, report)
             assert f"APP {report['installed_version']}" in last.console
-    words = struct.unpack("<I", before[0x10000:0x10004])
-    assert words  # the counter region was read back (erased: no counter yet)
 
 
 def test_damaged_loader_slot_restores_the_confirmed_loader(firmware: Firmware,

@@ -13,6 +13,9 @@ LDSCRIPT = $(BOARD_DIR)/loader-slot.ld
 LDFLAGS += -Wl,--defsym=SUTURE_LOAD_ADDRESS=$(SUTURE_LOAD_ADDRESS)
 # The frozen boot entry runs before the REPL (cmodule/suture_qemu/modsuture_qemu.c).
 LDFLAGS += -Wl,--wrap=pyexec_friendly_repl
+# Ctrl-C interrupts running Python code (the VM's loop hook polls UART0; stdin gets the rest).
+CFLAGS += -include $(BOARD_DIR)/suture_hooks.h
+LDFLAGS += -Wl,--wrap=mp_hal_stdin_rx_chr -Wl,--wrap=mp_hal_stdio_poll
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
 MPY_CROSS_FLAGS += -march=armv7m

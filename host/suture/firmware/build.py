@@ -10,7 +10,9 @@ firmware's binary signed with stage0's header (:func:`suture.image.sign_image`).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -69,10 +71,29 @@ def loader_address(board: Board) -> int:
     return board.internal_flash.base + slots[0].offset + HEADER_SIZE
 
 
+def _clean_when_flags_change(board: Board, build: Path) -> None:
+    """make does not rebuild objects when only the board's flags change (mpconfigboard.mk, a
+    forced include): a digest of the board definition's files kept in the build folder says
+    when to start from clean."""
+    h = hashlib.sha256(board.name.encode())
+    if board.micropython is not None and board.micropython.port == "qemu":
+        for path in sorted(QEMU_BOARD_DIR.rglob("*")):
+            if path.is_file():
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+    stamp = build / "suture-board.sha256"
+    if stamp.is_file() and stamp.read_text() == h.hexdigest():
+        return
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True)
+    stamp.write_text(h.hexdigest())
+
+
 def _make_port(board: Board, tree: Path, build: Path, manifest: Path, log: Log) -> Path:
     mp = board.micropython
     assert mp is not None
     jobs = f"-j{os.cpu_count() or 2}"
+    _clean_when_flags_change(board, build)
     if mp.port == "qemu":
         argv = [
             "make", "-C", str(tree / "ports" / "qemu"), jobs,

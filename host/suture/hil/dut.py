@@ -224,8 +224,8 @@ class MicroPythonDut:
         self.target.arm_power_cut_at_boot(operations)
 
     def flash_operations(self) -> int:
-        """Flash erase/program operations since this boot began (simulator)."""
-        return int(self.link.eval("__import__('loader.hal.simflash').hal.simflash.supply.ops"))
+        """Flash erase/program operations since this boot began (simulator, QEMU)."""
+        return self.target.flash_operations(self.link)
 
     def status(self) -> dict[str, Any]:
         """The status protocol's answer (docs/hil.md): journal state, versions, journal."""

@@ -3,8 +3,9 @@
 Options (``--target`` and ``--port`` are pytest-embedded's own, shared):
 
 - ``--target NAME``: a board definition: ``sim`` (the default), a real board such as
-  ``rpi-pico`` (needs ``--port``), or a QEMU board (``qemu-mps2-an385``: stage0 only, the
-  ``qemu_board`` fixture).
+  ``rpi-pico`` (needs ``--port``), or a QEMU board: ``qemu-mps2-an385`` runs the same
+  MicroPython scenarios on the real firmware under stage0 (built once per run) and stage0's own
+  tests (the ``qemu_board`` fixture); ``qemu-mps2-an505`` runs stage0's tests only.
 - ``--port /dev/ttyACM0``: the real board's USB serial port. With pytest-embedded's serial
   service (``--embedded-services serial``) the port is opened by that service and the DUT talks
   through it.
@@ -29,13 +30,21 @@ import pytest
 from suture import keys
 from suture.boards import BoardDefinitionError, load_board
 from suture.hil.dut import MicroPythonDut
+from suture.hil.qemu_firmware_target import (
+    FIRMWARE_BOARDS,
+    QemuFirmware,
+    QemuFirmwareError,
+    QemuFirmwareHilTarget,
+    prepare_firmware,
+)
 from suture.hil.qemu_target import QemuStage0Target, QemuTargetError
 from suture.hil.targets import BenchHilTarget, HilTarget, SimHilTarget
 from suture.keys import PrivateKey
 from suture.sim import DeviceIdentity
-from suture.sim.testing import identity_for
+from suture.sim.testing import CLASS_ID, VENDOR_ID, identity_for
 
 DEFAULT_TARGET = "sim"
+_NOT_RUN = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +86,8 @@ def _capabilities(config: pytest.Config) -> frozenset[str]:
     if kind == "sim":
         return SimHilTarget.capabilities
     if kind == "qemu":
+        if target_name(config) in FIRMWARE_BOARDS:
+            return QemuStage0Target.capabilities | QemuFirmwareHilTarget.capabilities
         return QemuStage0Target.capabilities
     caps = {"hard_reset"}
     if config.getoption("hil_power_hook", default=None):
@@ -90,34 +101,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kind = target_kind(config)
     # A hil test exists only for the kinds of target it names: the others do not collect it
     # (so the simulator never skips a QEMU-only test, nor QEMU a MicroPython one).
+    # A QEMU board with firmware runs the MicroPython scenarios too; there, a scenario that
+    # needs what QEMU cannot give is not collected, and the run says why (no skips in CI).
+    default_kinds = ("sim", "bench", "qemu") if name in FIRMWARE_BOARDS else ("sim", "bench")
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
+    not_run: list[str] = []
     for item in items:
         kinds_marker = item.get_closest_marker("hil_targets")
-        kinds = kinds_marker.args if kinds_marker else ("sim", "bench")
+        kinds = kinds_marker.args if kinds_marker else default_kinds
+        needs = item.get_closest_marker("hil_needs")
+        missing = [c for c in needs.args if c not in caps] if needs else []
         if item.get_closest_marker("hil") is not None and kind not in kinds:
             dropped.append(item)
+        elif kind == "qemu" and missing:
+            dropped.append(item)
+            not_run.append(f"{item.nodeid}: target {name} lacks {', '.join(missing)}")
         else:
             keep.append(item)
+            if missing:
+                item.add_marker(pytest.mark.skip(
+                    reason=f"target {name} lacks {', '.join(missing)}"))
+    config.stash[_NOT_RUN] = not_run
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-    for item in items:
-        marker = item.get_closest_marker("hil_needs")
-        if marker is None:
-            continue
-        missing = [c for c in marker.args if c not in caps]
-        if missing:
-            item.add_marker(pytest.mark.skip(
-                reason=f"target {name} lacks {', '.join(missing)}"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    not_run = config.stash.get(_NOT_RUN, [])
+    if not_run:
+        terminalreporter.section("hil scenarios this target cannot run")
+        for line in not_run:
+            terminalreporter.line(line)
 
 
 @pytest.fixture(scope="session")
-def hil_vendor_key(pytestconfig: pytest.Config) -> PrivateKey:
-    """The vendor key the target trusts: ``--hil-vendor-key`` or one made for the session."""
+def hil_qemu_firmware(pytestconfig: pytest.Config) -> QemuFirmware:
+    """stage0 and the signed firmware of the QEMU board given with ``--target``, built once."""
+    name = target_name(pytestconfig)
+    try:
+        return prepare_firmware(load_board(name), str(VENDOR_ID), str(CLASS_ID))
+    except (BoardDefinitionError, QemuFirmwareError) as exc:
+        raise pytest.UsageError(f"--target {name}: {exc}") from None
+
+
+@pytest.fixture(scope="session")
+def hil_vendor_key(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> PrivateKey:
+    """The vendor key the target trusts: ``--hil-vendor-key``, the QEMU firmware's development
+    key, or one made for the session (the simulator)."""
     path = pytestconfig.getoption("hil_vendor_key", default=None)
     if path:
         return keys.load_private_key(Path(path))
+    if target_name(pytestconfig) in FIRMWARE_BOARDS:
+        firmware: QemuFirmware = request.getfixturevalue("hil_qemu_firmware")
+        return firmware.vendor_key
     return keys.generate_private_key("ES256")
 
 
@@ -129,7 +168,8 @@ def hil_identity(hil_vendor_key: PrivateKey) -> DeviceIdentity:
 
 @pytest.fixture
 def hil_target(
-    pytestconfig: pytest.Config, tmp_path: Path, hil_identity: DeviceIdentity
+    pytestconfig: pytest.Config, tmp_path: Path, hil_identity: DeviceIdentity,
+    request: pytest.FixtureRequest,
 ) -> Iterator[HilTarget]:
     """The target of this run, powered off: a fresh simulated board, or the bench board."""
     name = target_name(pytestconfig)
@@ -139,7 +179,16 @@ def hil_target(
         raise pytest.UsageError(f"--target {name}: {exc}") from None
     target: HilTarget
     if target_kind(pytestconfig) == "qemu":
-        raise pytest.UsageError(f"--target {name} runs stage0 only: its tests use qemu_board")
+        if name not in FIRMWARE_BOARDS:
+            raise pytest.UsageError(f"--target {name} runs stage0 only: its tests use "
+                                    "qemu_board")
+        firmware: QemuFirmware = request.getfixturevalue("hil_qemu_firmware")
+        qemu = QemuFirmwareHilTarget(board, tmp_path / "qemu", firmware, hil_identity)
+        try:
+            yield qemu
+        finally:
+            qemu.close()
+        return
     port = pytestconfig.getoption("port", default=None)
     if name == "sim" and not port:
         target = SimHilTarget(board, tmp_path / "device", hil_identity)

@@ -34,6 +34,7 @@ ARMED_POWER_CUT = "armed_power_cut"  # cut after N flash operations, mid-operati
 HARD_RESET = "hard_reset"
 FRESH_BOARD = "fresh_board"  # each test starts from blank flash
 LOOPBACK_NETWORK = "loopback_network"  # the board reaches a scheduler on the test machine
+FLASH_SNAPSHOT = "flash_snapshot"  # the flash can be saved and put back while powered off
 
 
 class HilTarget(Protocol):
@@ -56,6 +57,12 @@ class HilTarget(Protocol):
 
     def arm_power_cut_at_boot(self, operations: int) -> None: ...
 
+    def flash_operations(self, link: MicroPythonLink) -> int: ...
+
+    def snapshot(self) -> object: ...
+
+    def restore(self, snapshot: object) -> None: ...
+
     def interrupt(self) -> None: ...
 
     def describe(self) -> str: ...
@@ -67,7 +74,7 @@ class SimHilTarget:
     """The simulated board in a fresh device folder."""
 
     capabilities = frozenset(
-        {POWER_CUT, ARMED_POWER_CUT, HARD_RESET, FRESH_BOARD, LOOPBACK_NETWORK}
+        {POWER_CUT, ARMED_POWER_CUT, HARD_RESET, FRESH_BOARD, LOOPBACK_NETWORK, FLASH_SNAPSHOT}
     )
 
     def __init__(self, board: Board, workdir: Path, identity: DeviceIdentity) -> None:
@@ -103,6 +110,16 @@ class SimHilTarget:
 
     def arm_power_cut_at_boot(self, operations: int) -> None:
         self.cut_at_boot = int(operations)
+
+    def flash_operations(self, link: MicroPythonLink) -> int:
+        return int(link.eval("__import__('loader.hal.simflash').hal.simflash.supply.ops"))
+
+    def snapshot(self) -> object:
+        return self.sim.sim.snapshot()
+
+    def restore(self, snapshot: object) -> None:
+        assert isinstance(snapshot, dict)
+        self.sim.sim.restore(snapshot)
 
     def interrupt(self) -> None:
         self.sim.serial.interrupt()
@@ -169,6 +186,15 @@ class BenchHilTarget:
 
     def arm_power_cut_at_boot(self, operations: int) -> None:
         raise LinkError("a real board cannot cut its power after N flash operations")
+
+    def flash_operations(self, link: MicroPythonLink) -> int:
+        raise LinkError("a real board does not count its flash operations")
+
+    def snapshot(self) -> object:
+        raise LinkError("a real board's flash cannot be saved from the host")
+
+    def restore(self, snapshot: object) -> None:
+        raise LinkError("a real board's flash cannot be put back from the host")
 
     def interrupt(self) -> None:
         return None  # Ctrl-C on the serial link, sent when the raw REPL is entered, does it

@@ -117,11 +117,19 @@ class QemuDevice:
 
     # ---- power -------------------------------------------------------------------------
     def _argv(self, cut: tuple[int, bool] | None) -> list[str]:
+        return self.command(cut)
+
+    def command(self, cut: tuple[int, bool] | None, *, console: str = "pipe") -> list[str]:
+        """QEMU's command line for one power-on. UART0 is the process's stdio: pipes here, a
+        pty for the HIL target (``console="stdio"``: Ctrl-C is a byte for the firmware, not
+        a signal for QEMU)."""
         assert self.board.qemu is not None
+        serial = (["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
+                  if console == "stdio" else ["-serial", "stdio"])
         argv = [
             "qemu-system-arm", "-M", f"{self.board.qemu.machine},memory-backend=flash",
             "-object", f"memory-backend-file,id=flash,mem-path={self.flash},size=16M,share=on",
-            "-m", "16M", "-display", "none", "-monitor", "none", "-serial", "stdio",
+            "-m", "16M", "-display", "none", "-monitor", "none", *serial,
             "-semihosting", "-no-reboot", "-kernel", str(self.stage0_elf),
         ]
         if self.link_port is not None:

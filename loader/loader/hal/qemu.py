@@ -165,8 +165,33 @@ class QemuBoard:
         dev = _BlockDev(self.fs_region)
         args = {"readsize": 64, "progsize": self.fs_region.page, "lookahead": 32}
         if format_if_blank:
+            try:
+                vfs.umount(self.mount_point)  # formatted at the first boot: format again
+            except OSError:
+                pass
             vfs.VfsLfs2.mkfs(dev, **args)
-        vfs.mount(vfs.VfsLfs2(dev, mtime=False, **args), self.mount_point)
+        try:
+            vfs.mount(vfs.VfsLfs2(dev, mtime=False, **args), self.mount_point)
+        except OSError:
+            # Erased from the factory (both superblocks blank), as MicroPython's ports do at a
+            # first boot: format it. Anything else is left as it is for the loader to report.
+            if format_if_blank or not self._fs_blank():
+                raise
+            print("suture: formatting the blank filesystem")
+            vfs.VfsLfs2.mkfs(dev, **args)
+            vfs.mount(vfs.VfsLfs2(dev, mtime=False, **args), self.mount_point)
+        import os
+
+        os.chdir(self.mount_point)  # relative paths land in littlefs, as on a real board
+
+    def _fs_blank(self):
+        buf = bytearray(256)
+        for off in range(0, 2 * self.fs_region.sector, len(buf)):
+            self.fs_region.read(off, buf)
+            for b in buf:
+                if b != 0xFF:
+                    return False
+        return True
 
     def ops(self):
         return self.supply.ops()

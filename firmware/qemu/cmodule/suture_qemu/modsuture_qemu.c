@@ -13,6 +13,7 @@
 
 #include "py/mphal.h"
 #include "py/runtime.h"
+#include "py/stream.h"
 #include "shared/runtime/pyexec.h"
 
 #define UART1_BASE 0x40005000u
@@ -100,3 +101,56 @@ const mp_obj_module_t suture_qemu_module = {
 };
 
 MP_REGISTER_MODULE(MP_QSTR_suture_qemu, suture_qemu_module);
+
+/*
+ * Ctrl-C on the console while Python code runs. The port reads UART0 only when MicroPython
+ * waits for input, so an application that never returns could not be interrupted from the
+ * console, as it can on a real board's USB or UART REPL. Every 256th branch of the VM
+ * (MICROPY_VM_HOOK_LOOP, set in the board's suture_hooks.h) takes the bytes waiting on UART0:
+ * the interrupt character schedules KeyboardInterrupt, any other byte is held for the next read
+ * of stdin (the wrapped mp_hal_stdin_rx_chr returns held bytes first, in order).
+ */
+#define UART0_BASE 0x40004000u
+#define UART0_DATA (*(volatile uint32_t *)(UART0_BASE + 0x0u))
+#define UART0_STATE (*(volatile uint32_t *)(UART0_BASE + 0x4u))
+#define HELD_SIZE 64u
+
+static uint8_t held[HELD_SIZE];
+static unsigned held_head;
+static unsigned held_tail;
+static unsigned branches;
+
+void suture_qemu_poll_console(void) {
+    if (++branches & 0xffu) {
+        return;
+    }
+    while ((UART0_STATE & STATE_RX_FULL) && held_tail - held_head < HELD_SIZE) {
+        int c = (int)(UART0_DATA & 0xffu);
+        if (c == mp_interrupt_char) {
+            mp_sched_keyboard_interrupt();
+        } else {
+            held[held_tail++ % HELD_SIZE] = (uint8_t)c;
+        }
+    }
+}
+
+int __real_mp_hal_stdin_rx_chr(void);
+int __wrap_mp_hal_stdin_rx_chr(void);
+
+int __wrap_mp_hal_stdin_rx_chr(void) {
+    if (held_head != held_tail) {
+        return held[held_head++ % HELD_SIZE];
+    }
+    return __real_mp_hal_stdin_rx_chr();
+}
+
+// sys.stdin's poll must see the held bytes too (select.poll on stdin, the status protocol).
+uintptr_t __real_mp_hal_stdio_poll(uintptr_t poll_flags);
+uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags);
+
+uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags) {
+    if ((poll_flags & MP_STREAM_POLL_RD) && held_head != held_tail) {
+        return MP_STREAM_POLL_RD | __real_mp_hal_stdio_poll(poll_flags & ~MP_STREAM_POLL_RD);
+    }
+    return __real_mp_hal_stdio_poll(poll_flags);
+}
