@@ -4,6 +4,8 @@ updates itself through stage0."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from suture.image import HEADER_SIZE, parse_header, sign_image, verify_image
 from suture.qemu import QemuDevice, QemuError
@@ -13,6 +15,7 @@ from .conftest import Firmware
 
 pytestmark = pytest.mark.qemu
 LOADER_OFF = 0x20000
+COUNT_ONLY = 0xFFFFFFFF
 
 
 def _loader_release(fw: Firmware, seq: int, counter: int) -> tuple[bytes, bytes]:
@@ -158,3 +161,63 @@ def test_damaged_loader_slot_restores_the_confirmed_loader(firmware: Firmware,
     assert "stage0: starting the loader" in boots[-1].console
     assert _slot_version(device) == (1, 2, 0)  # restored from the refreshed backup
     assert device.report()["loader_seq"] == 5
+
+
+def _points(total: int) -> list[int]:
+    """A deterministic sample of a power-on's cut points: its edges and quarters."""
+    return sorted({1, 2, total // 4, total // 2, 3 * total // 4, total - 1, total})
+
+
+def _consistent_loader(device: QemuDevice) -> str:
+    """Boot until the REPL; the firmware in the slot and the journal's loader record agree,
+    and the application runs. Returns which loader runs: "new" or "old"."""
+    boots = device.run()
+    assert "stage0: starting the loader" in boots[-1].console, boots[-1].console[-500:]
+    assert "APP 1" in boots[-1].console
+    report = device.report()
+    version = _slot_version(device)
+    if version == (1, 2, 0):
+        assert (report["component"], report["state"]) == ("loader", "CONFIRMED"), report
+        assert report["loader_seq"] == 5
+        return "new"
+    assert version == (1, 0, 0), version
+    assert report["loader_seq"] == 0, report
+    return "old"
+
+
+@pytest.mark.powercut
+def test_power_cut_during_loader_update(firmware: Firmware, device: QemuDevice,
+                                        figures: Callable[[str, object], None]) -> None:
+    """The power-on that installs a new loader (stage0 copies it with a backup, the new
+    firmware checks its health and confirms) and the next one (stage0 raises its counter and
+    refreshes its backup), cut at a deterministic sample of their flash operations, clean and
+    half-done: every cut ends in a verified firmware, the application running, and the slot
+    and the journal agreeing."""
+    env, image = _loader_release(firmware, 5, 2)
+    device.stage(env, image)
+    device.exec("import machine\nmachine.reset()")
+    staged = device.read_flash()
+    device.run(cut=(COUNT_ONLY, False))
+    install_ops = int(device.exec("from loader.hal import board\nprint(board().ops())"))
+    device.power_off()
+    confirmed = device.read_flash()
+    device.run(cut=(COUNT_ONLY, False))
+    refresh_ops = int(device.exec("from loader.hal import board\nprint(board().ops())"))
+    assert install_ops > 1000  # a whole firmware image copied sector by sector
+    outcomes = {"new": 0, "old": 0}
+    cuts = 0
+    for before, total in ((staged, install_ops), (confirmed, refresh_ops)):
+        for at in _points(total):
+            for half in (False, True):
+                device.power_off()
+                device.write_flash(before)
+                boots = device.run(cut=(at, half))
+                assert any(b.power_cut for b in boots), f"cut {at}: {boots[-1].console[-300:]}"
+                device.power_off()
+                outcomes[_consistent_loader(device)] += 1
+                cuts += 1
+    figures("loader update on QEMU: flash ops of the install / refresh power-on",
+            f"{install_ops} / {refresh_ops}")
+    figures("loader update on QEMU: cuts sampled (new loader / old loader after)",
+            f"{cuts} ({outcomes['new']} / {outcomes['old']})")
+    assert outcomes["new"] > 0

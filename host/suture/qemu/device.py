@@ -28,6 +28,7 @@ CUT_WORD = 0x20100000
 CUT_MAGIC = 0x54554353
 PROMPT = b"\r\n>>> "
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+STAGE0_CUT = b"stage0: POWER CUT (injected)\r\n"
 
 
 class QemuError(Exception):
@@ -151,7 +152,8 @@ class QemuDevice:
         self.proc = subprocess.Popen(self._argv(cut), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._buf = b""
-        out = self._read_until(until, timeout_s, allow_exit=True)
+        # stage0 halts the machine at an injected power cut: that ends the power-on too
+        out = self._read_until(until, timeout_s, allow_exit=True, also=STAGE0_CUT)
         boot = Boot(console=out.decode(errors="replace"))
         if self.proc.poll() is not None:
             boot.stopped = True
@@ -192,12 +194,17 @@ class QemuDevice:
         raise QemuError(f"still resetting after {max_boots} power-ons:\n{boots[-1].console}")
 
     # ---- console -----------------------------------------------------------------------
-    def _read_until(self, marker: bytes, timeout_s: float, *, allow_exit: bool = False) -> bytes:
+    def _read_until(self, marker: bytes, timeout_s: float, *, allow_exit: bool = False,
+                    also: bytes | None = None) -> bytes:
+        """Console bytes up to ``marker`` (or ``also``, when it comes first)."""
         assert self.proc is not None
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout_s
         while marker not in self._buf:
+            if also is not None and also in self._buf:
+                marker = also
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 raise QemuError(f"no {marker!r} within {timeout_s:.0f} s; console:\n"
