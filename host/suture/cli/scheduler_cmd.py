@@ -454,6 +454,37 @@ def release_show(release_id: int, config: ConfigOpt = DEFAULT_CONFIG) -> None:
     _out.print_json(rel.model_dump_json())
 
 
+@release_app.command("update")
+def release_update(
+    release_id: int,
+    must_pass_through: Annotated[bool | None, typer.Option(
+        "--must-pass-through/--no-must-pass-through",
+        help="Devices on older versions must (or need not) install this release on their way up."
+    )] = None,
+    requires: Annotated[list[str] | None, typer.Option(
+        help="COMPONENT>=VERSION the device must already run; repeatable; replaces the list.")
+    ] = None,
+    no_requires: Annotated[bool, typer.Option(
+        "--no-requires", help="Remove every requirement.")] = False,
+    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+) -> None:
+    """Change a release's place in the version graph: must-pass-through, requirements."""
+    from suture.scheduler.schemas import ReleaseUpdate
+    from suture.scheduler.services import releases
+
+    def go(settings: Any, session: Session) -> Any:
+        change = ReleaseUpdate(must_pass_through=must_pass_through,
+                               requires=[] if no_requires else
+                               (_parse_requires(requires) if requires else None))
+        return releases.update_release(session, release_id=release_id, change=change,
+                                       actor=_actor(actor), now=_now())
+
+    rel = _run(config, go)
+    needs = ", ".join(f"{q['component']}>={q['min_version']}" for q in rel.requires) or "nothing"
+    _out.print(f"release {rel.id}: {rel.component} #{rel.sequence_number}; must-pass-through "
+               f"{'yes' if rel.must_pass_through else 'no'}; requires {needs}", highlight=False)
+
+
 @release_app.command("recall")
 def release_recall(
     release_id: int,
@@ -530,6 +561,7 @@ def rollout_create(
         ro = rollouts.create_rollout(session, spec=spec, actor=_actor(actor), now=_now())
         _out.print(f"rollout {ro.id}: {ro.target_count} devices in {ro.wave_count} waves; "
                    f"needs {ro.required_approvals} approval(s)", highlight=False)
+        _print_held(rollouts.rollout_status(session, rollout_id=ro.id))
 
     _run(config, go)
 
@@ -537,9 +569,16 @@ def rollout_create(
 def _rollout_action(verb: str, call: Callable[..., Any], **extra: Any) -> Callable[..., None]:
     def command(rollout_id: Annotated[int, typer.Argument(help="Rollout id.")],
                 config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None) -> None:
-        ro = _run(config, lambda s, session: call(session, rollout_id=rollout_id,
-                                                  actor=_actor(actor), now=_now(), **extra))
-        _out.print(f"rollout {rollout_id}: {ro.state}", highlight=False)
+        from suture.scheduler.services import rollouts
+
+        def go(settings: Any, session: Session) -> Any:
+            ro = call(session, rollout_id=rollout_id, actor=_actor(actor), now=_now(), **extra)
+            return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id)
+
+        state, status = _run(config, go)
+        _out.print(f"rollout {rollout_id}: {state}", highlight=False)
+        if verb in ("start", "resume"):
+            _print_held(status)
 
     command.__doc__ = {
         "approve": "Approve a rollout (two distinct operators for critical devices).",
@@ -592,6 +631,28 @@ def rollout_list(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     _out.print(table)
 
 
+def _print_held(status: Any) -> None:
+    """Say which devices the rollout holds, and why (a requirement no release meets yet)."""
+    held = status.totals.get("blocked", 0)
+    if not held:
+        return
+    _out.print(f"{held} device(s) held until their requirements can be met:", highlight=False)
+    for h in status.blocked[:10]:
+        _out.print(f"  {h.device_id}: {h.reason}", highlight=False, soft_wrap=True)
+    if held > 10:
+        _out.print(f"  ... ({held - 10} more: suture scheduler rollout status "
+                   f"{status.rollout.id})", highlight=False)
+
+
+def held_table(status: Any) -> Table:
+    """The held devices of a rollout status, one row each with its reason."""
+    table = Table("device", "wave", "held because",
+                  title=f"held: {status.totals.get('blocked', 0)} device(s)")
+    for h in status.blocked:
+        table.add_row(h.device_id, str(h.wave + 1), h.reason)
+    return table
+
+
 def render_status(status: Any) -> Group:
     """The rollout status view: header, one progress bar per wave, totals."""
     ro = status.rollout
@@ -618,7 +679,10 @@ def render_status(status: Any) -> Group:
                                                            width=30),
                       str(w.size), str(ok), str(bad), str(flight),
                       " ".join(f"{k}={v}" for k, v in sorted(w.states.items())))
-    return Group(Panel(head, title=f"rollout {ro.id}: {ro.name}"), waves)
+    parts: list[Any] = [Panel(head, title=f"rollout {ro.id}: {ro.name}"), waves]
+    if status.blocked:
+        parts.append(held_table(status))
+    return Group(*parts)
 
 
 @rollout_app.command("status")

@@ -224,10 +224,25 @@ class RolloutPublic(BaseModel):
     finished_at: int | None
 
 
+class HeldDevice(BaseModel):
+    """A targeted device held (``blocked``): why, in words (the requirement, what the device
+    has, why no release can meet it first)."""
+
+    device_id: str
+    wave: int
+    reason: str
+
+
 class RolloutStatus(BaseModel):
     rollout: RolloutPublic
     waves: list[WaveStatus]
     totals: dict[str, int]
+    #: The held devices (``totals["blocked"]`` of them), the first ``HELD_SHOWN`` by position.
+    blocked: list[HeldDevice] = Field(default_factory=list)
+
+
+#: How many held devices a rollout status names.
+HELD_SHOWN = 100
 
 
 # --- audit ----------------------------------------------------------------------------------

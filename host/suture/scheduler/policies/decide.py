@@ -89,7 +89,8 @@ def decide(device: DeviceView, entry: EntryView | None, rollout: RolloutView | N
     if entry.state in (EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED):
         return NOTHING
     if entry.state == EntryState.BLOCKED:
-        return Decision(Action.NONE, rid, step, reason="blocked by a dependency")
+        # Held: the schedule names no release (nothing to fetch, nothing to install).
+        return Decision(Action.NONE, rid, None, reason="blocked by a dependency")
     if device.state == DeviceState.TRIAL or entry.state == EntryState.TRIAL:
         return Decision(Action.CONFIRM_WAIT, rid, step, reason="trial: confirm when healthy")
     if rollout.state == RolloutState.PAUSED:

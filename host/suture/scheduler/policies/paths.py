@@ -62,6 +62,39 @@ def plan_path(
     return [*hops, target]
 
 
+def unmet(requires: Sequence[tuple[str, int]], installed_versions: Mapping[str, int]
+          ) -> tuple[tuple[str, int], ...]:
+    """The requirements (``component >= version``) that the installed versions do not meet; a
+    component the device does not report counts as version 0."""
+    return tuple((comp, minimum) for comp, minimum in requires
+                 if installed_versions.get(comp, 0) < minimum)
+
+
+def blocked_reason(step: Step, installed_versions: Mapping[str, int],
+                   graph: Sequence[ReleaseNode]) -> str:
+    """Why a blocked step waits, for operators: what it requires, what the device has, and why
+    no release of the required component can be installed first."""
+    assert step.release is not None
+    parts = []
+    for comp, minimum in step.blocked_by:
+        providers = [r for r in graph if r.component == comp and r.sequence_number >= minimum]
+        if not providers:
+            why = f"no {comp} release >= {minimum} is imported"
+        elif all(r.recalled for r in providers):
+            why = f"every {comp} release >= {minimum} is recalled"
+        else:
+            lowest = min((r for r in providers if not r.recalled),
+                         key=lambda r: r.sequence_number)
+            why = (f"{comp} #{lowest.sequence_number} (release {lowest.id}) cannot be "
+                   f"installed first")
+            if lowest.requires:
+                why += ": it requires " + ", ".join(f"{c} >= {v}" for c, v in lowest.requires)
+        parts.append(f"requires {comp} >= {minimum} (device has "
+                     f"{installed_versions.get(comp, 0)}): {why}")
+    return (f"{step.release.component} #{step.release.sequence_number} (release "
+            f"{step.release.id}) " + "; ".join(parts))
+
+
 def next_step(installed_versions: Mapping[str, int], target: ReleaseNode,
               graph: Sequence[ReleaseNode], _depth: int = 0) -> Step:
     """The next release to install. When the step requires a component version the device
@@ -72,10 +105,7 @@ def next_step(installed_versions: Mapping[str, int], target: ReleaseNode,
         return Step(None)
     step = path[0]
     ids = tuple(r.id for r in path)
-    missing = tuple(
-        (comp, minimum) for comp, minimum in step.requires
-        if installed_versions.get(comp, 0) < minimum
-    )
+    missing = unmet(step.requires, installed_versions)
     if not missing:
         return Step(step, (), ids)
     if _depth < MAX_DEPENDENCY_DEPTH:

@@ -52,6 +52,8 @@ class PlanResult:
     already_current: int
     busy_elsewhere: int
     max_criticality: int
+    #: Targets held (``blocked``) because a requirement cannot be met yet.
+    blocked: int = 0
 
 
 _DEVICE_COLUMNS = (
@@ -106,35 +108,37 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
     sizes = waves.wave_sizes(rollout.waves, len(cands)) if cands else []
     batch: list[dict[str, Any]] = []
     steps: dict[tuple[tuple[str, int], ...], paths.Step] = {}  # few distinct installed sets
+    reasons: dict[tuple[tuple[str, int], ...], str] = {}
+    blocked = 0
     for position, (cand, wave) in enumerate(assigned):
         installed_key = tuple(sorted(installed_of[cand.device_id].items()))
         step = steps.get(installed_key)
         if step is None:
             step = steps[installed_key] = paths.next_step(dict(installed_key), target, graph)
+            if step.blocked:
+                reasons[installed_key] = paths.blocked_reason(step, dict(installed_key), graph)
+        blocked += step.blocked
         batch.append({
             "rollout_id": rollout.id, "device_id": cand.device_id, "wave": wave,
             "position": position,
             "state": EntryState.BLOCKED.value if step.blocked else EntryState.PENDING.value,
             "step_release_id": step.release.id if step.release else None,
             "busy_skips": 0, "updated_at": now,
-            "detail": _blocked_text(step) if step.blocked else "",
+            "detail": reasons[installed_key] if step.blocked else "",
         })
         if len(batch) >= _INSERT_BATCH:
             session.connection().execute(_ENTRY_INSERT, batch)
             batch = []
     if batch:
         session.connection().execute(_ENTRY_INSERT, batch)
-    return PlanResult(len(cands), sizes, already, busy_elsewhere, max_crit)
-
-
-def _blocked_text(step: paths.Step) -> str:
-    return "requires " + ", ".join(f"{c} >= {v}" for c, v in step.blocked_by)
+    return PlanResult(len(cands), sizes, already, busy_elsewhere, max_crit, blocked)
 
 
 def replan_entry(session: Session, entry: RolloutDevice, installed: Mapping[str, int],
                  target: Release, now: int) -> paths.Step:
     """Recompute one device's next step (after it installed a step, or a recall)."""
-    step = paths.next_step(installed, release_node(target), load_graph(session, target))
+    graph = load_graph(session, target)
+    step = paths.next_step(installed, release_node(target), graph)
     entry.updated_at = now
     if step.done:
         entry.state = EntryState.SUCCEEDED.value
@@ -142,9 +146,25 @@ def replan_entry(session: Session, entry: RolloutDevice, installed: Mapping[str,
     elif step.blocked:
         entry.state = EntryState.BLOCKED.value
         entry.step_release_id = step.release.id if step.release else None
-        entry.detail = _blocked_text(step)
+        entry.detail = paths.blocked_reason(step, installed, graph)
     else:
         entry.state = EntryState.PENDING.value
         entry.step_release_id = step.release.id if step.release else None
         entry.detail = ""
     return step
+
+
+#: Entry states in which the device has not asked to install its step yet: the step may still
+#: change.
+BEFORE_INSTALL = frozenset({EntryState.PENDING, EntryState.DOWNLOADING, EntryState.STAGED})
+
+
+def step_is_stale(step: Release, installed: Mapping[str, int], entry_state: str) -> bool:
+    """The step planned for a device no longer fits what the device last reported: a
+    requirement of the step is not met (the device reports an older component than planned,
+    e.g. a loader that stage0 restored, or an operator changed the release's requirements), or
+    the device already runs the step (it got there another way) while still pending."""
+    if paths.unmet(release_node(step).requires, installed):
+        return True
+    return entry_state == EntryState.PENDING and \
+        installed.get(step.component, 0) >= step.sequence_number

@@ -37,7 +37,14 @@ from suture.scheduler.models import (
     RolloutState,
 )
 from suture.scheduler.policies import approval, thresholds, timeouts, waves, windows
-from suture.scheduler.schemas import RolloutCreate, RolloutPublic, RolloutStatus, WaveStatus
+from suture.scheduler.schemas import (
+    HELD_SHOWN,
+    HeldDevice,
+    RolloutCreate,
+    RolloutPublic,
+    RolloutStatus,
+    WaveStatus,
+)
 from suture.scheduler.services import audit, planning
 from suture.scheduler.services import timeouts as entry_timeouts
 
@@ -90,7 +97,7 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: str, now: in
         audit.append(session, at=now, actor=actor, action="rollout.create",
                      subject=f"rollout:{rollout.id}",
                      detail={**spec.model_dump(mode="json"), "targets": plan.targets,
-                             "wave_sizes": plan.waves,
+                             "wave_sizes": plan.waves, "blocked": plan.blocked,
                              "required_approvals": rollout.required_approvals})
     return rollout
 
@@ -403,5 +410,11 @@ def rollout_status(session: Session, *, rollout_id: int) -> RolloutStatus:
             totals[state] += count
         wave_list = [WaveStatus(wave=w, size=sum(c.values()), states=dict(c))
                      for w, c in sorted(per_wave.items())]
+        held = [] if not totals[EntryState.BLOCKED.value] else [
+            HeldDevice(device_id=d, wave=w, reason=why) for d, w, why in session.execute(
+                select(RolloutDevice.device_id, RolloutDevice.wave, RolloutDevice.detail)
+                .where(RolloutDevice.rollout_id == rollout_id,
+                       RolloutDevice.state == EntryState.BLOCKED.value)
+                .order_by(RolloutDevice.position).limit(HELD_SHOWN)).all()]
         return RolloutStatus(rollout=_public(session, rollout), waves=wave_list,
-                             totals=dict(totals))
+                             totals=dict(totals), blocked=held)

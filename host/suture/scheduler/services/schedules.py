@@ -36,6 +36,7 @@ from suture.scheduler.policies.decide import (
 )
 from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
+from suture.scheduler.services import planning
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 
@@ -93,9 +94,35 @@ def _current_entry(session: Session, device: Device
     return None, None
 
 
+def _recheck_step(session: Session, device: Device, entry: RolloutDevice, rollout: Rollout,
+                  now: int) -> None:
+    """Before a download or install is handed out: the entry's step must still fit what the
+    device last reported (``planning.step_is_stale``); else plan its step again, so that e.g.
+    a device whose loader went back below an application's requirement is given the loader
+    first (or is held), never the application."""
+    if entry.step_release_id is None or entry.state not in planning.BEFORE_INSTALL \
+            or rollout.state not in (RolloutState.RUNNING, RolloutState.PAUSED):
+        return
+    step = session.get(Release, entry.step_release_id)
+    installed = device.installed or {}
+    if step is None or not planning.step_is_stale(step, installed, entry.state):
+        return
+    target = session.get(Release, rollout.release_id)
+    assert target is not None
+    before = (entry.state, entry.step_release_id)
+    planning.replan_entry(session, entry, installed, target, now)
+    session.add(DeviceEvent(
+        device_id=device.id, at=now, kind="replan", state=device.state,
+        detail={"rollout_id": rollout.id, "from": {"state": before[0], "step": before[1]},
+                "to": {"state": entry.state, "step": entry.step_release_id},
+                "installed": dict(installed), "reason": entry.detail}))
+
+
 def decide_for(session: Session, device: Device, now: int, forced_window_s: int
                ) -> tuple[Decision, RolloutDevice | None]:
     entry, rollout = _current_entry(session, device)
+    if entry is not None and rollout is not None:
+        _recheck_step(session, device, entry, rollout, now)
     window = None
     if rollout is not None and rollout.window_cron and rollout.window_duration_s:
         window = WindowPolicy(rollout.window_cron, rollout.window_duration_s, rollout.window_tz)
