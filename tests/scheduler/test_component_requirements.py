@@ -9,9 +9,14 @@ does a device get a schedule naming the application while its reported loader is
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from sched_world import Api, SimDevice, World
+import pytest
+from sched_world import CLASS_ID, VENDOR_ID, Api, SimDevice, World, make_envelope
+from suture.cli.main import app
+from suture.keys import PrivateKey, write_key_pair
 from suture.scheduler.models import RolloutDevice
 from suture.scheduler.policies.decide import Action
 from suture.scheduler.schedule_doc import (
@@ -23,6 +28,7 @@ from suture.scheduler.schedule_doc import (
 )
 from suture.scheduler.schemas import ReleaseUpdate, Requirement
 from suture.scheduler.services import releases
+from typer.testing import CliRunner
 
 APP_NEEDS_LOADER_3 = [("loader", 3)]
 
@@ -236,3 +242,55 @@ def test_a_blocked_dependency_holds_with_its_own_reason(world: World) -> None:
                            f"loader #3 (release {loader3.id}) cannot be installed first: it "
                            f"requires stage0 >= 2")
     assert K_RELEASE_ID not in dev.poll()
+
+
+def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      vendor_key: PrivateKey) -> None:
+    """The commands of docs/run-a-rollout.md's "Requirements" section, as an operator runs them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SUTURE_OPERATOR", "alice")
+    monkeypatch.setenv("COLUMNS", "200")
+    cli = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = cli.invoke(app, ["scheduler", *args])
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.output
+
+    write_key_pair(vendor_key, tmp_path / "vendor.pem")
+    run("init", "--trust-anchor", "vendor.pub.pem")
+    for name, installed in (("pump-01", ("app=1", "loader=3")), ("pump-02", ("app=1",
+                                                                              "loader=1"))):
+        run("device", "add", name, "--board", "sim", "--vendor-id", VENDOR_ID, "--class-id",
+            CLASS_ID, "--group", "ward-3", *(a for i in installed for a in ("--installed", i)))
+    for component, seq in (("app", 2), ("loader", 3)):
+        envelope, _ = make_envelope(vendor_key, tmp_path, seq, component)
+        (tmp_path / f"{component}-{seq}.suit").write_bytes(envelope)
+    out = run("release", "import", "app-2.suit", "app-2.bin", "--requires", "loader>=3")
+    assert "release 1: app #2" in out
+    assert "loader>=3" in run("release", "list")
+    err = run("release", "update", "1", "--requires", "loader3", code=1)
+    assert err.strip() == "error: --requires 'loader3': expected COMPONENT>=VERSION, e.g. loader>=3"
+    out = run("rollout", "create", "--release", "1", "--name", "app 2", "--group", "ward-3")
+    assert "rollout 1: 2 devices in 1 waves" in out
+    assert "1 device(s) held until their requirements can be met:" in out
+    reason = ("app #2 (release 1) requires loader >= 3 (device has 1): no loader release >= 3 "
+              "is imported")
+    assert f"pump-02: {reason}" in out
+    run("rollout", "approve", "1", "--as", "bob")
+    out = run("rollout", "start", "1")
+    assert "rollout 1: running" in out
+    assert f"pump-02: {reason}" in out
+    status = run("rollout", "status", "1")
+    assert "held: 1 device(s)" in status
+    assert "no loader release >= 3 is imported" in status
+    assert "pump-02" in status
+    held = json.loads(run("rollout", "status", "1", "--json"))["blocked"]
+    assert held == [{"device_id": "pump-02", "wave": 0, "reason": reason}]
+    out = run("release", "import", "loader-3.suit", "loader-3.bin")
+    assert "release 2: loader #3" in out
+    out = run("release", "update", "1", "--requires", "loader>=3", "--must-pass-through")
+    assert out.strip() == "release 1: app #2; must-pass-through yes; requires loader>=3"
+    out = run("release", "update", "1", "--no-requires", "--no-must-pass-through")
+    assert out.strip() == "release 1: app #2; must-pass-through no; requires nothing"
