@@ -98,5 +98,67 @@ def build(
     _out.print(f"loader image: {fw.loader_image} ({fw.image_bytes:,} bytes, signed)")
 
 
+@firmware_app.command("image")
+def image(
+    board: Annotated[str, typer.Option("--board", "-b", help="A QEMU board (boards/<name>).")],
+    app: Annotated[Path, typer.Option(
+        help="The first application: a folder (its files become the bundle) or a .bundle "
+             "file.")],
+    app_version: Annotated[int, typer.Option(
+        "--app-version", help="The first application's version (SUIT sequence number).")] = 1,
+    firmware: Annotated[Path | None, typer.Option(
+        help="The build folder of `suture firmware build` [default: build/firmware/<board>].")]
+    = None,
+    out: Annotated[Path | None, typer.Option(
+        help="The image file [default: FIRMWARE/device.bin].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make the whole-device image of a QEMU board: stage0, its provisioning record, the
+    signed loader image and littlefs with the first application installed and confirmed by
+    the loader on an emulated first power-on. Run the device with
+    `qemu-system-arm -M mps2-an385,memory-backend=flash -object
+    memory-backend-file,id=flash,mem-path=device.bin,size=16M,share=on -m 16M -nographic
+    -semihosting -kernel stage0/build/an385/stage0.elf`."""
+    import tempfile
+
+    from suture.bundle import BundleError, build_bundle_from_dir
+    from suture.firmware.device_image import build_device_image
+    from suture.firmware.source import REPO_ROOT
+
+    try:
+        b = load_board(board)
+    except Exception as e:
+        raise _fail(str(e), 2) from None
+    if b.qemu is None:
+        raise _fail(f"{b.name} is not a QEMU board", 2)
+    folder = firmware or Path("build") / "firmware" / b.name
+    loader_img = folder / "loader.img"
+    if not loader_img.is_file():
+        raise _fail(f"{loader_img} is missing: run `make firmware BOARD={b.name}` first")
+    try:
+        bundle = build_bundle_from_dir(app) if app.is_dir() else app.read_bytes()
+        loader_key = dev_keys(folder / "keys")[1].public_key()
+        with tempfile.TemporaryDirectory() as work:
+            result = build_device_image(
+                b, stage0_elf=REPO_ROOT / "stage0" / "build" / b.qemu.build / "stage0.elf",
+                loader_image=loader_img.read_bytes(), loader_key=loader_key,
+                app_bundle=bundle, app_version=app_version,
+                out=out or folder / "device.bin", work=Path(work))
+    except (FirmwareError, BundleError, KeyFileError, OSError) as e:
+        raise _fail(str(e)) from None
+    fields = {"image": str(result.path), "image_bytes": result.image_bytes,
+              "stage0_bytes": result.stage0_bytes,
+              "loader_image_bytes": result.loader_image_bytes,
+              "filesystem_used_bytes": result.filesystem_used_bytes,
+              "app_version": result.app_version}
+    if as_json:
+        typer.echo(json.dumps(fields))
+        return
+    _out.print(f"whole-device image for {b.name}: {result.path} ({result.image_bytes:,} bytes)")
+    _out.print(f"  stage0 {result.stage0_bytes:,} B, loader image {result.loader_image_bytes:,} B"
+               f", littlefs {result.filesystem_used_bytes:,} B in use (application "
+               f"{result.app_version}, confirmed)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(firmware_app, name="firmware")
