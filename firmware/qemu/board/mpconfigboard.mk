@@ -16,6 +16,9 @@ LDFLAGS += -Wl,--wrap=pyexec_friendly_repl
 # Ctrl-C interrupts running Python code (the VM's loop hook polls UART0; stdin gets the rest).
 CFLAGS += -include $(BOARD_DIR)/suture_hooks.h
 LDFLAGS += -Wl,--wrap=mp_hal_stdin_rx_chr -Wl,--wrap=mp_hal_stdio_poll
+# time.sleep sleeps with WFI between SysTick interrupts instead of busy-waiting (an idle device
+# costs the host almost no CPU).
+LDFLAGS += -Wl,--wrap=mp_hal_delay_ms
 
 SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
 MPY_CROSS_FLAGS += -march=armv7m

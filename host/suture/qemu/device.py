@@ -173,6 +173,21 @@ class QemuDevice:
             self.proc = None
         return boot
 
+    def cpu_s(self) -> float:
+        """Host CPU seconds (user + system) the running QEMU process used so far (Linux)."""
+        if self.proc is None:
+            raise QemuError("the device is not powered on")
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def idle_cpu(self, seconds: float) -> float:
+        """The QEMU process's CPU use while the firmware sleeps ``seconds`` at its REPL
+        (``time.sleep``), as a fraction of one host core."""
+        before = self.cpu_s()
+        t0 = time.monotonic()
+        self.exec(f"import time\ntime.sleep({seconds})", timeout_s=seconds + 30)
+        return (self.cpu_s() - before) / (time.monotonic() - t0)
+
     def power_off(self) -> None:
         """Pull the plug (whatever the device is doing)."""
         if self.proc is not None:

@@ -7,7 +7,10 @@
  *    writes of whole buffers, so Python does not loop per byte;
  *  - mp_hal_time_ns(), which littlefs's VFS links against: the mps2 boards have no RTC, so it
  *    counts from power-on (the loader mounts littlefs with mtime=False; the agent's wall clock
- *    comes from the scheduler's signed resync).
+ *    comes from the scheduler's signed resync);
+ *  - mp_hal_delay_ms() (-Wl,--wrap): the port busy-waits on its tick counter, so every idle
+ *    device would burn a host core; this one sleeps with WFI between the port's 1 ms SysTick
+ *    interrupts (ports/qemu/mcu/arm/ticks.c) and polls the console for Ctrl-C while it sleeps.
  */
 #include <stdint.h>
 
@@ -23,6 +26,8 @@
 #define UART_BAUDDIV (*(volatile uint32_t *)(UART1_BASE + 0x10u))
 #define STATE_TX_FULL 0x1u
 #define STATE_RX_FULL 0x2u
+
+#define SUTURE_WFI() __asm volatile ("wfi" ::: "memory")
 
 uint64_t mp_hal_time_ns(void) {
     return (uint64_t)mp_hal_ticks_ms() * 1000000u;
@@ -66,6 +71,10 @@ static mp_obj_t suture_uart1_write(mp_obj_t buf_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(suture_uart1_write_obj, suture_uart1_write);
 
+/* Spin this long after the last byte before sleeping between checks: frames come back to
+ * back while a response streams, and a sleep costs up to one tick (1 ms) per byte. */
+#define QUIET_MS 3u
+
 /* uart1_readinto(buf, timeout_ms) -> n: fill buf; stop early when no byte came for timeout_ms
  * (0 < n < len(buf)), or return 0 when none came at all. */
 static mp_obj_t suture_uart1_readinto(mp_obj_t buf_in, mp_obj_t timeout_in) {
@@ -80,8 +89,17 @@ static mp_obj_t suture_uart1_readinto(mp_obj_t buf_in, mp_obj_t timeout_in) {
         if (UART_STATE & STATE_RX_FULL) {
             p[n++] = (uint8_t)UART_DATA;
             last = mp_hal_ticks_ms();
-        } else if (mp_hal_ticks_ms() - last >= timeout) {
-            break;
+        } else {
+            mp_uint_t quiet = mp_hal_ticks_ms() - last;
+            if (quiet >= timeout) {
+                break;
+            }
+            if (quiet >= QUIET_MS) {
+                /* no byte for a while (the gateway waits on the scheduler, or nobody is
+                 * there): sleep to the next tick instead of spinning; a byte that comes
+                 * meanwhile waits in the UART, the gateway's side holds the rest */
+                SUTURE_WFI();
+            }
         }
     }
     return MP_OBJ_NEW_SMALL_INT(n);
@@ -120,10 +138,7 @@ static unsigned held_head;
 static unsigned held_tail;
 static unsigned branches;
 
-void suture_qemu_poll_console(void) {
-    if (++branches & 0xffu) {
-        return;
-    }
+static void poll_console(void) {
     while ((UART0_STATE & STATE_RX_FULL) && held_tail - held_head < HELD_SIZE) {
         int c = (int)(UART0_DATA & 0xffu);
         if (c == mp_interrupt_char) {
@@ -131,6 +146,35 @@ void suture_qemu_poll_console(void) {
         } else {
             held[held_tail++ % HELD_SIZE] = (uint8_t)c;
         }
+    }
+}
+
+void suture_qemu_poll_console(void) {
+    if (++branches & 0xffu) {
+        return;
+    }
+    poll_console();
+}
+
+/*
+ * time.sleep and friends. The port's SysTick interrupt (1 ms, ports/qemu/mcu/arm/ticks.c)
+ * advances the tick counter and ends each WFI, so a sleeping device costs the host almost
+ * nothing; under -icount with sleep=off QEMU jumps its virtual clock to the next tick instead,
+ * so instruction counts and virtual time stay as with the busy wait. Ctrl-C on the console
+ * interrupts the sleep (KeyboardInterrupt), as the VM hook does for running code.
+ */
+void __real_mp_hal_delay_ms(mp_uint_t ms);
+void __wrap_mp_hal_delay_ms(mp_uint_t ms);
+
+void __wrap_mp_hal_delay_ms(mp_uint_t ms) {
+    mp_uint_t start = mp_hal_ticks_ms();
+    for (;;) {
+        poll_console();
+        mp_handle_pending(true);
+        if (mp_hal_ticks_ms() - start >= ms) {
+            return;
+        }
+        SUTURE_WFI();
     }
 }
 

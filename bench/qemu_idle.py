@@ -1,0 +1,34 @@
+"""host CPU of one idle QEMU device (the real firmware sleeping in time.sleep)
+
+A QEMU mps2-an385 device running the real firmware under stage0 sleeps 6 s at its REPL
+(``time.sleep``: the agent's wait between two schedule polls); the QEMU process's CPU time
+(user + system, from /proc) over that sleep, as a fraction of one host core. Without the
+firmware's WFI sleep MicroPython's qemu port busy-waits and this is about 1.0.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SLEEP_S = 6.0
+
+
+def run() -> dict[str, Any]:
+    from suture.boards import load_board
+    from suture.qemu import QemuDevice
+
+    from tests.qemu.conftest import BOARD, Firmware, firmware
+
+    repo = Path(__file__).resolve().parents[1]
+    fw: Firmware = firmware.__wrapped__(repo)  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as tmp:
+        dev = QemuDevice(load_board(BOARD), fw.stage0_elf, Path(tmp) / "dev")
+        dev.factory_flash(fw.build.loader_image.read_bytes(), fw.loader_key.public_key())
+        dev.power_on()
+        try:
+            fraction = dev.idle_cpu(SLEEP_S)
+        finally:
+            dev.power_off()
+    return {"idle_device_cpu_fraction": round(fraction, 3), "sleep_s": SLEEP_S}
