@@ -77,7 +77,19 @@ class Agent:
         return self.store.get_json("agent.ctx") or {}
 
     def installed(self):
-        return {self.ctx().get("c", "app"): self.ld.installed().version}
+        """What this device runs, per SUIT component: the application, and the loader once a
+        loader release was confirmed (absent: the factory loader, version 0)."""
+        out = {"app": self.ld.installed().version}
+        seq = self.ld.loader_seq()
+        if seq:
+            out["loader"] = seq
+        return out
+
+    def has(self, art):
+        """The version of the schedule's component (key 17) that this device runs."""
+        if art.component == "loader":
+            return self.ld.loader_seq()
+        return self.ld.installed().version
 
     def report_for(self, r):
         from loader.staging import ABORTED
@@ -193,9 +205,10 @@ class Agent:
         a = s.action
         if a in (S.DOWNLOAD, S.INSTALL):
             art = s.artifact
-            if self.ld.installed().version >= art.sequence_number:
+            if self.has(art) >= art.sequence_number:
                 return
-            staged = (r.component == J.COMPONENT_APP and r.state == J.STAGED
+            comp = J.COMPONENT_LOADER if art.component == "loader" else J.COMPONENT_APP
+            staged = (r.component == comp and r.state == J.STAGED
                       and r.version == art.sequence_number and r.digest == art.payload_digest)
             if not staged:
                 self.remember(s)
@@ -230,6 +243,7 @@ class Agent:
                                           "n": s.number})
 
     def download(self, s):
+        from loader import journal as J
         from loader.errors import LoaderError
         from loader.staging import Stager, abandon
 
@@ -244,8 +258,9 @@ class Agent:
         except LoaderError as e:
             self.fail_now(e, "envelope refused")
             return False
+        comp = J.COMPONENT_LOADER if art.component == "loader" else J.COMPONENT_APP
         if st.digest != art.payload_digest or st.size != art.payload_size \
-                or st.version != art.sequence_number:
+                or st.version != art.sequence_number or st.rec.component != comp:
             abandon(self.ld, DownloadError.code)
             self.sync_state()
             emit("error", where="download", message="manifest and schedule disagree")
