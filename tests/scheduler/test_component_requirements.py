@@ -31,6 +31,14 @@ from suture.scheduler.services import releases
 from typer.testing import CliRunner
 
 APP_NEEDS_LOADER_3 = [("loader", 3)]
+DOC = Path(__file__).resolve().parents[2] / "docs" / "run-a-rollout.md"
+
+
+def doc_example(command: str) -> str:
+    """The output docs/run-a-rollout.md shows for ``$ command`` (up to the block's end)."""
+    text = DOC.read_text()
+    start = text.index(f"$ {command}\n") + len(command) + 3
+    return text[start:text.index("```", start)]
 
 
 class Watch:
@@ -273,6 +281,8 @@ def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.Monkey
     err = run("release", "update", "1", "--requires", "loader3", code=1)
     assert err.strip() == "error: --requires 'loader3': expected COMPONENT>=VERSION, e.g. loader>=3"
     out = run("rollout", "create", "--release", "1", "--name", "app 2", "--group", "ward-3")
+    assert out == doc_example("suture scheduler rollout create --release 1 --name \"app 2\" "
+                              "--group ward-3")
     assert "rollout 1: 2 devices in 1 waves" in out
     assert "1 device(s) held until their requirements can be met:" in out
     reason = ("app #2 (release 1) requires loader >= 3 (device has 1): no loader release >= 3 "
