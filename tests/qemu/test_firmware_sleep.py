@@ -35,6 +35,8 @@ def test_sleeping_device_leaves_the_host_cpu_alone(firmware: Firmware, tmp_path:
         assert wall >= 1.4
         fraction = dev.idle_cpu(3.0)
         assert fraction < 0.35, fraction  # the port's busy wait costs a whole core (~1.0)
+        waiting = dev.idle_cpu(3.0, console=True)  # the agent's wait: select.poll on stdin
+        assert waiting < 0.35, waiting
     finally:
         dev.power_off()
 
@@ -54,6 +56,25 @@ def test_ctrl_c_interrupts_a_sleep(firmware: Firmware, tmp_path: Path) -> None:
         assert not boot.stopped
         assert time.monotonic() - t0 < 5
         assert dev.exec("print(6 * 7)").strip() == "42"  # the REPL still answers
+    finally:
+        dev.power_off()
+
+
+def test_ctrl_c_interrupts_a_console_poll(firmware: Firmware, tmp_path: Path) -> None:
+    dev = _fresh(firmware, tmp_path / "dev")
+    try:
+        assert dev.proc is not None
+        assert dev.proc.stdin is not None
+        dev.proc.stdin.write(b"import select, sys; p = select.poll(); "
+                             b"p.register(sys.stdin, select.POLLIN); p.poll(60000)\r")
+        dev.proc.stdin.flush()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        dev.interrupt()
+        boot = dev.watch(b"KeyboardInterrupt", timeout_s=10)
+        assert not boot.stopped
+        assert time.monotonic() - t0 < 5
+        assert dev.exec("print(6 * 7)").strip() == "42"
     finally:
         dev.power_off()
 

@@ -73,6 +73,7 @@ class QemuDevice:
         self._buf = b""
         self.boots = 0
         self.last_stop: Boot | None = None
+        self.exit_code: int | None = None
 
     # ---- flash -------------------------------------------------------------------------
     def _int_region(self, name: str) -> tuple[int, int]:
@@ -173,6 +174,45 @@ class QemuDevice:
             self.proc = None
         return boot
 
+    def readline(self, timeout_s: float) -> str | None:
+        """The next console line (without its line end); None when no whole line came within
+        ``timeout_s``; "" once the machine stopped and every line it printed was read (then
+        :attr:`proc` is None and :attr:`exit_code` its exit status)."""
+        if b"\n" not in self._buf and self.proc is not None:
+            assert self.proc.stdout is not None
+            fd = self.proc.stdout.fileno()
+            deadline = time.monotonic() + timeout_s
+            while b"\n" not in self._buf:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+                if not ready:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.exit_code = self.proc.wait()
+                    self.proc = None
+                    break
+                self._buf += chunk
+        if b"\n" in self._buf:
+            i = self._buf.index(b"\n") + 1
+            line, self._buf = self._buf[:i], self._buf[i:]
+            return line.decode(errors="replace").rstrip("\r\n")
+        if self.proc is None:
+            rest, self._buf = self._buf, b""
+            return rest.decode(errors="replace")
+        return None
+
+    def at_prompt(self) -> bool:
+        """The running machine printed the REPL's prompt and waits (nothing after it)."""
+        return self.proc is not None and self._buf.endswith(b">>> ")
+
+    def interrupt(self) -> None:
+        """Ctrl-C on the console: KeyboardInterrupt in the running code (or its sleep)."""
+        if self.proc is not None:
+            self._write(b"\x03")
+
     def cpu_s(self) -> float:
         """Host CPU seconds (user + system) the running QEMU process used so far (Linux)."""
         if self.proc is None:
@@ -180,12 +220,17 @@ class QemuDevice:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def idle_cpu(self, seconds: float) -> float:
-        """The QEMU process's CPU use while the firmware sleeps ``seconds`` at its REPL
-        (``time.sleep``), as a fraction of one host core."""
+    def idle_cpu(self, seconds: float, *, console: bool = False) -> float:
+        """The QEMU process's CPU use while the firmware waits ``seconds`` at its REPL, as a
+        fraction of one host core: in ``time.sleep``, or with ``console`` in a
+        ``select.poll`` on its console (the agent's wait between polls)."""
+        code = f"import time\ntime.sleep({seconds})"
+        if console:
+            code = ("import select, sys\n_p = select.poll()\n"
+                    f"_p.register(sys.stdin, select.POLLIN)\n_p.poll({int(seconds * 1000)})")
         before = self.cpu_s()
         t0 = time.monotonic()
-        self.exec(f"import time\ntime.sleep({seconds})", timeout_s=seconds + 30)
+        self.exec(code, timeout_s=seconds + 30)
         return (self.cpu_s() - before) / (time.monotonic() - t0)
 
     def power_off(self) -> None:

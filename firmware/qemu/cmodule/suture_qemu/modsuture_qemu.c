@@ -156,6 +156,12 @@ void suture_qemu_poll_console(void) {
     poll_console();
 }
 
+/* MICROPY_INTERNAL_EVENT_HOOK: before MicroPython's event wait sleeps (MICROPY_INTERNAL_WFE,
+ * WFI in suture_hooks.h), the console's bytes are taken in, so Ctrl-C ends a select.poll. */
+void suture_qemu_event_hook(void) {
+    poll_console();
+}
+
 /*
  * time.sleep and friends. The port's SysTick interrupt (1 ms, ports/qemu/mcu/arm/ticks.c)
  * advances the tick counter and ends each WFI, so a sleeping device costs the host almost
@@ -193,8 +199,12 @@ uintptr_t __real_mp_hal_stdio_poll(uintptr_t poll_flags);
 uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags);
 
 uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags) {
-    if ((poll_flags & MP_STREAM_POLL_RD) && held_head != held_tail) {
-        return MP_STREAM_POLL_RD | __real_mp_hal_stdio_poll(poll_flags & ~MP_STREAM_POLL_RD);
+    if (poll_flags & MP_STREAM_POLL_RD) {
+        /* Ctrl-C is an interrupt, never input, as a real board's UART interrupt makes it: the
+         * console's bytes are taken in first, the rest is held for stdin */
+        poll_console();
+        return (held_head != held_tail ? MP_STREAM_POLL_RD : 0u) |
+               (__real_mp_hal_stdio_poll(poll_flags & ~MP_STREAM_POLL_RD));
     }
     return __real_mp_hal_stdio_poll(poll_flags);
 }
