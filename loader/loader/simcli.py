@@ -11,6 +11,7 @@ import json
 import sys
 
 from loader import journal as J
+from loader.console import FileStream
 from loader.errors import LoaderError, PowerCut
 from loader.hal import board
 from loader.hal.sim import Reset
@@ -18,22 +19,6 @@ from loader.hal.sim import Reset
 EXIT_ERROR = 2
 EXIT_RESET = 98
 EXIT_POWERCUT = 99
-
-
-class FileStream:
-    def __init__(self, path):
-        self.f = open(path, "rb")
-        self.pos = 0
-
-    def readinto(self, buf):
-        self.f.seek(self.pos)
-        n = self.f.readinto(buf)
-        self.pos += n or 0
-        return n or 0
-
-    def size(self):
-        self.f.seek(0, 2)
-        return self.f.tell()
 
 
 def _report(ld):

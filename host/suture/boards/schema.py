@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
 
 Core = Literal["none", "cortex-m0+", "cortex-m3", "cortex-m4", "cortex-m33", "xtensa-lx7"]
 
@@ -91,6 +91,10 @@ class InternalFlash(_Strict):
     base: NonNegativeInt = 0
     aliases: tuple[NonNegativeInt, ...] = ()
     regions: tuple[InternalRegion, ...] = Field(min_length=1)
+
+    def region(self, name: str) -> InternalRegion | None:
+        """The region called ``name``, if the flash has one."""
+        return next((r for r in self.regions if r.name == name), None)
 
     def sector_boundaries(self) -> list[int]:
         """Every offset at which an erase sector starts, plus the flash's end."""
@@ -202,3 +206,37 @@ class Board(_Strict):
     log_uart: Uart | None = None
     usb: tuple[Usb, ...] = ()
     qemu: Qemu | None = None
+    # The agent's transport (NVM record net.link, written by `suture board provision|deploy`):
+    # "http" (the board has IP), "uart:ID:BAUD" (the device link over machine.UART to a
+    # gateway), "tty:PATH" or "qemu"; unset: "qemu" on QEMU boards, else "http".
+    link: str | None = None
+
+    @field_validator("link")
+    @classmethod
+    def _link_spec(cls, value: str | None) -> str | None:
+        return None if value is None else check_link(value)
+
+    @property
+    def default_link(self) -> str:
+        """The transport a provisioned board uses unless told otherwise."""
+        if self.link is not None:
+            return self.link
+        return "qemu" if self.qemu is not None else "http"
+
+
+LINK_FORMS = ("http", "qemu", "uart:ID:BAUD", "tty:PATH")
+
+
+def check_link(spec: str) -> str:
+    """``spec`` if it names a transport the agent has (device/agent/transport/__init__.py),
+    else ValueError."""
+    if spec in ("http", "qemu"):
+        return spec
+    if spec.startswith("tty:") and len(spec) > 4 and len(spec) <= 200:
+        return spec
+    parts = spec.split(":")
+    if len(parts) == 3 and parts[0] == "uart" and parts[1].isdigit() and parts[2].isdigit() \
+            and 300 <= int(parts[2]) <= 4_000_000:
+        return spec
+    raise ValueError(f"link {spec!r} is not one of {', '.join(LINK_FORMS)} "
+                     "(e.g. uart:0:115200)")

@@ -31,10 +31,10 @@ class DeviceImage:
 
 
 def _region(board: Board, name: str) -> tuple[int, int]:
-    for r in board.internal_flash.regions:
-        if r.name == name:
-            return r.offset, r.size
-    raise FirmwareError(f"board {board.name} has no internal region {name!r}")
+    region = board.internal_flash.region(name)
+    if region is None:
+        raise FirmwareError(f"board {board.name} has no internal region {name!r}")
+    return region.offset, region.size
 
 
 def build_device_image(

@@ -40,10 +40,10 @@ class QemuRun:
 
 
 def _region(board: Board, name: str) -> tuple[int, int]:
-    for region in board.internal_flash.regions:
-        if region.name == name:
-            return region.offset, region.size
-    raise QemuTargetError(f"board {board.name} has no internal region {name!r}")
+    region = board.internal_flash.region(name)
+    if region is None:
+        raise QemuTargetError(f"board {board.name} has no internal region {name!r}")
+    return region.offset, region.size
 
 
 class QemuStage0Target:
