@@ -1,0 +1,106 @@
+"""A loader update and an application update end to end on the real firmware, against the real
+scheduler through the device link: application #2 requires loader #5, so the scheduler sends
+the loader release first; the agent stages it, stage0 installs it at the reset, the new loader
+checks its health and confirms itself, the agent reports loader #5, and only then does the
+device get application #2, which it installs and confirms."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from suture import keys
+from suture.boards import load_board
+from suture.gateway import LinkGateway
+from suture.qemu import QemuDevice, QemuError
+from suture.scheduler.schemas import DeviceCreate, Requirement, RolloutCreate
+from suture.scheduler.services import devices, releases, rollouts
+from suture.sim.testing import CLASS_ID, VENDOR_ID
+from suture.ward.clock import ScaledClock
+from suture.ward.release import build_release
+from suture.ward.server import SchedulerSettings, WardScheduler
+
+from .conftest import BOARD, Firmware
+from .test_firmware import _loader_release, _slot_version
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+CONFIRMED = b'"ev": "confirmed"'
+ACTOR = "qemu-test"
+
+
+def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path: Path) -> None:
+    vendor = firmware.vendor_key
+    sched = WardScheduler(tmp_path / "scheduler", ScaledClock(1.0), vendor,
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+    base = build_release(1, vendor)
+    app2 = build_release(2, vendor)
+    loader_env, loader_image = _loader_release(firmware, 5, 2)
+    sched.start()
+    try:
+        with LinkGateway(sched.public_url) as gateway:
+            s = sched.sessions()
+            releases.import_release(s, envelope=loader_env, payload=loader_image, sbom=None,
+                                    notes="loader 1.2.0", trust_anchors=[vendor.public_key()],
+                                    actor=ACTOR)
+            app_release = releases.import_release(
+                s, envelope=app2.envelope, payload=app2.payload, sbom=None, notes="app 2",
+                trust_anchors=[vendor.public_key()], actor=ACTOR,
+                requires=[Requirement(component="loader", min_version=5)])
+            _, cred = devices.add_device(
+                s, create=DeviceCreate(id="qemu-bed-2", board=BOARD, vendor_id=str(VENDOR_ID),
+                                       class_id=str(CLASS_ID), ward="qemu", groups=["qemu"],
+                                       installed={"app": 1}),
+                root_secret=bytes.fromhex(sched.root_secret), actor=ACTOR,
+                now=sched.clock.now())
+            dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, tmp_path / "dev",
+                             link_port=gateway.port)
+            dev.factory_flash(firmware.build.loader_image.read_bytes(),
+                              firmware.loader_key.public_key())
+            dev.power_on()
+            dev.provision(base.payload, 1)
+            records = {
+                "id.device": b"qemu-bed-2",
+                "id.credential": bytes.fromhex(cred.secret_hex),
+                "id.scheduler": sched.public_url.encode(),
+                "trust.scheduler": keys.public_key_bytes(sched.signing_key.public_key()),
+            }
+            dev.exec("from loader import api\n_n = api.nvm()\n" + "".join(
+                f"_n.put({k!r}, {v!r}, 1)\n" for k, v in records.items()))
+            dev.power_off()
+            now = sched.clock.now()
+            r = rollouts.create_rollout(s, spec=RolloutCreate(
+                name="app2", release_id=app_release.id, target_groups=["qemu"], waves=["100%"],
+                error_threshold=0.5, error_min_sample=1, on_error="pause"), actor=ACTOR, now=now)
+            for i in range(r.required_approvals):
+                rollouts.approve_rollout(s, rollout_id=r.id, actor=f"{ACTOR}-{i}", now=now)
+            rollouts.start_rollout(s, rollout_id=r.id, actor=ACTOR, now=now)
+
+            console = ""
+            seen: list[dict[str, int]] = []
+            deadline = time.monotonic() + 900
+            while True:
+                device, _ = devices.get_device(sched.sessions(), device_id="qemu-bed-2")
+                if not seen or seen[-1] != device.installed:
+                    seen.append(dict(device.installed))
+                if device.installed == {"app": 2, "loader": 5}:
+                    break
+                left = deadline - time.monotonic()
+                assert left > 0, f"{seen}\n{console[-3000:]}"
+                try:
+                    boot = (dev.power_on(until=CONFIRMED, timeout_s=min(left, 60))
+                            if dev.proc is None else
+                            dev.watch(until=CONFIRMED, timeout_s=min(left, 60)))
+                    console += boot.console
+                except QemuError:
+                    continue  # nothing confirmed in this minute: look at the scheduler again
+            dev.power_off()
+            # the loader first (app still 1), then the application
+            assert {"app": 1, "loader": 5} in seen, seen
+            assert seen.index({"app": 1, "loader": 5}) < seen.index({"app": 2, "loader": 5})
+            assert "stage0: installing the staged loader" in console
+            assert "suture: loader confirmed (release 5)" in console
+            assert _slot_version(dev) == (1, 2, 0)
+            assert gateway.stats.refused == 0
+    finally:
+        sched.stop()
