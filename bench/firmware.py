@@ -126,10 +126,10 @@ def run() -> dict[str, Any]:
     from suture.qemu import QemuDevice
     from suture.sim.testing import example_app, sign_payload
 
-    from tests.qemu.conftest import BOARD, Firmware, firmware
+    from tests.qemu.conftest import BOARD, Firmware, build
 
     repo = Path(__file__).resolve().parents[1]
-    fw: Firmware = firmware.__wrapped__(repo)  # type: ignore[attr-defined]
+    fw: Firmware = build(repo, BOARD)
     from suture.boards import load_board
 
     with tempfile.TemporaryDirectory() as tmp:

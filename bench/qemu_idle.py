@@ -20,10 +20,10 @@ def run() -> dict[str, Any]:
     from suture.boards import load_board
     from suture.qemu import QemuDevice
 
-    from tests.qemu.conftest import BOARD, Firmware, firmware
+    from tests.qemu.conftest import BOARD, Firmware, build
 
     repo = Path(__file__).resolve().parents[1]
-    fw: Firmware = firmware.__wrapped__(repo)  # type: ignore[attr-defined]
+    fw: Firmware = build(repo, BOARD)
     with tempfile.TemporaryDirectory() as tmp:
         dev = QemuDevice(load_board(BOARD), fw.stage0_elf, Path(tmp) / "dev")
         dev.factory_flash(fw.build.loader_image.read_bytes(), fw.loader_key.public_key())

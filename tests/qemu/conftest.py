@@ -27,19 +27,26 @@ class Firmware:
     stage0_elf: Path
 
 
-@pytest.fixture(scope="session")
-def firmware(repo_root: Path) -> Firmware:
-    board = load_board(BOARD)
+def build(repo_root: Path, board_name: str) -> Firmware:
+    """stage0 and the board's firmware, built incrementally into build/firmware/BOARD."""
+    board = load_board(board_name)
+    assert board.qemu is not None
     proc = subprocess.run(["make", "-C", str(repo_root / "stage0"), "-j2"], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = repo_root / "build" / "firmware" / BOARD
+    out = repo_root / "build" / "firmware" / board_name
     vendor, loader = dev_keys(out / "keys")
     point = vendor.public_key().public_bytes(serialization.Encoding.X962,
                                              serialization.PublicFormat.UncompressedPoint)
     fw = build_firmware(board, out, vendor_keys=[point], vendor_id=VENDOR_ID, class_id=CLASS_ID,
                         loader_key=loader)
-    return Firmware(fw, vendor, loader, repo_root / "stage0" / "build" / "an385" / "stage0.elf")
+    stage0 = repo_root / "stage0" / "build" / board.qemu.build / "stage0.elf"
+    return Firmware(fw, vendor, loader, stage0)
+
+
+@pytest.fixture(scope="session")
+def firmware(repo_root: Path) -> Firmware:
+    return build(repo_root, BOARD)
 
 
 @pytest.fixture

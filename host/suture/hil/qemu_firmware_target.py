@@ -30,7 +30,7 @@ from suture.sim import DeviceIdentity
 # Boards whose MicroPython firmware builds and boots under stage0 in QEMU. The an505 (M33) runs
 # stage0 in the secure state; MicroPython's ports/qemu has no non-secure set-up to run from its
 # RAM, so that board keeps stage0's own HIL tests only.
-FIRMWARE_BOARDS = frozenset({"qemu-mps2-an385"})
+FIRMWARE_BOARDS = frozenset({"qemu-mps2-an385", "qemu-mps2-an386"})
 COUNT_ONLY = 0xFFFFFFFF  # a control block that counts flash operations and never cuts
 REPO_ROOT = boards_dir().parent
 
