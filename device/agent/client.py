@@ -92,7 +92,7 @@ class SchedulerClient:
         want = hexlify(hmac_sha256(self.secret, text.encode()))
         if hd.get("suture-resync-mac", "") != want:
             return False
-        self.clock.offset += server_time - self.clock.now_f()
+        self.clock.resync_to(server_time)
         self.counter.resync(floor)
         self.resyncs += 1
         return True

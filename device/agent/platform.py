@@ -10,20 +10,26 @@ import time
 
 
 class Clock:
-    """The agent's clock: the device's time plus `offset`, which a verified resync from the
-    scheduler sets (client.py). SUTURE_CLOCK="t0,scale[,skew]" runs it `scale` times faster
-    from t0 (the ward simulator) and starts it `skew` seconds wrong (a device with no RTC)."""
+    """The agent's clock: the device's time plus an offset, which a verified resync from the
+    scheduler sets (client.py, resync_to). SUTURE_CLOCK="t0,scale[,skew]" runs it `scale` times
+    faster from t0 (the ward simulator) and starts it `skew` seconds wrong (a device with no
+    RTC).
+
+    Kept in integer milliseconds: most boards' MicroPython has single-precision floats (the
+    Pico, the nRF52840, the pyboard, QEMU), whose step at today's Unix time is 128 s, so a
+    wall clock in float seconds would stand still for minutes at a time."""
 
     def __init__(self, spec=None):
         self.t0 = 0.0
         self.scale = 1.0
         self.skew = 0.0
-        self.offset = 0.0
+        self.offset_ms = 0
         if spec is None:
             try:
                 spec = os.getenv("SUTURE_CLOCK")
             except AttributeError:
                 spec = None
+        self.scaled = bool(spec)
         if spec:
             parts = spec.split(",")
             self.t0 = float(parts[0])
@@ -31,29 +37,44 @@ class Clock:
             if len(parts) > 2:
                 self.skew = float(parts[2])
 
-    def _real(self):
+    @property
+    def offset(self):
+        """Whole seconds the resync moved the clock by."""
+        return self.offset_ms // 1000
+
+    def _local_ms(self):
+        """The device's own time in ms (scaled on the simulator), an int."""
+        if self.scaled:  # the unix port: double-precision floats
+            r = time.time_ns() / 1e9
+            return int((self.t0 + (r - self.t0) * self.scale + self.skew) * 1000)
         try:
-            return time.time_ns() / 1e9
+            return time.time_ns() // 1000000
         except AttributeError:
             pass
         try:
-            return float(time.time())
+            return int(time.time()) * 1000
         except AttributeError:
-            return _uptime.seconds()
+            return _uptime.ms_total()
+
+    def now_ms(self):
+        return self._local_ms() + self.offset_ms
 
     def now_f(self):
-        r = self._real()
-        return self.t0 + (r - self.t0) * self.scale + self.skew + self.offset
+        return self.now_ms() / 1000
 
     def now(self):
-        return int(self.now_f())
+        return self.now_ms() // 1000
 
     def mono(self):
         """For durations: the device's own time, which a resync does not move."""
-        return self.now_f() - self.offset
+        return self._local_ms() / 1000
 
     def now_us(self):
-        return int(self.now_f() * 1000000)
+        return self.now_ms() * 1000
+
+    def resync_to(self, server_time):
+        """Set the clock to the scheduler's ``server_time`` (whole seconds)."""
+        self.offset_ms += server_time * 1000 - self.now_ms()
 
     def sleep(self, seconds):
         if seconds > 0:
@@ -68,11 +89,11 @@ class _Uptime:
         self.last = time.ticks_ms()
         self.ms = 0
 
-    def seconds(self):
+    def ms_total(self):
         now = time.ticks_ms()
         self.ms += time.ticks_diff(now, self.last)
         self.last = now
-        return self.ms / 1000
+        return self.ms
 
 
 _uptime = _Uptime()

@@ -437,10 +437,10 @@ class Agent:
 
             self.status = StatusServer(self)
         while not stop_requested():
-            left = self.next_poll - self.clock.now_f()
-            if left <= 0:
+            left_ms = self.next_poll * 1000 - self.clock.now_ms()
+            if left_ms <= 0:
                 return
-            step = left if left < 1 else 1
+            step = left_ms / 1000 if left_ms < 1000 else 1
             if self.status.enabled:
                 self.status.serve(int(step * 1000 / self.clock.scale))
             else:

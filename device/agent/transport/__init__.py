@@ -34,8 +34,9 @@ def split_url(url):
 
 def default(nvm=None):
     """The transport of this board: the device link when provisioning named one (NVM record
-    net.link: "qemu", "tty:/dev/path" or "uart:ID:BAUD"; docs/formats/device-link.md), the
-    link on the QEMU boards' second UART, HTTP elsewhere."""
+    net.link: "qemu", "tty:/dev/path" or "uart:ID:BAUD"; docs/formats/device-link.md), HTTP
+    when it says "http"; without the record, the link on the QEMU boards' second UART and
+    HTTP elsewhere."""
     import sys
 
     spec = None
@@ -45,7 +46,7 @@ def default(nvm=None):
             spec = bytes(r[1]).decode()
     if not spec and sys.platform == "qemu":
         spec = "qemu"
-    if spec:
+    if spec and spec != "http":
         from agent.transport.link import LinkTransport, from_spec
 
         return LinkTransport(from_spec(spec))
