@@ -24,7 +24,14 @@ flash operation); --network-faults P drops or slows connections through a loopba
 --bad-release ships a release whose application fails its health check (the error threshold
 pauses the rollout, the device reverts); --busy P keeps devices in clinical use for a while
 (they defer the install); --clock-skew P starts devices with a clock hours to weeks wrong
-(the scheduler's signed resync sets it)."""
+(the scheduler's signed resync sets it).
+
+--target qemu-mps2-an385 runs each device as a QEMU Cortex-M process with the real firmware
+(stage0, MicroPython with the frozen loader, built with `make firmware` into build/firmware/)
+behind one device-link gateway (TCP, one connection per device); the scheduler's clock runs at
+the wall clock's pace there (polls every 10 s), and a power cut is either stage0's cut at a
+boot or the QEMU process killed mid-download. --busy and --clock-skew are for simulated
+devices only."""
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +61,9 @@ def sim(
     clock_skew: float = typer.Option(0.0, "--clock-skew", callback=_probability,
                                      help="Probability that a device's clock starts wrong."),
     seed: int = typer.Option(1, "--seed", help="Seed of the fault injection."),
+    target: str = typer.Option("sim", "--target",
+                               help="sim (MicroPython unix-port processes) or a QEMU board "
+                                    "running the real firmware: qemu-mps2-an385."),
     timeout: float = typer.Option(300.0, "--timeout", min=10.0,
                                   help="Stop after this many seconds whatever the state."),
     clock_scale: float = typer.Option(20.0, "--clock-scale", min=1.0, max=200.0,
@@ -70,7 +80,7 @@ def sim(
                         bad_release=bad_release, busy=busy, clock_skew=clock_skew, seed=seed,
                         timeout_s=timeout,
                         clock_scale=clock_scale, payload_filler=payload_kib * 1024,
-                        workdir=workdir, keep=workdir is not None)
+                        workdir=workdir, keep=workdir is not None, target=target)
     if power_cuts or network_faults:
         config.error_threshold = 0.5
         config.error_min_sample = 3

@@ -17,6 +17,7 @@ from suture.keys import PrivateKey, public_key_bytes
 from suture.scheduler.credentials import DEVICE_ID_PATTERN
 from suture.sim.board import BoardGeometry, small_geometry
 from suture.sim.device import EXIT_OK, EXIT_POWERCUT, EXIT_RESET, SimBoard, SimDevice, _tool
+from suture.sim.journal import JournalRecord
 from suture.sim.testing import identity_for
 
 EXIT_CRASH_LIMIT = 5
@@ -192,49 +193,7 @@ class SimulatedDevice:
 
     def _line(self, line: str) -> bool:
         """Take in one output line; False when it is not one of the simulator's lines."""
-        v = self.view
-        if line.startswith("SUTURE-AGENT "):
-            try:
-                ev = json.loads(line[len("SUTURE-AGENT "):])
-            except json.JSONDecodeError:
-                return False
-            kind = ev.get("ev")
-            if kind == "state":
-                v.state = str(ev.get("state"))
-                v.version = int(ev.get("installed", v.version))
-                if v.state == "confirmed" and v.version == self.target and v.updated_at is None:
-                    v.updated_at = time.monotonic()
-                if v.state != "downloading":
-                    v.progress = (0, 0)
-            elif kind == "boot":
-                v.version = int(ev.get("installed", v.version))
-            elif kind == "download":
-                v.progress = (int(ev["offset"]), int(ev["size"]))
-                v.state = "downloading"
-            elif kind == "progress":
-                v.progress = (int(ev["done"]), int(ev["size"]))
-            elif kind == "error":
-                v.add_error(f"{ev.get('where')}: {ev.get('message')}")
-            elif kind == "refused":
-                v.refused += 1
-                v.add_error(f"schedule refused: {ev.get('message')}")
-            elif kind == "wait":
-                v.last_event = str(ev.get("reason"))
-            elif kind == "resync":
-                v.resyncs += 1
-            if kind not in ("progress", "wait"):
-                v.last_event = kind
-        elif line.startswith("SUTURE-RESULT "):
-            try:
-                peak = int(json.loads(line[len("SUTURE-RESULT "):]).get("heap_peak", 0))
-            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-                peak = 0
-            v.heap_peak = max(v.heap_peak, peak)
-        elif line.startswith("SUTURE-ERROR "):
-            v.add_error(line[len("SUTURE-ERROR "):])
-        elif not line.startswith("SUTURE-") and not line.startswith("APP "):
-            return False
-        return True
+        return take_line(self.view, self.target, line)
 
     # ---- the truth, from the flash images ---------------------------------------------------
     def flash_report(self) -> dict[str, object]:
@@ -244,3 +203,57 @@ class SimulatedDevice:
         if not result.ok:
             return {"error": f"{result.error or result.stderr.strip()[-200:]}"}
         return result.report()
+
+    def journal(self) -> list[JournalRecord]:
+        """Every valid journal record of its external flash, oldest first."""
+        return self.board.read_journal()
+
+    def external_erases(self) -> int:
+        return sum(self.board.erase_counters("external"))
+
+
+def take_line(v: DeviceView, target: int, line: str) -> bool:
+    """Take one line a device printed into its view (agent events, the simulator's result and
+    error lines); False when it is none of those."""
+    if line.startswith("SUTURE-AGENT "):
+        try:
+            ev = json.loads(line[len("SUTURE-AGENT "):])
+        except json.JSONDecodeError:
+            return False
+        kind = ev.get("ev")
+        if kind == "state":
+            v.state = str(ev.get("state"))
+            v.version = int(ev.get("installed", v.version))
+            if v.state == "confirmed" and v.version == target and v.updated_at is None:
+                v.updated_at = time.monotonic()
+            if v.state != "downloading":
+                v.progress = (0, 0)
+        elif kind == "boot":
+            v.version = int(ev.get("installed", v.version))
+        elif kind == "download":
+            v.progress = (int(ev["offset"]), int(ev["size"]))
+            v.state = "downloading"
+        elif kind == "progress":
+            v.progress = (int(ev["done"]), int(ev["size"]))
+        elif kind == "error":
+            v.add_error(f"{ev.get('where')}: {ev.get('message')}")
+        elif kind == "refused":
+            v.refused += 1
+            v.add_error(f"schedule refused: {ev.get('message')}")
+        elif kind == "wait":
+            v.last_event = str(ev.get("reason"))
+        elif kind == "resync":
+            v.resyncs += 1
+        if kind not in ("progress", "wait"):
+            v.last_event = kind
+    elif line.startswith("SUTURE-RESULT "):
+        try:
+            peak = int(json.loads(line[len("SUTURE-RESULT "):]).get("heap_peak", 0))
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            peak = 0
+        v.heap_peak = max(v.heap_peak, peak)
+    elif line.startswith("SUTURE-ERROR "):
+        v.add_error(line[len("SUTURE-ERROR "):])
+    elif not line.startswith("SUTURE-") and not line.startswith("APP "):
+        return False
+    return True

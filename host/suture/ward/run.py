@@ -3,6 +3,7 @@ back from every device's flash images."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
 import tempfile
@@ -61,6 +62,13 @@ class WardConfig:
     keep: bool = False
     count_traffic: bool = False  # route through the proxy (without faults) to count bytes
     heap_sample: bool = False  # measure each device's live heap at every flash operation
+    # "sim" (MicroPython unix-port processes) or a QEMU board running the real firmware
+    # ("qemu-mps2-an385"): each device a QEMU process behind one LinkGateway (TCP)
+    target: str = "sim"
+
+    @property
+    def on_qemu(self) -> bool:
+        return self.target != "sim"
 
     def check(self) -> None:
         problems = []
@@ -73,6 +81,16 @@ class WardConfig:
             problems.append("the clock scale must be positive")
         if self.timeout_s <= 0:
             problems.append("--timeout must be positive")
+        if self.on_qemu:
+            from suture.hil.qemu_firmware_target import FIRMWARE_BOARDS
+
+            if self.target not in FIRMWARE_BOARDS:
+                problems.append(f"--target must be sim or one of {', '.join(FIRMWARE_BOARDS)}")
+            if self.devices > 32:
+                problems.append("--devices must be 1..32 on QEMU (one QEMU process each)")
+            for name in ("busy", "clock_skew", "heap_sample"):
+                if getattr(self, name):
+                    problems.append(f"--{name.replace('_', '-')} is for simulated devices only")
         if problems:
             raise WardError("; ".join(problems))
 
@@ -120,6 +138,7 @@ class WardResult:
             "rollout_reason": self.rollout_reason,
             "duration_s": round(self.duration_s, 2),
             "rollout_s": round(self.rollout_s, 2),
+            "target": self.config.target,
             "base_version": self.base_version,
             "target_version": self.target_version,
             "faults": {"power_cuts": self.config.power_cuts,
@@ -151,11 +170,22 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
     started = time.monotonic()
     rng = random.Random(cfg.seed)  # noqa: S311 (reproducible simulation, not cryptography)
     snap = WardSnapshot()
-    vendor_key = keys.generate_private_key("ES256")
-    clock = ScaledClock(cfg.clock_scale)
-    sched = WardScheduler(root / "scheduler", clock, vendor_key,
-                          SchedulerSettings(poll_interval_s=cfg.poll_interval_s,
-                                            poll_jitter_s=max(1, cfg.poll_interval_s // 5)))
+    firmware = None
+    if cfg.on_qemu:
+        snap.phase = "building the firmware"
+        tick(snap)
+        firmware = _qemu_firmware(cfg.target)
+        vendor_key = firmware.vendor_key  # the key the firmware trusts
+        # a QEMU device's clock runs at the wall clock's pace (its time comes from resyncs)
+        clock = ScaledClock(1.0)
+        poll_s = max(10, cfg.poll_interval_s)
+        options = SchedulerSettings(poll_interval_s=poll_s, poll_jitter_s=2)
+    else:
+        vendor_key = keys.generate_private_key("ES256")
+        clock = ScaledClock(cfg.clock_scale)
+        options = SchedulerSettings(poll_interval_s=cfg.poll_interval_s,
+                                    poll_jitter_s=max(1, cfg.poll_interval_s // 5))
+    sched = WardScheduler(root / "scheduler", clock, vendor_key, options)
     proxy = None
     if cfg.network_faults > 0 or cfg.count_traffic:
         proxy = FaultProxy(sched.port, cfg.network_faults, seed=cfg.seed)
@@ -166,26 +196,50 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
     base = build_release(1, vendor_key, filler=cfg.payload_filler)
     target = build_release(2, vendor_key, fault="unhealthy" if cfg.bad_release else "",
                            filler=cfg.payload_filler)
-    lib = build_loader(root / "mpy")
-    geometry = ward_geometry(len(target.payload))
-    fleet = [SimulatedDevice(f"bed-{i + 1:03d}", root / "devices" / f"bed-{i + 1:03d}", geometry,
-                             vendor_key, lib, random.Random(rng.random()))  # noqa: S311
-             for i in range(cfg.devices)]
+    signed = {hashlib.sha256(r.payload).hexdigest() for r in (base, target)}
+    gateway = None
+    fleet: list[Any]
+    if firmware is not None:
+        from suture.boards import load_board
+        from suture.gateway import LinkGateway
+        from suture.ward.qemu_fleet import QemuWardDevice
+
+        gateway_log = (root / "gateway.log").open("a", encoding="utf-8")
+
+        def log_request(rec: Any, t0: float = started) -> None:
+            gateway_log.write(f"{time.monotonic() - t0:9.3f} {rec.text()}\n")
+            gateway_log.flush()
+
+        gateway = LinkGateway(sched.public_url, log=log_request)
+        board = load_board(cfg.target)
+        fleet = [QemuWardDevice(f"bed-{i + 1:03d}", root / "devices" / f"bed-{i + 1:03d}",
+                                board, firmware, gateway.port,
+                                random.Random(rng.random()))  # noqa: S311
+                 for i in range(cfg.devices)]
+    else:
+        lib = build_loader(root / "mpy")
+        geometry = ward_geometry(len(target.payload))
+        fleet = [SimulatedDevice(f"bed-{i + 1:03d}", root / "devices" / f"bed-{i + 1:03d}",
+                                 geometry, vendor_key, lib,
+                                 random.Random(rng.random()))  # noqa: S311
+                 for i in range(cfg.devices)]
     snap.devices = [d.view for d in fleet]
     sched.start()
     if proxy is not None:
         proxy.start()
+    if gateway is not None:
+        gateway.start()
     try:
         release_id = _import(sched, target, vendor_key)
         snap.phase = "provisioning devices"
         tick(snap)
-        _provision(sched, fleet, base)
+        _provision(sched, fleet, base, cfg.target, workers=2 if cfg.on_qemu else 4)
         rollout_id = _rollout(sched, cfg, release_id, clock.now())
         faults = Faults(power_cuts=cfg.power_cuts, busy=cfg.busy, busy_s=cfg.busy_s,
                         heap_sample=cfg.heap_sample)
         busy_until = {}
         for d in fleet:
-            if rng.random() < cfg.busy:
+            if not cfg.on_qemu and rng.random() < cfg.busy:
                 d.set_busy(True)
                 busy_until[d.device_id] = clock.now() + cfg.busy_s * (0.5 + rng.random())
         snap.phase = "rollout"
@@ -200,30 +254,56 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
         _watch(sched, cfg, rollout_id, fleet, busy_until, clock, snap, tick, started)
         snap.phase = "stopping devices"
         tick(snap)
+        for d in fleet:
+            d.request_stop()
+        for d in fleet:
+            d.join(30)
+        snap.phase = "reading flash images"
+        tick(snap)
+        # QEMU devices answer through their REPL, and the scheduler must still be there for
+        # an agent that reports while it is asked
+        per_device = _truth(sched, fleet, snap, target.version, base.version, signed)
     finally:
         for d in fleet:
             d.request_stop()
         for d in fleet:
             d.join(30)
+        if firmware is not None:
+            for d in fleet:
+                d.dev.power_off()
+        if gateway is not None:
+            gateway.stop()
         if proxy is not None:
             proxy.stop()
         sched.stop()
-    snap.phase = "reading flash images"
-    tick(snap)
-    per_device = _truth(sched, fleet, snap, target.version, base.version)
     duration = time.monotonic() - started
-    stats = {}
+    stats: dict[str, int] = {}
     if proxy is not None:
         stats = {"connections": proxy.stats.connections, "dropped": proxy.stats.dropped,
                  "slowed": proxy.stats.slowed,
                  "bytes_to_scheduler": proxy.stats.bytes_to_scheduler,
                  "bytes_to_devices": proxy.stats.bytes_to_devices}
+    if gateway is not None:
+        stats.update({"gateway_requests": gateway.stats.requests,
+                      "gateway_bytes_to_devices": gateway.stats.bytes_to_devices,
+                      "gateway_frames_resent": gateway.stats.frames_resent,
+                      "gateway_damaged": gateway.stats.damaged})
     done = [d.view.updated_at for d in fleet if d.view.updated_at is not None]
     rollout_s = max(done) - rollout_started if done else 0.0
     snap.phase = "done"
     tick(snap)
     return WardResult(cfg, snap.rollout_state, snap.rollout_reason, duration, target.version,
                       base.version, per_device, stats, rollout_s)
+
+
+def _qemu_firmware(board_name: str) -> Any:
+    from suture.boards import load_board
+    from suture.hil.qemu_firmware_target import QemuFirmwareError, prepare_firmware
+
+    try:
+        return prepare_firmware(load_board(board_name), str(VENDOR_ID), str(CLASS_ID))
+    except (QemuFirmwareError, OSError) as e:
+        raise WardError(f"the firmware for {board_name} does not build: {e}") from e
 
 
 def _import(sched: WardScheduler, release: Release, vendor_key: keys.PrivateKey) -> int:
@@ -235,23 +315,24 @@ def _import(sched: WardScheduler, release: Release, vendor_key: keys.PrivateKey)
     return int(r.id)
 
 
-def _provision(sched: WardScheduler, fleet: list[SimulatedDevice], base: Release) -> None:
+def _provision(sched: WardScheduler, fleet: list[Any], base: Release, board: str,
+               workers: int) -> None:
     root_secret = bytes.fromhex(sched.root_secret)
     sched_key = keys.public_key_bytes(sched.signing_key.public_key())
     for d in fleet:
         _, cred = devices.add_device(
             sched.sessions(),
-            create=DeviceCreate(id=d.device_id, board="sim", vendor_id=str(VENDOR_ID),
+            create=DeviceCreate(id=d.device_id, board=board, vendor_id=str(VENDOR_ID),
                                 class_id=str(CLASS_ID), ward="ward-sim", groups=[GROUP],
                                 installed={"app": base.version}),
             root_secret=root_secret, actor=ACTOR, now=sched.clock.now())
         d.secret = bytes.fromhex(cred.secret_hex)
 
-    def one(d: SimulatedDevice) -> None:
+    def one(d: Any) -> None:
         d.provision(base.payload, base.version, scheduler_url=sched.public_url,
                     secret=d.secret, scheduler_key=sched_key)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, fleet))
 
 
@@ -282,7 +363,7 @@ def _poll_status(sched: WardScheduler, rollout_id: int, snap: WardSnapshot) -> N
 
 
 def _watch(sched: WardScheduler, cfg: WardConfig, rollout_id: int,
-           fleet: list[SimulatedDevice], busy_until: dict[str, float], clock: ScaledClock,
+           fleet: list[Any], busy_until: dict[str, float], clock: ScaledClock,
            snap: WardSnapshot, tick: Tick, started: float) -> None:
     settle_from: float | None = None
     while True:
@@ -311,8 +392,11 @@ def _watch(sched: WardScheduler, cfg: WardConfig, rollout_id: int,
         time.sleep(0.25)
 
 
-def _truth(sched: WardScheduler, fleet: list[SimulatedDevice], snap: WardSnapshot,
-           target: int, base: int) -> list[dict[str, Any]]:
+def _truth(sched: WardScheduler, fleet: list[Any], snap: WardSnapshot,
+           target: int, base: int, signed: set[str]) -> list[dict[str, Any]]:
+    """Each device's outcome, from its flash (the simulator) or its REPL (QEMU): bricked when
+    it cannot say, or its files do not match its installed record, or that record matches no
+    signed release."""
     session = sched.sessions()
     with session.begin():
         reported = {d.id: dict(d.installed or {}) for d in
@@ -321,13 +405,13 @@ def _truth(sched: WardScheduler, fleet: list[SimulatedDevice], snap: WardSnapsho
         flash = list(pool.map(lambda d: d.flash_report(), fleet))
     out = []
     for d, rep in zip(fleet, flash, strict=True):
-        journal = d.board.read_journal()
+        journal = d.journal()
         ever_trial = any(r.version == target and r.state.name == "TRIAL" for r in journal)
         reverted = any(r.state.name == "REVERTED" for r in journal) and ever_trial
         version = rep.get("installed_version")
         state = rep.get("state")
         bricked = "error" in rep or rep.get("app_digest") != rep.get("installed_digest") \
-            or not version
+            or not version or rep.get("installed_digest") not in signed
         entry = snap.entries.get(d.device_id, (None, "not targeted"))
         if version == target and state == "CONFIRMED":
             outcome = "updated"
@@ -349,11 +433,12 @@ def _truth(sched: WardScheduler, fleet: list[SimulatedDevice], snap: WardSnapsho
             "resets": d.view.resets,
             "power_cuts": d.view.power_cuts,
             "crashes": d.view.crashes,
-            "external_erases": sum(d.board.erase_counters("external")),
+            "external_erases": d.external_erases(),
+            "host_cpu_s": round(d.cpu_s, 2) if hasattr(d, "cpu_s") else None,
             "heap_peak": d.view.heap_peak or None,
             "refused_schedules": d.view.refused,
             "clock_skew_s": d.view.clock_skew_s,
             "clock_resyncs": d.view.resyncs,
-            "errors": list(d.view.errors),
+            "errors": list(d.view.errors) + ([str(rep["error"])] if "error" in rep else []),
         })
     return out
