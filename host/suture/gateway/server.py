@@ -56,6 +56,15 @@ MAX_SEQ = 0xFFFF
 RECENT = 16  # completed requests remembered, so a stale copy is not forwarded again
 
 
+class Tamper(Protocol):
+    """Fault injection for the tests only: what a hostile gateway would relay instead.
+    ``direction`` is "request" (the body the device sent, before it goes upstream) or
+    "response" (each chunk of the scheduler's body, before it is framed for the device); the
+    result replaces ``data``. The device and the scheduler must notice (docs/security.md)."""
+
+    def __call__(self, direction: str, method: str, path: str, data: bytes) -> bytes: ...
+
+
 class ByteStream(Protocol):
     name: str
 
@@ -178,8 +187,10 @@ class LinkSession:
 
     def __init__(self, stream: ByteStream, upstream: Upstream, stats: GatewayStats,
                  lock: threading.Lock,
-                 log: Callable[[RequestRecord], None] | None = None) -> None:
+                 log: Callable[[RequestRecord], None] | None = None,
+                 tamper: Tamper | None = None) -> None:
         self.stream = stream
+        self.tamper = tamper
         self.upstream = upstream
         self.stats = stats
         self.lock = lock
@@ -295,6 +306,8 @@ class LinkSession:
                 self.stats.refused += 1
             return _Response(rid, key, _canned(rid, 403, b"the gateway serves only its "
                                                b"scheduler", record), record)
+        if self.tamper is not None:
+            body = self.tamper("request", method, path, body)
         return _Response(rid, key, self._stream(rid, method, url, headers, body, record),
                          record)
 
@@ -316,7 +329,10 @@ class LinkSession:
             kept = "".join(f"{k}: {r.headers[k]}\n" for k in FORWARDED if k in r.headers)
             yield LinkFrame(STATUS, rid, 0, f"{r.status_code}\n{kept}".encode())
             seq = 1
+            path = urlsplit(url).path
             for chunk in r.iter_raw(MAX_PAYLOAD):
+                if self.tamper is not None:
+                    chunk = self.tamper("response", method, path, chunk)
                 for i in range(0, len(chunk), MAX_PAYLOAD):
                     if seq >= MAX_SEQ:
                         return  # the device sees a short body and resumes with a Range
@@ -416,8 +432,10 @@ class SerialStream:
 # ---- gateways ---------------------------------------------------------------------------------
 class _Gateway:
     def __init__(self, upstream: str, timeout_s: float,
-                 log: Callable[[RequestRecord], None] | None) -> None:
+                 log: Callable[[RequestRecord], None] | None,
+                 tamper: Tamper | None = None) -> None:
         self.upstream = Upstream(upstream, timeout_s)
+        self.tamper = tamper  # tests only: a hostile gateway
         self.stats = GatewayStats()
         self.log = log
         self._lock = threading.Lock()
@@ -428,7 +446,8 @@ class _Gateway:
         with self._lock:
             self.stats.connections += 1
         try:
-            LinkSession(stream, self.upstream, self.stats, self._lock, self.log).run(self._stop)
+            LinkSession(stream, self.upstream, self.stats, self._lock, self.log,
+                        self.tamper).run(self._stop)
         finally:
             stream.close()
 
@@ -450,8 +469,9 @@ class LinkGateway(_Gateway):
     one session per connection."""
 
     def __init__(self, upstream: str, port: int = 0, timeout_s: float = 30.0,
-                 log: Callable[[RequestRecord], None] | None = None) -> None:
-        super().__init__(upstream, timeout_s, log)
+                 log: Callable[[RequestRecord], None] | None = None,
+                 tamper: Tamper | None = None) -> None:
+        super().__init__(upstream, timeout_s, log, tamper)
         try:
             self._sock = socket.create_server(("127.0.0.1", port))
         except OSError as e:
@@ -496,8 +516,8 @@ class SerialGateway(_Gateway):
 
     def __init__(self, upstream: str, patterns: list[str], baudrate: int = 115200,
                  timeout_s: float = 30.0, log: Callable[[RequestRecord], None] | None = None,
-                 scan_s: float = 0.5) -> None:
-        super().__init__(upstream, timeout_s, log)
+                 scan_s: float = 0.5, tamper: Tamper | None = None) -> None:
+        super().__init__(upstream, timeout_s, log, tamper)
         self.patterns = patterns
         self.baudrate = baudrate
         self.scan_s = scan_s
