@@ -60,7 +60,8 @@ def test_provision_is_idempotent_and_needs_force_to_replace(
     status = _status(device)
     assert status["device_id"] == "ward3-bed7"
     assert status["state"] == "CONFIRMED"
-    assert status["nvm_keys"] == ["id.device", "id.key", "trust.vendor"]
+    assert status["nvm_keys"] == ["id.device", "id.key", "net.link", "trust.vendor"]
+    assert status["link"] == "http"  # the sim board has IP: the board's default
 
     code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1])
@@ -199,3 +200,59 @@ def test_a_board_of_another_kind_on_the_port_is_refused(
         target.close()
     assert code == 1
     assert "not a rpi-pico (expected 'RP2040' in its machine name)" in " ".join(out.split())
+
+
+def test_provision_and_deploy_set_the_agents_transport(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    """--link writes the NVM record net.link the agent picks its transport from; without it,
+    provisioning writes the board's default and deploy keeps what the board has."""
+    device = tmp_path / "dev"
+    app_dir = _app(tmp_path, "APP one")
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1], "--link", "uart:1:115200")
+    assert code == 0, out
+    assert "transport uart:1:115200" in out
+    assert _status(device)["link"] == "uart:1:115200"
+
+    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device)
+    assert code == 0, out
+    assert "transport:" not in out
+    assert _status(device)["link"] == "uart:1:115200"  # kept
+
+    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device, "--link",
+                     "tty:/dev/ttyUSB0")
+    assert code == 0, out
+    assert "transport: tty:/dev/ttyUSB0" in out
+    assert _status(device)["link"] == "tty:/dev/ttyUSB0"
+
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1], "--link", "http")
+    assert code == 0, out
+    assert "its transport is now http" in out
+    assert _status(device)["link"] == "http"
+
+    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+                     "--vendor-key", vendor[1], "--link", "carrier-pigeon")
+    assert code == 2
+    assert "uart:ID:BAUD" in out
+    assert _status(device)["link"] == "http"
+
+
+@pytest.mark.parametrize(("board", "link"), [
+    ("rpi-pico", "uart:1:115200"), ("adafruit-feather-nrf52840", "uart:0:115200"),
+    ("pyboard-stm32f405", "uart:1:115200"), ("esp32-s3", "http"), ("sim", "http"),
+    ("qemu-mps2-an385", "qemu"),
+])
+def test_board_default_links(board: str, link: str) -> None:
+    from suture.boards import load_board
+
+    assert load_board(board).default_link == link
+
+
+def test_a_bad_link_in_a_board_definition_is_refused() -> None:
+    from suture.boards.schema import check_link
+
+    for bad in ("uart:x:9600", "uart:0", "uart:0:10", "tty:", "https", ""):
+        with pytest.raises(ValueError, match="not one of"):
+            check_link(bad)

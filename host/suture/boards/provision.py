@@ -41,6 +41,21 @@ class ConnectedBoard(Protocol):
     def boot_state(self) -> str: ...
 
 
+NET_LINK = "net.link"  # the agent's transport (device/agent/transport/__init__.py default())
+
+
+def set_link(session: ConnectedBoard, link: str | None) -> str | None:
+    """Write the agent's transport: ``link``, or the board's default when the board has no
+    net.link record yet; what was written (None: the board's record was kept)."""
+    if link is None:
+        keys = device_ops.status(session.repl).get("nvm_keys") or []
+        if NET_LINK in keys:
+            return None
+        link = session.board.default_link
+    device_ops.put_nvm(session.repl, [(NET_LINK, link.encode())])
+    return link
+
+
 class ProvisionError(Exception):
     """Provisioning was refused or failed; nothing was overwritten."""
 
@@ -59,6 +74,7 @@ class ProvisionRequest:
     device_id: str | None = None
     groups: Sequence[str] = ()  # scheduler device groups (rollouts target groups)
     force: bool = False
+    link: str | None = None  # the agent's transport (net.link); None: the board's default
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,7 @@ def provision(
         records.append((device_ops.TRUST_SCHEDULER, b"".join(request.scheduler_keys)))
     if credential is not None:
         records.append((device_ops.ID_CREDENTIAL, credential.secret))
+    records.append((NET_LINK, (request.link or session.board.default_link).encode()))
     device_ops.put_nvm(session.repl, records)
     return ProvisionResult(
         device_id=device_id,

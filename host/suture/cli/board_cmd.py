@@ -36,7 +36,13 @@ from suture.boards.deploy import DeployError, compile_tree, deploy, local_update
 from suture.boards.firmware_config import FirmwareConfigError, LoaderTrust, write_firmware_dir
 from suture.boards.flash_runner import run_flash_plan
 from suture.boards.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
-from suture.boards.provision import ProvisionError, ProvisionRequest, decommission, provision
+from suture.boards.provision import (
+    ProvisionError,
+    ProvisionRequest,
+    decommission,
+    provision,
+    set_link,
+)
 from suture.boards.scheduler_client import SchedulerClient, SchedulerError
 from suture.boards.session import open_board, probe_port
 from suture.boards.swd import probe_update, sim_swd_update
@@ -200,6 +206,27 @@ def check(
 
 
 # --- provisioning, deploying, local updates ---------------------------------------------------
+Link = Annotated[
+    str | None,
+    typer.Option(
+        "--link",
+        help="The update agent's transport, kept in the NVM record net.link: http (the board "
+        "has IP), uart:ID:BAUD (the device link on machine.UART to `suture gateway`), "
+        "tty:PATH or qemu. Default: the board definition's (boards/*/board.toml `link`).",
+    ),
+]
+
+
+def _check_link(link: str | None) -> str | None:
+    from suture.boards.schema import check_link
+
+    if link is None:
+        return None
+    try:
+        return check_link(link)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+
 
 Port = Annotated[
     str | None, typer.Option("--port", help="The board's serial port, e.g. /dev/ttyACM0.")
@@ -339,15 +366,18 @@ def provision_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing device identity.")
     ] = False,
+    link: Link = None,
 ) -> None:
     """Provision a board: firmware, application, identity, enrollment.
 
     Flashes stage0 and the firmware (with --firmware), installs the
     application, writes the device identity (device key, trust anchors,
     scheduler URL and credential) and registers the device with the scheduler
-    (with --scheduler-url). Idempotent: a board that already has an identity
-    is left as it is unless --force.
+    (with --scheduler-url), and the agent's transport (--link, else the board's
+    default). Idempotent: a board that already has an identity is left as it
+    is unless --force (--link alone still sets the transport).
     """
+    link = _check_link(link)
     with _errors():
         board = load_board(name)
         bundle = _bundle(app)
@@ -377,18 +407,26 @@ def provision_cmd(
             device_id=device_id,
             groups=group or [],
             force=force,
+            link=link,
         )
         with (
             open_board(board, port=port, device_dir=device, new_identity=identity) as session,
             _progress(f"installing the application on {board.name}") as update,
         ):
             result = provision(session, request, scheduler=scheduler, progress=update)
+            if not result.changed and link is not None:
+                set_link(session, link)
     if not result.changed:
+        if link is not None:
+            _out.print(f"{board.name} is already provisioned as {result.device_id}; its "
+                       f"transport is now {link}", highlight=False)
+            return
         _out.print(f"{board.name} is already provisioned as {result.device_id}: nothing changed "
                    "(--force replaces its identity)", highlight=False)
         return
     _out.print(f"provisioned {result.device_id} on {board.name}: application version "
-               f"{result.installed_version}, device key {result.device_key_id}", highlight=False)
+               f"{result.installed_version}, device key {result.device_key_id}, transport "
+               f"{link or board.default_link}", highlight=False)
     if result.credential is not None:
         _out.print(f"registered with {scheduler_url} (credential "
                    f"{result.credential.fingerprint[:16]})", highlight=False)
@@ -400,20 +438,26 @@ def deploy_cmd(
     source: Annotated[Path, typer.Argument(help="Application folder to compile and copy.")],
     port: Port = None,
     device: DeviceDir = None,
+    link: Link = None,
 ) -> None:
     """The developer's loop: compile, copy what changed, reset, show the log.
 
     Compiles the folder to .mpy (main.py and boot.py stay source), copies only
     the files that differ from the board's into its application folder, resets
-    the board and prints what the application logs.
+    the board and prints what the application logs. The agent's transport is
+    set first: --link, or the board's default when the board has none yet.
     """
+    link = _check_link(link)
     with _errors():
         board = load_board(name)
         files = compile_tree(source)
         with open_board(board, port=port, device_dir=device) as session, _progress(
             f"copying to {board.name}"
         ) as update:
+            written = set_link(session, link)
             result = deploy(session, files, progress=update)
+    if written is not None:
+        _out.print(f"transport: {written}", highlight=False)
     _out.print(f"copied {len(result.copied)} files, {len(result.unchanged)} unchanged; "
                f"board booted ({result.boot_state})", highlight=False)
     for path in result.copied:

@@ -69,6 +69,7 @@ def _sut_status():
         "backup_version": bk.version if bk else None,
         "nvm_keys": keys,
         "device_id": (nvm.get("id.device")[1].decode() if "id.device" in keys else None),
+        "link": (nvm.get("net.link")[1].decode() if "net.link" in keys else None),
         "journal": [[x.seq, _J.STATE_NAMES[x.state], x.version] for x in ld.journal.records()],
     }
 print("SUTURE-JSON " + json.dumps(_sut_status()))
