@@ -14,9 +14,12 @@ import pytest
 from link_harness import PtyLine, Ward, enrol, installed, roll_out, run_until_confirmed, start_ward
 from suture.gateway import RequestRecord, SerialGateway
 from suture.keys import PrivateKey
+from suture.scheduler.schemas import RolloutCreate
+from suture.scheduler.services import rollouts
 from suture.sim.journal import State
 from suture.ward.fleet import Faults, SimulatedDevice
 
+ACTOR = "tamper-test"
 BEYOND_DOWNLOAD = (State.STAGED, State.BACKUP, State.INSTALLING, State.TRIAL, State.CONFIRMED)
 
 
@@ -65,11 +68,29 @@ def _still_on_v1(ward: Ward, dev: SimulatedDevice) -> None:
     assert dev.view.crashes == 0, dev.view.errors
     report = dev.flash_report()
     assert report.get("installed_version") == 1, report
-    assert report.get("state") in ("CONFIRMED", "DOWNLOADING"), report
+    # FAILED: the loader refused the staged bytes (their digest is not the manifest's)
+    assert report.get("state") in ("CONFIRMED", "DOWNLOADING", "FAILED"), report
     assert report.get("app_digest") == report.get("installed_digest"), report
     beyond = [r for r in dev.journal() if r.version == 2 and r.state in BEYOND_DOWNLOAD]
     assert beyond == [], beyond
     assert installed(ward, dev.device_id) == {"app": 1}
+
+
+def _retry(ward: Ward) -> None:
+    """The operator's answer to a device that reported a failed download: a new rollout of
+    the same release (the first one stopped at its error threshold)."""
+    sessions = ward.sched.sessions
+    now = ward.sched.clock.now()
+    first = rollouts.list_rollouts(sessions())[-1]
+    if first.state not in ("completed", "aborted"):
+        rollouts.abort_rollout(sessions(), rollout_id=first.id, revert=False, actor=ACTOR,
+                               now=now)
+    r = rollouts.create_rollout(sessions(), spec=RolloutCreate(
+        name="gw-retry", release_id=first.release_id, target_groups=["gw"], waves=["100%"],
+        error_threshold=0.5, error_min_sample=1, on_error="pause"), actor=ACTOR, now=now)
+    for i in range(r.required_approvals):
+        rollouts.approve_rollout(sessions(), rollout_id=r.id, actor=f"{ACTOR}-{i}", now=now)
+    rollouts.start_rollout(sessions(), rollout_id=r.id, actor=ACTOR, now=now)
 
 
 def _then_clean(ward: Ward, dev: SimulatedDevice, line: PtyLine) -> None:
@@ -95,6 +116,7 @@ def test_altered_payload_byte_is_never_installed(tmp_path: Path, loader_lib: Pat
         assert flip.altered > 0  # the gateway really altered the download
         assert dev.view.errors, "the device did not notice"
         _still_on_v1(ward, dev)
+        _retry(ward)
         _then_clean(ward, dev, line)
     finally:
         ward.sched.stop()
