@@ -224,7 +224,7 @@ class Board(_Strict):
         return "qemu" if self.qemu is not None else "http"
 
 
-LINK_FORMS = ("http", "qemu", "uart:ID:BAUD", "tty:PATH")
+LINK_FORMS = ("http", "qemu", "uart:<id>:<baud>", "tty:<path>")
 
 
 def check_link(spec: str) -> str:

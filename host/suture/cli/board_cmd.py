@@ -211,8 +211,8 @@ Link = Annotated[
     typer.Option(
         "--link",
         help="The update agent's transport, kept in the NVM record net.link: http (the board "
-        "has IP), uart:ID:BAUD (the device link on machine.UART to `suture gateway`), "
-        "tty:PATH or qemu. Default: the board definition's (boards/*/board.toml `link`).",
+        "has IP), uart:<id>:<baud> (the device link on machine.UART to `suture gateway`), "
+        "tty:<path> or qemu. Default: the board definition's (boards/*/board.toml `link`).",
     ),
 ]
 
