@@ -14,6 +14,7 @@
 # so a report is queued (in NVM) once per state whatever resets happen in between.
 import json
 
+from loader import journal as J
 from micropython import const
 
 from agent import schedule as S
@@ -26,10 +27,11 @@ TRIAL_TIMEOUT_S = const(600)  # a trial that cannot reach the scheduler this lon
 
 # journal state -> report state (docs/formats/device-api.md)
 _REPORT_STATE = {
-    1: "idle", 2: "downloading", 3: "staged", 4: "installing", 5: "installing", 6: "trial",
-    7: "confirmed", 8: "installing", 9: "reverted", 10: "failed",
+    J.IDLE: "idle", J.DOWNLOADING: "downloading", J.STAGED: "staged", J.BACKUP: "installing",
+    J.INSTALLING: "installing", J.TRIAL: "trial", J.CONFIRMED: "confirmed",
+    J.REVERTING: "installing", J.REVERTED: "reverted", J.FAILED: "failed",
 }
-_EVENTS = (9, 10, 7)  # REVERTED, FAILED, CONFIRMED: each record is an event of its own
+_EVENTS = (J.REVERTED, J.FAILED, J.CONFIRMED)  # each record is an event of its own
 
 
 def emit(kind, **fields):
@@ -95,19 +97,20 @@ class Agent:
         from loader.staging import ABORTED
 
         state = _REPORT_STATE.get(r.state, "idle")
-        if r.state == 3 and r.flags & 2:  # STAGED with INSTALL_REQUESTED
+        if r.state == J.STAGED and r.flags & J.FLAG_INSTALL_REQUESTED:
             state = "installing"
         rep = {"state": state, "installed": self.installed()}
-        if r.state == 10 and r.progress == ABORTED:
+        if r.state == J.FAILED and r.progress == ABORTED:
             rep["state"] = "idle"
-        elif r.state == 10:
+        elif r.state == J.FAILED:
             rep["error"] = {"code": r.progress, "message": "update failed (loader code %d)"
                             % r.progress}
-        elif r.state == 9 and r.progress:  # REVERTED because of a loader error (its code)
+        elif r.state == J.REVERTED and r.progress:  # because of a loader error (its code)
             rep["error"] = {"code": r.progress, "message": "reverted after loader error %d"
                             % r.progress}
         c = self.ctx()
-        if r.state != 1 and (c.get("v") == r.version or r.state in (9, 10)):
+        ended = r.state in (J.REVERTED, J.FAILED)
+        if r.state != J.IDLE and (c.get("v") == r.version or ended):
             if c.get("r"):
                 rep["rollout_id"] = c["r"]
             if c.get("rel"):
@@ -121,7 +124,7 @@ class Agent:
         r = self.ld.journal.current
         last = self.store.get_json("agent.js") or [0, 0, 0]
         state = _REPORT_STATE.get(r.state, "idle")
-        if r.state == 3 and r.flags & 2:
+        if r.state == J.STAGED and r.flags & J.FLAG_INSTALL_REQUESTED:
             state = "installing"
         if [state, r.version] == last[:2] and not (r.state in _EVENTS and r.seq != last[2]):
             return False
@@ -194,8 +197,6 @@ class Agent:
 
     # ---- actions -------------------------------------------------------------------------
     def act(self, s):
-        from loader import journal as J
-
         r = self.ld.journal.current
         if r.component == J.COMPONENT_APP and r.state == J.TRIAL:
             self.trial(s)
@@ -243,7 +244,6 @@ class Agent:
                                           "n": s.number})
 
     def download(self, s):
-        from loader import journal as J
         from loader.errors import LoaderError
         from loader.staging import Stager, abandon
 
@@ -347,8 +347,6 @@ class Agent:
         self.ld.board.reset()
 
     def trial(self, s):
-        from loader import journal as J
-
         if s is not None and s.action == S.REVERT:
             healthy, why = False, "the scheduler asked for a revert"
         else:
@@ -386,8 +384,6 @@ class Agent:
 
     # ---- loop ----------------------------------------------------------------------------
     def cycle(self):
-        from loader import journal as J
-
         r = self.ld.journal.current
         if r.state == J.TRIAL and not self.reachable and \
                 self.clock.mono() - self.booted >= TRIAL_TIMEOUT_S:

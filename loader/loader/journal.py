@@ -1,5 +1,6 @@
-# The update journal: docs/formats/journal.md is the definition (stage0/include/suture/journal.h
-# its C copy; tests/loader/test_journal_header.py checks that both agree).
+# The update journal (docs/formats/journal.md). host/suture/formats/journal.toml is the one
+# description of the record; this module's constants are a copy of it, checked both ways by
+# tests/formats/test_journal_copies.py (a constant changed, missing or added here fails it).
 import struct
 
 from binascii import crc32

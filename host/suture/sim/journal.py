@@ -1,4 +1,8 @@
-"""Decode the update journal (docs/formats/journal.md) from an external flash image."""
+"""Decode the update journal (docs/formats/journal.md) from an external flash image.
+
+The constants are a copy of ``suture/formats/journal.toml``, the one description of the
+record, checked both ways by tests/formats/test_journal_copies.py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from enum import IntEnum, IntFlag
 
 MAGIC = 0x4C4E4A53
 RECORD_SIZE = 64
-RECORD_FORMAT = "<IIBBBBIII32sI"  # bytes 0..59; the CRC-32 follows at 60
+CRC_OFFSET = 60  # the CRC-32 of bytes 0..59 is stored here
+RECORD_FORMAT = "<IIBBBBIII32sI"  # bytes 0..59
 
 
 class State(IntEnum):
@@ -64,9 +69,9 @@ class JournalRecord:
         """The record in 64 bytes, or None when empty or torn."""
         if len(raw) != RECORD_SIZE:
             return None
-        fields = struct.unpack(RECORD_FORMAT, raw[:60])
-        (crc,) = struct.unpack_from("<I", raw, 60)
-        if fields[0] != MAGIC or crc != zlib.crc32(raw[:60]):
+        fields = struct.unpack(RECORD_FORMAT, raw[:CRC_OFFSET])
+        (crc,) = struct.unpack_from("<I", raw, CRC_OFFSET)
+        if fields[0] != MAGIC or crc != zlib.crc32(raw[:CRC_OFFSET]):
             return None
         try:
             component = Component(fields[2])

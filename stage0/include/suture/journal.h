@@ -1,6 +1,9 @@
 /**
  * @file journal.h
- * The update journal record: the one C definition of docs/formats/journal.md.
+ * The update journal record: the C copy of host/suture/formats/journal.toml, the one
+ * description of the format (docs/formats/journal.md explains it). Written by hand and checked
+ * against the description both ways by tests/formats/test_journal_copies.py: a constant
+ * changed, missing or added here fails that test.
  *
  * The journal lives in two consecutive sectors at the start of the external flash's `journal`
  * region (ping-pong). Each sector is an array of 64-byte record slots. All fields are in
@@ -23,9 +26,9 @@
 #define SUTURE_JOURNAL_SECTORS 2u
 
 /* component */
-#define SUTURE_COMPONENT_APPLICATION 0u /**< application bundle (littlefs) */
-#define SUTURE_COMPONENT_LOADER 1u      /**< loader image (stage0 acts on these) */
-#define SUTURE_COMPONENT_NVM 2u         /**< NVM store */
+#define SUTURE_COMPONENT_APP 0u    /**< application bundle (littlefs) */
+#define SUTURE_COMPONENT_LOADER 1u /**< loader image (stage0 acts on these) */
+#define SUTURE_COMPONENT_NVM 2u    /**< NVM store */
 
 /* state */
 #define SUTURE_STATE_IDLE 1u        /**< nothing in flight */
@@ -40,9 +43,10 @@
 #define SUTURE_STATE_FAILED 10u     /**< abandoned before anything was replaced; progress = error */
 
 /* flags */
-#define SUTURE_FLAG_REVERT_REQUESTED 0x01u
-#define SUTURE_FLAG_INSTALL_REQUESTED 0x02u
-#define SUTURE_FLAG_MASK 0x03u /**< every other bit is 0 */
+#define SUTURE_FLAG_REVERT_REQUESTED 0x01u  /**< TRIAL: revert at the next boot */
+#define SUTURE_FLAG_INSTALL_REQUESTED 0x02u /**< STAGED: install at the next boot */
+#define SUTURE_FLAG_KEEP_BACKUP 0x04u       /**< application: the backup is kept (see the doc) */
+#define SUTURE_FLAG_MASK 0x07u              /**< every flag; every other bit is 0 */
 
 /** One journal record, exactly as stored in flash (64 bytes, little-endian). */
 typedef struct __attribute__((packed)) suture_journal_record {

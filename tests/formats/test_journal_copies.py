@@ -1,0 +1,147 @@
+"""Every hand-written copy of the journal format agrees with its one description
+(host/suture/formats/journal.toml), both ways; and the check does fail when a copy is changed by
+hand: a value altered, a constant removed, a constant added."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from suture.formats import journal as journal_format
+from suture.formats.journal import FormatDescriptionError, JournalFormat
+from suture.formats.journal_check import (
+    C_HEADER,
+    DOC,
+    HOST,
+    LOADER,
+    check_all,
+    check_c_header,
+    check_doc,
+    check_host,
+    check_loader,
+)
+
+CHECKS: dict[str, Callable[[JournalFormat, str], list[str]]] = {
+    C_HEADER: check_c_header,
+    LOADER: check_loader,
+    HOST: check_host,
+    DOC: check_doc,
+}
+
+
+@pytest.fixture(scope="module")
+def fmt() -> JournalFormat:
+    return journal_format.load()
+
+
+def test_every_copy_agrees_with_the_description(fmt: JournalFormat, repo_root: Path) -> None:
+    assert check_all(fmt, repo_root) == []
+
+
+def test_description_is_the_record_the_devices_write(fmt: JournalFormat) -> None:
+    assert (fmt.record_size, fmt.magic, fmt.crc_span, fmt.sectors) == (64, 0x4C4E4A53, 60, 2)
+    assert fmt.struct_format() == "<IIBBBBIII32sI"
+    assert (fmt.flags["KEEP_BACKUP"], fmt.flag_mask) == (0x04, 0x07)
+    assert (len(fmt.states), fmt.field("digest").offset) == (10, 24)
+
+
+def _sub(pattern: str, repl: str) -> Callable[[str], str]:
+    def mutate(text: str) -> str:
+        out, n = re.subn(pattern, repl, text, count=1, flags=re.M)
+        assert n == 1, f"the mutation {pattern!r} does not apply any more"
+        return out
+
+    return mutate
+
+
+# (copy, mutation, a word the report must name)
+MUTATIONS = [
+    # the drift found in #15: the header without KEEP_BACKUP
+    (C_HEADER, _sub(r"^#define SUTURE_FLAG_KEEP_BACKUP .*\n", ""), "SUTURE_FLAG_KEEP_BACKUP"),
+    (C_HEADER, _sub(r"SUTURE_FLAG_MASK 0x07u", "SUTURE_FLAG_MASK 0x03u"), "SUTURE_FLAG_MASK"),
+    (C_HEADER, _sub(r"SUTURE_STATE_FAILED 10u", "SUTURE_STATE_FAILED 11u"), "SUTURE_STATE_FAILED"),
+    (C_HEADER, _sub(r"^/\* flags \*/\n", "/* flags */\n#define SUTURE_FLAG_FAST 0x08u\n"),
+     "SUTURE_FLAG_FAST"),
+    (C_HEADER, _sub(r"uint8_t digest\[32\];", "uint8_t digest[28];"), "digest"),
+    (C_HEADER, _sub(r"reserved\) == 56", "reserved) == 52"), "reserved"),
+    (LOADER, _sub(r"^FLAG_KEEP_BACKUP = const\(0x04\)\n", ""), "FLAG_KEEP_BACKUP"),
+    (LOADER, _sub(r"^TRIAL = const\(6\)", "TRIAL = const(0x16)"), "TRIAL"),
+    (LOADER, _sub(r"^FAILED = const\(10\)\n", "FAILED = const(10)\nPAUSED = const(11)\n"),
+     "PAUSED"),
+    (LOADER, _sub(r"^OFF_SIZE = const\(16\)", "OFF_SIZE = const(17)"), "OFF_SIZE"),
+    (LOADER, _sub(r'9: "REVERTED"', '9: "REVERTING"'), "STATE_NAMES"),
+    (LOADER, _sub(r'_FMT = "<IIBBBBIII32sI"', '_FMT = "<IIBBBBIII31sI"'), "_FMT"),
+    (HOST, _sub(r"^    KEEP_BACKUP = 0x04\n", ""), "Flag.KEEP_BACKUP"),
+    (HOST, _sub(r"^    NVM = 2\n", "    NVM = 2\n    BOOTLOADER = 3\n"), "Component.BOOTLOADER"),
+    (HOST, _sub(r"^MAGIC = 0x4C4E4A53", "MAGIC = 0x4C4E4A54"), "MAGIC"),
+    (DOC, _sub(r"^\| 10    \| `FAILED`", "| 11    | `FAILED`"), "state FAILED"),
+    (DOC, _sub(r"^\| 2   \| `0x04` \| `KEEP_BACKUP`.*\n", ""), "flag KEEP_BACKUP"),
+    (DOC, _sub(r"^\| 2     \| `NVM`", "| 3     | `NVM`"), "component NVM"),
+    (DOC, _sub(r"^\| 56     \| 4    \| `reserved`", "| 56     | 2    | `reserved`"),
+     "field reserved"),
+]
+
+
+@pytest.mark.parametrize(("copy", "mutate", "named"), MUTATIONS,
+                         ids=[f"{c.rsplit('/', 1)[-1]}-{n}" for c, _, n in MUTATIONS])
+def test_a_copy_changed_by_hand_fails_the_check(
+    fmt: JournalFormat, repo_root: Path, copy: str, mutate: Callable[[str], str], named: str
+) -> None:
+    check = CHECKS[copy]
+    text = (repo_root / copy).read_text(encoding="utf-8")
+    assert check(fmt, text) == []
+    problems = check(fmt, mutate(text))
+    assert problems, "the check did not notice the change"
+    assert any(named in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("offset = 24, size = 32", "offset = 24, size = 30"), "fields are packed"),
+    (("KEEP_BACKUP = 0x04", "KEEP_BACKUP = 0x06"), "KEEP_BACKUP"),
+    (("FAILED = 10", "FAILED = 9"), "share a value"),
+    (('"REVERTED", "FAILED"]', '"REVERTED", "DONE"]'), "DONE"),
+])
+def test_an_inconsistent_description_is_refused(change: tuple[str, str], message: str) -> None:
+    text = journal_format.description_text()
+    assert change[0] in text
+    with pytest.raises(FormatDescriptionError, match=message):
+        journal_format.parse(text.replace(change[0], change[1], 1))
+
+
+RUNNER = "device/agent/runner.py"
+_RECORD_ATTRS = {"state", "component", "flags"}
+
+
+def bare_journal_numbers(source: str) -> list[str]:
+    """Integers compared with, or masked from, a record's state/component/flags, and integer
+    keys of a table of states: journal values written as numbers instead of loader names."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        parts: list[ast.expr] = []
+        if isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd):
+            parts = [node.left, node.right]
+        if any(isinstance(p, ast.Attribute) and p.attr in _RECORD_ATTRS for p in parts):
+            for p in parts:
+                for leaf in [p, *(p.elts if isinstance(p, ast.Tuple) else [])]:
+                    if isinstance(leaf, ast.Constant) and type(leaf.value) is int:
+                        found.append(f"line {leaf.lineno}: {leaf.value}")
+        if isinstance(node, ast.Dict) and any(
+                isinstance(k, ast.Constant) and type(k.value) is int for k in node.keys):
+            found.append(f"line {node.lineno}: a table keyed by bare numbers")
+    return found
+
+
+def test_agent_names_journal_values(repo_root: Path) -> None:
+    source = (repo_root / RUNNER).read_text(encoding="utf-8")
+    assert bare_journal_numbers(source) == []
+    again = source.replace("r.state == J.STAGED", "r.state == 3", 1)
+    assert again != source
+    assert bare_journal_numbers(again)
+    again = source.replace("J.IDLE: \"idle\"", "1: \"idle\"", 1)
+    assert again != source
+    assert bare_journal_numbers(again)
