@@ -18,6 +18,7 @@ from loader.errors import (
     InterruptedError_,
     LoaderError,
     LoaderImageError,
+    MemoryShortError,
     MigrationError,
     NoSpaceError,
     RollbackError,
@@ -508,7 +509,22 @@ class Loader:
     def stage(self, envelope, stream, install=True):
         """Verify envelope (signature, identity, anti-rollback, size), then copy the payload
         from stream (readinto) into the staging slot, hashing as it goes. Nothing is written
-        before the envelope verifies."""
+        before the envelope verifies. A heap that runs out on the way is a MemoryShortError
+        (the update's record, once opened, is FAILED), never a crash."""
+        rec = None
+        try:
+            return self._stage(envelope, stream, install)
+        except MemoryError:
+            import gc
+
+            gc.collect()
+            rec = self.journal.current
+            err = MemoryShortError("not enough memory to verify and stage this update")
+            if rec.state == J.DOWNLOADING:
+                self._fail(rec, err)
+            raise err
+
+    def _stage(self, envelope, stream, install):
         j = self.journal
         cur, plan, size, digest, comp = self.check_staging(envelope)
         rec = self.downloading_record(cur, plan.seq, size, digest, comp)

@@ -74,6 +74,13 @@ class NoSpaceError(SizeError):
     code = 33
 
 
+class MemoryShortError(SizeError):
+    """The heap ran out while an update was verified or staged: the update is refused (its
+    record, if one was opened, is FAILED) and nothing else changes."""
+
+    code = 34
+
+
 class DigestError(LoaderError):
     """A payload, a staged image or an installed copy does not match its expected SHA-256."""
 

@@ -103,5 +103,7 @@ def small_geometry(
         internal=FlashGeometry(internal_size, sector, page),
         external=FlashGeometry(ext_size, sector, page),
         regions={r.name: r for r in (journal, nvm, staging, backup)},
-        heapsize=128 * 1024,
+        # the firmware's heap on the QEMU boards; the simulated flash's own bookkeeping (its
+        # weak-byte map after partial erases and torn programs) lives in the same heap here
+        heapsize=192 * 1024,
     )
