@@ -6,7 +6,7 @@ Host-side packages:
 - ``suture.keys``: key generation and PEM handling shared by every signing command.
 - ``suture.image``: stage0 loader images (header, sign, inspect).
 - ``suture.scheduler``: the hospital's scheduler service.
-- ``suture.vendor``: the vendor's release repository and GNAP authorization server.
+- ``suture.vendor_services``: the vendor's release repository and GNAP authorization server.
 - ``suture.boards``: board definitions and their checks.
 - ``suture.sim``: the MicroPython unix-port simulator harness and the ward simulator.
 - ``suture.hil``: the pytest-embedded plugin for hardware-in-the-loop tests.

@@ -149,9 +149,9 @@ def mirror(
     from suture.scheduler.db import make_engine, make_session_factory
     from suture.scheduler.errors import SchedulerError
     from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_release
-    from suture.vendor.gnap.client import GnapClient, GnapClientError
-    from suture.vendor.gnap.rights import release_access
-    from suture.vendor.httpsig import JwkError, SigningKey
+    from suture.vendor_services.gnap.client import GnapClient, GnapClientError
+    from suture.vendor_services.gnap.rights import release_access
+    from suture.vendor_services.httpsig import JwkError, SigningKey
 
     window_start, window_end = _timestamp(start), _timestamp(end)
     if database_url is None:

@@ -87,10 +87,10 @@ def serve(
     """
     import uvicorn
 
-    from suture.vendor.app import create_app
-    from suture.vendor.gnap.clients import RegistryError
-    from suture.vendor.settings import VendorSettings
-    from suture.vendor.statedb import StateDbError
+    from suture.vendor_services.app import create_app
+    from suture.vendor_services.gnap.clients import RegistryError
+    from suture.vendor_services.settings import VendorSettings
+    from suture.vendor_services.statedb import StateDbError
 
     try:
         settings = VendorSettings(
@@ -132,9 +132,9 @@ def publish(
     is published once.
     """
     from suture.keys import KeyFileError, load_private_key
-    from suture.vendor.repository.publish import ReleaseFiles, publish_release
-    from suture.vendor.repository.store import ReleaseError, ReleaseStore
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services.repository.publish import ReleaseFiles, publish_release
+    from suture.vendor_services.repository.store import ReleaseError, ReleaseStore
+    from suture.vendor_services.settings import VendorSettings
 
     try:
         private = load_private_key(key)
@@ -154,8 +154,8 @@ def publish(
 @vendor_app.command("releases")
 def releases(data: DataOption = DEFAULT_DATA) -> None:
     """List the published releases."""
-    from suture.vendor.repository.store import ReleaseStore
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services.repository.store import ReleaseStore
+    from suture.vendor_services.settings import VendorSettings
 
     store = ReleaseStore(VendorSettings(data_dir=data).releases_dir)
     for release_id in store.list():
@@ -184,9 +184,9 @@ def client_add(
     Records its key, the releases it may fetch and the bounds of the rollouts it
     may ask for. It then identifies itself by INSTANCE_ID (RFC 9635 §2.3.1).
     """
-    from suture.vendor.gnap.clients import RegisteredClient, Registry, RegistryError
-    from suture.vendor.httpsig import JwkError, load_public_pem, public_jwk
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services.gnap.clients import RegisteredClient, Registry, RegistryError
+    from suture.vendor_services.httpsig import JwkError, load_public_pem, public_jwk
+    from suture.vendor_services.settings import VendorSettings
 
     try:
         public = load_public_pem(key.read_bytes())
@@ -209,8 +209,8 @@ def client_add(
 @client_app.command("list")
 def client_list(data: DataOption = DEFAULT_DATA) -> None:
     """List the registered clients and their bounds."""
-    from suture.vendor.gnap.clients import Registry, RegistryError
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services.gnap.clients import Registry, RegistryError
+    from suture.vendor_services.settings import VendorSettings
 
     try:
         registry = Registry.load(VendorSettings(data_dir=data).registry_path)
@@ -236,10 +236,10 @@ def client_remove(
     """
     import sqlite3
 
-    from suture.vendor.gnap.clients import Registry, RegistryError
-    from suture.vendor.gnap.grants import GrantStore
-    from suture.vendor.settings import VendorSettings
-    from suture.vendor.statedb import StateDb, StateDbError
+    from suture.vendor_services.gnap.clients import Registry, RegistryError
+    from suture.vendor_services.gnap.grants import GrantStore
+    from suture.vendor_services.settings import VendorSettings
+    from suture.vendor_services.statedb import StateDb, StateDbError
 
     settings = VendorSettings(data_dir=data)
     try:
@@ -261,8 +261,8 @@ def biscuit_keygen(
     force: Annotated[bool, typer.Option(help="Replace an existing root key.")] = False,
 ) -> None:
     """Create the Ed25519 root key that signs device biscuits (enables direct download)."""
-    from suture.vendor import biscuits
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services import biscuits
+    from suture.vendor_services.settings import VendorSettings
 
     path = VendorSettings(data_dir=data).biscuit_root_path
     if path.exists() and not force:
@@ -287,8 +287,8 @@ def biscuit_issue(
     expiry check. Prints the token (base64) on stdout and its revocation id on
     stderr.
     """
-    from suture.vendor import biscuits
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services import biscuits
+    from suture.vendor_services.settings import VendorSettings
 
     root_path = VendorSettings(data_dir=data).biscuit_root_path
     try:
@@ -315,8 +315,8 @@ def biscuit_attenuate(
     Appends a block of checks. Anyone holding the biscuit can do this; the
     result can never do more than the original.
     """
-    from suture.vendor import biscuits
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services import biscuits
+    from suture.vendor_services.settings import VendorSettings
 
     try:
         root = biscuits.load_root_key(VendorSettings(data_dir=data).biscuit_root_path)
@@ -338,8 +338,8 @@ def biscuit_inspect(
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Verify a biscuit against the root key and print its blocks and revocation ids."""
-    from suture.vendor import biscuits
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services import biscuits
+    from suture.vendor_services.settings import VendorSettings
 
     try:
         root = biscuits.load_root_key(VendorSettings(data_dir=data).biscuit_root_path)
@@ -359,8 +359,8 @@ def biscuit_revoke(
     data: DataOption = DEFAULT_DATA,
 ) -> None:
     """Revoke a biscuit block: the repository refuses it and every biscuit derived from it."""
-    from suture.vendor import biscuits
-    from suture.vendor.settings import VendorSettings
+    from suture.vendor_services import biscuits
+    from suture.vendor_services.settings import VendorSettings
 
     try:
         biscuits.revoke(VendorSettings(data_dir=data).revoked_biscuits_path, revocation_id)

@@ -1,6 +1,6 @@
 """Mirror a release from a vendor's repository into the scheduler.
 
-The scheduler is a GNAP client of the vendor (:mod:`suture.vendor.gnap.client`): it fetches
+The scheduler is a GNAP client of the vendor (:mod:`suture.vendor_services.gnap.client`): it fetches
 the release's files with a key-bound token whose rights name the rollout, checks each file
 against the digests the repository lists, then hands them to
 :func:`suture.scheduler.services.releases.import_release`, which verifies the SUIT signature
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from suture.keys import PublicKey
 from suture.scheduler.models import Release
 from suture.scheduler.services.releases import import_release
-from suture.vendor.gnap.client import GnapClient, GnapClientError, GrantState, discover
+from suture.vendor_services.gnap.client import GnapClient, GnapClientError, GrantState, discover
 
 ARTEFACTS = ("envelope", "payload", "sbom", "notes")
 # Ceilings on what is fetched (the repository enforces the same at publication).
