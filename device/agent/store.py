@@ -5,7 +5,7 @@
 #                    "c": component, "v": version, "n": schedule number}
 #   agent.jseq       journal seq of the last state reported (decimal text)
 #   agent.q.<n>      queued reports (JSON), sent in order and deleted once acknowledged
-# Identity, written at provisioning (suture.hil.device_ops): id.device, id.credential,
+# Identity, written at provisioning (suture.devicectl.device_ops): id.device, id.credential,
 # id.scheduler, trust.scheduler, trust.vendor.
 import json
 

@@ -8,8 +8,12 @@ Host-side packages:
 - ``suture.scheduler``: the hospital's scheduler service.
 - ``suture.vendor_services``: the vendor's release repository and GNAP authorization server.
 - ``suture.boards``: board definitions and their checks.
+- ``suture.devicectl``: a running board's REPL, the status protocol, the simulated board's port
+  and the boards the HIL suite drives.
+- ``suture.boardops``: flashing, provisioning, deploying and the local update (USB, SWD).
+- ``suture.firmware``: the MicroPython firmware with the frozen loader, built for a board.
 - ``suture.sim``: the MicroPython unix-port simulator harness and the ward simulator.
-- ``suture.hil``: the pytest-embedded plugin for hardware-in-the-loop tests.
+- ``suture.hil``: the pytest-embedded plugin for hardware-in-the-loop tests (alone).
 """
 
 __version__ = "0.1.0"

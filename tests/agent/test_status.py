@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler
-from suture.hil.status_protocol import encode_request, parse_response
+from suture.devicectl.status_protocol import encode_request, parse_response
 from suture.keys import PrivateKey
 from suture.scheduler.schedule_doc import Schedule, sign_schedule
 from suture.sim.testing import Provisioned

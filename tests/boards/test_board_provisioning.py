@@ -187,7 +187,7 @@ def test_a_board_of_another_kind_on_the_port_is_refused(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
 ) -> None:
     """The simulated board's pty answers like a USB port; a Pico definition refuses it."""
-    from suture.hil.sim_target import SimTarget
+    from suture.devicectl.sim_target import SimTarget
     from suture.sim.testing import identity_for
 
     target = SimTarget(tmp_path / "dev", identity_for(keys.public_key_bytes(

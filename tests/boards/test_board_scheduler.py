@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from suture import keys
-from suture.boards import load_board
-from suture.boards.provision import ProvisionError, ProvisionRequest, decommission, provision
-from suture.boards.scheduler_client import (
+from suture.boardops.provision import ProvisionError, ProvisionRequest, decommission, provision
+from suture.boardops.scheduler_client import (
     DeviceExistsError,
     SchedulerClient,
     SchedulerError,
 )
-from suture.boards.session import open_board
-from suture.hil import device_ops
+from suture.boardops.session import open_board
+from suture.boards import load_board
+from suture.devicectl import device_ops
 from suture.scheduler import credentials, migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.config import Settings

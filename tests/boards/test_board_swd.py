@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from suture import keys
-from suture.boards import swd
+from suture.boardops import swd
 from suture.bundle import build_bundle
 from suture.cli.main import app
 from suture.sim.testing import sign_payload

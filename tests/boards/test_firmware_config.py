@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from suture.boards import load_board
-from suture.boards.firmware_config import (
+from suture.boards.schema import Board
+from suture.cli.main import app
+from suture.firmware.board_config import (
     DEFAULT_MOUNT,
     FirmwareConfigError,
     LoaderTrust,
@@ -20,8 +22,6 @@ from suture.boards.firmware_config import (
     render_board_config,
     write_firmware_dir,
 )
-from suture.boards.schema import Board
-from suture.cli.main import app
 from suture.keys import generate_private_key, public_key_bytes
 from suture.sim.fake_spi_nor import MACHINE_PY
 from typer.testing import CliRunner

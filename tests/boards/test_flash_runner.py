@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from suture.boardops.flash_runner import run_flash_plan
+from suture.boardops.flashing import FlashPlanError, Images, flash_plan, write_uf2
 from suture.boards import load_board
-from suture.boards.flash_runner import run_flash_plan
-from suture.boards.flashing import FlashPlanError, Images, flash_plan, write_uf2
 from suture.cli.main import app
 from typer.testing import CliRunner
 

@@ -6,8 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from suture.boards import load_board
-from suture.boards.flashing import (
+from suture.boardops.flashing import (
     CopyToVolume,
     FlashCommand,
     FlashPlanError,
@@ -17,6 +16,7 @@ from suture.boards.flashing import (
     to_uf2,
     write_uf2,
 )
+from suture.boards import load_board
 
 S0 = Path("/img/stage0.bin")
 FW = Path("/img/firmware.bin")

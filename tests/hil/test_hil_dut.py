@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from suture.boards import load_board
-from suture.hil import (
+from suture.devicectl import (
     BoardAbsentError,
     BoardBusyError,
     DeviceError,
@@ -103,7 +103,7 @@ def test_an_application_that_never_returns_is_interrupted_after_its_log(
     mpy_dut: MicroPythonDut,
 ) -> None:
     from suture.bundle import build_bundle
-    from suture.hil import device_ops
+    from suture.devicectl import device_ops
 
     forever = build_bundle({"main.py": (
         b"import time\ndef main():\n    n = 0\n    while True:\n"

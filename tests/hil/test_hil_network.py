@@ -1,4 +1,4 @@
-"""Update over the network: the board, provisioned and enrolled by `suture.boards.provision`,
+"""Update over the network: the board, provisioned and enrolled by `suture.boardops.provision`,
 runs the update agent against a real scheduler on loopback; a rollout brings it from version 1
 to version 2 (download, stage, install at a reset, trial, confirm)."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from suture import keys
-from suture.boards.provision import ProvisionRequest, provision
-from suture.boards.scheduler_client import SchedulerClient
+from suture.boardops.provision import ProvisionRequest, provision
+from suture.boardops.scheduler_client import SchedulerClient
 from suture.hil.dut import MicroPythonDut
 from suture.keys import PrivateKey
 from suture.scheduler.schemas import RolloutCreate

@@ -63,7 +63,7 @@ def test_a_reset_whose_boot_line_is_missed(mpy_dut):
     # The unix port has no machine.reset(): the board keeps running and prints no boot line,
     # as when a USB board's line is gone before the port reopens. The state comes from the REPL.
     from suture.bundle import build_bundle
-    from suture.hil import device_ops
+    from suture.devicectl import device_ops
     app = build_bundle({"main.py": b"def main(): pass"})
     device_ops.provision_app(mpy_dut.link, app, 1, blank=True)
     mpy_dut.boot_timeout_s = 1.0
@@ -84,7 +84,7 @@ def test_a_running_board_through_pytest_embedded_serial_service(
     """The bench path: --port with --embedded-services serial; the board here is a simulated
     one already running on its pty, as a real board runs before the suite starts."""
     from suture import keys
-    from suture.hil.sim_target import SimTarget
+    from suture.devicectl.sim_target import SimTarget
     from suture.sim.testing import identity_for
 
     key = keys.generate_private_key("ES256")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from suture import keys
-from suture.hil.qemu_target import QemuStage0Target
+from suture.devicectl.qemu_target import QemuStage0Target
 
 pytestmark = [pytest.mark.hil, pytest.mark.hil_targets("qemu")]
 

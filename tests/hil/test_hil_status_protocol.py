@@ -4,14 +4,14 @@ responder) answers status requests over the serial link while it keeps logging."
 from __future__ import annotations
 
 import pytest
-from suture.hil import device_code
-from suture.hil.dut import MicroPythonDut
-from suture.hil.status_protocol import (
+from suture.devicectl import device_code
+from suture.devicectl.status_protocol import (
     StatusProtocolError,
     StatusWatcher,
     encode_request,
     parse_response,
 )
+from suture.hil.dut import MicroPythonDut
 from suture.sim.testing import example_app
 
 pytestmark = pytest.mark.hil
@@ -32,7 +32,7 @@ def test_request_and_response_lines() -> None:
 
 
 def test_watch_a_running_board_without_stopping_it(mpy_dut: MicroPythonDut) -> None:
-    from suture.hil import device_ops
+    from suture.devicectl import device_ops
 
     device_ops.provision_app(mpy_dut.link, example_app(1), 1, blank=True)
     device_ops.put_nvm(mpy_dut.link, [(device_ops.ID_DEVICE, b"watch-me")])

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import pytest
 from suture import keys
-from suture.boards.provision import ProvisionRequest, decommission, provision
+from suture.boardops.provision import ProvisionRequest, decommission, provision
 from suture.bundle import build_bundle
-from suture.hil import DeviceError, device_ops
+from suture.devicectl import DeviceError, device_ops
 from suture.hil.dut import MicroPythonDut
 from suture.keys import PrivateKey
 from suture.sim.testing import CLASS_ID, VENDOR_ID, sign_payload

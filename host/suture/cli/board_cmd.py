@@ -22,6 +22,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from suture.boardops.deploy import DeployError, compile_tree, deploy, local_update
+from suture.boardops.flash_runner import run_flash_plan
+from suture.boardops.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
+from suture.boardops.provision import (
+    ProvisionError,
+    ProvisionRequest,
+    decommission,
+    provision,
+    set_link,
+)
+from suture.boardops.scheduler_client import SchedulerClient, SchedulerError
+from suture.boardops.session import open_board, probe_port
+from suture.boardops.swd import probe_update, sim_swd_update
 from suture.boards import (
     Board,
     BoardDefinitionError,
@@ -32,24 +45,11 @@ from suture.boards import (
     load_board,
     load_board_file,
 )
-from suture.boards.deploy import DeployError, compile_tree, deploy, local_update
-from suture.boards.firmware_config import FirmwareConfigError, LoaderTrust, write_firmware_dir
-from suture.boards.flash_runner import run_flash_plan
-from suture.boards.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
-from suture.boards.provision import (
-    ProvisionError,
-    ProvisionRequest,
-    decommission,
-    provision,
-    set_link,
-)
-from suture.boards.scheduler_client import SchedulerClient, SchedulerError
-from suture.boards.session import open_board, probe_port
-from suture.boards.swd import probe_update, sim_swd_update
 from suture.bundle import BundleError, build_bundle_from_dir
-from suture.hil import device_ops
-from suture.hil.link import LinkError
-from suture.hil.simport import SimPortError
+from suture.devicectl import device_ops
+from suture.devicectl.repl import LinkError
+from suture.devicectl.simport import SimPortError
+from suture.firmware.board_config import FirmwareConfigError, LoaderTrust, write_firmware_dir
 from suture.keys import KeyFileError, load_private_key, load_public_key, public_key_bytes
 from suture.sim import DeviceIdentity, SimError
 from suture.sim.testing import CLASS_ID, VENDOR_ID

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
 from suture.boards import load_board
-from suture.boards.firmware_config import FirmwareConfigError
+from suture.firmware.board_config import FirmwareConfigError
 from suture.firmware.build import build_firmware, dev_keys
 from suture.firmware.errors import FirmwareError
 from suture.keys import KeyFileError, load_private_key, load_public_key

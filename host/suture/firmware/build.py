@@ -2,7 +2,7 @@
 loader image.
 
 Steps: the pinned MicroPython tree (:mod:`suture.firmware.source`); ``mpy-cross``; the board's
-``board_config`` and freeze manifest (:mod:`suture.boards.firmware_config`); the port's build
+``board_config`` and freeze manifest (:mod:`suture.firmware.board_config`); the port's build
 (the QEMU boards use this repository's board definition in ``firmware/qemu/``: linked for the
 loader slot, littlefs on, the ``suture_qemu`` native module and the frozen boot entry); the
 firmware's binary signed with stage0's header (:func:`suture.image.sign_image`).
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suture import keys
-from suture.boards.firmware_config import LoaderTrust, write_firmware_dir
 from suture.boards.schema import Board
+from suture.firmware.board_config import LoaderTrust, write_firmware_dir
 from suture.firmware.errors import FirmwareError
 from suture.firmware.source import REPO_ROOT, micropython_tree
 from suture.image import HEADER_SIZE, sign_image

@@ -1,20 +1,4 @@
-"""Hardware-in-the-loop: drive a MicroPython board (real, or the simulator on a pty) over its
-REPL, and the pytest plugin (``suture.hil.plugin``) that runs tests/hil/ against either."""
-
-from suture.hil.link import (
-    BoardAbsentError,
-    BoardBusyError,
-    DeviceError,
-    LinkError,
-    MicroPythonLink,
-    WrongBoardError,
-)
-
-__all__ = [
-    "BoardAbsentError",
-    "BoardBusyError",
-    "DeviceError",
-    "LinkError",
-    "MicroPythonLink",
-    "WrongBoardError",
-]
+"""The pytest plugin of suture's hardware-in-the-loop suite (``suture.hil.plugin``, registered as
+the ``suture_hil`` pytest11 entry point) and the device under test its fixtures hand to the
+scenarios (:class:`suture.hil.dut.MicroPythonDut`). The boards themselves are reached through
+:mod:`suture.devicectl`."""

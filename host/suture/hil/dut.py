@@ -9,10 +9,10 @@ import serial
 from mpremote.transport_serial import SerialTransport
 
 from suture.boards.schema import Board
-from suture.hil import device_ops
-from suture.hil.link import LinkError, MicroPythonLink, Progress, open_transport
-from suture.hil.status_protocol import StatusWatcher
-from suture.hil.targets import HilTarget
+from suture.devicectl import device_ops
+from suture.devicectl.repl import LinkError, MicroPythonLink, Progress, open_transport
+from suture.devicectl.status_protocol import StatusWatcher
+from suture.devicectl.targets import HilTarget
 
 
 def transport_from_serial(port: serial.SerialBase) -> SerialTransport:
@@ -59,7 +59,7 @@ class MicroPythonDut:
 
     @property
     def repl(self) -> MicroPythonLink:
-        """The open REPL link (the name `suture.boards.provision` expects)."""
+        """The open REPL link (the name `suture.boardops.provision` expects)."""
         return self.link
 
     @property

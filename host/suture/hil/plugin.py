@@ -29,16 +29,16 @@ import pytest
 
 from suture import keys
 from suture.boards import BoardDefinitionError, load_board
-from suture.hil.dut import MicroPythonDut
-from suture.hil.qemu_firmware_target import (
+from suture.devicectl.qemu_firmware_target import QemuFirmwareHilTarget
+from suture.devicectl.qemu_target import QemuStage0Target, QemuTargetError
+from suture.devicectl.targets import BenchHilTarget, HilTarget, SimHilTarget
+from suture.firmware.qemu_build import (
     FIRMWARE_BOARDS,
     QemuFirmware,
     QemuFirmwareError,
-    QemuFirmwareHilTarget,
     prepare_firmware,
 )
-from suture.hil.qemu_target import QemuStage0Target, QemuTargetError
-from suture.hil.targets import BenchHilTarget, HilTarget, SimHilTarget
+from suture.hil.dut import MicroPythonDut
 from suture.keys import PrivateKey
 from suture.sim import DeviceIdentity
 from suture.sim.testing import CLASS_ID, VENDOR_ID, identity_for

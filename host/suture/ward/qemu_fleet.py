@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from suture.boards.schema import Board
-from suture.hil.qemu_firmware_target import QemuFirmware
+from suture.firmware.qemu_build import QemuFirmware
 from suture.qemu import QemuDevice
 from suture.qemu.device import QemuError
 from suture.sim.journal import JournalRecord, read_journal

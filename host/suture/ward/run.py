@@ -82,7 +82,7 @@ class WardConfig:
         if self.timeout_s <= 0:
             problems.append("--timeout must be positive")
         if self.on_qemu:
-            from suture.hil.qemu_firmware_target import FIRMWARE_BOARDS
+            from suture.firmware.qemu_build import FIRMWARE_BOARDS
 
             if self.target not in FIRMWARE_BOARDS:
                 problems.append(f"--target must be sim or one of {', '.join(FIRMWARE_BOARDS)}")
@@ -298,7 +298,7 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
 
 def _qemu_firmware(board_name: str) -> Any:
     from suture.boards import load_board
-    from suture.hil.qemu_firmware_target import QemuFirmwareError, prepare_firmware
+    from suture.firmware.qemu_build import QemuFirmwareError, prepare_firmware
 
     try:
         return prepare_firmware(load_board(board_name), str(VENDOR_ID), str(CLASS_ID))

@@ -1,7 +1,7 @@
 # A real board: the external flash behind machine.SPI (a JEDEC SPI NOR driver), littlefs on the
 # internal flash as the port mounts it, machine.reset and machine.WDT. The flash map comes from
 # the frozen module `board_config` generated from boards/<board>/board.toml by
-# `suture board firmware-config` (suture.boards.firmware_config), which defines:
+# `suture board firmware-config` (suture.firmware.board_config), which defines:
 #   NAME, SPI_ID, SPI_BAUD, SPI_CS, SPI_PINS ((sck, mosi, miso) or () for fixed-pin buses),
 #   EXT_SIZE, EXT_SECTOR, EXT_PAGE,
 #   EXT_REGIONS = {"journal": (offset, size), "nvm": ..., "staging": ..., "backup": ...},

@@ -26,7 +26,7 @@ from typing import Any
 
 import serial
 
-from suture.hil.link import LinkError
+from suture.devicectl.repl import LinkError
 
 REQUEST_PREFIX = b"\x1eSUTURE-STATUS? "
 RESPONSE_PREFIX = b"\x1eSUTURE-STATUS "

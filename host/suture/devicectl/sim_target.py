@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from suture.boards.load import boards_dir
-from suture.hil.simport import SimSerialBoard
+from suture.devicectl.simport import SimSerialBoard
 from suture.sim import DeviceIdentity, SimBoard
 from suture.sim import load_board as load_sim_geometry
 from suture.sim.device import _tool, build_loader

@@ -23,9 +23,9 @@ import serial
 from mpremote.transport import TransportError
 
 from suture.boards.schema import Board
-from suture.hil.link import LinkError, MicroPythonLink
-from suture.hil.sim_target import ARM_POWER_CUT, SimTarget
-from suture.hil.simport import wait_for_port
+from suture.devicectl.repl import LinkError, MicroPythonLink
+from suture.devicectl.sim_target import ARM_POWER_CUT, SimTarget
+from suture.devicectl.simport import wait_for_port
 from suture.sim import DeviceIdentity
 
 # Capabilities a test can require.

@@ -2,7 +2,7 @@
 
 Each snippet runs on the board with the frozen (or, on the simulator, compiled) ``loader``
 package importable. They print one result line ``SUTURE-JSON <json>`` that
-:mod:`suture.hil.device_ops` parses; the host-data stream protocol is in :data:`HOST_STREAM`.
+:mod:`suture.devicectl.device_ops` parses; the host-data stream protocol is in :data:`HOST_STREAM`.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ import machine
 machine.reset()
 """
 
-# A reference responder of the status protocol (suture.hil.status_protocol): the loop an agent
+# A reference responder of the status protocol (suture.devicectl.status_protocol): the loop an agent
 # runs between its steps, polling stdin without blocking, answering each request line with the
 # groups asked for, and printing its own log meanwhile. It serves `{count}` requests and ends.
 # Needs STATUS's _sut_status() defined first.

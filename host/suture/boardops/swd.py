@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from suture.boards.deploy import UpdateResult
+from suture.boardops.deploy import UpdateResult
+from suture.boardops.session import BoardSession
 from suture.boards.schema import Board
-from suture.boards.session import BoardSession
-from suture.hil import device_ops
-from suture.hil.link import BoardAbsentError, BoardBusyError, LinkError, Progress
+from suture.devicectl import device_ops
+from suture.devicectl.repl import BoardAbsentError, BoardBusyError, LinkError, Progress
 
 MAGIC = b"SUTURE-LINK-CB\x00\x01"
 FRAME_MAGIC = b"SUTU"

@@ -24,9 +24,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from suture.boards.session import BoardSession
-from suture.hil import device_ops
-from suture.hil.link import Progress
+from suture.boardops.session import BoardSession
+from suture.devicectl import device_ops
+from suture.devicectl.repl import Progress
 
 SOURCE_ONLY = frozenset({"main.py", "boot.py"})
 # A deployed tree is small; refuse to walk something absurd by mistake (e.g. a home folder).

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import IO
 
 from suture.boards.schema import Board
-from suture.hil import device_ops
-from suture.hil.link import (
+from suture.devicectl import device_ops
+from suture.devicectl.repl import (
     BoardAbsentError,
     BoardBusyError,
     LinkError,
     MicroPythonLink,
     open_transport,
 )
-from suture.hil.sim_target import SimTarget
-from suture.hil.simport import wait_for_port
+from suture.devicectl.sim_target import SimTarget
+from suture.devicectl.simport import wait_for_port
 from suture.sim import DeviceIdentity
 
 LOCK_FILE = ".lock"

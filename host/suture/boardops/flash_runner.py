@@ -1,4 +1,4 @@
-"""Run a flash plan (:func:`suture.boards.flashing.flash_plan`) with a progress bar."""
+"""Run a flash plan (:func:`suture.boardops.flashing.flash_plan`) with a progress bar."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from suture.boards.flashing import (
+from suture.boardops.flashing import (
     UF2_MOUNT_ROOTS,
     CopyToVolume,
     FlashCommand,

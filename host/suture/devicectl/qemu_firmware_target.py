@@ -15,59 +15,16 @@ import contextlib
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-from suture.boards.load import boards_dir
 from suture.boards.schema import Board
-from suture.firmware.build import build_firmware, dev_keys
-from suture.hil.link import MicroPythonLink
-from suture.hil.simport import SimSerialBoard
-from suture.keys import PrivateKey, PublicKey, public_key_bytes
+from suture.devicectl.repl import MicroPythonLink
+from suture.devicectl.simport import SimSerialBoard
+from suture.firmware.qemu_build import QemuFirmware
 from suture.qemu.device import CUT_WORD, QemuDevice
 from suture.sim import DeviceIdentity
 
-# Boards whose MicroPython firmware builds and boots under stage0 in QEMU. The an505 (M33) runs
-# stage0 in the secure state; MicroPython's ports/qemu has no non-secure set-up to run from its
-# RAM, so that board keeps stage0's own HIL tests only.
-FIRMWARE_BOARDS = frozenset({"qemu-mps2-an385", "qemu-mps2-an386"})
 COUNT_ONLY = 0xFFFFFFFF  # a control block that counts flash operations and never cuts
-REPO_ROOT = boards_dir().parent
-
-
-class QemuFirmwareError(Exception):
-    """The firmware or stage0 could not be built, or QEMU cannot run this board."""
-
-
-@dataclass(frozen=True)
-class QemuFirmware:
-    """What a QEMU board needs to boot: stage0, the signed firmware and the keys it trusts."""
-
-    stage0_elf: Path
-    loader_image: Path
-    loader_key: PublicKey
-    vendor_key: PrivateKey
-
-
-def prepare_firmware(board: Board, vendor_id: str, class_id: str) -> QemuFirmware:
-    """Build stage0 and the board's firmware (incrementally, in ``build/firmware/BOARD``) with
-    the build folder's development keys."""
-    if board.name not in FIRMWARE_BOARDS or board.qemu is None:
-        raise QemuFirmwareError(f"no MicroPython firmware runs on {board.name} in QEMU "
-                                f"(boards with one: {', '.join(sorted(FIRMWARE_BOARDS))})")
-    proc = subprocess.run(["make", "-C", str(REPO_ROOT / "stage0"), "-j2"],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode:
-        raise QemuFirmwareError(f"stage0 does not build:\n{proc.stderr[-2000:]}")
-    out = REPO_ROOT / "build" / "firmware" / board.name
-    vendor, loader = dev_keys(out / "keys")
-    import uuid
-
-    build = build_firmware(board, out, vendor_keys=[public_key_bytes(vendor.public_key())],
-                           vendor_id=uuid.UUID(vendor_id), class_id=uuid.UUID(class_id),
-                           loader_key=loader)
-    stage0 = REPO_ROOT / "stage0" / "build" / board.qemu.build / "stage0.elf"
-    return QemuFirmware(stage0, build.loader_image, loader.public_key(), vendor)
 
 
 class _QemuSerial(SimSerialBoard):

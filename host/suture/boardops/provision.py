@@ -22,10 +22,10 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from suture import keys
-from suture.boards.scheduler_client import Credential, SchedulerClient
+from suture.boardops.scheduler_client import Credential, SchedulerClient
 from suture.boards.schema import Board
-from suture.hil import device_ops
-from suture.hil.link import DeviceError, MicroPythonLink, Progress
+from suture.devicectl import device_ops
+from suture.devicectl.repl import DeviceError, MicroPythonLink, Progress
 
 
 class ConnectedBoard(Protocol):

@@ -2,7 +2,7 @@
 
 :func:`flash_plan` turns a board definition and the images to write (stage0, the loader image)
 into :class:`FlashCommand` and :class:`CopyToVolume` steps, with the addresses taken from the
-board's flash map. Nothing here runs anything: :mod:`suture.boards.provision` runs the steps
+board's flash map. Nothing here runs anything: :mod:`suture.boardops.provision` runs the steps
 (with a progress bar) and tests check the argument lists.
 
 Methods:

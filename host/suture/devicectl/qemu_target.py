@@ -20,6 +20,7 @@ from suture.boards.load import boards_dir
 from suture.boards.schema import Board
 from suture.image import HEADER_SIZE, provision_record, sign_image
 from suture.keys import PrivateKey
+from suture.qemu import processes
 
 # stage0 and its stand-in loader print one of these last.
 END_MARKERS = ("loader: halted", "RECOVERY:", "POWER CUT", "stage0: fault")
@@ -117,8 +118,8 @@ class QemuStage0Target:
             "-device", f"loader,file={int_in},addr={base + prov:#x}",
             "-device", f"loader,file={ext_in},addr={ext_base:#x}",
         ]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = processes.start(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + timeout_s
             text = ""

@@ -2,7 +2,7 @@
 
 :class:`MicroPythonLink` drives the raw REPL through mpremote's serial transport (used as a
 library), on a real board's USB serial port (``/dev/ttyACM0``) or on the simulated board's
-pseudo-terminal (:class:`suture.hil.simport.SimSerialBoard`): the same bytes either way.
+pseudo-terminal (:class:`suture.devicectl.simport.SimSerialBoard`): the same bytes either way.
 
 Opening a link tells apart the three ways a board can be unusable, each with its own error and
 a one-line message saying what to do: the port does not exist (:class:`BoardAbsentError`),

@@ -1,7 +1,7 @@
 """What the host asks a running board to do over its REPL, through the loader's API.
 
-Every operation sends a snippet of :mod:`suture.hil.device_code`, streams any host data through
-the same link, and parses the board's ``SUTURE-JSON`` line. The same functions serve the
+Every operation sends a snippet of :mod:`suture.devicectl.device_code`, streams any host data
+through the same link, and parses the board's ``SUTURE-JSON`` line. The same functions serve the
 simulated board and a real one, the CLI (`suture board …`) and the HIL tests.
 """
 
@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from suture.hil import device_code
-from suture.hil.link import LinkError, MicroPythonLink, Progress
+from suture.devicectl import device_code
+from suture.devicectl.repl import LinkError, MicroPythonLink, Progress
 
 # NVM keys of the device identity (schema 1). Values are bytes; text is UTF-8.
 ID_DEVICE = "id.device"  # the device id the scheduler knows it by
@@ -79,7 +79,7 @@ def stage(
     """Verify a signed envelope on the board and stage its payload; the staged version.
 
     The board verifies the envelope before writing anything and the payload's digest while it
-    writes: an unsigned or altered update raises :class:`~suture.hil.link.DeviceError`.
+    writes: an unsigned or altered update raises :class:`~suture.devicectl.repl.DeviceError`.
     """
     code = device_code.STAGE.format(
         envelope_size=len(envelope), payload_size=len(payload), install=bool(install)

@@ -1,0 +1,5 @@
+"""What `suture board …` does to a board: flash its images (:mod:`~suture.boardops.flashing`,
+:mod:`~suture.boardops.flash_runner`), provision and decommission it
+(:mod:`~suture.boardops.provision`, enrolling it with :mod:`~suture.boardops.scheduler_client`),
+deploy an application and update it locally over USB (:mod:`~suture.boardops.deploy`) or a debug
+probe (:mod:`~suture.boardops.swd`), through one open board (:mod:`~suture.boardops.session`)."""
