@@ -17,6 +17,8 @@ import struct
 from collections.abc import Mapping
 from pathlib import Path
 
+from suture.errors import SutureError
+
 MAGIC = b"SUTB"
 FORMAT_VERSION = 1
 MAX_FILES = 64
@@ -24,7 +26,7 @@ MAX_PATH = 64
 _PATH_RE = re.compile(r"[A-Za-z0-9._\-/]+")
 
 
-class BundleError(ValueError):
+class BundleError(SutureError, ValueError):
     """A bundle or a file set that does not follow the bundle format."""
 
 

@@ -21,6 +21,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from suture.errors import EXIT_FAILED, EXIT_USAGE, SutureError
+
 SIGNING_ALGS: Final = ("ES256", "EdDSA")
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -34,8 +36,17 @@ PUBLIC_SUFFIX: Final = ".pub.pem"
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
 
 
-class KeyFileError(Exception):
-    """A key file is missing, unreadable, malformed, or holds an unsupported key."""
+class KeyFileError(SutureError):
+    """A key file is missing, unreadable, malformed, or holds an unsupported key: an input the
+    command cannot use (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class KeyFileExistsError(KeyFileError):
+    """A key file to write exists already, and overwriting it was not asked for."""
+
+    exit_code = EXIT_FAILED
 
 
 def generate_private_key(alg: str) -> PrivateKey:
@@ -153,7 +164,8 @@ def write_key_pair(key: PrivateKey, out: Path, *, force: bool = False) -> tuple[
     if not force:
         for path in (out, pub):
             if path.exists():
-                raise KeyFileError(f"{path}: already exists; refusing to overwrite it (--force)")
+                raise KeyFileExistsError(
+                    f"{path}: already exists; refusing to overwrite it (--force)")
     if not out.parent.is_dir():
         raise KeyFileError(f"{out.parent}: no such directory")
     _write_atomic(out, private_key_pem(key), mode=0o600)

@@ -124,7 +124,7 @@ def test_cli_errors_are_one_line(signing_key: PrivateKey, other_key: PrivateKey,
     res = runner.invoke(app, ["image", "sign", str(tmp_path / "missing.bin"), "--key",
                               str(private), "--out", str(tmp_path / "x.bin"), "--version",
                               "1.0.0", "--security-counter", "1", "--load-address", "0"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a missing input file
     assert "error:" in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "x.bin").exists()
@@ -142,3 +142,68 @@ def test_cli_errors_are_one_line(signing_key: PrivateKey, other_key: PrivateKey,
     res = runner.invoke(app, ["image", "inspect", str(image)])
     assert res.exit_code == 1
     assert "shorter than" in res.output
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("0x00020200", 0x20200), ("20200", 0x20200), ("0X21020200", 0x21020200),
+    ("21020200", 0x21020200), ("ffffffff", 0xFFFFFFFF),
+])
+def test_cli_load_address_is_hexadecimal(signing_key: PrivateKey, tmp_path: Path, text: str,
+                                         address: int) -> None:
+    private, _ = write_key_pair(signing_key, tmp_path / "loader.pem")
+    body = tmp_path / "body.bin"
+    body.write_bytes(BODY)
+    out = tmp_path / "image.bin"
+    res = CliRunner().invoke(app, ["image", "sign", str(body), "--key", str(private), "--out",
+                                   str(out), "--version", "1.0.0", "--security-counter", "1",
+                                   "--load-address", text])
+    assert res.exit_code == 0, res.output
+    assert parse_header(out.read_bytes()).load_address == address
+
+
+@pytest.mark.parametrize("text", ["0x", "0x100000000", "12g4", "-20200", "0o777"])
+def test_cli_load_address_refuses_what_is_not_a_32_bit_hex_address(
+        signing_key: PrivateKey, tmp_path: Path, text: str) -> None:
+    private, _ = write_key_pair(signing_key, tmp_path / "loader.pem")
+    body = tmp_path / "body.bin"
+    body.write_bytes(BODY)
+    res = CliRunner().invoke(app, ["image", "sign", str(body), "--key", str(private), "--out",
+                                   str(tmp_path / "x.bin"), "--version", "1.0.0",
+                                   "--security-counter", "1", f"--load-address={text}"])
+    assert res.exit_code == 2, res.output
+    assert "hexadecimal" in res.output
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_cli_load_address_is_checked_against_the_boards_flash_map(
+        signing_key: PrivateKey, tmp_path: Path) -> None:
+    private, _ = write_key_pair(signing_key, tmp_path / "loader.pem")
+    body = tmp_path / "body.bin"
+    body.write_bytes(BODY)
+    out = tmp_path / "image.bin"
+    base = ["image", "sign", str(body), "--key", str(private), "--out", str(out), "--version",
+            "1.0.0", "--security-counter", "1", "--board", "qemu-mps2-an385"]
+    runner = CliRunner()
+    res = runner.invoke(app, [*base, "--load-address", "20200"])  # the slot's offset, not address
+    assert res.exit_code == 2
+    assert "is not where qemu-mps2-an385 runs a loader image: 0x21020200" in res.output
+    assert not out.exists()
+    res = runner.invoke(app, [*base, "--load-address", "0x21020200", "--json"])
+    assert res.exit_code == 0, res.output
+    assert parse_header(out.read_bytes()).load_address == 0x21020200
+    res = runner.invoke(app, base)  # the board's address by default
+    assert res.exit_code == 0, res.output
+    assert parse_header(out.read_bytes()).load_address == 0x21020200
+    assert "load address 0x21020200" in res.output
+    res = runner.invoke(app, [*base[:-2], "--board", "pyboard-stm32f405", "--load-address",
+                              "08020200"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*base[:-2], "--board", "esp32-s3", "--load-address", "0"])
+    assert res.exit_code == 2
+    assert "no loader region" in res.output
+    res = runner.invoke(app, [*base[:-2], "--board", "no-such-board"])
+    assert res.exit_code != 0
+    assert "Traceback" not in res.output
+    res = runner.invoke(app, base[:-2])
+    assert res.exit_code == 2
+    assert "--load-address ADDRESS or --board NAME" in res.output

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from suture.cli.errors import SutureCommand
 from suture.gateway import GatewayError, LinkGateway, RequestRecord, SerialGateway
 
 HELP = (
@@ -36,7 +37,7 @@ HELP = (
 def register(app: typer.Typer) -> None:
     """Attach the `gateway` command to the root app."""
     summary = "Relay devices without IP (serial, QEMU) to the scheduler."
-    app.command("gateway", help=HELP, short_help=summary)(gateway)
+    app.command("gateway", help=HELP, short_help=summary, cls=SutureCommand)(gateway)
 
 
 def gateway(
@@ -85,11 +86,10 @@ def gateway(
             lg = LinkGateway(scheduler, tcp, log=on_request).start()
             tcp_port = lg.port
             gateways.append(lg)
-    except GatewayError as e:
+    except GatewayError:
         for g in gateways:
             g.stop()
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+        raise
     where = [*port, *([f"tcp 127.0.0.1:{tcp_port}"] if tcp_port is not None else [])]
     emit("start", f"gateway for {scheduler} on {', '.join(where)}", scheduler=scheduler,
          ports=port, tcp=tcp_port)

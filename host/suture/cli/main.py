@@ -7,6 +7,8 @@ import importlib
 import typer
 
 from suture import __version__
+from suture.cli.errors import SutureGroup, exit_codes_epilog
+from suture.qemu import processes
 
 app = typer.Typer(
     name="suture",
@@ -15,6 +17,8 @@ app = typer.Typer(
         "Sign SUIT updates, run the hospital's scheduler and the vendor's repository, "
         "provision boards and simulate a whole ward."
     ),
+    epilog=exit_codes_epilog(),
+    cls=SutureGroup,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
@@ -54,5 +58,7 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM ends a command like Ctrl-C would, through its
+    ``finally`` blocks: a terminated ``suture sim --target qemu-…`` leaves no machine running."""
+    processes.end_on_sigterm()
     app()

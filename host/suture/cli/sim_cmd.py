@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from suture.ward.run import WardConfig, WardError, WardResult, WardSnapshot, run_ward
+from suture.cli.errors import SutureCommand
+from suture.ward.run import WardConfig, WardResult, WardSnapshot, run_ward
 
 HELP = """Simulate a ward: a real scheduler (SQLite, in a temporary folder) and N simulated
 devices (MicroPython unix-port processes, each with its own flash images, keys and
@@ -37,7 +39,7 @@ devices only."""
 def register(app: typer.Typer) -> None:
     """Attach the `sim` command to the root app."""
     summary = "Watch a simulated ward update itself (the main demo)."
-    app.command("sim", help=HELP, short_help=summary)(sim)
+    app.command("sim", help=HELP, short_help=summary, cls=SutureCommand)(sim)
 
 
 def _probability(value: float) -> float:
@@ -85,14 +87,7 @@ def sim(
         config.error_threshold = 0.5
         config.error_min_sample = 3
     console = Console(stderr=as_json)
-    try:
-        result = _run(config, console, live=not as_json and console.is_terminal)
-    except WardError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    except (OSError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] the simulation failed: {exc}", soft_wrap=True)
-        raise typer.Exit(1) from None
+    result = _run(config, console, live=not as_json and console.is_terminal)
     data = result.to_json()
     if as_json:
         typer.echo(json.dumps(data))
@@ -104,17 +99,31 @@ def sim(
         raise typer.Exit(1)
 
 
+def progress_line(snap: WardSnapshot) -> str:
+    """What a log (no terminal) shows of a snapshot: the phase, and in the rollout its state
+    and wave; empty once the ward is done (the summary follows)."""
+    if snap.phase == "done":
+        return ""
+    if snap.phase != "rollout" or not snap.rollout_state:
+        return snap.phase
+    wave = f", wave {snap.current_wave + 1} of {snap.wave_count}" if snap.wave_count else ""
+    reason = f" ({snap.rollout_reason})" if snap.rollout_reason else ""
+    return f"rollout {snap.rollout_state}{wave}{reason}"
+
+
 def _run(config: WardConfig, console: Console, *, live: bool) -> WardResult:
     from suture.ward.view import render
 
     if not live:
         last = [""]
+        started = time.monotonic()
 
         def note(snap: WardSnapshot) -> None:
-            line = f"{snap.phase} {snap.rollout_state}".strip()
-            if line != last[0] and not console.stderr:
-                console.print(line, soft_wrap=True)
-            last[0] = line
+            line = progress_line(snap)
+            if line and line != last[0] and not console.stderr:
+                console.print(f"{time.monotonic() - started:6.1f} s  {line}", soft_wrap=True,
+                              highlight=False, markup=False)
+            last[0] = line or last[0]
 
         return run_ward(config, note)
     with Live(console=console, refresh_per_second=4, transient=False) as screen:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from suture.cli.errors import CliError, SutureGroup, describe
+from suture.cli.options import JsonOpt, emit_json
+from suture.errors import EXIT_USAGE
 from suture.keys import (
-    KeyFileError,
     PrivateKey,
     PublicKey,
     key_id,
@@ -33,33 +34,20 @@ from suture.suit import (
 from suture.suit.inspect import render
 
 suit_app = typer.Typer(
-    help="SUIT envelopes: create, sign, sever, inspect and verify.", no_args_is_help=True
+    help="SUIT envelopes: create, sign, sever, inspect and verify.", no_args_is_help=True,
+    cls=SutureGroup,
 )
 
 # soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
 # verdicts stay whole (and greppable); tables and panels still fit the terminal.
 _out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
-
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-
-
-def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
-    raise typer.Exit(code)
 
 
 def _read_envelope(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > MAX_ENVELOPE_BYTES:
-            _fail(f"{path}: {size} bytes is over the envelope limit of {MAX_ENVELOPE_BYTES}")
-        return path.read_bytes()
-    except FileNotFoundError:
-        _fail(f"{path}: no such file", EXIT_USAGE)
-    except OSError as exc:
-        _fail(f"{path}: cannot read: {exc.strerror or exc}", EXIT_USAGE)
+    size = path.stat().st_size
+    if size > MAX_ENVELOPE_BYTES:
+        raise SuitError(f"{path}: {size} bytes is over the envelope limit of {MAX_ENVELOPE_BYTES}")
+    return path.read_bytes()
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -67,18 +55,15 @@ def _write(path: Path, data: bytes) -> None:
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
-    except OSError as exc:
+    except OSError:
         tmp.unlink(missing_ok=True)
-        _fail(f"{path}: cannot write: {exc.strerror or exc}", EXIT_USAGE)
+        raise
 
 
 def _public_keys(paths: list[Path]) -> list[PublicKey]:
     if not paths:
-        _fail("give at least one --key PUBKEY", EXIT_USAGE)
-    try:
-        return [load_public_key(p) for p in paths]
-    except KeyFileError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        raise CliError("give at least one --key PUBKEY", EXIT_USAGE)
+    return [load_public_key(p) for p in paths]
 
 
 KeyOption = Annotated[
@@ -96,10 +81,7 @@ SigningKey = Annotated[
 
 
 def _private_key(path: Path) -> PrivateKey:
-    try:
-        return load_private_key(path)
-    except KeyFileError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    return load_private_key(path)
 
 
 @suit_app.command("create")
@@ -123,6 +105,7 @@ def create(
             help="Folder the image files are relative to (default: the description's folder).",
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build a SUIT envelope from a description and sign it.
 
@@ -131,23 +114,23 @@ def create(
     `suture suit sign` (verification rejects it until then).
     """
     if (key is None) != unsigned:
-        _fail("give either --key KEY or --unsigned", EXIT_USAGE)
+        raise CliError("give either --key KEY or --unsigned", EXIT_USAGE)
     try:
         data = load_description(description)
     except SuitError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        raise CliError(str(exc), EXIT_USAGE) from None
     root = base_dir if base_dir is not None else description.parent
-    try:
-        if key is None:
-            envelope = create_unsigned_envelope(data, base_dir=root)
-        else:
-            private = _private_key(key)
-            signer = key_id(private.public_key()) if kid else None
-            envelope = create_envelope(data, private, base_dir=root, kid=signer)
-    except SuitError as exc:
-        _fail(str(exc))
+    if key is None:
+        envelope = create_unsigned_envelope(data, base_dir=root)
+    else:
+        private = _private_key(key)
+        signer = key_id(private.public_key()) if kid else None
+        envelope = create_envelope(data, private, base_dir=root, kid=signer)
     _write(out, envelope)
     state = "unsigned" if key is None else "signed"
+    if as_json:
+        emit_json({"envelope": str(out), "bytes": len(envelope), "signed": key is not None})
+        return
     _out.print(f"wrote {out} ({len(envelope)} bytes, {state})", highlight=False)
 
 
@@ -170,12 +153,9 @@ def sign(
     """
     data = _read_envelope(envelope)
     private = _private_key(key)
-    try:
-        signed = sign_envelope(
-            data, private, append=append, kid=key_id(private.public_key()) if kid else None
-        )
-    except SuitError as exc:
-        _fail(str(exc))
+    signed = sign_envelope(
+        data, private, append=append, kid=key_id(private.public_key()) if kid else None
+    )
     _write(out, signed)
     _out.print(f"wrote {out} ({len(signed)} bytes)", highlight=False)
 
@@ -193,10 +173,7 @@ def sever(
 ) -> None:
     """Remove severable members; the manifest keeps their digests, the signature stays valid."""
     data = _read_envelope(envelope)
-    try:
-        severed = sever_envelope(data, member)
-    except SuitError as exc:
-        _fail(str(exc))
+    severed = sever_envelope(data, member)
     _write(out, severed)
     _out.print(f"wrote {out} ({len(severed)} bytes, without {', '.join(member)})")
 
@@ -204,7 +181,7 @@ def sever(
 @suit_app.command("inspect")
 def inspect(
     envelope: Annotated[Path, typer.Argument(help="Envelope to show.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: JsonOpt = False,
     key: Annotated[
         list[Path] | None,
         typer.Option("--key", "-k", help="Also verify with this public key; repeatable."),
@@ -219,9 +196,9 @@ def inspect(
     try:
         decoded = verify_envelope(data, _public_keys(key)) if key else decode_envelope(data)
     except SuitError as exc:
-        _fail(f"{envelope}: {exc}")
+        raise SuitError(f"{envelope}: {exc}") from None
     if as_json:
-        typer.echo(json.dumps(envelope_summary(decoded), indent=2))
+        emit_json(envelope_summary(decoded))
     else:
         render(decoded, _out)
 
@@ -230,20 +207,29 @@ def inspect(
 def verify(
     envelope: Annotated[Path, typer.Argument(help="Envelope to verify.")],
     key: KeyOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON; on failure a JSON object "
+        '{"valid": false, "error": ..., "exit_code": ...} (and the exit code).')] = False,
 ) -> None:
     """Verify an envelope: manifest digest, signature, severable members.
 
     Exit status: 0 valid, 1 invalid (the reason is printed), 2 usage error.
     """
-    data = _read_envelope(envelope)
-    keys = _public_keys(key)
     try:
-        verified = verify_envelope(data, keys)
-    except SuitError as exc:
-        _fail(f"{envelope}: invalid: {exc}")
+        data = _read_envelope(envelope)
+        keys = _public_keys(key)
+        try:
+            verified = verify_envelope(data, keys)
+        except SuitError as exc:
+            raise SuitError(f"{envelope}: invalid: {exc}") from None
+    except Exception as exc:
+        found = describe(exc)
+        if as_json and found is not None:
+            emit_json({"envelope": str(envelope), "valid": False, "error": found[0],
+                       "error_type": type(exc).__name__, "exit_code": found[1]})
+        raise
     if as_json:
-        typer.echo(json.dumps(envelope_summary(verified), indent=2))
+        emit_json({"valid": True, **envelope_summary(verified)})
         return
     signers = ", ".join(k.hex() for k in verified.signer_key_ids)
     _out.print(

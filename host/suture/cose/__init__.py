@@ -4,9 +4,9 @@ ES256 signatures are raw r || s (64 bytes), as RFC 9053 specifies, never DER.
 """
 
 from suture.cose.algorithms import ED25519, EDDSA, ES256, ESP256, SIGNATURE_ALGS, alg_name
+from suture.cose.errors import CoseError
 from suture.cose.sign1 import (
     COSE_SIGN1_TAG,
-    CoseError,
     Sign1,
     decode_sign1,
     sig_structure,

@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import cbor2
 
+from suture.cose.errors import CoseError
+
 # Ceilings that apply when the caller gives none.
 DEFAULT_MAX_BYTES: Final = 1 << 20
 DEFAULT_MAX_DEPTH: Final = 16
@@ -30,7 +32,7 @@ DEFAULT_MAX_DEPTH: Final = 16
 _MAJOR_NAMES: Final = ("uint", "nint", "bstr", "tstr", "array", "map", "tag", "simple/float")
 
 
-class CborError(Exception):
+class CborError(CoseError):
     """Bytes that are not one well-formed CBOR item within the allowed subset and limits."""
 
 

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from suture.cose import algorithms
 from suture.cose.cbor import CborError, describe, loads_bounded
+from suture.cose.errors import CoseError
 from suture.keys import PrivateKey, PublicKey, cose_algorithm
 
 COSE_SIGN1_TAG: Final = 18
@@ -24,10 +25,6 @@ _UNDERSTOOD_HEADERS: Final = frozenset({HEADER_ALG, HEADER_CRIT, HEADER_CONTENT_
 MAX_MESSAGE_BYTES: Final = 1 << 20
 MAX_HEADER_BYTES: Final = 4096
 MAX_DEPTH: Final = 8
-
-
-class CoseError(Exception):
-    """A COSE message is malformed, uses an unsupported algorithm, or does not verify."""
 
 
 @dataclass(frozen=True)

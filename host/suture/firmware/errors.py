@@ -1,5 +1,7 @@
 """The one exception family of the firmware build."""
 
+from suture.errors import SutureError
 
-class FirmwareError(Exception):
+
+class FirmwareError(SutureError):
     """The firmware cannot be built or laid out; the message says why and what to do."""

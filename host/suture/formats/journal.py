@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from suture.errors import SutureError
+
 DESCRIPTION = "journal.toml"
 _STRUCT_CODES = {"u8": "B", "u32": "I"}
 
 
-class FormatDescriptionError(ValueError):
+class FormatDescriptionError(SutureError, ValueError):
     """The description itself is inconsistent (overlapping fields, a flag of two bits ...)."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from suture.errors import SutureError
+
 MAX_PAYLOAD: Final = 1024
 OVERHEAD: Final = 9  # type, request id, sequence, CRC-32
 MAX_FRAME: Final = MAX_PAYLOAD + OVERHEAD
@@ -33,7 +35,7 @@ _HEAD: Final = struct.Struct("<BHH")
 _CRC: Final = struct.Struct("<I")
 
 
-class GatewayError(Exception):
+class GatewayError(SutureError):
     """The gateway's errors: a frame that cannot be read, a gateway that cannot start."""
 
 

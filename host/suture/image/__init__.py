@@ -4,6 +4,7 @@ The format is defined once in C (``stage0/include/suture/image.h``) and document
 ``docs/formats/loader-image.md``; :mod:`suture.image.header` mirrors it.
 """
 
+from suture.image.errors import ImageError
 from suture.image.header import (
     HEADER_SIZE,
     IMAGE_MAGIC,
@@ -19,6 +20,7 @@ __all__ = [
     "HEADER_SIZE",
     "IMAGE_MAGIC",
     "SIGNED_SIZE",
+    "ImageError",
     "ImageFormatError",
     "ImageVerifyError",
     "LoaderImageHeader",

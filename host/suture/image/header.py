@@ -6,6 +6,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+from suture.image.errors import ImageError
+
 IMAGE_MAGIC: Final = 0x52444C53  # "SLDR"
 HEADER_VERSION: Final = 1
 HEADER_SIZE: Final = 512
@@ -18,7 +20,7 @@ _RESERVED: Final = SIGNED_SIZE - _FIELDS.size
 MAX_U32: Final = 0xFFFFFFFF
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(ImageError):
     """The bytes are not a loader image: too short, wrong magic, version or sizes."""
 
 

@@ -12,11 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from suture.image.errors import ImageError
 from suture.image.header import HEADER_SIZE, LoaderImageHeader, parse_header
 from suture.keys import PrivateKey, PublicKey, key_id
 
 
-class ImageVerifyError(ValueError):
+class ImageVerifyError(ImageError):
     """A loader image does not verify: digest, size or signature."""
 
 
@@ -24,7 +25,7 @@ def _require_p256(key: PrivateKey | PublicKey) -> None:
     if not isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) or not (
         isinstance(key.curve, ec.SECP256R1)
     ):
-        raise ValueError("stage0 verifies ECDSA P-256 (ES256) only: use an ES256 key")
+        raise ImageError("stage0 verifies ECDSA P-256 (ES256) only: use an ES256 key")
 
 
 def sign_image(
@@ -39,7 +40,7 @@ def sign_image(
     _require_p256(private_key)
     assert isinstance(private_key, ec.EllipticCurvePrivateKey)
     if not body:
-        raise ValueError("the image body is empty")
+        raise ImageError("the image body is empty")
     header = LoaderImageHeader(
         version=version,
         security_counter=security_counter,

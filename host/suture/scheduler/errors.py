@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from suture.errors import SutureError
 
-class SchedulerError(Exception):
+
+class SchedulerError(SutureError):
     """Base of every error the scheduler raises on purpose."""
 
     status_code = 400

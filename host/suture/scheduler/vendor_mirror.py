@@ -23,6 +23,8 @@ import httpx
 from sqlalchemy.orm import Session
 
 from suture.keys import PublicKey
+from suture.scheduler.authz import Principal
+from suture.scheduler.errors import SchedulerError
 from suture.scheduler.models import Release
 from suture.scheduler.services.releases import import_release
 from suture.vendor_services.gnap.client import GnapClient, GnapClientError, GrantState, discover
@@ -32,7 +34,7 @@ ARTEFACTS = ("envelope", "payload", "sbom", "notes")
 MAX_ARTEFACT = {"envelope": 1 << 20, "payload": 64 << 20, "sbom": 4 << 20, "notes": 4 << 20}
 
 
-class MirrorError(RuntimeError):
+class MirrorError(SchedulerError, RuntimeError):
     """A release that could not be fetched, or whose files do not match their listing."""
 
 
@@ -79,7 +81,7 @@ def mirror_release(
     repository_url: str,
     release_id: str,
     trust_anchors: Sequence[PublicKey],
-    actor: str,
+    actor: Principal,
     now: int | None = None,
 ) -> Release:
     """Fetch ``release_id`` and import it (SUIT signature and digests verified on import)."""

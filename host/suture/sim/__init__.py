@@ -22,8 +22,8 @@ from suture.sim.device import (
     RunResult,
     SimBoard,
     SimDevice,
-    SimError,
 )
+from suture.sim.errors import SimError
 from suture.sim.journal import JournalRecord, read_journal
 
 __all__ = [

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from suture.sim.errors import SimError
+
 REQUIRED_REGIONS = ("journal", "nvm", "staging", "backup")
 
 
-class BoardError(ValueError):
+class BoardError(SimError, ValueError):
     """A board definition the simulator cannot use."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suture.sim.board import BoardGeometry
+from suture.sim.errors import SimError
 from suture.sim.journal import JournalRecord, read_journal
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,10 +30,6 @@ WEAK_FILES = ("internal.bin.weak", "external.bin.weak")
 # The longest command-line argument the MicroPython unix port takes (it interns each argument
 # as a string with a one-byte length: one of 256 characters or more ends the process).
 MAX_ARG = 255
-
-
-class SimError(RuntimeError):
-    """The simulator could not run the device (missing tool, crash, bad output)."""
 
 
 def _tool(name: str) -> Path:

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from suture.sim.device import PowerCut, RunResult, SimBoard, SimDevice, SimError
+from suture.sim.device import PowerCut, RunResult, SimBoard, SimDevice
+from suture.sim.errors import SimError
 
 Check = Callable[[SimBoard, SimDevice, PowerCut], str]
 WEAK_BYTES = 8  # bytes left weak beside the applied part of a weak cut

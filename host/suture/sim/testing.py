@@ -17,7 +17,8 @@ from suture import keys, suit
 from suture.bundle import build_bundle
 from suture.keys import PrivateKey
 from suture.sim.board import BoardGeometry
-from suture.sim.device import DeviceIdentity, SimBoard, SimDevice, SimError
+from suture.sim.device import DeviceIdentity, SimBoard, SimDevice
+from suture.sim.errors import SimError
 
 VENDOR_ID = uuid.UUID("fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe")
 CLASS_ID = uuid.UUID("1492af14-2569-5e48-bf42-9b2d51f2ab45")

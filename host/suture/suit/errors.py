@@ -6,8 +6,10 @@ Messages say what is wrong and where, e.g.
 
 from __future__ import annotations
 
+from suture.errors import SutureError
 
-class SuitError(Exception):
+
+class SuitError(SutureError):
     """Anything wrong with a SUIT envelope, manifest, description or request."""
 
 

@@ -42,6 +42,8 @@ from biscuit_auth import (
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from suture.vendor_services.errors import VendorServicesError
+
 # The repository's policy: facts from the request, rules over the authority block's facts.
 POLICY = """
 allow if device($d), request_device($d), release($r), request_release($r), operation("fetch");
@@ -51,7 +53,7 @@ deny if true;
 MAX_TOKEN = 16 * 1024
 
 
-class BiscuitError(ValueError):
+class BiscuitError(VendorServicesError, ValueError):
     """A biscuit that is malformed, not ours, or does not authorize the request."""
 
 

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from suture.vendor_services.errors import VendorServicesError
+
 SCHEMA_VERSION: Final = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS grants (
@@ -61,7 +63,7 @@ INSERT OR IGNORE INTO revocations (id, epoch) VALUES (1, 0);
 """
 
 
-class StateDbError(RuntimeError):
+class StateDbError(VendorServicesError, RuntimeError):
     """The state file cannot be opened or is of a newer schema."""
 
 

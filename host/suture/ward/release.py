@@ -10,7 +10,8 @@ from pathlib import Path
 
 from suture.bundle import build_bundle
 from suture.keys import PrivateKey
-from suture.sim.device import REPO, SimError, _tool
+from suture.sim.device import REPO, _tool
+from suture.sim.errors import SimError
 from suture.sim.testing import sign_payload
 
 DEVICE_DIR = REPO / "device"

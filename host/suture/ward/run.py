@@ -23,6 +23,7 @@ from suture.scheduler.services import devices, releases, rollouts
 from suture.sim.device import build_loader
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
+from suture.ward.errors import WardConfigError, WardError
 from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
 from suture.ward.proxy import FaultProxy
 from suture.ward.release import Release, build_release
@@ -32,10 +33,6 @@ ACTOR = "ward-simulator"
 GROUP = "ward"
 FINAL_ROLLOUT_STATES = ("completed", "paused", "aborted")
 IN_FLIGHT = ("downloading", "installing", "trial")
-
-
-class WardError(RuntimeError):
-    """The ward could not be set up (bad options, the scheduler refused something)."""
 
 
 @dataclass
@@ -92,7 +89,7 @@ class WardConfig:
                 if getattr(self, name):
                     problems.append(f"--{name.replace('_', '-')} is for simulated devices only")
         if problems:
-            raise WardError("; ".join(problems))
+            raise WardConfigError("; ".join(problems))
 
 
 @dataclass

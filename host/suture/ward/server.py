@@ -20,10 +20,7 @@ from suture.scheduler.api.app import create_app
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.ward.clock import ScaledClock
-
-
-class WardServerError(RuntimeError):
-    """The ward's scheduler could not start."""
+from suture.ward.errors import WardServerError
 
 
 @dataclass

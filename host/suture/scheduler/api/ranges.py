@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from suture.scheduler.errors import SchedulerError
+
 _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 
 
@@ -18,8 +20,11 @@ class ByteRange:
         return self.end - self.start + 1
 
 
-class UnsatisfiableRangeError(Exception):
+class UnsatisfiableRangeError(SchedulerError):
     """The range lies outside the representation (416)."""
+
+    status_code = 416
+    code = "range_not_satisfiable"
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from suture.vendor_services.clock import Clock, system_clock
+from suture.vendor_services.errors import VendorServicesError
 from suture.vendor_services.httpsig import SigningKey, sign_request
 
 # Ceiling on an AS answer we parse.
@@ -29,7 +30,7 @@ MAX_RESPONSE = 256 * 1024
 _CHALLENGE_PARAM = re.compile(r'([a-z_]+)="([^"]*)"')
 
 
-class GnapClientError(RuntimeError):
+class GnapClientError(VendorServicesError, RuntimeError):
     """A refusal from the AS or RS (``code`` is the GNAP error code when there is one)."""
 
     def __init__(self, status: int, code: str, description: str) -> None:

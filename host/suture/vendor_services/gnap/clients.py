@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from suture.vendor_services.errors import VendorServicesError
 from suture.vendor_services.httpsig import JwkError, PublicKey, load_jwk
 
 INSTANCE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -29,7 +30,7 @@ DEFAULT_MAX_DEVICES = 1000
 DEFAULT_MAX_WINDOW = 14 * 24 * 3600
 
 
-class RegistryError(ValueError):
+class RegistryError(VendorServicesError, ValueError):
     """A registry file or entry that cannot be used."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from suture.vendor_services.errors import VendorServicesError
+
 # RFC 9635 §3.6 error codes, and the HTTP status suture answers each with.
 ERROR_STATUS = {
     "invalid_request": 400,
@@ -25,7 +27,7 @@ ERROR_STATUS = {
 }
 
 
-class GnapError(Exception):
+class GnapError(VendorServicesError):
     """A refusal with a GNAP error code; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, code: str, description: str, status: int | None = None) -> None:

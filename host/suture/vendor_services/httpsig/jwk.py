@@ -17,6 +17,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from suture.vendor_services.errors import VendorServicesError
+
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
@@ -24,7 +26,7 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 _MAX_MEMBER = 128
 
 
-class JwkError(ValueError):
+class JwkError(VendorServicesError, ValueError):
     """A key that is malformed, of an unsupported type, or does not match its use."""
 
 

@@ -29,6 +29,7 @@ from http_message_signatures import (
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from suture.vendor_services.clock import Clock, system_clock
+from suture.vendor_services.errors import VendorServicesError
 from suture.vendor_services.httpsig.jwk import PublicKey, SigningKey
 from suture.vendor_services.httpsig.nonces import NonceStore
 
@@ -41,7 +42,7 @@ DEFAULT_SKEW = 5.0
 MAX_SIGNATURE_FIELD = 4096
 
 
-class SignatureError(ValueError):
+class SignatureError(VendorServicesError, ValueError):
     """A request whose signature is missing, malformed, stale, replayed or does not verify."""
 
 

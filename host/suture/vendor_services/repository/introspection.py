@@ -21,12 +21,13 @@ from typing import Any
 import httpx
 
 from suture.vendor_services.clock import Clock
+from suture.vendor_services.errors import VendorServicesError
 from suture.vendor_services.httpsig import SigningKey, sign_request
 
 MAX_CACHE = 10_000
 
 
-class IntrospectionError(RuntimeError):
+class IntrospectionError(VendorServicesError, RuntimeError):
     """The AS could not be asked, or answered something unusable."""
 
 

@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from suture.vendor_services import biscuits
 from suture.vendor_services.clock import Clock
+from suture.vendor_services.errors import VendorServicesError
 from suture.vendor_services.gnap.authorization import presented_token
 from suture.vendor_services.gnap.errors import GnapError
 from suture.vendor_services.gnap.rights import FETCH, covers
@@ -43,7 +44,7 @@ from suture.vendor_services.repository.store import ReleaseError, ReleaseStore
 from suture.vendor_services.settings import VendorSettings
 
 
-class RefusedError(Exception):
+class RefusedError(VendorServicesError):
     """A request the repository does not serve."""
 
     def __init__(self, status: int, code: str, description: str) -> None:

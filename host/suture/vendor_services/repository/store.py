@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suture.vendor_services.errors import VendorServicesError
+
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 ARTEFACTS = {
     "envelope": ("envelope.suit", "application/suit-envelope+cose"),
@@ -39,7 +41,7 @@ MAX_PAYLOAD = 64 << 20
 MAX_DOCUMENT = 4 << 20
 
 
-class ReleaseError(ValueError):
+class ReleaseError(VendorServicesError, ValueError):
     """A release that cannot be published or found."""
 
 

@@ -1,0 +1,133 @@
+"""How every `suture` command ends when it fails: one line on stderr and an exit code.
+
+Commands raise; they never print an error themselves. :class:`SutureGroup` (the class of every
+command group of the CLI) catches what a command raises and hands it to :func:`describe`:
+
+- a :class:`~suture.errors.SutureError` (any package's family): its message and its
+  ``exit_code``;
+- a file that is missing or unreadable (``OSError`` naming a file): ``PATH: reason``, exit 2;
+- a connection that fails (a scheduler, a vendor service, a database server): exit 3;
+- settings that do not validate (pydantic): ``field: reason``, exit 2;
+- Ctrl-C: exit 130.
+
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
+
+from suture.errors import (
+    EXIT_CODES,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    SutureError,
+)
+
+
+class CliError(SutureError):
+    """A command's own refusal: options that do not fit together, a value out of range."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its non-blank lines joined with single spaces."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def _os_error(exc: OSError) -> tuple[str, int]:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return reason, EXIT_UNREACHABLE
+    if exc.filename is not None:
+        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(
+            exc.filename)
+        return f"{where}: {reason}", EXIT_USAGE
+    return reason, EXIT_FAILED
+
+
+def _library_error(exc: Exception) -> tuple[str, int] | None:
+    """The libraries whose errors a command may let through: only those already imported."""
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        first: dict[str, Any] = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = str(first.get("msg", exc))
+        return (f"{where}: {msg}" if where else msg), EXIT_USAGE
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.SQLAlchemyError):
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        code = EXIT_UNREACHABLE if isinstance(exc, sqlalchemy_exc.OperationalError) else (
+            EXIT_FAILED)
+        return f"database: {first_line}", code
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.HTTPError):
+        code = EXIT_UNREACHABLE if isinstance(exc, httpx.TransportError) else EXIT_FAILED
+        return f"HTTP: {exc}", code
+    return None
+
+
+def describe(exc: BaseException) -> tuple[str, int] | None:
+    """The one-line message and the exit code of an expected failure; None for a bug."""
+    if isinstance(exc, SutureError):
+        return one_line(str(exc)) or type(exc).__name__, exc.exit_code
+    if isinstance(exc, OSError):
+        message, code = _os_error(exc)
+        return one_line(message), code
+    if isinstance(exc, Exception):
+        found = _library_error(exc)
+        if found is not None:
+            return one_line(found[0]), found[1]
+    return None
+
+
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr, on one line whatever the terminal's width."""
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        Text.assemble(("error:", "red"), " ", message))
+
+
+def _invoke(run: Callable[[], Any]) -> Any:
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        found = describe(exc)
+        if found is None:
+            raise
+        print_error(found[0])
+        raise typer.Exit(found[1]) from None
+
+
+class SutureGroup(TyperGroup):
+    """A command group whose commands end with one line and an exit code when they fail."""
+
+    def invoke(self, ctx: Any) -> Any:
+        return _invoke(lambda: super(SutureGroup, self).invoke(ctx))
+
+
+class SutureCommand(TyperCommand):
+    """A command attached to the root by itself (``suture keygen``), ending as a group's do."""
+
+    def invoke(self, ctx: Any) -> Any:
+        return _invoke(lambda: super(SutureCommand, self).invoke(ctx))
+
+
+def exit_codes_epilog() -> str:
+    """The exit codes, for the root command's ``--help``."""
+    rows = "\n".join(f"{code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+    return f"[bold]Exit codes[/bold]\n\n{rows}"
