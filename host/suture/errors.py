@@ -4,26 +4,23 @@ Each package has one family root beneath :class:`SutureError`; every error it ra
 is that root or one of its subclasses, so a caller can catch one package's failures, or all of
 suture's, with one ``except``:
 
-=====================  ====================================================================
-family root            package
-=====================  ====================================================================
-``KeyFileError``       ``suture.keys``: key files
-``BundleError``        ``suture.bundle``: application bundles
-``SuitError``          ``suture.suit``: SUIT envelopes, manifests, descriptions
-``CoseError``          ``suture.cose``: COSE_Sign1 and its CBOR (``CborError``)
-``ImageError``         ``suture.image``: stage0 loader images
-``FirmwareError``      ``suture.firmware``: the firmware build and device images
-``BoardsError``        ``suture.boards``: board definitions, flashing, provisioning, deploying
-``HilError``           ``suture.hil``: the device link (``LinkError``), simulated ports, QEMU
-``SimError``           ``suture.sim``: the simulated board
-``QemuError``          ``suture.qemu``: QEMU devices
-``GatewayError``       ``suture.gateway``: the device-link gateway
-``SchedulerError``     ``suture.scheduler``: the hospital's scheduler
-``VendorServicesError`` ``suture.vendor_services``: the vendor's repository and GNAP server
-``WardError``          ``suture.ward``: the ward simulator
-``FormatDescriptionError`` ``suture.formats``: the on-flash format descriptions
-``CliError``           ``suture.cli``: a command's own refusals (options that do not fit)
-=====================  ====================================================================
+- ``KeyFileError`` (``suture.keys``): key files
+- ``BundleError`` (``suture.bundle``): application bundles
+- ``SuitError`` (``suture.suit``): SUIT envelopes, manifests, descriptions
+- ``CoseError`` (``suture.cose``): COSE_Sign1 and its CBOR (``CborError``)
+- ``ImageError`` (``suture.image``): stage0 loader images
+- ``FirmwareError`` (``suture.firmware``): the firmware build and device images
+- ``BoardDefinitionError`` (``suture.boards``): board definitions
+- ``BoardOpsError`` (``suture.boardops``): flashing, provisioning, deploying, local updates
+- ``DeviceCtlError`` (``suture.devicectl``): a running board: its REPL (``LinkError``), ports
+- ``SimError`` (``suture.sim``): the simulated board
+- ``QemuError`` (``suture.qemu``): QEMU devices
+- ``GatewayError`` (``suture.gateway``): the device-link gateway
+- ``SchedulerError`` (``suture.scheduler``): the hospital's scheduler
+- ``VendorServicesError`` (``suture.vendor_services``): the vendor's repository and GNAP server
+- ``WardError`` (``suture.ward``): the ward simulator
+- ``FormatDescriptionError`` (``suture.formats``): the on-flash format descriptions
+- ``CliError`` (``suture.cli``): a command's own refusals (options that do not fit)
 
 Classes that were ``ValueError`` or ``RuntimeError`` subclasses before keep that base too.
 

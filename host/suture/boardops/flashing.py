@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from suture.boardops.errors import BoardOpsError
 from suture.boards.schema import Board
 
 # STM32 system bootloader's USB DFU identity (VID:PID).
@@ -31,7 +32,7 @@ STM32_DFU_USB_ID = "0483:df11"
 UF2_MOUNT_ROOTS = (Path("/media"), Path("/run/media"), Path("/mnt"))
 
 
-class FlashPlanError(Exception):
+class FlashPlanError(BoardOpsError):
     """The board cannot be flashed with the requested method or images."""
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from suture import keys
+from suture.boardops.errors import BoardOpsError
 from suture.boardops.scheduler_client import Credential, SchedulerClient
 from suture.boards.schema import Board
 from suture.devicectl import device_ops
@@ -56,7 +57,7 @@ def set_link(session: ConnectedBoard, link: str | None) -> str | None:
     return link
 
 
-class ProvisionError(Exception):
+class ProvisionError(BoardOpsError):
     """Provisioning was refused or failed; nothing was overwritten."""
 
 

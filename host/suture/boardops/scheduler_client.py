@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 
+from suture.boardops.errors import BoardOpsError
+
 DECOMMISSIONED_TAG = "decommissioned"
 
 
-class SchedulerError(Exception):
+class SchedulerError(BoardOpsError):
     """The scheduler refused a request or could not be reached."""
 
 

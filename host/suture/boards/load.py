@@ -14,13 +14,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from suture.boards.schema import Board
+from suture.errors import SutureError
 
 BOARD_FILE = "board.toml"
 # A board definition is a few KiB of TOML; refuse to parse anything absurdly large.
 MAX_DEFINITION_BYTES = 256 * 1024
 
 
-class BoardDefinitionError(Exception):
+class BoardDefinitionError(SutureError):
     """A board definition is missing, unreadable, not TOML, or does not fit the schema."""
 
 

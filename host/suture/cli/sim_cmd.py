@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
 from suture.cli.errors import SutureCommand
-from suture.ward.run import WardConfig, WardResult, WardSnapshot, run_ward
+
+if TYPE_CHECKING:  # the ward (and the scheduler it runs) is imported by the command alone
+    from suture.ward.run import WardConfig, WardResult, WardSnapshot
 
 HELP = """Simulate a ward: a real scheduler (SQLite, in a temporary folder) and N simulated
 devices (MicroPython unix-port processes, each with its own flash images, keys and
@@ -78,6 +80,8 @@ def sim(
     as_json: bool = typer.Option(False, "--json",
                                  help="Print one JSON object instead of the live view."),
 ) -> None:
+    from suture.ward.run import WardConfig
+
     config = WardConfig(devices=devices, power_cuts=power_cuts, network_faults=network_faults,
                         bad_release=bad_release, busy=busy, clock_skew=clock_skew, seed=seed,
                         timeout_s=timeout,
@@ -112,6 +116,7 @@ def progress_line(snap: WardSnapshot) -> str:
 
 
 def _run(config: WardConfig, console: Console, *, live: bool) -> WardResult:
+    from suture.ward.run import run_ward
     from suture.ward.view import render
 
     if not live:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from suture.boards.load import boards_dir
 from suture.boards.schema import Board
+from suture.devicectl.errors import DeviceCtlError
 from suture.image import HEADER_SIZE, provision_record, sign_image
 from suture.keys import PrivateKey
 from suture.qemu import processes
@@ -27,7 +28,7 @@ END_MARKERS = ("loader: halted", "RECOVERY:", "POWER CUT", "stage0: fault")
 STAGE0_DIR = boards_dir().parent / "stage0"
 
 
-class QemuTargetError(Exception):
+class QemuTargetError(DeviceCtlError):
     """QEMU or the stage0 build is missing, or the board cannot boot in QEMU."""
 
 

@@ -25,6 +25,8 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from suture.boards.schema import Board
+from suture.devicectl.errors import DeviceCtlError
+from suture.errors import UnreachableError
 
 Progress = Callable[[int, int], None]
 
@@ -36,15 +38,15 @@ _READ_MARK = b"\x1eSUTURE-READ "
 _APP_END = "SUTURE-APP-END"
 
 
-class LinkError(Exception):
+class LinkError(DeviceCtlError):
     """The board cannot be reached or did not do what was asked."""
 
 
-class BoardAbsentError(LinkError):
+class BoardAbsentError(LinkError, UnreachableError):
     """No board at that port: the path does not exist or the device went away."""
 
 
-class BoardBusyError(LinkError):
+class BoardBusyError(LinkError, UnreachableError):
     """The port exists but another program holds it."""
 
 

@@ -19,8 +19,10 @@ import tty
 from collections.abc import Sequence
 from pathlib import Path
 
+from suture.devicectl.errors import DeviceCtlError
 
-class SimPortError(Exception):
+
+class SimPortError(DeviceCtlError):
     """The simulated board's process could not be started or stopped."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from suture.boards.check import check_board
 from suture.boards.schema import Board
+from suture.firmware.errors import FirmwareError
 
 # Where each MicroPython port mounts the internal-flash filesystem by default.
 DEFAULT_MOUNT: dict[str, str] = {
@@ -36,7 +37,7 @@ _PIN_NUMBER = {
 _NRF_PIN = re.compile(r"^P([01])\.(\d+)$")
 
 
-class FirmwareConfigError(ValueError):
+class FirmwareConfigError(FirmwareError, ValueError):
     """The board cannot get a loader configuration; the message says why."""
 
 
