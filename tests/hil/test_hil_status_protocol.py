@@ -4,7 +4,7 @@ responder) answers status requests over the serial link while it keeps logging."
 from __future__ import annotations
 
 import pytest
-from suture.devicectl import device_code
+from suture.devicectl import board_code
 from suture.devicectl.status_protocol import (
     StatusProtocolError,
     StatusWatcher,
@@ -37,7 +37,9 @@ def test_watch_a_running_board_without_stopping_it(mpy_dut: MicroPythonDut) -> N
     device_ops.provision_app(mpy_dut.link, example_app(1), 1, blank=True)
     device_ops.put_nvm(mpy_dut.link, [(device_ops.ID_DEVICE, b"watch-me")])
     transport = mpy_dut.link.transport
-    transport.exec_raw_no_follow(device_code.STATUS + device_code.STATUS_RESPONDER.format(count=3))
+    transport.exec_raw_no_follow(board_code.program(
+        [board_code.LOADER_STATUS, board_code.STATUS_RESPONDER],
+        board_code.call("serve_status", "3", "loader_status")))
     watcher = StatusWatcher(transport.serial)
     first = watcher.request(["state", "versions", "identity"])
     assert (first["state"], first["installed_version"]) == ("CONFIRMED", 1)
@@ -55,3 +57,5 @@ def test_watch_a_running_board_without_stopping_it(mpy_dut: MicroPythonDut) -> N
         rest += transport.read_until(1, b"\x04\x04", timeout=10)
     assert b"\x04\x04" in rest
     assert b"Traceback" not in rest
+    said = "\n".join([*watcher.log, rest.decode(errors="replace")])
+    assert board_code.result(said) == {"served": 3}

@@ -77,37 +77,6 @@ def compile_tree(source: Path) -> dict[str, bytes]:
     return out
 
 
-_REMOTE_DIGESTS = """
-import json, hashlib, binascii
-from loader import api
-_root = api.loader().app_dir
-_out = {{}}
-for _p in {paths!r}:
-    try:
-        _f = open(_root + "/" + _p, "rb")
-    except OSError:
-        _out[_p] = None
-        continue
-    _h = hashlib.sha256()
-    while True:
-        _c = _f.read(512)
-        if not _c:
-            break
-        _h.update(_c)
-    _f.close()
-    _out[_p] = binascii.hexlify(_h.digest()).decode()
-print("SUTURE-JSON " + json.dumps({{"root": _root, "digests": _out}}))
-"""
-
-
-_ACCEPT_TREE = """
-import json, binascii
-from loader import api
-print("SUTURE-JSON " + json.dumps(
-    {"dev_tree": binascii.hexlify(api.loader().accept_developer_tree()).decode()}))
-"""
-
-
 @dataclass(frozen=True)
 class DeployResult:
     """What deploy copied, what it left as it was, and the application's log after reset."""
@@ -122,9 +91,7 @@ def deploy(
     session: BoardSession, files: dict[str, bytes], *, progress: Progress | None = None
 ) -> DeployResult:
     """Copy the changed ``files`` into the board's application folder, then reset."""
-    answer = device_ops.run(session.repl, _REMOTE_DIGESTS.format(paths=sorted(files)))
-    root = str(answer["root"])
-    digests = answer["digests"]
+    root, digests = device_ops.app_digests(session.repl, sorted(files))
     changed = [p for p in sorted(files) if digests.get(p) != hashlib.sha256(files[p]).hexdigest()]
     unchanged = [p for p in sorted(files) if p not in changed]
     total = sum(len(files[p]) for p in changed)
@@ -138,7 +105,7 @@ def deploy(
 
         session.repl.put(files[path], f"{root}/{path}", step)
         done += len(files[path])
-    device_ops.run(session.repl, _ACCEPT_TREE)
+    device_ops.accept_developer_tree(session.repl)
     state = session.reset()
     return DeployResult(copied=changed, unchanged=unchanged, boot_state=state,
                         log=session.app_log)

@@ -1,17 +1,18 @@
 """What the host asks a running board to do over its REPL, through the loader's API.
 
-Every operation sends a snippet of :mod:`suture.devicectl.device_code`, streams any host data
-through the same link, and parses the board's ``SUTURE-JSON`` line. The same functions serve the
-simulated board and a real one, the CLI (`suture board …`) and the HIL tests.
+Every operation sends the board-side modules it needs (``board_side/``, see
+:mod:`suture.devicectl.board_code`) with one call, streams any host data through the same link,
+and parses the board's ``SUTURE-JSON`` line. The same functions serve the simulated board and a
+real one, the CLI (`suture board …`) and the HIL tests.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from suture.devicectl import device_code
+from suture.devicectl import board_code
+from suture.devicectl.board_code import call, literal
 from suture.devicectl.repl import LinkError, MicroPythonLink, Progress
 
 # NVM keys of the device identity (schema 1). Values are bytes; text is UTF-8.
@@ -24,32 +25,33 @@ TRUST_SCHEDULER = "trust.scheduler"  # scheduler schedule-signing keys, same enc
 IDENTITY_KEYS = (ID_DEVICE, ID_KEY, ID_SCHEDULER_URL, ID_CREDENTIAL, TRUST_VENDOR, TRUST_SCHEDULER)
 
 
-def _result(output: str) -> dict[str, Any]:
-    for line in output.splitlines():
-        if line.startswith(device_code.RESULT):
-            value = json.loads(line[len(device_code.RESULT) :])
-            if isinstance(value, dict):
-                return value
-    raise LinkError(f"the board gave no result line: {output.strip()[-300:]!r}")
-
-
 def run(
     link: MicroPythonLink,
-    code: str,
+    modules: Sequence[str],
+    expression: str,
     streams: Sequence[bytes] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run a snippet and return its JSON result."""
+    """Send ``modules``, evaluate ``expression`` on the board and return its result (a dict).
+    With ``streams``, ``HostStream(i, len(streams[i]))`` reads ``streams[i]`` from the host."""
     if streams:
-        output = link.exec_with_streams(device_code.HOST_STREAM + code, streams, progress=progress)
+        code = board_code.program([board_code.HOST_STREAM, *modules], expression)
+        output = link.exec_with_streams(code, streams, progress=progress)
     else:
-        output = link.exec(code, timeout_s=60)
-    return _result(output)
+        output = link.exec(board_code.program(modules, expression), timeout_s=60)
+    answer = board_code.result(output)
+    if answer is None:
+        raise LinkError(f"the board gave no result line: {output.strip()[-300:]!r}")
+    return answer
+
+
+def _host_stream(index: int, data: bytes) -> str:
+    return call("HostStream", literal(index), literal(len(data)))
 
 
 def status(link: MicroPythonLink) -> dict[str, Any]:
     """The board's update status: journal state, versions, NVM keys, device id, journal."""
-    return run(link, device_code.STATUS)
+    return run(link, [board_code.LOADER_STATUS], call("loader_status"))
 
 
 def provision_app(
@@ -62,10 +64,10 @@ def provision_app(
 ) -> int:
     """Install a first application bundle, formatting littlefs first on a ``blank`` board (one
     that booted without a filesystem); the installed version."""
-    code = device_code.PROVISION_APP.format(
-        size=len(bundle), version=int(version), blank=bool(blank)
-    )
-    return int(run(link, code, [bundle], progress)["installed_version"])
+    expression = call("provision_app", _host_stream(0, bundle), literal(len(bundle)),
+                      literal(int(version)), literal(bool(blank)))
+    answer = run(link, [board_code.PROVISIONING], expression, [bundle], progress)
+    return int(answer["installed_version"])
 
 
 def stage(
@@ -81,29 +83,44 @@ def stage(
     The board verifies the envelope before writing anything and the payload's digest while it
     writes: an unsigned or altered update raises :class:`~suture.devicectl.repl.DeviceError`.
     """
-    code = device_code.STAGE.format(
-        envelope_size=len(envelope), payload_size=len(payload), install=bool(install)
-    )
-    return int(run(link, code, [envelope, payload], progress)["staged_version"])
+    expression = call("stage", _host_stream(0, envelope), _host_stream(1, payload),
+                      literal(bool(install)))
+    answer = run(link, [board_code.UPDATE], expression, [envelope, payload], progress)
+    return int(answer["staged_version"])
 
 
 def put_nvm(link: MicroPythonLink, records: Sequence[tuple[str, bytes]]) -> int:
     """Write NVM records (schema 1); how many were written."""
     pairs = [(key, value.hex()) for key, value in records]
-    return int(run(link, device_code.PUT_NVM.format(records=pairs))["written"])
+    answer = run(link, [board_code.PROVISIONING], call("put_nvm", literal(pairs)))
+    return int(answer["written"])
 
 
 def erase_device_data(link: MicroPythonLink) -> list[tuple[str, int]]:
     """Erase the NVM store, staging, backup and journal regions; (region, bytes) erased."""
-    done = run(link, device_code.ERASE_DEVICE_DATA)["erased"]
+    done = run(link, [board_code.PROVISIONING], call("erase_device_data"))["erased"]
     return [(str(name), int(size)) for name, size in done]
 
 
 def confirm(link: MicroPythonLink) -> str:
     """Confirm the trial version; the journal state after."""
-    return str(run(link, device_code.CONFIRM)["state"])
+    return str(run(link, [board_code.UPDATE], call("confirm"))["state"])
 
 
 def request_revert(link: MicroPythonLink) -> str:
     """Ask for the previous version at the next boot; the journal state after."""
-    return str(run(link, device_code.REQUEST_REVERT)["state"])
+    return str(run(link, [board_code.UPDATE], call("request_revert"))["state"])
+
+
+def app_digests(link: MicroPythonLink, paths: Sequence[str]) -> tuple[str, dict[str, str | None]]:
+    """The application folder on the board and the SHA-256 (hex) of each of ``paths`` in it
+    (None for a file that is not there)."""
+    answer = run(link, [board_code.APP_TREE], call("app_digests", literal(sorted(paths))))
+    digests = {str(k): (None if v is None else str(v)) for k, v in answer["digests"].items()}
+    return str(answer["root"]), digests
+
+
+def accept_developer_tree(link: MicroPythonLink) -> str:
+    """Record the application tree now on the board as the one the loader runs (kept NVM
+    ``dev.tree``, development boards); its digest (hex)."""
+    return str(run(link, [board_code.APP_TREE], call("accept_developer_tree"))["dev_tree"])

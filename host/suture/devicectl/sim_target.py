@@ -13,44 +13,14 @@ import os
 from pathlib import Path
 
 from suture.boards.load import boards_dir
+from suture.devicectl import board_code, device_ops
+from suture.devicectl.repl import MicroPythonLink
 from suture.devicectl.simport import SimSerialBoard
 from suture.sim import DeviceIdentity, SimBoard
 from suture.sim import load_board as load_sim_geometry
 from suture.sim.device import _tool, build_loader
 
-# The boot script of the simulated board: what stage0 and the frozen loader do on a real board
-# (mount littlefs, let the journal finish or undo what was in flight), prints
-# "SUTURE-BOOT <journal state>", runs the application, prints "SUTURE-APP-END" once it has
-# returned (the host interrupts only a running application), then the REPL (-i).
-BOOT_SCRIPT = """\
-from loader.errors import LoaderError, PowerCut
-from loader.hal import board as _board
-from loader.hal.sim import Reset
-try:
-    from loader.boot import boot as _boot
-    _ld, _rec = _boot(_board())
-    print("SUTURE-BOOT", _rec.name())
-    from loader.boot import run_app as _run_app
-    _run_app(_ld)
-except Reset:
-    print("SUTURE-BOOT RESET")
-except PowerCut:
-    print("SUTURE-BOOT POWERCUT")
-except LoaderError as _e:
-    print("SUTURE-BOOT ERROR", type(_e).__name__, _e)
-except OSError as _e:
-    print("SUTURE-BOOT BLANK", _e)
-finally:
-    print("SUTURE-APP-END")
-"""
-BOOT_FILE = "hil_boot.py"
-
-# Arm a power cut on the simulated board: the supply fails after `n` more flash operations.
-ARM_POWER_CUT = """
-from loader.hal.simflash import supply
-supply.cut_after = supply.ops + {n}
-print("SUTURE-JSON {{}}")
-"""
+BOOT_FILE = "hil_boot.py"  # the boot script (board_side/sim_boot.py) in the device folder
 
 
 class SimTarget:
@@ -76,7 +46,7 @@ class SimTarget:
 
     def install_boot_script(self) -> None:
         """Write the boot script into the device folder (idempotent)."""
-        (self.workdir / BOOT_FILE).write_text(BOOT_SCRIPT)
+        (self.workdir / BOOT_FILE).write_text(board_code.source(board_code.SIM_BOOT))
 
     def _argv(self) -> list[str]:
         return [
@@ -130,3 +100,9 @@ class SimTarget:
         if self._serial is not None:
             self._serial.close()
             self._serial = None
+
+
+def arm_power_cut(link: MicroPythonLink, operations: int) -> None:
+    """Make the simulated board's supply fail after ``operations`` more flash operations."""
+    device_ops.run(link, [board_code.SIM_POWER],
+                   board_code.call("arm_power_cut", board_code.literal(int(operations))))

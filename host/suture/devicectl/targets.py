@@ -24,7 +24,7 @@ from mpremote.transport import TransportError
 
 from suture.boards.schema import Board
 from suture.devicectl.repl import LinkError, MicroPythonLink
-from suture.devicectl.sim_target import ARM_POWER_CUT, SimTarget
+from suture.devicectl.sim_target import SimTarget, arm_power_cut
 from suture.devicectl.simport import wait_for_port
 from suture.sim import DeviceIdentity
 
@@ -106,7 +106,7 @@ class SimHilTarget:
         self.power_on()
 
     def arm_power_cut(self, link: MicroPythonLink, operations: int) -> None:
-        link.exec(ARM_POWER_CUT.format(n=int(operations)))
+        arm_power_cut(link, operations)
 
     def arm_power_cut_at_boot(self, operations: int) -> None:
         self.cut_at_boot = int(operations)

@@ -1,0 +1,40 @@
+# The factory's steps and their undoing: install a first application, write the identity
+# records, erase the device data at decommissioning.
+import binascii
+
+import micropython
+from loader.hal import board
+
+from loader import api
+
+
+def provision_app(stream, size, version, blank):
+    """Install the bundle read from `stream` as the confirmed `version`; on a `blank` board
+    (booted without a filesystem) format littlefs first."""
+    if blank:
+        board().mount(format_if_blank=True)
+    micropython.kbd_intr(-1)
+    try:
+        api.loader().provision(stream, size, version)
+    finally:
+        micropython.kbd_intr(3)
+    return {"installed_version": api.loader().installed().version}
+
+
+def put_nvm(records):
+    """Write (key, hex value) records in the NVM store, schema 1."""
+    nvm = api.nvm()
+    for key, value in records:
+        nvm.put(key, binascii.unhexlify(value), 1)
+    return {"written": len(records)}
+
+
+def erase_device_data():
+    """Erase the NVM store, the staging and backup slots and the journal."""
+    b = board()
+    done = []
+    for name in ("nvm", "staging", "backup", "journal"):
+        region = b.region(name)
+        region.erase_range(0, region.size)
+        done.append([name, region.size])
+    return {"erased": done}

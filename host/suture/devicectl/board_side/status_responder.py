@@ -1,0 +1,64 @@
+# A reference responder of the status protocol (docs/hil.md): the loop an agent runs between its
+# steps, polling stdin without blocking, answering each request line with the groups asked for
+# and printing its own log meanwhile. The update agent's own is device/agent/status.py.
+import json
+import select
+import sys
+
+REQUEST = b"\x1eSUTURE-STATUS? "
+MAX_LINE = 4096
+GROUPS = {
+    "state": ("state", "component", "seq", "boot_count", "flags", "progress"),
+    "versions": ("installed_version", "installed_digest", "backup_version", "version"),
+    "journal": ("journal",),
+    "identity": ("device_id",),
+}
+
+
+def status_answer(line, read_status):
+    try:
+        req = json.loads(line[len(REQUEST) :])
+        rid = req["id"]
+        groups = req.get("get", ())
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return {"id": 0, "error": "malformed request"}
+    if not isinstance(rid, int):
+        return {"id": 0, "error": "malformed request"}
+    st = read_status()
+    out = {"id": rid}
+    for g in groups:
+        for k in GROUPS.get(g, ()):
+            out[k] = st[k]
+        if g == "agent":
+            out["agent"] = {"phase": "idle"}
+    return out
+
+
+def serve_status(count, read_status):
+    """Answer `count` requests from the status dict `read_status()` returns, then return; the
+    end of input ends it early. Returns how many were answered."""
+    poll = select.poll()
+    poll.register(sys.stdin, select.POLLIN)
+    inp = sys.stdin.buffer
+    line = bytearray()
+    served = 0
+    tick = 0
+    while served < count:
+        tick += 1
+        if tick % 5 == 0:
+            print("agent: tick", tick)
+        if not poll.poll(20):
+            continue
+        c = inp.read(1)
+        if not c:
+            break
+        if c != b"\n":
+            if len(line) < MAX_LINE:
+                line.extend(c)
+            continue
+        if bytes(line[: len(REQUEST)]) == REQUEST:
+            answer = status_answer(bytes(line), read_status)
+            sys.stdout.write("\x1eSUTURE-STATUS " + json.dumps(answer) + "\n")
+            served += 1
+        line = bytearray()
+    return {"served": served}
