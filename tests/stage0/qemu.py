@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from suture.qemu import processes
+
 from . import flashimg as fi
 
 
@@ -69,8 +71,8 @@ def boot(build: Path, target: str, internal: bytes, external: bytes, work: Path,
         cut_file = work / "cut.bin"
         cut_file.write_bytes(struct.pack("<IIII", 0x54554353, cut[0], int(cut[1]), 0))
         args += ["-device", f"loader,file={cut_file},addr={m.cut_word:#x}"]
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = processes.start(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
     assert proc.stdin is not None
     text = ""
     try:

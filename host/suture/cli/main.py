@@ -7,10 +7,10 @@ import importlib
 import typer
 
 from suture import __version__
-from suture.cli.errors import SutureGroup, exit_codes_epilog
+from suture.cli.errors import SutureTyper, exit_codes_epilog
 from suture.qemu import processes
 
-app = typer.Typer(
+app = SutureTyper(
     name="suture",
     help=(
         "Dependable remote firmware updates for medical IoT devices.\n\n"
@@ -18,7 +18,6 @@ app = typer.Typer(
         "provision boards and simulate a whole ward."
     ),
     epilog=exit_codes_epilog(),
-    cls=SutureGroup,
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,

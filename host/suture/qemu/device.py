@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suture.boards.schema import Board
+from suture.errors import SutureError
 from suture.image import provision_record
 from suture.keys import PublicKey
+from suture.qemu import processes
 
 RAM_SIZE = 16 << 20  # QEMU's mps.ram on the mps2 boards
 CUT_WORD = 0x20100000
@@ -31,7 +33,7 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 STAGE0_CUT = b"stage0: POWER CUT (injected)\r\n"
 
 
-class QemuError(Exception):
+class QemuError(SutureError):
     """QEMU could not run the device, or the device did not answer as expected."""
 
 
@@ -150,8 +152,8 @@ class QemuDevice:
         default: it waits at the REPL)."""
         self.power_off()
         self.boots += 1
-        self.proc = subprocess.Popen(self._argv(cut), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = processes.start(self._argv(cut), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._buf = b""
         # stage0 halts the machine at an injected power cut: that ends the power-on too
         out = self._read_until(until, timeout_s, allow_exit=True, also=STAGE0_CUT)
