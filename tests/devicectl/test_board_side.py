@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from suture.devicectl import board_code
 from suture.devicectl.board_code import BoardCodeError, call, literal
-from suture.devicectl.status_protocol import encode_request, parse_response
+from suture.devicectl.status_protocol import encode_request, parse_response, responder_call
 from suture.sim.device import _tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def test_the_installed_package_carries_the_board_side_modules() -> None:
 
 
 def test_literals_are_what_micropython_reads_back(tmp_path: Path) -> None:
-    values = [None, True, 0, -7, "a'b\"c\n", [("id.device", "00ff")], (1,)]
+    values = [None, True, 0, -7, "a'b\"c\n", [("id.device", "00ff")], (1,), {"k": [2]}]
     program = "import json\nprint(json.dumps([" + ", ".join(literal(v) for v in values)
     out = _micropython(program + "]))\n", b"", tmp_path)
     assert json.loads(out) == json.loads(json.dumps(values))
@@ -98,7 +98,7 @@ STATUS = {"state": "TRIAL", "component": 0, "seq": 4, "boot_count": 1, "flags": 
 def _serve(count: int, stdin: bytes, tmp_path: Path) -> tuple[list[dict[str, object]], str]:
     program = board_code.program(
         [board_code.STATUS_RESPONDER],
-        call("serve_status", literal(count), f"lambda: {STATUS!r}"))
+        responder_call(count, f"lambda: {STATUS!r}"))
     out = _micropython(program, stdin, tmp_path)
     answers = []
     for line in out.splitlines():

@@ -10,6 +10,7 @@ from suture.devicectl.status_protocol import (
     StatusWatcher,
     encode_request,
     parse_response,
+    responder_call,
 )
 from suture.hil.dut import MicroPythonDut
 from suture.sim.testing import example_app
@@ -39,7 +40,7 @@ def test_watch_a_running_board_without_stopping_it(mpy_dut: MicroPythonDut) -> N
     transport = mpy_dut.link.transport
     transport.exec_raw_no_follow(board_code.program(
         [board_code.LOADER_STATUS, board_code.STATUS_RESPONDER],
-        board_code.call("serve_status", "3", "loader_status")))
+        responder_call(3, "loader_status")))
     watcher = StatusWatcher(transport.serial)
     first = watcher.request(["state", "versions", "identity"])
     assert (first["state"], first["installed_version"]) == ("CONFIRMED", 1)

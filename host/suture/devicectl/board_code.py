@@ -49,9 +49,13 @@ def source(module: str) -> str:
 
 
 def literal(value: object) -> str:
-    """``value`` as MicroPython source: None, bool, int, str, and lists or tuples of them (their
-    Python ``repr`` is the same literal in MicroPython)."""
-    if isinstance(value, list | tuple):
+    """``value`` as MicroPython source: None, bool, int, str, and lists, tuples and dicts of them
+    (their Python ``repr`` is the same literal in MicroPython)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            literal(key)
+            literal(item)
+    elif isinstance(value, list | tuple):
         for item in value:
             literal(item)
     elif value is not None and not isinstance(value, bool | int | str):

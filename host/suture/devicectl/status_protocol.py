@@ -26,6 +26,7 @@ from typing import Any
 
 import serial
 
+from suture.devicectl.board_code import call, literal
 from suture.devicectl.repl import LinkError
 
 REQUEST_PREFIX = b"\x1eSUTURE-STATUS? "
@@ -40,6 +41,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "identity": ("device_id",),
     "agent": ("agent",),
 }
+
+
+def responder_call(count: int, read_status: str) -> str:
+    """The call that runs the reference responder (``board_side/status_responder.py``) for
+    ``count`` requests, answering from ``read_status()`` (a MicroPython expression) with the
+    fields of :data:`GROUPS` (``agent`` is answered ``{"phase": "idle"}``)."""
+    fields = {group: list(names) for group, names in GROUPS.items() if group != "agent"}
+    return call("serve_status", literal(int(count)), read_status, literal(fields))
 
 
 class StatusProtocolError(LinkError):
