@@ -86,7 +86,27 @@ def _shared(sequence: list[Any]) -> bytes:
         (
             _common({1: {}, 2: [[b"\x00"]]}),
             SuitStructureError,
-            "dependency manifests are not supported",
+            r"common key 1 \(dependencies\): empty; leave the key out",
+        ),
+        (
+            _common({1: {2: {}}, 2: [[b"\x00"]]}),
+            SuitStructureError,
+            r"indices \[2\] leave a gap after the 1 components",
+        ),
+        (
+            _common({1: {1: {2: 1}}, 2: [[b"\x00"]]}),
+            SuitStructureError,
+            r"dependencies\) index 1: unknown key 2",
+        ),
+        (
+            _common({1: {1: {1: []}}, 2: [[b"\x00"]]}),
+            SuitStructureError,
+            r"dependency-prefix\): a component identifier needs at least one element",
+        ),
+        (
+            _common({1: {1: []}, 2: [[b"\x00"]]}),
+            SuitStructureError,
+            r"dependencies\) index 1: expected map, got array",
         ),
         (_common({2: [[b"\x00"]], 9: 1}), SuitStructureError, r"common key 9: unknown key"),
         (_shared([12, 2]), SuitStructureError, "component index 2 out of range .2 components"),
@@ -260,11 +280,18 @@ def test_attached_payload_must_be_the_digest() -> None:
 
 def test_unsupported_blocks_are_reported_not_trusted() -> None:
     key = keys.generate_private_key("ES256")
+    mac = cbor2.dumps(cbor2.CBORTag(97, [cbor2.dumps({1: 5}), {}, None, b"tag", []]))
+    data = envelope_bytes(example_manifest(), blocks=[mac])
+    env = decode_envelope(data)
+    assert env.authentication.blocks[0].kind == "COSE_Mac"
+    with pytest.raises(
+        SuitSignatureError, match=r"block 1 \(COSE_Mac\): not supported \(only COSE_Sign1 and"
+    ):
+        verify_envelope(data, key.public_key())
     mac0 = cbor2.dumps(cbor2.CBORTag(17, [cbor2.dumps({1: 5}), {}, None, b"tag"]))
     data = envelope_bytes(example_manifest(), blocks=[mac0])
-    env = decode_envelope(data)
-    assert env.authentication.blocks[0].kind == "COSE_Mac0"
-    with pytest.raises(SuitSignatureError, match=r"block 1 \(COSE_Mac0\): not supported"):
+    assert decode_envelope(data).authentication.blocks[0].kind == "COSE_Mac0"
+    with pytest.raises(SuitSignatureError, match=r"block 1 \(COSE_Mac0\): no symmetric"):
         verify_envelope(data, key.public_key())
     too_many = envelope_bytes(example_manifest(), blocks=[mac0] * (limits.MAX_AUTH_BLOCKS + 1))
     with pytest.raises(SuitLimitError, match="authentication blocks, the limit is"):

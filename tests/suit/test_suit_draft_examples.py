@@ -112,7 +112,9 @@ def test_example2_severable_members_present_and_matching(
     ]
     summary = envelope_summary(env)
     assert summary["severable"] == {
+        "dependency-resolution": "absent",
         "payload-fetch": "absent",
+        "candidate-verification": "absent",
         "install": "severable",
         "text": "severable",
     }

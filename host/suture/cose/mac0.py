@@ -18,8 +18,8 @@ from typing import Final
 import cbor2
 from cryptography.hazmat.primitives import constant_time, hashes, hmac
 
+from suture.cose import CoseError
 from suture.cose.cbor import CborError, describe, loads_bounded
-from suture.cose.errors import CoseError
 from suture.cose.headers import HEADER_ALG, HEADER_KID, decode_headers
 
 COSE_MAC0_TAG: Final = 17

@@ -1,7 +1,11 @@
-"""Code points of draft-ietf-suit-manifest (draft -29 and later: install = 20, write = 18).
+"""Code points of draft-ietf-suit-manifest (draft -29 and later: install = 20, write = 18),
+and of the extensions suture processes: draft-ietf-suit-trust-domains (dependencies),
+draft-ietf-suit-firmware-encryption (encryption info), draft-ietf-suit-update-management
+(use-before) and suture's own private-use labels (negative, ``suture-`` names).
 
 Each table maps the integer label to the name the draft uses, without the ``suit-`` prefix.
-Sources: draft-ietf-suit-manifest section 8.4 (CDDL) and the IANA "SUIT" registries.
+Sources: draft-ietf-suit-manifest section 8.4 (CDDL) and the IANA "SUIT" registries; the
+extension drafts' IANA sections.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ MANIFEST_INVOKE: Final = 9
 MANIFEST_PAYLOAD_FETCH: Final = 16
 MANIFEST_INSTALL: Final = 20
 MANIFEST_TEXT: Final = 23
+# draft-ietf-suit-trust-domains
+MANIFEST_DEPENDENCY_RESOLUTION: Final = 15
+MANIFEST_CANDIDATE_VERIFICATION: Final = 18
+MANIFEST_UNINSTALL: Final = 24
+# suture (private use): SUIT_Digest of the release's CycloneDX SBOM
+# (docs/formats/suit-extensions.md)
+MANIFEST_SUTURE_SBOM: Final = -257
 
 SUPPORTED_MANIFEST_VERSION: Final = 1
 
@@ -35,7 +46,9 @@ ENVELOPE_KEYS: Final = {
     ENVELOPE_DELEGATION: "delegation",
     ENVELOPE_AUTHENTICATION: "authentication-wrapper",
     ENVELOPE_MANIFEST: "manifest",
+    MANIFEST_DEPENDENCY_RESOLUTION: "dependency-resolution",
     MANIFEST_PAYLOAD_FETCH: "payload-fetch",
+    MANIFEST_CANDIDATE_VERIFICATION: "candidate-verification",
     MANIFEST_INSTALL: "install",
     MANIFEST_TEXT: "text",
 }
@@ -52,11 +65,17 @@ MANIFEST_KEYS: Final = {
     MANIFEST_PAYLOAD_FETCH: "payload-fetch",
     MANIFEST_INSTALL: "install",
     MANIFEST_TEXT: "text",
+    MANIFEST_DEPENDENCY_RESOLUTION: "dependency-resolution",
+    MANIFEST_CANDIDATE_VERIFICATION: "candidate-verification",
+    MANIFEST_UNINSTALL: "uninstall",
+    MANIFEST_SUTURE_SBOM: "suture-sbom",
 }
 
 # Severable members: in the manifest either inline or as a SUIT_Digest of the envelope member.
 SEVERABLE_MEMBERS: Final = {
+    "dependency-resolution": MANIFEST_DEPENDENCY_RESOLUTION,
     "payload-fetch": MANIFEST_PAYLOAD_FETCH,
+    "candidate-verification": MANIFEST_CANDIDATE_VERIFICATION,
     "install": MANIFEST_INSTALL,
     "text": MANIFEST_TEXT,
 }
@@ -66,6 +85,8 @@ SEVERABLE_BY_KEY: Final = {v: k for k, v in SEVERABLE_MEMBERS.items()}
 COMMON_DEPENDENCIES: Final = 1
 COMMON_COMPONENTS: Final = 2
 COMMON_SHARED_SEQUENCE: Final = 4
+# SUIT_Dependency_Metadata keys (trust-domains)
+DEPENDENCY_PREFIX: Final = 1
 COMMON_KEYS: Final = {
     COMMON_DEPENDENCIES: "dependencies",
     COMMON_COMPONENTS: "components",
@@ -76,15 +97,23 @@ COMMON_KEYS: Final = {
 CONDITION_VENDOR_IDENTIFIER: Final = 1
 CONDITION_CLASS_IDENTIFIER: Final = 2
 CONDITION_IMAGE_MATCH: Final = 3
+CONDITION_USE_BEFORE: Final = 4  # update-management
 CONDITION_COMPONENT_SLOT: Final = 5
 CONDITION_CHECK_CONTENT: Final = 6
 CONDITION_ABORT: Final = 14
 CONDITION_DEVICE_IDENTIFIER: Final = 24
+CONDITION_DEPENDENCY_INTEGRITY: Final = 7  # trust-domains
+CONDITION_IS_DEPENDENCY: Final = 8  # trust-domains
+CONDITION_SUTURE_NOT_BEFORE: Final = -257  # suture (custom): now >= parameter suture-not-before
 
 CONDITIONS: Final = {
     CONDITION_VENDOR_IDENTIFIER: "condition-vendor-identifier",
     CONDITION_CLASS_IDENTIFIER: "condition-class-identifier",
     CONDITION_IMAGE_MATCH: "condition-image-match",
+    CONDITION_USE_BEFORE: "condition-use-before",
+    CONDITION_DEPENDENCY_INTEGRITY: "condition-dependency-integrity",
+    CONDITION_IS_DEPENDENCY: "condition-is-dependency",
+    CONDITION_SUTURE_NOT_BEFORE: "suture-condition-not-before",
     CONDITION_COMPONENT_SLOT: "condition-component-slot",
     CONDITION_CHECK_CONTENT: "condition-check-content",
     CONDITION_ABORT: "condition-abort",
@@ -102,6 +131,8 @@ DIRECTIVE_COPY: Final = 22
 DIRECTIVE_INVOKE: Final = 23
 DIRECTIVE_SWAP: Final = 31
 DIRECTIVE_RUN_SEQUENCE: Final = 32
+DIRECTIVE_PROCESS_DEPENDENCY: Final = 11  # trust-domains
+DIRECTIVE_UNLINK: Final = 33  # trust-domains
 
 DIRECTIVES: Final = {
     DIRECTIVE_SET_COMPONENT_INDEX: "directive-set-component-index",
@@ -114,12 +145,15 @@ DIRECTIVES: Final = {
     DIRECTIVE_INVOKE: "directive-invoke",
     DIRECTIVE_SWAP: "directive-swap",
     DIRECTIVE_RUN_SEQUENCE: "directive-run-sequence",
+    DIRECTIVE_PROCESS_DEPENDENCY: "directive-process-dependency",
+    DIRECTIVE_UNLINK: "directive-unlink",
 }
 
 # Parameters
 PARAMETER_VENDOR_IDENTIFIER: Final = 1
 PARAMETER_CLASS_IDENTIFIER: Final = 2
 PARAMETER_IMAGE_DIGEST: Final = 3
+PARAMETER_USE_BEFORE: Final = 4  # update-management: unix seconds
 PARAMETER_COMPONENT_SLOT: Final = 5
 PARAMETER_STRICT_ORDER: Final = 12
 PARAMETER_SOFT_FAILURE: Final = 13
@@ -129,6 +163,11 @@ PARAMETER_URI: Final = 21
 PARAMETER_SOURCE_COMPONENT: Final = 22
 PARAMETER_INVOKE_ARGS: Final = 23
 PARAMETER_DEVICE_IDENTIFIER: Final = 24
+PARAMETER_ENCRYPTION_INFO: Final = 19  # firmware-encryption: bstr .cbor SUIT_Encryption_Info
+# suture (custom, negative): unix seconds before which the manifest must not be applied, and
+# the SUIT_Digest of the approvals a hospital's manifest was issued under.
+PARAMETER_SUTURE_NOT_BEFORE: Final = -257
+PARAMETER_SUTURE_APPROVALS_DIGEST: Final = -258
 
 PARAMETERS: Final = {
     PARAMETER_VENDOR_IDENTIFIER: "vendor-identifier",
@@ -143,6 +182,10 @@ PARAMETERS: Final = {
     PARAMETER_SOURCE_COMPONENT: "source-component",
     PARAMETER_INVOKE_ARGS: "invoke-args",
     PARAMETER_DEVICE_IDENTIFIER: "device-identifier",
+    PARAMETER_USE_BEFORE: "use-before",
+    PARAMETER_ENCRYPTION_INFO: "encryption-info",
+    PARAMETER_SUTURE_NOT_BEFORE: "suture-not-before",
+    PARAMETER_SUTURE_APPROVALS_DIGEST: "suture-approvals-digest",
 }
 
 # Reporting policy bits (draft section 8.4.7): the argument of most conditions and directives.
@@ -183,6 +226,7 @@ COSE_SIGN_TAG: Final = 98
 COSE_SIGN1_TAG: Final = 18
 COSE_MAC_TAG: Final = 97
 COSE_MAC0_TAG: Final = 17
+COSE_ENCRYPT_TAG: Final = 96  # SUIT_Encryption_Info
 AUTH_BLOCK_TAGS: Final = frozenset({COSE_SIGN_TAG, COSE_SIGN1_TAG, COSE_MAC_TAG, COSE_MAC0_TAG})
 
 

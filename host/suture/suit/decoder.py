@@ -13,6 +13,8 @@ from typing import Any
 import cbor2
 
 from suture.cose import CoseError, decode_sign1
+from suture.cose.encrypt import decode_encrypt
+from suture.cose.mac0 import decode_mac0
 from suture.suit import codepoints as cp
 from suture.suit import limits
 from suture.suit.cbor import (
@@ -27,7 +29,7 @@ from suture.suit.cbor import (
     expect_uint,
     expect_uuid,
 )
-from suture.suit.components import component_info
+from suture.suit.components import component_info, dependency_info
 from suture.suit.errors import SuitDecodeError, SuitLimitError, SuitStructureError
 from suture.suit.model import (
     AuthenticationBlock,
@@ -164,6 +166,12 @@ def _decode_auth_block(raw: bytes, where: str) -> AuthenticationBlock:
         kind = "COSE_Sign1"
     else:
         kind = _AUTH_BLOCK_KINDS[item.tag]
+    if kind == "COSE_Mac0":
+        try:
+            mac = decode_mac0(raw)
+        except CoseError as exc:
+            raise SuitStructureError(f"{where}: {exc}") from None
+        return AuthenticationBlock(encoded=raw, kind=kind, alg=mac.alg, kid=mac.kid)
     if kind != "COSE_Sign1":
         expect_array(item.value, where)
         return AuthenticationBlock(encoded=raw, kind=kind, alg=None, kid=None)
@@ -176,7 +184,8 @@ def _decode_auth_block(raw: bytes, where: str) -> AuthenticationBlock:
 
 def decode_manifest(manifest_bstr: bytes, members: Mapping[str, bytes] | None = None) -> Manifest:
     """Decode the SUIT_Manifest held in the envelope's key 3; ``members`` supplies the severable
-    members found in the envelope (payload-fetch, install, text), decoded in their place."""
+    members found in the envelope (dependency-resolution, payload-fetch, candidate-verification,
+    install, text), decoded in their place."""
     members = members or {}
     manifest = expect_map(decode_bytes(manifest_bstr, "manifest"), "manifest")
 
@@ -200,10 +209,10 @@ def decode_manifest(manifest_bstr: bytes, members: Mapping[str, bytes] | None = 
             f"{where(cp.MANIFEST_SEQUENCE_NUMBER)}: {sequence_number} is over the limit of "
             f"{limits.MAX_SEQUENCE_NUMBER} (devices keep the sequence number in 32 bits)"
         )
-    components, shared = _decode_common(
+    components, shared, dependencies = _decode_common(
         expect_bstr(manifest[cp.MANIFEST_COMMON], where(cp.MANIFEST_COMMON))
     )
-    n_components = len(components)
+    n_components = len(components) + sum(1 for i in dependencies if i >= len(components))
 
     reference_uri = None
     if cp.MANIFEST_REFERENCE_URI in manifest:
@@ -225,6 +234,12 @@ def decode_manifest(manifest_bstr: bytes, members: Mapping[str, bytes] | None = 
     validate = sequence(cp.MANIFEST_VALIDATE)
     load = sequence(cp.MANIFEST_LOAD)
     invoke = sequence(cp.MANIFEST_INVOKE)
+    uninstall = sequence(cp.MANIFEST_UNINSTALL)
+    sbom_digest = None
+    if cp.MANIFEST_SUTURE_SBOM in manifest:
+        sbom_digest = decode_digest(
+            manifest[cp.MANIFEST_SUTURE_SBOM], where(cp.MANIFEST_SUTURE_SBOM)
+        )
 
     severable_digests: dict[str, Digest] = {}
     resolved: dict[str, bytes] = {}
@@ -242,14 +257,12 @@ def decode_manifest(manifest_bstr: bytes, members: Mapping[str, bytes] | None = 
             raise SuitStructureError(
                 f"{where(key)}: expected bstr or SUIT_Digest, got {describe(value)}"
             )
-    payload_fetch = install = None
+    severable: dict[str, CommandSequence] = {
+        name: decode_sequence(raw, where(cp.SEVERABLE_MEMBERS[name]), n_components)
+        for name, raw in resolved.items()
+        if name != "text"
+    }
     text = None
-    if "payload-fetch" in resolved:
-        payload_fetch = decode_sequence(
-            resolved["payload-fetch"], where(cp.MANIFEST_PAYLOAD_FETCH), n_components
-        )
-    if "install" in resolved:
-        install = decode_sequence(resolved["install"], where(cp.MANIFEST_INSTALL), n_components)
     if "text" in resolved:
         text = decode_text(resolved["text"], where(cp.MANIFEST_TEXT))
 
@@ -269,15 +282,24 @@ def decode_manifest(manifest_bstr: bytes, members: Mapping[str, bytes] | None = 
         validate=validate,
         load=load,
         invoke=invoke,
-        payload_fetch=payload_fetch,
-        install=install,
+        payload_fetch=severable.get("payload-fetch"),
+        install=severable.get("install"),
         text=text,
         severable_digests=severable_digests,
         component_info=[],
         encoded=manifest_bstr,
         extensions=extensions,
+        dependencies=dependencies,
+        dependency_resolution=severable.get("dependency-resolution"),
+        candidate_verification=severable.get("candidate-verification"),
+        uninstall=uninstall,
+        sbom_digest=sbom_digest,
     )
-    return replace(decoded, component_info=component_info(decoded))
+    return replace(
+        decoded,
+        component_info=component_info(decoded),
+        dependency_info=dependency_info(decoded),
+    )
 
 
 def _component_id(value: object, where: str) -> list[bytes]:
@@ -291,7 +313,9 @@ def _component_id(value: object, where: str) -> list[bytes]:
     return [expect_bstr(p, f"{where} element {i}") for i, p in enumerate(parts)]
 
 
-def _decode_common(raw: bytes) -> tuple[list[list[bytes]], CommandSequence | None]:
+def _decode_common(
+    raw: bytes,
+) -> tuple[list[list[bytes]], CommandSequence | None, dict[int, list[bytes] | None]]:
     base = f"manifest {cp.label(cp.MANIFEST_KEYS, cp.MANIFEST_COMMON)}"
     common = expect_map(decode_bytes(raw, base), base)
 
@@ -299,9 +323,7 @@ def _decode_common(raw: bytes) -> tuple[list[list[bytes]], CommandSequence | Non
         return f"common {cp.label(cp.COMMON_KEYS, key)}"
 
     for key in common:
-        if key == cp.COMMON_DEPENDENCIES:
-            raise SuitStructureError(f"{where(key)}: dependency manifests are not supported")
-        if key not in (cp.COMMON_COMPONENTS, cp.COMMON_SHARED_SEQUENCE):
+        if key not in (cp.COMMON_DEPENDENCIES, cp.COMMON_COMPONENTS, cp.COMMON_SHARED_SEQUENCE):
             raise SuitStructureError(f"{where(key)}: unknown key")
     if cp.COMMON_COMPONENTS not in common:
         raise SuitStructureError(f"{where(cp.COMMON_COMPONENTS)}: missing")
@@ -316,11 +338,53 @@ def _decode_common(raw: bytes) -> tuple[list[list[bytes]], CommandSequence | Non
     components = [
         _component_id(c, f"{where(cp.COMMON_COMPONENTS)} component {i}") for i, c in enumerate(ids)
     ]
+    dependencies: dict[int, list[bytes] | None] = {}
+    if cp.COMMON_DEPENDENCIES in common:
+        dependencies = _decode_dependencies(
+            common[cp.COMMON_DEPENDENCIES], where(cp.COMMON_DEPENDENCIES), len(components)
+        )
+    n_indices = len(components) + sum(1 for i in dependencies if i >= len(components))
     shared = None
     if cp.COMMON_SHARED_SEQUENCE in common:
         key = cp.COMMON_SHARED_SEQUENCE
-        shared = decode_sequence(expect_bstr(common[key], where(key)), where(key), len(components))
-    return components, shared
+        shared = decode_sequence(expect_bstr(common[key], where(key)), where(key), n_indices)
+    return components, shared, dependencies
+
+
+def _decode_dependencies(
+    value: object, where: str, n_components: int
+) -> dict[int, list[bytes] | None]:
+    """SUIT_Dependencies: ``{+ component-index => {? 1 (prefix) => SUIT_Component_Identifier}}``.
+
+    A dependency's index names an entry of the component list, or follows it: the draft's
+    examples number their dependencies after the components. Indices past the component list
+    must follow it without a gap.
+    """
+    entries = expect_map(value, where)
+    if not entries:
+        raise SuitStructureError(f"{where}: empty; leave the key out when there is none")
+    if len(entries) > limits.MAX_DEPENDENCIES:
+        raise SuitLimitError(
+            f"{where}: {len(entries)} dependencies, the limit is {limits.MAX_DEPENDENCIES}"
+        )
+    out: dict[int, list[bytes] | None] = {}
+    for index, metadata in entries.items():
+        index = expect_uint(index, f"{where} component index")
+        mwhere = f"{where} index {index}"
+        meta = expect_map(metadata, mwhere)
+        prefix = None
+        for key, item in meta.items():
+            if key == cp.DEPENDENCY_PREFIX:
+                prefix = _component_id(item, f"{mwhere} key 1 (dependency-prefix)")
+            else:
+                raise SuitStructureError(f"{mwhere}: unknown key {key!r}")
+        out[index] = prefix
+    beyond = sorted(i for i in out if i >= n_components)
+    if beyond != list(range(n_components, n_components + len(beyond))):
+        raise SuitStructureError(
+            f"{where}: indices {beyond} leave a gap after the {n_components} components"
+        )
+    return out
 
 
 def decode_sequence(
@@ -432,6 +496,16 @@ def _parameter_value(code: int, value: object, where: str) -> Any:
         cp.PARAMETER_SOURCE_COMPONENT,
     ):
         return expect_uint(value, where)
+    if code in (cp.PARAMETER_USE_BEFORE, cp.PARAMETER_SUTURE_NOT_BEFORE):
+        return expect_uint(value, where)
+    if code == cp.PARAMETER_SUTURE_APPROVALS_DIGEST:
+        return decode_digest(decode_bytes(expect_bstr(value, where), where), where)
+    if code == cp.PARAMETER_ENCRYPTION_INFO:
+        raw = expect_bstr(value, where)
+        try:
+            return decode_encrypt(raw)
+        except CoseError as exc:
+            raise SuitStructureError(f"{where}: {exc}") from None
     if code in (cp.PARAMETER_STRICT_ORDER, cp.PARAMETER_SOFT_FAILURE):
         return expect_bool(value, where)
     if code in (cp.PARAMETER_CONTENT, cp.PARAMETER_INVOKE_ARGS):

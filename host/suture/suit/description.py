@@ -33,6 +33,7 @@ from uuid import UUID
 
 import yaml
 
+from suture.cose.encrypt import CONTENT_ALGS
 from suture.suit import codepoints as cp
 from suture.suit import limits
 from suture.suit.digest import digest_bytes
@@ -51,6 +52,7 @@ TOP_KEYS: Final = frozenset(
         "severable",
         "text",
         "components",
+        "sbom",
     }
 )
 COMPONENT_KEYS: Final = frozenset(
@@ -66,12 +68,15 @@ COMPONENT_KEYS: Final = frozenset(
         "slot",
         "invoke",
         "text",
+        "encryption",
     }
 )
 TEXT_KEYS: Final = frozenset({"language", *cp.TEXT_KEYS.values()})
 COMPONENT_TEXT_KEYS: Final = frozenset(cp.TEXT_COMPONENT_KEYS.values())
 DEFAULT_LANGUAGE: Final = "en-US"
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+CONTENT_ALG_BY_NAME: Final = {spec.name: alg for alg, spec in CONTENT_ALGS.items()}
+MAX_SBOM_BYTES: Final = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class ComponentDescription:
     slot: int | None = None
     invoke: bool = False
     text: dict[str, str] = field(default_factory=dict)
+    encryption: int | None = None
+    plaintext: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class UpdateDescription:
     severable: frozenset[str] = frozenset()
     text_language: str = DEFAULT_LANGUAGE
     text: dict[str, str] = field(default_factory=dict)
+    sbom: bytes | None = None
 
 
 def load_description(path: Path) -> dict[str, Any]:
@@ -251,6 +259,11 @@ def parse_description(description: Mapping[str, Any], *, base_dir: Path) -> Upda
         )
     if "text" in severable and not text and not any(c.text for c in components):
         raise SuitDescriptionError("severable: text is listed but the description has no text")
+    sbom = None
+    if "sbom" in description:
+        sbom = _read_file(
+            base_dir, _str(description["sbom"], "sbom"), "sbom", MAX_SBOM_BYTES, "SBOM file"
+        )
     return UpdateDescription(
         sequence_number=sequence_number,
         components=components,
@@ -258,6 +271,7 @@ def parse_description(description: Mapping[str, Any], *, base_dir: Path) -> Upda
         severable=frozenset(severable),
         text_language=language,
         text=text,
+        sbom=sbom,
     )
 
 
@@ -311,6 +325,23 @@ def _component(
     slot = _uint(raw["slot"], f"{where}.slot") if "slot" in raw else None
     invoke = _bool(raw.get("invoke", False), f"{where}.invoke")
     text = _text_fields(raw["text"], COMPONENT_TEXT_KEYS, f"{where}.text") if "text" in raw else {}
+    encryption = None
+    if "encryption" in raw:
+        name = _str(raw["encryption"], f"{where}.encryption")
+        if name not in CONTENT_ALG_BY_NAME:
+            raise SuitDescriptionError(
+                f"{where}.encryption: {name!r} is not one of {', '.join(CONTENT_ALG_BY_NAME)}"
+            )
+        if image is None:
+            raise SuitDescriptionError(
+                f"{where}: an encrypted component needs file (the plaintext)"
+            )
+        if uri is None:
+            raise SuitDescriptionError(
+                f"{where}: an encrypted component needs uri (where the ciphertext is fetched) "
+                "or integrated = true"
+            )
+        encryption = CONTENT_ALG_BY_NAME[name]
     return ComponentDescription(
         identifier=identifier,
         digest=digest,
@@ -322,18 +353,24 @@ def _component(
         slot=slot,
         invoke=invoke,
         text=text,
+        encryption=encryption,
+        plaintext=image if encryption is not None else None,
     )
 
 
 def _read_image(base_dir: Path, name: str, where: str) -> bytes:
+    return _read_file(base_dir, name, where, MAX_IMAGE_BYTES, "image file")
+
+
+def _read_file(base_dir: Path, name: str, where: str, limit: int, what: str) -> bytes:
     path = base_dir / name
     try:
         size = path.stat().st_size
-        if size > MAX_IMAGE_BYTES:
-            raise SuitDescriptionError(f"{where}: {path} is {size} bytes, over {MAX_IMAGE_BYTES}")
+        if size > limit:
+            raise SuitDescriptionError(f"{where}: {path} is {size} bytes, over {limit}")
         return path.read_bytes()
     except FileNotFoundError:
-        raise SuitDescriptionError(f"{where}: image file {path} not found") from None
+        raise SuitDescriptionError(f"{where}: {what} {path} not found") from None
     except IsADirectoryError:
         raise SuitDescriptionError(f"{where}: {path} is a directory") from None
     except OSError as exc:

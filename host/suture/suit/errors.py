@@ -43,3 +43,22 @@ class SuitDescriptionError(SuitError):
 
 class SuitSeverError(SuitError):
     """A member cannot be severed (absent, not severable, or unknown)."""
+
+
+class SuitDependencyError(SuitAuthenticationError):
+    """A dependency manifest (trust-domains) is missing, is not the one the dependent names,
+    or nests too deep."""
+
+
+class SuitEncryptionError(SuitError):
+    """An encrypted payload cannot be encrypted or decrypted: no key opens a recipient, the
+    tag does not verify, the decrypted image does not match its digest."""
+
+
+class SuitReportError(SuitError):
+    """A SUIT report is malformed or its COSE signature or MAC does not verify."""
+
+
+class SbomError(SuitError):
+    """A release's SBOM is missing, malformed, not CycloneDX, or not the one its manifest
+    names."""

@@ -12,6 +12,8 @@ from rich.table import Table
 from rich.tree import Tree
 
 from suture.cose import alg_name
+from suture.cose.encrypt import EncryptInfo
+from suture.cose.mac0 import MAC_ALGS, mac_name
 from suture.suit import codepoints as cp
 from suture.suit.model import (
     Command,
@@ -41,6 +43,8 @@ def to_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, Digest):
         return _digest_json(value)
+    if isinstance(value, EncryptInfo):
+        return encryption_json(value)
     if isinstance(value, CommandSequence):
         return [_command_json(c) for c in value.commands]
     if isinstance(value, Parameter):
@@ -52,6 +56,24 @@ def to_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
     return repr(value)
+
+
+def encryption_json(info: EncryptInfo) -> dict[str, Any]:
+    """A SUIT_Encryption_Info for people and scripts: algorithms, IV and recipients."""
+    return {
+        "content_alg": info.content_alg_name,
+        "iv": info.iv.hex(),
+        "recipients": [
+            {"alg": r.alg_name, "kid": r.kid.hex() if r.kid is not None else None}
+            for r in info.recipients
+        ],
+    }
+
+
+def _block_alg(kind: str, alg: int | None) -> str | None:
+    if alg is None:
+        return None
+    return mac_name(alg) if kind == "COSE_Mac0" and alg in MAC_ALGS else alg_name(alg)
 
 
 def _command_json(command: Command) -> dict[str, Any]:
@@ -83,10 +105,34 @@ def _member_state(env: Envelope, name: str) -> str:
     if name in env.severable_members:
         return "severable"
     manifest = env.manifest
-    present = {"payload-fetch": manifest.payload_fetch, "install": manifest.install}.get(
-        name, manifest.text
-    )
+    present = {
+        "dependency-resolution": manifest.dependency_resolution,
+        "payload-fetch": manifest.payload_fetch,
+        "candidate-verification": manifest.candidate_verification,
+        "install": manifest.install,
+        "text": manifest.text,
+    }[name]
     return "inline" if present is not None else "absent"
+
+
+def _dependencies_json(env: Envelope) -> list[dict[str, Any]]:
+    verified = {d.info.index: d for d in env.dependencies}
+    out = []
+    for info in env.manifest.dependency_info:
+        entry: dict[str, Any] = {
+            "index": info.index,
+            "prefix": [e.hex() for e in info.prefix] if info.prefix is not None else None,
+            "manifest_digest": _digest_json(info.digest),
+            "size": info.size,
+            "uri": info.uri,
+            "verified": info.index in verified,
+        }
+        found = verified.get(info.index)
+        if found is not None:
+            entry["source"] = found.source
+            entry["envelope"] = envelope_summary(found.envelope)
+        out.append(entry)
+    return out
 
 
 def envelope_summary(env: Envelope) -> dict[str, Any]:
@@ -104,6 +150,9 @@ def envelope_summary(env: Envelope) -> dict[str, Any]:
                 "vendor_id": str(info.vendor_id) if info.vendor_id else None,
                 "class_id": str(info.class_id) if info.class_id else None,
                 "parameters": to_json(info.parameters),
+                "encryption": (
+                    encryption_json(info.encryption_info) if info.encryption_info else None
+                ),
             }
         )
     key_ids = [k.hex() for k in env.signer_key_ids]
@@ -120,10 +169,12 @@ def envelope_summary(env: Envelope) -> dict[str, Any]:
         "severed": list(env.severed),
         "text": _text_json(manifest.text),
         "integrated_payloads": {k: len(v) for k, v in env.integrated_payloads.items()},
+        "dependencies": _dependencies_json(env),
+        "sbom_digest": _digest_json(manifest.sbom_digest),
         "authentication": [
             {
                 "kind": block.kind,
-                "alg": alg_name(block.alg) if block.alg is not None else None,
+                "alg": _block_alg(block.kind, block.alg),
                 "kid": block.kid.hex() if block.kid is not None else None,
             }
             for block in env.authentication.blocks
@@ -193,6 +244,16 @@ def render(env: Envelope, console: Console) -> None:
             head.add_row(name, state)
     for name, size in summary["integrated_payloads"].items():
         head.add_row(escape(f"payload {name}"), f"{size} bytes")
+    for dep in summary["dependencies"]:
+        digest_json = dep["manifest_digest"]
+        where = dep["uri"] or "(no uri)"
+        state = f", verified ({dep['source']})" if dep["verified"] else ""
+        digest_text = f", manifest {digest_json['hex']}" if digest_json else ""
+        head.add_row(f"dependency {dep['index']}", escape(f"{where}{digest_text}{state}"))
+    if manifest.sbom_digest is not None:
+        head.add_row(
+            "sbom", f"{manifest.sbom_digest.algorithm_name}:{manifest.sbom_digest.value.hex()}"
+        )
     console.print(head)
 
     for info in manifest.component_info:
@@ -211,6 +272,12 @@ def render(env: Envelope, console: Console) -> None:
             table.add_row("vendor id", str(info.vendor_id))
         if info.class_id:
             table.add_row("class id", str(info.class_id))
+        if info.encryption_info:
+            enc = encryption_json(info.encryption_info)
+            recipients = ", ".join(
+                r["alg"] + (f" kid {r['kid']}" if r["kid"] else "") for r in enc["recipients"]
+            )
+            table.add_row("encrypted", escape(f"{enc['content_alg']}, for {recipients}"))
         console.print(table)
 
     tree = Tree("[bold]command sequences[/]")

@@ -19,3 +19,7 @@ MAX_AUTH_BLOCKS: Final = 8
 # The manifest's sequence number: devices keep it as u32 (docs/formats/journal.md, `version`),
 # so one that does not fit is refused when an envelope is built and when it is decoded.
 MAX_SEQUENCE_NUMBER: Final = 2**32 - 1
+# Dependency manifests (trust-domains): per manifest, and nesting of dependencies in
+# dependencies (a root, the manifest it depends on, and one more level).
+MAX_DEPENDENCIES: Final = 8
+MAX_DEPENDENCY_DEPTH: Final = 3

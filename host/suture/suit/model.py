@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from suture.cose.encrypt import EncryptInfo
 from suture.suit import codepoints
 
 
@@ -86,6 +87,20 @@ class ComponentInfo:
     vendor_id: UUID | None
     class_id: UUID | None
     parameters: dict[str, Any]
+    encryption_info: EncryptInfo | None = None
+
+
+@dataclass(frozen=True)
+class DependencyInfo:
+    """A dependency manifest (draft-ietf-suit-trust-domains) as the dependent names it: its
+    component index, the prefix of SUIT_Dependency_Metadata, and what the sequences set for
+    it (the digest of its manifest, its envelope's size and URI), read like ComponentInfo."""
+
+    index: int
+    prefix: list[bytes] | None
+    digest: Digest | None
+    size: int | None
+    uri: str | None
 
 
 @dataclass(frozen=True)
@@ -118,23 +133,42 @@ class Manifest:
     component_info: list[ComponentInfo]
     encoded: bytes
     extensions: dict[Any, Any] = field(default_factory=dict)
+    dependencies: dict[int, list[bytes] | None] = field(default_factory=dict)
+    dependency_resolution: CommandSequence | None = None
+    candidate_verification: CommandSequence | None = None
+    uninstall: CommandSequence | None = None
+    dependency_info: list[DependencyInfo] = field(default_factory=list)
+    sbom_digest: Digest | None = None
+
+    @property
+    def index_count(self) -> int:
+        """How many component indices the sequences may select: the components, then the
+        dependencies whose index follows the component list."""
+        return len(self.components) + sum(
+            1 for index in self.dependencies if index >= len(self.components)
+        )
 
     def sequences(self) -> dict[str, CommandSequence]:
-        """The command sequences present, by name, in processing order."""
+        """The command sequences present, by name, in processing order (staging, then
+        installation, then invocation; uninstall last)."""
         named = {
             "shared-sequence": self.shared_sequence,
+            "dependency-resolution": self.dependency_resolution,
             "payload-fetch": self.payload_fetch,
+            "candidate-verification": self.candidate_verification,
             "install": self.install,
             "validate": self.validate,
             "load": self.load,
             "invoke": self.invoke,
+            "uninstall": self.uninstall,
         }
         return {name: seq for name, seq in named.items() if seq is not None}
 
 
 @dataclass(frozen=True)
 class AuthenticationBlock:
-    """One SUIT_Authentication_Block (a COSE structure), decoded only as far as its headers."""
+    """One SUIT_Authentication_Block (a COSE structure), decoded only as far as its headers.
+    COSE_Sign1 and COSE_Mac0 blocks are verified; COSE_Sign and COSE_Mac are reported only."""
 
     encoded: bytes
     kind: str  # "COSE_Sign1", "COSE_Sign", "COSE_Mac", "COSE_Mac0"
@@ -167,3 +201,15 @@ class Envelope:
     signer_key_ids: list[bytes]
     verified: bool = False
     extensions: dict[Any, Any] = field(default_factory=dict)
+    dependencies: list[VerifiedDependency] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VerifiedDependency:
+    """A dependency manifest that :func:`suture.suit.verify_envelope` found and verified: where
+    it came from (integrated in the envelope, or supplied by URI) and its own envelope, itself
+    verified with the dependency trust anchors."""
+
+    info: DependencyInfo
+    source: str  # "integrated" or "supplied"
+    envelope: Envelope

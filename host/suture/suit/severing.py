@@ -15,7 +15,8 @@ from suture.suit.errors import SuitSeverError
 
 
 def sever_envelope(data: bytes, members: Iterable[str]) -> bytes:
-    """The envelope without ``members`` (names: payload-fetch, install, text).
+    """The envelope without ``members`` (names: dependency-resolution, payload-fetch,
+    candidate-verification, install, text).
 
     A member already severed is accepted (nothing to remove). A member that is inline in the
     manifest, or absent from it, cannot be severed: SuitSeverError.
@@ -31,7 +32,9 @@ def sever_envelope(data: bytes, members: Iterable[str]) -> bytes:
         if name in manifest.severable_digests:
             continue
         present = {
+            "dependency-resolution": manifest.dependency_resolution,
             "payload-fetch": manifest.payload_fetch,
+            "candidate-verification": manifest.candidate_verification,
             "install": manifest.install,
             "text": manifest.text,
         }[name]
