@@ -41,7 +41,7 @@ def _cli(*args: str | Path) -> tuple[int, str]:
 
 
 def _status(device: Path) -> dict[str, object]:
-    code, out = _cli("board", "status", "sim", "--device", device)
+    code, out = _cli("board", "status", "sim", "--device", device, "--json")
     assert code == 0, out
     value = json.loads(out)
     assert isinstance(value, dict)
@@ -139,7 +139,7 @@ def test_decommission_erases_device_data(
     device = tmp_path / "dev"
     assert _cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
-    code, out = _cli("board", "decommission", "sim", "--device", device)
+    code, out = _cli("board", "decommission", "sim", "--device", device, "--yes")
     assert code == 0, out
     assert "erased nvm (56 KiB), staging (2016 KiB), backup (2016 KiB), journal (8 KiB)" in out
     status = _status(device)
@@ -152,7 +152,7 @@ def test_decommission_erases_device_data(
 
 def test_a_missing_simulated_board_is_absent(tmp_path: Path) -> None:
     code, out = _cli("board", "status", "sim", "--device", tmp_path / "nowhere")
-    assert code == 1
+    assert code == 3  # unreachable
     assert "no simulated board in" in out
 
 
@@ -165,19 +165,19 @@ def test_a_simulated_board_in_use_is_busy(
     with (device / ".lock").open("a+") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         code, out = _cli("board", "status", "sim", "--device", device)
-    assert code == 1
+    assert code == 3  # unreachable
     assert "is busy: another command is running it" in " ".join(out.split())
 
 
 def test_real_board_commands_name_an_absent_port(tmp_path: Path) -> None:
     port = tmp_path / "ttyACM0"
     code, out = _cli("board", "status", "rpi-pico", "--port", port)
-    assert code == 1
+    assert code == 3  # unreachable
     assert f"no board at {port}: the port does not exist" in " ".join(out.split())
     code, out = _cli("board", "update", "rpi-pico", tmp_path / "x.suit", tmp_path / "x.bin",
                      "--port", port)
-    assert code == 1
-    assert "cannot read the envelope" in out
+    assert code == 2  # a missing input file, found before the port is opened
+    assert f"{tmp_path / 'x.suit'}: No such file or directory" in " ".join(out.split())
     code, out = _cli("board", "status", "rpi-pico")
     assert code == 1
     assert "give --port" in out
@@ -256,3 +256,128 @@ def test_a_bad_link_in_a_board_definition_is_refused() -> None:
     for bad in ("uart:x:9600", "uart:0", "uart:0:10", "tty:", "https", ""):
         with pytest.raises(ValueError, match="not one of"):
             check_link(bad)
+
+
+def _files(device: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(device.iterdir()) if p.is_file()}
+
+
+def test_status_reads_a_trial_without_booting_it(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    """Three status calls after an update leave the trial a trial: no boot counts, nothing on
+    the board's flash changes (a boot-based status turned TRIAL into REVERTED)."""
+    device = tmp_path / "dev"
+    assert _cli("board", "provision", "sim", "--device", device, "--app",
+                _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
+    payload = build_bundle({"main.py": b"def main():\n    print('APP two')\n"})
+    (tmp_path / "app2.bundle").write_bytes(payload)
+    (tmp_path / "app2.suit").write_bytes(sign_payload(payload, 2, vendor[0]))
+    assert _cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.bundle",
+                "--device", device)[0] == 0
+    before = _files(device)
+    for _ in range(3):
+        status = _status(device)
+        assert (status["state"], status["installed_version"], status["backup_version"]) == (
+            "TRIAL", 2, 1)
+    assert status["boot_count"] == 1
+    assert _files(device) == before
+    code, out = _cli("board", "status", "sim", "--device", device)
+    assert code == 0, out
+    assert "state        TRIAL (application, version 2, boot 1)" in out
+    assert "backup       version 1" in out
+
+
+def test_status_without_booting_answers_what_a_boot_would(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    """The status read from the flash images has exactly the fields and values the loader
+    gives over the REPL (the status protocol) for a board whose boot changes nothing."""
+    from suture.boardops.session import open_board
+    from suture.boards import load_board
+    from suture.devicectl import device_ops
+
+    device = tmp_path / "dev"
+    assert _cli("board", "provision", "sim", "--device", device, "--app",
+                _app(tmp_path, "APP one"), "--vendor-key", vendor[1], "--device-id",
+                "bed-9", "--link", "uart:1:115200")[0] == 0
+    read = _status(device)
+    with open_board(load_board("sim"), device_dir=device) as session:
+        booted = device_ops.status(session.repl)
+    assert read == booted
+
+
+def test_status_of_a_blank_simulated_board(tmp_path: Path) -> None:
+    from suture.devicectl.sim_target import SimTarget
+    from suture.sim.testing import identity_for
+
+    SimTarget(tmp_path / "dev", identity_for(keys.public_key_bytes(
+        keys.generate_private_key("ES256").public_key()))).create()
+    code, out = _cli("board", "status", "sim", "--device", tmp_path / "dev")
+    assert code == 1
+    assert "is blank: provision it first" in " ".join(out.split())
+
+
+def test_decommission_asks_refuses_without_a_terminal_and_dry_runs(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = tmp_path / "dev"
+    assert _cli("board", "provision", "sim", "--device", device, "--app",
+                _app(tmp_path, "APP one"), "--vendor-key", vendor[1], "--device-id",
+                "bed-3")[0] == 0
+    before = _files(device)
+    code, out = _cli("board", "decommission", "sim", "--device", device)
+    assert code == 4  # not confirmed: no terminal and no --yes
+    assert "give --yes" in " ".join(out.split())
+    code, out = _cli("board", "decommission", "sim", "--device", device, "--dry-run",
+                     "--scheduler-url", "http://127.0.0.1:9", "--operator-token", "t")
+    assert code == 0, out
+    assert "would erase nvm (56 KiB), staging (2016 KiB), backup (2016 KiB), journal (8 KiB)" \
+        in out
+    assert "would report bed-3 as decommissioned to http://127.0.0.1:9" in " ".join(out.split())
+    assert "nothing was changed" in out
+    assert _files(device) == before
+    monkeypatch.setattr("suture.cli.options.stdin_is_terminal", lambda: True)
+    result = runner.invoke(app, ["board", "decommission", "sim", "--device", str(device)],
+                           input="n\n")
+    assert result.exit_code == 4
+    assert "not confirmed: nothing was changed" in result.output
+    assert _files(device) == before
+    result = runner.invoke(app, ["board", "decommission", "sim", "--device", str(device)],
+                           input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "erased nvm" in result.output
+    assert _status(device)["device_id"] is None
+
+
+def test_provision_refuses_a_missing_firmware_or_stage0_file_in_one_line(
+    tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
+) -> None:
+    (tmp_path / "loader.bin").write_bytes(b"\0" * 64)
+    for extra, option in (
+        (["--firmware", tmp_path / "loader.bin", "--stage0", tmp_path / "stage0.bin"],
+         "--stage0"),
+        (["--firmware", tmp_path / "nope.bin"], "--firmware"),
+    ):
+        result = runner.invoke(app, [str(a) for a in (
+            "board", "provision", "rpi-pico", "--port", tmp_path / "ttyACM0", "--app",
+            _app(tmp_path, "x"), "--vendor-key", vendor[1], *extra)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, result.output
+        assert lines[0].startswith(f"error: {option} ") and "no such file" in lines[0]
+
+
+def test_list_and_show_print_json() -> None:
+    code, out = _cli("board", "list", "--json")
+    assert code == 0
+    boards = {b["name"]: b for b in json.loads(out)}
+    assert boards["rpi-pico"]["core"] == "cortex-m0+"
+    assert boards["sim"]["flashing"] == "sim"
+    code, out = _cli("board", "show", "qemu-mps2-an385", "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["name"] == "qemu-mps2-an385"
+    assert shown["internal_flash"]["base"] == 0x21000000
+    assert {r["name"] for r in shown["external_flash"]["regions"]} >= {"journal", "nvm"}

@@ -184,5 +184,5 @@ def test_cli_writes_the_config_and_the_manifest(tmp_path: Path) -> None:
     bad_id = runner.invoke(app, ["board", "firmware-config", "rpi-pico", "--vendor-key",
                                  str(tmp_path / "v.pub.pem"), "--out", str(tmp_path / "y"),
                                  "--vendor-id", "not-a-uuid"])
-    assert bad_id.exit_code == 1
+    assert bad_id.exit_code == 2  # usage
     assert "not a UUID" in bad_id.output

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,18 +21,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from suture.boardops.deploy import DeployError, compile_tree, deploy, local_update
+from suture.boardops.deploy import compile_tree, deploy, local_update
 from suture.boardops.flash_runner import run_flash_plan
-from suture.boardops.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
+from suture.boardops.flashing import CopyToVolume, Images, flash_plan, write_uf2
 from suture.boardops.provision import (
-    ProvisionError,
     ProvisionRequest,
     decommission,
     provision,
     set_link,
 )
-from suture.boardops.scheduler_client import SchedulerClient, SchedulerError
+from suture.boardops.scheduler_client import SchedulerClient
 from suture.boardops.session import open_board, probe_port
+from suture.boardops.sim_status import read_sim_status
 from suture.boardops.swd import probe_update, sim_swd_update
 from suture.boards import (
     Board,
@@ -46,15 +45,16 @@ from suture.boards import (
     load_board_file,
 )
 from suture.bundle import BundleError, build_bundle_from_dir
+from suture.cli.errors import CliError, SutureTyper
+from suture.cli.options import DryRunOpt, JsonOpt, YesOpt, confirm, emit_json
 from suture.devicectl import device_ops
-from suture.devicectl.repl import LinkError
-from suture.devicectl.simport import SimPortError
-from suture.firmware.board_config import FirmwareConfigError, LoaderTrust, write_firmware_dir
+from suture.errors import EXIT_USAGE
+from suture.firmware.board_config import LoaderTrust, write_firmware_dir
 from suture.keys import KeyFileError, load_private_key, load_public_key, public_key_bytes
-from suture.sim import DeviceIdentity, SimError
+from suture.sim import DeviceIdentity
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 
-board_app = typer.Typer(
+board_app = SutureTyper(
     help="Board definitions, provisioning, deploying and local updates.", no_args_is_help=True
 )
 
@@ -62,18 +62,6 @@ board_app = typer.Typer(
 # verdicts stay whole (and greppable); tables and panels still fit the terminal.
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _load(name: str, root: Path | None) -> Board:
-    try:
-        return load_board(name, root)
-    except BoardDefinitionError as exc:
-        raise _fail(str(exc)) from None
 
 
 BoardsDir = Annotated[
@@ -85,14 +73,16 @@ BoardsDir = Annotated[
 
 
 @board_app.command("list")
-def list_boards(boards: BoardsDir = None) -> None:
+def list_boards(boards: BoardsDir = None, as_json: JsonOpt = False) -> None:
     """List the board definitions: name, core, MicroPython port, stage0, flashing method."""
     table = Table("board", "core", "micropython", "stage0", "flashing")
+    rows: list[dict[str, object]] = []
     for name in board_names(boards):
         try:
             board = load_board(name, boards)
         except BoardDefinitionError as exc:
             table.add_row(name, "[red]invalid[/red]", "-", "-", str(exc).splitlines()[0])
+            rows.append({"name": name, "valid": False, "error": str(exc)})
             continue
         port = f"{board.micropython.port}/{board.micropython.board}" if board.micropython else "-"
         table.add_row(
@@ -102,6 +92,12 @@ def list_boards(boards: BoardsDir = None) -> None:
             "yes" if board.stage0 else "no",
             board.flashing.method,
         )
+        rows.append({"name": board.name, "valid": True, "core": board.core,
+                     "micropython": port if board.micropython else None,
+                     "stage0": board.stage0, "flashing": board.flashing.method})
+    if as_json:
+        emit_json(rows)
+        return
     _out.print(table)
 
 
@@ -123,9 +119,15 @@ def _region_table(title: str, base: int, rows: list[tuple[str, str, int, int]]) 
 def show(
     name: Annotated[str, typer.Argument(help="Board name, e.g. `sim` or `rpi-pico`.")],
     boards: BoardsDir = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one board: core, MicroPython port, flashing method and both flash maps."""
-    board = _load(name, boards)
+    board = load_board(name, boards)
+    if as_json:
+        payload, region = largest_payload(board)
+        emit_json({**board.model_dump(mode="json"), "largest_payload": payload,
+                   "largest_payload_region": region or None})
+        return
     _out.print(f"[bold]{board.name}[/bold]: {board.description}", highlight=False)
     _out.print(f"MCU {board.mcu}, core {board.core}", highlight=False)
     if board.stage0 and board.boot_address is not None:
@@ -183,7 +185,7 @@ def check(
     else:
         chosen = names or board_names(boards)
         if not chosen:
-            raise _fail(f"no board definitions found in {boards or boards_dir()}")
+            raise BoardDefinitionError(f"no board definitions found in {boards or boards_dir()}")
         targets = [(name, None) for name in chosen]
     failures = 0
     for label, path in targets:
@@ -201,7 +203,7 @@ def check(
         else:
             _out.print(f"[green]ok[/green]   {board.name}", highlight=False)
     if failures:
-        raise _fail(f"{failures} of {len(targets)} board definitions are broken")
+        raise BoardDefinitionError(f"{failures} of {len(targets)} board definitions are broken")
 
 
 
@@ -225,7 +227,7 @@ def _check_link(link: str | None) -> str | None:
     try:
         return check_link(link)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 Port = Annotated[
@@ -256,32 +258,31 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Turn the expected failures into one-line messages and exit code 1."""
-    try:
-        yield
-    except (
-        BoardDefinitionError,
-        LinkError,
-        FlashPlanError,
-        ProvisionError,
-        SchedulerError,
-        DeployError,
-        KeyFileError,
-        SimError,
-        SimPortError,
-    ) as exc:
-        raise _fail(str(exc)) from None
-
-
 def _bundle(app: Path) -> bytes:
+    if not app.exists():
+        raise CliError(f"--app {app}: no such folder or file", EXIT_USAGE)
     try:
         if app.is_dir():
             return build_bundle_from_dir(app)
         return app.read_bytes()
-    except (OSError, BundleError) as exc:
-        raise _fail(f"cannot build the application bundle from {app}: {exc}") from None
+    except BundleError as exc:
+        raise BundleError(f"cannot build the application bundle from {app}: {exc}") from None
+
+
+def _need_files(**paths: Path | None) -> None:
+    """Refuse before the board is touched when a file to write to it is missing or unreadable."""
+    for option, path in paths.items():
+        if path is None:
+            continue
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "no such file"
+            raise CliError(f"--{option.replace('_', '-')} {path}: {what}", EXIT_USAGE)
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise CliError(f"--{option.replace('_', '-')} {path}: {exc.strerror or exc}",
+                           EXIT_USAGE) from None
 
 
 def _sec1_keys(paths: list[Path]) -> list[bytes]:
@@ -293,13 +294,6 @@ def _sec1_keys(paths: list[Path]) -> list[bytes]:
             key = load_private_key(path).public_key()
         out.append(public_key_bytes(key))
     return out
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _fail(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
 
 
 def _flash_firmware(
@@ -367,6 +361,7 @@ def provision_cmd(
         bool, typer.Option("--force", help="Replace an existing device identity.")
     ] = False,
     link: Link = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Provision a board: firmware, application, identity, enrollment.
 
@@ -378,44 +373,57 @@ def provision_cmd(
     is unless --force (--link alone still sets the transport).
     """
     link = _check_link(link)
-    with _errors():
-        board = load_board(name)
-        bundle = _bundle(app)
-        try:
-            vendor_uuid, class_uuid = uuid.UUID(vendor_id), uuid.UUID(class_id)
-        except ValueError as exc:
-            raise _fail(f"--vendor-id/--class-id must be UUIDs: {exc}") from None
-        trusted = _sec1_keys(vendor_key)
-        scheduler = None
-        if scheduler_url:
-            if not operator_token:
-                raise _fail("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)")
-            scheduler = SchedulerClient(scheduler_url, operator_token)
-        if firmware is not None:
-            _flash_firmware(board, firmware=firmware, stage0=stage0, method=method, port=port,
-                            probe=probe)
-        identity = DeviceIdentity(vendor_id=vendor_uuid.bytes, class_id=class_uuid.bytes,
-                                  keys=tuple(trusted))
-        request = ProvisionRequest(
-            app_bundle=bundle,
-            app_version=app_version,
-            vendor_keys=trusted,
-            vendor_id=vendor_uuid,
-            class_id=class_uuid,
-            scheduler_url=scheduler_url,
-            scheduler_keys=_sec1_keys(scheduler_key or []),
-            device_id=device_id,
-            groups=group or [],
-            force=force,
-            link=link,
-        )
-        with (
-            open_board(board, port=port, device_dir=device, new_identity=identity) as session,
-            _progress(f"installing the application on {board.name}") as update,
-        ):
-            result = provision(session, request, scheduler=scheduler, progress=update)
-            if not result.changed and link is not None:
-                set_link(session, link)
+    _need_files(firmware=firmware, stage0=stage0)
+    if stage0 is not None and firmware is None:
+        raise CliError("--stage0 is flashed with the firmware: give --firmware too", EXIT_USAGE)
+    board = load_board(name)
+    bundle = _bundle(app)
+    try:
+        vendor_uuid, class_uuid = uuid.UUID(vendor_id), uuid.UUID(class_id)
+    except ValueError as exc:
+        raise CliError(f"--vendor-id/--class-id must be UUIDs: {exc}", EXIT_USAGE) from None
+    trusted = _sec1_keys(vendor_key)
+    scheduler = None
+    if scheduler_url:
+        if not operator_token:
+            raise CliError("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)",
+                           EXIT_USAGE)
+        scheduler = SchedulerClient(scheduler_url, operator_token)
+    if firmware is not None:
+        _flash_firmware(board, firmware=firmware, stage0=stage0, method=method, port=port,
+                        probe=probe)
+    identity = DeviceIdentity(vendor_id=vendor_uuid.bytes, class_id=class_uuid.bytes,
+                              keys=tuple(trusted))
+    request = ProvisionRequest(
+        app_bundle=bundle,
+        app_version=app_version,
+        vendor_keys=trusted,
+        vendor_id=vendor_uuid,
+        class_id=class_uuid,
+        scheduler_url=scheduler_url,
+        scheduler_keys=_sec1_keys(scheduler_key or []),
+        device_id=device_id,
+        groups=group or [],
+        force=force,
+        link=link,
+    )
+    with (
+        open_board(board, port=port, device_dir=device, new_identity=identity) as session,
+        _progress(f"installing the application on {board.name}") as update,
+    ):
+        result = provision(session, request, scheduler=scheduler, progress=update)
+        if not result.changed and link is not None:
+            set_link(session, link)
+    if as_json:
+        emit_json({"board": board.name, "device_id": result.device_id,
+                   "changed": result.changed,
+                   "installed_version": result.installed_version if result.changed else None,
+                   "device_key_id": result.device_key_id if result.changed else None,
+                   "link": link or (board.default_link if result.changed else None),
+                   "registered_with": scheduler_url if result.credential is not None else None,
+                   "credential_fingerprint": result.credential.fingerprint
+                   if result.credential is not None else None})
+        return
     if not result.changed:
         if link is not None:
             _out.print(f"{board.name} is already provisioned as {result.device_id}; its "
@@ -448,14 +456,13 @@ def deploy_cmd(
     set first: --link, or the board's default when the board has none yet.
     """
     link = _check_link(link)
-    with _errors():
-        board = load_board(name)
-        files = compile_tree(source)
-        with open_board(board, port=port, device_dir=device) as session, _progress(
-            f"copying to {board.name}"
-        ) as update:
-            written = set_link(session, link)
-            result = deploy(session, files, progress=update)
+    board = load_board(name)
+    files = compile_tree(source)
+    with open_board(board, port=port, device_dir=device) as session, _progress(
+        f"copying to {board.name}"
+    ) as update:
+        written = set_link(session, link)
+        result = deploy(session, files, progress=update)
     if written is not None:
         _out.print(f"transport: {written}", highlight=False)
     _out.print(f"copied {len(result.copied)} files, {len(result.unchanged)} unchanged; "
@@ -499,25 +506,17 @@ def firmware_config_cmd(
     the loader package. Build MicroPython with it, e.g.
     `make -C ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=$PWD/OUT/manifest.py`.
     """
-    board = _load(name, boards)
+    board = load_board(name, boards)
     ids = {}
     for what, text in (("vendor id", vendor_id), ("class id", class_id)):
         try:
             ids[what] = uuid.UUID(text)
         except ValueError:
-            raise _fail(f"the {what} {text!r} is not a UUID") from None
-    try:
-        keys = _sec1_keys(vendor_key)
-    except (KeyFileError, OSError) as exc:
-        raise _fail(f"cannot read a vendor key: {exc}") from None
+            raise CliError(f"the {what} {text!r} is not a UUID", EXIT_USAGE) from None
+    keys = _sec1_keys(vendor_key)
     trust = LoaderTrust(vendor_keys=keys, vendor_id=ids["vendor id"], class_id=ids["class id"],
                         max_trial_boots=max_trial_boots, wdt_ms=wdt_ms, mount=mount)
-    try:
-        written = write_firmware_dir(board, trust, out, LOADER_MANIFEST)
-    except FirmwareConfigError as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot write into {out}: {exc.strerror or exc}") from None
+    written = write_firmware_dir(board, trust, out, LOADER_MANIFEST)
     for path in written:
         _out.print(f"wrote {path}", highlight=False)
     _out.print(f"build: FROZEN_MANIFEST={written[1].resolve()}", highlight=False)
@@ -549,30 +548,38 @@ def update_cmd(
     goes through a control block in the board's RAM over a debug probe.
     """
     if link not in ("serial", "swd"):
-        raise _fail(f"--link must be serial or swd, not {link!r}")
-    with _errors():
-        board = load_board(name)
-        env, data = _read(envelope, "envelope"), _read(payload, "payload")
-        if link == "swd" or probe is not None:
-            with _progress(f"staging on {board.name} over SWD") as update:
-                if board.flashing.method == "sim":
-                    with open_board(board, device_dir=device) as session:
-                        result = sim_swd_update(session, env, data, install=install,
-                                                progress=update)
-                else:
-                    result = probe_update(board, env, data, probe_id=probe, install=install,
-                                          progress=update)
-        else:
-            with open_board(board, port=port, device_dir=device) as session, _progress(
-                f"staging on {board.name}"
-            ) as update:
-                result = local_update(session, env, data, install=install, progress=update)
-        if not result.boot_state:
-            _out.print(f"staged version {result.staged_version}; the board was reset "
-                       f"through the probe to install it", highlight=False)
-            return
+        raise CliError(f"--link must be serial or swd, not {link!r}", EXIT_USAGE)
+    board = load_board(name)
+    env, data = envelope.read_bytes(), payload.read_bytes()
+    if link == "swd" or probe is not None:
+        with _progress(f"staging on {board.name} over SWD") as update:
+            if board.flashing.method == "sim":
+                with open_board(board, device_dir=device) as session:
+                    result = sim_swd_update(session, env, data, install=install,
+                                            progress=update)
+            else:
+                result = probe_update(board, env, data, probe_id=probe, install=install,
+                                      progress=update)
+    else:
+        with open_board(board, port=port, device_dir=device) as session, _progress(
+            f"staging on {board.name}"
+        ) as update:
+            result = local_update(session, env, data, install=install, progress=update)
+    if not result.boot_state:
+        _out.print(f"staged version {result.staged_version}; the board was reset "
+                   f"through the probe to install it", highlight=False)
+        return
     _out.print(f"staged version {result.staged_version}; board state {result.boot_state}, "
                f"installed version {result.status.get('installed_version')}", highlight=False)
+
+
+ERASED_ROLES = ("nvm", "staging", "backup", "journal")
+
+
+def _where(board: Board, port: str | None, device: Path | None) -> str:
+    if device is not None:
+        return f"{board.name} in {device}"
+    return f"{board.name} at {port}" if port else board.name
 
 
 @board_app.command("decommission")
@@ -587,22 +594,41 @@ def decommission_cmd(
         str | None,
         typer.Option(envvar="SUTURE_OPERATOR_TOKEN", help="Scheduler operator token."),
     ] = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Erase the device data and report the decommissioning.
 
     Erases the NVM store (with the keys), the staging and backup slots and the
     journal; with --scheduler-url, first tags the device record
     `decommissioned` and revokes its credential (the record keeps its history).
+    Asks first (--yes: do not ask; without a terminal nothing is done without it);
+    --dry-run says what would be erased and reported, without touching the board.
     """
-    with _errors():
-        board = load_board(name)
-        scheduler = None
+    board = load_board(name)
+    if scheduler_url and not operator_token:
+        raise CliError("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)",
+                       EXIT_USAGE)
+    where = _where(board, port, device)
+    if dry_run:
+        regions = {r.role: r.size for r in board.external_flash.regions}
+        erased = ", ".join(f"{role} ({regions[role] // 1024} KiB)" for role in ERASED_ROLES
+                           if role in regions)
+        device_id = "the board's device id"
+        if board.flashing.method == "sim" and device is not None:
+            device_id = str(read_sim_status(device).get("device_id") or "(no device id)")
         if scheduler_url:
-            if not operator_token:
-                raise _fail("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)")
-            scheduler = SchedulerClient(scheduler_url, operator_token)
-        with open_board(board, port=port, device_dir=device) as session:
-            result = decommission(session, scheduler=scheduler)
+            _out.print(f"would report {device_id} as decommissioned to {scheduler_url} (tagged "
+                       "decommissioned, its credential revoked)", highlight=False)
+        _out.print(f"would erase {erased} of {where}", highlight=False)
+        _out.print("dry run: nothing was changed", highlight=False)
+        return
+    confirm(f"Erase the device data of {where} (its keys, credential, staged updates and "
+            "journal)?", yes=yes)
+    scheduler = SchedulerClient(scheduler_url, operator_token) if scheduler_url and \
+        operator_token else None
+    with open_board(board, port=port, device_dir=device) as session:
+        result = decommission(session, scheduler=scheduler)
     erased = ", ".join(f"{region} ({size // 1024} KiB)" for region, size in result.erased)
     _out.print(f"erased {erased}", highlight=False)
     if result.reported:
@@ -610,24 +636,53 @@ def decommission_cmd(
                    highlight=False)
 
 
+def _status_lines(answer: dict[str, Any]) -> list[str]:
+    component = {0: "application", 1: "loader", 2: "NVM"}.get(answer.get("component", 0), "?")
+    journal = ", ".join(f"#{seq} {state} v{version}" for seq, state, version in
+                        answer.get("journal", [])) or "(empty)"
+    backup = answer.get("backup_version")
+    return [
+        f"state        {answer.get('state')} ({component}, version {answer.get('version')}, "
+        f"boot {answer.get('boot_count')})",
+        f"installed    version {answer.get('installed_version')} "
+        f"(sha256 {str(answer.get('installed_digest', ''))[:16]}…)",
+        f"backup       {'version ' + str(backup) if backup is not None else 'none'}",
+        f"device id    {answer.get('device_id') or '(none)'}",
+        f"link         {answer.get('link') or '(none)'}",
+        f"nvm keys     {' '.join(answer.get('nvm_keys', [])) or '(none)'}",
+        f"journal      {journal}",
+    ]
+
+
 @board_app.command("status")
 def status_cmd(
     name: Annotated[str, typer.Argument(help="Board name.")],
     port: Port = None,
     device: DeviceDir = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Show the board's update status as JSON.
+    """Show the board's update status; --json for every field.
 
-    Journal state and records, installed and backup versions, device id: the
-    fields of the status protocol (docs/hil.md).
+    Journal state and records, installed and backup versions, device id, the
+    agent's transport: the fields of the status protocol (docs/hil.md). The
+    board is not rebooted: a simulated board is read from its flash images,
+    a real board answers over its REPL.
     """
-    with _errors():
-        board = load_board(name)
+    board = load_board(name)
+    if board.flashing.method == "sim":
+        if device is None:
+            raise CliError(f"board {board.name} is simulated: give --device DIR", EXIT_USAGE)
+        answer = read_sim_status(device)
+    else:
         with open_board(board, port=port, device_dir=device) as session:
             if session.boot_state == "BLANK":
-                raise _fail(f"{board.name} is blank: provision it first")
+                raise CliError(f"{board.name} is blank: provision it first")
             answer = device_ops.status(session.repl)
-    _out.print_json(json.dumps(answer))
+    if as_json:
+        emit_json(answer)
+        return
+    for line in _status_lines(answer):
+        _out.print(line, highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

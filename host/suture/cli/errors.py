@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,6 +32,8 @@ from suture.errors import (
     EXIT_USAGE,
     SutureError,
 )
+
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
 
 
 class CliError(SutureError):
@@ -113,18 +115,47 @@ def _invoke(run: Callable[[], Any]) -> Any:
         raise typer.Exit(found[1]) from None
 
 
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    """A flag (``--json``, ``--yes``, ``--help``) shows no value type in the help: typer would
+    show ``<bool>``, which reads as if it took ``true`` or ``false``."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 class SutureGroup(TyperGroup):
     """A command group whose commands end with one line and an exit code when they fail."""
 
     def invoke(self, ctx: Any) -> Any:
         return _invoke(lambda: super(SutureGroup, self).invoke(ctx))
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
 
 class SutureCommand(TyperCommand):
-    """A command attached to the root by itself (``suture keygen``), ending as a group's do."""
+    """A command of the CLI: it ends with one line and an exit code when it fails (also when it
+    is run outside a :class:`SutureGroup`), and its flags show no value type."""
 
     def invoke(self, ctx: Any) -> Any:
         return _invoke(lambda: super(SutureCommand, self).invoke(ctx))
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class SutureTyper(typer.Typer):
+    """A command group of the CLI: a :class:`SutureGroup` whose commands are
+    :class:`SutureCommand` unless told otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", SutureGroup)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[CommandFunction], CommandFunction]:
+        kwargs.setdefault("cls", SutureCommand)
+        return super().command(*args, **kwargs)
 
 
 def exit_codes_epilog() -> str:

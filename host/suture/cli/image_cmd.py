@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from suture.boards import load_board
-from suture.cli.errors import CliError, SutureGroup
+from suture.cli.errors import CliError, SutureTyper
 from suture.cli.options import JsonOpt, emit_json
 from suture.errors import EXIT_USAGE
 from suture.image import (
@@ -23,9 +23,9 @@ from suture.image import (
 )
 from suture.keys import key_id, load_private_key, load_public_key
 
-image_app = typer.Typer(
+image_app = SutureTyper(
     help="stage0 loader images: sign, inspect, provision the verification key.",
-    no_args_is_help=True, cls=SutureGroup,
+    no_args_is_help=True,
 )
 # soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
 # verdicts stay whole (and greppable); tables and panels still fit the terminal.

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from suture.cli.errors import CliError, SutureGroup, describe
+from suture.cli.errors import CliError, SutureTyper, describe
 from suture.cli.options import JsonOpt, emit_json
 from suture.errors import EXIT_USAGE
 from suture.keys import (
@@ -33,9 +33,8 @@ from suture.suit import (
 )
 from suture.suit.inspect import render
 
-suit_app = typer.Typer(
+suit_app = SutureTyper(
     help="SUIT envelopes: create, sign, sever, inspect and verify.", no_args_is_help=True,
-    cls=SutureGroup,
 )
 
 # soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
