@@ -202,7 +202,8 @@ def test_cli_load_address_is_checked_against_the_boards_flash_map(
     assert res.exit_code == 2
     assert "no loader region" in res.output
     res = runner.invoke(app, [*base[:-2], "--board", "no-such-board"])
-    assert res.exit_code != 0
+    assert res.exit_code == 2
+    assert "no board named 'no-such-board'" in res.output
     assert "Traceback" not in res.output
     res = runner.invoke(app, base[:-2])
     assert res.exit_code == 2

@@ -76,8 +76,11 @@ def test_publish_and_list(tmp_path: Path, release_dir: Path) -> None:
     code, out, _ = run("vendor", "releases", "--data", data)
     assert (code, out.split()[0]) == (0, "app-12")
     code, _, err = publish(data, release_dir, tmp_path / "missing.pem", "app-13")
-    assert code == 1
+    assert code == 2  # an unreadable input file
     assert "error:" in err
+    code, out, _ = run("vendor", "releases", "--data", data, "--json")
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)] == ["app-12"]
 
 
 def test_client_registration(tmp_path: Path) -> None:
@@ -91,12 +94,15 @@ def test_client_registration(tmp_path: Path) -> None:
     assert registry["releases"] == ["app-*"]
     code, out, _ = run("vendor", "client", "list", "--data", data)
     assert "st-mary" in out
+    code, out, _ = run("vendor", "client", "list", "--data", data, "--json")
+    listed = json.loads(out)
+    assert [(c["instance_id"], c["max_devices"]) for c in listed] == [("st-mary", 50)]
     code, _, err = run("vendor", "client", "add", "bad id!", "--key", public, "--data", data)
     assert code == 1
     assert "instance id" in err
     code, _, err = run("vendor", "client", "add", "x", "--key", tmp_path / "no.pem",
                        "--data", data)
-    assert (code, "cannot read" in err) == (1, True)
+    assert (code, "No such file" in err) == (2, True)
     assert run("vendor", "client", "remove", "st-mary", "--data", data)[0] == 0
     assert run("vendor", "client", "remove", "st-mary", "--data", data)[0] == 1
 
@@ -112,6 +118,8 @@ def test_biscuit_commands(tmp_path: Path) -> None:
                             "app-12", "--expires-in", "10m", "--data", data)
     assert code == 0, err
     code, out, _ = run("vendor", "biscuit", "inspect", narrow.strip(), "--data", data)
+    assert (code, "revocation id" in out) == (0, True)
+    code, out, _ = run("vendor", "biscuit", "inspect", narrow.strip(), "--data", data, "--json")
     blocks = json.loads(out)
     assert 'device("pump-1")' in blocks[0]["source"]
     assert 'check if request_release("app-12")' in blocks[1]["source"]

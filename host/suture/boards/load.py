@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from suture.boards.schema import Board
-from suture.errors import SutureError
+from suture.errors import EXIT_USAGE, SutureError
 
 BOARD_FILE = "board.toml"
 # A board definition is a few KiB of TOML; refuse to parse anything absurdly large.
@@ -26,7 +26,9 @@ class BoardDefinitionError(SutureError):
 
 
 class UnknownBoardError(BoardDefinitionError):
-    """No definition exists under the requested name."""
+    """No definition exists under the requested name (a wrong name: a usage error, exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def boards_dir() -> Path:

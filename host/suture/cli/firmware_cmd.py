@@ -14,23 +14,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
 from suture.boards import load_board
-from suture.firmware.board_config import FirmwareConfigError
+from suture.cli.errors import CliError, SutureTyper
+from suture.cli.options import JsonOpt
+from suture.errors import EXIT_USAGE
 from suture.firmware.build import build_firmware, dev_keys
-from suture.firmware.errors import FirmwareError
-from suture.keys import KeyFileError, load_private_key, load_public_key
+from suture.keys import load_private_key, load_public_key
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 
-firmware_app = typer.Typer(
+firmware_app = SutureTyper(
     help="Build MicroPython with the frozen loader for a board, signed as a loader image.",
     no_args_is_help=True,
 )
 _out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)  # the build's progress lines
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
+def _uuid(option: str, text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r} is not a UUID", EXIT_USAGE) from None
 
 
 @firmware_app.command("build")
@@ -51,39 +54,33 @@ def build(
     version: Annotated[str, typer.Option(help="Loader image version MAJOR.MINOR.PATCH.")] = "1.0.0",
     security_counter: Annotated[int, typer.Option(
         help="Anti-rollback counter in the image header.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build the firmware from MicroPython v1.28.0 (MICROPY_DIR, or the pinned tarball in
     ../shared/deps checked against SHA256SUMS), freeze the loader and the board's
     board_config, and sign the binary as a loader image (OUT/loader.img)."""
-    try:
-        b = load_board(board)
-    except Exception as e:
-        raise _fail(str(e), 2) from None
+    b = load_board(board)
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise CliError(f"--version {version!r}: expected MAJOR.MINOR.PATCH", EXIT_USAGE)
+    ids = _uuid("--vendor-id", vendor_id), _uuid("--class-id", class_id)
     folder = out or Path("build") / "firmware" / b.name
-    try:
-        dev_vendor, dev_loader = dev_keys(folder / "keys")
-        vkeys = [load_public_key(p) for p in vendor_key] if vendor_key else [
-            dev_vendor.public_key()]
-        lkey = load_private_key(loader_key) if loader_key else dev_loader
-        points = []
-        for k in vkeys:
-            if not isinstance(k, ec.EllipticCurvePublicKey):
-                raise _fail("vendor keys must be ES256 (P-256) keys", 2)
-            points.append(k.public_bytes(serialization.Encoding.X962,
-                                         serialization.PublicFormat.UncompressedPoint))
-        parts = version.split(".")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise _fail(f"--version {version!r}: expected MAJOR.MINOR.PATCH", 2)
-        fw = build_firmware(
-            b, folder, vendor_keys=points, vendor_id=uuid.UUID(vendor_id),
-            class_id=uuid.UUID(class_id), loader_key=lkey,
-            version=(int(parts[0]), int(parts[1]), int(parts[2])),
-            security_counter=security_counter,
-            log=(lambda _l: None) if as_json else (lambda line: _err.print(line, highlight=False)),
-        )
-    except (FirmwareError, FirmwareConfigError, KeyFileError, ValueError) as e:
-        raise _fail(str(e)) from None
+    dev_vendor, dev_loader = dev_keys(folder / "keys")
+    vkeys = [load_public_key(p) for p in vendor_key] if vendor_key else [
+        dev_vendor.public_key()]
+    lkey = load_private_key(loader_key) if loader_key else dev_loader
+    points = []
+    for k in vkeys:
+        if not isinstance(k, ec.EllipticCurvePublicKey):
+            raise CliError("vendor keys must be ES256 (P-256) keys", EXIT_USAGE)
+        points.append(k.public_bytes(serialization.Encoding.X962,
+                                     serialization.PublicFormat.UncompressedPoint))
+    fw = build_firmware(
+        b, folder, vendor_keys=points, vendor_id=ids[0], class_id=ids[1], loader_key=lkey,
+        version=(int(parts[0]), int(parts[1]), int(parts[2])),
+        security_counter=security_counter,
+        log=(lambda _l: None) if as_json else (lambda line: _err.print(line, highlight=False)),
+    )
     result = {
         "board": fw.board, "elf": str(fw.elf), "binary": str(fw.binary),
         "loader_image": str(fw.loader_image), "text_bytes": fw.text_bytes,
@@ -111,7 +108,7 @@ def image(
     = None,
     out: Annotated[Path | None, typer.Option(
         help="The image file [default: FIRMWARE/device.bin].")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Make the whole-device image of a QEMU board: stage0, its provisioning record, the
     signed loader image and littlefs with the first application installed and confirmed by
@@ -121,31 +118,26 @@ def image(
     -semihosting -kernel stage0/build/an385/stage0.elf`."""
     import tempfile
 
-    from suture.bundle import BundleError, build_bundle_from_dir
+    from suture.bundle import build_bundle_from_dir
     from suture.firmware.device_image import build_device_image
+    from suture.firmware.errors import FirmwareError
     from suture.firmware.source import REPO_ROOT
 
-    try:
-        b = load_board(board)
-    except Exception as e:
-        raise _fail(str(e), 2) from None
+    b = load_board(board)
     if b.qemu is None:
-        raise _fail(f"{b.name} is not a QEMU board", 2)
+        raise CliError(f"{b.name} is not a QEMU board", EXIT_USAGE)
     folder = firmware or Path("build") / "firmware" / b.name
     loader_img = folder / "loader.img"
     if not loader_img.is_file():
-        raise _fail(f"{loader_img} is missing: run `make firmware BOARD={b.name}` first")
-    try:
-        bundle = build_bundle_from_dir(app) if app.is_dir() else app.read_bytes()
-        loader_key = dev_keys(folder / "keys")[1].public_key()
-        with tempfile.TemporaryDirectory() as work:
-            result = build_device_image(
-                b, stage0_elf=REPO_ROOT / "stage0" / "build" / b.qemu.build / "stage0.elf",
-                loader_image=loader_img.read_bytes(), loader_key=loader_key,
-                app_bundle=bundle, app_version=app_version,
-                out=out or folder / "device.bin", work=Path(work))
-    except (FirmwareError, BundleError, KeyFileError, OSError) as e:
-        raise _fail(str(e)) from None
+        raise FirmwareError(f"{loader_img} is missing: run `make firmware BOARD={b.name}` first")
+    bundle = build_bundle_from_dir(app) if app.is_dir() else app.read_bytes()
+    loader_key = dev_keys(folder / "keys")[1].public_key()
+    with tempfile.TemporaryDirectory() as work:
+        result = build_device_image(
+            b, stage0_elf=REPO_ROOT / "stage0" / "build" / b.qemu.build / "stage0.elf",
+            loader_image=loader_img.read_bytes(), loader_key=loader_key,
+            app_bundle=bundle, app_version=app_version,
+            out=out or folder / "device.bin", work=Path(work))
     fields = {"image": str(result.path), "image_bytes": result.image_bytes,
               "stage0_bytes": result.stage0_bytes,
               "loader_image_bytes": result.loader_image_bytes,
@@ -161,4 +153,5 @@ def image(
 
 
 def register(app: typer.Typer) -> None:
+    """Attach the `firmware` command group to the root app."""
     app.add_typer(firmware_app, name="firmware")

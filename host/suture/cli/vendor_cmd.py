@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from suture.cli.errors import CliError, SutureTyper
+from suture.cli.options import JsonOpt, emit_json
+from suture.errors import EXIT_USAGE
 
 # soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
 # verdicts stay whole (and greppable); tables and panels still fit the terminal.
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True, soft_wrap=True)
 
-vendor_app = typer.Typer(
+vendor_app = SutureTyper(
     help="The vendor's release repository and GNAP authorization server.",
     no_args_is_help=True,
 )
-client_app = typer.Typer(
+client_app = SutureTyper(
     help="Hospital schedulers allowed to ask for tokens (GNAP clients by reference).",
     no_args_is_help=True,
 )
-biscuit_app = typer.Typer(
+biscuit_app = SutureTyper(
     help="Biscuit tokens for devices that download directly from the vendor.",
     no_args_is_help=True,
 )
@@ -44,15 +47,11 @@ DEFAULT_DATA = Path("vendor-data")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 
 
-def _fail(message: object, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
 def _duration(text: str) -> datetime.timedelta:
     match = _DURATION.match(text.strip())
     if not match:
-        raise _fail(f"duration {text!r}: use a number and s, m, h or d (e.g. 30d, 10m)", 2)
+        raise CliError(f"duration {text!r}: use a number and s, m, h or d (e.g. 30d, 10m)",
+                       EXIT_USAGE)
     value, unit = int(match.group(1)), match.group(2)
     return datetime.timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86_400}[unit])
 
@@ -88,22 +87,17 @@ def serve(
     import uvicorn
 
     from suture.vendor_services.app import create_app
-    from suture.vendor_services.gnap.clients import RegistryError
     from suture.vendor_services.settings import VendorSettings
-    from suture.vendor_services.statedb import StateDbError
 
-    try:
-        settings = VendorSettings(
-            data_dir=data,
-            public_url=public_url or f"http://{host}:{port}",
-            allow_unregistered_clients=allow_unregistered,
-            token_lifetime_seconds=token_lifetime,
-            introspection_cache_seconds=introspection_cache,
-        )
-        data.mkdir(parents=True, exist_ok=True)
-        app = create_app(settings)
-    except (ValueError, OSError, RegistryError, StateDbError) as e:
-        raise _fail(e) from None
+    settings = VendorSettings(
+        data_dir=data,
+        public_url=public_url or f"http://{host}:{port}",
+        allow_unregistered_clients=allow_unregistered,
+        token_lifetime_seconds=token_lifetime,
+        introspection_cache_seconds=introspection_cache,
+    )
+    data.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
     _out.print(f"vendor services on {settings.public_url} (grant endpoint "
                f"{settings.grant_endpoint}, repository {settings.releases_url})",
                highlight=False, soft_wrap=True)
@@ -124,6 +118,7 @@ def publish(
         typer.Option(help="The payload file (default: the description's single component)."),
     ] = None,
     data: DataOption = DEFAULT_DATA,
+    as_json: JsonOpt = False,
 ) -> None:
     """Sign, verify and add a release to the repository.
 
@@ -131,20 +126,20 @@ def publish(
     key, then verified before anything is written. Releases are immutable: an id
     is published once.
     """
-    from suture.keys import KeyFileError, load_private_key
+    from suture.keys import load_private_key
     from suture.vendor_services.repository.publish import ReleaseFiles, publish_release
-    from suture.vendor_services.repository.store import ReleaseError, ReleaseStore
+    from suture.vendor_services.repository.store import ReleaseStore
     from suture.vendor_services.settings import VendorSettings
 
-    try:
-        private = load_private_key(key)
-        store = ReleaseStore(VendorSettings(data_dir=data).releases_dir)
-        meta = publish_release(
-            store, release_id, ReleaseFiles(description, sbom, notes, payload), private,
-            published_at=int(time.time()),
-        )
-    except (KeyFileError, ReleaseError) as e:
-        raise _fail(e) from None
+    private = load_private_key(key)
+    store = ReleaseStore(VendorSettings(data_dir=data).releases_dir)
+    meta = publish_release(
+        store, release_id, ReleaseFiles(description, sbom, notes, payload), private,
+        published_at=int(time.time()),
+    )
+    if as_json:
+        emit_json(meta)
+        return
     table = Table("artefact", "size", "sha256", title=f"published {release_id}")
     for name, entry in meta["artefacts"].items():
         table.add_row(name, str(entry["size"]), entry["sha256"])
@@ -152,14 +147,17 @@ def publish(
 
 
 @vendor_app.command("releases")
-def releases(data: DataOption = DEFAULT_DATA) -> None:
+def releases(data: DataOption = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
     """List the published releases."""
     from suture.vendor_services.repository.store import ReleaseStore
     from suture.vendor_services.settings import VendorSettings
 
     store = ReleaseStore(VendorSettings(data_dir=data).releases_dir)
-    for release_id in store.list():
-        meta = store.metadata(release_id)
+    metas = [store.metadata(release_id) for release_id in store.list()]
+    if as_json:
+        emit_json(metas)
+        return
+    for release_id, meta in zip(store.list(), metas, strict=True):
         size = meta["artefacts"]["payload"]["size"]
         _out.print(f"{release_id}  payload {size} B", highlight=False, soft_wrap=True)
 
@@ -178,44 +176,48 @@ def client_add(
     max_devices: Annotated[int, typer.Option(help="Most devices in one rollout.")] = 1000,
     max_window: Annotated[str, typer.Option(help="Longest rollout window, e.g. 14d.")] = "14d",
     data: DataOption = DEFAULT_DATA,
+    as_json: JsonOpt = False,
 ) -> None:
     """Register a hospital's scheduler as a GNAP client.
 
     Records its key, the releases it may fetch and the bounds of the rollouts it
     may ask for. It then identifies itself by INSTANCE_ID (RFC 9635 §2.3.1).
     """
-    from suture.vendor_services.gnap.clients import RegisteredClient, Registry, RegistryError
-    from suture.vendor_services.httpsig import JwkError, load_public_pem, public_jwk
+    from suture.vendor_services.gnap.clients import RegisteredClient, Registry
+    from suture.vendor_services.httpsig import load_public_pem, public_jwk
     from suture.vendor_services.settings import VendorSettings
 
-    try:
-        public = load_public_pem(key.read_bytes())
-        registry = Registry.load(VendorSettings(data_dir=data).registry_path)
-        registry.add_client(
-            RegisteredClient(
-                instance_id=instance_id, jwk=public_jwk(public), name=name,
-                releases=releases or ["*"], max_devices=max_devices,
-                max_window_seconds=int(_duration(max_window).total_seconds()),
-            )
-        )
-    except OSError as e:
-        raise _fail(f"cannot read {key}: {e.strerror}") from None
-    except (JwkError, RegistryError) as e:
-        raise _fail(e) from None
+    public = load_public_pem(key.read_bytes())
+    registry = Registry.load(VendorSettings(data_dir=data).registry_path)
+    client = RegisteredClient(
+        instance_id=instance_id, jwk=public_jwk(public), name=name,
+        releases=releases or ["*"], max_devices=max_devices,
+        max_window_seconds=int(_duration(max_window).total_seconds()),
+    )
+    registry.add_client(client)
+    if as_json:
+        emit_json(_client_json(client))
+        return
     _out.print(f"registered client {instance_id} (key id {public_jwk(public)['kid']})",
                highlight=False, soft_wrap=True)
 
 
+def _client_json(client: Any) -> dict[str, object]:
+    return {"instance_id": client.instance_id, "name": client.name,
+            "releases": list(client.releases), "max_devices": client.max_devices,
+            "max_window_seconds": client.max_window_seconds, "key_id": client.kid}
+
+
 @client_app.command("list")
-def client_list(data: DataOption = DEFAULT_DATA) -> None:
+def client_list(data: DataOption = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
     """List the registered clients and their bounds."""
-    from suture.vendor_services.gnap.clients import Registry, RegistryError
+    from suture.vendor_services.gnap.clients import Registry
     from suture.vendor_services.settings import VendorSettings
 
-    try:
-        registry = Registry.load(VendorSettings(data_dir=data).registry_path)
-    except RegistryError as e:
-        raise _fail(e) from None
+    registry = Registry.load(VendorSettings(data_dir=data).registry_path)
+    if as_json:
+        emit_json([_client_json(c) for c in registry.clients.values()])
+        return
     table = Table("instance id", "name", "releases", "max devices", "max window", "key id")
     for c in registry.clients.values():
         table.add_row(c.instance_id, c.name, " ".join(c.releases), str(c.max_devices),
@@ -236,21 +238,20 @@ def client_remove(
     """
     import sqlite3
 
-    from suture.vendor_services.gnap.clients import Registry, RegistryError
+    from suture.vendor_services.gnap.clients import Registry
     from suture.vendor_services.gnap.grants import GrantStore
     from suture.vendor_services.settings import VendorSettings
     from suture.vendor_services.statedb import StateDb, StateDbError
 
     settings = VendorSettings(data_dir=data)
+    Registry.load(settings.registry_path).remove_client(instance_id)
+    state = StateDb(settings.state_path)
     try:
-        Registry.load(settings.registry_path).remove_client(instance_id)
-        state = StateDb(settings.state_path)
-        try:
-            revoked = GrantStore(state).revoke_client(instance_id)
-        finally:
-            state.close()
-    except (RegistryError, StateDbError, sqlite3.Error) as e:
-        raise _fail(e) from None
+        revoked = GrantStore(state).revoke_client(instance_id)
+    except sqlite3.Error as e:
+        raise StateDbError(f"{settings.state_path}: {e}") from None
+    finally:
+        state.close()
     _out.print(f"removed client {instance_id}; {revoked} grant{'' if revoked == 1 else 's'} "
                "revoked", highlight=False, soft_wrap=True)
 
@@ -258,7 +259,10 @@ def client_remove(
 @biscuit_app.command("keygen")
 def biscuit_keygen(
     data: DataOption = DEFAULT_DATA,
-    force: Annotated[bool, typer.Option(help="Replace an existing root key.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing root key (every biscuit it signed stops working)."
+    )] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create the Ed25519 root key that signs device biscuits (enables direct download)."""
     from suture.vendor_services import biscuits
@@ -266,9 +270,12 @@ def biscuit_keygen(
 
     path = VendorSettings(data_dir=data).biscuit_root_path
     if path.exists() and not force:
-        raise _fail(f"{path} exists (use --force to replace it and invalidate every biscuit)")
+        raise CliError(f"{path} exists (use --force to replace it and invalidate every biscuit)")
     biscuits.generate_root_key(path)
     public = biscuits.load_root_key(path).public_key.to_bytes().hex()
+    if as_json:
+        emit_json({"root_key": str(path), "public_key": public})
+        return
     _out.print(f"biscuit root key {path}\npublic key {public}", highlight=False, soft_wrap=True)
 
 
@@ -280,6 +287,7 @@ def biscuit_issue(
     ],
     expires_in: Annotated[str, typer.Option(help="Lifetime, e.g. 30d.")] = "30d",
     data: DataOption = DEFAULT_DATA,
+    as_json: JsonOpt = False,
 ) -> None:
     """Issue a device biscuit for direct download.
 
@@ -291,13 +299,15 @@ def biscuit_issue(
     from suture.vendor_services.settings import VendorSettings
 
     root_path = VendorSettings(data_dir=data).biscuit_root_path
-    try:
-        root = biscuits.load_root_key(root_path)
-        expires = datetime.datetime.now(datetime.UTC) + _duration(expires_in)
-        token = biscuits.issue(root.private_key, device_id=device, releases=releases,
-                               expires=expires)
-    except biscuits.BiscuitError as e:
-        raise _fail(e) from None
+    root = biscuits.load_root_key(root_path)
+    expires = datetime.datetime.now(datetime.UTC) + _duration(expires_in)
+    token = biscuits.issue(root.private_key, device_id=device, releases=releases,
+                           expires=expires)
+    if as_json:
+        emit_json({"token": token.to_base64(), "device_id": device, "releases": releases,
+                   "expires": expires.isoformat(timespec="seconds"),
+                   "revocation_id": token.revocation_ids[0]})
+        return
     _out.print(token.to_base64(), highlight=False, soft_wrap=True)
     _err.print(f"expires {expires.isoformat(timespec='seconds')}; revocation id "
                f"{token.revocation_ids[0]}", highlight=False, soft_wrap=True)
@@ -318,15 +328,12 @@ def biscuit_attenuate(
     from suture.vendor_services import biscuits
     from suture.vendor_services.settings import VendorSettings
 
-    try:
-        root = biscuits.load_root_key(VendorSettings(data_dir=data).biscuit_root_path)
-        parsed = biscuits.parse(token.strip(), root.public_key)
-        expires = (
-            datetime.datetime.now(datetime.UTC) + _duration(expires_in) if expires_in else None
-        )
-        narrow = biscuits.attenuate(parsed, release=release, expires=expires)
-    except biscuits.BiscuitError as e:
-        raise _fail(e) from None
+    root = biscuits.load_root_key(VendorSettings(data_dir=data).biscuit_root_path)
+    parsed = biscuits.parse(token.strip(), root.public_key)
+    expires = (
+        datetime.datetime.now(datetime.UTC) + _duration(expires_in) if expires_in else None
+    )
+    narrow = biscuits.attenuate(parsed, release=release, expires=expires)
     _out.print(narrow.to_base64(), highlight=False, soft_wrap=True)
     _err.print(f"revocation id of the new block {narrow.revocation_ids[-1]}",
                highlight=False, soft_wrap=True)
@@ -336,21 +343,26 @@ def biscuit_attenuate(
 def biscuit_inspect(
     token: Annotated[str, typer.Argument(help="The biscuit (base64).")],
     data: DataOption = DEFAULT_DATA,
+    as_json: JsonOpt = False,
 ) -> None:
     """Verify a biscuit against the root key and print its blocks and revocation ids."""
     from suture.vendor_services import biscuits
     from suture.vendor_services.settings import VendorSettings
 
-    try:
-        root = biscuits.load_root_key(VendorSettings(data_dir=data).biscuit_root_path)
-        parsed = biscuits.parse(token.strip(), root.public_key)
-    except biscuits.BiscuitError as e:
-        raise _fail(e) from None
+    root = biscuits.load_root_key(VendorSettings(data_dir=data).biscuit_root_path)
+    parsed = biscuits.parse(token.strip(), root.public_key)
     blocks = [
         {"block": i, "source": parsed.block_source(i), "revocation_id": rid}
         for i, rid in enumerate(parsed.revocation_ids)
     ]
-    _out.print_json(json.dumps(blocks))
+    if as_json:
+        emit_json(blocks)
+        return
+    for block in blocks:
+        _out.print(f"block {block['block']}  revocation id {block['revocation_id']}",
+                   highlight=False)
+        for line in str(block["source"]).splitlines():
+            _out.print(f"  {line}", highlight=False, markup=False)
 
 
 @biscuit_app.command("revoke")
@@ -362,10 +374,7 @@ def biscuit_revoke(
     from suture.vendor_services import biscuits
     from suture.vendor_services.settings import VendorSettings
 
-    try:
-        biscuits.revoke(VendorSettings(data_dir=data).revoked_biscuits_path, revocation_id)
-    except biscuits.BiscuitError as e:
-        raise _fail(e) from None
+    biscuits.revoke(VendorSettings(data_dir=data).revoked_biscuits_path, revocation_id)
     _out.print("revoked", highlight=False, soft_wrap=True)
 
 
