@@ -30,3 +30,9 @@ def signing_key(request: pytest.FixtureRequest) -> keys.PrivateKey:
 def description(tmp_path: Path) -> dict[str, Any]:
     write_images(tmp_path)
     return sample_description()
+
+
+@pytest.fixture(scope="session")
+def ext_vectors(shared_vectors: Path) -> Path:
+    """``tests/vectors/suit-ext``: the firmware-encryption and trust-domains drafts' examples."""
+    return shared_vectors / "suit-ext"

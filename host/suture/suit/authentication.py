@@ -226,7 +226,8 @@ def sign_envelope(
     alg: int | None = None,
 ) -> bytes:
     """Sign an envelope (unsigned, or signed by others) with ``key``: a COSE_Sign1 with a
-    private key, a COSE_Mac0 (HMAC 256/256 unless ``alg`` says otherwise) with a symmetric key.
+    private key, a COSE_Mac0 (HMAC 256/256 unless ``alg`` says otherwise) with a symmetric key,
+    whose kid goes in the header unless ``kid`` is given.
 
     The manifest digest is recomputed from the manifest; the new block (detached payload)
     replaces existing authentication blocks, or is added after them with ``append``. The
@@ -244,7 +245,8 @@ def sign_envelope(
     try:
         if isinstance(key, SymmetricKey):
             blocks.append(
-                mac0(None, key, detached_payload=digest_encoded, kid=kid,
+                mac0(None, key, detached_payload=digest_encoded,
+                     kid=key.kid if kid is None else kid,
                      alg=HMAC_256_256 if alg is None else alg)
             )
         else:
