@@ -498,6 +498,7 @@ def firmware_config_cmd(
         typer.Option(help="Where the port mounts its filesystem (default: the port's own)."),
     ] = None,
     boards: BoardsDir = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate the loader's frozen board configuration for a real board.
 
@@ -517,6 +518,10 @@ def firmware_config_cmd(
     trust = LoaderTrust(vendor_keys=keys, vendor_id=ids["vendor id"], class_id=ids["class id"],
                         max_trial_boots=max_trial_boots, wdt_ms=wdt_ms, mount=mount)
     written = write_firmware_dir(board, trust, out, LOADER_MANIFEST)
+    if as_json:
+        emit_json({"board": board.name, "files": [str(path) for path in written],
+                   "frozen_manifest": str(written[1].resolve())})
+        return
     for path in written:
         _out.print(f"wrote {path}", highlight=False)
     _out.print(f"build: FROZEN_MANIFEST={written[1].resolve()}", highlight=False)
