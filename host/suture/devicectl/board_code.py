@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from suture.devicectl.errors import DeviceCtlError
+
 BOARD_SIDE = "board_side"
 RESULT_PREFIX = "SUTURE-JSON "
 
@@ -33,7 +35,7 @@ MODULES = (
 )
 
 
-class BoardCodeError(Exception):
+class BoardCodeError(DeviceCtlError):
     """A board-side module is missing from the installed package, or a result line is bad."""
 
 
