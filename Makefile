@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.suture-installed
 .PHONY: help system-deps venv test lint demo bench stage0 firmware clean
 
 help:
+	@echo "make venv    the Python environment: .venv/bin/suture (the CLI), pytest, ruff, mypy"
 	@echo "make demo    run the ward simulator (scheduler on SQLite + simulated devices)"
 	@echo "make test    install everything and run the whole suite (lint, types, all markers)"
 	@echo "make bench   run the benchmarks; tables on stdout, JSON in bench/results/"

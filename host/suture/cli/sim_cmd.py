@@ -111,7 +111,8 @@ def progress_line(snap: WardSnapshot) -> str:
     if snap.phase != "rollout" or not snap.rollout_state:
         return snap.phase
     wave = f", wave {snap.current_wave + 1} of {snap.wave_count}" if snap.wave_count else ""
-    reason = f" ({snap.rollout_reason})" if snap.rollout_reason else ""
+    reason = f" ({snap.rollout_reason})" if snap.rollout_reason and \
+        snap.rollout_state != "running" else ""
     return f"rollout {snap.rollout_state}{wave}{reason}"
 
 
