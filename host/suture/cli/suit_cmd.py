@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from suture.cli import suit_ext
 from suture.cli.errors import CliError, SutureTyper, describe
 from suture.cli.options import JsonOpt, emit_json
 from suture.errors import EXIT_USAGE
@@ -205,20 +206,27 @@ def inspect(
 @suit_app.command("verify")
 def verify(
     envelope: Annotated[Path, typer.Argument(help="Envelope to verify.")],
-    key: KeyOption,
+    key: Annotated[list[Path] | None, typer.Option(
+        "--key", "-k",
+        help="Public key PEM (or private key PEM) to verify with; repeat for several.")] = None,
+    mac_key: suit_ext.MacKeyOption = None,
+    dependency_key: suit_ext.DependencyKeyOption = None,
+    dependency: suit_ext.DependencyOption = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the summary as JSON; on failure a JSON object "
         '{"valid": false, "error": ..., "exit_code": ...} (and the exit code).')] = False,
 ) -> None:
-    """Verify an envelope: manifest digest, signature, severable members.
+    """Verify an envelope: manifest digest, signature or MAC, severable members, and the
+    dependency manifests it names (each under --dependency-key, by default --key).
 
     Exit status: 0 valid, 1 invalid (the reason is printed), 2 usage error.
     """
     try:
         data = _read_envelope(envelope)
-        keys = _public_keys(key)
+        if not mac_key:
+            _public_keys(key or [])
         try:
-            verified = verify_envelope(data, keys)
+            verified = suit_ext.verify_with(data, key, mac_key, dependency_key, dependency)
         except SuitError as exc:
             raise SuitError(f"{envelope}: invalid: {exc}") from None
     except Exception as exc:
@@ -240,4 +248,5 @@ def verify(
 
 def register(app: typer.Typer) -> None:
     """Attach the `suit` command group to the root app."""
+    suit_app.command("decrypt")(suit_ext.decrypt)
     app.add_typer(suit_app, name="suit")
