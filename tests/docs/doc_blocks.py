@@ -110,6 +110,8 @@ def commands(text: str) -> list[list[str]]:
             while index < len(lines) and lines[index].strip() != heredoc.group(1):
                 index += 1
             index += 1
+        line = re.sub(r"<([A-Za-z][A-Za-z0-9 _-]*)>",  # a <placeholder> is one argument
+                      lambda m: m.group(1).replace(" ", "-"), line)
         lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;<>")
         lexer.whitespace_split = True
         lexer.commenters = "#"
