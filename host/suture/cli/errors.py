@@ -16,7 +16,8 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
@@ -101,9 +102,13 @@ def print_error(message: str) -> None:
         Text.assemble(("error:", "red"), " ", message))
 
 
-def _invoke(run: Callable[[], Any]) -> Any:
+@contextmanager
+def handled() -> Iterator[None]:
+    """The CLI's one handler: an expected failure inside becomes ``error: MESSAGE`` on stderr
+    and ``typer.Exit`` with its code; a bug goes on with its traceback. Every command runs
+    inside it (:class:`SutureGroup`, :class:`SutureCommand`)."""
     try:
-        return run()
+        yield
     except KeyboardInterrupt:
         print_error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -113,6 +118,11 @@ def _invoke(run: Callable[[], Any]) -> Any:
             raise
         print_error(found[0])
         raise typer.Exit(found[1]) from None
+
+
+def _invoke(run: Callable[[], Any]) -> Any:
+    with handled():
+        return run()
 
 
 def _flags_take_no_value(params: list[Any]) -> list[Any]:
@@ -125,7 +135,17 @@ def _flags_take_no_value(params: list[Any]) -> list[Any]:
 
 
 class SutureGroup(TyperGroup):
-    """A command group whose commands end with one line and an exit code when they fail."""
+    """A command group whose commands end with one line and an exit code when they fail.
+
+    Commands and groups attached to it that typer built as plain ``TyperCommand`` and
+    ``TyperGroup`` (a module that made its group with ``typer.Typer``) become
+    :class:`SutureCommand` and :class:`SutureGroup`: every command of the CLI behaves alike.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for command in self.commands.values():
+            _adopt(command)
 
     def invoke(self, ctx: Any) -> Any:
         return _invoke(lambda: super(SutureGroup, self).invoke(ctx))
@@ -143,6 +163,15 @@ class SutureCommand(TyperCommand):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_take_no_value(super().get_params(ctx))
+
+
+def _adopt(command: Any) -> None:
+    if type(command) is TyperCommand:
+        command.__class__ = SutureCommand
+    elif type(command) is TyperGroup:
+        command.__class__ = SutureGroup
+        for sub in command.commands.values():
+            _adopt(sub)
 
 
 class SutureTyper(typer.Typer):
