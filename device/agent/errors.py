@@ -1,4 +1,14 @@
-# Named errors of the agent. Each carries a small code that goes into reports (`error.code`).
+# Named errors of the agent. Each carries a small code that goes into reports (`error.code`), and
+# into the journal's `progress` when the agent abandons a download for its own reason. The codes
+# are a copy of the agent's table in host/suture/formats/error_codes.toml (the one table of the
+# device's error codes, docs/formats/error-codes.md), checked both ways by
+# tests/formats/test_error_code_copies.py. The agent's range is 100..199: stage0's (1..19) and
+# the loader's (20..99) never overlap it.
+from micropython import const
+
+# Codes of a report that are not exceptions:
+NO_TRIAL_TO_REVERT = const(150)  # a revert was asked for, but the release was confirmed
+UNHEALTHY = const(151)  # the trial failed its health check: the revert was requested
 
 
 class AgentError(Exception):

@@ -15,7 +15,7 @@ from loader.errors import (
     BackupError,
     BundleError,
     DigestError,
-    InterruptedError_,
+    InterruptedStagingError,
     LoaderError,
     LoaderImageError,
     MemoryShortError,
@@ -154,7 +154,7 @@ class Loader:
             elif s == J.FAILED and keep:
                 self._resume_trial(r)
             elif s == J.DOWNLOADING and keep:
-                j.append(r.copy(state=J.FAILED, progress=InterruptedError_.code))
+                j.append(r.copy(state=J.FAILED, progress=InterruptedStagingError.code))
             else:
                 return r
 
@@ -629,9 +629,9 @@ class Loader:
 
 
 def _code(e):
-    """The journal code of an install or revert failure: a loader error's own, 33 for a full
-    littlefs, 1 for anything else (another OSError, an error in code the loader did not
-    write)."""
+    """The journal code of an install or revert failure: a loader error's own, NoSpaceError's
+    for a full littlefs, LoaderError's for anything else (another OSError, an error in code the
+    loader did not write)."""
     if isinstance(e, LoaderError):
         return e.code
     if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:

@@ -1,15 +1,25 @@
 # Named errors of the loader. Every failure the loader can report has its own class, and every
 # class carries a small integer code that fits the journal's `progress` field of a FAILED record.
+# The codes are a copy of the loader's table in host/suture/formats/error_codes.toml (the one
+# table of the device's error codes, docs/formats/error-codes.md), checked both ways by
+# tests/formats/test_error_code_copies.py. The loader's range is 20..99: stage0 (1..19) and the
+# agent (100..199) write into the same journal field, and no code is two layers'.
+from micropython import const
+
+ABORTED = const(43)  # not an exception: the scheduler asked to discard the staged update
 
 
 class LoaderError(Exception):
-    code = 1
+    """Any other error: an install or a revert that failed on an OSError, or on an exception
+    raised by the application's code."""
+
+    code = 90
 
 
 class CborError(LoaderError):
     """Malformed, oversized or unsupported CBOR."""
 
-    code = 10
+    code = 28
 
 
 class SuitError(LoaderError):
@@ -99,7 +109,7 @@ class StateError(LoaderError):
     code = 40
 
 
-class InterruptedError_(LoaderError):
+class InterruptedStagingError(LoaderError):
     """An operation was interrupted by a reset (download abandoned)."""
 
     code = 41

@@ -8,25 +8,11 @@
 
 #include <stdint.h>
 
+#include "suture/errors.h"
 #include "suture/image.h"
 
 /** Trial boots a new loader gets to confirm itself before stage0 restores the backup. */
 #define SUTURE_MAX_TRIAL_BOOTS 3u
-
-/** Error codes (also written to the journal's `progress` of a FAILED record). */
-enum {
-    SUTURE_OK = 0,
-    SUTURE_EFLASH = 1,      /**< a flash operation failed */
-    SUTURE_EMAGIC = 2,      /**< no image header (bad magic or header version/size) */
-    SUTURE_ESIZE = 3,       /**< image larger than its slot, or staged size mismatch */
-    SUTURE_ESIGNATURE = 4,  /**< signature does not verify with the provisioned key */
-    SUTURE_EDIGEST = 5,     /**< body digest mismatch: corrupt or truncated image */
-    SUTURE_EROLLBACK = 6,   /**< security counter below the device's counter */
-    SUTURE_EADDRESS = 7,    /**< load address is not the loader slot's */
-    SUTURE_EKEY = 8,        /**< no provisioned key */
-    SUTURE_ESTAGED = 9,     /**< staged bytes do not match the journal's digest */
-    SUTURE_ECOPY = 10,      /**< a copy did not read back identical */
-};
 
 /** What the core decided. */
 typedef struct suture_boot_result {

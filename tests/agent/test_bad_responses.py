@@ -9,6 +9,7 @@ import time
 
 import cbor2
 from agent_env import DEVICE_DIR, FakeScheduler
+from suture.formats import error_codes
 from suture.keys import PrivateKey
 from suture.sim.testing import Provisioned
 
@@ -40,7 +41,8 @@ def test_protected_header_not_a_byte_string(agent_device: Provisioned,
     assert out["refused"] == _polls(fake_scheduler)
     refused = [e for e in events if e["ev"] == "refused"]
     assert refused
-    assert all(e["code"] == 111 for e in refused)  # ScheduleSignatureError
+    assert all(e["code"] == error_codes.load().code("agent", "ScheduleSignatureError")
+               for e in refused)
     assert out["last_number"] == -1
 
 

@@ -4,9 +4,10 @@ reported `reverted` with the loader's error code (device-api.md: `reverted` with
 from __future__ import annotations
 
 from agent_env import DEVICE_DIR, FakeScheduler
+from suture.formats import error_codes
 from suture.sim.testing import Provisioned, example_app, sign_payload
 
-MIGRATION_ERROR = 62
+MIGRATION_ERROR = error_codes.load().code("loader", "MigrationError")
 
 
 def test_reverted_install_reports_its_error(agent_device: Provisioned,

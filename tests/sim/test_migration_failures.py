@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from suture.formats import error_codes
 from suture.sim.device import SimError
 from suture.sim.journal import State
 from suture.sim.testing import Provisioned, example_app, sign_payload
 
-MIGRATION_ERROR = 62  # loader/loader/errors.py MigrationError.code
+MIGRATION_ERROR = error_codes.load().code("loader", "MigrationError")
 
 BAD_MIGRATIONS = {
     "raise-at-call": "def migrate(key, schema, value):\n    raise ValueError('bad record')\n",

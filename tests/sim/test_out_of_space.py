@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 from suture.bundle import build_bundle
+from suture.formats import error_codes
 from suture.keys import PrivateKey
 from suture.sim import load_board
 from suture.sim.journal import State
 from suture.sim.testing import Provisioned, provision, sign_payload
 
 KIB = 1024
-NO_SPACE = 33  # loader/loader/errors.py NoSpaceError.code
+NO_SPACE = error_codes.load().code("loader", "NoSpaceError")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -138,8 +139,9 @@ for name, size, byte in (('b.bin', 700 * 1024, 2), ('b.bin~new', 9000, 2)):
             f.write(chunk[:min(size, 4096)])
             size -= 4096
 from loader import journal as J
+from loader.errors import NoSpaceError
 r = loader.journal.current
-loader.journal.append(r.copy(state=J.FAILED, flags=0, progress=1))
+loader.journal.append(r.copy(state=J.FAILED, flags=0, progress=NoSpaceError.code))
 """
 
 

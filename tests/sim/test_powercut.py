@@ -307,8 +307,10 @@ def test_powercut_failing_migration(
 # out of space): main.py replaced and a `~new` leftover; the backup slot holds version 1.
 MIX = b"""
 from loader import journal as J
+from loader.errors import NoSpaceError
 loader._do_backup(loader.journal.current)
-loader.journal.append(loader.journal.current.copy(state=J.FAILED, flags=0, progress=1))
+loader.journal.append(loader.journal.current.copy(state=J.FAILED, flags=0,
+                                                  progress=NoSpaceError.code))
 app = board.mount_point + '/app/'
 with open(app + 'main.py', 'w') as f:
     f.write("def main():\\n    print('MIXED')\\n")

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from suture.bundle import build_bundle
+from suture.formats import error_codes
 from suture.keys import PrivateKey
 from suture.sim import load_board
 from suture.sim.testing import Provisioned, provision, sign_payload
 
 REPO = Path(__file__).resolve().parents[2]
+MEMORY_SHORT = error_codes.load().code("loader", "MemoryShortError")
 V1 = build_bundle({"main.py": b"def main():\n    print('APP 1')\n"})
 V2 = build_bundle({"main.py": b"def main():\n    print('APP 2')\n", "d.bin": bytes(9000)})
 
@@ -52,7 +54,7 @@ def test_out_of_memory_while_staging_is_refused(device: Provisioned, after: int)
     pay = device.board.put_file("v2.bundle", V2)
     r = device.device.run(["exec", "short.py", env, pay, str(after)])
     assert r.ok, r.stdout + r.stderr
-    assert (r.result["error"], r.result["state"]) == (34, "FAILED")
+    assert (r.result["error"], r.result["state"]) == (MEMORY_SHORT, "FAILED")
     r = device.device.run(["boot"], ["app"], ["report"])
     assert "APP 1\n" in r.stdout
     assert r.report()["installed_version"] == 1

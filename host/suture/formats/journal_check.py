@@ -63,14 +63,14 @@ def c_expected(fmt: JournalFormat) -> dict[str, int]:
     return out
 
 
-def _strip_c_comments(text: str) -> str:
+def strip_c_comments(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     return re.sub(r"//[^\n]*", " ", text)
 
 
 def check_c_header(fmt: JournalFormat, text: str) -> list[str]:
     copy = C_HEADER
-    code = _strip_c_comments(text)
+    code = strip_c_comments(text)
     problems: list[str] = []
     guard = re.search(r"#ifndef\s+(\w+)", code)
     defines: dict[str, object] = {}

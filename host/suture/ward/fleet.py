@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suture.formats import error_codes
 from suture.keys import PrivateKey, public_key_bytes
 from suture.scheduler.credentials import DEVICE_ID_PATTERN
 from suture.sim.board import BoardGeometry, small_geometry
@@ -236,10 +237,10 @@ def take_line(v: DeviceView, target: int, line: str) -> bool:
         elif kind == "progress":
             v.progress = (int(ev["done"]), int(ev["size"]))
         elif kind == "error":
-            v.add_error(f"{ev.get('where')}: {ev.get('message')}")
+            v.add_error(f"{ev.get('where')}: {ev.get('message')}{_code_name(ev)}")
         elif kind == "refused":
             v.refused += 1
-            v.add_error(f"schedule refused: {ev.get('message')}")
+            v.add_error(f"schedule refused: {ev.get('message')}{_code_name(ev)}")
         elif kind == "wait":
             v.last_event = str(ev.get("reason"))
         elif kind == "resync":
@@ -257,3 +258,11 @@ def take_line(v: DeviceView, target: int, line: str) -> bool:
     elif not line.startswith("SUTURE-") and not line.startswith("APP "):
         return False
     return True
+
+
+def _code_name(ev: dict[str, object]) -> str:
+    """` [loader NoSpaceError]`: the name of an event's error code, from the device's tables."""
+    code = ev.get("code")
+    if type(code) is not int or not code:
+        return ""
+    return f" [{error_codes.load().name(code)}]"

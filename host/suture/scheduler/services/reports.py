@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from suture.formats import error_codes
 from suture.scheduler.errors import InvalidInputError, NotFoundError
 from suture.scheduler.models import (
     Device,
@@ -23,7 +24,7 @@ from suture.scheduler.models import (
     RolloutDevice,
 )
 from suture.scheduler.policies import timeouts
-from suture.scheduler.schemas import ReportIn
+from suture.scheduler.schemas import ReportError, ReportIn
 from suture.scheduler.services import audit, planning
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 from suture.scheduler.services.schedules import ScheduleContext, refresh_locked
@@ -38,8 +39,8 @@ _FORWARD = {
 _ORDER = [EntryState.PENDING, EntryState.DOWNLOADING, EntryState.STAGED, EntryState.INSTALLING,
           EntryState.TRIAL]
 #: The agent's answer to a revert when there is no trial: the version was confirmed and its
-#: backup is gone (device/agent/runner.py).
-NO_TRIAL_TO_REVERT = 150
+#: backup is gone (docs/formats/error-codes.md).
+NO_TRIAL_TO_REVERT = error_codes.load().code("agent", "NO_TRIAL_TO_REVERT")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _move_entry(session: Session, device: Device, report: ReportIn, now: int) ->
             planning.replan_entry(session, entry, installed, release, now)
     elif state == DeviceState.FAILED and current not in (EntryState.SUCCEEDED,):
         entry.state = EntryState.FAILED.value
-        entry.detail = (report.error.message if report.error else "device reported failure")
+        entry.detail = (_error_text(report.error) if report.error else "device reported failure")
     elif state == DeviceState.REVERTED and current not in (EntryState.SUCCEEDED,):
         entry.state = EntryState.FAILED.value
         entry.detail = "device reverted (trial failed)"
@@ -133,11 +134,16 @@ def _move_reverting(entry: RolloutDevice, state: DeviceState, report: ReportIn) 
     error = report.error
     if (error is not None and error.code == NO_TRIAL_TO_REVERT) or state == DeviceState.CONFIRMED:
         entry.state = EntryState.FAILED.value
-        why = f"error {error.code}: {error.message}" if error is not None else "it reports it"
+        why = _error_text(error) if error is not None else "it reports it"
         entry.detail = f"not reverted: the device confirmed the release ({why})"
     elif state in (DeviceState.REVERTED, DeviceState.IDLE):
         entry.state = EntryState.REVERTED.value
     elif state == DeviceState.FAILED:
         entry.state = EntryState.FAILED.value
-        entry.detail = "revert failed: " + (error.message if error is not None
+        entry.detail = "revert failed: " + (_error_text(error) if error is not None
                                             else "device reported failure")
+
+
+def _error_text(error: ReportError) -> str:
+    """A device's error for people: its code named from the device's tables, and its message."""
+    return f"error {error.code} ({error_codes.load().name(error.code)}): {error.message}"
