@@ -1,11 +1,14 @@
 # Downloads: the SUIT envelope (small, bounded, checked against the schedule's digest) and the
-# payload, streamed through one preallocated buffer into the loader's Stager with HTTP Range,
-# resuming where the staging slot stopped after a dropped connection or a reset.
+# payload, streamed through one preallocated buffer into the loader's staging (loader.api
+# begin_staging) with HTTP Range, resuming where the staging slot stopped after a dropped
+# connection or a reset.
 import hashlib
 
+from loader import api
 from micropython import const
 
 from agent.errors import DownloadError, HttpError, TransportError
+from agent.events import emit
 
 MAX_ENVELOPE = const(16384)
 MAX_ATTEMPTS = const(6)
@@ -73,3 +76,59 @@ def stream_payload(client, stager, art, buf, clock, progress=None):
             if attempts >= MAX_ATTEMPTS or (isinstance(e, HttpError) and e.status < 500):
                 raise
             clock.sleep(attempts)
+
+
+class _Progress:
+    """Progress of one download: an event and a live report about every quarter."""
+
+    def __init__(self, reports, done, size):
+        self.reports = reports
+        self.last = done
+        self.every = size // 4 or 1
+
+    def update(self, done, size):
+        if done - self.last >= self.every or done == size:
+            self.last = done
+            emit("progress", done=done, size=size)
+            self.reports.progress(done)
+
+
+def download(agent, s):
+    """Stage the release of schedule s: fetch its envelope, let the loader verify it and open
+    (or resume) its staging, check that the signed manifest is the release the schedule
+    announced, stream the payload and finish. Returns True once it is STAGED; a refusal or a
+    mismatch is reported (and, once staging began, the journal records FAILED)."""
+    art = s.artifact
+    reports = agent.reports
+    env = fetch_envelope(agent.client, art, agent.clock)
+    try:
+        st = api.begin_staging(env)
+    except api.LoaderError as e:
+        if not reports.sync():  # a refusal that left a FAILED record is reported from it
+            reports.failed(e, "envelope refused")
+        return False
+    env = None
+    if st.digest != art.payload_digest or st.size != art.payload_size \
+            or st.version != art.sequence_number or st.component != api.component(art.component):
+        api.abandon(DownloadError.code)
+        reports.sync()
+        emit("error", where="download", message="manifest and schedule disagree")
+        return False
+    agent.phase = "downloading"
+    emit("download", offset=st.offset, size=st.size, version=st.version)
+    reports.sync()
+    reports.flush()
+    progress = _Progress(reports, st.offset, st.size)
+    stream_payload(agent.client, st, art, agent.buf, agent.clock, progress.update)
+    try:
+        st.finish(install=False)
+    except api.LoaderError as e:
+        emit("error", where="staging", code=e.code, message=str(e))
+        reports.sync()
+        reports.flush()
+        return False
+    agent.phase = "staged"
+    emit("staged", version=st.version, size=st.size)
+    reports.sync()
+    reports.flush()
+    return True

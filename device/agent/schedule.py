@@ -134,29 +134,16 @@ def verify(document, keys, device_id, last_number, now=None):
 
 
 def _verify(document, keys, device_id, last_number, now):
-    from loader import cbor, cose
-    from loader.errors import LoaderError
+    from loader import api
 
-    # 1. size; a tagged COSE_Sign1, an array of 4
+    # 1. size
     if len(document) > MAX_DOCUMENT:
         raise ScheduleError("schedule document over %d bytes" % MAX_DOCUMENT)
+    # 2. a tagged COSE_Sign1 with its payload, ES256 in the protected header, signed with a
+    # provisioned key
     try:
-        obj = cbor.decode(document)
-        if not isinstance(obj, cbor.Tag) or obj.tag != cose.TAG_SIGN1:
-            raise ScheduleSignatureError("schedule is not a tagged COSE_Sign1")
-        arr = obj.value
-        if not isinstance(arr, list) or len(arr) != 4 or not isinstance(arr[2], bytes):
-            raise ScheduleSignatureError("COSE_Sign1 without an attached payload")
-        if not isinstance(arr[0], bytes):
-            raise ScheduleSignatureError("COSE_Sign1 protected header is not a byte string")
-        payload = arr[2]
-        hdr = cbor.decode(arr[0]) if arr[0] else {}
-        # 2. alg -7 (ES256) in the protected header; signature with a provisioned key
-        if not isinstance(hdr, dict) or hdr.get(1) != cose.ALG_ES256:
-            raise ScheduleSignatureError("schedule is not signed with ES256")
-        cose.verify_sign1(document, payload, keys)
-        m = cbor.decode(payload)
-    except LoaderError as e:
+        m = api.open_sign1(document, keys)
+    except api.LoaderError as e:
         raise ScheduleSignatureError("schedule does not verify: %s" % e)
     # 3. format and device id
     if not isinstance(m, dict) or m.get(K_FORMAT) != FORMAT:

@@ -5,6 +5,7 @@
 import json
 import sys
 
+from loader import api
 from micropython import const
 
 MAX_LINE = const(4096)
@@ -56,26 +57,21 @@ class StatusServer:
             return {"id": 0, "error": "malformed request"}
         out = {"id": rid}
         a = self.agent
-        ld = a.ld
-        r = ld.journal.current
-        from loader import journal as J
-
+        r = api.current()
         for g in groups:
             if g == "state":
                 out.update(state=r.name(), component=r.component, seq=r.seq,
                            boot_count=r.boot_count, flags=r.flags, progress=r.progress)
             elif g == "versions":
-                inst = ld.installed()
-                bk = ld.backup_header()
+                inst = api.installed()
                 out.update(installed_version=inst.version,
                            installed_digest="".join("%02x" % b for b in inst.digest),
-                           backup_version=bk.version if bk else None, version=r.version)
+                           backup_version=api.backup_version(), version=r.version)
             elif g == "journal":
-                out["journal"] = [[x.seq, J.STATE_NAMES[x.state], x.version]
-                                  for x in ld.journal.records()]
+                out["journal"] = [[x.seq, x.name(), x.version] for x in api.records()]
             elif g == "identity":
                 out["device_id"] = a.device_id
             elif g == "agent":
-                out["agent"] = {"phase": a.phase, "schedule_number": a.last_number,
+                out["agent"] = {"phase": a.phase, "schedule_number": a.poller.last_number,
                                 "queued_reports": len(a.store.queued())}
         return out

@@ -3,7 +3,8 @@
 #                    (NVM keep flag), so a revert does not reopen a replay window
 #   agent.ctx        the update in flight: JSON {"r": rollout id, "rel": release id,
 #                    "c": component, "v": version, "n": schedule number}
-#   agent.jseq       journal seq of the last state reported (decimal text)
+#   agent.js         the last state queued for a report: JSON [report state, version,
+#                    journal seq]
 #   agent.q.<n>      queued reports (JSON), sent in order and deleted once acknowledged
 # Identity, written at provisioning (suture.devicectl.device_ops): id.device, id.credential,
 # id.scheduler, trust.scheduler, trust.vendor.
@@ -16,6 +17,9 @@ from agent.errors import ConfigError
 SCHEMA = const(1)
 MAX_QUEUE = const(16)
 _Q = b"agent.q."
+SCHEDULE_KEY = "agent.sched"
+UPDATE_KEY = "agent.ctx"
+STATE_KEY = "agent.js"
 
 
 class Store:

@@ -7,7 +7,7 @@ import sys
 def main():
     from loader import api
 
-    sys.path.insert(0, api.loader().app_dir)
+    sys.path.insert(0, api.app_dir())
     import application
 
     from agent.runner import Agent

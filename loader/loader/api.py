@@ -1,8 +1,33 @@
-# What the agent and the application call: one Loader per boot, on the board the HAL selects.
+# The loader's one door: the update agent and the application use the loader through this
+# module only (tests/agent/test_loader_door.py fails when device/ imports any other loader
+# module, or reaches past it). One Loader per boot, on the board the HAL selects; the heavy
+# modules (SUIT, ES256, staging) are imported when first needed.
+from loader.errors import ABORTED, LoaderError  # noqa: F401  (part of the API)
+from loader.journal import (  # noqa: F401  (the journal's states, components and flags by name)
+    BACKUP,
+    CLOSED,
+    COMPONENT_APP,
+    COMPONENT_LOADER,
+    CONFIRMED,
+    DOWNLOADING,
+    FAILED,
+    FLAG_INSTALL_REQUESTED,
+    FLAG_KEEP_BACKUP,
+    FLAG_REVERT_REQUESTED,
+    IDLE,
+    INSTALLING,
+    REVERTED,
+    REVERTING,
+    STAGED,
+    TRIAL,
+)
+
 _loader = None
 
 
 def loader():
+    """The Loader of this boot: for the loader's own entry points and host-side tools; the
+    agent and the application use the functions below."""
     global _loader
     if _loader is None:
         from loader.core import Loader
@@ -12,17 +37,88 @@ def loader():
     return _loader
 
 
-def status():
-    """The journal's current record (loader.journal.Record)."""
+# ---- what the device is doing, and what it runs ---------------------------------------------
+def current():
+    """The journal's current record (loader.journal.Record: state, component, flags, version,
+    size, digest, progress, seq, boot_count; name() is the state's name). Do not change it."""
     return loader().journal.current
 
 
+status = current
+
+
+def records():
+    """Every valid journal record, oldest first (diagnostics)."""
+    return loader().journal.records()
+
+
+def installed():
+    """The installed application: .version (its SUIT sequence number), .size, .digest."""
+    return loader().installed()
+
+
+def loader_seq():
+    """The sequence number of the confirmed loader release (0: the factory loader)."""
+    return loader().loader_seq()
+
+
+def backup_version():
+    """The version of the application in the backup slot, or None when it holds none."""
+    hdr = loader().backup_header()
+    return None if hdr is None else hdr.version
+
+
+def component(name):
+    """The journal component of a SUIT component name ("app", "loader"), or None when this
+    device has no such component."""
+    from loader.staging import COMPONENTS
+
+    return COMPONENTS.get(name.encode())
+
+
+def app_dir():
+    """The folder of the installed application bundle."""
+    return loader().app_dir
+
+
+def nvm():
+    """The versioned NVM store (loader.nvm.Nvm) as the running application sees it."""
+    return loader().nvm()
+
+
+# ---- staging an update ----------------------------------------------------------------------
 def stage(envelope, stream, install=True):
-    """Verify a SUIT envelope and copy its payload from stream into the staging slot."""
-    return loader().stage(envelope, stream, install)
+    """Verify a SUIT envelope and copy its payload from stream (readinto) into the staging
+    slot; STAGED, with INSTALL_REQUESTED when install. Returns the verified SUIT plan."""
+    from loader import staging
+
+    return staging.stage(loader(), envelope, stream, install)
 
 
+def begin_staging(envelope):
+    """Verify a SUIT envelope and open its staging in pieces, resuming a DOWNLOADING record of
+    the same payload. Returns the loader.staging.Stager: .offset (where the payload goes on),
+    .size, .digest, .version and .component of the signed image; write(data) programs and
+    hashes the next bytes; finish(install) records STAGED once size and digest match."""
+    from loader.staging import Stager
+
+    st = Stager(loader())
+    st.begin(envelope)
+    return st
+
+
+def abandon(code=ABORTED):
+    """Discard a download in progress or a staged update not yet asked to install: FAILED with
+    code (ABORTED: the scheduler asked; another layer's code for its own reason). Returns the
+    current record."""
+    from loader import staging
+
+    return staging.abandon(loader(), code)
+
+
+# ---- the update's steps after staging -------------------------------------------------------
 def request_install():
+    """Install the staged update at the next boot (then reset())."""
     loader().request_install()
 
 
@@ -32,10 +128,19 @@ def confirm():
 
 
 def request_revert():
-    """Ask for the previous version back; it is restored at the next boot."""
+    """Ask for the previous version back; it is restored at the next boot (then reset())."""
     loader().request_revert()
 
 
-def nvm():
-    """The versioned NVM store (loader.nvm.Nvm) as the running application sees it."""
-    return loader().nvm()
+def reset():
+    """End this boot: the board resets and the loader acts on the journal."""
+    loader().board.reset()
+
+
+# ---- signed documents ----------------------------------------------------------------------
+def open_sign1(document, keys):
+    """The payload of an ES256 COSE_Sign1 (tagged, payload attached) that one of keys (65-byte
+    SEC1 points) signed, decoded from CBOR. Raises a LoaderError otherwise."""
+    from loader import cose
+
+    return cose.open_sign1(document, keys)

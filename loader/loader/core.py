@@ -1,12 +1,13 @@
 # The loader's decisions: what to do at boot for each journal state (install, trial, revert),
-# and the requests the agent or the application make (stage, confirm, revert). Every state
-# change is appended to the journal before the action it announces, and every action is
-# idempotent, so after a power cut recover() simply does the current step again.
+# and the requests the agent or the application make (stage, confirm, revert; staging itself is
+# loader/staging.py). Every state change is appended to the journal before the action it
+# announces, and every action is idempotent, so after a power cut recover() simply does the
+# current step again.
 import hashlib
 import os
 import struct
-
 from binascii import crc32
+
 from micropython import const
 
 from loader import bundle, installed
@@ -17,14 +18,11 @@ from loader.errors import (
     DigestError,
     InterruptedStagingError,
     LoaderError,
-    LoaderImageError,
-    MemoryShortError,
     MigrationError,
     NoSpaceError,
     RollbackError,
     SizeError,
     StateError,
-    SuitError,
 )
 from loader.flash import PageWriter, RegionReader
 from loader.journal import Journal, Record
@@ -42,16 +40,6 @@ LOADER_SEQ = "loader.seq"  # kept NVM record: the sequence number of the confirm
 # one (`suture board deploy`). The loader lets exactly that tree run; any other change, and the
 # next signed install, restore the rule that /app is the installed record's bundle.
 DEV_TREE = "dev.tree"
-# The SUIT component identifiers this device installs, and the journal's component for each.
-COMPONENTS = {b"app": J.COMPONENT_APP, b"loader": J.COMPONENT_LOADER}
-
-
-def component_of(plan):
-    """The journal component a verified plan installs: its one component's identifier."""
-    ident = plan.components[0].id
-    if len(plan.components) != 1 or len(ident) != 1 or ident[0] not in COMPONENTS:
-        raise LoaderImageError("the release is for a component this device does not have")
-    return COMPONENTS[ident[0]]
 
 
 class BackupHeader:
@@ -152,7 +140,7 @@ class Loader:
                 else:
                     return j.append(r.copy(boot_count=r.boot_count + 1))
             elif s == J.FAILED and keep:
-                self._resume_trial(r)
+                self.resume_trial(r)
             elif s == J.DOWNLOADING and keep:
                 j.append(r.copy(state=J.FAILED, progress=InterruptedStagingError.code))
             else:
@@ -178,7 +166,7 @@ class Loader:
             dev = self.nvm().get(DEV_TREE)
             if dev is not None and bytes(dev[1]) == tree:
                 return True
-        except Exception:  # an unreadable tree: restore it like a changed one
+        except Exception:  # noqa: S110  (an unreadable tree: restored like a changed one)
             pass
         hdr = self.backup_header()
         sources = []
@@ -190,7 +178,7 @@ class Loader:
             try:
                 self._apply(RegionReader(region, inst.size, offset), inst.size, inst.digest)
                 return True
-            except Exception:  # not this copy (another bundle, corrupt, no space): the next
+            except Exception:  # noqa: S110  (not this copy: corrupt, another bundle, no space)
                 pass
         if may_revert and hdr is not None:
             self.journal.append(Record(component=J.COMPONENT_APP, state=J.REVERTING,
@@ -203,12 +191,14 @@ class Loader:
             pass
         return True
 
-    def _fail(self, r, err):
-        self.journal.append(r.copy(state=J.FAILED, progress=err.code))
+    def fail(self, r, code):
+        """The update of record r is abandoned before anything was replaced: FAILED with the
+        error code; when it was staged on top of an unconfirmed trial, the trial goes on."""
+        self.journal.append(r.copy(state=J.FAILED, progress=code))
         if r.flags & J.FLAG_KEEP_BACKUP:
-            self._resume_trial(self.journal.current)
+            self.resume_trial(self.journal.current)
 
-    def _resume_trial(self, r):
+    def resume_trial(self, r):
         """An update staged on top of an unconfirmed trial failed: the trial goes on."""
         inst = self.installed()
         self.journal.append(Record(component=J.COMPONENT_APP, state=J.TRIAL,
@@ -240,7 +230,7 @@ class Loader:
                 raise NoSpaceError("the bundle needs %d littlefs blocks, at most %d are free "
                                    "without the running application" % (need, most))
         except (BundleError, DigestError, RollbackError, SizeError) as e:
-            self._fail(r, e)
+            self.fail(r, e.code)
             return
         nxt = J.INSTALLING if r.flags & J.FLAG_KEEP_BACKUP else J.BACKUP
         # INSTALLING's boot_count counts the attempts at the new application's NVM migration
@@ -255,7 +245,7 @@ class Loader:
             bundle.serialize(self.app_dir, count, self.buf)
             size = count.n
             if size > self.backup.size - BACKUP_DATA:
-                self._fail(r, SizeError("application larger than the backup slot"))
+                self.fail(r, SizeError.code)
                 return
             self.backup.erase(0)
             w = PageWriter(self.backup, BACKUP_DATA)
@@ -273,10 +263,7 @@ class Loader:
             names = os.listdir(self.app_dir)
         except OSError:
             return False
-        for n in _MIGRATION_FILES:
-            if n in names:
-                return True
-        return False
+        return any(n in names for n in _MIGRATION_FILES)
 
     def _migrations(self):
         """The new application's NVM migration function, or None. Its module is code the loader
@@ -444,131 +431,16 @@ class Loader:
             raise DigestError("installed copy does not match the signed digest")
 
     # ---- requests from the agent and the application -------------------------------------
-    def check_staging(self, envelope, component=None):
-        """The checks every way of staging starts with: no other update in flight, no revert
-        pending, and the envelope verified for this device (signature, identity, anti-rollback,
-        size). The manifest's component decides what is installed (an application bundle or a
-        loader image); with component given, a release for the other one is refused. Returns
-        (current record, the SUIT plan, image size, image digest, journal component)."""
-        cur = self.journal.current
-        # A loader release's DOWNLOADING record is a staging that a power cut (or a crash)
-        # interrupted: stage0 never acts on it, and a new staging replaces it, as it does an
-        # application's (else it would block every later update).
-        loader_dl = cur.component == J.COMPONENT_LOADER and cur.state == J.DOWNLOADING
-        if cur.state not in J.CLOSED and not loader_dl and not (
-            cur.component == J.COMPONENT_APP
-            and (cur.state == J.TRIAL or cur.state == J.DOWNLOADING
-                 or (cur.state == J.STAGED and not cur.flags & J.FLAG_INSTALL_REQUESTED))
-        ):
-            raise StateError("an update is in flight (%s)" % cur.name())
-        if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
-            raise StateError("a revert is pending")
-        from loader import suit  # only staging needs the SUIT processor and ES256
-
-        b = self.board
-        plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
-                            min_seq=0, max_image=self.staging.size)
-        comp_j = component_of(plan)
-        if component is not None and comp_j != component:
-            raise LoaderImageError("the release is for the %s, not the %s"
-                                   % (J.COMPONENT_NAMES[comp_j], J.COMPONENT_NAMES[component]))
-        floor = self.installed().version if comp_j == J.COMPONENT_APP else self.loader_seq()
-        if plan.seq <= floor:
-            raise RollbackError("sequence number %d is not above %d" % (plan.seq, floor))
-        if comp_j == J.COMPONENT_LOADER and cur.state not in J.CLOSED and not loader_dl:
-            raise StateError("the application's update must finish first (%s)" % cur.name())
-        comp = plan.components[0]
-        digest = comp.digest()
-        size = comp.size()
-        if digest is None or not isinstance(size, int):
-            raise SuitError("manifest gives no image digest and size")
-        return cur, plan, size, digest, comp_j
-
     def loader_seq(self):
         """The sequence number of the confirmed loader release (0: the factory loader)."""
         got = self.nvm().get(LOADER_SEQ)
         return int.from_bytes(got[1], "little") if got else 0
 
-    @staticmethod
-    def downloading_record(cur, seq, size, digest, component=J.COMPONENT_APP):
-        """The DOWNLOADING record that opens staging on top of the current record cur. When
-        the running application is an unconfirmed trial (or cur's update already kept the
-        backup), the backup slot holds the last confirmed application: KEEP_BACKUP, and the
-        trial's boot count carries on."""
-        if component != J.COMPONENT_APP:
-            return Record(component=component, state=J.DOWNLOADING, size=size, version=seq,
-                          digest=digest)
-        keep = cur.component == J.COMPONENT_APP and (
-            cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
-        )
-        return Record(component=J.COMPONENT_APP, state=J.DOWNLOADING,
-                      flags=J.FLAG_KEEP_BACKUP if keep else 0,
-                      boot_count=cur.boot_count if keep else 0,
-                      size=size, version=seq, digest=digest)
-
     def stage(self, envelope, stream, install=True):
-        """Verify envelope (signature, identity, anti-rollback, size), then copy the payload
-        from stream (readinto) into the staging slot, hashing as it goes. Nothing is written
-        before the envelope verifies. A heap that runs out on the way is a MemoryShortError
-        (the update's record, once opened, is FAILED), never a crash."""
-        rec = None
-        try:
-            return self._stage(envelope, stream, install)
-        except MemoryError:
-            import gc
+        """Verify envelope and stage the payload read from stream (loader.staging.stage)."""
+        from loader import staging
 
-            gc.collect()
-            rec = self.journal.current
-            err = MemoryShortError("not enough memory to verify and stage this update")
-            if rec.state == J.DOWNLOADING:
-                self._fail(rec, err)
-            raise err
-
-    def _stage(self, envelope, stream, install):
-        j = self.journal
-        cur, plan, size, digest, comp = self.check_staging(envelope)
-        rec = self.downloading_record(cur, plan.seq, size, digest, comp)
-        rec = j.append(rec)
-        h = hashlib.sha256()
-        w = PageWriter(self.staging)
-        mv = memoryview(self.buf)
-        total = 0
-        while True:
-            n = stream.readinto(self.buf)
-            if not n:
-                break
-            total += n
-            if total > size:
-                break
-            h.update(mv[:n])
-            w.write(mv[:n])
-        w.flush()
-        if total != size:
-            err = SizeError("payload is %s than the manifest's image size"
-                            % ("longer" if total > size else "shorter"))
-            self._fail(rec, err)
-            raise err
-        if h.digest() != digest:
-            err = DigestError("payload does not match the manifest's image digest")
-            self._fail(rec, err)
-            raise err
-        self.check_staged_image(rec)
-        j.append(rec.copy(state=J.STAGED, progress=size,
-                          flags=rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)))
-        return plan
-
-    def check_staged_image(self, rec):
-        """A staged loader release must be a loader image for this board's slot (stage0 checks
-        its signature and counter at the next boot); the record fails otherwise."""
-        if rec.component != J.COMPONENT_LOADER:
-            return
-        from loader import loader_image
-
-        try:
-            loader_image.check(self.staging, rec.size, getattr(self.board, "loader_address", None))
-        except LoaderImageError as err:
-            self._fail(rec, err)
-            raise
+        return staging.stage(self, envelope, stream, install)
 
     def request_install(self):
         r = self.journal.current

@@ -53,3 +53,24 @@ def verify_sign1(cose_bytes, detached_payload, keys):
         if ecdsa_p256.verify(key, digest, signature):
             return True
     raise SignatureError("no trusted key verifies the signature")
+
+
+def open_sign1(document, keys):
+    """The payload of document, a tagged COSE_Sign1 with its payload attached, signed with ES256
+    (in the protected header) by one of keys, decoded from CBOR. Raises a LoaderError
+    (SignatureError for a document of another shape) unless it verifies."""
+    obj = cbor.decode(document)
+    if not isinstance(obj, cbor.Tag) or obj.tag != TAG_SIGN1:
+        raise SignatureError("not a tagged COSE_Sign1")
+    arr = obj.value
+    if not isinstance(arr, list) or len(arr) != 4 or not isinstance(arr[2], bytes):
+        raise SignatureError("COSE_Sign1 without an attached payload")
+    if not isinstance(arr[0], bytes):
+        raise SignatureError("COSE_Sign1 protected header is not a byte string")
+    hdr = cbor.decode(arr[0]) if arr[0] else {}
+    if not isinstance(hdr, dict) or hdr.get(1) != ALG_ES256:
+        raise SignatureError("COSE_Sign1 is not signed with ES256")
+    payload = arr[2]
+    obj = arr = None
+    verify_sign1(document, payload, keys)
+    return cbor.decode(payload)

@@ -20,11 +20,11 @@ def shared_secret(d, qx, qy):
     r1 = (qx, qy, 1)
     for i in range(255, -1, -1):
         if (d >> i) & 1:
-            r0 = ecdsa_p256._add(r0, r1)
-            r1 = ecdsa_p256._double(r1)
+            r0 = ecdsa_p256.add(r0, r1)
+            r1 = ecdsa_p256.double(r1)
         else:
-            r1 = ecdsa_p256._add(r0, r1)
-            r0 = ecdsa_p256._double(r0)
+            r1 = ecdsa_p256.add(r0, r1)
+            r0 = ecdsa_p256.double(r0)
     if r0 is None:
         raise SuitError("ECDH: the shared point is infinity")
     x, _, z = r0

@@ -10,7 +10,8 @@ GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
 
-def _double(pt):
+def double(pt):
+    """2 * pt in Jacobian coordinates (None: the point at infinity); shared with ECDH."""
     if pt is None:
         return None
     x, y, z = pt
@@ -27,7 +28,8 @@ def _double(pt):
     return (x3, y3, z3)
 
 
-def _add(p1, p2):
+def add(p1, p2):
+    """p1 + p2 in Jacobian coordinates (None: the point at infinity); shared with ECDH."""
     if p1 is None:
         return p2
     if p2 is None:
@@ -45,7 +47,7 @@ def _add(p1, p2):
     r = (s2 - s1) % p
     if h == 0:
         if r == 0:
-            return _double(p1)
+            return double(p1)
         return None
     hh = h * h % p
     hhh = h * hh % p
@@ -75,19 +77,19 @@ def _joint_mul(u1, u2, qx, qy):
     """u1*G + u2*Q in Jacobian coordinates (None = infinity)."""
     g = (GX, GY, 1)
     q = (qx, qy, 1)
-    g2 = _double(g)
-    g3 = _add(g2, g)
-    q2 = _double(q)
-    q3 = _add(q2, q)
+    g2 = double(g)
+    g3 = add(g2, g)
+    q2 = double(q)
+    q3 = add(q2, q)
     gs = (None, g, g2, g3)
     qs = (None, q, q2, q3)
-    table = [_add(gs[i & 3], qs[i >> 2]) for i in range(16)]
+    table = [add(gs[i & 3], qs[i >> 2]) for i in range(16)]
     acc = None
     for shift in range(254, -2, -2):
-        acc = _double(_double(acc))
+        acc = double(double(acc))
         i = ((u1 >> shift) & 3) | (((u2 >> shift) & 3) << 2)
         if i:
-            acc = _add(acc, table[i])
+            acc = add(acc, table[i])
     return acc
 
 
@@ -98,10 +100,10 @@ def verify_digest(point, e, r, s):
     w = pow(s, N - 2, N)
     u1 = e * w % N
     u2 = r * w % N
-    R = _joint_mul(u1, u2, point[0], point[1])
-    if R is None:
+    pt = _joint_mul(u1, u2, point[0], point[1])
+    if pt is None:
         return False
-    x, _, z = R
+    x, _, z = pt
     zz = z * z % P
     # x(R) mod n == r  <=>  X == r' * Z^2 (mod p) for r' = r or r + n (when below p).
     if x == r * zz % P:

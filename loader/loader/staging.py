@@ -1,53 +1,145 @@
-# Resumable staging: the update agent streams a payload into the staging slot in pieces, over
-# several connections and across resets. The journal's DOWNLOADING record carries the resume
-# point in `progress` (bytes written and hashed so far, always a multiple of the flash sector:
-# the sector after it may hold a torn program and is erased again before it is reused). After a
-# reset, begin() with the same verified envelope re-hashes [0, progress) from the flash and
-# the download continues there. Same checks as Loader.stage: nothing is written before the
-# envelope verifies, the payload is hashed while it is written, and STAGED is recorded only
-# when size and SHA-256 match the signed manifest.
+# Staging: the one way a payload gets into the staging slot, whoever brings it (the agent over
+# the network, a local link, the simulator's `stage`). Nothing is written before the envelope
+# verifies (signature, identity, anti-rollback, size: check()); the payload is hashed while it
+# is written; STAGED is recorded only when size and SHA-256 match the signed manifest (and, for
+# a loader release, when the payload is a loader image for this board's slot). A failure after
+# the DOWNLOADING record was opened records FAILED with the error's code (Loader.fail).
+#
+# Staging in pieces (Stager): the DOWNLOADING record carries the resume point in `progress`
+# (bytes written and hashed so far, always a multiple of the flash sector: the sector after it
+# may hold a torn program and is erased again before it is reused). After a reset, begin() with
+# the same verified envelope re-hashes [0, progress) from the flash and the download continues
+# there. stage() is the same path in one go, from a stream.
 import hashlib
 
 from micropython import const
 
 from loader import journal as J
-from loader.errors import DigestError, SizeError, StateError
+from loader.errors import (
+    ABORTED,
+    DigestError,
+    LoaderImageError,
+    MemoryShortError,
+    RollbackError,
+    SizeError,
+    StateError,
+    SuitError,
+)
 from loader.flash import PageWriter, RegionReader
+from loader.journal import Record
 
 CHECKPOINT = const(32768)  # journal the resume point about every this many bytes
-ABORTED = const(43)  # FAILED code: the scheduler asked to discard the staged update
+# The SUIT component identifiers this device installs, and the journal's component for each.
+COMPONENTS = {b"app": J.COMPONENT_APP, b"loader": J.COMPONENT_LOADER}
+
+
+def component_of(plan):
+    """The journal component a verified plan installs: its one component's identifier."""
+    ident = plan.components[0].id
+    if len(plan.components) != 1 or len(ident) != 1 or ident[0] not in COMPONENTS:
+        raise LoaderImageError("the release is for a component this device does not have")
+    return COMPONENTS[ident[0]]
+
+
+def check(ld, envelope, component=None):
+    """The checks every staging starts with: no other update in flight, no revert pending, and
+    the envelope verified for this device (signature, identity, anti-rollback, size). The
+    manifest's component decides what is installed (an application bundle or a loader image);
+    with component given, a release for the other one is refused. Returns (current record,
+    the SUIT plan, image size, image digest, journal component)."""
+    cur = ld.journal.current
+    # A loader release's DOWNLOADING record is a staging that a power cut (or a crash)
+    # interrupted: stage0 never acts on it, and a new staging replaces it, as it does an
+    # application's (else it would block every later update).
+    loader_dl = cur.component == J.COMPONENT_LOADER and cur.state == J.DOWNLOADING
+    if cur.state not in J.CLOSED and not loader_dl and not (
+        cur.component == J.COMPONENT_APP
+        and (cur.state == J.TRIAL or cur.state == J.DOWNLOADING
+             or (cur.state == J.STAGED and not cur.flags & J.FLAG_INSTALL_REQUESTED))
+    ):
+        raise StateError("an update is in flight (%s)" % cur.name())
+    if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
+        raise StateError("a revert is pending")
+    from loader import suit  # only staging needs the SUIT processor and ES256
+
+    b = ld.board
+    plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
+                        min_seq=0, max_image=ld.staging.size)
+    comp_j = component_of(plan)
+    if component is not None and comp_j != component:
+        raise LoaderImageError("the release is for the %s, not the %s"
+                               % (J.COMPONENT_NAMES[comp_j], J.COMPONENT_NAMES[component]))
+    floor = ld.installed().version if comp_j == J.COMPONENT_APP else ld.loader_seq()
+    if plan.seq <= floor:
+        raise RollbackError("sequence number %d is not above %d" % (plan.seq, floor))
+    if comp_j == J.COMPONENT_LOADER and cur.state not in J.CLOSED and not loader_dl:
+        raise StateError("the application's update must finish first (%s)" % cur.name())
+    comp = plan.components[0]
+    digest = comp.digest()
+    size = comp.size()
+    if digest is None or not isinstance(size, int):
+        raise SuitError("manifest gives no image digest and size")
+    return cur, plan, size, digest, comp_j
+
+
+def downloading_record(cur, seq, size, digest, component=J.COMPONENT_APP):
+    """The DOWNLOADING record that opens staging on top of the current record cur. When the
+    running application is an unconfirmed trial (or cur's update already kept the backup), the
+    backup slot holds the last confirmed application: KEEP_BACKUP, and the trial's boot count
+    carries on."""
+    if component != J.COMPONENT_APP:
+        return Record(component=component, state=J.DOWNLOADING, size=size, version=seq,
+                      digest=digest)
+    keep = cur.component == J.COMPONENT_APP and (
+        cur.state == J.TRIAL or (cur.state not in J.CLOSED and cur.flags & J.FLAG_KEEP_BACKUP)
+    )
+    return Record(component=J.COMPONENT_APP, state=J.DOWNLOADING,
+                  flags=J.FLAG_KEEP_BACKUP if keep else 0,
+                  boot_count=cur.boot_count if keep else 0,
+                  size=size, version=seq, digest=digest)
 
 
 class Stager:
-    """One payload being staged. begin() -> write(data)... -> finish(install)."""
+    """One payload being staged: begin(envelope) -> write(data)... -> finish(install).
+    With checkpoint, the DOWNLOADING record's resume point is journaled about every 32 KiB."""
 
-    def __init__(self, ld):
+    def __init__(self, ld, checkpoint=True):
         self.ld = ld
         self.rec = None
+        self.plan = None
         self.offset = 0
         self.size = 0
         self.digest = None
         self.version = 0
+        self.component = J.COMPONENT_APP
         self.h = None
         self.w = None
         self._since = 0
-        self._cp = CHECKPOINT
+        self._cp = CHECKPOINT if checkpoint else 0
 
     def begin(self, envelope, resume=True):
-        """Verify the envelope for this device; open (or resume) the DOWNLOADING record.
-        Returns the offset the payload must continue from."""
+        """Verify the envelope for this device; open (or, with resume, continue) the
+        DOWNLOADING record. Returns the offset the payload must continue from. A heap that
+        runs out meanwhile is a MemoryShortError (an open DOWNLOADING record is FAILED)."""
+        try:
+            return self._begin(envelope, resume)
+        except MemoryError:
+            self.out_of_memory()
+
+    def _begin(self, envelope, resume):
         ld = self.ld
-        j = ld.journal
-        cur, plan, size, digest, comp = ld.check_staging(envelope)
-        seq = plan.seq
+        cur, plan, size, digest, comp = check(ld, envelope)
+        self.plan = plan
         self.size = size
         self.digest = digest
-        self.version = seq
+        self.version = plan.seq
+        self.component = comp
         sector = ld.staging.sector
-        self._cp = CHECKPOINT - CHECKPOINT % sector or sector
+        if self._cp:
+            self._cp = CHECKPOINT - CHECKPOINT % sector or sector
         self.h = hashlib.sha256()
         same = (cur.component == comp and cur.state == J.DOWNLOADING
-                and cur.version == seq and cur.size == size and cur.digest == digest)
+                and cur.version == plan.seq and cur.size == size and cur.digest == digest)
         if resume and same and cur.progress % sector == 0 and cur.progress <= size:
             self.rec = cur
             self.offset = cur.progress
@@ -59,19 +151,24 @@ class Stager:
                     break
                 self.h.update(mv[:n])
         else:
-            rec = ld.downloading_record(cur, seq, size, digest, comp)
-            self.rec = j.append(rec)
+            self.rec = ld.journal.append(downloading_record(cur, plan.seq, size, digest, comp))
             self.offset = 0
         self.w = PageWriter(ld.staging, self.offset)
         self._since = 0
         return self.offset
 
     def write(self, data):
-        """Hash and program the next bytes of the payload (any length)."""
+        """Hash and program the next bytes of the payload (any length). More bytes than the
+        manifest's size: the record is FAILED (SizeError)."""
         mv = memoryview(data)
         n = len(mv)
         if self.offset + n > self.size:
-            raise SizeError("payload longer than the manifest's image size")
+            self._fail(SizeError("payload is longer than the manifest's image size"))
+        if not self._cp:
+            self.h.update(mv)
+            self.w.write(mv)
+            self.offset += n
+            return n
         i = 0
         while i < n:
             k = self._cp - self._since
@@ -90,34 +187,76 @@ class Stager:
         return n
 
     def finish(self, install=False):
-        """Check size and digest; record STAGED (INSTALL_REQUESTED with install)."""
+        """Check size and digest (and a loader release's image); record STAGED, with
+        INSTALL_REQUESTED when install. Returns the STAGED record."""
         self.w.flush()
-        ld = self.ld
         if self.offset != self.size:
-            err = SizeError("payload is shorter than the manifest's image size")
-            ld._fail(self.rec, err)
-            raise err
+            self._fail(SizeError("payload is shorter than the manifest's image size"))
         if self.h.digest() != self.digest:
-            err = DigestError("payload does not match the manifest's image digest")
-            ld._fail(self.rec, err)
-            raise err
-        ld.check_staged_image(self.rec)
+            self._fail(DigestError("payload does not match the manifest's image digest"))
+        ld = self.ld
+        if self.component == J.COMPONENT_LOADER:
+            # stage0 checks its signature and counter at the next boot; here: is it a loader
+            # image for this board's slot at all
+            from loader import loader_image
+
+            try:
+                loader_image.check(ld.staging, self.size,
+                                   getattr(ld.board, "loader_address", None))
+            except LoaderImageError as err:
+                self._fail(err)
         flags = self.rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)
         self.rec = ld.journal.append(self.rec.copy(state=J.STAGED, progress=self.size,
                                                    flags=flags))
         return self.rec
 
+    def _fail(self, err):
+        self.ld.fail(self.rec, err.code)
+        raise err
+
+    def out_of_memory(self):
+        """The heap ran out while this update was verified or staged: MemoryShortError, and the
+        update's DOWNLOADING record (once opened) is FAILED. Nothing else changes."""
+        import gc
+
+        self.h = self.w = self.plan = None
+        gc.collect()
+        err = MemoryShortError("not enough memory to verify and stage this update")
+        rec = self.ld.journal.current
+        if rec.state == J.DOWNLOADING:
+            self.ld.fail(rec, err.code)
+        raise err
+
+
+def stage(ld, envelope, stream, install=True):
+    """Verify envelope, then copy the payload from stream (readinto) into the staging slot in
+    one go, hashing as it goes; STAGED (with INSTALL_REQUESTED when install). Returns the SUIT
+    plan. A heap that runs out on the way is a MemoryShortError, never a crash."""
+    st = Stager(ld, checkpoint=False)
+    try:
+        st.begin(envelope, resume=False)
+        buf = ld.buf
+        mv = memoryview(buf)
+        while True:
+            n = stream.readinto(buf)
+            if not n:
+                break
+            st.write(mv[:n])
+        st.finish(install)
+    except MemoryError:
+        st.out_of_memory()
+    return st.plan
+
 
 def abandon(ld, code=ABORTED):
     """Discard a download in progress or a staged update that was not yet asked to install
-    (the scheduler aborted it): the journal records FAILED; the slot is simply reused later."""
+    (the scheduler aborted it): the journal records FAILED with code; the slot is simply
+    reused later. Returns the current record."""
     r = ld.journal.current
     if not (
         r.state == J.DOWNLOADING
         or (r.state == J.STAGED and not r.flags & J.FLAG_INSTALL_REQUESTED)
     ):
         raise StateError("nothing to discard (%s)" % r.name())
-    rec = ld.journal.append(r.copy(state=J.FAILED, progress=code))
-    if r.flags & J.FLAG_KEEP_BACKUP:
-        ld._resume_trial(rec)
+    ld.fail(r, code)
     return ld.journal.current

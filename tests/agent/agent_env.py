@@ -3,10 +3,16 @@ scheduler's state, and the script that runs the agent on a simulated device."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from suture.keys import PrivateKey
+from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
+from suture.sim.testing import sign_payload
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICE_DIR = REPO / "device"
@@ -40,6 +46,38 @@ sys.path.insert(0, args[0])
 from agent.runner import Agent
 a = Agent(None)
 a.run(max_s=float(args[1]))
-out["refused"] = a.refused
-out["last_number"] = a.last_number
+out["refused"] = a.poller.refused
+out["last_number"] = a.poller.last_number
 """
+
+
+def serve_release(fake: FakeScheduler, vendor_key: PrivateKey, scheduler_key: PrivateKey,
+                  *, action: int, payload: bytes, served: bytes | None = None,
+                  window: tuple[int, int] | None = None,
+                  announced: bytes | None = None) -> None:
+    """Schedule release 5 (sequence number 2) of payload, signed by vendor_key; served: the
+    bytes the payload URI answers instead; announced: the payload the schedule announces (its
+    digest and size) instead."""
+    envelope = sign_payload(payload, 2, vendor_key)
+    told = payload if announced is None else announced
+    now = int(time.time())
+    art = Artifact(release_id=5, component="app", sequence_number=2,
+                   envelope_uri=fake.url + "/api/v1/releases/5/envelope",
+                   envelope_digest=hashlib.sha256(envelope).digest(),
+                   envelope_size=len(envelope),
+                   payload_uri=fake.url + "/api/v1/releases/5/payload",
+                   payload_digest=hashlib.sha256(told).digest(), payload_size=len(told))
+    fake.schedule = sign_schedule(Schedule(
+        device_id=DEVICE_ID, number=3, issued_at=now, action=action, next_poll=now + 1,
+        poll_interval=1, rollout_id=9, artifact=art,
+        not_before=window[0] if window else None, not_after=window[1] if window else None),
+        scheduler_key)
+    fake.envelope = envelope
+    fake.payload = served if served is not None else payload
+
+
+def reschedule(fake: FakeScheduler, key: PrivateKey, number: int, action: int) -> None:
+    now = int(time.time())
+    fake.schedule = sign_schedule(Schedule(
+        device_id=DEVICE_ID, number=number, issued_at=now, action=action, next_poll=now + 1,
+        poll_interval=1, rollout_id=9), key)

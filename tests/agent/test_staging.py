@@ -4,38 +4,19 @@ stopped after a dropped connection or a reset."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler
+from agent_env import DEVICE_DIR, FakeScheduler, reschedule, serve_release
+from suture.formats import error_codes
 from suture.keys import PrivateKey
-from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
 from suture.sim.journal import State
-from suture.sim.testing import Provisioned, example_app, sign_payload
+from suture.sim.testing import Provisioned, example_app
 
-
-def serve_release(fake: FakeScheduler, vendor_key: PrivateKey, scheduler_key: PrivateKey,
-                  *, action: int, payload: bytes, served: bytes | None = None,
-                  window: tuple[int, int] | None = None) -> None:
-    envelope = sign_payload(payload, 2, vendor_key)
-    now = int(time.time())
-    art = Artifact(release_id=5, component="app", sequence_number=2,
-                   envelope_uri=fake.url + "/api/v1/releases/5/envelope",
-                   envelope_digest=hashlib.sha256(envelope).digest(),
-                   envelope_size=len(envelope),
-                   payload_uri=fake.url + "/api/v1/releases/5/payload",
-                   payload_digest=hashlib.sha256(payload).digest(), payload_size=len(payload))
-    fake.schedule = sign_schedule(Schedule(
-        device_id=DEVICE_ID, number=3, issued_at=now, action=action, next_poll=now + 1,
-        poll_interval=1, rollout_id=9, artifact=art,
-        not_before=window[0] if window else None, not_after=window[1] if window else None),
-        scheduler_key)
-    fake.envelope = envelope
-    fake.payload = served if served is not None else payload
+CODES = error_codes.load()
 
 
 def run_agent(dev: Provisioned, seconds: float) -> int:
@@ -61,7 +42,7 @@ def test_digest_mismatch_is_never_installed(agent_device: Provisioned,
     cur = agent_device.board.current_record()
     assert cur is not None
     assert cur.state == State.FAILED
-    assert cur.progress == 31
+    assert cur.progress == CODES.code("loader", "DigestError")
     seen = states(agent_device)
     assert State.INSTALLING not in seen
     assert State.TRIAL not in seen
@@ -161,13 +142,6 @@ def test_download_resumes_after_a_reset(agent_device: Provisioned,
     assert ranges == [None, "bytes=32768-"]
 
 
-def _reschedule(fake: FakeScheduler, key: PrivateKey, number: int, action: int) -> None:
-    now = int(time.time())
-    fake.schedule = sign_schedule(Schedule(
-        device_id=DEVICE_ID, number=number, issued_at=now, action=action, next_poll=now + 1,
-        poll_interval=1, rollout_id=9), key)
-
-
 def test_abort_discards_the_staged_update(agent_device: Provisioned,
                                           fake_scheduler: FakeScheduler,
                                           vendor_key: PrivateKey,
@@ -177,12 +151,12 @@ def test_abort_discards_the_staged_update(agent_device: Provisioned,
     staged = agent_device.board.current_record()
     assert staged is not None
     assert staged.state == State.STAGED
-    _reschedule(fake_scheduler, scheduler_key, 4, 5)  # abort
+    reschedule(fake_scheduler, scheduler_key, 4, 5)  # abort
     assert run_agent(agent_device, 3) == 0
     cur = agent_device.board.current_record()
     assert cur is not None
     assert cur.state == State.FAILED
-    assert cur.progress == 43  # discarded at the scheduler's request
+    assert cur.progress == CODES.code("loader", "ABORTED")  # at the scheduler's request
     assert fake_scheduler.reports[-1]["state"] == "idle"
     assert agent_device.device.run(["report"]).report()["installed_version"] == 1
 
@@ -193,7 +167,7 @@ def test_revert_command_during_the_trial(agent_device: Provisioned,
                                          scheduler_key: PrivateKey) -> None:
     serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
     assert run_agent(agent_device, 5) == 98  # installs
-    _reschedule(fake_scheduler, scheduler_key, 4, 3)  # revert
+    reschedule(fake_scheduler, scheduler_key, 4, 3)  # revert
     assert run_agent(agent_device, 5) == 98  # trial boot: asks for the revert, resets
     assert run_agent(agent_device, 3) == 0  # the loader restored #1; the agent reports it
     cur = agent_device.board.current_record()
@@ -215,7 +189,7 @@ def test_revert_does_not_reopen_a_replay_window(agent_device: Provisioned,
     (the install) as the very first answer is still refused."""
     serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
     assert run_agent(agent_device, 5) == 98  # installs #2 under schedule 3
-    _reschedule(fake_scheduler, scheduler_key, 4, 3)  # revert
+    reschedule(fake_scheduler, scheduler_key, 4, 3)  # revert
     assert run_agent(agent_device, 5) == 98  # trial boot: accepts 4, asks for the revert
     serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
     r = agent_device.device.run(["boot"], ["exec", "agent_run.py", str(DEVICE_DIR), "3"])
@@ -234,7 +208,7 @@ def test_replayed_schedule_is_not_acted_on(agent_device: Provisioned,
                                            scheduler_key: PrivateKey) -> None:
     """After schedule 4 (none), an older signed schedule 3 (install) is refused, across a
     reset: the highest number accepted is kept in NVM."""
-    _reschedule(fake_scheduler, scheduler_key, 4, 0)
+    reschedule(fake_scheduler, scheduler_key, 4, 0)
     assert run_agent(agent_device, 2) == 0
     serve_release(fake_scheduler, vendor_key, scheduler_key, action=2, payload=example_app(2))
     r = agent_device.device.run(["boot"], ["exec", "agent_run.py", str(DEVICE_DIR), "2"])

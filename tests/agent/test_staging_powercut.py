@@ -1,6 +1,7 @@
-"""loader/loader/staging.py (resumable staging, used by the agent) under power cuts: cut at
-every flash operation of a chunked staging (clean and torn), then stage again: the slot ends
-STAGED with exactly the payload, resumed from the journal's checkpoint when there was one."""
+"""loader/loader/staging.py (resumable staging, the agent's api.begin_staging) under power
+cuts: cut at every flash operation of a chunked staging (clean and torn), then stage again: the
+slot ends STAGED with exactly the payload, resumed from the journal's checkpoint when there was
+one."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from suture.sim.sweep import sweep
 from suture.sim.testing import example_app, provision, sign_payload
 
 STAGE = """
-from loader.staging import Stager
+from loader import api
 from loader.simcli import FileStream
 with open(args[0], "rb") as f:
     env = f.read()
-st = Stager(loader)
-off = st.begin(env)
+st = api.begin_staging(env)
+off = st.offset
 s = FileStream(args[1])
 s.pos = off
 buf = bytearray(700)

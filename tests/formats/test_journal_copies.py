@@ -4,7 +4,6 @@ hand: a value altered, a constant removed, a constant added."""
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -109,39 +108,3 @@ def test_an_inconsistent_description_is_refused(change: tuple[str, str], message
     assert change[0] in text
     with pytest.raises(FormatDescriptionError, match=message):
         journal_format.parse(text.replace(change[0], change[1], 1))
-
-
-RUNNER = "device/agent/runner.py"
-_RECORD_ATTRS = {"state", "component", "flags"}
-
-
-def bare_journal_numbers(source: str) -> list[str]:
-    """Integers compared with, or masked from, a record's state/component/flags, and integer
-    keys of a table of states: journal values written as numbers instead of loader names."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        parts: list[ast.expr] = []
-        if isinstance(node, ast.Compare):
-            parts = [node.left, *node.comparators]
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd):
-            parts = [node.left, node.right]
-        if any(isinstance(p, ast.Attribute) and p.attr in _RECORD_ATTRS for p in parts):
-            for p in parts:
-                for leaf in [p, *(p.elts if isinstance(p, ast.Tuple) else [])]:
-                    if isinstance(leaf, ast.Constant) and type(leaf.value) is int:
-                        found.append(f"line {leaf.lineno}: {leaf.value}")
-        if isinstance(node, ast.Dict) and any(
-                isinstance(k, ast.Constant) and type(k.value) is int for k in node.keys):
-            found.append(f"line {node.lineno}: a table keyed by bare numbers")
-    return found
-
-
-def test_agent_names_journal_values(repo_root: Path) -> None:
-    source = (repo_root / RUNNER).read_text(encoding="utf-8")
-    assert bare_journal_numbers(source) == []
-    again = source.replace("r.state == J.STAGED", "r.state == 3", 1)
-    assert again != source
-    assert bare_journal_numbers(again)
-    again = source.replace("J.IDLE: \"idle\"", "1: \"idle\"", 1)
-    assert again != source
-    assert bare_journal_numbers(again)

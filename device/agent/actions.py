@@ -1,0 +1,95 @@
+# Acting on the schedule, by the journal's state and the schedule's action:
+#   TRIAL                     the trial is settled (trial.py): confirm, or revert and reset
+#   download / install        stage the release unless it is staged already (download.py);
+#                             install: only inside the window and when the application is not
+#                             busy -> request install, reset into the loader
+#   abort                     discard a download or a staged update (FAILED, ABORTED)
+#   revert, without a trial   nothing to revert: reported once (NO_TRIAL_TO_REVERT)
+from loader import api
+
+from agent import hooks, trial
+from agent import schedule as S
+from agent.errors import NO_TRIAL_TO_REVERT
+from agent.events import emit
+
+
+class Actions:
+    def __init__(self, agent):
+        self.agent = agent
+        self.busy_reported = None  # the last busy answer the scheduler took
+        self.refused_revert = -1  # the schedule whose revert was answered NO_TRIAL_TO_REVERT
+
+    def act(self, s):
+        r = api.current()
+        if trial.on_trial(r):
+            trial.settle(self.agent, s)
+            return
+        if s is None:
+            return
+        a = s.action
+        if a == S.DOWNLOAD or a == S.INSTALL:
+            self.update(s, r)
+        elif a == S.ABORT:
+            self.abort(r)
+        elif a == S.REVERT and self.refused_revert != s.number:
+            self.refused_revert = s.number
+            self.agent.reports.error(r, NO_TRIAL_TO_REVERT, "no trial to revert: the installed "
+                                     "version was confirmed (its backup is gone)")
+
+    def update(self, s, r):
+        art = s.artifact
+        comp = api.component(art.component)
+        runs = api.loader_seq() if comp == api.COMPONENT_LOADER else api.installed().version
+        if runs >= art.sequence_number:
+            return
+        staged = (r.component == comp and r.state == api.STAGED
+                  and r.version == art.sequence_number and r.digest == art.payload_digest)
+        if not staged:
+            self.remember(s)
+            from agent.download import download
+
+            if not download(self.agent, s):
+                return
+        if not self.busy() and s.action == S.INSTALL:
+            self.install(s)
+
+    def remember(self, s):
+        """The update in flight, for the reports about it (store.UPDATE_KEY)."""
+        from agent.store import UPDATE_KEY
+
+        art = s.artifact
+        self.agent.store.put_json(UPDATE_KEY, {"r": s.rollout_id, "rel": art.release_id,
+                                               "c": art.component, "v": art.sequence_number,
+                                               "n": s.number})
+
+    def busy(self):
+        """Ask the application; tell the scheduler when the answer changes."""
+        busy = hooks.busy(self.agent.app)
+        if busy != self.busy_reported:
+            if self.agent.reports.busy(busy):
+                self.busy_reported = busy
+            if busy:
+                emit("wait", reason="application busy")
+        if busy:
+            self.agent.phase = "busy"
+        return busy
+
+    def install(self, s):
+        a = self.agent
+        if not s.in_window(a.clock.now()):
+            emit("wait", reason="outside the install window")
+            return
+        a.phase = "installing"
+        api.request_install()
+        a.reports.sync()
+        a.reports.flush()
+        emit("reset", reason="install")
+        api.reset()
+
+    def abort(self, r):
+        if r.component == api.COMPONENT_APP and (
+                r.state == api.DOWNLOADING
+                or (r.state == api.STAGED and not r.flags & api.FLAG_INSTALL_REQUESTED)):
+            api.abandon()
+            emit("aborted", version=r.version)
+            self.agent.reports.sync()

@@ -1,0 +1,160 @@
+# Reports to the scheduler (docs/formats/device-api.md). Every state change is the loader's
+# journal record; a report is derived from it and queued in NVM once per state (sync), whatever
+# resets happen in between, then sent in order (flush). Progress and busy reports are sent at
+# once and not kept (live).
+from loader import api
+from micropython import const
+
+from agent.errors import HttpError, TransportError
+from agent.events import emit
+from agent.store import STATE_KEY, UPDATE_KEY
+
+# journal state -> report state
+_REPORT_STATE = {
+    api.IDLE: "idle", api.DOWNLOADING: "downloading", api.STAGED: "staged",
+    api.BACKUP: "installing", api.INSTALLING: "installing", api.TRIAL: "trial",
+    api.CONFIRMED: "confirmed", api.REVERTING: "installing", api.REVERTED: "reverted",
+    api.FAILED: "failed",
+}
+_EVENTS = (api.REVERTED, api.FAILED, api.CONFIRMED)  # each record is an event of its own
+_ENDED = (api.REVERTED, api.FAILED)
+_MESSAGE = const(200)  # characters of a message kept in a report
+
+
+def installed():
+    """What this device runs, per SUIT component: the application, and the loader once a
+    loader release was confirmed (absent: the factory loader, version 0)."""
+    out = {"app": api.installed().version}
+    seq = api.loader_seq()
+    if seq:
+        out["loader"] = seq
+    return out
+
+
+def state_of(r):
+    """The report state of journal record r."""
+    if r.state == api.STAGED and r.flags & api.FLAG_INSTALL_REQUESTED:
+        return "installing"
+    return _REPORT_STATE.get(r.state, "idle")
+
+
+class Reports:
+    def __init__(self, agent):
+        self.agent = agent
+
+    def update(self):
+        """The update in flight, as remembered when it was scheduled (store.UPDATE_KEY)."""
+        return self.agent.store.get_json(UPDATE_KEY) or {}
+
+    def _tag(self, rep, c=None):
+        """Name the rollout and release the report is about."""
+        c = self.update() if c is None else c
+        if c.get("r"):
+            rep["rollout_id"] = c["r"]
+        if c.get("rel"):
+            rep["release_id"] = c["rel"]
+        return rep
+
+    def for_record(self, r):
+        """The report of journal record r: its state, what is installed, and the error code
+        of a failure or a revert caused by an error (the code's table says which layer wrote
+        it: docs/formats/error-codes.md)."""
+        rep = {"state": state_of(r), "installed": installed()}
+        if r.state == api.FAILED and r.progress == api.ABORTED:
+            rep["state"] = "idle"
+        elif r.state == api.FAILED:
+            rep["error"] = {"code": r.progress, "message": "update failed (error %d)"
+                            % r.progress}
+        elif r.state == api.REVERTED and r.progress:
+            rep["error"] = {"code": r.progress, "message": "reverted after error %d"
+                            % r.progress}
+        c = self.update()
+        if r.state != api.IDLE and (c.get("v") == r.version or r.state in _ENDED):
+            self._tag(rep, c)
+        n = self.agent.poller.last_number
+        if n >= 0:
+            rep["schedule_number"] = n
+        return rep
+
+    def sync(self):
+        """Queue a report when the journal's state changed since the last one queued."""
+        store = self.agent.store
+        r = api.current()
+        last = store.get_json(STATE_KEY) or [0, 0, 0]
+        state = state_of(r)
+        if [state, r.version] == last[:2] and not (r.state in _EVENTS and r.seq != last[2]):
+            return False
+        rep = self.for_record(r)
+        store.enqueue(rep)
+        store.put_json(STATE_KEY, [state, r.version, r.seq])
+        emit("state", state=rep["state"], version=r.version,
+             installed=rep["installed"]["app"])
+        return True
+
+    def queue(self, rep):
+        self.agent.store.enqueue(rep)
+
+    def flush(self):
+        """Send queued reports in order; stop at the first that cannot be delivered."""
+        store = self.agent.store
+        for _, key in store.queued():
+            rep = store.peek(key)
+            if rep is None:
+                store.ack(key)
+                continue
+            try:
+                ack = self.agent.client.report(rep)
+            except HttpError as e:
+                if 400 <= e.status < 500 and e.status not in (401, 408, 429):
+                    emit("error", where="report", message=str(e))
+                    store.ack(key)  # the scheduler will never accept it: drop it
+                    continue
+                return False
+            except TransportError:
+                return False
+            store.ack(key)
+            self._answered(ack)
+        return True
+
+    def live(self, rep):
+        """Send a report that is worth sending now but not worth keeping (progress, busy).
+        Returns True when the scheduler took it."""
+        try:
+            self._answered(self.agent.client.report(rep))
+            return True
+        except TransportError:
+            return False
+
+    def _answered(self, ack):
+        if ack.get("schedule_changed"):
+            self.agent.poller.soon()
+
+    def failed(self, err, what):
+        """A refusal before anything was written (the envelope): report `failed` with the
+        error's code, queued and sent."""
+        emit("error", where=what, code=err.code, message=str(err))
+        msg = "%s: %s" % (what, err)
+        rep = {"state": "failed", "installed": installed(),
+               "error": {"code": err.code, "message": msg[:_MESSAGE]}}
+        self.queue(self._tag(rep))
+        self.flush()
+
+    def error(self, r, code, message, keep=True):
+        """The report of the current record r with an error of the agent's (code, message):
+        queued (keep) or sent once."""
+        rep = self.for_record(r)
+        rep["error"] = {"code": code, "message": message[:_MESSAGE]}
+        if keep:
+            self.queue(rep)
+        else:
+            self.live(rep)
+
+    def progress(self, done):
+        """A download's progress, sent at once."""
+        c = self.update()
+        self.live({"state": "downloading", "progress": done, "rollout_id": c.get("r"),
+                   "release_id": c.get("rel"), "schedule_number": self.agent.poller.last_number})
+
+    def busy(self, busy):
+        """Tell the scheduler whether the application is busy; True when it took it."""
+        return self.live(self._tag({"state": "staged", "busy": busy}))
