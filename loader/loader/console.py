@@ -10,7 +10,7 @@ class FileStream:
     """A file read with readinto(), tracking its position (the loader rewinds with .pos)."""
 
     def __init__(self, path):
-        self.f = open(path, "rb")
+        self.f = open(path, "rb")  # noqa: SIM115  (read as long as the stream is)
         self.pos = 0
 
     def readinto(self, buf):

@@ -3,7 +3,6 @@
 # the canonical bundle of <mount>/app, CRC-32 of the preceding bytes.
 import os
 import struct
-
 from binascii import crc32
 
 _FMT = "<4sII32s"

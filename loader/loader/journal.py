@@ -2,8 +2,8 @@
 # description of the record; this module's constants are a copy of it, checked both ways by
 # tests/formats/test_journal_copies.py (a constant changed, missing or added here fails it).
 import struct
-
 from binascii import crc32
+
 from micropython import const
 
 from loader.errors import StateError
@@ -11,7 +11,8 @@ from loader.errors import StateError
 MAGIC = const(0x4C4E4A53)
 RECORD_SIZE = const(64)
 CRC_OFFSET = const(60)
-_FMT = "<IIBBBBIII32sI"  # magic seq component state boot_count flags progress size version digest reserved
+# magic seq component state boot_count flags progress size version digest reserved
+_FMT = "<IIBBBBIII32sI"
 
 # offsets (docs/formats/journal.md)
 OFF_MAGIC = const(0)

@@ -7,8 +7,8 @@
 # keep=True (anti-replay numbers, say) and written by the running application are carried into
 # the older bank before a revert or a superseding update discards the bank they were written in.
 import struct
-
 from binascii import crc32
+
 from micropython import const
 
 from loader.errors import MigrationError, NvmError, NvmFull, SizeError
@@ -75,19 +75,19 @@ class Bank:
                 flags = u[3]
                 vlen, schema, crc = struct.unpack_from("<HHI", u, 4)
                 total = _pad(REC_HDR + klen + vlen)
-                if klen <= MAX_KEY and vlen <= MAX_VALUE and pos + total <= self.size:
-                    if self._crc_ok(pos, klen, vlen, crc, buf):
-                        kb = hdr[REC_HDR : REC_HDR + klen]
-                        self.region.read(self.base + pos + REC_HDR, kb)
-                        key = bytes(kb)
-                        if flags & FLAG_DELETED:
-                            self.index_map.pop(key, None)
-                        else:
-                            if self.committed:
-                                flags |= _APPENDED
-                            self.index_map[key] = (pos + REC_HDR + klen, vlen, schema, flags)
-                        pos += total
-                        continue
+                if klen <= MAX_KEY and vlen <= MAX_VALUE and pos + total <= self.size \
+                        and self._crc_ok(pos, klen, vlen, crc, buf):
+                    kb = hdr[REC_HDR : REC_HDR + klen]
+                    self.region.read(self.base + pos + REC_HDR, kb)
+                    key = bytes(kb)
+                    if flags & FLAG_DELETED:
+                        self.index_map.pop(key, None)
+                    else:
+                        if self.committed:
+                            flags |= _APPENDED
+                        self.index_map[key] = (pos + REC_HDR + klen, vlen, schema, flags)
+                    pos += total
+                    continue
             pos += UNIT  # torn or foreign unit: skip it, never reuse it
         self.end = pos
         return self
@@ -191,9 +191,9 @@ class Nvm:
         """The complete bank with the highest (version, generation) not above version."""
         best = None
         for b in self.banks:
-            if b.valid and b.committed and b.version <= version:
-                if best is None or (b.version, b.generation) > (best.version, best.generation):
-                    best = b
+            if b.valid and b.committed and b.version <= version and (
+                    best is None or (b.version, b.generation) > (best.version, best.generation)):
+                best = b
         return best
 
     def _ensure(self):

@@ -239,7 +239,7 @@ class _Interpreter:
             for i in self.current:
                 if not isinstance(i, int) or not 0 <= i < len(self.components):
                     raise SuitError("component index %r out of range" % (i,))
-        elif code == _OVERRIDE or code == _SET_PARAMS:
+        elif code in (_OVERRIDE, _SET_PARAMS):
             if not isinstance(arg, dict):
                 raise SuitError("parameters are not a map")
             for c in self._targets():

@@ -18,8 +18,8 @@
 # by frame and copied into the caller's buffer.
 import struct
 import time
-
 from binascii import crc32
+
 from micropython import const
 
 from agent.errors import TransportError
@@ -237,7 +237,8 @@ class Response:
             if f.kind == T_END:
                 self._done = True
                 if self.length is not None and self.got != self.length:
-                    raise TransportError("link body ended %d bytes early" % (self.length - self.got))
+                    raise TransportError("link body ended %d bytes early"
+                                         % (self.length - self.got))
                 return 0
             if f.kind != T_BODY:
                 raise TransportError("link: unexpected frame in a body")
@@ -415,7 +416,7 @@ class TtyLink:
     def __init__(self, path):
         import select
 
-        self.file = open(path, "r+b")
+        self.file = open(path, "r+b")  # noqa: SIM115  (the link's line, open as long as it)
         try:
             import termios
 

@@ -76,9 +76,8 @@ class SpiNor:
 
 class McuBoard:
     def __init__(self):
-        import machine
-
         import board_config as cfg
+        import machine
 
         self.name = cfg.NAME
         pins = getattr(cfg, "SPI_PINS", ())

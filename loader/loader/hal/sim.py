@@ -4,7 +4,7 @@
 import json
 import sys
 
-from loader.errors import Reset  # noqa: F401  (re-exported: simcli, hil)
+from loader.errors import Reset
 from loader.flash import Region
 from loader.hal.simflash import SimNorFlash, supply
 

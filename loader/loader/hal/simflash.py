@@ -87,8 +87,8 @@ class SimNorFlash:
         self.size = size
         self.sector = sector
         self.page = page
-        self._f = open(path, "r+b")
-        self._cnt = open(path + ".erases", "r+b")
+        self._f = open(path, "r+b")  # noqa: SIM115  (the chip's image, open as long as it)
+        self._cnt = open(path + ".erases", "r+b")  # noqa: SIM115
         self._ff = bytes(b"\xff" * page)
         self._old = bytearray(page)
         self._word = bytearray(4)
