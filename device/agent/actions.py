@@ -7,7 +7,6 @@
 #   revert, without a trial   nothing to revert: reported once (NO_TRIAL_TO_REVERT)
 from loader import api
 
-from agent import hooks, trial
 from agent import schedule as S
 from agent.errors import NO_TRIAL_TO_REVERT
 from agent.events import emit
@@ -21,7 +20,9 @@ class Actions:
 
     def act(self, s):
         r = api.current()
-        if trial.on_trial(r):
+        if r.component == api.COMPONENT_APP and r.state == api.TRIAL:
+            from agent import trial  # loaded only in a trial's boot
+
             trial.settle(self.agent, s)
             return
         if s is None:
@@ -64,6 +65,8 @@ class Actions:
 
     def busy(self):
         """Ask the application; tell the scheduler when the answer changes."""
+        from agent import hooks
+
         busy = hooks.busy(self.agent.app)
         if busy != self.busy_reported:
             if self.agent.reports.busy(busy):

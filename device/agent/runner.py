@@ -50,11 +50,11 @@ class Agent:
         self.store = Store(api.nvm())
 
     def cycle(self):
-        from agent import trial
+        if api.current().state == api.TRIAL:
+            from agent import trial  # loaded only in a trial's boot
 
-        r = api.current()
-        if trial.timed_out(self, r):
-            trial.settle(self, None)
+            if trial.timed_out(self):
+                trial.settle(self, None)
         resyncs = self.client.resyncs
         try:
             self.reports.sync()

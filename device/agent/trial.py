@@ -14,14 +14,9 @@ from agent.events import emit
 TRIAL_TIMEOUT_S = const(600)  # a trial that cannot reach the scheduler this long reverts
 
 
-def on_trial(r):
-    """The application runs an unconfirmed release (journal record r)."""
-    return r.component == api.COMPONENT_APP and r.state == api.TRIAL
-
-
-def timed_out(agent, r):
+def timed_out(agent):
     """A trial that has not reached the scheduler since the boot, for too long."""
-    return (r.state == api.TRIAL and not agent.poller.reachable
+    return (not agent.poller.reachable
             and agent.clock.mono() - agent.booted >= TRIAL_TIMEOUT_S)
 
 

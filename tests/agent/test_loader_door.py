@@ -132,7 +132,8 @@ def test_a_reach_past_the_api_is_found(old: str, new: str, found: str) -> None:
     ("device/agent/actions.py", "r.state == api.STAGED", "r.state == 3"),
     ("device/agent/actions.py", "r.flags & api.FLAG_INSTALL_REQUESTED", "r.flags & 2"),
     ("device/agent/reports.py", 'api.IDLE: "idle"', '1: "idle"'),
-    ("device/agent/trial.py", "r.component == api.COMPONENT_APP", "r.component == 0"),
+    ("device/agent/actions.py", "r.state == api.TRIAL", "r.state == 6"),
+    ("device/agent/actions.py", "r.component == api.COMPONENT_APP", "r.component == 0"),
 ])
 def test_a_bare_journal_number_is_found(path: str, old: str, new: str) -> None:
     source = (REPO / path).read_text(encoding="utf-8")
