@@ -24,6 +24,7 @@ from suture import keys
 from suture.gateway import SerialGateway
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.testing import CLASS_ID, VENDOR_ID, run_script
 from suture.ward.clock import ScaledClock
 from suture.ward.release import build_release
@@ -84,22 +85,20 @@ def _setup(root: Path) -> tuple[WardScheduler, str, str, str, int]:
         create=DeviceCreate(id="bench-1", board="sim", vendor_id=str(VENDOR_ID),
                             class_id=str(CLASS_ID), ward="bench", groups=["bench"],
                             installed={"app": 1}),
-        root_secret=bytes.fromhex(sched.root_secret), actor="bench", now=sched.clock.now())
+        root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
+        now=sched.clock.now())
     overhead = len(build_release(2, vendor).payload)
     rel = build_release(2, vendor, filler=PAYLOAD - overhead)
     r = releases.import_release(sched.sessions(), envelope=rel.envelope, payload=rel.payload,
                                 sbom=None, notes="bench", trust_anchors=[vendor.public_key()],
-                                actor="bench")
+                                actor=sched.team.release_manager)
     url = f"{sched.public_url}/api/v1/releases/{r.id}/payload"
     rel_id = int(r.id)
     now = sched.clock.now()
     ro = rollouts.create_rollout(sched.sessions(), spec=RolloutCreate(
         name="bench", release_id=rel_id, target_groups=["bench"], waves=["100%"]),
-        actor="bench", now=now)
-    for i in range(ro.required_approvals):
-        rollouts.approve_rollout(sched.sessions(), rollout_id=ro.id, actor=f"bench-{i}",
-                                 now=now)
-    rollouts.start_rollout(sched.sessions(), rollout_id=ro.id, actor="bench", now=now)
+        actor=sched.team.rollout_operator, now=now)
+    approve_and_start(sched.sessions, sched.team, ro.id, now=now)
     return sched, "bench-1", cred.secret_hex, url, len(rel.payload)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
 from suture.keys import generate_private_key, write_key_pair
 from suture.scheduler import credentials, migrate
 from suture.scheduler.config import write_config_file
@@ -33,6 +34,8 @@ from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.models import Device
 from suture.scheduler.schemas import RolloutCreate
 from suture.scheduler.services import releases, rollouts
+from suture.scheduler.services.audit import AuditKey, write_audit_key
+from suture.scheduler.team import Team, sign_in_team
 
 DEVICES = 10_000
 ACTIVE = 2_000  # devices polled during the measurement (all registered, warmed first)
@@ -49,6 +52,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _audit_key_path(db: Path) -> Path:
+    return db.with_name(f"{db.stem}-audit-key.json")
+
+
+def _operators(db: Path, *, now: int) -> tuple[sessionmaker[Session], Team]:
+    """Sessions on ``db`` with a new audit key (beside it), and the bench's operators."""
+    key = AuditKey.generate()
+    write_audit_key(_audit_key_path(db), key)
+    sessions = make_session_factory(make_engine(f"sqlite:///{db}"), audit_key=key)
+    return sessions, sign_in_team(sessions, prefix="bench", now=now)
 
 
 def _register(url: str, count: int, *, now: int) -> None:
@@ -185,7 +200,7 @@ def _serve_scheduler(tmp: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]
     write_config_file(config, {
         "environment": "production", "database_url": f"sqlite:///{db}",
         "signing_key_path": str(tmp / f"{db.stem}-key.pem"), "device_root_secret": ROOT.hex(),
-        "advance_interval_s": 0})
+        "advance_interval_s": 0, "audit_key_path": str(_audit_key_path(db))})
     port = _free_port()
     return _serve(["--factory", "suture.scheduler.api.asgi:from_env"], port,
                   {"SUTURE_SCHEDULER_CONFIG": str(config)}), port
@@ -194,6 +209,7 @@ def _serve_scheduler(tmp: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]
 def _poll_figures(tmp: Path) -> dict[str, Any]:
     db = tmp / "poll.db"
     _register(f"sqlite:///{db}", DEVICES, now=int(time.time()))
+    _operators(db, now=int(time.time()))
     sched, sched_port = _serve_scheduler(tmp, db)
     bare_port = _free_port()
     bare = _serve(["bench._bare_app:app"], bare_port, {})
@@ -242,10 +258,11 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
     envelope = suit.create_envelope(
         {"sequence-number": 4, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
          "components": [{"id": ["app"], "file": "app.bin"}]}, vendor, base_dir=tmp)
-    sessions = make_session_factory(make_engine(url))
+    sessions, team = _operators(tmp / "plan.db", now=now)
     rel = releases.import_release(sessions(), envelope=envelope,
                                   payload=(tmp / "app.bin").read_bytes(), sbom=None, notes=None,
-                                  trust_anchors=[vendor.public_key()], actor="bench", now=now)
+                                  trust_anchors=[vendor.public_key()],
+                                  actor=team.release_manager, now=now)
     t0 = time.perf_counter()
     with sessions() as s, s.begin():
         scanned = len(s.execute(select(Device.id, Device.installed, Device.groups)).all())
@@ -255,7 +272,7 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
                          target_filter='criticality <= 4 and not tags has "excluded"',
                          waves=["1%", "10%", "50%", "100%"], order="criticality")
     t0 = time.perf_counter()
-    ro = rollouts.create_rollout(sessions(), spec=spec, actor="bench", now=now)
+    ro = rollouts.create_rollout(sessions(), spec=spec, actor=team.rollout_operator, now=now)
     plan_s = time.perf_counter() - t0
     assert scanned == PLAN_DEVICES
     return {
@@ -308,13 +325,14 @@ def _download_figures(tmp: Path) -> dict[str, Any]:
     envelope = suit.create_envelope(
         {"sequence-number": 9, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
          "components": [{"id": ["app"], "file": "big.bin"}]}, vendor, base_dir=tmp)
-    sessions = make_session_factory(make_engine(f"sqlite:///{db}"))
+    sessions, team = _operators(db, now=now)
     rel = releases.import_release(sessions(), envelope=envelope,
                                   payload=(tmp / "big.bin").read_bytes(), sbom=None, notes=None,
-                                  trust_anchors=[vendor.public_key()], actor="bench", now=now)
+                                  trust_anchors=[vendor.public_key()],
+                                  actor=team.release_manager, now=now)
     rollouts.create_rollout(sessions(), spec=RolloutCreate(
         name="big", release_id=rel.id, target_groups=["site-0"], waves=["100%"]),
-        actor="bench", now=now)
+        actor=team.rollout_operator, now=now)
     server, port = _serve_scheduler(tmp, db)
     devices = [f"dev-{i:06d}" for i in range(0, DOWNLOADERS * 3, 3)]  # the site-0 ones
     try:

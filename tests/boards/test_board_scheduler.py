@@ -1,8 +1,10 @@
 """Provisioning enrolls the device at the real scheduler app (operator API) and writes the
-credential it issues into the board's NVM; decommissioning tags the record and revokes it."""
+credential it issues into the board's NVM; decommissioning marks the record at the scheduler
+and revokes the credential."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,8 @@ from suture.scheduler import credentials, migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
-from suture.scheduler.services import operators
+from suture.scheduler.services.audit import AuditKey, write_audit_key
+from suture.scheduler.team import sign_in_team
 from suture.sim.testing import CLASS_ID, VENDOR_ID, example_app, identity_for
 
 ROOT_SECRET = bytes(range(32))
@@ -35,11 +38,15 @@ def scheduler(tmp_path: Path) -> Iterator[SchedulerClient]:
     keys.write_key_pair(key, tmp_path / "scheduler-key.pem")
     engine = make_engine(f"sqlite:///{tmp_path / 'scheduler.db'}")
     migrate.upgrade(engine)
+    audit_key = AuditKey.generate()
+    write_audit_key(tmp_path / "audit-key.json", audit_key)
     settings = Settings(environment="production", database_url="sqlite:///unused.db",
                         signing_key_path=tmp_path / "scheduler-key.pem",
-                        device_root_secret=ROOT_SECRET.hex(), advance_interval_s=0)
-    token = operators.add_operator(make_session_factory(engine)(), name="biomed", actor="test",
-                                   now=1_767_225_600)
+                        device_root_secret=ROOT_SECRET.hex(), advance_interval_s=0,
+                        audit_key_path=tmp_path / "audit-key.json")
+    team = sign_in_team(make_session_factory(engine, audit_key=audit_key), prefix="biomed",
+                        now=int(time.time()))  # the app's clock
+    token = team.tokens[team.device_manager.name]
     with TestClient(create_app(settings, engine=engine)) as client:
         yield SchedulerClient("http://testserver", token, client=client)
     engine.dispose()
@@ -58,7 +65,7 @@ def test_register_rotate_and_decommission(scheduler: SchedulerClient) -> None:
                                  installed={"app": 1}, rotate=True)
     assert rotated.generation == cred.generation + 1
     record = scheduler.decommission("icu-pump-1")
-    assert "decommissioned" in record["tags"]
+    assert record["decommissioned_at"] is not None
     after = scheduler.device("icu-pump-1")
     assert after["credential_generation"] == rotated.generation + 1  # the board's secret revoked
     assert after["history"]  # the record keeps its history
@@ -105,7 +112,7 @@ def test_provision_registers_and_writes_the_credential(
         outcome = decommission(s, scheduler=scheduler)
         assert outcome.reported
         assert device_ops.status(s.repl)["nvm_keys"] == []
-    assert "decommissioned" in scheduler.device("ward2-bed4")["tags"]
+    assert scheduler.device("ward2-bed4")["decommissioned_at"] is not None
     with open_board(board, device_dir=tmp_path / "dev") as s, pytest.raises(
         ProvisionError, match="no device identity to report"
     ):

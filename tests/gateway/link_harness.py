@@ -19,13 +19,13 @@ from suture import keys
 from suture.keys import PrivateKey
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
 from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
 from suture.ward.release import Release, build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
-ACTOR = "gateway-test"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -183,7 +183,8 @@ def enrol(ward: Ward, device_id: str, workdir: Path, lib: Path, link: str) -> Si
         create=DeviceCreate(id=device_id, board="sim", vendor_id=str(VENDOR_ID),
                             class_id=str(CLASS_ID), ward="gw", groups=["gw"],
                             installed={"app": 1}),
-        root_secret=bytes.fromhex(sched.root_secret), actor=ACTOR, now=sched.clock.now())
+        root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
+        now=sched.clock.now())
     dev = SimulatedDevice(device_id, workdir, ward_geometry(len(ward.target.payload)),
                           ward.vendor, lib, random.Random(3))
     dev.provision(ward.base.payload, 1, scheduler_url=sched.public_url,
@@ -199,15 +200,14 @@ def roll_out(ward: Ward) -> None:
     sched = ward.sched
     rel = releases.import_release(sched.sessions(), envelope=ward.target.envelope,
                                   payload=ward.target.payload, sbom=None, notes="v2",
-                                  trust_anchors=[ward.vendor.public_key()], actor=ACTOR)
+                                  trust_anchors=[ward.vendor.public_key()],
+                                  actor=sched.team.release_manager)
     now = sched.clock.now()
     r = rollouts.create_rollout(sched.sessions(), spec=RolloutCreate(
         name="gw", release_id=rel.id, target_groups=["gw"], waves=["100%"],
-        error_threshold=0.5, error_min_sample=1, on_error="pause"), actor=ACTOR, now=now)
-    for i in range(r.required_approvals):
-        rollouts.approve_rollout(sched.sessions(), rollout_id=r.id, actor=f"{ACTOR}-{i}",
-                                 now=now)
-    rollouts.start_rollout(sched.sessions(), rollout_id=r.id, actor=ACTOR, now=now)
+        error_threshold=0.5, error_min_sample=1, on_error="pause"),
+        actor=sched.team.rollout_operator, now=now)
+    approve_and_start(sched.sessions, sched.team, r.id, now=now)
 
 
 def installed(ward: Ward, device_id: str) -> dict[str, int]:

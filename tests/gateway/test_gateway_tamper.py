@@ -16,10 +16,10 @@ from suture.gateway import RequestRecord, SerialGateway
 from suture.keys import PrivateKey
 from suture.scheduler.schemas import RolloutCreate
 from suture.scheduler.services import rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.journal import State
 from suture.ward.fleet import Faults, SimulatedDevice
 
-ACTOR = "tamper-test"
 BEYOND_DOWNLOAD = (State.STAGED, State.BACKUP, State.INSTALLING, State.TRIAL, State.CONFIRMED)
 
 
@@ -83,14 +83,13 @@ def _retry(ward: Ward) -> None:
     now = ward.sched.clock.now()
     first = rollouts.list_rollouts(sessions())[-1]
     if first.state not in ("completed", "aborted"):
-        rollouts.abort_rollout(sessions(), rollout_id=first.id, revert=False, actor=ACTOR,
-                               now=now)
+        rollouts.abort_rollout(sessions(), rollout_id=first.id, revert=False,
+                               actor=ward.sched.team.rollout_operator, now=now)
     r = rollouts.create_rollout(sessions(), spec=RolloutCreate(
         name="gw-retry", release_id=first.release_id, target_groups=["gw"], waves=["100%"],
-        error_threshold=0.5, error_min_sample=1, on_error="pause"), actor=ACTOR, now=now)
-    for i in range(r.required_approvals):
-        rollouts.approve_rollout(sessions(), rollout_id=r.id, actor=f"{ACTOR}-{i}", now=now)
-    rollouts.start_rollout(sessions(), rollout_id=r.id, actor=ACTOR, now=now)
+        error_threshold=0.5, error_min_sample=1, on_error="pause"),
+        actor=ward.sched.team.rollout_operator, now=now)
+    approve_and_start(sessions, ward.sched.team, r.id, now=now)
 
 
 def _then_clean(ward: Ward, dev: SimulatedDevice, line: PtyLine) -> None:

@@ -15,7 +15,8 @@ from suture.boardops.scheduler_client import SchedulerClient
 from suture.hil.dut import MicroPythonDut
 from suture.keys import PrivateKey
 from suture.scheduler.schemas import RolloutCreate
-from suture.scheduler.services import operators, releases, rollouts
+from suture.scheduler.services import releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
 from suture.ward.release import Release, build_release
@@ -37,15 +38,14 @@ def scheduler(tmp_path: Path, hil_vendor_key: PrivateKey) -> Iterator[WardSchedu
 def _start_rollout(sched: WardScheduler, release: Release, key: PrivateKey) -> int:
     rel = releases.import_release(sched.sessions(), envelope=release.envelope,
                                   payload=release.payload, sbom=None, notes="hil",
-                                  trust_anchors=[key.public_key()], actor="hil")
+                                  trust_anchors=[key.public_key()],
+                                  actor=sched.team.release_manager)
     now = sched.clock.now()
     r = rollouts.create_rollout(
         sched.sessions(), spec=RolloutCreate(name="hil", release_id=rel.id,
                                              target_groups=["hil-bench"]),
-        actor="hil", now=now)
-    for i in range(r.required_approvals):
-        rollouts.approve_rollout(sched.sessions(), rollout_id=r.id, actor=f"hil-{i}", now=now)
-    rollouts.start_rollout(sched.sessions(), rollout_id=r.id, actor="hil", now=now)
+        actor=sched.team.rollout_operator, now=now)
+    approve_and_start(sched.sessions, sched.team, r.id, now=now)
     return int(r.id)
 
 
@@ -54,8 +54,7 @@ def test_update_over_the_network(
     figures: Callable[[str, object], None],
 ) -> None:
     base, new = build_release(1, hil_vendor_key), build_release(2, hil_vendor_key)
-    token = operators.add_operator(scheduler.sessions(), name="hil", actor="hil",
-                                   now=scheduler.clock.now())
+    token = scheduler.team.tokens[scheduler.team.device_manager.name]
     request = ProvisionRequest(
         app_bundle=base.payload, app_version=1,
         vendor_keys=[keys.public_key_bytes(hil_vendor_key.public_key())],

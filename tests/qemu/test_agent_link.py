@@ -15,6 +15,7 @@ from suture.gateway import LinkGateway
 from suture.qemu import QemuDevice
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
 from suture.ward.release import build_release
@@ -24,7 +25,6 @@ from .conftest import BOARD, Firmware
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 CONFIRMED = b'"ev": "confirmed"'
-ACTOR = "qemu-test"
 
 
 def _nvm_put(dev: QemuDevice, records: dict[str, bytes]) -> None:
@@ -44,13 +44,14 @@ def test_agent_updates_through_the_gateway(firmware: Firmware, tmp_path: Path) -
         with LinkGateway(sched.public_url) as gateway:
             release = releases.import_release(
                 sched.sessions(), envelope=target.envelope, payload=target.payload, sbom=None,
-                notes="v2", trust_anchors=[vendor.public_key()], actor=ACTOR)
+                notes="v2", trust_anchors=[vendor.public_key()],
+                actor=sched.team.release_manager)
             _, cred = devices.add_device(
                 sched.sessions(),
                 create=DeviceCreate(id="qemu-bed-1", board=BOARD, vendor_id=str(VENDOR_ID),
                                     class_id=str(CLASS_ID), ward="qemu", groups=["qemu"],
                                     installed={"app": 1}),
-                root_secret=bytes.fromhex(sched.root_secret), actor=ACTOR,
+                root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
                 now=sched.clock.now())
             dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, tmp_path / "dev",
                              link_port=gateway.port)
@@ -68,11 +69,9 @@ def test_agent_updates_through_the_gateway(firmware: Firmware, tmp_path: Path) -
             now = sched.clock.now()
             r = rollouts.create_rollout(sched.sessions(), spec=RolloutCreate(
                 name="qemu", release_id=release.id, target_groups=["qemu"], waves=["100%"],
-                error_threshold=0.5, error_min_sample=1, on_error="pause"), actor=ACTOR, now=now)
-            for i in range(r.required_approvals):
-                rollouts.approve_rollout(sched.sessions(), rollout_id=r.id, actor=f"{ACTOR}-{i}",
-                                         now=now)
-            rollouts.start_rollout(sched.sessions(), rollout_id=r.id, actor=ACTOR, now=now)
+                error_threshold=0.5, error_min_sample=1, on_error="pause"),
+                actor=sched.team.rollout_operator, now=now)
+            approve_and_start(sched.sessions, sched.team, r.id, now=now)
 
             consoles = []
             deadline = time.monotonic() + 600

@@ -16,6 +16,7 @@ from suture.gateway import LinkGateway
 from suture.qemu import QemuDevice, QemuError
 from suture.scheduler.schemas import DeviceCreate, Requirement, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
 from suture.ward.release import build_release
@@ -26,7 +27,6 @@ from .test_firmware import _loader_release, _slot_version
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 CONFIRMED = b'"ev": "confirmed"'
-ACTOR = "qemu-test"
 
 
 def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path: Path) -> None:
@@ -42,16 +42,16 @@ def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path
             s = sched.sessions()
             releases.import_release(s, envelope=loader_env, payload=loader_image, sbom=None,
                                     notes="loader 1.2.0", trust_anchors=[vendor.public_key()],
-                                    actor=ACTOR)
+                                    actor=sched.team.release_manager)
             app_release = releases.import_release(
                 s, envelope=app2.envelope, payload=app2.payload, sbom=None, notes="app 2",
-                trust_anchors=[vendor.public_key()], actor=ACTOR,
+                trust_anchors=[vendor.public_key()], actor=sched.team.release_manager,
                 requires=[Requirement(component="loader", min_version=5)])
             _, cred = devices.add_device(
                 s, create=DeviceCreate(id="qemu-bed-2", board=BOARD, vendor_id=str(VENDOR_ID),
                                        class_id=str(CLASS_ID), ward="qemu", groups=["qemu"],
                                        installed={"app": 1}),
-                root_secret=bytes.fromhex(sched.root_secret), actor=ACTOR,
+                root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
                 now=sched.clock.now())
             dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, tmp_path / "dev",
                              link_port=gateway.port)
@@ -71,10 +71,9 @@ def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path
             now = sched.clock.now()
             r = rollouts.create_rollout(s, spec=RolloutCreate(
                 name="app2", release_id=app_release.id, target_groups=["qemu"], waves=["100%"],
-                error_threshold=0.5, error_min_sample=1, on_error="pause"), actor=ACTOR, now=now)
-            for i in range(r.required_approvals):
-                rollouts.approve_rollout(s, rollout_id=r.id, actor=f"{ACTOR}-{i}", now=now)
-            rollouts.start_rollout(s, rollout_id=r.id, actor=ACTOR, now=now)
+                error_threshold=0.5, error_min_sample=1, on_error="pause"),
+                actor=sched.team.rollout_operator, now=now)
+            approve_and_start(sched.sessions, sched.team, r.id, now=now)
 
             console = ""
             seen: list[dict[str, int]] = []

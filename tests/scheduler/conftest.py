@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sched_world import ROOT_SECRET, Api, World, fresh_postgres, postgres_url
+from sched_world import AUDIT_KEY, ROOT_SECRET, Api, World, fresh_postgres, postgres_url
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
@@ -19,7 +19,7 @@ from suture.scheduler.api.app import create_app
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
-from suture.scheduler.services import operators
+from suture.scheduler.services.audit import write_audit_key
 from suture.scheduler.services.schedules import ScheduleContext
 
 
@@ -96,7 +96,8 @@ def ctx(scheduler_key: PrivateKey) -> ScheduleContext:
 @pytest.fixture
 def world(engine: Engine, clock: ManualClock, ctx: ScheduleContext, scheduler_key: PrivateKey,
           vendor_key: PrivateKey, tmp_path: Path) -> World:
-    return World(make_session_factory(engine), clock, ctx, scheduler_key, vendor_key, tmp_path)
+    return World(make_session_factory(engine, audit_key=AUDIT_KEY), clock, ctx, scheduler_key,
+                 vendor_key, tmp_path)
 
 
 @pytest.fixture
@@ -105,16 +106,18 @@ def settings(tmp_path: Path, scheduler_key: PrivateKey, vendor_key: PrivateKey) 
     write_key_pair(scheduler_key, key_path)
     vendor_path = tmp_path / "vendor-key.pem"
     write_key_pair(vendor_key, vendor_path)
+    audit_key_path = tmp_path / "audit-key.json"
+    if not audit_key_path.exists():
+        write_audit_key(audit_key_path, AUDIT_KEY)
     return Settings(environment="production", database_url="sqlite:///unused.db",
                     signing_key_path=key_path, device_root_secret=ROOT_SECRET.hex(),
                     trust_anchor_paths=[tmp_path / "vendor-key.pub.pem"],
-                    advance_interval_s=0)
+                    advance_interval_s=0, audit_key_path=audit_key_path)
 
 
 @pytest.fixture
-def api(engine: Engine, settings: Settings, clock: ManualClock) -> Iterator[Api]:
+def api(engine: Engine, settings: Settings, clock: ManualClock, world: World) -> Iterator[Api]:
+    """The HTTP app on the world's database, with the world's operators' tokens."""
     app = create_app(settings, clock=clock, engine=engine)
-    token = operators.add_operator(make_session_factory(engine)(), name="alice", actor="test",
-                                   now=clock.now())
     with TestClient(app) as client:
-        yield Api(client, token, clock)
+        yield Api(client, world.tokens, clock)

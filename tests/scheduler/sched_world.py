@@ -11,12 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from suture import suit
 from suture.keys import PrivateKey
 from suture.scheduler import credentials
+from suture.scheduler.authz import Principal, Role
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.db import make_engine
 from suture.scheduler.models import Release, Rollout
@@ -30,11 +32,42 @@ from suture.scheduler.schedule_doc import (
     verify_schedule,
 )
 from suture.scheduler.schemas import DeviceCreate, ReportIn, Requirement, RolloutCreate
-from suture.scheduler.services import devices, releases, reports, rollouts, schedules
+from suture.scheduler.services import devices, operators, releases, reports, rollouts, schedules
+from suture.scheduler.services.audit import AuditKey
 
 VENDOR_ID = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
 CLASS_ID = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
 ROOT_SECRET = bytes(range(32))
+#: The tests' audit key (HMAC key, checkpoint signing key).
+AUDIT_KEY = AuditKey(bytes(range(32, 64)),
+                     ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(64, 96))))
+#: The administrator the accounts are made by.
+ADMIN = "root"
+#: The operators of the tests, and their roles: alice runs the fleet (and audits it), bob and
+#: carol approve, dave plans rollouts and approves others', vera only looks.
+ACCOUNTS: dict[str, tuple[Role, ...]] = {
+    "alice": (Role.DEVICE_MANAGER, Role.RELEASE_MANAGER, Role.ROLLOUT_OPERATOR, Role.AUDITOR),
+    "bob": (Role.APPROVER,),
+    "carol": (Role.APPROVER,),
+    "dave": (Role.ROLLOUT_OPERATOR, Role.APPROVER),
+    "vera": (Role.VIEWER,),
+}
+
+
+def make_accounts(sessions: sessionmaker[Session], now: int
+                  ) -> tuple[dict[str, Principal], dict[str, str]]:
+    """The administrator, then ``ACCOUNTS``, each with a token: (principals, tokens) by name."""
+    boot = operators.bootstrap_administrator(sessions(), name=ADMIN, password=None, now=now)
+    admin = operators.authenticate_token(sessions(), token=boot.token, now=now)
+    principals, tokens = {ADMIN: admin}, {ADMIN: boot.token}
+    for name, roles in ACCOUNTS.items():
+        operators.add_operator(sessions(), name=name, roles=[r.value for r in roles],
+                               password=None, actor=admin, now=now)
+        issued = operators.issue_token(sessions(), operator=name, name="tests",
+                                       ttl_s=operators.MAX_TOKEN_TTL_S, actor=admin, now=now)
+        tokens[name] = issued.token
+        principals[name] = operators.authenticate_token(sessions(), token=issued.token, now=now)
+    return principals, tokens
 
 
 def make_envelope(key: PrivateKey, base: Path, seq: int, component: str = "app",
@@ -138,6 +171,15 @@ class World:
         self.release_component: dict[int, str] = {}
         self.release_seq: dict[int, int] = {}
         self.start_versions: dict[str, int] = {}
+        self.ops, self.tokens = make_accounts(sessions, clock.now())
+
+    def op(self, name: str) -> Principal:
+        """The signed-in operator ``name`` (``ACCOUNTS``)."""
+        return self.ops[name]
+
+    @property
+    def alice(self) -> Principal:
+        return self.ops["alice"]
 
     def session(self) -> Session:
         return self.sessions()
@@ -150,7 +192,7 @@ class World:
                               criticality=criticality, groups=list(groups), installed=inst,
                               **extra)
         devices.add_device(self.session(), create=create, root_secret=ROOT_SECRET,
-                           actor="alice", now=self.clock.now())
+                           actor=self.alice, now=self.clock.now())
         self.start_versions[device_id] = inst.get("app", 0)
         return SimDevice(self, device_id, inst)
 
@@ -159,7 +201,7 @@ class World:
         envelope, payload = make_envelope(self.vendor_key, self.tmp, seq, component)
         rel = releases.import_release(
             self.session(), envelope=envelope, payload=payload, sbom=None, notes=None,
-            trust_anchors=[self.vendor_key.public_key()], actor="alice",
+            trust_anchors=[self.vendor_key.public_key()], actor=self.alice,
             must_pass_through=must_pass_through,
             requires=[Requirement(component=c, min_version=v) for c, v in requires],
             now=self.clock.now())
@@ -179,13 +221,13 @@ class World:
         spec.setdefault("target_groups", ["ward-3"])
         return rollouts.create_rollout(self.session(),
                                        spec=RolloutCreate(release_id=release_id, **spec),
-                                       actor="alice", now=self.clock.now())
+                                       actor=self.alice, now=self.clock.now())
 
     def start(self, rollout_id: int, approvers: Sequence[str] = ("bob",)) -> Rollout:
         for who in approvers:
-            rollouts.approve_rollout(self.session(), rollout_id=rollout_id, actor=who,
+            rollouts.approve_rollout(self.session(), rollout_id=rollout_id, actor=self.op(who),
                                      now=self.clock.now())
-        return rollouts.start_rollout(self.session(), rollout_id=rollout_id, actor="alice",
+        return rollouts.start_rollout(self.session(), rollout_id=rollout_id, actor=self.alice,
                                       now=self.clock.now())
 
     def advance(self) -> list[str]:
@@ -203,7 +245,7 @@ def report_json(**fields: Any) -> bytes:
 
 
 TABLES = ("device_events", "rollout_devices", "rollout_approvals", "rollouts", "releases",
-          "blob_chunks", "blobs", "devices", "audit_log", "operators")
+          "blob_chunks", "blobs", "devices", "audit_log", "api_tokens", "operators")
 
 
 def postgres_url() -> str:
@@ -218,24 +260,32 @@ def postgres_url() -> str:
 def fresh_postgres(url: str) -> Engine:
     engine = make_engine(url, pool_size=5)
     with engine.begin() as conn:
+        # a fresh log for the next test: past the append-only triggers, this transaction only
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h, mac = NULL"),
+                     {"h": "0" * 64})
     return engine
 
 
 
 class Api:
-    """The HTTP app under test, with an operator token and device request signing."""
+    """The HTTP app under test, with operator tokens (alice's by default) and device request
+    signing."""
 
-    def __init__(self, client: TestClient, token: str, clock: ManualClock) -> None:
+    def __init__(self, client: TestClient, tokens: dict[str, str], clock: ManualClock) -> None:
         self.client = client
-        self.token = token
+        self.tokens = tokens
+        self.token = tokens["alice"]
         self.clock = clock
         self.counters: dict[str, int] = {}
 
     @property
     def op(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return self.as_("alice")
+
+    def as_(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     def device_headers(self, device_id: str, method: str, path: str, body: bytes = b"",
                        *, secret: bytes | None = None, counter: int | None = None,
@@ -297,3 +347,29 @@ def stream_request(app: Any, method: str, path: str, headers: Mapping[str, str],
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, json.loads(body) if body.startswith(b"{") else body, pulled
+
+
+#: The administrator's password in the CLI tests.
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def cli_accounts(cli: Any, app: Any) -> dict[str, str]:
+    """Through the CLI, in a folder where ``suture scheduler init`` ran: init makes the
+    administrator, who signs in with its password and makes ``ACCOUNTS`` (tokens only); each
+    account's token by name (for ``SUTURE_TOKEN``)."""
+    def run(args: list[str], token: str | None = None, stdin: str | None = None) -> str:
+        env = {"SUTURE_TOKEN": token} if token else {"SUTURE_TOKEN": ""}
+        result = cli.invoke(app, ["scheduler", *args], input=stdin, env=env)
+        assert result.exit_code == 0, result.output
+        return str(result.stdout)
+
+    run(["init", "--admin", ADMIN, "--password-stdin"], stdin=ADMIN_PASSWORD + "\n")
+    tokens = {ADMIN: run(["login", ADMIN, "--password-stdin", "--print"],
+                         stdin=ADMIN_PASSWORD + "\n").strip()}
+    for name, roles in ACCOUNTS.items():
+        run(["operator", "add", name, "--no-password",
+             *(a for r in roles for a in ("--role", r.value))], token=tokens[ADMIN])
+        issued = json.loads(run(["token", "create", "--for", name, "--json"],
+                                token=tokens[ADMIN]))
+        tokens[name] = issued["token"]
+    return tokens

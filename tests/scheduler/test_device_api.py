@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sched_world import CLASS_ID, VENDOR_ID, Api, World, make_envelope
+from sched_world import AUDIT_KEY, CLASS_ID, VENDOR_ID, Api, World, make_envelope
 from sqlalchemy import Engine
 from suture.keys import PrivateKey, generate_private_key
 from suture.scheduler.api.app import create_app
@@ -56,7 +56,8 @@ def running_rollout(api: Api, vendor_key: PrivateKey, tmp) -> tuple[int, int]:
                         json={"name": "r", "release_id": rid, "target_groups": ["ward-3"]})
     assert r.status_code == 201, r.text
     ro = r.json()["rollout"]["id"]
-    assert api.client.post(f"/api/v1/rollouts/{ro}/approve", headers=api.op).status_code == 200
+    assert api.client.post(f"/api/v1/rollouts/{ro}/approve",
+                           headers=api.as_("bob")).status_code == 200
     assert api.client.post(f"/api/v1/rollouts/{ro}/start", headers=api.op).status_code == 200
     return rid, ro
 
@@ -122,9 +123,10 @@ def test_large_payload_streams_in_chunks_and_any_range_is_exact(
     assert r.status_code == 201, r.text
     ro = api.client.post("/api/v1/rollouts", headers=api.op, json={
         "name": "big", "release_id": r.json()["id"], "target_groups": ["ward-3"]}).json()
-    for step in ("approve", "start"):
+    for step, who in (("approve", "bob"), ("start", "alice")):
         rid = ro["rollout"]["id"]
-        assert api.client.post(f"/api/v1/rollouts/{rid}/{step}", headers=api.op).status_code == 200
+        assert api.client.post(f"/api/v1/rollouts/{rid}/{step}",
+                               headers=api.as_(who)).status_code == 200
     doc = verify_schedule(api.device_get("pump-1", "/api/v1/devices/pump-1/schedule").content,
                           scheduler_key.public_key())
     path = doc[K_PAYLOAD_URI].removeprefix("http://127.0.0.1:8640")
@@ -346,7 +348,8 @@ def test_oversize_release_upload_is_refused_before_reading(api: Api) -> None:
 def test_waves_advance_by_themselves_in_a_running_service(
         engine: Engine, settings: Settings, clock: ManualClock, vendor_key: PrivateKey,
         scheduler_key: PrivateKey, ctx: ScheduleContext, tmp_path: Path) -> None:
-    world = World(make_session_factory(engine), clock, ctx, scheduler_key, vendor_key, tmp_path)
+    world = World(make_session_factory(engine, audit_key=AUDIT_KEY), clock, ctx, scheduler_key,
+                  vendor_key, tmp_path)
     devs = [world.device(f"d{i}") for i in range(3)]
     rel = world.release(2)
     ro = world.rollout(rel.id, waves=["1", "100%"], success_threshold=1.0)

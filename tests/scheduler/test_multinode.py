@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sched_world import ROOT_SECRET, World, fresh_postgres
+from sched_world import AUDIT_KEY, ROOT_SECRET, World, fresh_postgres
 from sqlalchemy import Engine, func, select
 from suture.keys import PrivateKey
 from suture.scheduler import credentials
@@ -61,7 +61,7 @@ class Node:
         return self.client.post(path, content=raw, headers=headers).status_code
 
     def advance(self) -> list[rollouts.AdvanceChange]:
-        with make_session_factory(self.engine)() as session:
+        with make_session_factory(self.engine, audit_key=AUDIT_KEY)() as session:
             return rollouts.advance(session, now=self.clock.now())
 
     def close(self) -> None:
@@ -73,8 +73,8 @@ def test_two_nodes_share_one_database(pg_engine: Engine, pg_database: str, setti
                                       scheduler_key: PrivateKey, vendor_key: PrivateKey,
                                       clock: ManualClock, ctx: ScheduleContext,
                                       tmp_path: Path, figures: object) -> None:
-    world = World(make_session_factory(pg_engine), clock, ctx, scheduler_key, vendor_key,
-                  tmp_path)
+    world = World(make_session_factory(pg_engine, audit_key=AUDIT_KEY), clock, ctx,
+                  scheduler_key, vendor_key, tmp_path)
     devs = [world.device(f"bed-{i:02d}") for i in range(40)]
     rel = world.release(2)
     ro = world.rollout(rel.id, waves=["10", "100%"], success_threshold=1.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from sched_world import World, make_envelope
+from sched_world import AUDIT_KEY, World, make_envelope
 from sqlalchemy import Engine, func, select
 from suture.cose import sign1
 from suture.keys import PrivateKey
@@ -26,14 +26,15 @@ from suture.suit.encoder import encode_auth_wrapper, encode_envelope
 def world(sqlite_engine: Engine, clock: ManualClock, ctx: ScheduleContext,
           scheduler_key: PrivateKey, vendor_key: PrivateKey, tmp_path: Path) -> World:
     """The import is the suit library's verify, the same on both databases: SQLite only."""
-    return World(make_session_factory(sqlite_engine), clock, ctx, scheduler_key, vendor_key,
-                 tmp_path)
+    return World(make_session_factory(sqlite_engine, audit_key=AUDIT_KEY), clock, ctx,
+                 scheduler_key, vendor_key, tmp_path)
 
 
 def _import(world: World, envelope: bytes, payload: bytes) -> Release:
     return releases.import_release(
         world.session(), envelope=envelope, payload=payload, sbom=None, notes=None,
-        trust_anchors=[world.vendor_key.public_key()], actor="alice", now=world.clock.now())
+        trust_anchors=[world.vendor_key.public_key()], actor=world.alice,
+        now=world.clock.now())
 
 
 def _renumbered(world: World, envelope: bytes, seq: int) -> bytes:

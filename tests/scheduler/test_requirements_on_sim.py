@@ -21,14 +21,13 @@ from suture import keys
 from suture.scheduler.models import DeviceEvent, RolloutDevice
 from suture.scheduler.schemas import DeviceCreate, Requirement, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.journal import Component, State
 from suture.sim.testing import CLASS_ID, VENDOR_ID, sign_payload
 from suture.ward.clock import ScaledClock
 from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
 from suture.ward.release import build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
-
-ACTOR = "requirements-test"
 
 
 def test_app_needs_loader_on_real_agents(tmp_path: Path, loader_lib: Path) -> None:
@@ -46,7 +45,7 @@ def test_app_needs_loader_on_real_agents(tmp_path: Path, loader_lib: Path) -> No
                 create=DeviceCreate(id=name, board="sim", vendor_id=str(VENDOR_ID),
                                     class_id=str(CLASS_ID), groups=["ward"],
                                     installed={"app": 1}),
-                root_secret=bytes.fromhex(sched.root_secret), actor=ACTOR,
+                root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
                 now=sched.clock.now())
             dev = SimulatedDevice(name, tmp_path / name, ward_geometry(len(app2.payload)),
                                   vendor, loader_lib, random.Random(3))
@@ -62,17 +61,16 @@ def test_app_needs_loader_on_real_agents(tmp_path: Path, loader_lib: Path) -> No
         loader3 = releases.import_release(
             sched.sessions(), envelope=sign_payload(not_an_image, 3, vendor, component="loader"),
             payload=not_an_image, sbom=None, notes=None, trust_anchors=[vendor.public_key()],
-            actor=ACTOR)
+            actor=sched.team.release_manager)
         app = releases.import_release(
             sched.sessions(), envelope=app2.envelope, payload=app2.payload, sbom=None,
-            notes=None, trust_anchors=[vendor.public_key()], actor=ACTOR,
+            notes=None, trust_anchors=[vendor.public_key()], actor=sched.team.release_manager,
             requires=[Requirement(component="loader", min_version=3)])
         now = sched.clock.now()
         ro = rollouts.create_rollout(sched.sessions(), spec=RolloutCreate(
             name="app 2", release_id=app.id, target_groups=["ward"], waves=["100%"]),
-            actor=ACTOR, now=now)
-        rollouts.approve_rollout(sched.sessions(), rollout_id=ro.id, actor="bob", now=now)
-        rollouts.start_rollout(sched.sessions(), rollout_id=ro.id, actor=ACTOR, now=now)
+            actor=sched.team.rollout_operator, now=now)
+        approve_and_start(sched.sessions, sched.team, ro.id, now=now)
         for dev in fleet.values():
             dev.start(sched.clock.device_spec(), Faults())
 

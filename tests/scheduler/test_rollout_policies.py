@@ -68,7 +68,7 @@ def test_error_threshold_with_minimum_sample_pauses(world: World) -> None:
     assert status.rollout.state == "paused"
     assert "error threshold" in status.rollout.status_reason
     assert devs[3].action() == Action.NONE  # paused: nothing new starts
-    rollouts.resume_rollout(world.session(), rollout_id=ro.id, actor="alice",
+    rollouts.resume_rollout(world.session(), rollout_id=ro.id, actor=world.alice,
                             now=world.clock.now())
     assert devs[3].action() == Action.DOWNLOAD
 
@@ -206,17 +206,17 @@ def test_two_person_approval_for_critical_devices(world: World) -> None:
     rel = world.release(2)
     ro = world.rollout(rel.id)
     assert ro.required_approvals == 2
-    rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor="bob",
+    rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor=world.op("bob"),
                              now=world.clock.now())
     with pytest.raises(ConflictError, match="already approved"):
-        rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor="bob",
+        rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor=world.op("bob"),
                                  now=world.clock.now())
-    with pytest.raises(ConflictError, match="start needs approved"):
-        rollouts.start_rollout(world.session(), rollout_id=ro.id, actor="bob",
+    with pytest.raises(ConflictError, match="needs 2 approval"):
+        rollouts.start_rollout(world.session(), rollout_id=ro.id, actor=world.alice,
                                now=world.clock.now())
-    rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor="carol",
+    rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor=world.op("carol"),
                              now=world.clock.now())
-    started = rollouts.start_rollout(world.session(), rollout_id=ro.id, actor="bob",
+    started = rollouts.start_rollout(world.session(), rollout_id=ro.id, actor=world.alice,
                                      now=world.clock.now())
     assert started.state == "running"
 
@@ -226,7 +226,7 @@ def test_single_approval_below_highest_criticality(world: World) -> None:
     rel = world.release(2)
     ro = world.rollout(rel.id)
     assert ro.required_approvals == 1
-    approved = rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor="bob",
+    approved = rollouts.approve_rollout(world.session(), rollout_id=ro.id, actor=world.op("bob"),
                                         now=world.clock.now())
     assert approved.state == "approved"
 
@@ -239,7 +239,7 @@ def test_abort_with_revert(world: World) -> None:
     trying.follow()
     trying.follow()  # in trial: it can go back
     staged.follow()
-    rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor="alice",
+    rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor=world.alice,
                            now=world.clock.now())
     assert trying.follow() == Action.REVERT
     assert trying.installed["app"] == 1
@@ -258,7 +258,7 @@ def test_device_staged_for_an_aborted_rollout_downloads_the_new_one(world: World
     first = world.rollout(v2.id)
     world.start(first.id)
     dev.follow()  # v2 staged
-    rollouts.abort_rollout(world.session(), rollout_id=first.id, revert=False, actor="alice",
+    rollouts.abort_rollout(world.session(), rollout_id=first.id, revert=False, actor=world.alice,
                            now=world.clock.now())
     second = world.rollout(v3.id, name="v3")
     world.start(second.id)
@@ -297,11 +297,11 @@ def test_completed_rollout_cannot_be_reverted(world: World) -> None:
     dev.update_fully()
     assert world.advance() == ["complete"]
     with pytest.raises(ConflictError, match="already completed"):
-        rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=False, actor="alice",
+        rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=False, actor=world.alice,
                                now=world.clock.now())
     # Every device confirmed: none has a backup to go back to.
     with pytest.raises(ConflictError, match="only devices in trial can be reverted"):
-        rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor="alice",
+        rollouts.abort_rollout(world.session(), rollout_id=ro.id, revert=True, actor=world.alice,
                                now=world.clock.now())
     assert dev.action() == Action.NONE
     assert world.status(ro.id).totals == {"succeeded": 1}
@@ -312,10 +312,10 @@ def test_pause_and_resume(world: World) -> None:
     rel = world.release(2)
     ro = world.rollout(rel.id)
     world.start(ro.id)
-    rollouts.pause_rollout(world.session(), rollout_id=ro.id, actor="alice",
+    rollouts.pause_rollout(world.session(), rollout_id=ro.id, actor=world.alice,
                            now=world.clock.now())
     assert dev.action() == Action.NONE
-    rollouts.resume_rollout(world.session(), rollout_id=ro.id, actor="alice",
+    rollouts.resume_rollout(world.session(), rollout_id=ro.id, actor=world.alice,
                             now=world.clock.now())
     assert dev.action() == Action.DOWNLOAD
 
@@ -327,7 +327,7 @@ def test_recall_aborts_rollouts_and_is_never_planned_again(world: World) -> None
     ro = world.rollout(v2.id)
     world.start(ro.id)
     dev.follow()  # staged v2
-    releases.recall_release(world.session(), release_id=v2.id, revert=False, actor="alice",
+    releases.recall_release(world.session(), release_id=v2.id, revert=False, actor=world.alice,
                             now=world.clock.now())
     assert world.status(ro.id).rollout.state == "aborted"
     assert dev.follow() == Action.ABORT

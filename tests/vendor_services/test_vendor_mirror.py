@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from suture.keys import PrivateKey, generate_private_key
 from suture.scheduler import migrate
+from suture.scheduler.authz import Principal
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.errors import ReleaseVerificationError
+from suture.scheduler.services.audit import AuditKey
 from suture.scheduler.services.releases import list_releases
+from suture.scheduler.team import sign_in_team
 from suture.scheduler.vendor_mirror import MirrorError, mirror_release
 from suture.vendor_services.gnap.client import GnapClient
 from suture.vendor_services.repository.publish import ReleaseFiles, publish_release
@@ -29,12 +32,23 @@ Rollout = Callable[..., list[dict[str, Any]]]
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'scheduler.db'}")
     migrate.upgrade(engine)
-    with make_session_factory(engine)() as session:
-        yield session
+    yield make_session_factory(engine, audit_key=AuditKey.generate())
     engine.dispose()
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def release_manager(sessions: sessionmaker[Session]) -> Principal:
+    """The scheduler's operator who mirrors releases (role release_manager)."""
+    return sign_in_team(sessions, prefix="mirror", now=0).release_manager
 
 
 @pytest.fixture
@@ -59,6 +73,7 @@ def release_files(base: Path, seq: int, payload: bytes | None = None) -> Release
 
 def test_mirror_a_release_end_to_end(
     settings: VendorSettings, client: GnapClient, session: Session, signing_key: PrivateKey,
+    release_manager: Principal,
     tmp_path: Path, rollout: Rollout,
 ) -> None:
     store = ReleaseStore(settings.releases_dir)
@@ -68,7 +83,7 @@ def test_mirror_a_release_end_to_end(
     grant = client.request_grant(rollout("app-3.0.0", devices=4))
     release = mirror_release(
         session, client=client, grant=grant, repository_url=REPO, release_id="app-3.0.0",
-        trust_anchors=[signing_key.public_key()], actor="vendor-mirror", now=0,
+        trust_anchors=[signing_key.public_key()], actor=release_manager, now=0,
     )
     client.finish(grant)
     assert (release.component, release.sequence_number) == ("app", 3)
@@ -77,6 +92,7 @@ def test_mirror_a_release_end_to_end(
 
 def test_mirror_refuses_a_release_signed_by_another_key(
     settings: VendorSettings, client: GnapClient, session: Session, signing_key: PrivateKey,
+    release_manager: Principal,
     tmp_path: Path, rollout: Rollout,
 ) -> None:
     store = ReleaseStore(settings.releases_dir)
@@ -87,13 +103,14 @@ def test_mirror_refuses_a_release_signed_by_another_key(
     with pytest.raises(ReleaseVerificationError, match="does not verify"):
         mirror_release(
             session, client=client, grant=grant, repository_url=REPO, release_id="app-4.0.0",
-            trust_anchors=[signing_key.public_key()], actor="vendor-mirror", now=0,
+            trust_anchors=[signing_key.public_key()], actor=release_manager, now=0,
         )
     assert list_releases(session) == []
 
 
 def test_mirror_refuses_files_changed_on_the_repository(
     settings: VendorSettings, client: GnapClient, session: Session, signing_key: PrivateKey,
+    release_manager: Principal,
     tmp_path: Path, rollout: Rollout,
 ) -> None:
     store = ReleaseStore(settings.releases_dir)
@@ -106,7 +123,7 @@ def test_mirror_refuses_files_changed_on_the_repository(
     with pytest.raises(MirrorError, match="does not match the repository listing"):
         mirror_release(
             session, client=client, grant=grant, repository_url=REPO, release_id="app-5.0.0",
-            trust_anchors=[signing_key.public_key()], actor="vendor-mirror", now=0,
+            trust_anchors=[signing_key.public_key()], actor=release_manager, now=0,
         )
     # The listing rewritten to match the swapped payload: the SUIT digest still refuses it.
     listing_path = settings.releases_dir / "app-5.0.0" / "release.json"
@@ -116,13 +133,14 @@ def test_mirror_refuses_files_changed_on_the_repository(
     with pytest.raises(ReleaseVerificationError, match="payload SHA-256"):
         mirror_release(
             session, client=client, grant=grant, repository_url=REPO, release_id="app-5.0.0",
-            trust_anchors=[signing_key.public_key()], actor="vendor-mirror", now=0,
+            trust_anchors=[signing_key.public_key()], actor=release_manager, now=0,
         )
     assert list_releases(session) == []
 
 
 def test_mirror_without_rights_to_the_release(
     settings: VendorSettings, client: GnapClient, session: Session, signing_key: PrivateKey,
+    release_manager: Principal,
     tmp_path: Path, rollout: Rollout,
 ) -> None:
     store = ReleaseStore(settings.releases_dir)
@@ -132,7 +150,7 @@ def test_mirror_without_rights_to_the_release(
     with pytest.raises(MirrorError, match="insufficient_access"):
         mirror_release(
             session, client=client, grant=grant, repository_url=REPO, release_id="app-6.0.0",
-            trust_anchors=[signing_key.public_key()], actor="vendor-mirror", now=0,
+            trust_anchors=[signing_key.public_key()], actor=release_manager, now=0,
         )
     assert list_releases(session) == []
 

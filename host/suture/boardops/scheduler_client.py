@@ -3,9 +3,10 @@
 - :meth:`SchedulerClient.register` enrolls a device (``POST /api/v1/devices``) and returns the
   device secret the scheduler issues once. A device that is already registered keeps its
   record; with ``rotate=True`` its credential is rotated instead and the new secret returned.
-- :meth:`SchedulerClient.decommission` records a decommissioned device: it tags the record
-  ``decommissioned`` and rotates its credential, so the erased board's secret stops working;
-  the record and its history (the audit trail) stay.
+- :meth:`SchedulerClient.decommission` records a decommissioned device
+  (``POST /api/v1/devices/{id}/decommission``, role device_manager): the scheduler revokes its
+  credential, so the erased board's secret stops working, drops it from unfinished rollouts and
+  never targets it again; the record and its history (the audit trail) stay.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from typing import Any
 import httpx
 
 from suture.boardops.errors import BoardOpsError
-
-DECOMMISSIONED_TAG = "decommissioned"
 
 
 class SchedulerError(BoardOpsError):
@@ -128,12 +127,9 @@ class SchedulerClient:
             raise SchedulerError(f"unexpected answer for device {device_id}")
         return data
 
-    def decommission(self, device_id: str) -> dict[str, Any]:
-        """Tag the record decommissioned and revoke the board's credential; the record."""
-        record = self.device(device_id)
-        tags = [str(t) for t in record.get("tags", [])]
-        if DECOMMISSIONED_TAG not in tags:
-            tags.append(DECOMMISSIONED_TAG)
-        updated = self._call("PATCH", f"/api/v1/devices/{device_id}", {"tags": tags})
-        self.rotate_credential(device_id)
+    def decommission(self, device_id: str, reason: str = "board erased") -> dict[str, Any]:
+        """Mark the device decommissioned at the scheduler (its credential revoked); the
+        record."""
+        updated = self._call("POST", f"/api/v1/devices/{device_id}/decommission",
+                             {"reason": reason})
         return dict(updated)

@@ -605,8 +605,9 @@ def decommission_cmd(
     """Erase the device data and report the decommissioning.
 
     Erases the NVM store (with the keys), the staging and backup slots and the
-    journal; with --scheduler-url, first tags the device record
-    `decommissioned` and revokes its credential (the record keeps its history).
+    journal; with --scheduler-url, first marks the device decommissioned at the
+    scheduler, which revokes its credential and never targets it again (the record
+    keeps its history).
     Asks first (--yes: do not ask; without a terminal nothing is done without it);
     --dry-run says what would be erased and reported, without touching the board.
     """
@@ -623,7 +624,7 @@ def decommission_cmd(
         if board.flashing.method == "sim" and device is not None:
             device_id = str(read_sim_status(device).get("device_id") or "(no device id)")
         if scheduler_url:
-            _out.print(f"would report {device_id} as decommissioned to {scheduler_url} (tagged "
+            _out.print(f"would report {device_id} as decommissioned to {scheduler_url} (marked "
                        "decommissioned, its credential revoked)", highlight=False)
         _out.print(f"would erase {erased} of {where}", highlight=False)
         _out.print("dry run: nothing was changed", highlight=False)

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     #: Seconds without progress after which a device's deployment counts as failed
     #: (policies/timeouts.py): no rollout entry waits forever.
     deployment_timeout_s: int = Field(default=DEFAULT_DEPLOYMENT_TIMEOUT_S, ge=60)
+    #: The audit key file (HMAC key of the audit chain, checkpoint signing key), kept outside
+    #: the database (services/audit.py); `suture scheduler init` makes it.
+    audit_key_path: Path = Path("audit-key.json")
+    #: Where the service appends a signed checkpoint of the audit log's end (JSON lines), at
+    #: most every ``audit_checkpoint_interval_s`` and only when the log grew; None: nowhere.
+    #: Keep it on other storage than the database, or ship it to the SIEM.
+    audit_checkpoint_path: Path | None = None
+    audit_checkpoint_interval_s: int = Field(default=300, ge=1, le=86_400)
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from suture.scheduler.services.audit import AuditKey
+
+#: The session ``info`` key of the audit key (``services.audit.SESSION_KEY``).
+SESSION_KEY = "suture_audit_key"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -34,9 +40,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit (services return them)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, audit_key: AuditKey | None = None
+                         ) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (services return them). Sessions
+    that change anything need the audit key (``services/audit.py``): every change is audited,
+    and an audit record cannot be written without it."""
+    info = {SESSION_KEY: audit_key} if audit_key is not None else {}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def is_postgres(session: Session) -> bool:

@@ -1,7 +1,8 @@
 """SQLAlchemy 2 table models. Times are whole unix seconds (UTC) in BIGINT columns.
 
 Only these models hold secrets' derivatives (``Device.credential_fingerprint``,
-``Operator.token_hash``); the Pydantic schemas in ``schemas`` never expose them.
+``Operator.password_hash``, ``ApiToken.token_hash``); the Pydantic schemas in ``schemas`` never
+expose the last two.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class Device(Base):
     schedule_number: Mapped[int] = mapped_column(BigInteger, default=0)
     schedule_decision: Mapped[str] = mapped_column(String(64), default="")
     schedule_document: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: When the device left service: it no longer authenticates and no rollout targets it.
+    decommissioned_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class DeviceEvent(Base):
@@ -195,6 +198,8 @@ class Rollout(Base):
     revert_on_abort: Mapped[bool] = mapped_column(Boolean, default=False)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64))
+    #: Every operator who created or changed the rollout: none of them counts as its approver.
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[int] = mapped_column(BigInteger)
     started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -211,6 +216,9 @@ class RolloutApproval(Base):
     )
     operator: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[int] = mapped_column(BigInteger)
+    #: SHA-256 of what was approved (release, targets, waves, policy): an approval counts only
+    #: while the rollout still has this content.
+    digest: Mapped[str] = mapped_column(String(64), default="")
 
 
 class RolloutDevice(Base):
@@ -239,7 +247,9 @@ class RolloutDevice(Base):
 
 
 class AuditRecord(Base):
-    """Append-only, hash-chained: ``hash = SHA-256(prev_hash || canonical record)``."""
+    """Append-only, hash-chained: ``hash = SHA-256(prev_hash || canonical record)``, and keyed:
+    ``mac = HMAC-SHA256(audit key, seq || hash)`` with a key kept outside the database
+    (``services/audit.py``)."""
 
     __tablename__ = "audit_log"
 
@@ -251,6 +261,8 @@ class AuditRecord(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: None only for records written before the log was keyed (``keyed_from_seq``).
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditHead(Base):
@@ -261,14 +273,43 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    #: HMAC of ``seq`` and ``hash`` with the audit key: a head moved back without the key shows.
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Operator(Base):
-    """A person allowed to use the operator API; the token is stored as its SHA-256 only."""
+    """An operator account: its roles, an optional local password (argon2id), and its state.
+    API tokens are ``ApiToken`` rows."""
 
     __tablename__ = "operators"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64))
+    #: Role names (``authz.Role``).
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: argon2id PHC string; None: the account signs in with API tokens only.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Consecutive failed password sign-ins, and until when the account is locked after them.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ApiToken(Base):
+    """A bearer token of one operator: stored as its SHA-256 only (256 random bits, so a plain
+    hash suffices), always with an expiry; revoked tokens stay listed."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator: Mapped[str] = mapped_column(ForeignKey("operators.name", ondelete="CASCADE"),
+                                          index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

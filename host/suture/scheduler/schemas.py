@@ -64,6 +64,8 @@ class DevicePublic(DeviceBase):
     credential_generation: int
     credential_fingerprint: str
     schedule_number: int
+    #: When the device left service (None: in service).
+    decommissioned_at: int | None = None
 
 
 class DeviceCredential(BaseModel):
@@ -73,6 +75,10 @@ class DeviceCredential(BaseModel):
     secret_hex: str
     generation: int
     fingerprint: str
+
+
+class DecommissionRequest(_Strict):
+    reason: Annotated[str, StringConstraints(max_length=256)] = ""
 
 
 class DeviceEventPublic(BaseModel):
@@ -179,6 +185,25 @@ class RolloutCreate(_Strict):
     download_only: bool = False
 
 
+class RolloutUpdate(_Strict):
+    """A change of a rollout: targets and waves before it starts, policy also while paused.
+    Only the fields given change (``window``/``deadline`` null: none); approvals are reset."""
+
+    name: Name | None = None
+    target_groups: list[Name] | None = Field(default=None, max_length=64)
+    target_filter: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    waves: list[Annotated[str, StringConstraints(max_length=8)]] | None = Field(
+        default=None, min_length=1, max_length=50)
+    order: Literal["oldest-first", "criticality"] | None = None
+    success_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    error_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    error_min_sample: int | None = Field(default=None, ge=1, le=1_000_000)
+    on_error: Literal["pause", "abort"] | None = None
+    window: WindowSpec | None = None
+    deadline: int | None = Field(default=None, ge=0, le=2**40)
+    download_only: bool | None = None
+
+
 class AbortRequest(_Strict):
     #: The devices in trial revert; refused (409 not_revertible) when a device confirmed the
     #: release, since a confirmed version keeps no backup to go back to.
@@ -216,6 +241,8 @@ class RolloutPublic(BaseModel):
     target_count: int
     required_approvals: int
     approvals: list[str] = Field(default_factory=list)
+    #: Who created or changed the rollout: none of them counts as its approver.
+    authors: list[str] = Field(default_factory=list)
     revert_on_abort: bool
     status_reason: str
     created_by: str
@@ -257,6 +284,7 @@ class AuditRecordPublic(BaseModel):
     subject: str
     detail: str
     hash: str
+    mac: str | None = None
 
 
 class AuditVerification(BaseModel):
@@ -264,3 +292,125 @@ class AuditVerification(BaseModel):
     records: int
     first_bad_seq: int | None
     reason: str
+    checkpoints: int = 0
+
+
+class AuditCheckpoint(BaseModel):
+    """A signed statement of the audit log's end (services/audit.py): Ed25519 over
+    ``"suture-audit-checkpoint-v1\n"`` and the canonical JSON of the other fields."""
+
+    type: str
+    v: int
+    seq: int
+    hash: str
+    at: int
+    node: str
+    key_id: str
+    sig: str
+    public_key_pem: str
+
+
+# --- operators ------------------------------------------------------------------------------
+
+RoleName = Literal["viewer", "device_manager", "release_manager", "rollout_operator", "approver",
+                   "auditor", "administrator"]
+OperatorName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Password = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class OperatorCreate(_Strict):
+    name: OperatorName
+    roles: list[RoleName] = Field(default_factory=list, max_length=7)
+    #: A local password (at least 12 characters); none: the account uses API tokens only.
+    password: Password | None = None
+
+
+class OperatorUpdate(_Strict):
+    roles: list[RoleName] | None = Field(default=None, max_length=7)
+    active: bool | None = None
+
+
+class OperatorPublic(BaseModel):
+    """An account; never its password hash."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    roles: list[str]
+    active: bool
+    has_password: bool = False
+    created_at: int
+    created_by: str
+    disabled_at: int | None
+    locked_until: int | None
+
+
+class TokenPublic(BaseModel):
+    """An API token's record; never the token."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    operator: str
+    name: str
+    created_at: int
+    created_by: str
+    expires_at: int
+    revoked_at: int | None
+    last_used_at: int | None
+
+
+class OperatorDetail(OperatorPublic):
+    tokens: list[TokenPublic]
+
+
+class TokenIssued(BaseModel):
+    """A new token: ``token`` is shown this once."""
+
+    token: str
+    id: int
+    operator: str
+    name: str
+    expires_at: int
+
+
+class TokenCreate(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "token"
+    ttl_s: int = Field(default=30 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+
+
+class LoginRequest(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Password
+    ttl_s: int = Field(default=12 * 3600, ge=60, le=7 * 24 * 3600)
+
+
+class PasswordChange(_Strict):
+    new_password: Password
+    #: One's own current password (when the account has one).
+    current_password: Password | None = None
+
+
+class WhoAmI(BaseModel):
+    name: str
+    roles: list[str]
+    permissions: list[str]
+    via: str
+    token_id: int | None
+    token_expires_at: int | None
+
+
+class TrustAnchorPublic(BaseModel):
+    path: str
+    key_id: str | None
+    error: str | None
+
+
+class SchedulerStatus(BaseModel):
+    """What the running scheduler uses now, and which settings wait for a restart."""
+
+    trust_anchors: list[TrustAnchorPublic]
+    restart_required: list[str]
+    settings_file_error: str | None
+    audit_checkpoint_key_id: str
+    audit_keyed_from_seq: int

@@ -20,6 +20,7 @@ from suture import keys
 from suture.scheduler.models import Device, RolloutDevice
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
+from suture.scheduler.team import approve_and_start
 from suture.sim.device import build_loader
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
@@ -29,7 +30,6 @@ from suture.ward.proxy import FaultProxy
 from suture.ward.release import Release, build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
-ACTOR = "ward-simulator"
 GROUP = "ward"
 FINAL_ROLLOUT_STATES = ("completed", "paused", "aborted")
 IN_FLIGHT = ("downloading", "installing", "trial")
@@ -308,7 +308,7 @@ def _import(sched: WardScheduler, release: Release, vendor_key: keys.PrivateKey)
     r = releases.import_release(sched.sessions(), envelope=release.envelope,
                                 payload=release.payload, sbom=None,
                                 notes=f"example application #{release.version}",
-                                trust_anchors=[anchor], actor=ACTOR)
+                                trust_anchors=[anchor], actor=sched.team.release_manager)
     return int(r.id)
 
 
@@ -322,7 +322,7 @@ def _provision(sched: WardScheduler, fleet: list[Any], base: Release, board: str
             create=DeviceCreate(id=d.device_id, board=board, vendor_id=str(VENDOR_ID),
                                 class_id=str(CLASS_ID), ward="ward-sim", groups=[GROUP],
                                 installed={"app": base.version}),
-            root_secret=root_secret, actor=ACTOR, now=sched.clock.now())
+            root_secret=root_secret, actor=sched.team.device_manager, now=sched.clock.now())
         d.secret = bytes.fromhex(cred.secret_hex)
 
     def one(d: Any) -> None:
@@ -337,11 +337,9 @@ def _rollout(sched: WardScheduler, cfg: WardConfig, release_id: int, now: int) -
     spec = RolloutCreate(name="ward update", release_id=release_id, target_groups=[GROUP],
                          waves=list(cfg.waves), error_threshold=cfg.error_threshold,
                          error_min_sample=cfg.error_min_sample, on_error="pause")
-    r = rollouts.create_rollout(sched.sessions(), spec=spec, actor=ACTOR, now=now)
-    for i in range(r.required_approvals):
-        rollouts.approve_rollout(sched.sessions(), rollout_id=r.id, actor=f"{ACTOR}-{i}",
-                                 now=now)
-    rollouts.start_rollout(sched.sessions(), rollout_id=r.id, actor=ACTOR, now=now)
+    r = rollouts.create_rollout(sched.sessions(), spec=spec, actor=sched.team.rollout_operator,
+                                now=now)
+    approve_and_start(sched.sessions, sched.team, r.id, now=now)
     return int(r.id)
 
 

@@ -1,4 +1,5 @@
-"""The scheduler of a ward: SQLite in a folder, uvicorn on a free loopback port, in a thread."""
+"""The scheduler of a ward: SQLite in a folder, uvicorn on a free loopback port, in a thread,
+run by a team of operator accounts (``suture.scheduler.team``) that sign in with tokens."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from suture.scheduler import migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
+from suture.scheduler.services.audit import AuditKey, write_audit_key
+from suture.scheduler.team import Team, sign_in_team
 from suture.ward.clock import ScaledClock
 from suture.ward.errors import WardServerError
 
@@ -61,7 +64,12 @@ class WardScheduler:
         keys.write_key_pair(vendor_key, workdir / "vendor-key.pem")
         self.engine: Engine = make_engine(f"sqlite:///{workdir / 'scheduler.db'}")
         migrate.upgrade(self.engine)
-        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.audit_key = AuditKey.generate()
+        write_audit_key(workdir / "audit-key.json", self.audit_key)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine,
+                                                                    audit_key=self.audit_key)
+        #: The operators: an administrator, one account per role, two approvers.
+        self.team: Team = sign_in_team(self.sessions, prefix="ward", now=clock.now())
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -77,11 +85,14 @@ class WardScheduler:
             poll_jitter_s=self.options.poll_jitter_s,
             advance_interval_s=self.options.advance_interval_s,
             device_clock_skew_s=600,
+            audit_key_path=self.workdir / "audit-key.json",
+            audit_checkpoint_path=self.workdir / "audit-checkpoints.jsonl",
         )
 
     def start(self) -> Settings:
         settings = self.settings()
-        app = create_app(settings, clock=self.clock, engine=self.engine)
+        app = create_app(settings, clock=self.clock, engine=self.engine,
+                         audit_key=self.audit_key)
         config = uvicorn.Config(app, log_level="critical", access_log=False, lifespan="on",
                                 timeout_keep_alive=2, backlog=512)
         self._server = uvicorn.Server(config)

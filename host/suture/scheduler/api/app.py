@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 
@@ -21,50 +24,69 @@ from suture.scheduler.api.deps import AppState
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.routes import (
     device,
+    operator_accounts,
     operator_audit,
     operator_devices,
     operator_releases,
     operator_rollouts,
+    operator_scheduler,
 )
 from suture.scheduler.clock import Clock, SystemClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.errors import ConfigurationError, SchedulerError
-from suture.scheduler.services import rollouts
+from suture.scheduler.live_config import LiveConfig
+from suture.scheduler.services import audit, rollouts
+from suture.scheduler.services.audit import AuditKey, load_audit_key
 from suture.scheduler.services.schedules import ScheduleContext
 
 log = logging.getLogger("suture.scheduler")
 
 
+#: Seconds between housekeeping passes: settings file changes, audit checkpoints.
+HOUSEKEEPING_INTERVAL_S = 5.0
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None,
-               engine: Engine | None = None) -> FastAPI:
-    """Build the app: engine, session factory, signing key, routes, error handlers."""
+               engine: Engine | None = None, config_path: Path | None = None,
+               audit_key: AuditKey | None = None) -> FastAPI:
+    """Build the app: engine, session factory (with the audit key), signing key, routes, error
+    handlers. ``config_path`` is the settings file the service was started from: trust anchor
+    changes in it apply while the service runs (``live_config.py``)."""
     try:
         key = load_private_key(settings.signing_key_path)
     except KeyFileError as exc:
         raise ConfigurationError(
             f"scheduler signing key: {exc} (run `suture scheduler init`)") from None
+    audit_key = audit_key or load_audit_key(settings.audit_key_path)
     state = AppState(
         settings=settings,
-        sessions=make_session_factory(engine or make_engine(settings.database_url)),
+        sessions=make_session_factory(engine or make_engine(settings.database_url),
+                                      audit_key=audit_key),
         clock=clock or SystemClock(),
         schedule_ctx=ScheduleContext(
             key=key, public_url=settings.public_url, poll_interval_s=settings.poll_interval_s,
             poll_jitter_s=settings.poll_jitter_s, forced_window_s=settings.forced_window_s),
+        audit_key=audit_key,
+        live=LiveConfig(settings, config_path),
     )
+    checkpoints = _Checkpointer(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = [asyncio.create_task(_housekeeping_forever(state, checkpoints))]
         if settings.advance_interval_s > 0:
-            task = asyncio.create_task(_advance_forever(state, settings.advance_interval_s))
+            tasks.append(asyncio.create_task(_advance_forever(state,
+                                                              settings.advance_interval_s)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            with contextlib.suppress(SchedulerError, SQLAlchemyError, OSError):
+                await run_in_threadpool(checkpoints.write, force=True)
 
     app = FastAPI(
         title="suture scheduler",
@@ -79,13 +101,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.state.scheduler = state
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(
         state.settings, scope["method"], scope["path"]))
-    for module in (device, operator_devices, operator_releases, operator_rollouts,
-                   operator_audit):
+    for module in (device, operator_accounts, operator_devices, operator_releases,
+                   operator_rollouts, operator_audit, operator_scheduler):
         app.include_router(module.router)
+    app.include_router(operator_accounts.login_router)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["health"],
+             responses={503: {"description": "the database is unreachable or its schema is "
+                                             "not this version's"}})
+    def healthz() -> JSONResponse:
+        """The process and its database: a query, and the schema revision against this
+        version's; also settings changed in the file that wait for a restart."""
+        body = health(state)
+        return JSONResponse(body, status_code=200 if body["status"] != "unavailable" else 503)
 
     @app.exception_handler(SchedulerError)
     async def _scheduler_error(_request: Request, exc: SchedulerError) -> JSONResponse:
@@ -105,6 +133,75 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                             status_code=409)
 
     return app
+
+
+def health(state: AppState) -> dict[str, Any]:
+    """The answer of ``/healthz``."""
+    from alembic.runtime.migration import MigrationContext
+
+    from suture.scheduler.migrate import head_revision
+
+    database: dict[str, Any] = {"ok": False}
+    try:
+        with state.sessions() as session, session.begin():
+            conn = session.connection()
+            database["dialect"] = conn.dialect.name
+            conn.execute(text("SELECT 1"))
+            revision = MigrationContext.configure(conn).get_current_revision()
+            expected = head_revision()
+            database.update(schema=revision, expected_schema=expected)
+            if revision != expected:
+                database["error"] = (f"schema {revision}, this version needs {expected} "
+                                     "(`suture scheduler init` upgrades it)")
+            else:
+                database["ok"] = True
+    except SQLAlchemyError as exc:
+        database["error"] = str(exc).splitlines()[0][:200]
+    with contextlib.suppress(SchedulerError, SQLAlchemyError):
+        state.live.refresh_and_audit(state.sessions, state.clock.now())
+    status = "ok" if database["ok"] else "unavailable"
+    if status == "ok" and (state.live.restart_required or state.live.file_error):
+        status = "degraded"
+    return {"status": status, "database": database,
+            "restart_required": state.live.restart_required,
+            "settings_file_error": state.live.file_error}
+
+
+class _Checkpointer:
+    """Appends a signed checkpoint of the audit log's end to ``audit_checkpoint_path`` when the
+    log grew, at most every ``audit_checkpoint_interval_s``."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.last_seq: int | None = None
+        self.last_at = 0.0
+
+    def write(self, *, force: bool = False) -> None:
+        path = self.state.settings.audit_checkpoint_path
+        if path is None:
+            return
+        due = time.monotonic() - self.last_at >= self.state.settings.audit_checkpoint_interval_s
+        if not (due or force):
+            return
+        with self.state.sessions() as session:
+            seq, digest = audit.head(session)
+        if seq == self.last_seq or seq == 0:
+            return
+        cp = audit.sign_checkpoint(self.state.audit_key, seq=seq, digest=digest,
+                                   at=self.state.clock.now())
+        audit.append_checkpoint_file(path, cp)
+        self.last_seq, self.last_at = seq, time.monotonic()
+
+
+async def _housekeeping_forever(state: AppState, checkpoints: _Checkpointer) -> None:
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+        try:
+            await run_in_threadpool(state.live.refresh_and_audit, state.sessions,
+                                    state.clock.now())
+            await run_in_threadpool(checkpoints.write)
+        except Exception:  # one failed pass must not stop the next ones
+            log.exception("housekeeping pass failed")
 
 
 async def _advance_forever(state: AppState, interval: float) -> None:

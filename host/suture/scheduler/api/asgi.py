@@ -18,4 +18,5 @@ def from_env() -> FastAPI:
     """``create_app`` with the settings file named by ``SUTURE_SCHEDULER_CONFIG`` (if any) and
     the ``SUTURE_SCHEDULER_*`` environment variables."""
     config = os.environ.get("SUTURE_SCHEDULER_CONFIG")
-    return create_app(load_settings(Path(config) if config else None))
+    path = Path(config) if config else None
+    return create_app(load_settings(path), config_path=path)

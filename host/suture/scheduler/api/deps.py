@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture.scheduler import credentials
+from suture.scheduler.authn import DEFAULT_AUTHENTICATORS, Authenticator, authenticate
+from suture.scheduler.authz import Principal
 from suture.scheduler.clock import Clock
 from suture.scheduler.config import Settings
-from suture.scheduler.errors import AuthenticationError, ForbiddenError, PayloadTooLargeError
-from suture.scheduler.services import devices, operators
+from suture.scheduler.errors import ForbiddenError, PayloadTooLargeError
+from suture.scheduler.live_config import LiveConfig
+from suture.scheduler.services import devices
+from suture.scheduler.services.audit import AuditKey
 from suture.scheduler.services.schedules import ScheduleContext
 
 
@@ -24,6 +28,9 @@ class AppState:
     sessions: sessionmaker[Session]
     clock: Clock
     schedule_ctx: ScheduleContext
+    audit_key: AuditKey
+    live: LiveConfig
+    authenticators: Sequence[Authenticator] = field(default=DEFAULT_AUTHENTICATORS)
 
 
 def get_state(request: Request) -> AppState:
@@ -52,26 +59,26 @@ def get_now(state: StateDep) -> int:
 NowDep = Annotated[int, Depends(get_now)]
 
 
-def authenticate_operator(session: Session, authorization: str | None) -> str:
-    """The operator named by an ``Authorization: Bearer <token>`` header."""
-    if authorization is None or not authorization.startswith("Bearer "):
-        raise AuthenticationError("operator requests need 'Authorization: Bearer <token>'")
-    return operators.authenticate_operator(session, token=authorization[len("Bearer "):])
+def authenticate_operator(state: AppState, session: Session, authorization: str | None
+                          ) -> Principal:
+    """The operator an ``Authorization`` header proves (``authn.py``)."""
+    return authenticate(state.authenticators, session, authorization, state.clock.now())
 
 
 def current_operator(
-    request: Request, session: SessionDep,
+    request: Request, session: SessionDep, state: StateDep,
     authorization: Annotated[str | None, Header(description="Bearer <operator token>")] = None,
-) -> str:
+) -> Principal:
     """The authenticated operator: already known when the route is an ``OperatorRoute``
-    (checked before the body was read), checked here otherwise."""
+    (checked, with the route's permission, before the body was read), checked here
+    otherwise."""
     known = getattr(request.state, "operator", None)
-    if isinstance(known, str):
+    if isinstance(known, Principal):
         return known
-    return authenticate_operator(session, authorization)
+    return authenticate_operator(state, session, authorization)
 
 
-CurrentOperator = Annotated[str, Depends(current_operator)]
+CurrentOperator = Annotated[Principal, Depends(current_operator)]
 
 
 async def bounded_body(request: Request, state: StateDep) -> bytes:

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from suture.scheduler import credentials
+from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import (
     AuthenticationError,
     ClockSkewError,
@@ -15,7 +16,14 @@ from suture.scheduler.errors import (
     NotFoundError,
     ReplayError,
 )
-from suture.scheduler.models import Device, DeviceEvent, DeviceState
+from suture.scheduler.models import (
+    TERMINAL_ENTRY_STATES,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    EntryState,
+    RolloutDevice,
+)
 from suture.scheduler.schemas import DeviceCreate, DeviceCredential, DeviceUpdate
 from suture.scheduler.services import audit
 
@@ -24,11 +32,16 @@ MAX_HISTORY = 200
 _DUMMY_SECRET = b"\x00" * 32
 
 
-def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes, actor: str,
-               now: int) -> tuple[Device, DeviceCredential]:
-    """Register a device and issue its credential (returned once; only a fingerprint is kept)."""
+def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes,
+               actor: Principal, now: int) -> tuple[Device, DeviceCredential]:
+    """Register a device and issue its credential (returned once; only a fingerprint is kept).
+    A decommissioned device's id is never registered again."""
+    require(actor, Permission.DEVICE_WRITE)
     with session.begin():
-        if session.get(Device, create.id) is not None:
+        existing = session.get(Device, create.id)
+        if existing is not None and existing.decommissioned_at is not None:
+            raise ConflictError(f"device {create.id!r} was decommissioned; its id is not reused")
+        if existing is not None:
             raise ConflictError(f"device {create.id!r} is already registered")
         secret = credentials.derive_secret(root_secret, create.id, 1)
         device = Device(
@@ -42,39 +55,69 @@ def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes, ac
         )
         session.add(device)
         session.add(DeviceEvent(device_id=create.id, at=now, kind="registered",
-                                state=device.state, detail={"by": actor}))
-        audit.append(session, at=now, actor=actor, action="device.add", subject=create.id,
+                                state=device.state, detail={"by": actor.name}))
+        audit.append(session, at=now, actor=actor.name, action="device.add", subject=create.id,
                      detail=create.model_dump(mode="json"))
     return device, DeviceCredential(device_id=device.id, secret_hex=secret.hex(), generation=1,
                                     fingerprint=device.credential_fingerprint)
 
 
-def rotate_credential(session: Session, *, device_id: str, root_secret: bytes, actor: str,
-                      now: int) -> DeviceCredential:
+def rotate_credential(session: Session, *, device_id: str, root_secret: bytes,
+                      actor: Principal, now: int) -> DeviceCredential:
     """Issue a new credential; the old one stops working at once."""
+    require(actor, Permission.DEVICE_CREDENTIAL)
     with session.begin():
-        device = _get(session, device_id)
+        device = _in_service(session, device_id)
         device.credential_generation += 1
         secret = credentials.derive_secret(root_secret, device_id, device.credential_generation)
         device.credential_fingerprint = credentials.fingerprint(secret)
-        audit.append(session, at=now, actor=actor, action="device.rotate_credential",
+        audit.append(session, at=now, actor=actor.name, action="device.rotate_credential",
                      subject=device_id, detail={"generation": device.credential_generation})
     return DeviceCredential(device_id=device_id, secret_hex=secret.hex(),
                             generation=device.credential_generation,
                             fingerprint=device.credential_fingerprint)
 
 
-def update_device(session: Session, *, device_id: str, change: DeviceUpdate, actor: str,
-                  now: int) -> Device:
+def update_device(session: Session, *, device_id: str, change: DeviceUpdate,
+                  actor: Principal, now: int) -> Device:
+    require(actor, Permission.DEVICE_WRITE)
     with session.begin():
-        device = _get(session, device_id)
+        device = _in_service(session, device_id)
         fields = change.model_dump(exclude_none=True)
+        before = {name: getattr(device, name) for name in fields}
         for name, value in fields.items():
             setattr(device, name, sorted(set(value)) if name in ("tags", "groups") else value)
         session.add(DeviceEvent(device_id=device_id, at=now, kind="updated", state=device.state,
-                                detail={"by": actor, **fields}))
-        audit.append(session, at=now, actor=actor, action="device.update", subject=device_id,
-                     detail=fields)
+                                detail={"by": actor.name, **fields}))
+        audit.append(session, at=now, actor=actor.name, action="device.update",
+                     subject=device_id, detail={**fields, "before": before})
+    return device
+
+
+def decommission_device(session: Session, *, device_id: str, actor: Principal, now: int,
+                        reason: str = "") -> Device:
+    """The device leaves service for good: its credential is revoked (it no longer
+    authenticates), its unfinished rollout entries are cancelled, no rollout targets it again
+    and its id is never registered again. The record and its history stay."""
+    require(actor, Permission.DEVICE_DECOMMISSION)
+    with session.begin():
+        device = _in_service(session, device_id)
+        device.decommissioned_at = now
+        device.credential_generation += 1
+        device.credential_fingerprint = ""
+        device.schedule_document = None
+        cancelled = session.execute(
+            update(RolloutDevice)
+            .where(RolloutDevice.device_id == device_id,
+                   RolloutDevice.state.not_in([s.value for s in TERMINAL_ENTRY_STATES]))
+            .values(state=EntryState.CANCELLED.value, updated_at=now,
+                    detail="the device was decommissioned")
+            .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+        session.add(DeviceEvent(device_id=device_id, at=now, kind="decommissioned",
+                                state=device.state, detail={"by": actor.name, "reason": reason}))
+        audit.append(session, at=now, actor=actor.name, action="device.decommission",
+                     subject=device_id, detail={"reason": reason,
+                                                "rollout_entries_cancelled": cancelled})
     return device
 
 
@@ -109,12 +152,21 @@ def _get(session: Session, device_id: str) -> Device:
     return device
 
 
+def _in_service(session: Session, device_id: str) -> Device:
+    device = _get(session, device_id)
+    if device.decommissioned_at is not None:
+        raise ConflictError(f"device {device_id!r} is decommissioned")
+    return device
+
+
 # Statements on the poll path, built once (parameters bound per call).
-_GENERATION = select(Device.credential_generation).where(Device.id == bindparam("device_id"))
+_GENERATION = select(Device.credential_generation).where(
+    Device.id == bindparam("device_id"), Device.decommissioned_at.is_(None))
 _LAST_COUNTER = select(Device.last_counter).where(Device.id == bindparam("device_id"))
 _CONSUME = (
     update(Device)
-    .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"))
+    .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
+           Device.decommissioned_at.is_(None))
     .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
     .execution_options(synchronize_session=False)
 )
@@ -187,6 +239,9 @@ def consume_counter(session: Session, *, device_id: str, counter: int, now: int,
         secret = _verify_proof(session, proof, now)
     result = session.execute(_CONSUME, {"device_id": device_id, "counter": counter, "now": now})
     if result.rowcount != 1:  # type: ignore[attr-defined]
+        if session.execute(select(Device.decommissioned_at).where(Device.id == device_id)
+                           ).scalar_one_or_none() is not None:
+            raise AuthenticationError("device credential does not verify")
         err = ReplayError("request counter not above the last one accepted (replay?)")
         if secret is not None and proof is not None:
             err.headers = _resync(session, secret, proof.req, now)

@@ -79,7 +79,8 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
     ).scalars())
     rows = session.execute(
         select(*_DEVICE_COLUMNS).where(Device.vendor_id == release.vendor_id,
-                                       Device.class_id == release.class_id)
+                                       Device.class_id == release.class_id,
+                                       Device.decommissioned_at.is_(None))
     ).all()
     graph = load_graph(session, release)
     target = release_node(release)

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from suture.keys import PublicKey
+from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import (
     ConflictError,
     ForbiddenError,
@@ -60,7 +61,7 @@ def import_release(
     sbom: bytes | None,
     notes: str | None,
     trust_anchors: Sequence[PublicKey],
-    actor: str,
+    actor: Principal,
     must_pass_through: bool = False,
     requires: Sequence[Requirement] = (),
     now: int | None = None,
@@ -70,6 +71,7 @@ def import_release(
     not verify, ``ConflictError`` when the same release was imported before."""
     from suture import suit  # the SUIT library: verify is pure, no I/O
 
+    require(actor, Permission.RELEASE_IMPORT)
     when = int(time.time()) if now is None else now
     if not trust_anchors:
         raise ReleaseVerificationError("no trust anchor given: refusing an unverifiable release")
@@ -118,11 +120,11 @@ def import_release(
             sbom_digest=put_blob(session, sbom) if sbom is not None else None,
             notes=notes or "", must_pass_through=must_pass_through,
             requires=[r.model_dump() for r in requires], recalled=False, recalled_at=None,
-            imported_at=when, imported_by=actor,
+            imported_at=when, imported_by=actor.name,
         )
         session.add(release)
         session.flush()
-        audit.append(session, at=when, actor=actor, action="release.import",
+        audit.append(session, at=when, actor=actor.name, action="release.import",
                      subject=f"release:{release.id}",
                      detail={"component": component, "sequence_number": seq,
                              "vendor_id": vendor_id, "class_id": class_id,
@@ -172,8 +174,9 @@ def _get(session: Session, release_id: int) -> Release:
     return release
 
 
-def update_release(session: Session, *, release_id: int, change: ReleaseUpdate, actor: str,
-                   now: int) -> Release:
+def update_release(session: Session, *, release_id: int, change: ReleaseUpdate,
+                   actor: Principal, now: int) -> Release:
+    require(actor, Permission.RELEASE_UPDATE)
     with session.begin():
         release = _get(session, release_id)
         detail: dict[str, Any] = {}
@@ -183,17 +186,18 @@ def update_release(session: Session, *, release_id: int, change: ReleaseUpdate, 
         if change.requires is not None:
             release.requires = [r.model_dump() for r in change.requires]
             detail["requires"] = release.requires
-        audit.append(session, at=now, actor=actor, action="release.update",
+        audit.append(session, at=now, actor=actor.name, action="release.update",
                      subject=f"release:{release_id}", detail=detail)
     return release
 
 
-def recall_release(session: Session, *, release_id: int, revert: bool, actor: str,
+def recall_release(session: Session, *, release_id: int, revert: bool, actor: Principal,
                    now: int) -> Release:
     """Withdraw a release: every rollout of it is aborted (with revert if asked), and it is
     never planned again, neither as a target nor as a must-pass-through step."""
     from suture.scheduler.services.rollouts import abort_locked
 
+    require(actor, Permission.RELEASE_RECALL)
     with session.begin():
         release = _get(session, release_id)
         if release.recalled:
@@ -219,7 +223,7 @@ def recall_release(session: Session, *, release_id: int, revert: bool, actor: st
             .values(step_release_id=None, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        audit.append(session, at=now, actor=actor, action="release.recall",
+        audit.append(session, at=now, actor=actor.name, action="release.recall",
                      subject=f"release:{release_id}",
                      detail={"revert": revert, "rollouts_aborted": [r.id for r in rollouts]})
     return release

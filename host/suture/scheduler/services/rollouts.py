@@ -9,18 +9,28 @@ failed for the thresholds.
 Only a device in trial can revert: once it confirmed a version, its backup is gone. An abort
 with revert is refused when devices of the rollout confirmed the release; an automatic one (the
 error threshold, a recall) reverts the devices that can and leaves the confirmed ones.
+
+Approvals (``policies/approval.py``) are counted when they matter: at start, at resume, and
+before a wave that holds a device of criticality ``TWO_PERSON_CRITICALITY`` opens, from the
+devices' criticality at that moment. An approval binds to the rollout's content (``digest``):
+a change of targets or policy (``update_rollout``) resets the approvals.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     NotRevertibleError,
@@ -43,9 +53,11 @@ from suture.scheduler.schemas import (
     RolloutCreate,
     RolloutPublic,
     RolloutStatus,
+    RolloutUpdate,
     WaveStatus,
+    WindowSpec,
 )
-from suture.scheduler.services import audit, planning
+from suture.scheduler.services import audit, operators, planning
 from suture.scheduler.services import timeouts as entry_timeouts
 
 _TERMINAL = [s.value for s in TERMINAL_ENTRY_STATES]
@@ -54,9 +66,13 @@ _REVERTIBLE = [EntryState.INSTALLING.value, EntryState.TRIAL.value]
 #: Devices named in a refusal or an audit record, at most.
 _NAMED = 10
 
+#: What may change, and when: targets and waves only before the rollout started.
+_BEFORE_START = (RolloutState.AWAITING_APPROVAL, RolloutState.APPROVED)
+_APPROVABLE = (*_BEFORE_START, RolloutState.PAUSED)
+_TARGET_FIELDS = frozenset({"target_groups", "target_filter", "waves", "order", "download_only"})
 
-def create_rollout(session: Session, *, spec: RolloutCreate, actor: str, now: int) -> Rollout:
-    """Validate the policy, plan the targets into waves; the rollout then awaits approval."""
+
+def _check_spec(spec: RolloutCreate) -> None:
     if spec.target_filter.strip():
         compile_filter(spec.target_filter)
     if not spec.target_groups and not spec.target_filter.strip():
@@ -64,6 +80,13 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: str, now: in
     waves.parse_specs(spec.waves)
     if spec.window is not None:
         windows.validate(spec.window.cron, spec.window.duration_s, spec.window.tz)
+
+
+def create_rollout(session: Session, *, spec: RolloutCreate, actor: Principal,
+                   now: int) -> Rollout:
+    """Validate the policy, plan the targets into waves; the rollout then awaits approval."""
+    require(actor, Permission.ROLLOUT_PLAN)
+    _check_spec(spec)
     with session.begin():
         release = session.get(Release, spec.release_id)
         if release is None:
@@ -81,7 +104,7 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: str, now: in
             deadline=spec.deadline, download_only=spec.download_only,
             state=RolloutState.AWAITING_APPROVAL.value, current_wave=0, wave_count=0,
             target_count=0, required_approvals=1, revert_on_abort=False, status_reason="",
-            created_by=actor, created_at=now,
+            created_by=actor.name, authors=[actor.name], created_at=now,
         )
         session.add(rollout)
         session.flush()
@@ -94,7 +117,7 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: str, now: in
         rollout.wave_count = len(plan.waves)
         rollout.target_count = plan.targets
         rollout.required_approvals = approval.required_approvals(plan.max_criticality)
-        audit.append(session, at=now, actor=actor, action="rollout.create",
+        audit.append(session, at=now, actor=actor.name, action="rollout.create",
                      subject=f"rollout:{rollout.id}",
                      detail={**spec.model_dump(mode="json"), "targets": plan.targets,
                              "wave_sizes": plan.waves, "blocked": plan.blocked,
@@ -111,63 +134,220 @@ def _locked(session: Session, rollout_id: int) -> Rollout:
     return rollout
 
 
-def approve_rollout(session: Session, *, rollout_id: int, actor: str, now: int) -> Rollout:
-    """Record ``actor``'s approval; the rollout becomes approved once enough distinct
-    operators approved (two when it reaches a device of the highest criticality)."""
+def approval_digest(session: Session, rollout: Rollout) -> str:
+    """SHA-256 of what an approver approves: the release, the targeted devices and their waves,
+    and the policy (not the name, the state or the progress)."""
+    entries = session.execute(
+        select(RolloutDevice.device_id, RolloutDevice.wave)
+        .where(RolloutDevice.rollout_id == rollout.id).order_by(RolloutDevice.device_id)
+    ).all()
+    content = {
+        "release_id": rollout.release_id, "target_groups": sorted(rollout.target_groups or ()),
+        "target_filter": rollout.target_filter, "waves": list(rollout.waves or ()),
+        "order": rollout.order, "success_threshold": rollout.success_threshold,
+        "error_threshold": rollout.error_threshold, "error_min_sample": rollout.error_min_sample,
+        "on_error": rollout.on_error, "window": [rollout.window_cron, rollout.window_duration_s,
+                                                 rollout.window_tz],
+        "deadline": rollout.deadline, "download_only": rollout.download_only,
+        "targets": [[device, wave] for device, wave in entries],
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def tally_approvals(session: Session, rollout: Rollout, *, wave: int | None = None
+                    ) -> tuple[approval.Tally, int]:
+    """Inside the caller's transaction: the approvals that count now, against the number the
+    targeted devices' current criticality needs (all unfinished entries, or those of ``wave``);
+    also that criticality."""
+    crit_query = (select(func.max(Device.criticality))
+                  .join(RolloutDevice, RolloutDevice.device_id == Device.id)
+                  .where(RolloutDevice.rollout_id == rollout.id,
+                         RolloutDevice.state.not_in(_TERMINAL)))
+    if wave is not None:
+        crit_query = crit_query.where(RolloutDevice.wave == wave)
+    max_crit = int(session.execute(crit_query).scalar_one_or_none() or 0)
+    given = [approval.Approval(name, digest) for name, digest in session.execute(
+        select(RolloutApproval.operator, RolloutApproval.digest)
+        .where(RolloutApproval.rollout_id == rollout.id)
+        .order_by(RolloutApproval.at, RolloutApproval.operator)).all()]
+    standing = operators.approvers_in_good_standing(session, (a.operator for a in given))
+    result = approval.tally(given, required=approval.required_approvals(max_crit),
+                            digest=approval_digest(session, rollout),
+                            authors=set(rollout.authors or ()) | {rollout.created_by},
+                            approvers=standing)
+    return result, max_crit
+
+
+def approve_rollout(session: Session, *, rollout_id: int, actor: Principal,
+                    now: int) -> Rollout:
+    """Record ``actor``'s approval of the rollout as it is now. Only an approver who neither
+    created nor changed the rollout may approve; the rollout is ``approved`` once the approvals
+    that count reach what its devices' criticality needs (checked again at start)."""
+    require(actor, Permission.ROLLOUT_APPROVE)
     with session.begin():
         rollout = _locked(session, rollout_id)
-        if rollout.state != RolloutState.AWAITING_APPROVAL:
-            raise ConflictError(f"rollout {rollout_id} is {rollout.state}, not awaiting approval")
-        existing = set(session.execute(
-            select(RolloutApproval.operator).where(RolloutApproval.rollout_id == rollout_id)
-        ).scalars())
-        if actor in existing:
+        if rollout.state not in _APPROVABLE:
+            raise ConflictError(f"rollout {rollout_id} is {rollout.state}; approvals are given "
+                                f"while it awaits approval, is approved or paused")
+        if actor.name in set(rollout.authors or ()) | {rollout.created_by}:
+            raise ForbiddenError(f"{actor.name} created or changed rollout {rollout_id}: "
+                                 "another approver must approve it")
+        digest = approval_digest(session, rollout)
+        mine = session.get(RolloutApproval, (rollout_id, actor.name))
+        if mine is not None and mine.digest == digest:
             raise ConflictError(
-                f"{actor} already approved rollout {rollout_id}; "
-                f"{rollout.required_approvals} distinct operators must approve")
-        session.add(RolloutApproval(rollout_id=rollout_id, operator=actor, at=now))
-        approvers = existing | {actor}
-        if approval.is_approved(approvers, rollout.required_approvals):
+                f"{actor.name} already approved rollout {rollout_id}; "
+                f"{rollout.required_approvals} distinct approvers must approve")
+        if mine is None:
+            session.add(RolloutApproval(rollout_id=rollout_id, operator=actor.name, at=now,
+                                        digest=digest))
+        else:
+            mine.at, mine.digest = now, digest
+        session.flush()
+        result, max_crit = tally_approvals(session, rollout)
+        rollout.required_approvals = result.required
+        if rollout.state == RolloutState.AWAITING_APPROVAL and result.ok:
             rollout.state = RolloutState.APPROVED.value
-        audit.append(session, at=now, actor=actor, action="rollout.approve",
+        audit.append(session, at=now, actor=actor.name, action="rollout.approve",
                      subject=f"rollout:{rollout_id}",
-                     detail={"approvals": sorted(approvers),
-                             "required": rollout.required_approvals, "state": rollout.state})
+                     detail={"approvals": result.counted, "required": result.required,
+                             "max_criticality": max_crit, "digest": digest,
+                             "state": rollout.state})
     return rollout
 
 
-def _transition(session: Session, *, rollout_id: int, actor: str, now: int, action: str,
+def _transition(session: Session, *, rollout_id: int, actor: Principal, now: int, action: str,
                 allowed: tuple[RolloutState, ...], to: RolloutState, reason: str = "") -> Rollout:
+    """Move the rollout to ``to``. Start and resume count the approvals first: when they fall
+    short the rollout is not moved (a start goes back to awaiting approval) and the refusal is
+    audited before it is raised."""
+    require(actor, Permission.ROLLOUT_OPERATE)
+    refused: str | None = None
     with session.begin():
         rollout = _locked(session, rollout_id)
         if rollout.state not in allowed:
             need = " or ".join(s.value for s in allowed)
             raise ConflictError(f"rollout {rollout_id} is {rollout.state}; {action} needs {need}")
-        rollout.state = to.value
-        rollout.status_reason = reason
+        detail: dict[str, Any] = {"state": to.value}
         if to == RolloutState.RUNNING:
-            if rollout.started_at is None:
-                rollout.started_at = now
-            _restart_waiting(session, rollout, now)
-        audit.append(session, at=now, actor=actor, action=f"rollout.{action}",
-                     subject=f"rollout:{rollout_id}", detail={"state": to.value})
+            result, max_crit = tally_approvals(session, rollout)
+            rollout.required_approvals = result.required
+            detail.update(approvals=result.counted, required=result.required,
+                          max_criticality=max_crit)
+            if not result.ok:
+                refused = f"rollout {rollout_id} {result.explain()}"
+                if rollout.state == RolloutState.APPROVED:
+                    rollout.state = RolloutState.AWAITING_APPROVAL.value
+                rollout.status_reason = refused
+                audit.append(session, at=now, actor=actor.name, action=f"rollout.{action}_refused",
+                             subject=f"rollout:{rollout_id}",
+                             detail={**detail, "state": rollout.state,
+                                     "ignored": result.ignored})
+        if refused is None:
+            rollout.state = to.value
+            rollout.status_reason = reason
+            if to == RolloutState.RUNNING:
+                if rollout.started_at is None:
+                    rollout.started_at = now
+                _restart_waiting(session, rollout, now)
+            audit.append(session, at=now, actor=actor.name, action=f"rollout.{action}",
+                         subject=f"rollout:{rollout_id}", detail=detail)
+    if refused is not None:
+        raise ConflictError(refused)
     return rollout
 
 
-def start_rollout(session: Session, *, rollout_id: int, actor: str, now: int) -> Rollout:
+def start_rollout(session: Session, *, rollout_id: int, actor: Principal, now: int) -> Rollout:
     return _transition(session, rollout_id=rollout_id, actor=actor, now=now, action="start",
-                       allowed=(RolloutState.APPROVED,), to=RolloutState.RUNNING)
+                       allowed=(RolloutState.APPROVED, RolloutState.AWAITING_APPROVAL),
+                       to=RolloutState.RUNNING)
 
 
-def pause_rollout(session: Session, *, rollout_id: int, actor: str, now: int) -> Rollout:
+def pause_rollout(session: Session, *, rollout_id: int, actor: Principal, now: int) -> Rollout:
     return _transition(session, rollout_id=rollout_id, actor=actor, now=now, action="pause",
                        allowed=(RolloutState.RUNNING,), to=RolloutState.PAUSED,
-                       reason=f"paused by {actor}")
+                       reason=f"paused by {actor.name}")
 
 
-def resume_rollout(session: Session, *, rollout_id: int, actor: str, now: int) -> Rollout:
+def resume_rollout(session: Session, *, rollout_id: int, actor: Principal, now: int) -> Rollout:
     return _transition(session, rollout_id=rollout_id, actor=actor, now=now, action="resume",
                        allowed=(RolloutState.PAUSED,), to=RolloutState.RUNNING)
+
+
+def update_rollout(session: Session, *, rollout_id: int, change: RolloutUpdate,
+                   actor: Principal, now: int) -> Rollout:
+    """Change a rollout's targets or policy (before it starts), or its policy (while paused).
+    Every approval is reset, and the changer becomes one of its authors (who never count as
+    approvers); targets are planned again."""
+    require(actor, Permission.ROLLOUT_PLAN)
+    fields = {k: v for k, v in change.model_dump(exclude_unset=True).items()
+              if v is not None or k in ("window", "deadline")}
+    if not fields:
+        raise InvalidInputError("nothing to change")
+    with session.begin():
+        rollout = _locked(session, rollout_id)
+        allowed = _BEFORE_START if _TARGET_FIELDS & fields.keys() else _APPROVABLE
+        if rollout.state not in allowed:
+            need = " or ".join(s.value for s in allowed)
+            raise ConflictError(f"rollout {rollout_id} is {rollout.state}; changing "
+                                f"{', '.join(sorted(fields))} needs {need} (pause it first)")
+        spec = RolloutCreate(
+            name=fields.get("name", rollout.name), release_id=rollout.release_id,
+            target_groups=fields.get("target_groups", rollout.target_groups),
+            target_filter=fields.get("target_filter", rollout.target_filter),
+            waves=fields.get("waves", rollout.waves), order=fields.get("order", rollout.order),
+            success_threshold=fields.get("success_threshold", rollout.success_threshold),
+            error_threshold=fields.get("error_threshold", rollout.error_threshold),
+            error_min_sample=fields.get("error_min_sample", rollout.error_min_sample),
+            on_error=fields.get("on_error", rollout.on_error),
+            window=change.window if "window" in fields else (
+                None if rollout.window_cron is None else
+                WindowSpec(cron=rollout.window_cron, duration_s=int(rollout.window_duration_s or 0),
+                           tz=rollout.window_tz)),
+            deadline=fields.get("deadline", rollout.deadline),
+            download_only=fields.get("download_only", rollout.download_only))
+        _check_spec(spec)
+        before_digest = approval_digest(session, rollout)
+        rollout.name = spec.name
+        rollout.target_groups, rollout.target_filter = list(spec.target_groups), spec.target_filter
+        rollout.waves, rollout.order = list(spec.waves), spec.order
+        rollout.success_threshold, rollout.error_threshold = (spec.success_threshold,
+                                                              spec.error_threshold)
+        rollout.error_min_sample, rollout.on_error = spec.error_min_sample, spec.on_error
+        rollout.window_cron = spec.window.cron if spec.window else None
+        rollout.window_duration_s = spec.window.duration_s if spec.window else None
+        rollout.window_tz = spec.window.tz if spec.window else "UTC"
+        rollout.deadline, rollout.download_only = spec.deadline, spec.download_only
+        detail: dict[str, Any] = {"changed": change.model_dump(mode="json", exclude_unset=True)}
+        if _TARGET_FIELDS & fields.keys():
+            session.execute(delete(RolloutDevice).where(RolloutDevice.rollout_id == rollout.id))
+            release = session.get(Release, rollout.release_id)
+            assert release is not None
+            plan = planning.plan_targets(session, rollout=rollout, release=release, now=now)
+            if plan.targets == 0:
+                raise InvalidInputError(
+                    f"the new target matches no device that needs release {release.id}")
+            rollout.wave_count, rollout.target_count = len(plan.waves), plan.targets
+            rollout.current_wave = 0
+            detail.update(targets=plan.targets, wave_sizes=plan.waves, blocked=plan.blocked)
+        if approval_digest(session, rollout) != before_digest:
+            reset = list(session.execute(
+                select(RolloutApproval.operator).where(RolloutApproval.rollout_id == rollout.id)
+                .order_by(RolloutApproval.operator)).scalars())
+            session.execute(delete(RolloutApproval)
+                            .where(RolloutApproval.rollout_id == rollout.id))
+            if actor.name not in (rollout.authors or ()):
+                rollout.authors = [*(rollout.authors or ()), actor.name]
+            if rollout.state == RolloutState.APPROVED:
+                rollout.state = RolloutState.AWAITING_APPROVAL.value
+            result, _ = tally_approvals(session, rollout)
+            rollout.required_approvals = result.required
+            rollout.status_reason = f"changed by {actor.name}: approvals reset"
+            detail.update(approvals_reset=reset, required=result.required)
+        audit.append(session, at=now, actor=actor.name, action="rollout.update",
+                     subject=f"rollout:{rollout_id}", detail=detail)
+    return rollout
 
 
 def _restart_waiting(session: Session, rollout: Rollout, now: int, *,
@@ -222,10 +402,11 @@ def abort_locked(session: Session, rollout: Rollout, *, revert: bool, reason: st
         .execution_options(synchronize_session=False))
 
 
-def abort_rollout(session: Session, *, rollout_id: int, revert: bool, actor: str,
+def abort_rollout(session: Session, *, rollout_id: int, revert: bool, actor: Principal,
                   now: int) -> Rollout:
     """Stop a rollout. With ``revert``, refused (``NotRevertibleError``) when devices confirmed
     the release: only devices in trial can be reverted."""
+    require(actor, Permission.ROLLOUT_OPERATE)
     with session.begin():
         rollout = _locked(session, rollout_id)
         if rollout.state in (RolloutState.COMPLETED, RolloutState.ABORTED) and not (
@@ -239,8 +420,8 @@ def abort_rollout(session: Session, *, rollout_id: int, revert: bool, actor: str
                 f"its release ({named}) and a confirmed version keeps no backup to go back to; "
                 f"only devices in trial can be reverted. Abort without revert, and roll out a "
                 f"release that fixes the problem")
-        abort_locked(session, rollout, revert=revert, reason=f"aborted by {actor}", now=now)
-        audit.append(session, at=now, actor=actor, action="rollout.abort",
+        abort_locked(session, rollout, revert=revert, reason=f"aborted by {actor.name}", now=now)
+        audit.append(session, at=now, actor=actor.name, action="rollout.abort",
                      subject=f"rollout:{rollout_id}", detail={"revert": revert})
     return rollout
 
@@ -365,6 +546,11 @@ def _advance_one(session: Session, rollout: Rollout, now: int) -> str | None:
         rollout.status_reason = reason
         return "pause"
     if verdict == thresholds.Verdict.ADVANCE:
+        gate = _wave_gate(session, rollout, rollout.current_wave + 1)
+        if gate is not None:
+            rollout.state = RolloutState.PAUSED.value
+            rollout.status_reason = gate
+            return "pause"
         rollout.current_wave += 1
         rollout.status_reason = f"wave {rollout.current_wave} opened"
         _restart_waiting(session, rollout, now, wave=rollout.current_wave)
@@ -375,6 +561,17 @@ def _advance_one(session: Session, rollout: Rollout, now: int) -> str | None:
         rollout.status_reason = "every wave finished"
         return "complete"
     return None
+
+
+def _wave_gate(session: Session, rollout: Rollout, wave: int) -> str | None:
+    """Why ``wave`` may not open yet (None: it may): it holds a device of criticality
+    ``TWO_PERSON_CRITICALITY`` or more, by the devices' criticality now, and the approvals that
+    count do not reach two."""
+    result, max_crit = tally_approvals(session, rollout, wave=wave)
+    if max_crit < approval.TWO_PERSON_CRITICALITY or result.ok:
+        return None
+    return (f"wave {wave + 1} reaches a device of criticality {max_crit}: it {result.explain()}; "
+            f"approve, then resume")
 
 
 def list_rollouts(session: Session) -> list[RolloutPublic]:

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from suture.scheduler.api.deps import CurrentOperator, DeviceIdPath, NowDep, SessionDep, StateDep
-from suture.scheduler.api.operator_route import OperatorRoute
+from suture.scheduler.api.operator_route import OperatorRoute, needs
+from suture.scheduler.authz import Permission
 from suture.scheduler.schemas import (
+    DecommissionRequest,
     DeviceCreate,
     DeviceCredential,
     DeviceDetail,
@@ -33,7 +35,7 @@ class DeviceProvisioned(BaseModel):
     credential: DeviceCredential
 
 
-@router.get("", response_model=DeviceList)
+@router.get("", response_model=DeviceList, **needs(Permission.DEVICE_READ))
 def list_devices(
     session: SessionDep, operator: CurrentOperator,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -44,7 +46,8 @@ def list_devices(
     return DeviceList(total=total, devices=[DevicePublic.model_validate(d) for d in rows])
 
 
-@router.post("", response_model=DeviceProvisioned, status_code=201)
+@router.post("", response_model=DeviceProvisioned, status_code=201,
+             **needs(Permission.DEVICE_WRITE))
 def add_device(create: DeviceCreate, session: SessionDep, operator: CurrentOperator,
                state: StateDep, now: NowDep) -> DeviceProvisioned:
     """Register a device; the response holds its secret, shown this once."""
@@ -54,7 +57,7 @@ def add_device(create: DeviceCreate, session: SessionDep, operator: CurrentOpera
     return DeviceProvisioned(device=DevicePublic.model_validate(device), credential=credential)
 
 
-@router.get("/{device_id}", response_model=DeviceDetail)
+@router.get("/{device_id}", response_model=DeviceDetail, **needs(Permission.DEVICE_READ))
 def show_device(device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator
                 ) -> DeviceDetail:
     device, events = devices.get_device(session, device_id=device_id)
@@ -62,7 +65,7 @@ def show_device(device_id: DeviceIdPath, session: SessionDep, operator: CurrentO
     return DeviceDetail(**public, history=[DeviceEventPublic.model_validate(e) for e in events])
 
 
-@router.patch("/{device_id}", response_model=DevicePublic)
+@router.patch("/{device_id}", response_model=DevicePublic, **needs(Permission.DEVICE_WRITE))
 def update_device(device_id: DeviceIdPath, change: DeviceUpdate, session: SessionDep,
                   operator: CurrentOperator, now: NowDep) -> DevicePublic:
     """Change location, criticality, tags, groups, or mark the device busy (in clinical use)."""
@@ -71,10 +74,21 @@ def update_device(device_id: DeviceIdPath, change: DeviceUpdate, session: Sessio
     return DevicePublic.model_validate(device)
 
 
-@router.post("/{device_id}/credential", response_model=DeviceCredential)
+@router.post("/{device_id}/credential", response_model=DeviceCredential,
+             **needs(Permission.DEVICE_CREDENTIAL))
 def rotate_credential(device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator,
                       state: StateDep, now: NowDep) -> DeviceCredential:
     """Issue a new device secret; the previous one stops working."""
     return devices.rotate_credential(session, device_id=device_id,
                                      root_secret=state.settings.root_secret_bytes(),
                                      actor=operator, now=now)
+
+
+@router.post("/{device_id}/decommission", response_model=DevicePublic,
+             **needs(Permission.DEVICE_DECOMMISSION))
+def decommission(device_id: DeviceIdPath, body: DecommissionRequest, session: SessionDep,
+                 operator: CurrentOperator, now: NowDep) -> DevicePublic:
+    """The device leaves service for good: its credential stops working, its unfinished
+    rollout entries are cancelled, no rollout targets it again; the record stays."""
+    return DevicePublic.model_validate(devices.decommission_device(
+        session, device_id=device_id, actor=operator, now=now, reason=body.reason))

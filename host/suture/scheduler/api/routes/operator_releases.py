@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
-from suture.keys import KeyFileError, load_public_key
 from suture.scheduler.api.deps import (
     CurrentOperator,
     NowDep,
@@ -17,8 +16,9 @@ from suture.scheduler.api.deps import (
     SessionDep,
     StateDep,
 )
-from suture.scheduler.api.operator_route import OperatorRoute
-from suture.scheduler.errors import ConfigurationError, InvalidInputError
+from suture.scheduler.api.operator_route import OperatorRoute, needs
+from suture.scheduler.authz import Permission
+from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import RecallRequest, ReleasePublic, ReleaseUpdate, Requirement
 from suture.scheduler.services import releases
 
@@ -46,16 +46,18 @@ def _b64(name: str, text: str) -> bytes:
         raise InvalidInputError(f"{name} is not valid base64") from None
 
 
-@router.post("", response_model=ReleasePublic, status_code=201,
-             responses={413: {"description": "upload too large (api/bodylimit.py: "
-                                             "max_release_bytes in base64)"}})
+_IMPORT = needs(Permission.RELEASE_IMPORT)
+_IMPORT["responses"][413] = {"description": "upload too large (api/bodylimit.py: "
+                                            "max_release_bytes in base64)"}
+
+
+@router.post("", response_model=ReleasePublic, status_code=201, **_IMPORT)
 def import_release(body: ReleaseImport, session: SessionDep, operator: CurrentOperator,
                    state: StateDep, now: NowDep) -> ReleasePublic:
-    """Verify against the configured vendor trust anchors, then store."""
-    try:
-        anchors = [load_public_key(p) for p in state.settings.trust_anchor_paths]
-    except KeyFileError as exc:
-        raise ConfigurationError(f"trust anchor: {exc}") from None
+    """Verify against the vendor trust anchors (as the settings file names them now), then
+    store."""
+    state.live.refresh_and_audit(state.sessions, now)
+    anchors = state.live.trust_anchors()
     release = releases.import_release(
         session, envelope=_b64("envelope_b64", body.envelope_b64),
         payload=_b64("payload_b64", body.payload_b64),
@@ -65,18 +67,19 @@ def import_release(body: ReleaseImport, session: SessionDep, operator: CurrentOp
     return ReleasePublic.model_validate(release)
 
 
-@router.get("", response_model=list[ReleasePublic])
+@router.get("", response_model=list[ReleasePublic], **needs(Permission.RELEASE_READ))
 def list_releases(session: SessionDep, operator: CurrentOperator) -> list[ReleasePublic]:
     return [ReleasePublic.model_validate(r) for r in releases.list_releases(session)]
 
 
-@router.get("/{release_id}", response_model=ReleasePublic)
+@router.get("/{release_id}", response_model=ReleasePublic, **needs(Permission.RELEASE_READ))
 def show_release(release_id: ReleaseIdPath, session: SessionDep, operator: CurrentOperator
                  ) -> ReleasePublic:
     return ReleasePublic.model_validate(releases.get_release(session, release_id=release_id))
 
 
-@router.patch("/{release_id}", response_model=ReleasePublic)
+@router.patch("/{release_id}", response_model=ReleasePublic,
+              **needs(Permission.RELEASE_UPDATE))
 def update_release(release_id: ReleaseIdPath, change: ReleaseUpdate, session: SessionDep,
                    operator: CurrentOperator, now: NowDep) -> ReleasePublic:
     """Mark must-pass-through, or set dependencies (``requires component >= version``)."""
@@ -84,7 +87,8 @@ def update_release(release_id: ReleaseIdPath, change: ReleaseUpdate, session: Se
         session, release_id=release_id, change=change, actor=operator, now=now))
 
 
-@router.post("/{release_id}/recall", response_model=ReleasePublic)
+@router.post("/{release_id}/recall", response_model=ReleasePublic,
+             **needs(Permission.RELEASE_RECALL))
 def recall_release(release_id: ReleaseIdPath, body: RecallRequest, session: SessionDep,
                    operator: CurrentOperator, now: NowDep) -> ReleasePublic:
     """Withdraw a release: its rollouts abort (reverting installed devices if asked)."""

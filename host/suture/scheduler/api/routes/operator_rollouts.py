@@ -11,66 +11,90 @@ from suture.scheduler.api.deps import (
     SessionDep,
     StateDep,
 )
-from suture.scheduler.api.operator_route import OperatorRoute
-from suture.scheduler.schemas import AbortRequest, RolloutCreate, RolloutPublic, RolloutStatus
+from suture.scheduler.api.operator_route import OperatorRoute, needs
+from suture.scheduler.authz import Permission
+from suture.scheduler.schemas import (
+    AbortRequest,
+    RolloutCreate,
+    RolloutPublic,
+    RolloutStatus,
+    RolloutUpdate,
+)
 from suture.scheduler.services import rollouts
 
 router = APIRouter(prefix="/api/v1/rollouts", tags=["operator: rollouts"],
                    route_class=OperatorRoute)
 
 
-@router.get("", response_model=list[RolloutPublic])
+@router.get("", response_model=list[RolloutPublic], **needs(Permission.ROLLOUT_READ))
 def list_rollouts(session: SessionDep, operator: CurrentOperator) -> list[RolloutPublic]:
     return rollouts.list_rollouts(session)
 
 
-@router.post("", response_model=RolloutStatus, status_code=201)
+@router.post("", response_model=RolloutStatus, status_code=201,
+             **needs(Permission.ROLLOUT_PLAN))
 def create_rollout(spec: RolloutCreate, session: SessionDep, operator: CurrentOperator,
                    now: NowDep) -> RolloutStatus:
-    """Plan a rollout; it waits for approval (two operators if it reaches critical devices)."""
+    """Plan a rollout; it waits for approval (two approvers, neither its creator, if it reaches
+    critical devices)."""
     rollout = rollouts.create_rollout(session, spec=spec, actor=operator, now=now)
     return rollouts.rollout_status(session, rollout_id=rollout.id)
 
 
-@router.get("/{rollout_id}", response_model=RolloutStatus)
+@router.get("/{rollout_id}", response_model=RolloutStatus, **needs(Permission.ROLLOUT_READ))
 def rollout_status(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator
                    ) -> RolloutStatus:
     return rollouts.rollout_status(session, rollout_id=rollout_id)
+
+
+@router.patch("/{rollout_id}", response_model=RolloutStatus, **needs(Permission.ROLLOUT_PLAN))
+def update(rollout_id: RolloutIdPath, change: RolloutUpdate, session: SessionDep,
+           operator: CurrentOperator, now: NowDep) -> RolloutStatus:
+    """Change targets or waves (before start) or policy (also while paused); every approval is
+    reset and the changer can no longer approve it."""
+    rollouts.update_rollout(session, rollout_id=rollout_id, change=change, actor=operator,
+                            now=now)
+    return _status(session, rollout_id)
 
 
 def _status(session: SessionDep, rollout_id: RolloutIdPath) -> RolloutStatus:
     return rollouts.rollout_status(session, rollout_id=rollout_id)
 
 
-@router.post("/{rollout_id}/approve", response_model=RolloutStatus)
+@router.post("/{rollout_id}/approve", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_APPROVE))
 def approve(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
             ) -> RolloutStatus:
     rollouts.approve_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
-@router.post("/{rollout_id}/start", response_model=RolloutStatus)
+@router.post("/{rollout_id}/start", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_OPERATE))
 def start(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
           ) -> RolloutStatus:
     rollouts.start_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
-@router.post("/{rollout_id}/pause", response_model=RolloutStatus)
+@router.post("/{rollout_id}/pause", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_OPERATE))
 def pause(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
           ) -> RolloutStatus:
     rollouts.pause_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
-@router.post("/{rollout_id}/resume", response_model=RolloutStatus)
+@router.post("/{rollout_id}/resume", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_OPERATE))
 def resume(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
            ) -> RolloutStatus:
     rollouts.resume_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
     return _status(session, rollout_id)
 
 
-@router.post("/{rollout_id}/abort", response_model=RolloutStatus)
+@router.post("/{rollout_id}/abort", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_OPERATE))
 def abort(rollout_id: RolloutIdPath, body: AbortRequest, session: SessionDep,
           operator: CurrentOperator, now: NowDep) -> RolloutStatus:
     """Stop the rollout; with ``revert`` the devices that installed go back."""
@@ -79,11 +103,11 @@ def abort(rollout_id: RolloutIdPath, body: AbortRequest, session: SessionDep,
     return _status(session, rollout_id)
 
 
-@router.post("/advance", response_model=list[str])
+@router.post("/advance", response_model=list[str], **needs(Permission.ROLLOUT_OPERATE))
 def advance(session: SessionDep, operator: CurrentOperator, now: NowDep, state: StateDep
             ) -> list[str]:
     """Run one advancement pass now (nodes also run it on a timer): timed-out deployments
     end as failed, waves open, thresholds pause or abort, rollouts complete."""
     return [f"rollout {c.rollout_id}: {c.change}"
-            for c in rollouts.advance(session, now=now, actor=operator,
+            for c in rollouts.advance(session, now=now, actor=operator.name,
                                       deployment_timeout_s=state.settings.deployment_timeout_s)]

@@ -1,0 +1,51 @@
+"""A decommissioned device: its credential stops working, its unfinished rollouts drop it, no
+rollout targets it again and its id is never registered again; the record stays."""
+
+from __future__ import annotations
+
+import pytest
+from sched_world import Api, World
+from suture.scheduler.errors import AuthenticationError, ConflictError, InvalidInputError
+from suture.scheduler.policies.decide import Action
+from suture.scheduler.schemas import DeviceCreate, DeviceUpdate
+from suture.scheduler.services import devices
+
+
+def test_decommissioned_device_is_never_targeted_again(world: World, api: Api) -> None:
+    kept, gone = world.device("pump-1"), world.device("pump-2")
+    rel = world.release(2)
+    first = world.rollout(rel.id)
+    world.start(first.id)
+    assert gone.action() == Action.DOWNLOAD
+    r = api.client.post("/api/v1/devices/pump-2/decommission", headers=api.op,
+                        json={"reason": "dropped, board cracked"})
+    assert r.status_code == 200, r.text
+    assert r.json()["decommissioned_at"] == world.clock.now()
+    assert world.status(first.id).totals == {"pending": 1, "cancelled": 1}
+    # it no longer authenticates, over the API or through the services
+    poll = api.device_get("pump-2", "/api/v1/devices/pump-2/schedule")
+    assert poll.status_code == 401
+    with pytest.raises(AuthenticationError):
+        gone.poll()
+    # a new rollout of the same target leaves it out; one that only it matched is refused
+    kept.update_fully()
+    third = world.release(3)
+    second = world.rollout(third.id)
+    assert second.target_count == 1
+    with pytest.raises(InvalidInputError, match="matches no device"):
+        world.rollout(third.id, target_groups=[], target_filter='id == "pump-2"')
+    # the id is not registered again, the record is not changed, and it is all audited
+    with pytest.raises(ConflictError, match="decommissioned; its id is not reused"):
+        devices.add_device(world.session(), create=DeviceCreate(
+            id="pump-2", board="sim", vendor_id="v", class_id="c"), root_secret=bytes(32),
+            actor=world.alice, now=world.clock.now())
+    with pytest.raises(ConflictError, match="is decommissioned"):
+        devices.update_device(world.session(), device_id="pump-2",
+                              change=DeviceUpdate(criticality=1), actor=world.alice,
+                              now=world.clock.now())
+    assert api.client.post("/api/v1/devices/pump-2/credential",
+                           headers=api.op).status_code == 409
+    shown = api.client.get("/api/v1/devices/pump-2", headers=api.op).json()
+    assert shown["history"][-1]["kind"] == "decommissioned"
+    assert api.client.post("/api/v1/devices/pump-1/decommission", headers=api.as_("bob"),
+                           json={}).status_code == 403
