@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from suture.boardops.errors import BoardOpsError
 from suture.boardops.session import BoardSession
 from suture.devicectl import device_ops
 from suture.devicectl.repl import Progress
@@ -33,7 +34,7 @@ SOURCE_ONLY = frozenset({"main.py", "boot.py"})
 MAX_FILES = 256
 
 
-class DeployError(Exception):
+class DeployError(BoardOpsError):
     """The application could not be compiled or copied."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from suture.boardops.deploy import UpdateResult
+from suture.boardops.errors import BoardOpsError
 from suture.boardops.session import BoardSession
 from suture.boards.schema import Board
 from suture.devicectl import device_ops
@@ -33,7 +34,7 @@ DEFAULT_RAM_SIZE = 0x4_0000
 CHUNK = 1024
 
 
-class SwdError(LinkError):
+class SwdError(LinkError, BoardOpsError):
     """The SWD channel failed: no control block, a stalled board, a probe error."""
 
 

@@ -146,6 +146,7 @@ def sign(
     kid: Annotated[
         bool, typer.Option("--kid", help="Put the signer's key id in the COSE header.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Sign an envelope: replace its signatures (or --append one) with one made by KEY.
 
@@ -157,6 +158,10 @@ def sign(
         data, private, append=append, kid=key_id(private.public_key()) if kid else None
     )
     _write(out, signed)
+    if as_json:
+        emit_json({"envelope": str(out), "bytes": len(signed),
+                   "signer_key_id": key_id(private.public_key()).hex(), "appended": append})
+        return
     _out.print(f"wrote {out} ({len(signed)} bytes)", highlight=False)
 
 
