@@ -366,7 +366,8 @@ def test_provision_refuses_a_missing_firmware_or_stage0_file_in_one_line(
         assert result.exception is None or isinstance(result.exception, SystemExit)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1, result.output
-        assert lines[0].startswith(f"error: {option} ") and "no such file" in lines[0]
+        assert lines[0].startswith(f"error: {option} ")
+        assert "no such file" in lines[0]
 
 
 def test_list_and_show_print_json() -> None:
