@@ -3,12 +3,17 @@ rollout targets it again and its id is never registered again; the record stays.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
-from sched_world import Api, World
+from sched_world import Api, World, cli_accounts
+from suture.cli.main import app
 from suture.scheduler.errors import AuthenticationError, ConflictError, InvalidInputError
 from suture.scheduler.policies.decide import Action
 from suture.scheduler.schemas import DeviceCreate, DeviceUpdate
 from suture.scheduler.services import devices
+from typer.testing import CliRunner
 
 
 def test_decommissioned_device_is_never_targeted_again(world: World, api: Api) -> None:
@@ -49,3 +54,29 @@ def test_decommissioned_device_is_never_targeted_again(world: World, api: Api) -
     assert shown["history"][-1]["kind"] == "decommissioned"
     assert api.client.post("/api/v1/devices/pump-1/decommission", headers=api.as_("bob"),
                            json={}).status_code == 403
+
+
+def test_decommission_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    cli = CliRunner()
+    assert cli.invoke(app, ["scheduler", "init"]).exit_code == 0
+    tokens = cli_accounts(cli, app)
+
+    def run(*args: str, as_: str = "alice") -> tuple[int, str]:
+        result = cli.invoke(app, ["scheduler", *args], env={"SUTURE_TOKEN": tokens[as_]})
+        return result.exit_code, result.output
+
+    assert run("device", "add", "pump-1", "--board", "sim", "--vendor-id", "v",
+               "--class-id", "c")[0] == 0
+    code, out = run("device", "decommission", "pump-1", "--dry-run")
+    assert (code, out.splitlines()) == (0, [
+        "would decommission pump-1: its credential revoked, dropped from 0 unfinished "
+        "rollout(s)", "dry run: nothing was changed"])
+    code, out = run("device", "decommission", "pump-1", "--yes", as_="bob")
+    assert code != 0
+    assert "needs device:decommission" in out
+    code, out = run("device", "decommission", "pump-1", "--reason", "scrapped", "--yes")
+    assert (code, out.strip()) == (0, "device pump-1 decommissioned")
+    code, out = run("device", "show", "pump-1", "--json")
+    assert json.loads(out)["decommissioned_at"] is not None

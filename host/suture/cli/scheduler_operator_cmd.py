@@ -19,13 +19,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from suture.cli.errors import CliError
+from suture.cli.options import DryRunOpt, JsonOpt, YesOpt, confirm, emit_json
+from suture.errors import EXIT_USAGE
 from suture.scheduler.authz import Permission, Principal
 
 ConfigOpt = Annotated[Path, typer.Option(
     "--config", "-c", envvar="SUTURE_SCHEDULER_CONFIG",
     help="Settings file written by `suture scheduler init`.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 PasswordStdinOpt = Annotated[bool, typer.Option(
     help="Read the password from the first line of stdin instead of asking.")]
 DEFAULT_CONFIG = Path("scheduler.env")
@@ -50,11 +51,6 @@ def _when(ts: int | None) -> str:
     return str(_base()._when(ts))
 
 
-def _confirm(question: str, yes: bool) -> None:
-    if not yes and not typer.confirm(question, default=False):
-        raise typer.Exit(1)
-
-
 def duration(text: str) -> int:
     """``3600``, ``90m``, ``12h``, ``30d`` as seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -62,7 +58,8 @@ def duration(text: str) -> int:
     scale = units.get(value[-1:], 0)
     number = value[:-1] if scale else value
     if not number.isdigit():
-        raise ValueError(f"{text!r}: a duration is seconds, or a number with s, m, h or d")
+        raise CliError(f"{text!r}: a duration is seconds, or a number with s, m, h or d",
+                       EXIT_USAGE)
     return int(number) * (scale or 1)
 
 
@@ -137,7 +134,7 @@ def whoami(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
 
     info = _base()._run(config, None, go)
     if as_json:
-        _out.print_json(json.dumps(info))
+        emit_json(info)
         return
     _out.print(f"{info['name']}: {', '.join(info['roles']) or 'no role'} ({info['via']}, "
                f"until {_when(info['token_expires_at'])})", highlight=False)
@@ -182,7 +179,7 @@ def operator_add(
                            operators.add_operator(session, name=name, roles=_roles(role),
                                                   password=secret, actor=me, now=_now()))
     if as_json:
-        _out.print_json(json.dumps(_account_json(account)))
+        emit_json(_account_json(account))
         return
     _out.print(f"operator {name}: {', '.join(account.roles) or 'no role'}", highlight=False)
 
@@ -194,7 +191,7 @@ def operator_list(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) 
     rows = _base()._run(config, Permission.OPERATOR_READ,
                         lambda s, session, me: operators.list_operators(session))
     if as_json:
-        _out.print_json(json.dumps([_account_json(a) for a in rows]))
+        emit_json([_account_json(a) for a in rows])
         return
     table = Table("name", "roles", "state", "password", "created", "by", title="operators")
     for a in rows:
@@ -216,8 +213,7 @@ def operator_show(name: str, config: ConfigOpt = DEFAULT_CONFIG,
 
     account, tokens = _base()._run(config, Permission.OPERATOR_READ, go)
     if as_json:
-        _out.print_json(json.dumps({**_account_json(account),
-                                    "tokens": [_token_json(t) for t in tokens]}))
+        emit_json({**_account_json(account), "tokens": [_token_json(t) for t in tokens]})
         return
     _out.print(f"{account.name}: {', '.join(account.roles) or 'no role'}; "
                f"{'active' if account.active else 'disabled'}", highlight=False)
@@ -248,9 +244,20 @@ def _set_active(name: str, active: bool, config: Path) -> None:
                highlight=False)
 
 
-def operator_disable(name: str, config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt = False) -> None:
+def operator_disable(name: str, config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt = False,
+                     dry_run: DryRunOpt = False) -> None:
     """Disable an account: its tokens stop working and are revoked."""
-    _confirm(f"disable {name} and revoke its tokens?", yes)
+    from suture.scheduler.services import operators
+
+    if dry_run:
+        tokens = _base()._run(config, Permission.OPERATOR_MANAGE, lambda s, session, me: [
+            t for t in operators.list_tokens(session, actor=me, operator=name)
+            if t.revoked_at is None and t.expires_at > _now()])
+        _out.print(f"would disable {name} and revoke its {len(tokens)} active token(s)",
+                   highlight=False)
+        _out.print("dry run: nothing was changed", highlight=False)
+        return
+    confirm(f"Disable {name} and revoke its tokens?", yes=yes)
     _set_active(name, False, config)
 
 
@@ -310,9 +317,8 @@ def token_create(
         session, operator=for_ or me.name, name=name, ttl_s=duration(ttl), actor=me,
         now=_now()))
     if as_json:
-        _out.print_json(json.dumps({"token": issued.token, "id": issued.id,
-                                    "operator": issued.operator, "name": issued.name,
-                                    "expires_at": issued.expires_at}))
+        emit_json({"token": issued.token, "id": issued.id, "operator": issued.operator,
+                   "name": issued.name, "expires_at": issued.expires_at})
         return
     _out.print(f"token {issued.id} of {issued.operator} until {_when(issued.expires_at)}: "
                f"{issued.token}  (shown once)", highlight=False)
@@ -328,7 +334,7 @@ def token_list(
     rows = _base()._run(config, None, lambda s, session, me: operators.list_tokens(
         session, actor=me, operator=None if all_ else me.name))
     if as_json:
-        _out.print_json(json.dumps([_token_json(t) for t in rows]))
+        emit_json([_token_json(t) for t in rows])
         return
     _out.print(_token_table(rows))
 
@@ -337,7 +343,7 @@ def token_revoke(token_id: int, config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt 
     """Revoke one of your tokens (administrators: anyone's); it stops working at once."""
     from suture.scheduler.services import operators
 
-    _confirm(f"revoke token {token_id}?", yes)
+    confirm(f"Revoke token {token_id}?", yes=yes)
     row = _base()._run(config, None, lambda s, session, me: operators.revoke_token(
         session, token_id=token_id, actor=me, now=_now()))
     _out.print(f"token {row.id} of {row.operator} revoked", highlight=False)
@@ -348,13 +354,21 @@ def token_revoke(token_id: int, config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt 
 def device_decommission(
     device_id: str,
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
-    config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt = False, dry_run: DryRunOpt = False,
 ) -> None:
     """Take a device out of service for good: its credential stops working, its unfinished
     rollouts drop it, and no rollout targets it again."""
     from suture.scheduler.services import devices
 
-    _confirm(f"decommission {device_id} for good?", yes)
+    if dry_run:
+        rollouts = _base()._run(config, Permission.DEVICE_DECOMMISSION, lambda s, session, me:
+                                devices.unfinished_rollouts(session, device_id=device_id))
+        _out.print(f"would decommission {device_id}: its credential revoked, dropped from "
+                   f"{len(rollouts)} unfinished rollout(s) {rollouts or ''}".rstrip(),
+                   highlight=False)
+        _out.print("dry run: nothing was changed", highlight=False)
+        return
+    confirm(f"Decommission {device_id} for good?", yes=yes)
     _base()._run(config, Permission.DEVICE_DECOMMISSION, lambda s, session, me:
                  devices.decommission_device(session, device_id=device_id, actor=me,
                                              now=_now(), reason=reason))
@@ -417,7 +431,7 @@ def _send(lines: list[str], target: str) -> None:
     (RFC 6587 octet counting)."""
     url = urlsplit(target)
     if url.scheme not in ("udp", "tcp") or not url.hostname or not url.port:
-        raise ValueError(f"--to {target!r}: udp://HOST:PORT or tcp://HOST:PORT")
+        raise CliError(f"--to {target!r}: udp://HOST:PORT or tcp://HOST:PORT", EXIT_USAGE)
     kind = socket.SOCK_DGRAM if url.scheme == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET6 if ":" in url.hostname else socket.AF_INET, kind) as sock:
         sock.settimeout(10)
@@ -440,7 +454,7 @@ def audit_export(
     from suture.scheduler.services import audit
 
     if to is not None and fmt != "syslog":
-        raise _base()._fail("--to sends syslog: add --format syslog")
+        raise CliError("--to sends syslog: add --format syslog", EXIT_USAGE)
     lines = _base()._run(config, Permission.AUDIT_READ, lambda s, session, me: list(
         audit.export_lines(session, since=since, fmt=fmt, now=_now())))
     with _base()._errors():

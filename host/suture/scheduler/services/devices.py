@@ -135,6 +135,17 @@ def list_devices(session: Session, *, limit: int = 100, offset: int = 0,
         return rows, total
 
 
+def unfinished_rollouts(session: Session, *, device_id: str) -> list[int]:
+    """The rollouts whose entry of this (in-service) device is not finished."""
+    with session.begin():
+        _in_service(session, device_id)
+        return list(session.execute(
+            select(RolloutDevice.rollout_id)
+            .where(RolloutDevice.device_id == device_id,
+                   RolloutDevice.state.not_in([s.value for s in TERMINAL_ENTRY_STATES]))
+            .order_by(RolloutDevice.rollout_id)).scalars())
+
+
 def get_device(session: Session, *, device_id: str) -> tuple[Device, list[DeviceEvent]]:
     with session.begin():
         device = _get(session, device_id)
