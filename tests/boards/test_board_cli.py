@@ -51,5 +51,5 @@ def test_list_and_show() -> None:
     assert "0x08020000" in shown.output  # the loader's address, base + offset
     assert "largest payload: 512 KiB (region loader)" in shown.output
     missing = runner.invoke(app, ["board", "show", "nope"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # a wrong board name: usage
     assert "no board named 'nope'" in missing.output

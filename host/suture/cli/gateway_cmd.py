@@ -55,13 +55,27 @@ def gateway(
     if not port and tcp is None:
         raise typer.BadParameter("give at least one --port or --tcp", param_hint="--port")
     lock = threading.Lock()
+    # The log starts with the "start" line: what a port's thread reports before it (a port
+    # found while the gateways start) is printed right after it.
+    early: list[tuple[str, str, dict[str, object]]] = []
+    started = False
+
+    def write(lines: list[tuple[str, str, dict[str, object]]]) -> None:
+        for name, line, values in lines:
+            print(json.dumps({"event": name, **values}) if as_json else line, flush=True)
 
     def emit(event: str, text: str, **fields: object) -> None:
+        nonlocal started
         with lock:
-            if as_json:
-                print(json.dumps({"event": event, **fields}), flush=True)
-            else:
-                print(text, flush=True)
+            if not started and event != "start":
+                early.append((event, text, fields))
+                return
+            lines = [(event, text, fields)]
+            if event == "start":
+                started = True
+                lines += early
+                early.clear()
+            write(lines)
 
     def on_request(rec: RequestRecord) -> None:
         emit("request", rec.text(), **rec.json())
@@ -89,6 +103,8 @@ def gateway(
     except GatewayError:
         for g in gateways:
             g.stop()
+        with lock:
+            write(early)  # what the ports said before the gateway gave up
         raise
     where = [*port, *([f"tcp 127.0.0.1:{tcp_port}"] if tcp_port is not None else [])]
     emit("start", f"gateway for {scheduler} on {', '.join(where)}", scheduler=scheduler,
