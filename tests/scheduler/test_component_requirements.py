@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sched_world import CLASS_ID, VENDOR_ID, Api, SimDevice, World, make_envelope
+from sched_world import CLASS_ID, VENDOR_ID, Api, SimDevice, World, cli_accounts, make_envelope
 from suture.cli.main import app
 from suture.keys import PrivateKey, write_key_pair
 from suture.scheduler.models import RolloutDevice
@@ -188,7 +188,7 @@ def test_requirement_added_after_planning(world: World) -> None:
     releases.update_release(world.session(), release_id=app2.id, now=world.clock.now(),
                             change=ReleaseUpdate(requires=[Requirement(component="loader",
                                                                        min_version=3)]),
-                            actor="alice")
+                            actor=world.alice)
     doc = dev.poll()
     assert (doc[K_RELEASE_ID], doc[K_COMPONENT]) == (loader3.id, "loader")
 
@@ -221,7 +221,7 @@ def test_held_when_no_loader_release_can_meet_it(world: World, api: Api) -> None
     assert world.status(ro.id).totals["blocked"] == 1
     # A recalled loader 3 does not help.
     loader3 = world.release(3, component="loader")
-    releases.recall_release(world.session(), release_id=loader3.id, revert=False, actor="alice",
+    releases.recall_release(world.session(), release_id=loader3.id, revert=False, actor=world.alice,
                             now=world.clock.now())
     world.advance()
     assert world.status(ro.id).blocked[0].reason.endswith(
@@ -256,18 +256,19 @@ def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.Monkey
                                       vendor_key: PrivateKey) -> None:
     """The commands of docs/run-a-rollout.md's "Requirements" section, as an operator runs them."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SUTURE_OPERATOR", "alice")
     monkeypatch.setenv("COLUMNS", "200")
     cli = CliRunner()
 
-    def run(*args: str, code: int = 0) -> str:
-        result = cli.invoke(app, ["scheduler", *args])
+    def run(*args: str, code: int = 0, as_: str = "alice") -> str:
+        result = cli.invoke(app, ["scheduler", *args], env={"SUTURE_TOKEN": tokens.get(as_, "")})
         assert result.exit_code == code, result.output
         assert "Traceback" not in result.output
         return result.output
 
+    tokens: dict[str, str] = {}
     write_key_pair(vendor_key, tmp_path / "vendor.pem")
     run("init", "--trust-anchor", "vendor.pub.pem")
+    tokens.update(cli_accounts(cli, app))
     for name, installed in (("pump-01", ("app=1", "loader=3")), ("pump-02", ("app=1",
                                                                               "loader=1"))):
         run("device", "add", name, "--board", "sim", "--vendor-id", VENDOR_ID, "--class-id",
@@ -278,7 +279,7 @@ def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.Monkey
     out = run("release", "import", "app-2.suit", "app-2.bin", "--requires", "loader>=3")
     assert "release 1: app #2" in out
     assert "loader>=3" in run("release", "list")
-    err = run("release", "update", "1", "--requires", "loader3", code=1)
+    err = run("release", "update", "1", "--requires", "loader3", code=2)
     assert err.strip() == "error: --requires 'loader3': expected COMPONENT>=VERSION, e.g. loader>=3"
     out = run("rollout", "create", "--release", "1", "--name", "app 2", "--group", "ward-3")
     assert out == doc_example("suture scheduler rollout create --release 1 --name \"app 2\" "
@@ -288,7 +289,7 @@ def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.Monkey
     reason = ("app #2 (release 1) requires loader >= 3 (device has 1): no loader release >= 3 "
               "is imported")
     assert f"pump-02: {reason}" in out
-    run("rollout", "approve", "1", "--as", "bob")
+    run("rollout", "approve", "1", as_="bob")
     out = run("rollout", "start", "1")
     assert "rollout 1: running" in out
     assert f"pump-02: {reason}" in out

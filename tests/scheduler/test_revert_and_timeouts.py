@@ -22,6 +22,7 @@ from suture.scheduler.errors import ConflictError
 from suture.scheduler.models import RolloutDevice
 from suture.scheduler.policies.decide import Action
 from suture.scheduler.services import rollouts
+from suture.scheduler.services.audit import load_audit_key
 from suture.scheduler.services.schedules import ScheduleContext
 from typer.testing import CliRunner
 
@@ -39,8 +40,8 @@ def entry(world: World, rollout_id: int, device_id: str) -> RolloutDevice:
 
 
 def abort(world: World, rollout_id: int, *, revert: bool) -> None:
-    rollouts.abort_rollout(world.session(), rollout_id=rollout_id, revert=revert, actor="alice",
-                           now=world.clock.now())
+    rollouts.abort_rollout(world.session(), rollout_id=rollout_id, revert=revert,
+                           actor=world.alice, now=world.clock.now())
 
 
 # -- revert -----------------------------------------------------------------------------------
@@ -88,12 +89,16 @@ def test_revert_refused_by_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     runner = CliRunner()
     assert runner.invoke(app, ["scheduler", "init"]).exit_code == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'scheduler.db'}")
-    world = World(make_session_factory(engine), clock, ctx, scheduler_key, vendor_key, tmp_path)
+    key = load_audit_key(tmp_path / "audit-key.json")
+    world = World(make_session_factory(engine, audit_key=key), clock, ctx, scheduler_key,
+                  vendor_key, tmp_path)
+    monkeypatch.setenv("SUTURE_TOKEN", world.tokens["alice"])
     dev = world.device("pump-1")
     ro = world.rollout(world.release(2).id)
     world.start(ro.id)
     dev.update_fully()
-    result = runner.invoke(app, ["scheduler", "rollout", "abort", str(ro.id), "--revert"])
+    result = runner.invoke(app, ["scheduler", "rollout", "abort", str(ro.id), "--revert",
+                                 "--yes"])
     assert result.exit_code == 1
     assert "pump-1" in result.output
     assert "only devices in trial can be reverted" in result.output

@@ -208,6 +208,27 @@ def test_signatures_cover_the_public_url_behind_a_proxy(tmp_path: Path) -> None:
         client.finish(grant)
 
 
+def _release_manager(config: Path, trust_anchor: Path, home: Path) -> str:
+    """`suture scheduler init` with an administrator, who makes a release manager: its token."""
+    password = "correct horse battery staple"
+
+    def sched(*args: str | Path, stdin: str | None = None, token: str = "") -> str:
+        result = runner.invoke(suture_app, ["scheduler", *[str(a) for a in args]], input=stdin,
+                               env={"SUTURE_TOKEN": token, "XDG_CONFIG_HOME": str(home)})
+        assert result.exit_code == 0, result.output
+        return str(result.stdout)
+
+    sched("init", "--config", config, "--trust-anchor", trust_anchor, "--admin", "root",
+          "--password-stdin", stdin=password + "\n")
+    admin = sched("login", "root", "--config", config, "--password-stdin", "--print",
+                  stdin=password + "\n").strip()
+    sched("operator", "add", "rita", "--no-password", "--role", "release_manager", "--config",
+          config, token=admin)
+    issued = json.loads(sched("token", "create", "--for", "rita", "--config", config, "--json",
+                              token=admin))
+    return str(issued["token"])
+
+
 @pytest.mark.slow
 def test_scheduler_mirrors_from_a_vendor_on_loopback(
     tmp_path: Path, release_dir: Path, loopback_vendor: VendorSettings
@@ -224,8 +245,11 @@ def test_scheduler_mirrors_from_a_vendor_on_loopback(
     vendors = tmp_path / "vendors.json"
     url = loopback_vendor.releases_url
 
+    token = ""
+
     def sched(*args: str | Path) -> tuple[int, str, str]:
-        result = runner.invoke(scheduler, ["vendor", *[str(a) for a in args]])
+        result = runner.invoke(scheduler, ["vendor", *[str(a) for a in args]],
+                               env={"SUTURE_TOKEN": token})
         return result.exit_code, result.stdout, result.stderr
 
     code, out, err = sched("add", url, "--name", "acme", "--client-key", client_private,
@@ -235,10 +259,10 @@ def test_scheduler_mirrors_from_a_vendor_on_loopback(
     assert f"authorization server {loopback_vendor.grant_endpoint}" in out
     code, out, _ = sched("list", "--vendors", vendors)
     assert "acme" in out
-    # The scheduler's own settings file and database, as `suture scheduler init` makes them.
+    # The scheduler's own settings file and database, as `suture scheduler init` makes them,
+    # and a release manager signed in (the mirror imports as an operator).
     config = tmp_path / "scheduler.env"
-    code, out, err = run("scheduler", "init", "--config", config, "--trust-anchor", vendor_public)
-    assert code == 0, err
+    token = _release_manager(config, vendor_public, tmp_path)
     now = datetime.datetime.now(datetime.UTC)
     window = ["--start", now.isoformat(), "--end", (now + datetime.timedelta(days=2)).isoformat()]
     code, out, err = sched("mirror", "acme", "app-12", "--device", "pump-1", "--device",
@@ -253,7 +277,9 @@ def test_scheduler_mirrors_from_a_vendor_on_loopback(
     assert "exists" in err
     assert "Traceback" not in out + err
     # The release is in the scheduler, as its own CLI sees it.
-    code, out, err = run("scheduler", "release", "list", "--config", config, "--json")
+    listed = runner.invoke(suture_app, ["scheduler", "release", "list", "--config", str(config),
+                                        "--json"], env={"SUTURE_TOKEN": token})
+    code, out, err = listed.exit_code, listed.stdout, listed.stderr
     assert code == 0, err
     assert [r["sequence_number"] for r in json.loads(out)] == [12]
 

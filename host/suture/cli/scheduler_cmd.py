@@ -1,43 +1,47 @@
 """`suture scheduler`: the hospital's scheduler: service, devices, releases, rollouts, audit log.
 
-Commands act on the scheduler's database directly (through the same services as the HTTP API),
-as the operator named by ``--as`` (default: ``$SUTURE_OPERATOR`` or the login name).
+Commands act on the scheduler's database directly, through the same services, roles and rules
+as the HTTP API, as the operator their API token proves (``suture scheduler login``, or
+``SUTURE_TOKEN``; ``scheduler_auth.py``).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-scheduler_app = typer.Typer(
+from suture.cli.errors import CliError, SutureTyper, describe, handled
+from suture.cli.options import DryRunOpt, YesOpt, confirm, emit_json
+from suture.errors import EXIT_FAILED, EXIT_USAGE
+from suture.scheduler.authz import Permission, Principal
+
+scheduler_app = SutureTyper(
     help="The hospital's scheduler: service, devices, releases, rollouts, audit log.",
     no_args_is_help=True,
 )
-device_app = typer.Typer(help="The device registry.", no_args_is_help=True)
-release_app = typer.Typer(help="Releases: import (verified), list, show, recall.",
+device_app = SutureTyper(help="The device registry.", no_args_is_help=True)
+release_app = SutureTyper(help="Releases: import (verified), list, show, recall.",
                           no_args_is_help=True)
-rollout_app = typer.Typer(help="Rollouts: plan, approve, start, pause, resume, abort, status.",
+rollout_app = SutureTyper(help="Rollouts: plan, approve, start, pause, resume, abort, status.",
                           no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-operator_app = typer.Typer(help="Operators of the HTTP API.", no_args_is_help=True)
+audit_app = SutureTyper(help="The audit log: keyed hash chain, checkpoints, export.",
+                        no_args_is_help=True)
+operator_app = SutureTyper(help="Operator accounts and their roles (administrators).",
+                           no_args_is_help=True)
 scheduler_app.add_typer(device_app, name="device")
 scheduler_app.add_typer(release_app, name="release")
 scheduler_app.add_typer(rollout_app, name="rollout")
@@ -54,63 +58,53 @@ DEFAULT_CONFIG = Path("scheduler.env")
 ConfigOpt = Annotated[Path, typer.Option(
     "--config", "-c", envvar="SUTURE_SCHEDULER_CONFIG",
     help="Settings file written by `suture scheduler init`.")]
-ActorOpt = Annotated[str | None, typer.Option(
-    "--as", envvar="SUTURE_OPERATOR", help="Operator name recorded in the audit log "
-    "(default: the login name).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int = EXIT_FAILED) -> CliError:
+    """A refusal of the command itself, to raise: the CLI's one handler prints it."""
+    return CliError(message, code)
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn every expected failure into one clear line and a non-zero exit code."""
-    from suture.keys import KeyFileError
-    from suture.scheduler.errors import SchedulerError
-
-    try:
-        yield
-    except SchedulerError as exc:
-        raise _fail(str(exc)) from None
-    except KeyFileError as exc:
-        raise _fail(str(exc)) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise _fail(f"{where}: {first.get('msg')}" if where else str(first.get("msg"))) from None
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    except SQLAlchemyError as exc:
-        raise _fail(f"database: {str(exc).splitlines()[0]}") from None
-    except OSError as exc:
-        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+# Every command already runs inside the CLI's one handler (suture.cli.errors); a block in
+# `with _errors():` ends there too.
+_errors = handled
 
 
 def _settings(config: Path) -> Any:
     from suture.scheduler.config import load_settings
+    from suture.scheduler.errors import ConfigurationError
 
-    return load_settings(config if config.exists() else None)
+    try:
+        return load_settings(config if config.exists() else None)
+    except ValueError as exc:  # load_settings: a line it cannot read, a value it refuses
+        found = describe(exc)
+        raise ConfigurationError(found[0] if found else str(exc)) from None
 
 
 def _sessions(config: Path) -> tuple[Any, sessionmaker[Session]]:
     from suture.scheduler.db import make_engine, make_session_factory
+    from suture.scheduler.services.audit import load_audit_key
 
     settings = _settings(config)
-    return settings, make_session_factory(make_engine(settings.database_url, pool_size=2))
+    return settings, make_session_factory(make_engine(settings.database_url, pool_size=2),
+                                          audit_key=load_audit_key(settings.audit_key_path))
 
 
-def _run(config: Path, fn: Callable[[Any, Session], T]) -> T:
+def _run(config: Path, need: Permission | None,
+         fn: Callable[[Any, Session, Principal], T]) -> T:
+    """Sign in with the command's token (``scheduler_auth.py``), check ``need`` (None: any
+    signed-in operator), then ``fn(settings, session, operator)``."""
+    from suture.cli.scheduler_auth import signed_in
+    from suture.scheduler.authz import require
+
     with _errors():
         settings, sessions = _sessions(config)
         with sessions() as session:
-            return fn(settings, session)
-
-
-def _actor(actor: str | None) -> str:
-    return actor or getpass.getuser()
+            me = signed_in(session, _now())
+            if need is not None:
+                require(me, need)
+            return fn(settings, session, me)
 
 
 def _now() -> int:
@@ -139,11 +133,14 @@ def init(
     ] = None,
     public_url: Annotated[str | None, typer.Option(
         help="Where devices reach the scheduler (default http://127.0.0.1:8640).")] = None,
-    operator: Annotated[str | None, typer.Option(
-        help="Also create this operator for the HTTP API and print its token.")] = None,
+    admin: Annotated[str | None, typer.Option(
+        help="Create this administrator account (only while there is no active one); it asks "
+        "for a password.")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        help="Read the administrator's password from the first line of stdin.")] = False,
 ) -> None:
-    """Create the database (or upgrade it), the ES256 signing key, the device root secret and
-    the settings file. Safe to run again: existing keys and secrets are kept."""
+    """Create the database (or upgrade it), the ES256 signing key, the device root secret, the
+    audit key and the settings file. Safe to run again: existing keys and secrets are kept."""
     from suture.keys import (
         generate_private_key,
         key_id,
@@ -173,6 +170,8 @@ def init(
         if public_url is not None:
             values["public_url"] = public_url
         values.setdefault("public_url", "http://127.0.0.1:8640")
+        values.setdefault("audit_key_path", str(base / "audit-key.json"))
+        values.setdefault("audit_checkpoint_path", str(base / "audit-checkpoints.jsonl"))
         key_path = Path(str(values["signing_key_path"]))
         if key_path.exists():
             signing = load_private_key(key_path)
@@ -189,16 +188,41 @@ def init(
         migrate.upgrade(engine)
         revision = migrate.current_revision(engine)
         _out.print(f"database     {settings.database_url} (schema {revision})", highlight=False)
+        audit_key = _ensure_audit_key(settings.audit_key_path,
+                                      make_session_factory(engine)())
         _out.print(f"settings     {config} (mode 0600: holds the device root secret)",
                    highlight=False)
         _out.print(f"key id       {key_id(signing.public_key()).hex()}", highlight=False)
         _out.print(f"devices verify schedules with {public_key_path(key_path)}", highlight=False)
-        if operator:
+        if admin:
+            from suture.cli.scheduler_operator_cmd import read_new_password
             from suture.scheduler.services import operators
 
-            with make_session_factory(engine)() as session:
-                token = operators.add_operator(session, name=operator, actor="init", now=_now())
-            _out.print(f"operator     {operator}  token {token}  (shown once)", highlight=False)
+            password = read_new_password(password_stdin)
+            with make_session_factory(engine, audit_key=audit_key)() as session:
+                operators.bootstrap_administrator(session, name=admin, password=password,
+                                                  now=_now())
+            _out.print(f"administrator {admin} (sign in: suture scheduler login {admin})",
+                       highlight=False)
+
+
+def _ensure_audit_key(path: Path, session: Session) -> Any:
+    """The audit key file, made (mode 0600) when missing: it covers the records from the next
+    one on; the checkpoint verification key goes beside it."""
+    from suture.scheduler.services import audit
+
+    if path.exists():
+        key = audit.load_audit_key(path)
+        _out.print(f"audit key    {path} (kept; checkpoint key {key.key_id})", highlight=False)
+        return key
+    seq, _ = audit.head(session)
+    key = audit.AuditKey.generate(keyed_from_seq=seq + 1)
+    audit.write_audit_key(path, key)
+    public = path.with_name(path.stem + ".checkpoint.pub.pem")
+    audit.write_checkpoint_public_key(public, key)
+    _out.print(f"audit key    {path} (new, mode 0600: keep it off the database's storage; "
+               f"auditors verify checkpoints with {public})", highlight=False)
+    return key
 
 
 @scheduler_app.command()
@@ -215,7 +239,7 @@ def serve(
 
     with _errors():
         settings = _settings(config)
-        app = create_app(settings)
+        app = create_app(settings, config_path=config if config.exists() else None)
     _out.print(f"scheduler on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)",
                highlight=False)
     uvicorn.run(app, host=host, port=port, workers=workers, log_level="info")
@@ -228,7 +252,8 @@ def _parse_installed(items: list[str] | None) -> dict[str, int]:
     for item in items or []:
         name, sep, version = item.partition("=")
         if not sep or not version.isdigit():
-            raise ValueError(f"--installed {item!r}: expected COMPONENT=VERSION, e.g. app=3")
+            raise CliError(f"--installed {item!r}: expected COMPONENT=VERSION, e.g. app=3",
+                           EXIT_USAGE)
         out[name] = int(version)
     return out
 
@@ -250,32 +275,39 @@ def device_add(
     secret_out: Annotated[Path | None, typer.Option(
         help="Write the device secret (hex) to this file (mode 0600) instead of printing it.")
     ] = None,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False,
 ) -> None:
     """Register a device and issue its credential (the secret is shown once)."""
     from suture.scheduler.schemas import DeviceCreate
     from suture.scheduler.services import devices
 
-    def go(settings: Any, session: Session) -> None:
+    def go(settings: Any, session: Session, me: Principal) -> None:
         create = DeviceCreate(id=device_id, board=board, vendor_id=vendor_id, class_id=class_id,
                               ward=ward, location=location, criticality=criticality,
                               tags=tag or [], groups=group or [],
                               installed=_parse_installed(installed))
         _, cred = devices.add_device(session, create=create,
                                      root_secret=settings.root_secret_bytes(),
-                                     actor=_actor(actor), now=_now())
-        _out.print(f"device {device_id} registered; credential fingerprint "
-                   f"{cred.fingerprint[:16]}", highlight=False)
+                                     actor=me, now=_now())
         if secret_out is not None:
             fd = os.open(secret_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(cred.secret_hex + "\n")
+        if as_json:
+            emit_json({"id": device_id, "credential_fingerprint": cred.fingerprint,
+                       "credential_generation": cred.generation,
+                       "secret": None if secret_out is not None else cred.secret_hex,
+                       "secret_file": str(secret_out) if secret_out is not None else None})
+            return
+        _out.print(f"device {device_id} registered; credential fingerprint "
+                   f"{cred.fingerprint[:16]}", highlight=False)
+        if secret_out is not None:
             _out.print(f"secret written to {secret_out}", highlight=False)
         else:
             _out.print(f"secret {cred.secret_hex}  (shown once: provision it into the device)",
                        highlight=False)
 
-    _run(config, go)
+    _run(config, Permission.DEVICE_WRITE, go)
 
 
 @device_app.command("list")
@@ -288,7 +320,7 @@ def device_list(
     from suture.scheduler.schemas import DevicePublic
     from suture.scheduler.services import devices
 
-    def go(settings: Any, session: Session) -> None:
+    def go(settings: Any, session: Session, me: Principal) -> None:
         rows, total = devices.list_devices(session, limit=limit, group=group)
         if as_json:
             _out.print_json(json.dumps([DevicePublic.model_validate(d).model_dump() for d in rows]))
@@ -301,7 +333,7 @@ def device_list(
                           d.state, "yes" if d.busy else "", _when(d.last_seen))
         _out.print(table)
 
-    _run(config, go)
+    _run(config, Permission.DEVICE_READ, go)
 
 
 @device_app.command("show")
@@ -311,7 +343,7 @@ def device_show(device_id: str, config: ConfigOpt = DEFAULT_CONFIG, as_json: Jso
     from suture.scheduler.schemas import DeviceDetail, DeviceEventPublic, DevicePublic
     from suture.scheduler.services import devices
 
-    def go(settings: Any, session: Session) -> None:
+    def go(settings: Any, session: Session, me: Principal) -> None:
         d, events = devices.get_device(session, device_id=device_id)
         detail = DeviceDetail(**DevicePublic.model_validate(d).model_dump(),
                               history=[DeviceEventPublic.model_validate(e) for e in events])
@@ -330,7 +362,7 @@ def device_show(device_id: str, config: ConfigOpt = DEFAULT_CONFIG, as_json: Jso
             hist.add_row(_when(e.at), e.kind, e.state, json.dumps(e.detail)[:100])
         _out.print(hist)
 
-    _run(config, go)
+    _run(config, Permission.DEVICE_READ, go)
 
 
 @device_app.command("rotate")
@@ -339,14 +371,15 @@ def device_rotate(
     secret_out: Annotated[Path | None, typer.Option(
         help="Write the new secret (hex) to this file (mode 0600) instead of printing it.")
     ] = None,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Issue a new credential to a device; the old secret stops working at once."""
     from suture.scheduler.services import devices
 
-    cred = _run(config, lambda s, session: devices.rotate_credential(
-        session, device_id=device_id, root_secret=s.root_secret_bytes(), actor=_actor(actor),
-        now=_now()))
+    cred = _run(config, Permission.DEVICE_CREDENTIAL, lambda s, session, me:
+                devices.rotate_credential(session, device_id=device_id,
+                                          root_secret=s.root_secret_bytes(), actor=me,
+                                          now=_now()))
     _out.print(f"device {device_id}: credential generation {cred.generation}, fingerprint "
                f"{cred.fingerprint[:16]}", highlight=False)
     if secret_out is not None:
@@ -362,15 +395,14 @@ def device_rotate(
 def device_busy(
     device_id: str,
     busy: Annotated[bool, typer.Option("--on/--off", help="In clinical use (no install) or not.")],
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Mark a device as in clinical use (nothing is installed until it is released)."""
     from suture.scheduler.schemas import DeviceUpdate
     from suture.scheduler.services import devices
 
-    _run(config, lambda s, session: devices.update_device(
-        session, device_id=device_id, change=DeviceUpdate(busy=busy), actor=_actor(actor),
-        now=_now()))
+    _run(config, Permission.DEVICE_WRITE, lambda s, session, me: devices.update_device(
+        session, device_id=device_id, change=DeviceUpdate(busy=busy), actor=me, now=_now()))
     _out.print(f"device {device_id} {'busy' if busy else 'available'}")
 
 
@@ -383,7 +415,8 @@ def _parse_requires(items: list[str] | None) -> list[Any]:
     for item in items or []:
         name, sep, version = item.partition(">=")
         if not sep or not version.strip().isdigit():
-            raise ValueError(f"--requires {item!r}: expected COMPONENT>=VERSION, e.g. loader>=3")
+            raise CliError(f"--requires {item!r}: expected COMPONENT>=VERSION, e.g. loader>=3",
+                           EXIT_USAGE)
         out.append(Requirement(component=name.strip(), min_version=int(version)))
     return out
 
@@ -400,24 +433,28 @@ def release_import(
         help="Devices on older versions must install this release on their way up.")] = False,
     requires: Annotated[list[str] | None, typer.Option(
         help="COMPONENT>=VERSION the device must already run; repeatable.")] = None,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False,
 ) -> None:
     """Verify a release against the vendor's trust anchor, then store it."""
     from suture.keys import load_public_key
+    from suture.scheduler.schemas import ReleasePublic
     from suture.scheduler.services import releases
 
-    def go(settings: Any, session: Session) -> None:
+    def go(settings: Any, session: Session, me: Principal) -> None:
         anchors = [load_public_key(p) for p in (trust_anchor or settings.trust_anchor_paths)]
         rel = releases.import_release(
             session, envelope=envelope.read_bytes(), payload=payload.read_bytes(),
             sbom=sbom.read_bytes() if sbom else None,
             notes=notes.read_text() if notes else None, trust_anchors=anchors,
-            actor=_actor(actor), must_pass_through=must_pass_through,
+            actor=me, must_pass_through=must_pass_through,
             requires=_parse_requires(requires), now=_now())
+        if as_json:
+            emit_json(ReleasePublic.model_validate(rel).model_dump(mode="json"))
+            return
         _out.print(f"release {rel.id}: {rel.component} #{rel.sequence_number} "
                    f"({rel.payload_size} bytes) verified and imported", highlight=False)
 
-    _run(config, go)
+    _run(config, Permission.RELEASE_IMPORT, go)
 
 
 @release_app.command("list")
@@ -426,7 +463,7 @@ def release_list(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -
     from suture.scheduler.schemas import ReleasePublic
     from suture.scheduler.services import releases
 
-    def go(settings: Any, session: Session) -> None:
+    def go(settings: Any, session: Session, me: Principal) -> None:
         rows = [ReleasePublic.model_validate(r) for r in releases.list_releases(session)]
         if as_json:
             _out.print_json(json.dumps([r.model_dump() for r in rows]))
@@ -440,18 +477,29 @@ def release_list(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -
                           "RECALLED" if r.recalled else "", _when(r.imported_at))
         _out.print(table)
 
-    _run(config, go)
+    _run(config, Permission.RELEASE_READ, go)
 
 
 @release_app.command("show")
-def release_show(release_id: int, config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """One release in full (JSON)."""
+def release_show(release_id: int, config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False
+                 ) -> None:
+    """One release in full; --json for every field."""
     from suture.scheduler.schemas import ReleasePublic
     from suture.scheduler.services import releases
 
-    rel = _run(config, lambda s, session: ReleasePublic.model_validate(
-        releases.get_release(session, release_id=release_id)))
-    _out.print_json(rel.model_dump_json())
+    rel = _run(config, Permission.RELEASE_READ, lambda s, session, me:
+               ReleasePublic.model_validate(releases.get_release(session,
+                                                                 release_id=release_id)))
+    fields = rel.model_dump(mode="json")
+    if as_json:
+        emit_json(fields)
+        return
+    info = Table.grid(padding=(0, 2))
+    for name, value in fields.items():
+        shown = _when(value) if name.endswith("_at") and isinstance(value, int) else (
+            json.dumps(value) if isinstance(value, list | dict) else str(value))
+        info.add_row(name, shown)
+    _out.print(Panel(info, title=f"release {release_id}"))
 
 
 @release_app.command("update")
@@ -466,20 +514,20 @@ def release_update(
     ] = None,
     no_requires: Annotated[bool, typer.Option(
         "--no-requires", help="Remove every requirement.")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Change a release's place in the version graph: must-pass-through, requirements."""
     from suture.scheduler.schemas import ReleaseUpdate
     from suture.scheduler.services import releases
 
-    def go(settings: Any, session: Session) -> Any:
+    def go(settings: Any, session: Session, me: Principal) -> Any:
         change = ReleaseUpdate(must_pass_through=must_pass_through,
                                requires=[] if no_requires else
                                (_parse_requires(requires) if requires else None))
         return releases.update_release(session, release_id=release_id, change=change,
-                                       actor=_actor(actor), now=_now())
+                                       actor=me, now=_now())
 
-    rel = _run(config, go)
+    rel = _run(config, Permission.RELEASE_UPDATE, go)
     needs = ", ".join(f"{q['component']}>={q['min_version']}" for q in rel.requires) or "nothing"
     _out.print(f"release {rel.id}: {rel.component} #{rel.sequence_number}; must-pass-through "
                f"{'yes' if rel.must_pass_through else 'no'}; requires {needs}", highlight=False)
@@ -489,14 +537,32 @@ def release_update(
 def release_recall(
     release_id: int,
     revert: Annotated[bool, typer.Option(
+        "--revert/--no-revert",
         help="Devices in trial revert (confirmed ones cannot: they keep it).")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt = False, dry_run: DryRunOpt = False,
 ) -> None:
-    """Withdraw a release: its rollouts abort and it is never planned again."""
+    """Withdraw a release: its rollouts abort and it is never planned again.
+
+    With --revert it asks first (--yes: do not ask; without a terminal nothing is done
+    without it); --dry-run says which rollouts would stop and which devices would revert.
+    """
+    from suture.cli.scheduler_preview import preview_recall
     from suture.scheduler.services import releases
 
-    _run(config, lambda s, session: releases.recall_release(
-        session, release_id=release_id, revert=revert, actor=_actor(actor), now=_now()))
+    if dry_run:
+        previews = _run(config, Permission.RELEASE_RECALL, lambda s, session, me:
+                        preview_recall(session, release_id=release_id, revert=revert))
+        _out.print(f"release {release_id} would be recalled: never planned again; "
+                   f"{len(previews)} rollout(s) of it would be aborted", highlight=False)
+        for preview in previews:
+            for line in preview.lines():
+                _out.print(line, highlight=False)
+        _out.print("dry run: nothing was changed", highlight=False)
+        return
+    if revert:
+        confirm(f"Recall release {release_id} and revert the devices in trial?", yes=yes)
+    _run(config, Permission.RELEASE_RECALL, lambda s, session, me: releases.recall_release(
+        session, release_id=release_id, revert=revert, actor=me, now=_now()))
     _out.print(f"release {release_id} recalled{' (devices in trial revert)' if revert else ''}")
 
 
@@ -510,10 +576,10 @@ def _parse_time(text: str | None) -> int | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--deadline {text!r}: use ISO 8601 (2026-03-01T02:00+01:00) or unix "
-                         "seconds") from None
+        raise CliError(f"--deadline {text!r}: use ISO 8601 (2026-03-01T02:00+01:00) or unix "
+                         "seconds", EXIT_USAGE) from None
     if parsed.tzinfo is None:
-        raise ValueError(f"--deadline {text!r}: give a time zone offset")
+        raise CliError(f"--deadline {text!r}: give a time zone offset", EXIT_USAGE)
     return int(parsed.timestamp())
 
 
@@ -542,13 +608,13 @@ def rollout_create(
     deadline: Annotated[str | None, typer.Option(
         help="After this time the install is forced (ISO 8601 or unix seconds).")] = None,
     download_only: Annotated[bool, typer.Option(help="Stage only; never install.")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False,
 ) -> None:
     """Plan a rollout into waves; it then awaits approval."""
-    from suture.scheduler.schemas import RolloutCreate, WindowSpec
+    from suture.scheduler.schemas import RolloutCreate, RolloutPublic, WindowSpec
     from suture.scheduler.services import rollouts
 
-    def go(settings: Any, session: Session) -> None:
+    def go(settings: Any, session: Session, me: Principal) -> None:
         spec = RolloutCreate(
             name=name, release_id=release, target_groups=group or [], target_filter=filter_,
             waves=[w.strip() for w in waves.split(",") if w.strip()],
@@ -558,30 +624,36 @@ def rollout_create(
             window=WindowSpec(cron=window_cron, duration_s=window_duration, tz=window_tz)
             if window_cron else None,
             deadline=_parse_time(deadline), download_only=download_only)
-        ro = rollouts.create_rollout(session, spec=spec, actor=_actor(actor), now=_now())
+        ro = rollouts.create_rollout(session, spec=spec, actor=me, now=_now())
+        if as_json:
+            emit_json(RolloutPublic.model_validate(ro).model_dump(mode="json"))
+            return
         _out.print(f"rollout {ro.id}: {ro.target_count} devices in {ro.wave_count} waves; "
                    f"needs {ro.required_approvals} approval(s)", highlight=False)
         _print_held(rollouts.rollout_status(session, rollout_id=ro.id))
 
-    _run(config, go)
+    _run(config, Permission.ROLLOUT_PLAN, go)
 
 
 def _rollout_action(verb: str, call: Callable[..., Any], **extra: Any) -> Callable[..., None]:
+    need = Permission.ROLLOUT_APPROVE if verb == "approve" else Permission.ROLLOUT_OPERATE
+
     def command(rollout_id: Annotated[int, typer.Argument(help="Rollout id.")],
-                config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None) -> None:
+                config: ConfigOpt = DEFAULT_CONFIG) -> None:
         from suture.scheduler.services import rollouts
 
-        def go(settings: Any, session: Session) -> Any:
-            ro = call(session, rollout_id=rollout_id, actor=_actor(actor), now=_now(), **extra)
+        def go(settings: Any, session: Session, me: Principal) -> Any:
+            ro = call(session, rollout_id=rollout_id, actor=me, now=_now(), **extra)
             return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id)
 
-        state, status = _run(config, go)
+        state, status = _run(config, need, go)
         _out.print(f"rollout {rollout_id}: {state}", highlight=False)
         if verb in ("start", "resume"):
             _print_held(status)
 
     command.__doc__ = {
-        "approve": "Approve a rollout (two distinct operators for critical devices).",
+        "approve": "Approve a rollout (two distinct approvers, not its authors, for critical "
+                   "devices).",
         "start": "Start an approved rollout.",
         "pause": "Pause a running rollout: nothing new starts; trials finish.",
         "resume": "Resume a paused rollout.",
@@ -601,27 +673,48 @@ def _register_rollout_actions() -> None:
 def rollout_abort(
     rollout_id: int,
     revert: Annotated[bool, typer.Option(
+        "--revert/--no-revert",
         help="Devices in trial revert; refused if a device confirmed the release.")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG, yes: YesOpt = False, dry_run: DryRunOpt = False,
 ) -> None:
     """Abort a rollout; with --revert, the devices in trial go back.
 
     A device that confirmed the release has no backup to go back to: --revert is
     refused while any has (abort without it, and roll out a fixed release).
+    With --revert it asks first (--yes: do not ask; without a terminal nothing is
+    done without it); --dry-run says which devices would revert, keep the release
+    or drop what they staged, and whether the scheduler would refuse.
     """
+    from suture.cli.scheduler_preview import preview_abort
     from suture.scheduler.services import rollouts
 
-    ro = _run(config, lambda s, session: rollouts.abort_rollout(
-        session, rollout_id=rollout_id, revert=revert, actor=_actor(actor), now=_now()))
+    if dry_run:
+        preview = _run(config, Permission.ROLLOUT_OPERATE, lambda s, session, me:
+                       preview_abort(session, rollout_id=rollout_id, revert=revert))
+        for line in preview.lines():
+            _out.print(line, highlight=False)
+        _out.print("dry run: nothing was changed", highlight=False)
+        return
+    if revert:
+        confirm(f"Abort rollout {rollout_id} and revert its devices in trial?", yes=yes)
+
+    ro = _run(config, Permission.ROLLOUT_OPERATE, lambda s, session, me: rollouts.abort_rollout(
+        session, rollout_id=rollout_id, revert=revert, actor=me, now=_now()))
     _out.print(f"rollout {rollout_id}: {ro.state}{' (reverting)' if revert else ''}")
 
 
 @rollout_app.command("list")
-def rollout_list(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def rollout_list(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """List rollouts."""
+    from suture.scheduler.schemas import RolloutPublic
     from suture.scheduler.services import rollouts
 
-    rows = _run(config, lambda s, session: rollouts.list_rollouts(session))
+    rows = _run(config, Permission.ROLLOUT_READ,
+                lambda s, session, me: [RolloutPublic.model_validate(r)
+                                        for r in rollouts.list_rollouts(session)])
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in rows])
+        return
     table = Table("id", "name", "release", "state", "wave", "targets", "approvals", "reason",
                   title="rollouts")
     for r in rows:
@@ -699,8 +792,8 @@ def rollout_status(
     from suture.scheduler.services import rollouts
 
     def fetch() -> Any:
-        return _run(config, lambda s, session: rollouts.rollout_status(
-            session, rollout_id=rollout_id))
+        return _run(config, Permission.ROLLOUT_READ, lambda s, session, me:
+                    rollouts.rollout_status(session, rollout_id=rollout_id))
 
     status = fetch()
     if as_json:
@@ -724,13 +817,36 @@ def rollout_status(
 # --- audit, operators ------------------------------------------------------------------------
 
 @audit_app.command("verify")
-def audit_verify(config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Recompute the audit log's hash chain; exit 1 at the first record that does not match."""
+def audit_verify(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    checkpoints: Annotated[list[Path] | None, typer.Option(
+        "--checkpoints", help="A checkpoint file or JSON-lines export kept outside the "
+        "database (signed checkpoints); repeatable.")] = None,
+    checkpoint_key: Annotated[Path | None, typer.Option(
+        help="The checkpoint verification key (PEM); default: the audit key's.")] = None,
+) -> None:
+    """Recompute the audit log's hash chain and MACs, check the head and every checkpoint
+    given; exit 1 at the first record that does not verify."""
     from suture.scheduler.services import audit
 
-    result = _run(config, lambda s, session: audit.verify(session))
+    def go(settings: Any, session: Session, me: Principal) -> Any:
+        found = [cp for path in checkpoints or [] for cp in audit.parse_checkpoints(
+            path.read_text().splitlines(), source=str(path))]
+        public = None
+        if checkpoint_key is not None:
+            from cryptography.hazmat.primitives.asymmetric import ed25519
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+            loaded = load_pem_public_key(checkpoint_key.read_bytes())
+            if not isinstance(loaded, ed25519.Ed25519PublicKey):
+                raise ValueError(f"{checkpoint_key}: not an Ed25519 public key")
+            public = loaded
+        return audit.verify(session, checkpoints=found, checkpoint_key=public)
+
+    result = _run(config, Permission.AUDIT_READ, go)
     if result.ok:
-        _out.print(f"audit log intact: {result.records} records", highlight=False)
+        extra = f", {result.checkpoints} checkpoint(s) match" if result.checkpoints else ""
+        _out.print(f"audit log intact: {result.records} records{extra}", highlight=False)
         return
     raise _fail(f"audit log broken at record {result.first_bad_seq}: {result.reason} "
                 f"({result.records} records verified before it)")
@@ -738,29 +854,27 @@ def audit_verify(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
 @audit_app.command("list")
 def audit_list(limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-               config: ConfigOpt = DEFAULT_CONFIG) -> None:
+               config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """The latest audit records."""
+    from suture.scheduler.schemas import AuditRecordPublic
     from suture.scheduler.services import audit
 
-    rows = _run(config, lambda s, session: audit.recent(session, limit=limit))
+    rows = _run(config, Permission.AUDIT_READ,
+                lambda s, session, me: audit.recent(session, limit=limit))
+    if as_json:
+        emit_json([AuditRecordPublic.model_validate(r).model_dump(mode="json") for r in rows])
+        return
     table = Table("seq", "when", "actor", "action", "subject", "detail", title="audit log")
     for r in rows:
         table.add_row(str(r.seq), _when(r.at), r.actor, r.action, r.subject, r.detail[:80])
     _out.print(table)
 
 
-@operator_app.command("add")
-def operator_add(name: str, config: ConfigOpt = DEFAULT_CONFIG, actor: ActorOpt = None) -> None:
-    """Create an operator of the HTTP API and print its bearer token (shown once)."""
-    from suture.scheduler.services import operators
-
-    token = _run(config, lambda s, session: operators.add_operator(
-        session, name=name, actor=_actor(actor), now=_now()))
-    _out.print(f"operator {name}: token {token}  (shown once)", highlight=False)
-
-
 _register_rollout_actions()
 __import__("suture.cli.scheduler_vendor_cmd", fromlist=["_"]).register_into(scheduler_app)
+__import__("suture.cli.scheduler_operator_cmd", fromlist=["_"]).register_into(
+    scheduler_app, operator=operator_app, device=device_app, rollout=rollout_app,
+    audit=audit_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from suture.cli.errors import CliError, SutureTyper
+from suture.cli.options import JsonOpt, emit_json
+from suture.errors import EXIT_FAILED
+
 # soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
 # verdicts stay whole (and greppable); tables and panels still fit the terminal.
 _out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
 
-vendor_app = typer.Typer(
+vendor_app = SutureTyper(
     help="Vendors this scheduler mirrors releases from, with GNAP tokens.",
     no_args_is_help=True,
 )
@@ -30,9 +33,9 @@ VendorsOption = Annotated[
 DEFAULT_VENDORS = Path("vendors.json")
 
 
-def _fail(message: object, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+def _fail(message: object, code: int = EXIT_FAILED) -> CliError:
+    """A refusal of the command itself, to raise: the CLI's one handler prints it."""
+    return CliError(str(message), code)
 
 
 @vendor_app.command("add")
@@ -51,6 +54,7 @@ def add(
         typer.Option(help="The id the vendor registered this scheduler under (else: by key)."),
     ] = None,
     vendors: VendorsOption = DEFAULT_VENDORS,
+    as_json: JsonOpt = False,
 ) -> None:
     """Register a vendor: find its authorization server and remember whom to trust.
 
@@ -60,44 +64,49 @@ def add(
     """
     import httpx
 
-    from suture.keys import KeyFileError, load_private_key, load_public_key
+    from suture.keys import load_private_key, load_public_key
     from suture.scheduler.vendor_mirror import (
-        MirrorError,
         VendorEntry,
         discover_vendor,
         load_vendors,
         save_vendors,
     )
 
-    try:
-        load_private_key(client_key)
-        for anchor in trust_anchors:
-            load_public_key(anchor)
-        with httpx.Client(timeout=10.0) as http:
-            as_uri = discover_vendor(http, url)
-        entries = load_vendors(vendors)
-        entries[name] = VendorEntry(
-            name=name, repository_url=url, as_uri=as_uri,
-            client_key=str(client_key.resolve()),
-            trust_anchors=tuple(str(a.resolve()) for a in trust_anchors),
-            instance_id=instance_id,
-        )
-        save_vendors(vendors, entries)
-    except (KeyFileError, MirrorError) as e:
-        raise _fail(e) from None
+    load_private_key(client_key)
+    for anchor in trust_anchors:
+        load_public_key(anchor)
+    with httpx.Client(timeout=10.0) as http:
+        as_uri = discover_vendor(http, url)
+    entries = load_vendors(vendors)
+    entries[name] = VendorEntry(
+        name=name, repository_url=url, as_uri=as_uri,
+        client_key=str(client_key.resolve()),
+        trust_anchors=tuple(str(a.resolve()) for a in trust_anchors),
+        instance_id=instance_id,
+    )
+    save_vendors(vendors, entries)
+    if as_json:
+        emit_json(_vendor_json(entries[name]))
+        return
     _out.print(f"vendor {name}: repository {url}, authorization server {as_uri}",
                highlight=False, soft_wrap=True)
 
 
-@vendor_app.command("list")
-def list_vendors(vendors: VendorsOption = DEFAULT_VENDORS) -> None:
-    """List the registered vendors."""
-    from suture.scheduler.vendor_mirror import MirrorError, load_vendors
+def _vendor_json(entry: Any) -> dict[str, object]:
+    return {"name": entry.name, "repository_url": entry.repository_url, "as_uri": entry.as_uri,
+            "instance_id": entry.instance_id, "client_key": entry.client_key,
+            "trust_anchors": list(entry.trust_anchors)}
 
-    try:
-        entries = load_vendors(vendors)
-    except MirrorError as e:
-        raise _fail(e) from None
+
+@vendor_app.command("list")
+def list_vendors(vendors: VendorsOption = DEFAULT_VENDORS, as_json: JsonOpt = False) -> None:
+    """List the registered vendors."""
+    from suture.scheduler.vendor_mirror import load_vendors
+
+    entries = load_vendors(vendors)
+    if as_json:
+        emit_json([_vendor_json(v) for v in entries.values()])
+        return
     table = Table("name", "repository", "authorization server", "instance id", "trust anchors")
     for v in entries.values():
         table.add_row(v.name, v.repository_url, v.as_uri, v.instance_id or "(by key)",
@@ -133,10 +142,11 @@ def mirror(
         str | None,
         typer.Option(help="The scheduler's database URL, instead of the settings file's."),
     ] = None,
-    actor: Annotated[str, typer.Option(help="Who does this, for the audit log.")] = "cli",
     vendors: VendorsOption = DEFAULT_VENDORS,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Fetch a release with a GNAP token naming the rollout, verify it, import it.
+    """Fetch a release with a GNAP token naming the rollout, verify it, import it, as the
+    signed-in operator (release_manager; `suture scheduler login`).
 
     The grant names the release, the devices and the window: the vendor sees and
     bounds what is installed. The token is revoked when the files are fetched.
@@ -145,22 +155,25 @@ def mirror(
     """
     import httpx
 
+    from suture.cli.scheduler_auth import signed_in
     from suture.keys import KeyFileError, load_public_key
+    from suture.scheduler.authz import Permission, require
     from suture.scheduler.db import make_engine, make_session_factory
     from suture.scheduler.errors import SchedulerError
+    from suture.scheduler.services.audit import load_audit_key
     from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_release
     from suture.vendor_services.gnap.client import GnapClient, GnapClientError
     from suture.vendor_services.gnap.rights import release_access
     from suture.vendor_services.httpsig import JwkError, SigningKey
 
     window_start, window_end = _timestamp(start), _timestamp(end)
-    if database_url is None:
-        from suture.scheduler.config import load_settings
+    from suture.scheduler.config import load_settings
 
-        try:
-            database_url = load_settings(config if config.exists() else None).database_url
-        except ValueError as e:
-            raise _fail(f"{config}: {e}".replace("\n", " ")) from None
+    try:
+        settings = load_settings(config if config.exists() else None)
+    except ValueError as e:
+        raise _fail(f"{config}: {e}".replace("\n", " ")) from None
+    database_url = database_url or settings.database_url
     try:
         entry = load_vendors(vendors).get(name)
         if entry is None:
@@ -168,7 +181,10 @@ def mirror(
         key = SigningKey.from_file(Path(entry.client_key))
         anchors = [load_public_key(Path(p)) for p in entry.trust_anchors]
         engine = make_engine(database_url)
-        with httpx.Client(timeout=30.0) as http, make_session_factory(engine)() as session:
+        sessions = make_session_factory(engine, audit_key=load_audit_key(settings.audit_key_path))
+        with httpx.Client(timeout=30.0) as http, sessions() as session:
+            me = signed_in(session, int(datetime.datetime.now(datetime.UTC).timestamp()))
+            require(me, Permission.RELEASE_IMPORT)
             client = GnapClient(http, grant_endpoint=entry.as_uri, key=key,
                                 instance_id=entry.instance_id)
             grant = client.request_grant([
@@ -178,7 +194,7 @@ def mirror(
             try:
                 imported = mirror_release(
                     session, client=client, grant=grant, repository_url=entry.repository_url,
-                    release_id=release, trust_anchors=anchors, actor=actor,
+                    release_id=release, trust_anchors=anchors, actor=me,
                 )
             finally:
                 client.finish(grant)
@@ -186,6 +202,12 @@ def mirror(
     except (JwkError, KeyFileError, MirrorError, GnapClientError, SchedulerError,
             httpx.HTTPError) as e:
         raise _fail(e) from None
+    if as_json:
+        emit_json({"vendor": name, "vendor_release": release, "release": imported.id,
+                   "component": imported.component,
+                   "sequence_number": imported.sequence_number,
+                   "grant_revoked": grant.continue_uri})
+        return
     _out.print(f"imported {release} as release {imported.id} ({imported.component} "
                f"#{imported.sequence_number}); grant {grant.continue_uri} revoked",
                highlight=False, soft_wrap=True)
