@@ -12,7 +12,7 @@ from rich.table import Table
 
 from suture.cli.errors import CliError, SutureTyper
 from suture.cli.options import JsonOpt, emit_json
-from suture.errors import EXIT_FAILED
+from suture.errors import EXIT_USAGE
 
 # soft_wrap: a printed line is never broken at the terminal's width, so paths, key ids and
 # verdicts stay whole (and greppable); tables and panels still fit the terminal.
@@ -31,11 +31,6 @@ VendorsOption = Annotated[
     ),
 ]
 DEFAULT_VENDORS = Path("vendors.json")
-
-
-def _fail(message: object, code: int = EXIT_FAILED) -> CliError:
-    """A refusal of the command itself, to raise: the CLI's one handler prints it."""
-    return CliError(str(message), code)
 
 
 @vendor_app.command("add")
@@ -118,9 +113,10 @@ def _timestamp(text: str) -> int:
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{text!r}: use an ISO 8601 time, e.g. 2026-12-01T22:00:00+00:00", 2) from None
+        raise CliError(f"{text!r}: use an ISO 8601 time, e.g. 2026-12-01T22:00:00+00:00",
+                       EXIT_USAGE) from None
     if moment.tzinfo is None:
-        raise _fail(f"{text!r}: give a timezone (e.g. +00:00)", 2)
+        raise CliError(f"{text!r}: give a timezone (e.g. +00:00)", EXIT_USAGE)
     return int(moment.timestamp())
 
 
@@ -156,31 +152,25 @@ def mirror(
     import httpx
 
     from suture.cli.scheduler_auth import signed_in
-    from suture.keys import KeyFileError, load_public_key
+    from suture.cli.scheduler_cmd import _settings
+    from suture.keys import load_public_key
     from suture.scheduler.authz import Permission, require
     from suture.scheduler.db import make_engine, make_session_factory
-    from suture.scheduler.errors import SchedulerError
     from suture.scheduler.services.audit import load_audit_key
     from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_release
-    from suture.vendor_services.gnap.client import GnapClient, GnapClientError
+    from suture.vendor_services.gnap.client import GnapClient
     from suture.vendor_services.gnap.rights import release_access
-    from suture.vendor_services.httpsig import JwkError, SigningKey
+    from suture.vendor_services.httpsig import SigningKey
 
     window_start, window_end = _timestamp(start), _timestamp(end)
-    from suture.scheduler.config import load_settings
-
+    settings = _settings(config)
+    entry = load_vendors(vendors).get(name)
+    if entry is None:
+        raise MirrorError(f"no vendor {name!r} in {vendors} (see: suture scheduler vendor add)")
+    key = SigningKey.from_file(Path(entry.client_key))
+    anchors = [load_public_key(Path(p)) for p in entry.trust_anchors]
+    engine = make_engine(database_url or settings.database_url)
     try:
-        settings = load_settings(config if config.exists() else None)
-    except ValueError as e:
-        raise _fail(f"{config}: {e}".replace("\n", " ")) from None
-    database_url = database_url or settings.database_url
-    try:
-        entry = load_vendors(vendors).get(name)
-        if entry is None:
-            raise MirrorError(f"no vendor {name!r} in {vendors} (see: suture scheduler vendor add)")
-        key = SigningKey.from_file(Path(entry.client_key))
-        anchors = [load_public_key(Path(p)) for p in entry.trust_anchors]
-        engine = make_engine(database_url)
         sessions = make_session_factory(engine, audit_key=load_audit_key(settings.audit_key_path))
         with httpx.Client(timeout=30.0) as http, sessions() as session:
             me = signed_in(session, int(datetime.datetime.now(datetime.UTC).timestamp()))
@@ -198,10 +188,8 @@ def mirror(
                 )
             finally:
                 client.finish(grant)
+    finally:
         engine.dispose()
-    except (JwkError, KeyFileError, MirrorError, GnapClientError, SchedulerError,
-            httpx.HTTPError) as e:
-        raise _fail(e) from None
     if as_json:
         emit_json({"vendor": name, "vendor_release": release, "release": imported.id,
                    "component": imported.component,
