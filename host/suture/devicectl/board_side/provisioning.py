@@ -3,9 +3,9 @@
 import binascii
 
 import micropython
-from loader.hal import board
 
 from loader import api
+from loader.hal import board
 
 
 def provision_app(stream, size, version, blank):
