@@ -58,6 +58,7 @@ def make_accounts(sessions: sessionmaker[Session], now: int
                   ) -> tuple[dict[str, Principal], dict[str, str]]:
     """The administrator, then ``ACCOUNTS``, each with a token: (principals, tokens) by name."""
     boot = operators.bootstrap_administrator(sessions(), name=ADMIN, password=None, now=now)
+    assert boot is not None
     admin = operators.authenticate_token(sessions(), token=boot.token, now=now)
     principals, tokens = {ADMIN: admin}, {ADMIN: boot.token}
     for name, roles in ACCOUNTS.items():

@@ -48,6 +48,7 @@ def seeded_app(sqlite_engine: Engine, settings: Settings, clock: ManualClock,
     sessions = make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)
     boot = operators.bootstrap_administrator(sessions(), name="root", password=None,
                                              now=clock.now())
+    assert boot is not None
     admin = operators.authenticate_token(sessions(), token=boot.token, now=clock.now())
     operators.add_operator(sessions(), name="fuzz", roles=[r.value for r in Role],
                            password=None, actor=admin, now=clock.now())

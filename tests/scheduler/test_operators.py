@@ -158,6 +158,22 @@ def test_password_changes(world: World) -> None:
                                actor=world.op(ADMIN), now=world.clock.now())
 
 
+def test_a_stolen_token_cannot_outlive_itself(world: World) -> None:
+    """A token that makes a token for its own account gets one that ends with it; a token of a
+    service account cannot give that account a password."""
+    short = operators.issue_token(world.session(), operator="bob", name="short", ttl_s=600,
+                                  actor=world.op(ADMIN), now=world.clock.now())
+    holder = operators.authenticate_token(world.session(), token=short.token,
+                                          now=world.clock.now())
+    made = operators.issue_token(world.session(), operator="bob", name="long",
+                                 ttl_s=operators.MAX_TOKEN_TTL_S, actor=holder,
+                                 now=world.clock.now())
+    assert made.expires_at == short.expires_at
+    with pytest.raises(ForbiddenError, match="signs in with tokens only"):
+        operators.set_password(world.session(), name="bob", new_password=PASSWORD,
+                               actor=holder, now=world.clock.now())
+
+
 # --- the CLI -------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def sign_in_team(sessions: sessionmaker[Session], *, prefix: str, now: int,
     """Make the accounts (the scheduler must have no administrator yet) and sign each in."""
     boot = operators.bootstrap_administrator(sessions(), name=f"{prefix}-admin", password=None,
                                              now=now)
+    assert boot is not None  # a password-less administrator gets a token
     admin = operators.authenticate_token(sessions(), token=boot.token, now=now)
     tokens = {admin.name: boot.token}
 

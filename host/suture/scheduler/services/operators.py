@@ -134,10 +134,11 @@ def _check_ttl(ttl_s: int, maximum: int) -> int:
 # --- accounts --------------------------------------------------------------------------------
 
 def bootstrap_administrator(session: Session, *, name: str, password: str | None,
-                            now: int) -> IssuedToken:
+                            now: int) -> IssuedToken | None:
     """The first administrator, made locally (``init --admin``), only while no active
-    administrator exists (also the way back in when every administrator was lost). Returns a
-    token of one day, for a first sign-in without a password."""
+    administrator exists (also the way back in when every administrator was lost). Without a
+    password (an unattended scheduler's), the account signs in with the token of one day this
+    returns; with one, it signs in with its password and no token is made."""
     check_name(name)
     if password is not None:
         check_password(password)
@@ -155,14 +156,16 @@ def bootstrap_administrator(session: Session, *, name: str, password: str | None
         else:
             account.roles = sorted({*account.roles, Role.ADMINISTRATOR.value})
             account.active, account.disabled_at = True, None
+        issued = None
         if password is not None:
             account.password_hash = _hasher.hash(password)
-        issued = _new_token(session, operator=name, name="init", ttl_s=24 * 3600,
-                            by="local:init", now=now)
+        else:
+            issued = _new_token(session, operator=name, name="init", ttl_s=24 * 3600,
+                                by="local:init", now=now)
         audit.append(session, at=now, actor="local:init", action="operator.bootstrap",
                      subject=name, detail={"roles": [Role.ADMINISTRATOR.value],
                                            "password": password is not None,
-                                           "token_id": issued.id})
+                                           "token_id": issued.id if issued else None})
     return issued
 
 
@@ -234,16 +237,19 @@ def set_active(session: Session, *, name: str, active: bool, actor: Principal,
 
 def set_password(session: Session, *, name: str, new_password: str, actor: Principal,
                  now: int, current_password: str | None = None) -> None:
-    """Change one's own password (the current one is checked when there is one), or, as an
-    administrator, set another account's (its tokens are then revoked)."""
+    """Change one's own password (giving the current one), or, as an administrator, set
+    another account's (its tokens are then revoked). An account without a password (a service
+    account) does not give itself one: a stolen token must not become a password."""
     check_password(new_password)
     own = name == actor.name
     if not own:
         require(actor, Permission.OPERATOR_MANAGE)
     with session.begin():
         account = _get(session, name)
-        if own and account.password_hash is not None and not _password_ok(
-                account.password_hash, current_password or ""):
+        if own and account.password_hash is None:
+            raise ForbiddenError(f"{name} signs in with tokens only: an administrator gives it "
+                                 "a password")
+        if own and not _password_ok(account.password_hash or "", current_password or ""):
             raise AuthenticationError("the current password is not right")
         account.password_hash = _hasher.hash(new_password)
         account.failed_logins, account.locked_until = 0, None
@@ -321,7 +327,8 @@ def login(session: Session, *, name: str, password: str, now: int, ttl_s: int = 
 def issue_token(session: Session, *, operator: str, name: str, ttl_s: int, actor: Principal,
                 now: int) -> IssuedToken:
     """A new token for oneself, or (administrator) for another account, e.g. a service
-    account that signs in with tokens only."""
+    account that signs in with tokens only. A token one makes for oneself with a token ends no
+    later than that token: a stolen token cannot outlive itself."""
     _check_ttl(ttl_s, MAX_TOKEN_TTL_S)
     if operator != actor.name:
         require(actor, Permission.OPERATOR_MANAGE)
@@ -329,6 +336,10 @@ def issue_token(session: Session, *, operator: str, name: str, ttl_s: int, actor
         account = _get(session, operator)
         if not account.active:
             raise ConflictError(f"{operator} is disabled")
+        if operator == actor.name and actor.token_id is not None:
+            parent = session.get(ApiToken, actor.token_id)
+            if parent is not None:
+                ttl_s = max(0, min(ttl_s, parent.expires_at - now))
         issued = _new_token(session, operator=operator, name=name, ttl_s=ttl_s, by=actor.name,
                             now=now)
         audit.append(session, at=now, actor=actor.name, action="token.create", subject=operator,
