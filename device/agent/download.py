@@ -104,7 +104,10 @@ def download(agent, s):
     try:
         st = api.begin_staging(env)
     except api.LoaderError as e:
-        if not reports.sync():  # a refusal that left a FAILED record is reported from it
+        if reports.sync():  # the refusal left a FAILED record (a heap that ran out): its report
+            emit("error", where="envelope refused", code=e.code, message=str(e))
+            reports.flush()
+        else:
             reports.failed(e, "envelope refused")
         return False
     env = None
@@ -112,7 +115,8 @@ def download(agent, s):
             or st.version != art.sequence_number or st.component != api.component(art.component):
         api.abandon(DownloadError.code)
         reports.sync()
-        emit("error", where="download", message="manifest and schedule disagree")
+        emit("error", where="download", code=DownloadError.code,
+             message="manifest and schedule disagree")
         return False
     agent.phase = "downloading"
     emit("download", offset=st.offset, size=st.size, version=st.version)
