@@ -34,9 +34,10 @@ def test_request_and_response_lines() -> None:
 
 def test_watch_a_running_board_without_stopping_it(mpy_dut: MicroPythonDut) -> None:
     from suture.devicectl import device_ops
+    from suture.formats import identity
 
     device_ops.provision_app(mpy_dut.link, example_app(1), 1, blank=True)
-    device_ops.put_nvm(mpy_dut.link, [(device_ops.ID_DEVICE, b"watch-me")])
+    device_ops.put_nvm(mpy_dut.link, [(identity.ID_DEVICE, b"watch-me")])
     transport = mpy_dut.link.transport
     transport.exec_raw_no_follow(board_code.program(
         [board_code.LOADER_STATUS, board_code.STATUS_RESPONDER],

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from suture import keys
 from suture.boards import load_board
+from suture.formats import identity
 from suture.gateway import LinkGateway
 from suture.qemu import QemuDevice
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
@@ -25,12 +26,6 @@ from .conftest import BOARD, Firmware
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 CONFIRMED = b'"ev": "confirmed"'
-
-
-def _nvm_put(dev: QemuDevice, records: dict[str, bytes]) -> None:
-    code = "from loader import api\n_n = api.nvm()\n" + "".join(
-        f"_n.put({k!r}, {v!r}, 1)\n" for k, v in records.items())
-    dev.exec(code)
 
 
 def test_agent_updates_through_the_gateway(firmware: Firmware, tmp_path: Path) -> None:
@@ -59,12 +54,10 @@ def test_agent_updates_through_the_gateway(firmware: Firmware, tmp_path: Path) -
                               firmware.loader_key.public_key())
             dev.power_on()
             dev.provision(base.payload, 1)
-            _nvm_put(dev, {
-                "id.device": b"qemu-bed-1",
-                "id.credential": bytes.fromhex(cred.secret_hex),
-                "id.scheduler": sched.public_url.encode(),
-                "trust.scheduler": keys.public_key_bytes(sched.signing_key.public_key()),
-            })
+            dev.enrol(identity.enrolment(
+                device_id="qemu-bed-1", credential=bytes.fromhex(cred.secret_hex),
+                scheduler_url=sched.public_url,
+                scheduler_keys=[keys.public_key_bytes(sched.signing_key.public_key())]))
             dev.power_off()
             now = sched.clock.now()
             r = rollouts.create_rollout(sched.sessions(), spec=RolloutCreate(

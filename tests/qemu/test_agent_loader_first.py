@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from suture import keys
 from suture.boards import load_board
+from suture.formats import identity
 from suture.gateway import LinkGateway
 from suture.qemu import QemuDevice, QemuError
 from suture.scheduler.schemas import DeviceCreate, Requirement, RolloutCreate
@@ -59,14 +60,10 @@ def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path
                               firmware.loader_key.public_key())
             dev.power_on()
             dev.provision(base.payload, 1)
-            records = {
-                "id.device": b"qemu-bed-2",
-                "id.credential": bytes.fromhex(cred.secret_hex),
-                "id.scheduler": sched.public_url.encode(),
-                "trust.scheduler": keys.public_key_bytes(sched.signing_key.public_key()),
-            }
-            dev.exec("from loader import api\n_n = api.nvm()\n" + "".join(
-                f"_n.put({k!r}, {v!r}, 1)\n" for k, v in records.items()))
+            dev.enrol(identity.enrolment(
+                device_id="qemu-bed-2", credential=bytes.fromhex(cred.secret_hex),
+                scheduler_url=sched.public_url,
+                scheduler_keys=[keys.public_key_bytes(sched.signing_key.public_key())]))
             dev.power_off()
             now = sched.clock.now()
             r = rollouts.create_rollout(s, spec=RolloutCreate(

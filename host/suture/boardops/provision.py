@@ -27,6 +27,8 @@ from suture.boardops.scheduler_client import Credential, SchedulerClient
 from suture.boards.schema import Board
 from suture.devicectl import device_ops
 from suture.devicectl.repl import DeviceError, MicroPythonLink, Progress
+from suture.formats import identity
+from suture.formats.identity import NET_LINK
 
 
 class ConnectedBoard(Protocol):
@@ -42,7 +44,6 @@ class ConnectedBoard(Protocol):
     def boot_state(self) -> str: ...
 
 
-NET_LINK = "net.link"  # the agent's transport (device/agent/transport/__init__.py default())
 
 
 def set_link(session: ConnectedBoard, link: str | None) -> str | None:
@@ -155,16 +156,16 @@ def provision(
             rotate=request.force,
         )
     records: list[tuple[str, bytes]] = [
-        (device_ops.ID_DEVICE, device_id.encode()),
-        (device_ops.ID_KEY, key.private_numbers().private_value.to_bytes(32, "big")),
-        (device_ops.TRUST_VENDOR, b"".join(request.vendor_keys)),
+        (identity.ID_DEVICE, device_id.encode()),
+        (identity.ID_KEY, key.private_numbers().private_value.to_bytes(32, "big")),
+        (identity.TRUST_VENDOR, b"".join(request.vendor_keys)),
     ]
     if request.scheduler_url:
-        records.append((device_ops.ID_SCHEDULER_URL, request.scheduler_url.encode()))
+        records.append((identity.ID_SCHEDULER_URL, request.scheduler_url.encode()))
     if request.scheduler_keys:
-        records.append((device_ops.TRUST_SCHEDULER, b"".join(request.scheduler_keys)))
+        records.append((identity.TRUST_SCHEDULER, b"".join(request.scheduler_keys)))
     if credential is not None:
-        records.append((device_ops.ID_CREDENTIAL, credential.secret))
+        records.append((identity.ID_CREDENTIAL, credential.secret))
     records.append((NET_LINK, (request.link or session.board.default_link).encode()))
     device_ops.put_nvm(session.repl, records)
     return ProvisionResult(

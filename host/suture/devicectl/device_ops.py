@@ -14,14 +14,16 @@ from typing import Any
 from suture.devicectl import board_code
 from suture.devicectl.board_code import call, literal
 from suture.devicectl.repl import LinkError, MicroPythonLink, Progress
+from suture.formats.identity import (
+    ID_CREDENTIAL,
+    ID_DEVICE,
+    ID_KEY,
+    ID_SCHEDULER_URL,
+    TRUST_SCHEDULER,
+    TRUST_VENDOR,
+)
 
-# NVM keys of the device identity (schema 1). Values are bytes; text is UTF-8.
-ID_DEVICE = "id.device"  # the device id the scheduler knows it by
-ID_KEY = "id.key"  # the device's private key: P-256 scalar, 32 bytes big-endian
-ID_SCHEDULER_URL = "id.scheduler"  # the scheduler's base URL
-ID_CREDENTIAL = "id.credential"  # the device secret the scheduler issued (32 bytes)
-TRUST_VENDOR = "trust.vendor"  # vendor SUIT signing keys: 65-byte SEC1 points, concatenated
-TRUST_SCHEDULER = "trust.scheduler"  # scheduler schedule-signing keys, same encoding
+# NVM keys of the device identity (schema 1), defined in suture.formats.identity.
 IDENTITY_KEYS = (ID_DEVICE, ID_KEY, ID_SCHEDULER_URL, ID_CREDENTIAL, TRUST_VENDOR, TRUST_SCHEDULER)
 
 

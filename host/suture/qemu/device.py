@@ -16,6 +16,7 @@ import select
 import struct
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,6 +320,12 @@ class QemuDevice:
         return out[:-1].decode(errors="replace")
 
     # ---- the loader's local link (loader/loader/console.py) -----------------------------
+    def enrol(self, records: Mapping[str, bytes]) -> None:
+        """Write NVM records at the REPL (schema 1): the identity that enrols the device with a
+        scheduler (:func:`suture.formats.identity.enrolment`)."""
+        self.exec("from loader import api\n_n = api.nvm()\n" + "".join(
+            f"_n.put({key!r}, {value!r}, 1)\n" for key, value in records.items()))
+
     def put_file(self, remote: str, data: bytes, *, chunk: int = 2048) -> None:
         """Write ``data`` to ``remote`` in the device's littlefs through the REPL."""
         self.exec(f"_f = open({remote!r}, 'wb')")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suture.formats import error_codes
+from suture.formats import error_codes, identity
 from suture.keys import PrivateKey, public_key_bytes
 from suture.scheduler.credentials import DEVICE_ID_PATTERN
 from suture.sim.board import BoardGeometry, small_geometry
@@ -96,12 +96,8 @@ class SimulatedDevice:
         """Blank flash, first application confirmed, identity in the NVM store."""
         self.board.create()
         name = self.board.put_file("provision.bundle", bundle)
-        records = {
-            "id.device": self.device_id.encode(),
-            "id.credential": secret,
-            "id.scheduler": scheduler_url.encode(),
-            "trust.scheduler": scheduler_key,
-        }
+        records = identity.enrolment(device_id=self.device_id, credential=secret,
+                                     scheduler_url=scheduler_url, scheduler_keys=[scheduler_key])
         cmds: list[list[str]] = [["provision", name, str(version)]]
         for key, value in records.items():
             cmds.append(["nvm-put", key, value.hex(), "1"])

@@ -21,6 +21,7 @@ from typing import TextIO
 
 from suture.boards.schema import Board
 from suture.firmware.qemu_build import QemuFirmware
+from suture.formats import identity
 from suture.qemu import QemuDevice
 from suture.qemu.device import QemuError
 from suture.sim.journal import JournalRecord, read_journal
@@ -73,11 +74,9 @@ class QemuWardDevice:
             report = dev.provision(bundle, version)
             if report.get("state") != "CONFIRMED" or report.get("installed_version") != version:
                 raise RuntimeError(f"{self.device_id}: provisioning left {report}")
-            records = {"id.device": self.device_id.encode(), "id.credential": secret,
-                       "id.scheduler": scheduler_url.encode(), "trust.scheduler": scheduler_key,
-                       "net.link": b"qemu"}
-            dev.exec("from loader import api\n_n = api.nvm()\n" + "".join(
-                f"_n.put({k!r}, {v!r}, 1)\n" for k, v in records.items()))
+            dev.enrol(identity.enrolment(
+                device_id=self.device_id, credential=secret, scheduler_url=scheduler_url,
+                scheduler_keys=[scheduler_key], link="qemu"))
         finally:
             dev.power_off()
         self.view.version = version

@@ -1,0 +1,76 @@
+"""The device's identity in its NVM store: the records provisioning writes and the device reads
+(docs/formats/nvm.md, "Identity records"), defined once.
+
+``tests/formats/test_identity_records.py`` checks this table both ways against the keys the
+agent and the loader read (``device/agent``, ``loader/loader``) and against the doc's table, so a
+record added, renamed or dropped on one side fails the build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from suture.errors import SutureError
+
+SEC1_POINT_SIZE = 65  # uncompressed P-256 point: 0x04 || X || Y
+
+
+class EnrolmentError(SutureError, ValueError):
+    """Enrolment records that a device could not use."""
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """One NVM record of the device's identity."""
+
+    key: str
+    meaning: str
+    encoding: str
+    reader: str  # the device code that reads it: "agent", "loader" or "" (kept for the host)
+
+
+ID_DEVICE = "id.device"
+ID_KEY = "id.key"
+ID_SCHEDULER_URL = "id.scheduler"
+ID_CREDENTIAL = "id.credential"
+TRUST_VENDOR = "trust.vendor"
+TRUST_SCHEDULER = "trust.scheduler"
+NET_LINK = "net.link"
+DEV_TREE = "dev.tree"
+
+RECORDS: tuple[IdentityRecord, ...] = (
+    IdentityRecord(ID_DEVICE, "the device id the scheduler knows it by", "UTF-8 text", "agent"),
+    IdentityRecord(ID_KEY, "the device's private key", "P-256 scalar, 32 bytes big-endian", ""),
+    IdentityRecord(ID_SCHEDULER_URL, "the scheduler's base URL", "UTF-8 text", "agent"),
+    IdentityRecord(ID_CREDENTIAL, "the device secret the scheduler issued", "32 bytes",
+                   "agent"),
+    IdentityRecord(TRUST_VENDOR, "the vendor's SUIT signing keys",
+                   "65-byte SEC1 points, concatenated", ""),
+    IdentityRecord(TRUST_SCHEDULER, "the scheduler's schedule-signing keys",
+                   "65-byte SEC1 points, concatenated", "agent"),
+    IdentityRecord(NET_LINK, "the agent's transport",
+                   'UTF-8: "http", "qemu", "tty:PATH" or "uart:ID:BAUD"', "agent"),
+    IdentityRecord(DEV_TREE, "the application tree a developer deployed (kept across reverts)",
+                   "SHA-256 of the tree (32 bytes)", "loader"),
+)
+
+
+def enrolment(*, device_id: str, credential: bytes, scheduler_url: str,
+              scheduler_keys: Sequence[bytes], link: str | None = None) -> dict[str, bytes]:
+    """The records that enrol a device with a scheduler: its id, its credential, where to poll
+    and whose schedules to trust (and, when given, its transport)."""
+    if not scheduler_keys:
+        raise EnrolmentError("a device needs at least one scheduler key to trust")
+    for point in scheduler_keys:
+        if len(point) != SEC1_POINT_SIZE or point[0] != 4:
+            raise EnrolmentError("a scheduler key is a 65-byte uncompressed SEC1 point")
+    records = {
+        ID_DEVICE: device_id.encode(),
+        ID_CREDENTIAL: credential,
+        ID_SCHEDULER_URL: scheduler_url.encode(),
+        TRUST_SCHEDULER: b"".join(scheduler_keys),
+    }
+    if link is not None:
+        records[NET_LINK] = link.encode()
+    return records
