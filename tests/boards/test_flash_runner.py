@@ -1,11 +1,17 @@
-"""Running a flash plan: a tool that is missing, a tool that fails, a UF2 drive that is not
-mounted, and the progress reported along the way (fake tools on PATH record their argv)."""
+"""Running a flash plan: a tool that is missing, a tool that fails, a board that does not answer,
+a UF2 drive that is not mounted, and the progress reported along the way. dfu-util (a C program)
+is stood in by a script on PATH that records its argv; esptool and pyocd run for real, against
+a serial port where no chip answers and a machine with no debug probe."""
 
 from __future__ import annotations
 
+import builtins
 import os
+import pty
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from suture.boardops.flash_runner import run_flash_plan
@@ -34,20 +40,20 @@ def images(tmp_path: Path) -> Images:
     return Images(loader=tmp_path / "fw.bin", stage0=tmp_path / "stage0.bin")
 
 
-def test_pyocd_steps_run_in_order_with_progress(
+def test_dfu_util_steps_run_in_order_with_progress(
     tmp_path: Path, images: Images, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    log = _fake_tool(bin_dir, "pyocd")
+    log = _fake_tool(bin_dir, "dfu-util")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    steps = flash_plan(load_board("pyboard-stm32f405"), images, method="pyocd", workdir=tmp_path)
+    steps = flash_plan(load_board("pyboard-stm32f405"), images, workdir=tmp_path)
     seen: list[tuple[str, int, int]] = []
     run_flash_plan(steps, lambda d, done, total: seen.append((d, done, total)))
     lines = log.read_text().splitlines()
-    assert [line.split("--base-address ")[1].split()[0] for line in lines] == [
-        "0x08000000", "0x08020000"]
-    assert seen[-1] == ("write loader image at 0x08020000 over SWD", 1, 1)
+    assert [line.split("--dfuse-address ")[1].split()[0] for line in lines] == [
+        "0x08000000", "0x08020000:leave"]
+    assert seen[-1] == ("write loader image at 0x08020000 over USB DFU", 1, 1)
 
 
 def test_a_failing_tool_is_reported_with_its_message(
@@ -67,10 +73,46 @@ def test_a_missing_tool_says_how_to_install_it(
     tmp_path: Path, images: Images, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    steps = flash_plan(load_board("pyboard-stm32f405"), images, workdir=tmp_path)
+    with pytest.raises(FlashPlanError, match=r"dfu-util is not installed \(apt-get install "
+                                             r"dfu-util\); needed to write stage0"):
+        run_flash_plan(steps)
+    real_import = builtins.__import__
+
+    def without_esptool(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] == "esptool":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_esptool)
     steps = flash_plan(load_board("esp32-s3"), Images(loader=images.loader),
                        port="/dev/ttyACM0", workdir=tmp_path)
-    with pytest.raises(FlashPlanError, match=r"esptool is not installed \(pip install esptool\)"):
+    with pytest.raises(FlashPlanError, match=r"esptool is not installed \(pip install "
+                                             r"'suture\[boards\]'\); needed to write the "
+                                             r"MicroPython firmware over /dev/ttyACM0"):
         run_flash_plan(steps)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[str]:
+    """A serial port where nothing answers (a pty nobody reads)."""
+    controller, device = pty.openpty()
+    try:
+        yield os.ttyname(device)
+    finally:
+        os.close(controller)
+        os.close(device)
+
+
+def test_esptool_says_no_chip_answers_on_a_silent_port(
+    tmp_path: Path, images: Images, silent_port: str
+) -> None:
+    steps = flash_plan(load_board("esp32-s3"), Images(loader=images.loader), port=silent_port,
+                       workdir=tmp_path)
+    with pytest.raises(FlashPlanError, match=rf"no esp32s3 answers on {silent_port}: Failed "
+                                             r"to connect to ESP32-S3: No serial data") as err:
+        run_flash_plan(steps)
+    assert err.value.exit_code == 3
 
 
 def test_uf2_copy_to_the_bootloader_drive(tmp_path: Path, images: Images) -> None:
@@ -103,7 +145,6 @@ def test_provision_flashes_first_and_stops_on_a_flashing_error(
         "board", "provision", "adafruit-feather-nrf52840", "--app", str(tmp_path / "app"),
         "--vendor-key", str(pub), "--firmware", str(images.loader), "--stage0",
         str(images.stage0), "--port", str(tmp_path / "ttyACM0")])
-    assert result.exit_code == 1
-    assert "pyocd is not installed (pip install pyocd); needed to write stage0 at 0x00000000" \
-        in " ".join(result.output.split())
+    assert result.exit_code == 3  # unreachable: this machine has no debug probe
+    assert "error: no debug probe found (is it plugged in?)" in " ".join(result.output.split())
     assert "Traceback" not in result.output

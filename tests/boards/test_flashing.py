@@ -1,4 +1,5 @@
-"""The command lines that flash each real board, as argument lists, and the UF2 writer."""
+"""The steps that flash each real board (the tools' API calls with their addresses, dfu-util's
+argument lists) and the UF2 writer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from pathlib import Path
 import pytest
 from suture.boardops.flashing import (
     CopyToVolume,
+    DfuPackageBuild,
+    EsptoolWrite,
     FlashCommand,
     FlashPlanError,
     Images,
+    ProbeWrite,
+    SerialDfu,
     find_volume,
     flash_plan,
     to_uf2,
@@ -30,11 +35,10 @@ def _argvs(steps: list[object]) -> list[tuple[str, ...]]:
 def test_feather_over_swd_writes_stage0_at_0_and_the_loader_after_it() -> None:
     board = load_board("adafruit-feather-nrf52840")
     steps = flash_plan(board, Images(loader=FW, stage0=S0), probe="E6614C31", workdir=WORK)
-    assert _argvs(steps) == [
-        ("pyocd", "flash", "--target", "nrf52840", "--uid", "E6614C31", "--format", "bin",
-         "--base-address", "0x00000000", "/img/stage0.bin"),
-        ("pyocd", "flash", "--target", "nrf52840", "--uid", "E6614C31", "--format", "bin",
-         "--base-address", "0x00008000", "/img/firmware.bin"),
+    assert steps == [
+        ProbeWrite("write stage0 at 0x00000000 over SWD", "nrf52840", None, "E6614C31", 0x0, S0),
+        ProbeWrite("write loader image at 0x00008000 over SWD", "nrf52840", None, "E6614C31",
+                   0x8000, FW),
     ]
 
 
@@ -52,12 +56,11 @@ def test_nrfutil_command_lines_for_a_board_without_stage0() -> None:
     )
     steps = flash_plan(board, Images(loader=FW), method="adafruit-nrfutil",
                        port="/dev/ttyACM0", workdir=WORK)
-    assert _argvs(steps) == [
-        ("adafruit-nrfutil", "dfu", "genpkg", "--dev-type", "0x0052", "--application",
-         "/img/firmware.bin", "/work/tmp/firmware-dfu.zip"),
-        ("adafruit-nrfutil", "--verbose", "dfu", "serial", "--package",
-         "/work/tmp/firmware-dfu.zip", "--port", "/dev/ttyACM0", "--baudrate", "115200",
-         "--singlebank", "--touch", "1200"),
+    assert steps == [
+        DfuPackageBuild("package the loader image for serial DFU", "0x0052", FW,
+                        WORK / "firmware-dfu.zip"),
+        SerialDfu("write the loader image through the bootloader on /dev/ttyACM0",
+                  WORK / "firmware-dfu.zip", "/dev/ttyACM0", 115200),
     ]
     with pytest.raises(FlashPlanError, match="give --port"):
         flash_plan(board, Images(loader=FW), method="adafruit-nrfutil", workdir=WORK)
@@ -69,8 +72,8 @@ def test_pico_default_is_a_uf2_copy_and_pyocd_is_the_alternative() -> None:
     assert steps == [CopyToVolume("copy rpi-pico.uf2 onto the RPI-RP2 drive",
                                   WORK / "rpi-pico.uf2", "RPI-RP2")]
     swd = flash_plan(board, Images(loader=FW, stage0=S0), method="pyocd", workdir=WORK)
-    assert [a[a.index("--base-address") + 1] for a in _argvs(swd)] == ["0x10000000", "0x10008000"]
-    assert all(a[:4] == ("pyocd", "flash", "--target", "rp2040") for a in _argvs(swd))
+    assert [(s.target, s.address) for s in swd if isinstance(s, ProbeWrite)] == [
+        ("rp2040", 0x10000000), ("rp2040", 0x10008000)]
 
 
 def test_pyboard_dfu_util_uses_the_flash_base_and_leaves_after_the_last_write() -> None:
@@ -83,16 +86,17 @@ def test_pyboard_dfu_util_uses_the_flash_base_and_leaves_after_the_last_write() 
          "0x08020000:leave", "--download", "/img/firmware.bin"),
     ]
     swd = flash_plan(board, Images(loader=FW, stage0=S0), method="pyocd", workdir=WORK)
-    assert _argvs(swd)[0][:4] == ("pyocd", "flash", "--target", "stm32f405rg")
+    assert [(s.target, s.pack, s.address) for s in swd if isinstance(s, ProbeWrite)] == [
+        ("stm32f405rgtx", "Keil.STM32F4xx_DFP", 0x08000000),
+        ("stm32f405rgtx", "Keil.STM32F4xx_DFP", 0x08020000)]
 
 
 def test_esp32_s3_esptool_writes_the_firmware_at_0_and_has_no_stage0() -> None:
     board = load_board("esp32-s3")
     steps = flash_plan(board, Images(loader=FW), port="/dev/ttyACM0", workdir=WORK)
-    assert _argvs(steps) == [
-        ("esptool", "--chip", "esp32s3", "--port", "/dev/ttyACM0", "--baud", "460800",
-         "write_flash", "--flash_mode", "keep", "--flash_size", "keep", "0x00000000",
-         "/img/firmware.bin"),
+    assert steps == [
+        EsptoolWrite("write the MicroPython firmware over /dev/ttyACM0", "esp32s3",
+                     "/dev/ttyACM0", 460800, ((0x0, FW),)),
     ]
     with pytest.raises(FlashPlanError, match="esp32-s3 has no stage0: Xtensa"):
         flash_plan(board, Images(loader=FW, stage0=S0), port="/dev/ttyACM0", workdir=WORK)

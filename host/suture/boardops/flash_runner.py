@@ -1,30 +1,37 @@
-"""Run a flash plan (:func:`suture.boardops.flashing.flash_plan`) with a progress bar."""
+"""Run a flash plan (:func:`suture.boardops.flashing.flash_plan`) with a progress bar.
+
+esptool, adafruit-nrfutil and pyocd are driven through their Python APIs (the ``boards``
+extra); dfu-util, a C program, runs as a command. A tool that is missing, a board that does not
+answer and a write that fails each stop the plan with one line saying which and why.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from suture.boardops.flashing import (
     UF2_MOUNT_ROOTS,
     CopyToVolume,
+    DfuPackageBuild,
+    EsptoolWrite,
     FlashCommand,
     FlashPlanError,
     FlashStep,
+    FlashToolError,
+    ProbeWrite,
+    SerialDfu,
     find_volume,
 )
+from suture.boardops.toolio import StepProgress
+from suture.boards.tools import ToolMissingError
 
-# Where each flashing tool comes from, for the "not installed" message.
+# Where a flashing program that is not a Python dependency comes from.
 INSTALL_HINTS = {
-    "pyocd": "pip install pyocd",
-    "adafruit-nrfutil": "pip install adafruit-nrfutil",
-    "esptool": "pip install esptool",
     "dfu-util": "apt-get install dfu-util",
 }
-
-StepProgress = Callable[[str, int, int], None]  # (description, done, total)
 
 
 def _run_command(step: FlashCommand, progress: StepProgress | None) -> None:
@@ -37,7 +44,7 @@ def _run_command(step: FlashCommand, progress: StepProgress | None) -> None:
     proc = subprocess.run(list(step.argv), capture_output=True, text=True, check=False)
     if proc.returncode:
         tail = "; ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise FlashPlanError(f"{tool} failed to {step.description} (exit {proc.returncode}): "
+        raise FlashToolError(f"{tool} failed to {step.description} (exit {proc.returncode}): "
                              f"{tail}")
     if progress is not None:
         progress(step.description, 1, 1)
@@ -61,6 +68,32 @@ def _copy(
                 progress(step.description, min(offset + 64 * 1024, total), total)
 
 
+def run_step(
+    step: FlashStep,
+    progress: StepProgress | None = None,
+    *,
+    uf2_roots: tuple[Path, ...] = UF2_MOUNT_ROOTS,
+) -> None:
+    """Run one step of a flash plan."""
+    from suture.boardops import esp, nrf_dfu, probe
+
+    try:
+        if isinstance(step, FlashCommand):
+            _run_command(step, progress)
+        elif isinstance(step, CopyToVolume):
+            _copy(step, progress, uf2_roots)
+        elif isinstance(step, ProbeWrite):
+            probe.program(step, progress)
+        elif isinstance(step, EsptoolWrite):
+            esp.write_flash(step, progress)
+        elif isinstance(step, DfuPackageBuild):
+            nrf_dfu.run_package_build(step)
+        elif isinstance(step, SerialDfu):
+            nrf_dfu.serial_dfu(step, progress)
+    except ToolMissingError as exc:
+        raise FlashPlanError(f"{exc}; needed to {step.description}") from None
+
+
 def run_flash_plan(
     steps: Sequence[FlashStep],
     progress: StepProgress | None = None,
@@ -69,7 +102,4 @@ def run_flash_plan(
 ) -> None:
     """Run each step in order; the first failure raises FlashPlanError with its reason."""
     for step in steps:
-        if isinstance(step, FlashCommand):
-            _run_command(step, progress)
-        else:
-            _copy(step, progress, uf2_roots)
+        run_step(step, progress, uf2_roots=uf2_roots)

@@ -1,19 +1,22 @@
-"""How each board is flashed: the exact command lines (argument lists) and file copies.
+"""How each board is flashed: the steps, with the addresses taken from the board's flash map.
 
 :func:`flash_plan` turns a board definition and the images to write (stage0, the loader image)
-into :class:`FlashCommand` and :class:`CopyToVolume` steps, with the addresses taken from the
-board's flash map. Nothing here runs anything: :mod:`suture.boardops.provision` runs the steps
-(with a progress bar) and tests check the argument lists.
+into steps. Nothing here runs anything: :mod:`suture.boardops.flash_runner` runs the steps (with
+a progress bar), driving the pinned tools through their Python APIs, and tests check the steps.
 
 Methods:
 
-- ``pyocd``: SWD probe; ``pyocd flash`` with the image's base address.
-- ``adafruit-nrfutil``: the Adafruit nRF52 bootloader's serial DFU (``dfu genpkg``, then
-  ``dfu serial``), which writes the bootloader's application area: the board's recovery path.
+- ``pyocd``: an SWD probe; :class:`ProbeWrite`, one per image at its address (pyocd's
+  ``FileProgrammer``, :mod:`suture.boardops.probe`).
+- ``adafruit-nrfutil``: the Adafruit nRF52 bootloader's serial DFU: :class:`DfuPackageBuild`
+  (``dfu genpkg``'s package) then :class:`SerialDfu` (``dfu serial``), which writes the
+  bootloader's application area: the board's recovery path (:mod:`suture.boardops.nrf_dfu`).
 - ``uf2``: the UF2 bootloader's USB drive; the images are converted to one UF2 file
-  (:func:`to_uf2`) and copied onto the drive.
-- ``dfu-util``: the STM32 system bootloader's USB DFU (BOOT0 high), ``-s ADDR[:leave]``.
-- ``esptool``: ``esptool write_flash`` over the USB serial port.
+  (:func:`to_uf2`) and copied onto the drive (:class:`CopyToVolume`).
+- ``dfu-util``: the STM32 system bootloader's USB DFU (BOOT0 high), ``-s ADDR[:leave]``: a
+  :class:`FlashCommand`, since dfu-util is a C program.
+- ``esptool``: :class:`EsptoolWrite` over the USB serial port (esptool's ``write_flash``,
+  :mod:`suture.boardops.esp`).
 - ``sim`` / ``qemu``: nothing to flash; the simulator writes its flash files.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from suture.boardops.errors import BoardOpsError
 from suture.boards.schema import Board
+from suture.errors import UnreachableError
 
 # STM32 system bootloader's USB DFU identity (VID:PID).
 STM32_DFU_USB_ID = "0483:df11"
@@ -36,12 +40,67 @@ class FlashPlanError(BoardOpsError):
     """The board cannot be flashed with the requested method or images."""
 
 
+class FlashToolError(FlashPlanError):
+    """A board tool (esptool, adafruit-nrfutil, pyocd, dfu-util) failed; the message quotes it."""
+
+
+class FlashUnreachableError(FlashPlanError, UnreachableError):
+    """Nothing answers where the tool looks: no serial port, no debug probe, a silent chip."""
+
+
 @dataclass(frozen=True)
 class FlashCommand:
     """One program to run: ``argv`` exactly as passed to the OS (no shell)."""
 
     description: str
     argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProbeWrite:
+    """Write ``image`` at ``address`` through a debug probe (pyocd ``FileProgrammer``).
+
+    ``target`` is pyocd's target (from ``pack`` when pyocd does not build it in); ``probe`` the
+    probe's unique id (None: the one probe connected)."""
+
+    description: str
+    target: str
+    pack: str | None
+    probe: str | None
+    address: int
+    image: Path
+
+
+@dataclass(frozen=True)
+class EsptoolWrite:
+    """Write each ``(address, image)`` over the serial ``port`` (esptool ``write_flash``), the
+    chip's flash settings kept, at ``baud`` once esptool's stub runs."""
+
+    description: str
+    chip: str
+    port: str
+    baud: int
+    writes: tuple[tuple[int, Path], ...]
+
+
+@dataclass(frozen=True)
+class DfuPackageBuild:
+    """Build the serial-DFU package of ``image`` (``adafruit-nrfutil dfu genpkg``)."""
+
+    description: str
+    dev_type: str
+    image: Path
+    package: Path
+
+
+@dataclass(frozen=True)
+class SerialDfu:
+    """Send ``package`` through the Adafruit bootloader on ``port`` (``dfu serial``)."""
+
+    description: str
+    package: Path
+    port: str
+    baud: int
 
 
 @dataclass(frozen=True)
@@ -53,7 +112,7 @@ class CopyToVolume:
     volume: str
 
 
-FlashStep = FlashCommand | CopyToVolume
+FlashStep = FlashCommand | CopyToVolume | ProbeWrite | EsptoolWrite | DfuPackageBuild | SerialDfu
 
 
 @dataclass(frozen=True)
@@ -99,13 +158,9 @@ def _pyocd(board: Board, writes: list[tuple[str, int, Path]], probe: str | None)
     target = board.flashing.pyocd_target
     if target is None:
         raise FlashPlanError(f"board {board.name} has no flashing.pyocd_target")
-    uid = ("--uid", probe) if probe else ()
     return [
-        FlashCommand(
-            f"write {what} at {_hex(addr)} over SWD",
-            ("pyocd", "flash", "--target", target, *uid, "--format", "bin",
-             "--base-address", _hex(addr), str(path)),
-        )
+        ProbeWrite(f"write {what} at {_hex(addr)} over SWD", target, board.flashing.pyocd_pack,
+                   probe, addr, path)
         for what, addr, path in writes
     ]
 
@@ -122,20 +177,14 @@ def _nrfutil(
             f"on {board.name}: provision over SWD (--method pyocd)"
         )
     what, _addr, image = writes[-1]
+    dev_type = board.flashing.nrfutil_dev_type
+    if dev_type is None:
+        raise FlashPlanError(f"board {board.name} has no flashing.nrfutil_dev_type")
     package = workdir / f"{image.stem}-dfu.zip"
-    dev_type = board.flashing.nrfutil_board or "0x0052"
     return [
-        FlashCommand(
-            f"package the {what} for serial DFU",
-            ("adafruit-nrfutil", "dfu", "genpkg", "--dev-type", dev_type,
-             "--application", str(image), str(package)),
-        ),
-        FlashCommand(
-            f"write the {what} through the bootloader on {port}",
-            ("adafruit-nrfutil", "--verbose", "dfu", "serial", "--package", str(package),
-             "--port", port, "--baudrate", str(board.flashing.baud), "--singlebank",
-             "--touch", "1200"),
-        ),
+        DfuPackageBuild(f"package the {what} for serial DFU", dev_type, image, package),
+        SerialDfu(f"write the {what} through the bootloader on {port}", package, port,
+                  board.flashing.baud),
     ]
 
 
@@ -170,15 +219,9 @@ def _esptool(
     chip = board.flashing.esptool_chip
     if chip is None:
         raise FlashPlanError(f"board {board.name} has no flashing.esptool_chip")
-    pairs: list[str] = []
-    for _what, addr, path in writes:
-        pairs += [_hex(addr), str(path)]
     return [
-        FlashCommand(
-            f"write the MicroPython firmware over {port}",
-            ("esptool", "--chip", chip, "--port", port, "--baud", str(board.flashing.baud),
-             "write_flash", "--flash_mode", "keep", "--flash_size", "keep", *pairs),
-        )
+        EsptoolWrite(f"write the MicroPython firmware over {port}", chip, port,
+                     board.flashing.baud, tuple((addr, path) for _what, addr, path in writes))
     ]
 
 
@@ -197,7 +240,7 @@ def flash_plan(
     (pyocd ``--uid``), ``workdir`` where intermediate files (DFU package, UF2) go.
     """
     chosen = method or board.flashing.method
-    allowed = (board.flashing.method, *board.flashing.alternatives)
+    allowed = board.flashing.methods
     if chosen not in allowed:
         raise FlashPlanError(
             f"board {board.name} is not flashed with {chosen!r}; it supports {', '.join(allowed)}"

@@ -6,12 +6,14 @@ holding a down ring and an up ring. The host finds the block by its magic throug
 the loader's one-line answer from the up ring. The loader verifies the update with
 ``loader.api.stage`` exactly as on the network path, so nothing unsigned is staged.
 
-Two memory ports: :class:`PyocdMemoryPort` (a probe, through pyocd, imported only when used) and
-:class:`FileMemoryPort` (the simulated board, whose RAM block is a file).
+Two memory ports: :class:`PyocdMemoryPort` (a probe, through pyocd's session as
+:mod:`suture.boardops.probe` opens it) and :class:`FileMemoryPort` (the simulated board, whose
+RAM block is a file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import time
@@ -20,15 +22,15 @@ from typing import Any, Protocol
 
 from suture.boardops.deploy import UpdateResult
 from suture.boardops.errors import BoardOpsError
+from suture.boardops.probe import open_session
 from suture.boardops.session import BoardSession
 from suture.boards.schema import Board
 from suture.devicectl import device_ops
-from suture.devicectl.repl import BoardAbsentError, BoardBusyError, LinkError, Progress
+from suture.devicectl.repl import LinkError, Progress
 
 MAGIC = b"SUTURE-LINK-CB\x00\x01"
 FRAME_MAGIC = b"SUTU"
 HEADER_SIZE = 48
-PYOCD_VERSION = "0.46.0"
 DEFAULT_RAM_START = 0x2000_0000
 DEFAULT_RAM_SIZE = 0x4_0000
 CHUNK = 1024
@@ -87,36 +89,13 @@ class FileMemoryPort:
             self._fd = None
 
 
-def _import_pyocd() -> Any:
-    try:
-        from pyocd.core.helpers import ConnectHelper  # type: ignore[import-not-found]
-    except ImportError:
-        raise SwdError(
-            f"pyocd is not installed: pip install pyocd=={PYOCD_VERSION}"
-        ) from None
-    return ConnectHelper
-
-
 class PyocdMemoryPort:
     """Target RAM through a debug probe (pyocd); the target keeps running."""
 
-    def __init__(self, target: str, probe_id: str | None = None) -> None:
-        helper = _import_pyocd()
-        try:
-            session = helper.session_with_chosen_probe(
-                unique_id=probe_id, target_override=target, blocking=False,
-                options={"resume_on_disconnect": True},
-            )
-        except Exception as exc:  # pyocd raises its own errors and USB errors
-            raise BoardBusyError(f"the probe is busy or failed to open: {exc}") from None
-        if session is None:
-            which = f" {probe_id}" if probe_id else ""
-            raise BoardAbsentError(f"no debug probe{which} found (is it plugged in?)")
-        try:
-            session.open()
-        except Exception as exc:  # the probe is claimed by another debugger
-            raise BoardBusyError(f"the probe is busy: {exc}") from None
-        self._session = session
+    def __init__(self, target: str, pack: str | None = None, probe_id: str | None = None) -> None:
+        self._stack = contextlib.ExitStack()
+        session, _log = self._stack.enter_context(
+            open_session(target, pack, probe_id, resume_on_disconnect=True))
         self._target = session.board.target
 
     def read_memory(self, addr: int, n: int) -> bytes:
@@ -130,7 +109,7 @@ class PyocdMemoryPort:
         self._target.reset()
 
     def close(self) -> None:
-        self._session.close()
+        self._stack.close()
 
 
 def _pow2(n: int) -> bool:
@@ -344,7 +323,7 @@ def probe_update(
     target = board.flashing.pyocd_target
     if target is None:
         raise SwdError(f"board {board.name} has no flashing.pyocd_target: it has no SWD path")
-    port = PyocdMemoryPort(target, probe_id)
+    port = PyocdMemoryPort(target, board.flashing.pyocd_pack, probe_id)
     try:
         version = swd_stage(port, envelope, payload, install=install, progress=progress)
         if install:

@@ -149,18 +149,40 @@ class MicroPython(_Strict):
     machine: str | None = None
 
 
+class EspImage(_Strict):
+    """Where the parts of an ESP-IDF firmware image go in the flash (offsets from its start):
+    the second-stage bootloader, the partition table and the factory app (MicroPython)."""
+
+    bootloader: NonNegativeInt
+    partition_table: NonNegativeInt = 0x8000
+    app: NonNegativeInt
+
+
 class Flashing(_Strict):
-    """How firmware is written: the ``method`` the tools use, and the other ways that work."""
+    """How firmware is written: the ``method`` the tools use, and the other ways that work.
+
+    Each method's settings name what the pinned tool knows (``suture board check`` asks it):
+    ``pyocd_target`` a pyocd target (built in, or from the CMSIS pack ``pyocd_pack``),
+    ``esptool_chip`` an esptool chip, ``nrfutil_dev_type`` the ``--dev-type`` of
+    ``adafruit-nrfutil dfu genpkg``.
+    """
 
     method: FlashMethod
     alternatives: tuple[FlashMethod, ...] = ()
     pyocd_target: str | None = None
+    pyocd_pack: str | None = None  # the CMSIS pack of a target pyocd does not build in
     esptool_chip: str | None = None
+    esptool_image: EspImage | None = None
     uf2_family: str | None = None
     uf2_volume: str | None = None  # the volume label the UF2 bootloader mounts
     dfu_alt: NonNegativeInt | None = None
-    nrfutil_board: str | None = None  # adafruit-nrfutil --board (dfu genpkg)
+    nrfutil_dev_type: str | None = None  # adafruit-nrfutil dfu genpkg --dev-type
     baud: PositiveInt = 115200
+
+    @property
+    def methods(self) -> tuple[FlashMethod, ...]:
+        """The default method, then the alternatives."""
+        return (self.method, *self.alternatives)
 
 
 class Uart(_Strict):

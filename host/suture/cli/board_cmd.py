@@ -23,7 +23,7 @@ from rich.table import Table
 
 from suture.boardops.deploy import compile_tree, deploy, local_update
 from suture.boardops.flash_runner import run_flash_plan
-from suture.boardops.flashing import CopyToVolume, Images, flash_plan, write_uf2
+from suture.boardops.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
 from suture.boardops.provision import (
     ProvisionRequest,
     decommission,
@@ -44,6 +44,7 @@ from suture.boards import (
     load_board,
     load_board_file,
 )
+from suture.boards.tools import check_board_tools
 from suture.bundle import BundleError, build_bundle_from_dir
 from suture.cli.errors import CliError, SutureTyper
 from suture.cli.options import DryRunOpt, JsonOpt, YesOpt, confirm, emit_json
@@ -172,12 +173,15 @@ def check(
         typer.Option(help="Check this board.toml file (repeatable) instead of named boards."),
     ] = None,
 ) -> None:
-    """Check board definitions against the schema and the flash-map rules.
+    """Check board definitions against the schema, the flash-map rules and the tools.
 
     Regions inside the flash, no overlaps, sector alignment, stage0 at the boot
     address (or its alias), staging and backup slots large enough for the
-    largest payload. Exits non-zero and names each broken rule (board, region,
-    numbers) when any fails.
+    largest payload; and what the pinned flashing tools know: the esptool chip
+    and its bootloader offset, the adafruit-nrfutil --dev-type, the pyocd
+    target and its flash algorithm's sectors and program unit. Exits non-zero
+    and names each broken rule (board, region, numbers) when any fails; a
+    check a missing tool or CMSIS pack cannot make is a note.
     """
     targets: list[tuple[str, Path | None]] = []
     if file:
@@ -195,7 +199,10 @@ def check(
             failures += 1
             _err.print(f"[red]FAIL[/red] {exc}", highlight=False, soft_wrap=True)
             continue
-        problems = check_board(board)
+        tools = check_board_tools(board)
+        problems = [*check_board(board), *tools.problems]
+        for note in tools.notes:
+            _err.print(f"[yellow]note[/yellow] {note}", highlight=False, soft_wrap=True)
         if problems:
             failures += 1
             for problem in problems:
@@ -205,6 +212,102 @@ def check(
     if failures:
         raise BoardDefinitionError(f"{failures} of {len(targets)} board definitions are broken")
 
+
+
+# Methods whose tool takes a file suture builds (`suture board image`).
+IMAGE_METHODS = ("esptool", "uf2", "adafruit-nrfutil")
+
+
+@board_app.command("image")
+def image_cmd(
+    name: Annotated[str, typer.Argument(help="Board name, e.g. `esp32-s3` or `rpi-pico`.")],
+    out: Annotated[Path, typer.Option(help="The file to write.")],
+    firmware: Annotated[
+        Path | None, typer.Option(help="Loader image (MicroPython firmware): uf2, DFU package.")
+    ] = None,
+    stage0: Annotated[Path | None, typer.Option(help="stage0 image (uf2, boards with stage0).")
+                      ] = None,
+    bootloader: Annotated[
+        Path | None, typer.Option(help="ESP-IDF's bootloader.bin (esptool).")
+    ] = None,
+    partition_table: Annotated[
+        Path | None, typer.Option(help="ESP-IDF's partition-table.bin (esptool).")
+    ] = None,
+    app: Annotated[
+        Path | None,
+        typer.Option(help="MicroPython's app image, or its ELF to convert (esptool)."),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="The file to build: esptool (a merged flash image), uf2 or "
+                     "adafruit-nrfutil (a serial-DFU package). Default: the board's first."),
+    ] = None,
+    boards: BoardsDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the file a board's flashing tool takes, without a board.
+
+    esptool: MicroPython's flash image, merged by esptool from ESP-IDF's
+    bootloader, partition table and app (an ELF is converted with elf2image) at
+    the board's [flashing.esptool_image] offsets, the flash size set from the
+    board, then read back. uf2: one UF2 file holding stage0 and the loader image
+    at their addresses. adafruit-nrfutil: the serial-DFU package of the loader
+    image, read back (init packet, CRC-16).
+    """
+    board = load_board(name, boards)
+    chosen = method or next((m for m in board.flashing.methods if m in IMAGE_METHODS), None)
+    if chosen not in IMAGE_METHODS:
+        raise CliError(f"board {board.name} is flashed with {', '.join(board.flashing.methods)}: "
+                       f"no image file to build (--method {' | '.join(IMAGE_METHODS)})",
+                       EXIT_USAGE)
+    if chosen not in board.flashing.methods:
+        raise FlashPlanError(f"board {board.name} is not flashed with {chosen!r}; it supports "
+                             f"{', '.join(board.flashing.methods)}")
+    esp_parts = {"bootloader": bootloader, "partition_table": partition_table, "app": app}
+    given = {"firmware": firmware, "stage0": stage0, **esp_parts}
+    needed = ("bootloader", "partition_table", "app") if chosen == "esptool" else ("firmware",)
+    allowed = (*needed, "stage0") if chosen == "uf2" else needed
+    for option, path in given.items():
+        flag = f"--{option.replace('_', '-')}"
+        if option in needed and path is None:
+            raise CliError(f"a {chosen} image needs {flag}", EXIT_USAGE)
+        if option not in allowed and path is not None:
+            raise CliError(f"a {chosen} image takes no {flag}", EXIT_USAGE)
+    _need_files(**given)
+    if chosen == "esptool":
+        from suture.boardops.esp import EspParts, merge_image
+
+        parts = EspParts(*(path for path in esp_parts.values() if path is not None))
+        merged = merge_image(board, parts, out)
+        record: dict[str, object] = {
+            "board": board.name, "method": chosen, "file": str(out), "size": merged.size,
+            "chip": merged.chip, "flash_size": merged.flash_size,
+            "bootloader_entry": merged.bootloader_entry, "app_offset": merged.app_offset,
+            "app_size": merged.app_size, "app_entry": merged.app_entry}
+        line = (f"wrote {out}: {merged.size} bytes for {merged.chip} ({merged.flash_size} "
+                f"flash), the app at 0x{merged.app_offset:X} ({merged.app_size} bytes, entry "
+                f"0x{merged.app_entry:08X})")
+    elif chosen == "uf2":
+        assert firmware is not None
+        data = write_uf2(board, Images(loader=firmware, stage0=stage0), out).read_bytes()
+        record = {"board": board.name, "method": chosen, "file": str(out), "size": len(data),
+                  "blocks": len(data) // 512, "family": board.flashing.uf2_family}
+        line = (f"wrote {out}: {len(data) // 512} UF2 blocks, family "
+                f"{board.flashing.uf2_family}")
+    else:
+        from suture.boardops.nrf_dfu import build_package
+
+        assert firmware is not None
+        package = build_package(board.flashing.nrfutil_dev_type or "", firmware, out)
+        record = {"board": board.name, "method": chosen, "file": str(out),
+                  "size": len(package.binary), "dev_type": package.dev_type,
+                  "crc16": package.crc16, "sd_req": list(package.sd_req)}
+        line = (f"wrote {out}: DFU package of {len(package.binary)} bytes, --dev-type "
+                f"0x{package.dev_type:04X}, CRC-16 0x{package.crc16:04X}")
+    if as_json:
+        emit_json(record)
+        return
+    _out.print(line, highlight=False)
 
 
 # --- provisioning, deploying, local updates ---------------------------------------------------
@@ -242,6 +345,14 @@ DeviceDir = Annotated[
 @contextlib.contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A byte progress bar on stderr; yields the (done, total) callback."""
+    with _step_progress(description) as update:
+        yield lambda done, total: update(description, done, total)
+
+
+@contextlib.contextmanager
+def _step_progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A byte progress bar on stderr whose label follows the step; yields the (step, done,
+    total) callback the flashing tools report to."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -252,8 +363,8 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     with Progress(*columns, console=_err, transient=True) as bar:
         task = bar.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
 
         yield update
 
@@ -315,8 +426,8 @@ def _flash_firmware(
         if port is not None and (method or board.flashing.method) in ("esptool",
                                                                       "adafruit-nrfutil"):
             probe_port(port)
-        with _progress(f"flashing {board.name}") as update:
-            run_flash_plan(steps, lambda _d, done, total: update(done, total))
+        with _step_progress(f"flashing {board.name}") as update:
+            run_flash_plan(steps, update)
     _out.print(f"flashed {board.name} ({len(steps)} steps)", highlight=False)
 
 
