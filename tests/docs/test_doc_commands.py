@@ -29,7 +29,8 @@ BIN = REPO / ".venv" / "bin"
 # Programs a parse-only block may name without a check of its own: board tools (run on a bench),
 # and the shell's everyday commands.
 EXTERNAL = {"pyocd", "dfu-util", "esptool", "curl", "mkdir", "cd", "printf", "cat", "echo",
-            "grep", "cp", "head", "export", "source", "python3"}
+            "grep", "cp", "head", "export", "source", "python3", "git", "pip", "rm", "ls",
+            "sed", "sleep", "chmod", "tail", "sudo", "udevadm", "uhubctl"}
 
 
 def _ids(items: list[Block]) -> list[str]:
@@ -64,13 +65,16 @@ class CommandLineError(AssertionError):
     """A ``suture`` command line the CLI refuses (an unknown command, option or value)."""
 
 
-def _parse_suture(args: list[str]) -> None:
-    """Parse ``suture ARGS`` down to the last subcommand without running it."""
+def _parse_suture(args: list[str], *, elided: bool = False) -> None:
+    """Parse ``suture ARGS`` down to the last subcommand without running it (a line that elides
+    some of its options may lack a required one)."""
     try:
         _parse(args)
     except Exception as exc:
         if getattr(exc, "exit_code", None) == 0:
             return  # --help
+        if elided and type(exc).__name__ == "MissingParameter":
+            return
         message = getattr(exc, "format_message", None)
         if message is None:
             raise
@@ -128,13 +132,18 @@ def _check_pytest(args: list[str]) -> None:
 
 
 def _check_command(argv: list[str]) -> None:
-    argv = [a for a in argv if a != "…"]  # the docs' "and the rest as above"
+    elided = any(a in {"…", "..."} for a in argv)  # the docs' "and the rest as above"
+    argv = [a for a in argv if a not in {"…", "..."}]
+    while argv and argv[0] in {"do", "then", "else", "time", "exec"}:
+        argv = argv[1:]  # a compound command's body: check the command itself
+    if not argv or argv[0] in {"for", "done", "fi", "if", "while"}:
+        return
     program = argv[0]
     if "=" in program and not program.startswith("-"):
         return
     name = Path(program).name
     if name == "suture":
-        _parse_suture(argv[1:])
+        _parse_suture(argv[1:], elided=elided)
     elif name == "pytest":
         _check_pytest(argv[1:])
     elif name == "make":

@@ -257,7 +257,8 @@ def test_no_audit_key_no_change(world: World) -> None:
     unkeyed = make_session_factory(world.session().get_bind())  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="no audit key"):
         devices.add_device(unkeyed(), create=DeviceCreate(
-            id="pump-9", board="sim", vendor_id="v", class_id="c"), root_secret=bytes(32),
+            id="pump-9", board="sim", vendor_id="fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+            class_id="1492af14-2569-5e48-bf42-9b2d51f2ab45"), root_secret=bytes(32),
             actor=world.alice, now=world.clock.now())
     with world.session() as s:
         assert s.execute(text("SELECT count(*) FROM devices WHERE id = 'pump-9'")).scalar() == 0

@@ -10,6 +10,9 @@ from suture.cli.main import app
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
 from typer.testing import CliRunner
 
+DEVICE_IDS = ("--vendor-id", "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+              "--class-id", "1492af14-2569-5e48-bf42-9b2d51f2ab45")
+
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
@@ -100,9 +103,9 @@ def test_errors_are_one_line(cli: CliRunner, tmp_path: Path) -> None:
         (("release", "import", "x.suit", "x.bin"), "no trust anchor", 1),
         (("release", "import", "missing.suit", "x.bin", "--trust-anchor", "other.pub.pem"),
          "No such file", 2),
-        (("device", "add", "bad id!", "--board", "b", "--vendor-id", "v", "--class-id", "c"),
+        (("device", "add", "bad id!", "--board", "sim", *DEVICE_IDS),
          "id", 2),
-        (("device", "add", "d1", "--board", "b", "--vendor-id", "v", "--class-id", "c",
+        (("device", "add", "d1", "--board", "sim", *DEVICE_IDS,
           "--installed", "app"), "COMPONENT=VERSION", 2),
         (("rollout", "create", "--release", "1", "--name", "n", "--deadline", "tomorrow"),
          "--deadline 'tomorrow': use ISO 8601", 2),
@@ -123,7 +126,7 @@ def test_audit_verify_fails_on_a_broken_chain(cli: CliRunner, tmp_path: Path) ->
 
     run(cli, "init")
     sign_in(cli)
-    run(cli, "device", "add", "d1", "--board", "b", "--vendor-id", "v", "--class-id", "c")
+    run(cli, "device", "add", "d1", "--board", "sim", *DEVICE_IDS)
     db = sqlite3.connect(tmp_path / "scheduler.db")
     db.execute("DROP TRIGGER audit_log_no_update")
     db.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")

@@ -15,6 +15,9 @@ from suture.scheduler.schemas import DeviceCreate, DeviceUpdate
 from suture.scheduler.services import devices
 from typer.testing import CliRunner
 
+DEVICE_IDS = ("--vendor-id", "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+              "--class-id", "1492af14-2569-5e48-bf42-9b2d51f2ab45")
+
 
 def test_decommissioned_device_is_never_targeted_again(world: World, api: Api) -> None:
     kept, gone = world.device("pump-1"), world.device("pump-2")
@@ -42,7 +45,8 @@ def test_decommissioned_device_is_never_targeted_again(world: World, api: Api) -
     # the id is not registered again, the record is not changed, and it is all audited
     with pytest.raises(ConflictError, match="decommissioned; its id is not reused"):
         devices.add_device(world.session(), create=DeviceCreate(
-            id="pump-2", board="sim", vendor_id="v", class_id="c"), root_secret=bytes(32),
+            id="pump-2", board="sim", vendor_id="fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+            class_id="1492af14-2569-5e48-bf42-9b2d51f2ab45"), root_secret=bytes(32),
             actor=world.alice, now=world.clock.now())
     with pytest.raises(ConflictError, match="is decommissioned"):
         devices.update_device(world.session(), device_id="pump-2",
@@ -67,8 +71,7 @@ def test_decommission_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         result = cli.invoke(app, ["scheduler", *args], env={"SUTURE_TOKEN": tokens[as_]})
         return result.exit_code, result.output
 
-    assert run("device", "add", "pump-1", "--board", "sim", "--vendor-id", "v",
-               "--class-id", "c")[0] == 0
+    assert run("device", "add", "pump-1", "--board", "sim", *DEVICE_IDS)[0] == 0
     code, out = run("device", "decommission", "pump-1", "--dry-run")
     assert (code, out.splitlines()) == (0, [
         "would decommission pump-1: its credential revoked, dropped from 0 unfinished "

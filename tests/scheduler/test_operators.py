@@ -17,6 +17,9 @@ from suture.scheduler.models import Operator
 from suture.scheduler.services import audit, operators
 from typer.testing import CliRunner
 
+DEVICE_IDS = ("--vendor-id", "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+              "--class-id", "1492af14-2569-5e48-bf42-9b2d51f2ab45")
+
 PASSWORD = "twelve chars or more"
 
 
@@ -216,8 +219,8 @@ def test_the_cli_takes_no_name_on_trust(cli: CliRunner, tmp_path: Path) -> None:
     code, out = _invoke(cli, "rollout", "list", token=tokens[ADMIN])
     assert code != 0
     assert "root (administrator) may not do this: it needs rollout:read" in out
-    code, out = _invoke(cli, "device", "add", "pump-2", "--board", "sim", "--vendor-id", "v",
-                        "--class-id", "c", token=tokens["bob"])
+    code, out = _invoke(cli, "device", "add", "pump-2", "--board", "sim", *DEVICE_IDS,
+                        token=tokens["bob"])
     assert code != 0
     assert "needs device:write" in out
 

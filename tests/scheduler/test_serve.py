@@ -17,6 +17,9 @@ from suture.keys import generate_private_key, key_id, load_public_key, write_key
 from suture.scheduler import credentials
 from suture.scheduler.schedule_doc import K_DEVICE_ID, verify_schedule
 
+DEVICE_IDS = ("--vendor-id", "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+              "--class-id", "1492af14-2569-5e48-bf42-9b2d51f2ab45")
+
 SUTURE = Path(sys.executable).parent / "suture"
 
 
@@ -52,8 +55,8 @@ def test_serve_answers_a_signed_poll(tmp_path: Path) -> None:
          "--password-stdin", stdin=PASSWORD + "\n")
     _cli(tmp_path, "login", "alice", "--password-stdin", stdin=PASSWORD + "\n")
     assert "alice: device_manager, viewer" in _cli(tmp_path, "whoami")
-    out = _cli(tmp_path, "device", "add", "pump-1", "--board", "sim", "--vendor-id", "v",
-               "--class-id", "c", "--secret-out", "pump-1.secret")
+    out = _cli(tmp_path, "device", "add", "pump-1", "--board", "sim", *DEVICE_IDS,
+               "--secret-out", "pump-1.secret")
     assert "secret written" in out
     secret = bytes.fromhex((tmp_path / "pump-1.secret").read_text().strip())
     port = _free_port()

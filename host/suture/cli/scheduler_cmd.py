@@ -75,6 +75,13 @@ def _settings(config: Path) -> Any:
     from suture.scheduler.config import load_settings
     from suture.scheduler.errors import ConfigurationError
 
+    if not config.exists() and not any(
+            name.startswith("SUTURE_SCHEDULER_") and name != "SUTURE_SCHEDULER_CONFIG"
+            for name in os.environ):
+        raise ConfigurationError(
+            f"no scheduler here: {config.resolve()} does not exist; run the command in the "
+            "folder where `suture scheduler init` ran, or give --config (or "
+            "SUTURE_SCHEDULER_CONFIG)")
     try:
         return load_settings(config if config.exists() else None)
     except ValueError as exc:  # load_settings: a line it cannot read, a value it refuses
@@ -145,11 +152,12 @@ def init(
         generate_private_key,
         key_id,
         load_private_key,
+        load_public_key,
         public_key_path,
         write_key_pair,
     )
     from suture.scheduler import migrate
-    from suture.scheduler.config import read_config_file, write_config_file
+    from suture.scheduler.config import load_settings, read_config_file, write_config_file
     from suture.scheduler.db import make_engine, make_session_factory
 
     with _errors():
@@ -172,6 +180,17 @@ def init(
         values.setdefault("public_url", "http://127.0.0.1:8640")
         values.setdefault("audit_key_path", str(base / "audit-key.json"))
         values.setdefault("audit_checkpoint_path", str(base / "audit-checkpoints.jsonl"))
+        # everything is checked before anything is written: a failed init leaves no settings
+        try:
+            settings = load_settings(None, **values)
+        except ValueError as exc:
+            found = describe(exc)
+            raise CliError(found[0] if found else str(exc), EXIT_USAGE) from None
+        for anchor in settings.trust_anchor_paths:
+            load_public_key(anchor)
+        engine = make_engine(settings.database_url, pool_size=2)
+        migrate.upgrade(engine)
+        revision = migrate.current_revision(engine)
         key_path = Path(str(values["signing_key_path"]))
         if key_path.exists():
             signing = load_private_key(key_path)
@@ -181,12 +200,6 @@ def init(
             write_key_pair(signing, key_path)
             _out.print(f"signing key  {key_path} (new, ES256)", highlight=False)
         write_config_file(config, values)
-        from suture.scheduler.config import load_settings
-
-        settings = load_settings(config)
-        engine = make_engine(settings.database_url, pool_size=2)
-        migrate.upgrade(engine)
-        revision = migrate.current_revision(engine)
         _out.print(f"database     {settings.database_url} (schema {revision})", highlight=False)
         audit_key = _ensure_audit_key(settings.audit_key_path,
                                       make_session_factory(engine)())
@@ -194,6 +207,10 @@ def init(
                    highlight=False)
         _out.print(f"key id       {key_id(signing.public_key()).hex()}", highlight=False)
         _out.print(f"devices verify schedules with {public_key_path(key_path)}", highlight=False)
+        _out.print(f"devices poll {settings.public_url}", highlight=False)
+        if _is_loopback_url(settings.public_url):
+            _out.print("  (only this machine reaches it: for devices on the network, run init "
+                       "again with --public-url http://THIS-HOST:8640)", highlight=False)
         if admin:
             from suture.cli.scheduler_operator_cmd import read_new_password
             from suture.scheduler.services import operators
@@ -204,6 +221,19 @@ def init(
                                                   now=_now())
             _out.print(f"administrator {admin} (sign in: suture scheduler login {admin})",
                        highlight=False)
+
+
+def _is_loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _ensure_audit_key(path: Path, session: Session) -> Any:
@@ -239,6 +269,11 @@ def serve(
 
     with _errors():
         settings = _settings(config)
+        if _is_loopback_url(settings.public_url) and not _is_loopback_url(f"http://{host}"):
+            raise CliError(
+                f"devices would be told to poll {settings.public_url}, which only this machine "
+                f"reaches, while the service listens on {host}: set the address devices use "
+                "with `suture scheduler init --public-url http://THIS-HOST:8640`", EXIT_USAGE)
         app = create_app(settings, config_path=config if config.exists() else None)
     _out.print(f"scheduler on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)",
                highlight=False)

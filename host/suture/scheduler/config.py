@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from suture.scheduler.policies.timeouts import DEFAULT_DEPLOYMENT_TIMEOUT_S
@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     #: Keep it on other storage than the database, or ship it to the SIEM.
     audit_checkpoint_path: Path | None = None
     audit_checkpoint_interval_s: int = Field(default=300, ge=1, le=86_400)
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str) -> str:
+        """``postgres://`` and ``postgresql://`` (as hosting services and libpq write them)
+        mean PostgreSQL through psycopg 3, the driver suture ships."""
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg://" + value[len(scheme):]
+        return value
 
     @model_validator(mode="after")
     def _enforce_non_default_secrets(self) -> Settings:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from suture.scheduler.credentials import DEVICE_ID_PATTERN
 
@@ -15,6 +16,19 @@ DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
 Label = Annotated[str, StringConstraints(max_length=128)]
 Component = Annotated[str, StringConstraints(min_length=1, max_length=64,
                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+
+
+def _canonical_uuid(value: str) -> str:
+    """A UUID in its canonical text form (RFC 9562), as SUIT manifests name vendors and classes."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a UUID (e.g. fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe)")\
+            from None
+
+
+Uuid = Annotated[str, StringConstraints(max_length=64),
+                 AfterValidator(_canonical_uuid)]
 DeviceStateName = Literal["idle", "downloading", "staged", "installing", "trial", "confirmed",
                           "failed", "reverted"]
 
@@ -27,8 +41,8 @@ class _Strict(BaseModel):
 
 class DeviceBase(_Strict):
     board: Name
-    vendor_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    class_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    vendor_id: Uuid
+    class_id: Uuid
     ward: Annotated[str, StringConstraints(max_length=64)] = ""
     location: Label = ""
     criticality: int = Field(default=2, ge=1, le=4)

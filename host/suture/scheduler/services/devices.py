@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from suture.boards.load import board_names
 from suture.scheduler import credentials
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import (
     AuthenticationError,
     ClockSkewError,
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     ReplayError,
 )
@@ -32,11 +35,22 @@ MAX_HISTORY = 200
 _DUMMY_SECRET = b"\x00" * 32
 
 
+def _check_board(name: str) -> None:
+    """A device's board names a board definition (``suture board list``), where the scheduler
+    has them (the repository's ``boards/`` or ``$SUTURE_BOARDS_DIR``)."""
+    known = board_names()
+    if known and name not in known:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InvalidInputError(f"unknown board {name!r} (known: {', '.join(known)}){hint}")
+
+
 def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes,
                actor: Principal, now: int) -> tuple[Device, DeviceCredential]:
     """Register a device and issue its credential (returned once; only a fingerprint is kept).
     A decommissioned device's id is never registered again."""
     require(actor, Permission.DEVICE_WRITE)
+    _check_board(create.board)
     with session.begin():
         existing = session.get(Device, create.id)
         if existing is not None and existing.decommissioned_at is not None:

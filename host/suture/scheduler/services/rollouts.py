@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -82,11 +83,19 @@ def _check_spec(spec: RolloutCreate) -> None:
         windows.validate(spec.window.cron, spec.window.duration_s, spec.window.tz)
 
 
+def _check_deadline(deadline: int | None, now: int) -> None:
+    """A deadline already past would make every device install at once, window or not."""
+    if deadline is not None and deadline <= now:
+        when = datetime.fromtimestamp(deadline, UTC).isoformat(timespec="minutes")
+        raise InvalidInputError(f"the deadline {when} is in the past: give a later one, or none")
+
+
 def create_rollout(session: Session, *, spec: RolloutCreate, actor: Principal,
                    now: int) -> Rollout:
     """Validate the policy, plan the targets into waves; the rollout then awaits approval."""
     require(actor, Permission.ROLLOUT_PLAN)
     _check_spec(spec)
+    _check_deadline(spec.deadline, now)
     with session.begin():
         release = session.get(Release, spec.release_id)
         if release is None:
@@ -285,6 +294,8 @@ def update_rollout(session: Session, *, rollout_id: int, change: RolloutUpdate,
               if v is not None or k in ("window", "deadline")}
     if not fields:
         raise InvalidInputError("nothing to change")
+    if fields.get("deadline") is not None:
+        _check_deadline(fields["deadline"], now)
     with session.begin():
         rollout = _locked(session, rollout_id)
         allowed = _BEFORE_START if _TARGET_FIELDS & fields.keys() else _APPROVABLE
