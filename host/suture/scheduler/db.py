@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -47,6 +51,35 @@ def make_session_factory(engine: Engine, *, audit_key: AuditKey | None = None
     and an audit record cannot be written without it."""
     info = {SESSION_KEY: audit_key} if audit_key is not None else {}
     return sessionmaker(engine, expire_on_commit=False, info=info)
+
+
+#: Longest wait for another thread's SQLite transaction before going ahead anyway (SQLite's own
+#: lock and busy timeout still order the two).
+WRITER_WAIT_S = 30.0
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def sqlite_writer_turn(session: Session) -> Iterator[None]:
+    """On SQLite, one thread of this process at a time in the transaction this wraps: the
+    others wait on a lock here, woken as soon as it is free, rather than in SQLite's busy
+    handler, which sleeps in steps of up to 100 ms and turns a queue of writers into latency
+    of seconds. Other processes are still ordered by SQLite's own lock. On PostgreSQL (row
+    locks, many writers at once) it does nothing."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        yield
+        return
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with _writer_locks_guard:
+        lock = _writer_locks.setdefault(engine, threading.Lock())
+    held = lock.acquire(timeout=WRITER_WAIT_S)
+    try:
+        yield
+    finally:
+        if held:
+            lock.release()
 
 
 def is_postgres(session: Session) -> bool:

@@ -1,4 +1,5 @@
-"""Typed dependencies: a handler's signature lists what it needs."""
+"""Typed dependencies: a handler's signature lists what it needs. Those that do no I/O are
+``async`` so that FastAPI runs them on the event loop rather than handing each to a thread."""
 
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ def get_state(request: Request) -> AppState:
     return state
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    return get_state(request)
+
+
+StateDep = Annotated[AppState, Depends(_state)]
 
 
 def get_session(state: StateDep) -> Iterator[Session]:
@@ -52,7 +57,7 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_now(state: StateDep) -> int:
+async def get_now(state: StateDep) -> int:
     return state.clock.now()
 
 
@@ -122,9 +127,21 @@ _H_DEV = Header(alias=credentials.HEADER_DEVICE, description="device id")
 _H_TIME = Header(alias=credentials.HEADER_TIME, description="unix seconds")
 _H_CTR = Header(alias=credentials.HEADER_COUNTER, description="strictly increasing counter")
 _H_MAC = Header(alias=credentials.HEADER_MAC, description="HMAC-SHA256, 64 hex digits")
+#: The four signature headers, for a route that takes them itself (``device_proof_of``).
+DeviceHeader = Annotated[str | None, _H_DEV]
+TimeHeader = Annotated[str | None, _H_TIME]
+CounterHeader = Annotated[str | None, _H_CTR]
+MacHeader = Annotated[str | None, _H_MAC]
 
 
-def device_proof(
+def device_proof_of(request: Request, device: str | None, time: str | None,
+                    counter: str | None, mac: str | None) -> devices.DeviceProof:
+    """``device_proof`` for a route that declares the headers as its own parameters: one
+    dependency fewer for FastAPI to solve on every request of the hottest route."""
+    return _proof(request, b"", get_state(request), device, time, counter, mac)
+
+
+async def device_proof(
     request: Request, state: StateDep,
     device: Annotated[str | None, _H_DEV] = None,
     time: Annotated[str | None, _H_TIME] = None,

@@ -5,6 +5,13 @@ device on PostgreSQL), reads the device's rollout entry, decides, and, if the de
 differs from the stored one, bumps the device's schedule number and stores the new signed
 document. Two nodes serving the same device serialise on that row; each document number is
 issued once.
+
+The common poll (a device with no unfinished rollout entry whose stored document is current)
+takes three statements and no ORM object: the conditional counter ``UPDATE ... RETURNING`` (the
+anti-replay check and the row lock in one), the check that no entry drives the device, and the
+commit. The stored document is returned as it is: an unchanged schedule is never signed again.
+Anything else (a refused request, an entry to decide on, a decision that changed) takes the
+general path in the same transaction.
 """
 
 from __future__ import annotations
@@ -12,11 +19,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from suture.keys import PrivateKey
-from suture.scheduler.errors import NotFoundError
+from suture.scheduler import credentials
+from suture.scheduler.errors import AuthenticationError, NotFoundError
 from suture.scheduler.models import (
     Device,
     DeviceEvent,
@@ -69,6 +77,23 @@ _ENTRIES = (
     .order_by(RolloutDevice.rollout_id)
 )
 _DEVICE_FOR_UPDATE = select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+_UNFINISHED = (
+    select(RolloutDevice.rollout_id)
+    .where(RolloutDevice.device_id == bindparam("device_id"),
+           RolloutDevice.state.not_in([EntryState.SUCCEEDED.value, EntryState.FAILED.value,
+                                       EntryState.REVERTED.value]))
+    .limit(1)
+)
+# The anti-replay check: the counter is taken only if above every one taken before, atomically
+# (on PostgreSQL the UPDATE also locks the row until the transaction ends).
+_CONSUME_RETURNING = (
+    update(Device)
+    .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
+           Device.decommissioned_at.is_(None))
+    .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
+    .returning(Device.credential_generation, Device.state, Device.busy, Device.schedule_number,
+               Device.schedule_decision, Device.schedule_document)
+)
 
 
 def etag_of(document: bytes) -> str:
@@ -197,11 +222,47 @@ def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleCont
     return True, decision
 
 
+def _consume_fast(session: Session, *, counter: int, now: int, proof: DeviceProof
+                  ) -> tuple[int, str, bool, int, str, bytes | None] | None:
+    """The counter consumed by one conditional UPDATE, then the MAC checked against the
+    generation it returned (a bad MAC raises, and the transaction's rollback gives the counter
+    back). ``None`` when the request is refused or its time is off: the caller then checks it
+    the general way (``consume_counter``), which raises the exact refusal with its resync."""
+    req = proof.req
+    if abs(now - req.time) > proof.skew_s:
+        return None
+    row = session.connection().execute(
+        _CONSUME_RETURNING, {"device_id": req.device_id, "counter": counter, "now": now}
+    ).one_or_none()
+    if row is None:
+        return None
+    generation, state, busy, number, key, document = row
+    secret = credentials.derive_secret(proof.root_secret, req.device_id, generation)
+    if not credentials.check_mac(secret, req, method=proof.method, path=proof.path,
+                                 body_digest_hex=proof.body_digest_hex):
+        raise AuthenticationError("device credential does not verify")
+    return generation, state, bool(busy), number, key, document
+
+
 def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
                   ctx: ScheduleContext, proof: DeviceProof | None = None) -> ScheduleResult:
     """A device's poll: returns its current signed schedule (new if the decision changed)."""
     with session.begin():
-        consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
+        fast = None
+        if proof is not None:
+            if proof.req.device_id != device_id or proof.req.counter != counter:
+                raise AuthenticationError("device proof does not match the request")
+            fast = _consume_fast(session, counter=counter, now=now, proof=proof)
+        if fast is None:
+            consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
+        else:
+            _, state, busy, number, key, document = fast
+            if document is not None and session.connection().execute(
+                    _UNFINISHED, {"device_id": device_id}).first() is None:
+                decision = decide(DeviceView(state, busy), None, None, now=now,
+                                  forced_window_s=ctx.forced_window_s)
+                if decision.key == key:
+                    return ScheduleResult(document, number, etag_of(document), decision)
         device = session.execute(_DEVICE_FOR_UPDATE, {"device_id": device_id}
                                  ).scalar_one_or_none()
         if device is None:

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
 from suture.scheduler.api.deps import (
+    AppState,
     BoundedBody,
+    CounterHeader,
+    DeviceHeader,
     DeviceIdPath,
     DeviceRequest,
     DeviceRequestWithBody,
+    MacHeader,
     NowDep,
     ReleaseIdPath,
     SessionDep,
     StateDep,
+    TimeHeader,
+    device_proof_of,
+    get_state,
 )
 from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
+from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
 from suture.scheduler.services.blobs import iter_range
+from suture.scheduler.services.devices import DeviceProof
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
 
@@ -42,19 +52,28 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
                **_AUTH_ERRORS},
     response_class=Response,
 )
-def get_schedule(
-    device_id: DeviceIdPath, proof: DeviceRequest, session: SessionDep, state: StateDep,
-    now: NowDep, if_none_match: Annotated[str | None, Header()] = None,
+async def get_schedule(
+    request: Request, device_id: DeviceIdPath,
+    device: DeviceHeader = None, time: TimeHeader = None, counter: CounterHeader = None,
+    mac: MacHeader = None, if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304."""
-    result = schedules.poll_schedule(session, device_id=proof.req.device_id,
-                                     counter=proof.req.counter, now=now, ctx=state.schedule_ctx,
-                                     proof=proof)
+    proof = device_proof_of(request, device, time, counter, mac)
+    state = get_state(request)
+    result = await run_in_threadpool(_poll, state, proof, state.clock.now())
     headers = {"ETag": result.etag, "Cache-Control": "no-cache",
                "Suture-Schedule-Number": str(result.number)}
     if if_none_match is not None and result.etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     return Response(result.document, media_type=COSE_SIGN1_TYPE, headers=headers)
+
+
+def _poll(state: AppState, proof: DeviceProof, now: int) -> schedules.ScheduleResult:
+    """The poll's one transaction, in one worker thread (session opened and closed there)."""
+    with state.sessions() as session, sqlite_writer_turn(session):
+        return schedules.poll_schedule(session, device_id=proof.req.device_id,
+                                       counter=proof.req.counter, now=now,
+                                       ctx=state.schedule_ctx, proof=proof)
 
 
 REPORT_SCHEMA = {
