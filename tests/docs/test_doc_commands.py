@@ -30,7 +30,8 @@ BIN = REPO / ".venv" / "bin"
 # and the shell's everyday commands.
 EXTERNAL = {"pyocd", "dfu-util", "esptool", "curl", "mkdir", "cd", "printf", "cat", "echo",
             "grep", "cp", "head", "export", "source", "python3", "git", "pip", "rm", "ls",
-            "sed", "sleep", "chmod", "tail", "sudo", "udevadm", "uhubctl"}
+            "sed", "sleep", "chmod", "tail", "sudo", "udevadm", "uhubctl",
+            "systemctl", "useradd"}
 
 
 def _ids(items: list[Block]) -> list[str]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from suture.errors import SutureError
+from suture.formats.journal import FormatDescriptionError
 
 SEC1_POINT_SIZE = 65  # uncompressed P-256 point: 0x04 || X || Y
 
 
-class EnrolmentError(SutureError, ValueError):
-    """Enrolment records that a device could not use."""
+class EnrolmentError(FormatDescriptionError):
+    """Enrolment records that a device could not use (the formats family's error)."""
 
 
 @dataclass(frozen=True)
