@@ -77,11 +77,12 @@ _ENTRIES = (
     .order_by(RolloutDevice.rollout_id)
 )
 _DEVICE_FOR_UPDATE = select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+# Plain comparisons rather than NOT IN: an IN list is expanded again on every execution.
 _UNFINISHED = (
     select(RolloutDevice.rollout_id)
     .where(RolloutDevice.device_id == bindparam("device_id"),
-           RolloutDevice.state.not_in([EntryState.SUCCEEDED.value, EntryState.FAILED.value,
-                                       EntryState.REVERTED.value]))
+           *(RolloutDevice.state != state.value for state in (
+               EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED)))
     .limit(1)
 )
 # The anti-replay check: the counter is taken only if above every one taken before, atomically

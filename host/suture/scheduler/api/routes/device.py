@@ -11,20 +11,17 @@ from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
 from suture.scheduler.api.deps import (
+    DEVICE_GET_PARAMETERS,
     AppState,
     BoundedBody,
-    CounterHeader,
-    DeviceHeader,
     DeviceIdPath,
     DeviceRequest,
     DeviceRequestWithBody,
-    MacHeader,
     NowDep,
     ReleaseIdPath,
     SessionDep,
     StateDep,
-    TimeHeader,
-    device_proof_of,
+    device_proof_from_headers,
     get_state,
 )
 from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
@@ -51,14 +48,12 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
                304: {"description": "unchanged since the ETag given in If-None-Match"},
                **_AUTH_ERRORS},
     response_class=Response,
+    openapi_extra={"parameters": DEVICE_GET_PARAMETERS},
 )
-async def get_schedule(
-    request: Request, device_id: DeviceIdPath,
-    device: DeviceHeader = None, time: TimeHeader = None, counter: CounterHeader = None,
-    mac: MacHeader = None, if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
     """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304."""
-    proof = device_proof_of(request, device, time, counter, mac)
+    proof = device_proof_from_headers(request)
+    if_none_match = request.headers.get("if-none-match")
     state = get_state(request)
     result = await run_in_threadpool(_poll, state, proof, state.clock.now())
     headers = {"ETag": result.etag, "Cache-Control": "no-cache",
