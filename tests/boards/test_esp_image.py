@@ -3,7 +3,10 @@
 partition table in ESP-IDF's binary format), merged by `suture board image` (``merge_bin`` at
 the board's offsets, the flash size set from the board) and read back by esptool's
 ``image_info`` and by a reader of ESP-IDF's image header written here. Writing it to a chip
-needs the chip: without one, the real connection's failure is one line (exit 3)."""
+needs the chip: without one, the real connection's failure is one line (exit 3).
+
+docs/boards.md's `suture board image esp32-s3 …` block is what
+:func:`test_the_merged_image_reads_back` runs."""
 
 from __future__ import annotations
 

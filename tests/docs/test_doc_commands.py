@@ -19,6 +19,7 @@ import pytest
 import typer
 from suture.cli.main import app
 
+from .board_tools import BOARD_TOOLS, BoardToolCommandError
 from .doc_blocks import MODES, Block, blocks, commands
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,9 +27,10 @@ PAGES = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
 ALL_BLOCKS = [b for page in PAGES for b in blocks(page)]
 BIN = REPO / ".venv" / "bin"
 
-# Programs a parse-only block may name without a check of its own: board tools (run on a bench),
-# and the shell's everyday commands.
-EXTERNAL = {"pyocd", "dfu-util", "esptool", "curl", "mkdir", "cd", "printf", "cat", "echo",
+# Programs a parse-only block may name without a check of its own: dfu-util (a C program, run
+# on a bench), and the shell's everyday commands. esptool, pyocd and adafruit-nrfutil lines are
+# parsed by the pinned tools' own parsers (board_tools.py).
+EXTERNAL = {"dfu-util", "curl", "mkdir", "cd", "printf", "cat", "echo",
             "grep", "cp", "head", "export", "source", "python3", "git", "pip", "rm", "ls",
             "sed", "sleep", "chmod", "tail", "sudo", "udevadm", "uhubctl",
             "systemctl", "useradd"}
@@ -162,6 +164,8 @@ def _check_command(argv: list[str]) -> None:
         assert (REPO / kernel).parent.parent.name == "build" or kernel.endswith(".bin"), kernel
     elif program.startswith("tools/"):
         assert os.access(REPO / program, os.X_OK), f"{program} is not an executable script"
+    elif name in BOARD_TOOLS:
+        BOARD_TOOLS[name](argv[1:])
     else:
         assert name in EXTERNAL, f"{program}: a command the docs test does not know how to check"
 
@@ -225,3 +229,28 @@ def test_parse_rejects_a_drifted_command() -> None:
     with pytest.raises(AssertionError, match="no option"):
         _check_command([".venv/bin/pytest", "tests/hil", "--tagret", "sim"])
     _check_command([".venv/bin/pytest", "tests/hil", "--target", "sim", "-m", "hil and not slow"])
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("esptool --chip esp32s3 --port /dev/ttyACM0 write_flash 0x0 firmware.bin",
+     "Command 'write_flash' is deprecated"),
+    ("esptool --chip esp32s9 --port /dev/ttyACM0 write-flash 0x0 firmware.bin",
+     "'esp32s9' is not one of"),
+    ("esptool --chip esp32s3 write-flash --flash-mod keep 0x0 firmware.bin",
+     "No such option '--flash-mod'"),
+    ("pyocd flash --target nrf52480 --format bin stage0.bin", "no target 'nrf52480'"),
+    ("pyocd flash --tagret nrf52840 stage0.bin", "unrecognized arguments: --tagret"),
+    ("adafruit-nrfutil dfu genpkg --dev-type nrf52 --application a.bin a.zip",
+     "nrf52 is not a valid integer"),
+    ("adafruit-nrfutil dfu serail --package a.zip", "No such command 'serail'"),
+])
+def test_parse_rejects_a_drifted_board_tool_command(line: str, message: str) -> None:
+    """esptool, pyocd and adafruit-nrfutil lines are parsed by the pinned tools themselves."""
+    with pytest.raises(BoardToolCommandError, match=message):
+        _check_command(line.split())
+    fixed = {"write_flash": "write-flash", "esp32s9": "esp32s3", "--flash-mod ": "--flash-mode ",
+             "nrf52480": "nrf52840", "--tagret": "--target", "nrf52 ": "0x0052 ",
+             "serail": "serial --port /dev/ttyACM0"}
+    for wrong, right in fixed.items():
+        line = line.replace(wrong, right)
+    _check_command(line.split())
