@@ -136,3 +136,31 @@ def test_writer_turn_is_one_thread_at_a_time_on_sqlite(sqlite_engine: Engine) ->
     for t in threads:
         t.join()
     assert most[0] == 1
+
+
+def test_serial_worker_runs_in_order_on_one_thread_and_hands_back_errors() -> None:
+    import asyncio
+
+    from suture.scheduler.api.serial import SerialWorker
+
+    worker = SerialWorker("test-serial")
+    seen: list[tuple[int, str]] = []
+
+    def job(i: int) -> int:
+        seen.append((i, threading.current_thread().name))
+        if i == 3:
+            raise ValueError("three")
+        return i * i
+
+    async def main() -> list[object]:
+        return await asyncio.gather(*(worker.run(job, i) for i in range(20)),
+                                    return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        worker.stop()
+    assert [i for i, _ in seen] == list(range(20))
+    assert {name for _, name in seen} == {"test-serial"}
+    assert isinstance(results[3], ValueError)
+    assert [r for i, r in enumerate(results) if i != 3] == [i * i for i in range(20) if i != 3]

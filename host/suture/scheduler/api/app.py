@@ -31,6 +31,7 @@ from suture.scheduler.api.routes import (
     operator_rollouts,
     operator_scheduler,
 )
+from suture.scheduler.api.serial import SerialWorker
 from suture.scheduler.clock import Clock, SystemClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
@@ -59,16 +60,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         raise ConfigurationError(
             f"scheduler signing key: {exc} (run `suture scheduler init`)") from None
     audit_key = audit_key or load_audit_key(settings.audit_key_path)
+    engine = engine or make_engine(settings.database_url)
     state = AppState(
         settings=settings,
-        sessions=make_session_factory(engine or make_engine(settings.database_url),
-                                      audit_key=audit_key),
+        sessions=make_session_factory(engine, audit_key=audit_key),
         clock=clock or SystemClock(),
         schedule_ctx=ScheduleContext(
             key=key, public_url=settings.public_url, poll_interval_s=settings.poll_interval_s,
             poll_jitter_s=settings.poll_jitter_s, forced_window_s=settings.forced_window_s),
         audit_key=audit_key,
         live=LiveConfig(settings, config_path),
+        poll_worker=SerialWorker("suture-polls") if engine.dialect.name == "sqlite" else None,
     )
     checkpoints = _Checkpointer(state)
 
@@ -87,6 +89,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                     await task
             with contextlib.suppress(SchedulerError, SQLAlchemyError, OSError):
                 await run_in_threadpool(checkpoints.write, force=True)
+            if state.poll_worker is not None:
+                await run_in_threadpool(state.poll_worker.stop)
 
     app = FastAPI(
         title="suture scheduler",

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture.scheduler import credentials
+from suture.scheduler.api.serial import SerialWorker
 from suture.scheduler.authn import DEFAULT_AUTHENTICATORS, Authenticator, authenticate
 from suture.scheduler.authz import Principal
 from suture.scheduler.clock import Clock
@@ -32,6 +33,8 @@ class AppState:
     audit_key: AuditKey
     live: LiveConfig
     authenticators: Sequence[Authenticator] = field(default=DEFAULT_AUTHENTICATORS)
+    #: On SQLite, the one thread that runs schedule polls (``serial.py``); else a pool's.
+    poll_worker: SerialWorker | None = None
 
 
 def get_state(request: Request) -> AppState:

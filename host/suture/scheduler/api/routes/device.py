@@ -55,7 +55,11 @@ async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
     proof = device_proof_from_headers(request)
     if_none_match = request.headers.get("if-none-match")
     state = get_state(request)
-    result = await run_in_threadpool(_poll, state, proof, state.clock.now())
+    now = state.clock.now()
+    if state.poll_worker is not None:
+        result = await state.poll_worker.run(_poll, state, proof, now)
+    else:
+        result = await run_in_threadpool(_poll, state, proof, now)
     headers = {"ETag": result.etag, "Cache-Control": "no-cache",
                "Suture-Schedule-Number": str(result.number)}
     if if_none_match is not None and result.etag in [t.strip() for t in if_none_match.split(",")]:
