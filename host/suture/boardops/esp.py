@@ -15,6 +15,7 @@ lines are kept for the error message when it fails.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import struct
 from collections.abc import Iterator
@@ -89,6 +90,14 @@ class _ToolLogger:
         del verbosity
 
 
+@functools.cache
+def _logger_class() -> Any:
+    """:class:`_ToolLogger` as esptool's ``TemplateLogger`` (esptool imported only when used)."""
+    from esptool.logger import TemplateLogger
+
+    return type("SutureEsptoolLogger", (_ToolLogger, TemplateLogger), {})
+
+
 @contextlib.contextmanager
 def esptool_output(progress: StepProgress | None = None, description: str = "") -> Iterator[
         ToolLog]:
@@ -96,9 +105,9 @@ def esptool_output(progress: StepProgress | None = None, description: str = "") 
     own logger comes back afterwards."""
     _esptool()
     from esp_pylib.logger import EspLog
-    from esptool.logger import TemplateLogger, log
+    from esptool.logger import log
 
-    logger_class = type("SutureEsptoolLogger", (_ToolLogger, TemplateLogger), {})
+    logger_class = _logger_class()
     captured = ToolLog()
     previous = EspLog.instance
     log.set_logger(logger_class(captured, progress, description))

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import assert_never
 
 from suture.boardops.flashing import (
     UF2_MOUNT_ROOTS,
@@ -90,6 +91,8 @@ def run_step(
             nrf_dfu.run_package_build(step)
         elif isinstance(step, SerialDfu):
             nrf_dfu.serial_dfu(step, progress)
+        else:
+            assert_never(step)
     except ToolMissingError as exc:
         raise FlashPlanError(f"{exc}; needed to {step.description}") from None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import itertools
+import re
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -107,8 +108,8 @@ def esptool_flash_size(chip: str, size: int) -> str | None:
     if rom is None:
         return None
     for name in rom.FLASH_SIZES:
-        unit = 1024 * 1024 if name.endswith("MB") else 1024
-        if int(name[:-2]) * unit == size:
+        match = re.fullmatch(r"(\d+)(KB|MB)", name)  # not the ESP8266's "2MB-c1" layouts
+        if match and int(match[1]) * (1024 if match[2] == "KB" else 1024 * 1024) == size:
             return str(name)
     return None
 
