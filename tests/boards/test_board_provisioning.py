@@ -4,13 +4,18 @@ board (a pty REPL to the unix port), and their clear failures: absent, busy, oth
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 from suture import keys
+from suture.boardops.decommission import DecommissionError, check_erase, open_record
+from suture.boardops.session import open_board
+from suture.boards import load_board
 from suture.bundle import build_bundle
 from suture.cli.main import app
+from suture.devicectl import device_ops
 from suture.sim.testing import sign_payload
 from typer.testing import CliRunner
 
@@ -133,21 +138,77 @@ def test_local_update_installs_signed_and_refuses_unsigned(
     assert "staged version 2; board state TRIAL, installed version 2" in " ".join(out.split())
 
 
-def test_decommission_erases_device_data(
+def test_decommission_erases_the_application_its_data_and_the_identity(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
 ) -> None:
     device = tmp_path / "dev"
     assert _cli("board", "provision", "sim", "--device", device, "--app",
-                _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
-    code, out = _cli("board", "decommission", "sim", "--device", device, "--yes")
+                _app(tmp_path, "APP-MARKER-7f3a"), "--vendor-key", vendor[1],
+                "--device-id", "bed-9")[0] == 0
+    board = load_board("sim")
+    with open_board(board, device_dir=device) as session:  # the application's own data
+        session.repl.exec("import os\nos.mkdir('/flash/data')\n"
+                          "with open('/flash/data/log.txt', 'w') as f:f.write('PATIENT-4711 '*400)"
+                          "\nwith open('/flash/note.txt','w') as f: f.write('PATIENT-4712')\n",
+                          timeout_s=30)
+        assert len(device_ops.fs_files(session.repl)) == 5
+    internal = (device / "internal.bin").read_bytes()
+    assert all(m in internal for m in (b"APP-MARKER-7f3a", b"PATIENT-4711", b"PATIENT-4712"))
+    operator = keys.generate_private_key("ES256")
+    keys.write_key_pair(operator, tmp_path / "operator.pem")
+    code, out = _cli("board", "decommission", "sim", "--device", device, "--yes",
+                     "--record-key", tmp_path / "operator.pem", "--record-out",
+                     tmp_path / "bed-9.cose")
     assert code == 0, out
-    assert "erased nvm (56 KiB), staging (2016 KiB), backup (2016 KiB), journal (8 KiB)" in out
+    out = " ".join(out.split())
+    assert "removed 5 file(s) (" in out
+    assert "erased journal (8 KiB), nvm (56 KiB), staging (2016 KiB), backup (2016 KiB)" in out
+    assert "read back: 4194304 bytes erased (all 0xFF), no file left, nothing installed" in out
     status = _status(device)
-    assert status["device_id"] is None
+    assert (status["device_id"], status["installed_version"], status["state"]) == (
+        None, 0, "IDLE")
     assert status["nvm_keys"] == []
     assert status["journal"] == []
+    assert status["backup_version"] is None
+    with open_board(board, device_dir=device) as session:
+        assert device_ops.fs_files(session.repl) == []
     external = (device / "external.bin").read_bytes()
-    assert external[: 0x10000] == b"\xff" * 0x10000  # journal + NVM (with the keys) erased
+    for region in board.external_flash.regions:
+        if region.role in ("journal", "nvm", "staging", "backup"):
+            assert external[region.offset:region.offset + region.size] == b"\xff" * region.size
+    internal = (device / "internal.bin").read_bytes()
+    for marker in (b"APP-MARKER-7f3a", b"PATIENT-4711", b"PATIENT-4712", b"SUTI"):
+        assert marker not in internal, marker  # not even in freed littlefs blocks
+    payload = open_record((tmp_path / "bed-9.cose").read_bytes(), operator.public_key())
+    assert payload["device_id"] == "bed-9"
+    assert payload["filesystem"]["files_removed"] == 5
+    assert payload["after"]["installed_version"] == 0
+
+
+def test_check_erase_refuses_a_read_back_with_data_left() -> None:
+    board = load_board("sim")
+    regions = {r.role: r for r in board.external_flash.regions}
+
+    def region(name: str, *, dirty: int = 0, digest: bytes | None = None) -> list[object]:
+        r = regions[name]
+        d = digest or hashlib.sha256(b"\xff" * r.size).digest()
+        return [name, r.offset, r.size, d.hex(), dirty]
+
+    good = {"regions": [region(n) for n in ("journal", "nvm", "staging", "backup")],
+            "fs_files_left": [], "installed_version": 0, "fs_files_removed": 1,
+            "fs_bytes_removed": 10, "fs_bytes_scrubbed": 4096}
+    assert check_erase(board, good).bytes_erased == 4194304
+    for change, why in (
+        ({"regions": good["regions"][:3]}, "backup was not erased"),
+        ({"regions": [region("journal", dirty=1), *good["regions"][1:]]},
+         r"journal: 1 sector\(s\) not erased"),
+        ({"regions": [region("journal", digest=bytes(32)), *good["regions"][1:]]},
+         r"journal: 0 sector\(s\) not erased"),
+        ({"fs_files_left": [["/flash/app/main.py", 27]]}, "1 file.* left .*main.py"),
+        ({"installed_version": 2}, "version 2 is still installed"),
+    ):
+        with pytest.raises(DecommissionError, match=why):
+            check_erase(board, {**good, **change})
 
 
 def test_a_missing_simulated_board_is_absent(tmp_path: Path) -> None:
@@ -332,8 +393,8 @@ def test_decommission_asks_refuses_without_a_terminal_and_dry_runs(
     code, out = _cli("board", "decommission", "sim", "--device", device, "--dry-run",
                      "--scheduler-url", "http://127.0.0.1:9", "--operator-token", "t")
     assert code == 0, out
-    assert "would erase nvm (56 KiB), staging (2016 KiB), backup (2016 KiB), journal (8 KiB)" \
-        in out
+    assert "would erase the application filesystem and journal (8 KiB), nvm (56 KiB), staging " \
+        "(2016 KiB), backup (2016 KiB)" in " ".join(out.split())
     assert "would report bed-3 as decommissioned to http://127.0.0.1:9" in " ".join(out.split())
     assert "nothing was changed" in out
     assert _files(device) == before
@@ -346,7 +407,7 @@ def test_decommission_asks_refuses_without_a_terminal_and_dry_runs(
     result = runner.invoke(app, ["board", "decommission", "sim", "--device", str(device)],
                            input="y\n")
     assert result.exit_code == 0, result.output
-    assert "erased nvm" in result.output
+    assert "erased journal" in result.output
     assert _status(device)["device_id"] is None
 
 

@@ -1,18 +1,27 @@
 """Provisioning enrolls the device at the real scheduler app (operator API) and writes the
-credential it issues into the board's NVM; decommissioning marks the record at the scheduler
-and revokes the credential."""
+credential it issues into the board's NVM; decommissioning erases the board, checks the erase,
+signs a record of it and marks the device at the scheduler, which keeps the record, revokes the
+credential and never registers the id again."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cbor2
 import pytest
 from fastapi.testclient import TestClient
 from suture import keys
-from suture.boardops.provision import ProvisionError, ProvisionRequest, decommission, provision
+from suture.boardops.decommission import (
+    RECORD_TYPE,
+    DecommissionError,
+    decommission,
+    open_record,
+)
+from suture.boardops.provision import ProvisionRequest, provision
 from suture.boardops.scheduler_client import (
     DeviceExistsError,
     SchedulerClient,
@@ -20,6 +29,7 @@ from suture.boardops.scheduler_client import (
 )
 from suture.boardops.session import open_board
 from suture.boards import load_board
+from suture.cose.sign1 import sign1 as cose_sign1
 from suture.devicectl import device_ops
 from suture.scheduler import credentials, migrate
 from suture.scheduler.api.app import create_app
@@ -108,12 +118,70 @@ def test_provision_registers_and_writes_the_credential(
         "trust.vendor": trusted,
     }
     assert scheduler.device("ward2-bed4")["installed"] == {"app": 1}
+    operator = keys.generate_private_key("ES256")
     with open_board(board, device_dir=tmp_path / "dev") as s:
-        outcome = decommission(s, scheduler=scheduler)
+        outcome = decommission(s, scheduler=scheduler, signing_key=operator,
+                               record_out=tmp_path / "record.cose", now=1_700_000_000)
         assert outcome.reported
         assert device_ops.status(s.repl)["nvm_keys"] == []
-    assert scheduler.device("ward2-bed4")["decommissioned_at"] is not None
+    assert outcome.record is not None
+    assert (tmp_path / "record.cose").read_bytes() == outcome.record
+    payload = open_record(outcome.record, operator.public_key())
+    assert payload["type"] == RECORD_TYPE
+    assert (payload["device_id"], payload["board"], payload["time"]) == ("ward2-bed4", "sim",
+                                                                         1_700_000_000)
+    assert payload["before"]["installed_version"] == 1
+    assert "id.key" in payload["before"]["nvm_keys"]
+    assert [(e["region"], e["size"]) for e in payload["erased"]] == [
+        ("journal", 0x2000), ("nvm", 0xE000), ("staging", 0x1F8000), ("backup", 0x1F8000)]
+    assert payload["bytes_erased"] == 0x2000 + 0xE000 + 2 * 0x1F8000
+    assert payload["after"] == {"state": "IDLE", "installed_version": 0, "device_id": None,
+                                "nvm_keys": [], "journal": []}
+    with pytest.raises(DecommissionError, match="does not verify"):
+        open_record(outcome.record, keys.generate_private_key("ES256").public_key())
+    marked = scheduler.device("ward2-bed4")
+    assert marked["decommissioned_at"] is not None
+    event = marked["history"][-1]
+    assert event["kind"] == "decommissioned"
+    assert event["detail"]["record_sha256"] == hashlib.sha256(outcome.record).hexdigest()
+    with pytest.raises(SchedulerError, match="decommissioned; its id is not reused"):
+        scheduler.register(device_id="ward2-bed4", board="sim", vendor_id=str(VENDOR_ID),
+                           class_id=str(CLASS_ID), installed={"app": 1})
     with open_board(board, device_dir=tmp_path / "dev") as s, pytest.raises(
-        ProvisionError, match="no device identity to report"
+        DecommissionError, match="no device identity to report"
     ):
         decommission(s, scheduler=scheduler)
+
+
+def test_the_scheduler_keeps_only_a_record_of_the_device(
+    scheduler: SchedulerClient,
+) -> None:
+    scheduler.register(device_id="icu-pump-2", board="sim", vendor_id=str(VENDOR_ID),
+                       class_id=str(CLASS_ID), installed={"app": 1})
+    with pytest.raises(SchedulerError, match="not a COSE_Sign1"):
+        scheduler.decommission("icu-pump-2", record=b"not a record")
+    other = cose_sign1(cbor2.dumps({"type": RECORD_TYPE, "device_id": "icu-pump-9"}),
+                       keys.generate_private_key("ES256"))
+    with pytest.raises(SchedulerError, match="of device 'icu-pump-9', not 'icu-pump-2'"):
+        scheduler.decommission("icu-pump-2", record=other)
+    assert scheduler.device("icu-pump-2")["decommissioned_at"] is None
+
+
+def test_an_unreachable_scheduler_stops_decommissioning_before_any_erase(
+    tmp_path: Path,
+) -> None:
+    vendor = keys.generate_private_key("ES256")
+    request = ProvisionRequest(app_bundle=example_app(1), app_version=1,
+                               vendor_keys=[keys.public_key_bytes(vendor.public_key())],
+                               vendor_id=uuid.UUID(str(VENDOR_ID)),
+                               class_id=uuid.UUID(str(CLASS_ID)), device_id="ward2-bed5")
+    board = load_board("sim")
+    with open_board(board, device_dir=tmp_path / "dev",
+                    new_identity=identity_for(keys.public_key_bytes(vendor.public_key()))) as s:
+        provision(s, request)
+    before = (tmp_path / "dev" / "external.bin").read_bytes()
+    with open_board(board, device_dir=tmp_path / "dev") as s, pytest.raises(
+        SchedulerError, match="cannot reach the scheduler"
+    ):
+        decommission(s, scheduler=SchedulerClient("http://127.0.0.1:9", "t"))
+    assert (tmp_path / "dev" / "external.bin").read_bytes() == before

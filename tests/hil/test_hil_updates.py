@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import pytest
 from suture import keys
-from suture.boardops.provision import ProvisionRequest, decommission, provision
+from suture.boardops.decommission import decommission
+from suture.boardops.provision import ProvisionRequest, provision
 from suture.bundle import build_bundle
 from suture.devicectl import DeviceError, device_ops
 from suture.hil.dut import MicroPythonDut
@@ -175,8 +176,11 @@ def test_an_unconfirmed_trial_reverts_after_its_trial_boots(
 def test_decommission_erases_the_identity_and_the_journal(provisioned: MicroPythonDut) -> None:
     result = decommission(provisioned)
     assert result.device_id == "hil-device"
-    assert [name for name, _ in result.erased] == ["nvm", "staging", "backup", "journal"]
+    assert [r.name for r in result.report.regions] == ["journal", "nvm", "staging", "backup"]
+    assert result.report.fs_files_removed > 0
+    assert device_ops.fs_files(provisioned.link) == []
     status = provisioned.status()
+    assert status["installed_version"] == 0
     assert status["device_id"] is None
     assert status["nvm_keys"] == []
     assert status["journal"] == []

@@ -1,4 +1,4 @@
-"""Provisioning and decommissioning a board over its REPL.
+"""Provisioning a board over its REPL.
 
 Provisioning (the factory step, after the firmware is flashed) installs a first application
 bundle through the loader (recorded as confirmed) and writes the device identity into the NVM
@@ -7,8 +7,7 @@ the scheduler issued when the device was registered, and the trust anchors (vend
 scheduler public keys). It is idempotent: a board that already has an identity is left alone,
 and is only given a new one with ``force``.
 
-Decommissioning erases the device data (NVM store with the keys, staging and backup slots,
-journal) and records it at the scheduler, whose device record keeps the history.
+Decommissioning, their undoing, is :mod:`suture.boardops.decommission`.
 """
 
 from __future__ import annotations
@@ -176,28 +175,3 @@ def provision(
         credential=credential,
     )
 
-
-@dataclass(frozen=True)
-class DecommissionResult:
-    """What decommissioning erased and reported."""
-
-    device_id: str | None
-    erased: list[tuple[str, int]]
-    reported: bool
-
-
-def decommission(
-    session: ConnectedBoard, *, scheduler: SchedulerClient | None = None
-) -> DecommissionResult:
-    """Erase the device data and, with ``scheduler``, record the decommissioning there."""
-    status = _status_or_none(session)
-    device_id = str(status["device_id"]) if status and status.get("device_id") else None
-    if scheduler is not None and device_id is None:
-        raise ProvisionError("the board has no device identity to report to the scheduler")
-    reported = False
-    if scheduler is not None and device_id is not None:
-        # Report first: if the scheduler cannot be reached, nothing is erased yet.
-        scheduler.decommission(device_id)
-        reported = True
-    erased = device_ops.erase_device_data(session.repl)
-    return DecommissionResult(device_id=device_id, erased=erased, reported=reported)

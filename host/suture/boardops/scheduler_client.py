@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +108,9 @@ class SchedulerClient:
         }
         try:
             data = self._call("POST", "/api/v1/devices", body)
-        except DeviceExistsError:
+        except DeviceExistsError as exc:
+            if "decommissioned" in str(exc):
+                raise SchedulerError(f"device {device_id}: {exc}") from None
             if not rotate:
                 raise DeviceExistsError(
                     f"device {device_id} is already registered with the scheduler "
@@ -127,9 +130,12 @@ class SchedulerClient:
             raise SchedulerError(f"unexpected answer for device {device_id}")
         return data
 
-    def decommission(self, device_id: str, reason: str = "board erased") -> dict[str, Any]:
-        """Mark the device decommissioned at the scheduler (its credential revoked); the
-        record."""
-        updated = self._call("POST", f"/api/v1/devices/{device_id}/decommission",
-                             {"reason": reason})
+    def decommission(self, device_id: str, reason: str = "board erased",
+                     record: bytes | None = None) -> dict[str, Any]:
+        """Mark the device decommissioned at the scheduler (its credential revoked), with the
+        signed decommission record when there is one; the device record."""
+        body: dict[str, Any] = {"reason": reason}
+        if record is not None:
+            body["record"] = base64.b64encode(record).decode()
+        updated = self._call("POST", f"/api/v1/devices/{device_id}/decommission", body)
         return dict(updated)

@@ -21,12 +21,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from suture.boardops.decommission import decommission
 from suture.boardops.deploy import compile_tree, deploy, local_update
 from suture.boardops.flash_runner import run_flash_plan
 from suture.boardops.flashing import CopyToVolume, FlashPlanError, Images, flash_plan, write_uf2
 from suture.boardops.provision import (
     ProvisionRequest,
-    decommission,
     provision,
     set_link,
 )
@@ -689,7 +689,7 @@ def update_cmd(
                f"installed version {result.status.get('installed_version')}", highlight=False)
 
 
-ERASED_ROLES = ("nvm", "staging", "backup", "journal")
+ERASED_ROLES = ("journal", "nvm", "staging", "backup")
 
 
 def _where(board: Board, port: str | None, device: Path | None) -> str:
@@ -710,15 +710,27 @@ def decommission_cmd(
         str | None,
         typer.Option(envvar="SUTURE_OPERATOR_TOKEN", help="Scheduler operator token."),
     ] = None,
+    record_key: Annotated[
+        Path | None,
+        typer.Option(help="The operator's private key (PEM, ES256 or EdDSA) that signs the "
+                     "decommission record."),
+    ] = None,
+    record_out: Annotated[
+        Path | None, typer.Option(help="Write the signed decommission record (COSE_Sign1) here.")
+    ] = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Erase the device data and report the decommissioning.
+    """Erase the application, its data and the device's identity, check the erase, and
+    record it.
 
-    Erases the NVM store (with the keys), the staging and backup slots and the
-    journal; with --scheduler-url, first marks the device decommissioned at the
-    scheduler, which revokes its credential and never targets it again (the record
-    keeps its history).
+    Deletes every file of the application filesystem and overwrites its free space, erases
+    the journal, NVM (with the device key and credential), staging and backup regions, and
+    accepts the erase only when the board reads all of it back as erased. With --record-key,
+    signs a decommission record (written to --record-out); with --scheduler-url, marks the
+    device decommissioned at the scheduler with the record (it revokes the credential and
+    never targets the device again). The scheduler is asked first: if it cannot be reached,
+    nothing is erased.
     Asks first (--yes: do not ask; without a terminal nothing is done without it);
     --dry-run says what would be erased and reported, without touching the board.
     """
@@ -726,9 +738,18 @@ def decommission_cmd(
     if scheduler_url and not operator_token:
         raise CliError("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)",
                        EXIT_USAGE)
+    if record_out is not None and record_key is None:
+        raise CliError("--record-out needs --record-key (the key that signs the record)",
+                       EXIT_USAGE)
+    signing_key = None
+    if record_key is not None:
+        try:
+            signing_key = load_private_key(record_key)
+        except KeyFileError as exc:
+            raise CliError(f"--record-key: {exc}", EXIT_USAGE) from None
     where = _where(board, port, device)
+    regions = {r.role: r.size for r in board.external_flash.regions}
     if dry_run:
-        regions = {r.role: r.size for r in board.external_flash.regions}
         erased = ", ".join(f"{role} ({regions[role] // 1024} KiB)" for role in ERASED_ROLES
                            if role in regions)
         device_id = "the board's device id"
@@ -737,19 +758,32 @@ def decommission_cmd(
         if scheduler_url:
             _out.print(f"would report {device_id} as decommissioned to {scheduler_url} (marked "
                        "decommissioned, its credential revoked)", highlight=False)
-        _out.print(f"would erase {erased} of {where}", highlight=False)
+        _out.print(f"would erase the application filesystem and {erased} of {where}",
+                   highlight=False)
         _out.print("dry run: nothing was changed", highlight=False)
         return
-    confirm(f"Erase the device data of {where} (its keys, credential, staged updates and "
-            "journal)?", yes=yes)
+    confirm(f"Erase the application, its data and the identity of {where} (its keys, "
+            "credential, staged updates and journal)?", yes=yes)
     scheduler = SchedulerClient(scheduler_url, operator_token) if scheduler_url and \
         operator_token else None
     with open_board(board, port=port, device_dir=device) as session:
-        result = decommission(session, scheduler=scheduler)
-    erased = ", ".join(f"{region} ({size // 1024} KiB)" for region, size in result.erased)
+        result = decommission(session, scheduler=scheduler, signing_key=signing_key,
+                              record_out=record_out)
+    report = result.report
+    _out.print(f"removed {report.fs_files_removed} file(s) ({report.fs_bytes_removed} bytes) "
+               f"and overwrote {report.fs_bytes_scrubbed // 1024} KiB of free space in the "
+               "application filesystem", highlight=False)
+    erased = ", ".join(f"{r.name} ({r.size // 1024} KiB)" for r in report.regions)
     _out.print(f"erased {erased}", highlight=False)
+    _out.print(f"read back: {report.bytes_erased} bytes erased (all 0xFF), no file left, "
+               "nothing installed", highlight=False)
+    if record_out is not None:
+        _out.print(f"decommission record signed and written to {record_out}", highlight=False)
     if result.reported:
         _out.print(f"reported {result.device_id} as decommissioned to {scheduler_url}",
+                   highlight=False)
+    elif scheduler_url:
+        _out.print(f"{result.device_id} was already decommissioned at {scheduler_url}",
                    highlight=False)
 
 

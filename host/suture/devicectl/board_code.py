@@ -23,15 +23,16 @@ RESULT_PREFIX = "SUTURE-JSON "
 # Every module of board_side/, by name.
 HOST_STREAM = "host_stream"  # HostStream: host data read over the serial link
 LOADER_STATUS = "loader_status"  # loader_status(): the status fields, from the loader alone
-PROVISIONING = "provisioning"  # provision_app, put_nvm, erase_device_data
+PROVISIONING = "provisioning"  # provision_app, put_nvm
 UPDATE = "update"  # stage, confirm, request_revert
 APP_TREE = "app_tree"  # app_digests, accept_developer_tree (suture board deploy)
 STATUS_RESPONDER = "status_responder"  # serve_status: a status-protocol responder loop
+DECOMMISSION = "decommission"  # decommission, fs_files: erase the device data, read it back
 SIM_BOOT = "sim_boot"  # the simulated board's boot script (run as a file, not over the REPL)
 SIM_POWER = "sim_power"  # arm_power_cut(n) on the simulated board
 MODULES = (
-    HOST_STREAM, LOADER_STATUS, PROVISIONING, UPDATE, APP_TREE, STATUS_RESPONDER, SIM_BOOT,
-    SIM_POWER,
+    HOST_STREAM, LOADER_STATUS, PROVISIONING, UPDATE, APP_TREE, STATUS_RESPONDER, DECOMMISSION,
+    SIM_BOOT, SIM_POWER,
 )
 
 

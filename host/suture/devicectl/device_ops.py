@@ -33,6 +33,7 @@ def run(
     expression: str,
     streams: Sequence[bytes] = (),
     progress: Progress | None = None,
+    timeout_s: float = 60,
 ) -> dict[str, Any]:
     """Send ``modules``, evaluate ``expression`` on the board and return its result (a dict).
     With ``streams``, ``HostStream(i, len(streams[i]))`` reads ``streams[i]`` from the host."""
@@ -40,7 +41,7 @@ def run(
         code = board_code.program([board_code.HOST_STREAM, *modules], expression)
         output = link.exec_with_streams(code, streams, progress=progress)
     else:
-        output = link.exec(board_code.program(modules, expression), timeout_s=60)
+        output = link.exec(board_code.program(modules, expression), timeout_s=timeout_s)
     answer = board_code.result(output)
     if answer is None:
         raise LinkError(f"the board gave no result line: {output.strip()[-300:]!r}")
@@ -98,10 +99,18 @@ def put_nvm(link: MicroPythonLink, records: Sequence[tuple[str, bytes]]) -> int:
     return int(answer["written"])
 
 
-def erase_device_data(link: MicroPythonLink) -> list[tuple[str, int]]:
-    """Erase the NVM store, staging, backup and journal regions; (region, bytes) erased."""
-    done = run(link, [board_code.PROVISIONING], call("erase_device_data"))["erased"]
-    return [(str(name), int(size)) for name, size in done]
+def decommission(link: MicroPythonLink) -> dict[str, Any]:
+    """Erase the application filesystem (its files, then its free space overwritten) and the
+    journal, NVM, staging and backup regions, and read them back: the board's report
+    (:func:`suture.boardops.decommission.check_erase` checks it). Erasing a large external flash
+    takes a while on a real board: up to ten minutes are allowed."""
+    return run(link, [board_code.DECOMMISSION], call("decommission"), timeout_s=600)
+
+
+def fs_files(link: MicroPythonLink) -> list[tuple[str, int]]:
+    """Every file in the board's application filesystem and its size."""
+    files = run(link, [board_code.DECOMMISSION], call("fs_files"))["files"]
+    return [(str(path), int(size)) for path, size in files]
 
 
 def confirm(link: MicroPythonLink) -> str:

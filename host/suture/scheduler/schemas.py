@@ -93,6 +93,8 @@ class DeviceCredential(BaseModel):
 
 class DecommissionRequest(_Strict):
     reason: Annotated[str, StringConstraints(max_length=256)] = ""
+    # The signed decommission record (COSE_Sign1, base64) `suture board decommission` made.
+    record: Annotated[str, StringConstraints(max_length=16384)] | None = None
 
 
 class DeviceEventPublic(BaseModel):

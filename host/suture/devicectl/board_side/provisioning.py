@@ -1,5 +1,5 @@
-# The factory's steps and their undoing: install a first application, write the identity
-# records, erase the device data at decommissioning.
+# The factory's steps: install a first application, write the identity records (their undoing
+# is decommission.py).
 import binascii
 
 import micropython
@@ -28,13 +28,3 @@ def put_nvm(records):
         nvm.put(key, binascii.unhexlify(value), 1)
     return {"written": len(records)}
 
-
-def erase_device_data():
-    """Erase the NVM store, the staging and backup slots and the journal."""
-    b = board()
-    done = []
-    for name in ("nvm", "staging", "backup", "journal"):
-        region = b.region(name)
-        region.erase_range(0, region.size)
-        done.append([name, region.size])
-    return {"erased": done}

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
+import hashlib
 from dataclasses import dataclass
 
+import cbor2
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from suture.boardops.decommission import RECORD_TYPE
 from suture.boards.load import board_names
+from suture.cose.errors import CoseError
+from suture.cose.sign1 import decode_sign1
 from suture.scheduler import credentials
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import (
@@ -108,12 +114,31 @@ def update_device(session: Session, *, device_id: str, change: DeviceUpdate,
     return device
 
 
+def _decommission_record(record: bytes, device_id: str) -> dict[str, str]:
+    """What the device event keeps of a signed decommission record (COSE_Sign1 of a CBOR map,
+    :mod:`suture.boardops.decommission`): the record (base64) and its SHA-256. The scheduler
+    does not hold the operator's signing key: it checks the record is one, of this device."""
+    try:
+        payload = cbor2.loads(decode_sign1(record).payload or b"")
+    except (CoseError, ValueError) as exc:
+        raise InvalidInputError(f"the decommission record is not a COSE_Sign1: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("type") != RECORD_TYPE:
+        raise InvalidInputError("the decommission record is not a suture decommission record")
+    if payload.get("device_id") != device_id:
+        raise InvalidInputError(f"the decommission record is of device "
+                                f"{payload.get('device_id')!r}, not {device_id!r}")
+    return {"record": base64.b64encode(record).decode(),
+            "record_sha256": hashlib.sha256(record).hexdigest()}
+
+
 def decommission_device(session: Session, *, device_id: str, actor: Principal, now: int,
-                        reason: str = "") -> Device:
+                        reason: str = "", record: bytes | None = None) -> Device:
     """The device leaves service for good: its credential is revoked (it no longer
     authenticates), its unfinished rollout entries are cancelled, no rollout targets it again
-    and its id is never registered again. The record and its history stay."""
+    and its id is never registered again. The record and its history stay; a signed
+    decommission record is kept in the history (its SHA-256 in the audit log)."""
     require(actor, Permission.DEVICE_DECOMMISSION)
+    kept = {} if record is None else _decommission_record(record, device_id)
     with session.begin():
         device = _in_service(session, device_id)
         device.decommissioned_at = now
@@ -128,10 +153,12 @@ def decommission_device(session: Session, *, device_id: str, actor: Principal, n
                     detail="the device was decommissioned")
             .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
         session.add(DeviceEvent(device_id=device_id, at=now, kind="decommissioned",
-                                state=device.state, detail={"by": actor.name, "reason": reason}))
+                                state=device.state,
+                                detail={"by": actor.name, "reason": reason, **kept}))
         audit.append(session, at=now, actor=actor.name, action="device.decommission",
-                     subject=device_id, detail={"reason": reason,
-                                                "rollout_entries_cancelled": cancelled})
+                     subject=device_id, detail={
+                         "reason": reason, "rollout_entries_cancelled": cancelled,
+                         **({"record_sha256": kept["record_sha256"]} if kept else {})})
     return device
 
 

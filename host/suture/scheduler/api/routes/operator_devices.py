@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from suture.scheduler.api.deps import CurrentOperator, DeviceIdPath, NowDep, SessionDep, StateDep
 from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission
+from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import (
     DecommissionRequest,
     DeviceCreate,
@@ -90,5 +92,10 @@ def decommission(device_id: DeviceIdPath, body: DecommissionRequest, session: Se
                  operator: CurrentOperator, now: NowDep) -> DevicePublic:
     """The device leaves service for good: its credential stops working, its unfinished
     rollout entries are cancelled, no rollout targets it again; the record stays."""
+    try:
+        record = None if body.record is None else base64.b64decode(body.record, validate=True)
+    except ValueError:
+        raise InvalidInputError("the decommission record is not base64") from None
     return DevicePublic.model_validate(devices.decommission_device(
-        session, device_id=device_id, actor=operator, now=now, reason=body.reason))
+        session, device_id=device_id, actor=operator, now=now, reason=body.reason,
+        record=record))
