@@ -50,6 +50,13 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+def _may_have_body(scope: Scope) -> bool:
+    """HTTP/1.1: a request with neither ``Content-Length`` nor ``Transfer-Encoding`` has no
+    body (RFC 9112 6.3), so there is nothing to count (e.g. every device poll)."""
+    return any(name in (b"content-length", b"transfer-encoding")
+               for name, _ in scope.get("headers", ()))
+
+
 class BodyLimitMiddleware:
     """Answers ``413`` once a request's body passes ``limit_for(scope)`` bytes; the app then
     reads nothing more and anything it tries to answer is dropped."""
@@ -59,7 +66,8 @@ class BodyLimitMiddleware:
         self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+                scope.get("http_version") in ("1.0", "1.1") and not _may_have_body(scope)):
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope)
