@@ -5,6 +5,8 @@
 #                             busy -> request install, reset into the loader
 #   abort                     discard a download or a staged update (FAILED, ABORTED)
 #   revert, without a trial   nothing to revert: reported once (NO_TRIAL_TO_REVERT)
+# A trust-store update the schedule carries (docs/formats/trust-store.md) is applied first,
+# whatever the state and the action, so a release signed by a rotated-in key verifies.
 from loader import api
 
 from agent import schedule as S
@@ -17,8 +19,11 @@ class Actions:
         self.agent = agent
         self.busy_reported = None  # the last busy answer the scheduler took
         self.refused_revert = -1  # the schedule whose revert was answered NO_TRIAL_TO_REVERT
+        self.trusted = -1  # the schedule whose trust-store update was applied or refused
 
     def act(self, s):
+        if s is not None and s.trust_update is not None and self.trusted != s.number:
+            self.trust(s)
         r = api.current()
         if r.component == api.COMPONENT_APP and r.state == api.TRIAL:
             from agent import trial  # loaded only in a trial's boot
@@ -36,6 +41,22 @@ class Actions:
             self.refused_revert = s.number
             self.agent.reports.error(r, NO_TRIAL_TO_REVERT, "no trial to revert: the installed "
                                      "version was confirmed (its backup is gone)")
+
+    def trust(self, s):
+        """Apply the schedule's trust-store update (once per schedule in a boot; the update in
+        place already changes nothing) before anything it carries is verified. A refusal is
+        reported with the loader's code; the schedule's other action goes on."""
+        self.trusted = s.number
+        try:
+            role, version = api.update_trust(s.trust_update)
+        except api.LoaderError as e:
+            emit("refused", code=e.code, message="trust-store update: %s" % e)
+            self.agent.reports.error(api.current(), e.code,
+                                     "trust-store update refused: %s" % e)
+            return
+        if role == "scheduler":
+            self.agent.keys = api.trust_keys("scheduler")
+        emit("trust", role=role, version=version)
 
     def update(self, s, r):
         art = s.artifact

@@ -36,6 +36,7 @@ K_COMPONENT = const(17)
 K_SEQUENCE = const(18)
 K_FORCED = const(19)
 K_RELEASE_ID = const(20)
+K_TRUST_UPDATE = const(22)
 
 NONE = const(0)
 DOWNLOAD = const(1)
@@ -78,6 +79,9 @@ class Schedule:
             raise ScheduleError("window needs both not-before and not-after")
         self.forced = m.get(K_FORCED) is True
         self.artifact = Artifact(m) if K_RELEASE_ID in m else None
+        self.trust_update = m.get(K_TRUST_UPDATE)  # docs/formats/trust-store.md
+        if self.trust_update is not None and not isinstance(self.trust_update, bytes):
+            raise ScheduleError("key %d is not a byte string" % K_TRUST_UPDATE)
         if self.action in (DOWNLOAD, INSTALL) and self.artifact is None:
             raise ScheduleError("download/install without a release")
 

@@ -7,9 +7,11 @@
 #                    journal seq]
 #   agent.q.<n>      queued reports (JSON), sent in order and deleted once acknowledged
 # Identity, written at provisioning (suture.devicectl.device_ops): id.device, id.credential,
-# id.scheduler, trust.scheduler, trust.vendor.
+# id.scheduler; the trust anchors (trust.scheduler, trust.vendor) are the loader's
+# (api.trust_keys, docs/formats/trust-store.md).
 import json
 
+from loader import api
 from micropython import const
 
 from agent.errors import ConfigError
@@ -67,12 +69,11 @@ class Store:
         dev = self._get("id.device")
         secret = self._get("id.credential")
         url = self._get("id.scheduler")
-        keys = self._get("trust.scheduler")
-        if not dev or not secret or not url or not keys or len(keys) % 65:
+        keys = api.trust_keys("scheduler")  # trust.scheduler, as the loader reads it
+        if not dev or not secret or not url or not keys:
             raise ConfigError("device identity incomplete: provision id.device, id.credential, "
                               "id.scheduler and trust.scheduler")
-        return (dev.decode(), secret, url.decode(),
-                [keys[i : i + 65] for i in range(0, len(keys), 65)])
+        return dev.decode(), secret, url.decode(), keys
 
     # ---- report queue --------------------------------------------------------------------
     def queued(self):

@@ -144,3 +144,28 @@ def open_sign1(document, keys):
     from loader import cose
 
     return cose.open_sign1(document, keys)
+
+
+# ---- trust anchors (docs/formats/trust-store.md) -------------------------------------------
+def trust_keys(role):
+    """The 65-byte SEC1 points the device trusts now for role ("vendor": SUIT envelopes;
+    "scheduler": schedule documents)."""
+    from loader import trust
+
+    return trust.keys(loader(), role)
+
+
+def trust_version(role):
+    """The version of role's anchors (0: as provisioned)."""
+    from loader import trust
+
+    return trust.anchors(loader(), role)[0]
+
+
+def update_trust(document):
+    """Verify a trust-store update against the current anchors of its role and make its keys
+    the role's anchors (one atomic NVM record; the update already in place changes nothing).
+    Returns (role, version); raises SignatureError, TrustStoreError or TrustRollbackError."""
+    from loader import trust
+
+    return trust.update(loader(), document)

@@ -149,6 +149,19 @@ class MigrationError(NvmError):
     code = 62
 
 
+class TrustStoreError(LoaderError):
+    """A trust-store update (docs/formats/trust-store.md) that does not follow the format or
+    names keys that are not P-256 points."""
+
+    code = 70
+
+
+class TrustRollbackError(TrustStoreError):
+    """A trust-store update whose version is not above the device's for that role."""
+
+    code = 71
+
+
 class PowerCut(BaseException):
     """The simulated supply failed. Derives from BaseException so that no handler in the loader
     catches it; the simulator's entry point turns it into the exit status 99."""

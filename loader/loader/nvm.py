@@ -24,6 +24,7 @@ MAX_KEYS = const(128)
 FLAG_DELETED = const(1)
 FLAG_KEEP = const(2)
 _APPENDED = const(0x80)  # in memory only: written after the commit marker
+_TRUST = b"trust."  # the trust anchors: copied as they are, never through a migration
 
 
 def _pad(n):
@@ -249,7 +250,7 @@ class Nvm:
         for key in sorted(src.index_map):
             flags = src.index_map[key][3] & FLAG_KEEP
             schema, value = src.read_value(key)
-            if fn is not None:
+            if fn is not None and not key.startswith(_TRUST):  # anchors: loader/trust.py
                 out = _migrated(fn, key, schema, value)
                 if out is None:
                     continue
@@ -301,7 +302,7 @@ class Nvm:
         done = self.migrated(new_version)
         if done is not None:
             return done
-        src = self.select(confirmed_version)
+        src = self._bank_for(confirmed_version)
         if src is not None:
             self._carry(src, confirmed_version)  # a trial being superseded: keep its kept records
         if src is None:
@@ -313,10 +314,28 @@ class Nvm:
         self._copy(src, dst, new_version, src.generation + 1, fn)
         return dst
 
+    def _bank_for(self, version):
+        """select(version); when it finds none and a bank above version holds kept records to
+        carry, an empty committed bank for version, made in the bank that holds none."""
+        got = self.select(version)
+        if got is not None:
+            return got
+        carry = [b for b in self.banks if b.valid and b.committed and b.version > version
+                 and any(f[3] & (FLAG_KEEP | _APPENDED) == FLAG_KEEP | _APPENDED
+                         for f in b.index_map.values())]
+        for b in self.banks:
+            if b not in carry:
+                b.format(version, 1)
+                b.commit()
+                return b
+        return None
+
     def drop_above(self, version):
         """Invalidate banks made for versions above `version` (after a revert), carrying
-        their kept records into the bank that `version` uses first."""
-        dst = self.select(version)
+        their kept records into the bank that `version` uses first. When `version` has no bank
+        (its application never wrote one) and there are kept records to carry, an empty bank is
+        made for it first (in the bank that holds none of them)."""
+        dst = self._bank_for(version)
         if dst is not None:
             self._carry(dst, version)
         for b in self.banks:

@@ -4,6 +4,7 @@
 #           | confirm | revert | report | journal | nvm-put KEY HEXVALUE SCHEMA | nvm-del KEY
 #           | nvm-fill KEY BYTE COUNT SCHEMA (value = COUNT copies of BYTE)
 #           | nvm-keep KEY HEXVALUE SCHEMA (a record kept across a revert)
+#           | trust DOCUMENT (apply a trust-store update)
 #           | exec SCRIPT [ARGS] (tests: run SCRIPT with board, loader, out, args in scope)
 # Output lines the harness parses: "SUTURE-RESULT <json>", "SUTURE-ERROR <name> <message>",
 # "SUTURE-OPS <n>". Exit status: 0 ok, 2 a named loader error, 99 power cut, 98 reset.
@@ -102,6 +103,11 @@ def _run(b, ld, cmd, args, out):
         ld.nvm().put(args[0], bytes((int(args[1]),)) * int(args[2]), int(args[3]))
     elif cmd == "nvm-del":
         ld.nvm().delete(args[0])
+    elif cmd == "trust":
+        from loader import trust
+
+        with open(args[0], "rb") as f:
+            out["trust"] = list(trust.update(ld, f.read()))
     else:
         raise LoaderError("unknown command %s" % cmd)
     return ld

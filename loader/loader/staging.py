@@ -60,10 +60,11 @@ def check(ld, envelope, component=None):
         raise StateError("an update is in flight (%s)" % cur.name())
     if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
         raise StateError("a revert is pending")
-    from loader import suit  # only staging needs the SUIT processor and ES256
+    from loader import suit, trust  # only staging needs the SUIT processor and ES256
 
     b = ld.board
-    plan = suit.process(envelope, b.keys, (b.vendor_id, b.class_id, b.device_id),
+    plan = suit.process(envelope, trust.keys(ld, "vendor"),
+                        (b.vendor_id, b.class_id, b.device_id),
                         min_seq=0, max_image=ld.staging.size)
     comp_j = component_of(plan)
     if component is not None and comp_j != component:

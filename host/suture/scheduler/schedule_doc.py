@@ -36,6 +36,7 @@ K_SEQUENCE_NUMBER: Final = 18
 K_FORCED: Final = 19
 K_RELEASE_ID: Final = 20
 K_GRANT: Final = 21  # reserved: a GNAP grant reference for fetching from the vendor directly
+K_TRUST_UPDATE: Final = 22  # a signed trust-store update (docs/formats/trust-store.md)
 
 MAX_DOCUMENT_BYTES: Final = 2048
 
@@ -69,6 +70,7 @@ class Schedule:
     not_after: int | None = None
     forced: bool = False
     grant: bytes | None = field(default=None)
+    trust_update: bytes | None = None
 
     def to_map(self) -> dict[int, Any]:
         m: dict[int, Any] = {
@@ -102,6 +104,8 @@ class Schedule:
             m[K_FORCED] = True
         if self.grant is not None:
             m[K_GRANT] = self.grant
+        if self.trust_update is not None:
+            m[K_TRUST_UPDATE] = self.trust_update
         return m
 
 
