@@ -120,7 +120,7 @@ def test_provision_registers_and_writes_the_credential(
     assert scheduler.device("ward2-bed4")["installed"] == {"app": 1}
     operator = keys.generate_private_key("ES256")
     with open_board(board, device_dir=tmp_path / "dev") as s:
-        outcome = decommission(s, scheduler=scheduler, signing_key=operator,
+        outcome = decommission(s, reboot=s.reset, scheduler=scheduler, signing_key=operator,
                                record_out=tmp_path / "record.cose", now=1_700_000_000)
         assert outcome.reported
         assert device_ops.status(s.repl)["nvm_keys"] == []
@@ -150,7 +150,7 @@ def test_provision_registers_and_writes_the_credential(
     with open_board(board, device_dir=tmp_path / "dev") as s, pytest.raises(
         DecommissionError, match="no device identity to report"
     ):
-        decommission(s, scheduler=scheduler)
+        decommission(s, reboot=s.reset, scheduler=scheduler)
 
 
 def test_the_scheduler_keeps_only_a_record_of_the_device(
@@ -183,5 +183,5 @@ def test_an_unreachable_scheduler_stops_decommissioning_before_any_erase(
     with open_board(board, device_dir=tmp_path / "dev") as s, pytest.raises(
         SchedulerError, match="cannot reach the scheduler"
     ):
-        decommission(s, scheduler=SchedulerClient("http://127.0.0.1:9", "t"))
+        decommission(s, reboot=s.reset, scheduler=SchedulerClient("http://127.0.0.1:9", "t"))
     assert (tmp_path / "dev" / "external.bin").read_bytes() == before

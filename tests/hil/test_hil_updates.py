@@ -174,7 +174,7 @@ def test_an_unconfirmed_trial_reverts_after_its_trial_boots(
 
 
 def test_decommission_erases_the_identity_and_the_journal(provisioned: MicroPythonDut) -> None:
-    result = decommission(provisioned)
+    result = decommission(provisioned, reboot=provisioned.hard_reset)
     assert result.device_id == "hil-device"
     assert [r.name for r in result.report.regions] == ["journal", "nvm", "staging", "backup"]
     assert result.report.fs_files_removed > 0

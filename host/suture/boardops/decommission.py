@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,7 @@ class DecommissionResult:
 def decommission(
     session: ConnectedBoard,
     *,
+    reboot: Callable[[], str],
     scheduler: SchedulerClient | None = None,
     signing_key: keys.PrivateKey | None = None,
     record_out: Path | None = None,
@@ -179,6 +181,10 @@ def decommission(
     """Erase the board of ``session`` and check the erase; with ``signing_key``, sign a record of
     it (written to ``record_out`` before the scheduler is told); with ``scheduler``, mark the
     device decommissioned there, with the record.
+
+    ``reboot`` (``BoardSession.reset``, ``MicroPythonDut.hard_reset``) ends the boot the erase
+    ran in, whose loader still holds what it read before; the status in the record is the one
+    the board boots into afterwards.
 
     The scheduler is asked for the device first, so an unreachable scheduler or an unknown
     device stops the command before anything is erased."""
@@ -195,6 +201,7 @@ def decommission(
             scheduler = None  # marked already (suture scheduler device decommission): erase only
     answer = device_ops.decommission(session.repl)
     report = check_erase(session.board, answer)
+    reboot()
     after = device_ops.status(session.repl)
     record = None
     if signing_key is not None:

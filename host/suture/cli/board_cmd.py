@@ -767,8 +767,8 @@ def decommission_cmd(
     scheduler = SchedulerClient(scheduler_url, operator_token) if scheduler_url and \
         operator_token else None
     with open_board(board, port=port, device_dir=device) as session:
-        result = decommission(session, scheduler=scheduler, signing_key=signing_key,
-                              record_out=record_out)
+        result = decommission(session, reboot=session.reset, scheduler=scheduler,
+                              signing_key=signing_key, record_out=record_out)
     report = result.report
     _out.print(f"removed {report.fs_files_removed} file(s) ({report.fs_bytes_removed} bytes) "
                f"and overwrote {report.fs_bytes_scrubbed // 1024} KiB of free space in the "
