@@ -80,15 +80,23 @@ class Loader:
         self.app_dir = root + "/app"
         self.installed_path = root + "/.installed"
         self.buf = bytearray(_BUF)
+        self._nvm = None
 
     # ---- state -------------------------------------------------------------------------
     def installed(self):
         return installed.read(self.installed_path)
 
     def nvm(self):
+        """The NVM store as the running application sees it: one instance for the boot, shared
+        by all who ask (the agent, the application, the trust store), so that no two instances
+        append to the same bank. The install and the revert, which write the banks with their
+        own, drop it."""
         r = self.journal.current
         trial = r.component == J.COMPONENT_APP and r.state == J.TRIAL
-        return Nvm(self.nvm_region, self.installed().version, trial)
+        if self._nvm is None:
+            self._nvm = Nvm(self.nvm_region, self.installed().version, trial)
+        self._nvm.trial = trial
+        return self._nvm
 
     def app_digest(self):
         h = hashlib.sha256()
@@ -281,6 +289,7 @@ class Loader:
         return getattr(mod, "migrate", None)
 
     def _do_install(self, r):
+        self._nvm = None
         try:
             self._apply(RegionReader(self.staging, r.size), r.size, r.digest)
             if r.flags & J.FLAG_KEEP_BACKUP:
@@ -313,6 +322,7 @@ class Loader:
         again). REVERTED keeps the REVERTING record's progress: the code of the install error
         that caused the revert, 0 for a requested or timed-out one. When the restore fails,
         FAILED, and the boot's last check (_check_app) restores or empties /app."""
+        self._nvm = None
         hdr = self.backup_header()
         try:
             if hdr is None:

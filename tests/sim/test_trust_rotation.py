@@ -196,7 +196,9 @@ def _anchor_check(p: Provisioned, key_a: PrivateKey, key_b: PrivateKey, doc: str
         board.restore(snap)
         assert (ra.ok, rb.ok) == (old, not old), f"{cut}: A {ra.ok}, B {rb.ok}"
         # the rotation is applied again (the agent does so at its next poll)
-        r = dev.run(["trust", doc], ["report"])
+        r = dev.run(["trust", doc])
+        assert r.ok, f"{cut}: {r.stdout}"
+        r = dev.run(["report"])
         assert r.ok, f"{cut}: {r.stdout}"
         assert r.report()["nvm"]["trust.vendor"] == [2, new_value]  # type: ignore[index]
         return "old" if old else "new"
