@@ -3,7 +3,8 @@ in one layer of :data:`LAYERS`, imports only from layers below it (imports insid
 type-only ones count too), the packages import no cycle, and no module imports itself back
 through the imports that run when it is imported.
 
-The order reads from the bottom: errors and keys; the pure formats; SUIT; the simulator and the
+The order reads from the bottom: errors and keys; COSE, images, bundles and the device link;
+the format descriptions (the trust store's signed update uses COSE); SUIT; the simulator and the
 vendor's services; board definitions; QEMU; the firmware build; device control (a running
 board's REPL, status protocol, ports, HIL targets); board operations (flash, provision, deploy,
 SWD); the HIL pytest plugin and the scheduler; the ward simulator; the CLI on top.
@@ -24,7 +25,8 @@ HOST = Path(__file__).resolve().parents[1] / "host"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("suture", "errors"),
     ("keys",),
-    ("cose", "image", "bundle", "formats", "gateway"),
+    ("cose", "image", "bundle", "gateway"),
+    ("formats",),
     ("suit",),
     ("sim", "vendor_services"),
     ("boards",),
