@@ -1,6 +1,6 @@
 """The shell blocks of the documentation and what the docs test does with each.
 
-Every fenced ``sh`` block in ``docs/*.md`` and ``README.md`` is preceded by a marker, an HTML
+Every fenced ``sh`` block in ``docs/**/*.md`` and ``README.md`` is preceded by a marker, an HTML
 comment that readers do not see::
 
     <!-- doc-test: run

@@ -23,7 +23,7 @@ from .board_tools import BOARD_TOOLS, BoardToolCommandError
 from .doc_blocks import MODES, Block, blocks, commands
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
+PAGES = [*sorted((REPO / "docs").rglob("*.md")), REPO / "README.md"]
 ALL_BLOCKS = [b for page in PAGES for b in blocks(page)]
 BIN = REPO / ".venv" / "bin"
 
