@@ -21,6 +21,7 @@ from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.services.audit import write_audit_key
 from suture.scheduler.services.schedules import ScheduleContext
+from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +122,16 @@ def api(engine: Engine, settings: Settings, clock: ManualClock, world: World) ->
     app = create_app(settings, clock=clock, engine=engine)
     with TestClient(app) as client:
         yield Api(client, world.tokens, clock)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI as an operator runs it in a fresh folder (``tmp_path``): no token, no scheduler
+    settings from the environment, a wide terminal for tables."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
+    for name in ("SUTURE_TOKEN", "SUTURE_TOKEN_FILE", "SUTURE_SCHEDULER_CONFIG",
+                 "SUTURE_SCHEDULER_DEVICE_ROOT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()

@@ -17,14 +17,6 @@ IDS = ("--vendor-id", "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
        "--class-id", "1492af14-2569-5e48-bf42-9b2d51f2ab45")
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
-    monkeypatch.delenv("SUTURE_TOKEN", raising=False)
-    return CliRunner()
-
 
 def _run(cli: CliRunner, *args: str, token: str | None = None, code: int = 0) -> str:
     result = cli.invoke(app, ["scheduler", *args],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sched_world import CLASS_ID, VENDOR_ID, cli_accounts, make_envelope
 from suture.cli.main import app
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
@@ -13,14 +12,6 @@ from typer.testing import CliRunner
 DEVICE_IDS = ("--vendor-id", "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
               "--class-id", "1492af14-2569-5e48-bf42-9b2d51f2ab45")
 
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
-    monkeypatch.delenv("SUTURE_TOKEN", raising=False)
-    return CliRunner()
 
 
 #: The operators' tokens of the test that runs (``sign_in``).

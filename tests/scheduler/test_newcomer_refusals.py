@@ -17,16 +17,6 @@ VENDOR = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
 CLASS = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
-    monkeypatch.delenv("SUTURE_TOKEN", raising=False)
-    for name in ("SUTURE_SCHEDULER_CONFIG", "SUTURE_SCHEDULER_DEVICE_ROOT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
 
 def _run(cli: CliRunner, *args: str, token: str | None = None) -> tuple[int, str]:
     env = {"SUTURE_TOKEN": token} if token else None
