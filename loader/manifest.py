@@ -29,6 +29,7 @@ package(
         "nvm.py",
         "staging.py",
         "suit.py",
+        "trust.py",
         "hal/__init__.py",
         "hal/mcu.py",
         "hal/qemu.py",

@@ -72,16 +72,27 @@ def open_transport(port: str, *, timeout: float = 0.5) -> SerialTransport:
     if not port.startswith(("socket://", "rfc2217://", "loop://")) and not os.path.exists(port):
         raise BoardAbsentError(f"no board at {port}: the port does not exist (is it plugged in?)")
     try:
-        return SerialTransport(port, baudrate=115200, timeout=timeout)
+        transport = SerialTransport(port, baudrate=115200, timeout=timeout)
     except (TransportError, serial.SerialException) as exc:
         # mpremote reports every failure to open as "failed to access": ask pyserial why.
         reason = _why_unopenable(port) or str(exc)
+    else:
+        transport.use_raw_paste = not is_pty(port)
+        return transport
     if _is_busy(reason):
         raise BoardBusyError(
             f"the board at {port} is busy: another program holds the port "
             "(close mpremote, screen or a running test and retry)"
         )
     raise BoardAbsentError(f"no board at {port}: {reason}")
+
+
+def is_pty(port: str) -> bool:
+    """A pseudo-terminal: a simulated or QEMU board. Raw-paste mode is not used there: its
+    flow control waits for the board's window acknowledgements with the port's short read
+    timeout, which a board slowed by a loaded host misses (the code is lost mid-paste), while
+    a pty's own buffer paces the plain raw REPL's writes."""
+    return port.startswith("/dev/pts/") or port.startswith("/dev/ptmx")
 
 
 def _is_busy(reason: str) -> bool:

@@ -10,7 +10,7 @@ from mpremote.transport_serial import SerialTransport
 
 from suture.boards.schema import Board
 from suture.devicectl import device_ops
-from suture.devicectl.repl import LinkError, MicroPythonLink, Progress, open_transport
+from suture.devicectl.repl import LinkError, MicroPythonLink, Progress, is_pty, open_transport
 from suture.devicectl.status_protocol import StatusWatcher
 from suture.devicectl.targets import HilTarget
 
@@ -20,7 +20,7 @@ def transport_from_serial(port: serial.SerialBase) -> SerialTransport:
     service): the bytes go through that pyserial object."""
     transport: SerialTransport = SerialTransport.__new__(SerialTransport)
     transport.in_raw_repl = False
-    transport.use_raw_paste = True
+    transport.use_raw_paste = not is_pty(str(port.port))
     transport.device_name = str(port.port)
     transport.mounted = False
     transport.serial = port
