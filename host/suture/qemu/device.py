@@ -304,7 +304,7 @@ class QemuDevice:
         for i in range(0, len(data), 256):
             self._write(data[i : i + 256])
         self._write(b"\x04")
-        self._read_until(b"OK", 10)
+        self._read_until(b"OK", 60)  # the board compiles the code first: slow on a loaded host
         out = self._read_until(b"\x04", timeout_s, allow_exit=True)
         if self.proc.poll() is not None:
             self.last_stop = Boot(console=out.decode(errors="replace"), stopped=True,
