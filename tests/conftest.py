@@ -29,6 +29,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # a terminated run (CI's timeout, a cancelled job) still stops every QEMU machine it started
+    from suture.qemu import processes
+
+    processes.end_on_sigterm()
     if config.getoption("--full-sweep"):
         os.environ["SUTURE_FULL_SWEEP"] = "1"
 
