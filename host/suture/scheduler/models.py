@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -103,6 +104,45 @@ class Device(Base):
     schedule_document: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     #: When the device left service: it no longer authenticates and no rollout targets it.
     decommissioned_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: What updates it: ``mcu`` (suture's agent, the device API) or ``linux`` (an update client
+    #: speaking hawkBit's DDI API: SWUpdate, RAUC, Zephyr; docs/ddi.md).
+    kind: Mapped[str] = mapped_column(String(16), default="mcu", server_default="mcu")
+    #: The DDI tenant the device answers under (``/{tenant}/controller/v1/{device id}``).
+    tenant: Mapped[str] = mapped_column(String(64), default="DEFAULT", server_default="DEFAULT")
+    #: SHA-256 (hex) of the device's DDI target token; None: none issued.
+    ddi_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The attributes the device last sent (DDI ``configData``).
+    attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict,
+                                                       server_default=text("'{}'"))
+
+
+class DdiTenant(Base):
+    """A DDI tenant's gateway token (SHA-256 only): it authenticates any device of the tenant."""
+
+    __tablename__ = "ddi_tenants"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gateway_token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class DdiAction(Base):
+    """A DDI action: one device's step (a release) in one rollout, under a small integer id
+    (DDI clients keep action ids in 32 bits). Its feedback is in the device's history."""
+
+    __tablename__ = "ddi_actions"
+    __table_args__ = (UniqueConstraint("device_id", "rollout_id", "release_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    #: ``open``, ``closed`` (the device reported its end) or ``cancelled``.
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    #: ``success``, ``failure`` or ``none`` once closed.
+    finished: Mapped[str] = mapped_column(String(16), default="")
 
 
 class DeviceEvent(Base):
