@@ -17,6 +17,13 @@ Every device request carries four headers; the MAC is HMAC-SHA256 with the devic
 ``COUNTER`` must exceed every counter the scheduler accepted before from this device (replays
 are refused); ``TIME`` must be within the allowed clock skew.
 
+A device whose public key the scheduler registered at enrolment also **signs its reports** with
+the key generated at provisioning (NVM record ``id.key``): ``Suture-Signature`` is ES256 (r || s,
+128 hex digits) over SHA-256 of ``"suture-device-sig-v1\\n"`` followed by the same string to
+sign. The MAC proves the secret, which a copy of the device's NVM store would also give; the
+signature proves the private key, so a credential cloned onto another device without the key
+is refused.
+
 A request whose MAC verifies but whose time or counter is refused gets a **resync** with its
 401: the scheduler's time and the last counter it accepted, MAC'd with the device secret over
 the refused request's counter (``resync_headers``), so a device whose clock is wrong (no RTC,
@@ -32,13 +39,23 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from suture.scheduler.errors import AuthenticationError
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from suture.scheduler.errors import AuthenticationError, InvalidInputError
 
 SCHEME: Final = "suture-device-v1"
 HEADER_DEVICE: Final = "Suture-Device"
 HEADER_TIME: Final = "Suture-Time"
 HEADER_COUNTER: Final = "Suture-Counter"
 HEADER_MAC: Final = "Suture-MAC"
+HEADER_SIGNATURE: Final = "Suture-Signature"
+SIGNATURE_SCHEME: Final = "suture-device-sig-v1"
 HEADER_SERVER_TIME: Final = "Suture-Server-Time"
 HEADER_COUNTER_FLOOR: Final = "Suture-Counter-Floor"
 HEADER_RESYNC_MAC: Final = "Suture-Resync-MAC"
@@ -48,6 +65,7 @@ DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _MAC = re.compile(r"^[0-9a-f]{64}$")
+_SIGNATURE = re.compile(r"^[0-9a-f]{128}$")
 EMPTY_BODY_DIGEST: Final = hashlib.sha256(b"").hexdigest()
 
 
@@ -67,13 +85,56 @@ def string_to_sign(method: str, path: str, device_id: str, time: int, counter: i
     ).encode()
 
 
+def signed_text(string_to_sign_bytes: bytes) -> bytes:
+    """What the device key signs: the scheme line, then the MAC's string to sign."""
+    return SIGNATURE_SCHEME.encode() + b"\n" + string_to_sign_bytes
+
+
 def sign_request(secret: bytes, *, method: str, path: str, device_id: str, time: int,
-                 counter: int, body: bytes = b"") -> dict[str, str]:
-    """The headers a device sends (used by tests, the ward simulator and the benchmark)."""
+                 counter: int, body: bytes = b"",
+                 device_key: ec.EllipticCurvePrivateKey | None = None) -> dict[str, str]:
+    """The headers a device sends (used by tests, the ward simulator and the benchmark); with
+    ``device_key``, the ``Suture-Signature`` of a device with a registered key too."""
     sts = string_to_sign(method, path, device_id, time, counter, hashlib.sha256(body).hexdigest())
     mac = hmac.new(secret, sts, hashlib.sha256).hexdigest()
-    return {HEADER_DEVICE: device_id, HEADER_TIME: str(time), HEADER_COUNTER: str(counter),
-            HEADER_MAC: mac}
+    headers = {HEADER_DEVICE: device_id, HEADER_TIME: str(time), HEADER_COUNTER: str(counter),
+               HEADER_MAC: mac}
+    if device_key is not None:
+        r, s = decode_dss_signature(device_key.sign(signed_text(sts), ec.ECDSA(hashes.SHA256())))
+        headers[HEADER_SIGNATURE] = (r.to_bytes(32, "big") + s.to_bytes(32, "big")).hex()
+    return headers
+
+
+def public_point(text_hex: str) -> bytes:
+    """A device public key given as 130 hex digits (the 65-byte uncompressed SEC1 point):
+    checked to be a point of P-256 (InvalidInputError otherwise)."""
+    try:
+        point = bytes.fromhex(text_hex)
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError:
+        raise InvalidInputError("a device public key is 130 hex digits: an uncompressed P-256 "
+                                "point (04 || X || Y)") from None
+    if len(point) != 65 or point[0] != 4:
+        raise InvalidInputError("a device public key is an uncompressed P-256 point "
+                                "(65 bytes, 04 || X || Y)")
+    return point
+
+
+def check_signature(public_key: bytes, req: SignedRequest, signature: str | None, *,
+                    method: str, path: str, body_digest_hex: str) -> bool:
+    """True when ``signature`` (128 hex digits, r || s) is the device key's ES256 signature of
+    this request (``signed_text`` of its string to sign)."""
+    if signature is None or not _SIGNATURE.match(signature):
+        return False
+    raw = bytes.fromhex(signature)
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    sts = string_to_sign(method, path, req.device_id, req.time, req.counter, body_digest_hex)
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_key)
+        key.verify(encode_dss_signature(r, s), signed_text(sts), ec.ECDSA(hashes.SHA256()))
+    except (ValueError, InvalidSignature):
+        return False
+    return True
 
 
 def resync_headers(secret: bytes, *, device_id: str, request_counter: int, server_time: int,

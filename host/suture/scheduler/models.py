@@ -114,6 +114,31 @@ class Device(Base):
     #: The attributes the device last sent (DDI ``configData``).
     attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict,
                                                        server_default=text("'{}'"))
+    #: The device key's public point (65-byte SEC1), registered at enrolment: the device's
+    #: reports must carry its signature (docs/formats/device-api.md). None: no key registered.
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(65), nullable=True)
+    #: The trust-store version per role ("vendor", "scheduler") the device last reported.
+    trust_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict,
+                                                           server_default=text("'{}'"))
+
+
+class TrustRotation(Base):
+    """A signed trust-store update (docs/formats/trust-store.md) the scheduler publishes: the
+    devices that report an older version of its role get it in their schedules (key 22)."""
+
+    __tablename__ = "trust_rotations"
+    __table_args__ = (UniqueConstraint("role", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(BigInteger)
+    #: The signed document, as devices receive it.
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    #: The new anchors (65-byte SEC1 points, hex).
+    keys: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
 
 
 class DdiTenant(Base):

@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from suture.scheduler.credentials import DEVICE_ID_PATTERN
 
@@ -50,8 +57,15 @@ class DeviceBase(_Strict):
     groups: list[Name] = Field(default_factory=list, max_length=32)
 
 
+#: A device's public key: the 65-byte uncompressed SEC1 point of its P-256 key, in hex.
+PublicKeyHex = Annotated[str, StringConstraints(pattern=r"^04[0-9a-f]{128}$")]
+TrustVersion = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
+
+
 class DeviceCreate(DeviceBase):
     id: DeviceId
+    #: The device key's public point (generated at provisioning): its reports must be signed.
+    public_key: PublicKeyHex | None = None
     #: What the device runs at provisioning (it reports the truth on its first poll).
     installed: dict[Component, Annotated[int, Field(ge=0, le=2**53)]] = Field(
         default_factory=dict, max_length=16)
@@ -80,6 +94,15 @@ class DevicePublic(DeviceBase):
     schedule_number: int
     #: When the device left service (None: in service).
     decommissioned_at: int | None = None
+    #: The registered device key (hex SEC1 point); None: its reports are not signed.
+    public_key: str | None = None
+    #: The trust-store version per role the device last reported.
+    trust_versions: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("public_key", mode="before")
+    @classmethod
+    def _hex_key(cls, value: object) -> object:
+        return value.hex() if isinstance(value, bytes) else value
 
 
 class DeviceCredential(BaseModel):
@@ -89,6 +112,12 @@ class DeviceCredential(BaseModel):
     secret_hex: str
     generation: int
     fingerprint: str
+
+
+class CredentialRotation(_Strict):
+    """A new credential, and the device's new public key when it was given a new one."""
+
+    public_key: PublicKeyHex | None = None
 
 
 class DecommissionRequest(_Strict):
@@ -129,6 +158,8 @@ class ReportIn(_Strict):
     installed: dict[Component, Annotated[int, Field(ge=0, le=2**53)]] | None = Field(
         default=None, max_length=16)
     busy: bool | None = None
+    #: The trust-store version the device holds per role (docs/formats/trust-store.md).
+    trust: dict[Literal["vendor", "scheduler"], TrustVersion] | None = None
 
 
 class ReportAck(BaseModel):
@@ -164,6 +195,11 @@ class ReleasePublic(BaseModel):
     recalled: bool
     imported_at: int
     imported_by: str
+    #: Mirrored from a vendor: its name, its id for the release, its metadata and its recall.
+    vendor: str | None = None
+    vendor_release: str | None = None
+    vendor_metadata: dict[str, Any] = Field(default_factory=dict)
+    vendor_recall: dict[str, Any] | None = None
 
 
 class ReleaseUpdate(_Strict):
@@ -259,6 +295,8 @@ class RolloutPublic(BaseModel):
     approvals: list[str] = Field(default_factory=list)
     #: Who created or changed the rollout: none of them counts as its approver.
     authors: list[str] = Field(default_factory=list)
+    #: The vendor's verdict on a rollout of a vendor's release (``services/vendor_grants``).
+    vendor: dict[str, Any] | None = None
     revert_on_abort: bool
     status_reason: str
     created_by: str

@@ -123,7 +123,8 @@ def _proof(request: Request, body: bytes, state: AppState, device: str | None,
         req=req, method=request.method, path=_signed_path(request),
         body_digest_hex=hashlib.sha256(body).hexdigest(),
         root_secret=state.settings.root_secret_bytes(),
-        skew_s=state.settings.device_clock_skew_s)
+        skew_s=state.settings.device_clock_skew_s,
+        signature=request.headers.get(credentials.HEADER_SIGNATURE))
 
 
 _H_DEV = Header(alias=credentials.HEADER_DEVICE, description="device id")

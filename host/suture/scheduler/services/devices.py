@@ -72,6 +72,9 @@ def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes,
             state=DeviceState.IDLE.value, busy=False, created_at=now, last_seen=None,
             credential_generation=1, credential_fingerprint=credentials.fingerprint(secret),
             last_counter=0, schedule_number=0, schedule_decision="",
+            public_key=(credentials.public_point(create.public_key)
+                        if create.public_key is not None else None),
+            trust_versions={},
         )
         session.add(device)
         session.add(DeviceEvent(device_id=create.id, at=now, kind="registered",
@@ -83,16 +86,24 @@ def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes,
 
 
 def rotate_credential(session: Session, *, device_id: str, root_secret: bytes,
-                      actor: Principal, now: int) -> DeviceCredential:
-    """Issue a new credential; the old one stops working at once."""
+                      actor: Principal, now: int,
+                      public_key: str | None = None) -> DeviceCredential:
+    """Issue a new credential; the old one stops working at once. With ``public_key`` (the
+    device was given a new key, e.g. provisioned again), its reports must be signed by that
+    key from now on."""
     require(actor, Permission.DEVICE_CREDENTIAL)
+    point = credentials.public_point(public_key) if public_key is not None else None
     with session.begin():
         device = _in_service(session, device_id)
         device.credential_generation += 1
         secret = credentials.derive_secret(root_secret, device_id, device.credential_generation)
         device.credential_fingerprint = credentials.fingerprint(secret)
+        detail: dict[str, object] = {"generation": device.credential_generation}
+        if point is not None:
+            device.public_key = point
+            detail["public_key_sha256"] = hashlib.sha256(point).hexdigest()
         audit.append(session, at=now, actor=actor.name, action="device.rotate_credential",
-                     subject=device_id, detail={"generation": device.credential_generation})
+                     subject=device_id, detail=detail)
     return DeviceCredential(device_id=device_id, secret_hex=secret.hex(),
                             generation=device.credential_generation,
                             fingerprint=device.credential_fingerprint)
@@ -235,6 +246,21 @@ class DeviceProof:
     body_digest_hex: str
     root_secret: bytes
     skew_s: int
+    #: ``Suture-Signature``: the device key's signature (reports of a device with a key).
+    signature: str | None = None
+
+
+def check_device_signature(device: Device, proof: DeviceProof | None) -> None:
+    """A device whose key is registered signs its reports with it: a report without that
+    signature (a credential copied to another device without the key, or a forgery by anyone
+    holding the secret) is refused. ``proof`` None: an in-process call, not a request."""
+    if device.public_key is None or proof is None:
+        return
+    if not credentials.check_signature(device.public_key, proof.req, proof.signature,
+                                       method=proof.method, path=proof.path,
+                                       body_digest_hex=proof.body_digest_hex):
+        what = "unsigned" if proof.signature is None else "not signed by the device's key"
+        raise AuthenticationError(f"device report {what} ({credentials.HEADER_SIGNATURE})")
 
 
 def _resync(session: Session, secret: bytes, req: credentials.SignedRequest,

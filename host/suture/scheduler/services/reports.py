@@ -26,7 +26,11 @@ from suture.scheduler.models import (
 from suture.scheduler.policies import timeouts
 from suture.scheduler.schemas import ReportError, ReportIn
 from suture.scheduler.services import audit, planning
-from suture.scheduler.services.devices import DeviceProof, consume_counter
+from suture.scheduler.services.devices import (
+    DeviceProof,
+    check_device_signature,
+    consume_counter,
+)
 from suture.scheduler.services.schedules import ScheduleContext, refresh_locked
 
 # Entry state reached when the device reports this state (for the entry's current step).
@@ -58,11 +62,17 @@ def record_report(session: Session, *, device_id: str, counter: int, report: Rep
         ).scalar_one_or_none()
         if device is None:
             raise NotFoundError(f"no device {device_id!r}")
+        check_device_signature(device, proof)
         previous = device.state
         if report.installed is not None:
             device.installed = dict(report.installed)
         if report.busy is not None:
             device.busy = report.busy
+        if report.trust is not None:
+            trust = {**(device.trust_versions or {})}
+            trust.update((str(role), version) for role, version in report.trust.items())
+            if trust != device.trust_versions:
+                device.trust_versions = trust
         device.state = report.state
         detail = report.model_dump(mode="json", exclude_none=True)
         entry_change = _move_entry(session, device, report, now)

@@ -13,6 +13,7 @@ from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import (
+    CredentialRotation,
     DecommissionRequest,
     DeviceCreate,
     DeviceCredential,
@@ -79,11 +80,14 @@ def update_device(device_id: DeviceIdPath, change: DeviceUpdate, session: Sessio
 @router.post("/{device_id}/credential", response_model=DeviceCredential,
              **needs(Permission.DEVICE_CREDENTIAL))
 def rotate_credential(device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator,
-                      state: StateDep, now: NowDep) -> DeviceCredential:
-    """Issue a new device secret; the previous one stops working."""
+                      state: StateDep, now: NowDep,
+                      body: CredentialRotation | None = None) -> DeviceCredential:
+    """Issue a new device secret; the previous one stops working. A ``public_key`` in the body
+    registers the device's new key (its reports must be signed by it)."""
     return devices.rotate_credential(session, device_id=device_id,
                                      root_secret=state.settings.root_secret_bytes(),
-                                     actor=operator, now=now)
+                                     actor=operator, now=now,
+                                     public_key=body.public_key if body else None)
 
 
 @router.post("/{device_id}/decommission", response_model=DevicePublic,
