@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from operator import itemgetter
+from typing import NamedTuple
 
 from suture.scheduler.errors import InvalidInputError
 
@@ -58,22 +59,26 @@ def wave_sizes(specs: Sequence[str], total: int) -> list[int]:
     return sizes
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     device_id: str
     installed_version: int
     criticality: int
     created_at: int
 
 
+#: Each order's sort key over a ``Candidate``'s fields (an ``itemgetter``: the sort of a whole
+#: fleet compares tuples in C, with no Python call per device).
+_ORDER_KEYS = {
+    "oldest-first": itemgetter(1, 3, 0),  # installed_version, created_at, device_id
+    "criticality": itemgetter(2, 1, 3, 0),  # criticality, then as oldest-first
+}
+
+
 def order_candidates(cands: Sequence[Candidate], order: str) -> list[Candidate]:
-    if order == "oldest-first":
-        return sorted(cands, key=lambda c: (c.installed_version, c.created_at, c.device_id))
-    if order == "criticality":
-        return sorted(
-            cands, key=lambda c: (c.criticality, c.installed_version, c.created_at, c.device_id)
-        )
-    raise InvalidInputError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
+    key = _ORDER_KEYS.get(order)
+    if key is None:
+        raise InvalidInputError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
+    return sorted(cands, key=key)
 
 
 def assign_waves(cands: Sequence[Candidate], specs: Sequence[str], order: str
