@@ -28,12 +28,26 @@ PUBLIC = "public"  # no operator token needed
 D, REL, RO = Role.DEVICE_MANAGER, Role.RELEASE_MANAGER, Role.ROLLOUT_OPERATOR
 APP, AUD, ADM = Role.APPROVER, Role.AUDITOR, Role.ADMINISTRATOR
 
+#: hawkBit's DDI API (its own token schemes): operator tokens get 401.
+_DDI = "/{tenant}/controller/v1/{controller_id}"
+
 EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/healthz"): PUBLIC,
     ("POST", "/api/v1/auth/login"): PUBLIC,
     ("GET", "/api/v1/devices/{device_id}/schedule"): DEVICE,
     ("POST", "/api/v1/devices/{device_id}/reports"): DEVICE,
     ("GET", "/api/v1/releases/{release_id}/{kind}"): DEVICE,
+    ("GET", _DDI): DEVICE,
+    ("GET", _DDI + "/deploymentBase/{action_id}"): DEVICE,
+    ("POST", _DDI + "/deploymentBase/{action_id}/feedback"): DEVICE,
+    ("GET", _DDI + "/installedBase/{action_id}"): DEVICE,
+    ("GET", _DDI + "/cancelAction/{action_id}"): DEVICE,
+    ("POST", _DDI + "/cancelAction/{action_id}/feedback"): DEVICE,
+    ("PUT", _DDI + "/configData"): DEVICE,
+    ("GET", _DDI + "/confirmationBase"): DEVICE,
+    ("GET", _DDI + "/confirmationBase/{action_id}"): DEVICE,
+    ("POST", _DDI + "/confirmationBase/{action_id}/feedback"): DEVICE,
+    ("GET", _DDI + "/softwaremodules/{release_id}/artifacts/{filename}"): DEVICE,
     ("GET", "/api/v1/auth/whoami"): ALL,
     ("POST", "/api/v1/auth/logout"): ALL,
     ("POST", "/api/v1/auth/password"): ALL,
@@ -52,6 +66,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("PATCH", "/api/v1/devices/{device_id}"): frozenset({D}),
     ("POST", "/api/v1/devices/{device_id}/credential"): frozenset({D}),
     ("POST", "/api/v1/devices/{device_id}/decommission"): frozenset({D}),
+    ("POST", "/api/v1/devices/{device_id}/ddi-token"): frozenset({D}),
+    ("POST", "/api/v1/ddi/tenants/{tenant}/gateway-token"): frozenset({D}),
     ("GET", "/api/v1/releases"): READERS,
     ("POST", "/api/v1/releases"): frozenset({REL}),
     ("GET", "/api/v1/releases/{release_id}"): READERS,
@@ -99,7 +115,9 @@ def test_the_table_covers_every_operation_and_matches_the_document(api: Api) -> 
 def _url(path: str, target_token: int) -> str:
     return (path.replace("{device_id}", "pump-1").replace("{release_id}", "1")
             .replace("{rollout_id}", "1").replace("{name}", "target").replace("{kind}", "payload")
-            .replace("{token_id}", str(target_token)))
+            .replace("{token_id}", str(target_token)).replace("{tenant}", "DEFAULT")
+            .replace("{controller_id}", "pump-1").replace("{action_id}", "1")
+            .replace("{filename}", "app-2"))
 
 
 @pytest.fixture

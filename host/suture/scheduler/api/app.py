@@ -35,11 +35,13 @@ from suture.scheduler.api.serial import SerialWorker
 from suture.scheduler.clock import Clock, SystemClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
+from suture.scheduler.ddi import routes as ddi_routes
 from suture.scheduler.errors import ConfigurationError, SchedulerError
 from suture.scheduler.live_config import LiveConfig
 from suture.scheduler.services import audit, rollouts
 from suture.scheduler.services.audit import AuditKey, load_audit_key
 from suture.scheduler.services.schedules import ScheduleContext
+from suture.scheduler.ui import mount_ui
 
 log = logging.getLogger("suture.scheduler")
 
@@ -103,12 +105,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         lifespan=lifespan,
     )
     app.state.scheduler = state
-    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: body_limit(
-        state.settings, scope["method"], scope["path"]))
-    for module in (device, operator_accounts, operator_devices, operator_releases,
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: ddi_routes.body_limit(
+        state.settings, scope["path"]) or body_limit(state.settings, scope["method"],
+                                                     scope["path"]))
+    # operator_releases before device: its /releases/{id}/sbom must not be taken for the
+    # device's /releases/{id}/{envelope|payload}
+    for module in (operator_releases, device, operator_accounts, operator_devices,
                    operator_rollouts, operator_audit, operator_scheduler):
         app.include_router(module.router)
     app.include_router(operator_accounts.login_router)
+    mount_ui(app)  # the operator's web UI at / (suture.scheduler.ui)
+    app.include_router(ddi_routes.router)
+    app.include_router(ddi_routes.tokens_router)
 
     @app.get("/healthz", tags=["health"],
              responses={503: {"description": "the database is unreachable or its schema is "

@@ -1,0 +1,323 @@
+"""The DDI routes (``/{tenant}/controller/v1/{controllerId}/...``, hawkBit's paths) and the
+operator routes that issue DDI tokens. Bodies are bounded as device reports are
+(``max_report_bytes``, before they are read: ``body_limit``) and parsed within the JSON depth
+bound; downloads stream from the database with ``Range`` support, as suture's own."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Final, TypeVar
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from suture.scheduler.api import jsonbody
+from suture.scheduler.api.deps import (
+    AppState,
+    BoundedBody,
+    CurrentOperator,
+    DeviceIdPath,
+    NowDep,
+    SessionDep,
+    StateDep,
+    get_state,
+)
+from suture.scheduler.api.operator_route import OperatorRoute, needs
+from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
+from suture.scheduler.authz import Permission
+from suture.scheduler.config import Settings
+from suture.scheduler.db import sqlite_writer_turn
+from suture.scheduler.ddi import schemas, service
+from suture.scheduler.errors import InvalidInputError
+from suture.scheduler.services.blobs import iter_range
+
+#: Where every DDI path starts (hawkBit's DDI API, version 1).
+_DDI_PATH: Final = re.compile(r"^/[^/]+/controller/v1/")
+
+TenantPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                 description="DDI tenant")]
+ControllerIdPath = Annotated[str, Path(min_length=1, max_length=64,
+                                       description="the device's id (DDI controllerId)")]
+ActionIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="DDI action id")]
+ReleasePath = Annotated[int, Path(ge=1, le=2**31 - 1, description="release id")]
+Authorization = Annotated[str | None, Header(
+    description="TargetToken <device's token> or GatewayToken <tenant's token>")]
+History = Annotated[int | None, Query(alias="actionHistory", ge=-1, le=1000,
+                                      description="messages of the action's history to add "
+                                                  "(-1: all kept)")]
+
+router = APIRouter(prefix="/{tenant}/controller/v1/{controller_id}", tags=["device: DDI"])
+tokens_router = APIRouter(prefix="/api/v1", tags=["operator: DDI"], route_class=OperatorRoute)
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid target or gateway token for this tenant and device"},
+    404: {"description": "not this device's action, or nothing to show"},
+}
+_BODY: dict[int | str, dict[str, Any]] = {
+    **_AUTH, 400: {"description": "JSON nested too deep"},
+    413: {"description": "body too large"}, 422: {"description": "malformed body"},
+}
+
+
+def body_limit(settings: Settings, path: str) -> int | None:
+    """The bound of a DDI request's body (that of a device report); None: not a DDI path."""
+    return settings.max_report_bytes if _DDI_PATH.match(path) else None
+
+
+def _links(request: Request, tenant: str, controller_id: str) -> service.Links:
+    return service.Links(str(request.base_url).rstrip("/"), tenant, controller_id)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _parse(model: type[_M], body: bytes) -> _M:
+    try:
+        return model.model_validate(jsonbody.loads(body))
+    except (ValueError, ValidationError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+            raise InvalidInputError(f"malformed DDI body: {where}: "
+                                    f"{first.get('msg', 'invalid')}") from None
+        raise InvalidInputError(f"malformed DDI body: {str(exc).splitlines()[0][:200]}"
+                                ) from None
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+@router.get("", response_model=schemas.BasePoll, response_model_exclude_none=True,
+            responses=_AUTH)
+async def base_poll(request: Request, tenant: TenantPath, controller_id: ControllerIdPath,
+                    authorization: Authorization = None) -> schemas.BasePoll:
+    """The base poll: when to poll again (``config.polling.sleep``, the scheduler's polling
+    policy) and links to what the device should fetch now."""
+    state = get_state(request)
+    links = _links(request, tenant, controller_id)
+    now = state.clock.now()
+    if state.poll_worker is not None:
+        return await state.poll_worker.run(_poll, state, tenant, controller_id, authorization,
+                                           now, links)
+    return await run_in_threadpool(_poll, state, tenant, controller_id, authorization, now,
+                                   links)
+
+
+def _poll(state: AppState, tenant: str, controller_id: str, authorization: str | None,
+          now: int, links: service.Links) -> schemas.BasePoll:
+    with state.sessions() as session, sqlite_writer_turn(session):
+        return service.base_poll(session, tenant=tenant, device_id=controller_id,
+                                 authorization=authorization, now=now,
+                                 ctx=state.schedule_ctx, links=links)
+
+
+def _deployment_view(state: AppState, session: Session, request: Request, tenant: str,
+                     controller_id: str, authorization: str | None, action_id: int, now: int,
+                     history: int | None, *, installed: bool = False
+                     ) -> tuple[service.ActionView, schemas.Deployment]:
+    view = service.action_view(session, tenant=tenant, device_id=controller_id,
+                               authorization=authorization, action_id=action_id, now=now,
+                               ctx=state.schedule_ctx, history=history, installed=installed)
+    hashes = service.artefact_hashes(state.sessions, view.payload)
+    links = _links(request, tenant, controller_id)
+    return view, service.deployment(view, hashes, links, now=now)
+
+
+@router.get("/deploymentBase/{action_id}", response_model=schemas.DeploymentBase,
+            response_model_exclude_none=True, responses=_AUTH)
+def deployment_base(request: Request, tenant: TenantPath, controller_id: ControllerIdPath,
+                    action_id: ActionIdPath, session: SessionDep, state: StateDep,
+                    now: NowDep, authorization: Authorization = None,
+                    history: History = None) -> schemas.DeploymentBase:
+    """The deployment of an action: the release's artefact (the payload its SUIT envelope
+    verified), its hashes and size, and whether to download and install it now."""
+    view, deployment = _deployment_view(state, session, request, tenant, controller_id,
+                                        authorization, action_id, now, history)
+    return schemas.DeploymentBase(id=str(view.action_id), deployment=deployment,
+                                  actionHistory=view.history)
+
+
+@router.get("/installedBase/{action_id}", response_model=schemas.DeploymentBase,
+            response_model_exclude_none=True, responses=_AUTH)
+def installed_base(request: Request, tenant: TenantPath, controller_id: ControllerIdPath,
+                   action_id: ActionIdPath, session: SessionDep, state: StateDep,
+                   now: NowDep, authorization: Authorization = None,
+                   history: History = None) -> schemas.DeploymentBase:
+    """The deployment the device last installed (an action it closed with success)."""
+    view, deployment = _deployment_view(state, session, request, tenant, controller_id,
+                                        authorization, action_id, now, history, installed=True)
+    return schemas.DeploymentBase(id=str(view.action_id), deployment=deployment,
+                                  actionHistory=view.history)
+
+
+@router.post("/deploymentBase/{action_id}/feedback", responses=_BODY,
+             openapi_extra=_body_schema(schemas.Feedback))
+def deployment_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
+                        action_id: ActionIdPath, body: BoundedBody, session: SessionDep,
+                        now: NowDep, authorization: Authorization = None) -> Response:
+    """The device's progress and result: its state, installed version, rollout entry (a
+    failure counts towards the rollout's error threshold) and history."""
+    service.authenticate_only(session, tenant=tenant, device_id=controller_id,
+                              authorization=authorization)
+    feedback = _parse(schemas.Feedback, body)
+    service.record_feedback(session, tenant=tenant, device_id=controller_id,
+                            authorization=authorization, action_id=action_id,
+                            feedback=feedback, now=now)
+    return Response(status_code=200)
+
+
+@router.get("/cancelAction/{action_id}", response_model=schemas.CancelAction, responses=_AUTH)
+def cancel_action(tenant: TenantPath, controller_id: ControllerIdPath, action_id: ActionIdPath,
+                  session: SessionDep, state: StateDep, now: NowDep,
+                  authorization: Authorization = None) -> schemas.CancelAction:
+    """The scheduler asks the device to stop an action (its rollout was aborted)."""
+    return service.cancel_action(session, tenant=tenant, device_id=controller_id,
+                                 authorization=authorization, action_id=action_id, now=now,
+                                 ctx=state.schedule_ctx)
+
+
+@router.post("/cancelAction/{action_id}/feedback", responses=_BODY,
+             openapi_extra=_body_schema(schemas.Feedback))
+def cancel_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
+                    action_id: ActionIdPath, body: BoundedBody, session: SessionDep,
+                    now: NowDep, authorization: Authorization = None) -> Response:
+    """Whether the device stopped the action (``canceled``) or could not (``rejected``)."""
+    service.authenticate_only(session, tenant=tenant, device_id=controller_id,
+                              authorization=authorization)
+    feedback = _parse(schemas.Feedback, body)
+    service.record_feedback(session, tenant=tenant, device_id=controller_id,
+                            authorization=authorization, action_id=action_id,
+                            feedback=feedback, now=now, cancel=True)
+    return Response(status_code=200)
+
+
+@router.put("/configData", responses=_BODY, openapi_extra=_body_schema(schemas.ConfigData))
+def config_data(tenant: TenantPath, controller_id: ControllerIdPath, body: BoundedBody,
+                session: SessionDep, now: NowDep,
+                authorization: Authorization = None) -> Response:
+    """The device's attributes (hardware revision, serial number...) into the registry."""
+    service.authenticate_only(session, tenant=tenant, device_id=controller_id,
+                              authorization=authorization)
+    config = _parse(schemas.ConfigData, body)
+    service.put_config_data(session, tenant=tenant, device_id=controller_id,
+                            authorization=authorization, config=config, now=now)
+    return Response(status_code=200)
+
+
+@router.get("/confirmationBase", response_model=schemas.ConfirmationBase,
+            response_model_exclude_none=True, responses=_AUTH)
+def confirmation_base(request: Request, tenant: TenantPath, controller_id: ControllerIdPath,
+                      session: SessionDep, state: StateDep, now: NowDep,
+                      authorization: Authorization = None) -> schemas.ConfirmationBase:
+    """Auto-confirm is active while the device is not busy; otherwise the action due waits
+    for the device's consent."""
+    return service.confirmation_base(session, tenant=tenant, device_id=controller_id,
+                                     authorization=authorization, now=now,
+                                     ctx=state.schedule_ctx,
+                                     links=_links(request, tenant, controller_id))
+
+
+@router.get("/confirmationBase/{action_id}", response_model=schemas.ConfirmationBaseAction,
+            response_model_exclude_none=True, responses=_AUTH)
+def confirmation_action(request: Request, tenant: TenantPath, controller_id: ControllerIdPath,
+                        action_id: ActionIdPath, session: SessionDep, state: StateDep,
+                        now: NowDep, authorization: Authorization = None,
+                        history: History = None) -> schemas.ConfirmationBaseAction:
+    """The deployment that waits for the device's consent."""
+    view, deployment = _deployment_view(state, session, request, tenant, controller_id,
+                                        authorization, action_id, now, history)
+    return schemas.ConfirmationBaseAction(id=str(view.action_id), confirmation=deployment,
+                                          actionHistory=view.history)
+
+
+@router.post("/confirmationBase/{action_id}/feedback", responses={
+    **_BODY, 409: {"description": "the action is over"}},
+    openapi_extra=_body_schema(schemas.ConfirmationFeedback))
+def confirmation_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
+                          action_id: ActionIdPath, body: BoundedBody, session: SessionDep,
+                          now: NowDep, authorization: Authorization = None) -> Response:
+    """``confirmed``: the device is no longer busy, the install may proceed; ``denied``: it
+    stays busy and the install is deferred."""
+    service.authenticate_only(session, tenant=tenant, device_id=controller_id,
+                              authorization=authorization)
+    answer = _parse(schemas.ConfirmationFeedback, body)
+    service.record_confirmation(session, tenant=tenant, device_id=controller_id,
+                                authorization=authorization, action_id=action_id,
+                                answer=answer, now=now)
+    return Response(status_code=200)
+
+
+@router.get(
+    "/softwaremodules/{release_id}/artifacts/{filename}",
+    responses={200: {"content": {"application/octet-stream": {}}},
+               206: {"description": "the requested byte range"},
+               304: {"description": "unchanged"},
+               416: {"description": "range not satisfiable"}, **_AUTH},
+    response_class=Response,
+)
+def download(
+    tenant: TenantPath, controller_id: ControllerIdPath, release_id: ReleasePath,
+    filename: Annotated[str, Path(min_length=1, max_length=160)], session: SessionDep,
+    state: StateDep, now: NowDep, authorization: Authorization = None,
+    range_: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """An artefact of one of the device's actions; resumable with ``Range`` (206), strong
+    ETag (its SHA-256). The bytes stream from the database a chunk at a time."""
+    ref = service.download_ref(session, tenant=tenant, device_id=controller_id,
+                               authorization=authorization, release_id=release_id,
+                               filename=filename, now=now)
+    etag = f'"{ref.digest}"'
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    wanted = range_ if (if_range is None or if_range.strip() == etag) else None
+    try:
+        byte_range = parse_range(wanted, ref.size)
+    except UnsatisfiableRangeError:
+        return Response(status_code=416, headers={**headers,
+                                                  "Content-Range": f"bytes */{ref.size}"})
+    status = 200
+    if byte_range is None:
+        byte_range = ByteRange(0, ref.size - 1)
+    else:
+        status = 206
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{ref.size}"
+    if byte_range.length <= 0:
+        return Response(b"", media_type="application/octet-stream", headers=headers)
+    headers["Content-Length"] = str(byte_range.length)
+    return StreamingResponse(
+        iter_range(state.sessions, ref, byte_range.start, byte_range.end), status_code=status,
+        media_type="application/octet-stream", headers=headers)
+
+
+# --- operators: tokens ---------------------------------------------------------------------
+
+@tokens_router.post("/devices/{device_id}/ddi-token", response_model=schemas.TargetTokenIssued,
+                    status_code=201, **needs(Permission.DEVICE_CREDENTIAL))
+def issue_target_token(device_id: DeviceIdPath, request_: schemas.TargetTokenRequest,
+                       session: SessionDep, operator: CurrentOperator,
+                       now: NowDep) -> schemas.TargetTokenIssued:
+    """A new DDI target token for the device (the previous one stops working), which then
+    answers under ``/{tenant}/controller/v1/{device id}``; shown this once."""
+    token = service.issue_target_token(session, device_id=device_id, tenant=request_.tenant,
+                                       kind=request_.kind, actor=operator, now=now)
+    return schemas.TargetTokenIssued(device_id=device_id, tenant=request_.tenant,
+                                     kind=request_.kind, token=token)
+
+
+@tokens_router.post("/ddi/tenants/{tenant}/gateway-token",
+                    response_model=schemas.GatewayTokenIssued, status_code=201,
+                    **needs(Permission.DEVICE_CREDENTIAL))
+def issue_gateway_token(tenant: TenantPath, session: SessionDep, operator: CurrentOperator,
+                        now: NowDep) -> schemas.GatewayTokenIssued:
+    """A new gateway token of the tenant (the previous one stops working): it authenticates
+    every device of the tenant; shown this once."""
+    token = service.issue_gateway_token(session, tenant=tenant, actor=operator, now=now)
+    return schemas.GatewayTokenIssued(tenant=tenant, token=token)
