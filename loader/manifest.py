@@ -19,6 +19,7 @@ package(
         "cbor.py",
         "core.py",
         "cose.py",
+        "delta.py",
         "ecdsa_p256.py",
         "errors.py",
         "flash.py",

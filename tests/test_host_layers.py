@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cose", "image", "bundle", "gateway"),
     ("formats",),
     ("suit",),
+    ("delta",),
     ("sim", "vendor_services"),
     ("boards",),
     ("qemu",),

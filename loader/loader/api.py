@@ -99,12 +99,13 @@ def begin_staging(envelope):
     """Verify a SUIT envelope and open its staging in pieces, resuming a DOWNLOADING record of
     the same payload. Returns the loader.staging.Stager: .offset (where the payload goes on),
     .size, .digest, .version and .component of the signed image; write(data) programs and
-    hashes the next bytes; finish(install) records STAGED once size and digest match."""
-    from loader.staging import Stager
+    hashes the next bytes; finish(install) records STAGED once size and digest match. For a
+    delta release (docs/formats/delta.md) it is a loader.delta.DeltaStager: .offset, .size and
+    .digest are the patch's (what is downloaded), .image_size and .image_digest the target's,
+    .delta is True."""
+    from loader import staging
 
-    st = Stager(loader())
-    st.begin(envelope)
-    return st
+    return staging.begin(loader(), envelope)
 
 
 def abandon(code=ABORTED):

@@ -244,7 +244,12 @@ class Loader:
         # INSTALLING's boot_count counts the attempts at the new application's NVM migration
         self.journal.append(r.copy(state=nxt, progress=0, boot_count=0))
 
-    def _do_backup(self, r):
+    def write_backup(self):
+        """Make the backup slot hold the canonical bundle of the installed application, unless
+        it already does (its header is written last: a cut leaves no valid header). Returns
+        False when the bundle does not fit in the slot. The install's backup step; a delta
+        staging also calls it while the installed application is the confirmed one (the
+        backup then holds the patch's source)."""
         inst = self.installed()
         hdr = self.backup_header()
         if hdr is None or hdr.digest != inst.digest or hdr.version != inst.version:
@@ -253,8 +258,7 @@ class Loader:
             bundle.serialize(self.app_dir, count, self.buf)
             size = count.n
             if size > self.backup.size - BACKUP_DATA:
-                self.fail(r, SizeError.code)
-                return
+                return False
             self.backup.erase(0)
             w = PageWriter(self.backup, BACKUP_DATA)
             w.erased_to = self.backup.sector
@@ -264,6 +268,12 @@ class Loader:
             digest = h2.digest()
             body = struct.pack(_BK_FMT, _BK_MAGIC, inst.version, size, digest)
             self.backup.program(0, body + struct.pack("<I", crc32(body)))
+        return True
+
+    def _do_backup(self, r):
+        if not self.write_backup():
+            self.fail(r, SizeError.code)
+            return
         self.journal.append(r.copy(state=J.INSTALLING, progress=0))
 
     def _has_migrations(self):

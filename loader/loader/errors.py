@@ -91,6 +91,13 @@ class MemoryShortError(SizeError):
     code = 34
 
 
+class DeltaError(LoaderError):
+    """A delta patch that does not follow docs/formats/delta.md, is not the manifest's, or
+    does not produce its target: the record is FAILED and the full payload is the way left."""
+
+    code = 35
+
+
 class DigestError(LoaderError):
     """A payload, a staged image or an installed copy does not match its expected SHA-256."""
 

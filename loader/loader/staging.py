@@ -24,6 +24,7 @@ from loader.errors import (
     SizeError,
     StateError,
     SuitError,
+    SuitUnsupported,
 )
 from loader.flash import PageWriter, RegionReader
 from loader.journal import Record
@@ -65,7 +66,8 @@ def check(ld, envelope, component=None):
     b = ld.board
     plan = suit.process(envelope, trust.keys(ld, "vendor"),
                         (b.vendor_id, b.class_id, b.device_id),
-                        min_seq=0, max_image=ld.staging.size)
+                        min_seq=0, max_image=ld.staging.size,
+                        source_match=lambda c, digest, size: _is_source(ld, c, digest, size))
     comp_j = component_of(plan)
     if component is not None and comp_j != component:
         raise LoaderImageError("the release is for the %s, not the %s"
@@ -81,6 +83,35 @@ def check(ld, envelope, component=None):
     if digest is None or not isinstance(size, int):
         raise SuitError("manifest gives no image digest and size")
     return cur, plan, size, digest, comp_j
+
+
+def _is_source(ld, comp, digest, size):
+    """A delta's source condition: the installed application, or the confirmed one in the
+    backup slot, is that image (the application is the one component a delta applies to)."""
+    if len(comp.id) != 1 or comp.id[0] != b"app":
+        return False
+    inst = ld.installed()
+    if inst.digest == digest and inst.size == size:
+        return True
+    hdr = ld.backup_header()
+    return hdr is not None and hdr.digest == digest and hdr.size == size
+
+
+def begin(ld, envelope, checkpoint=True, resume=True):
+    """Verify envelope for this device and open (or resume) its staging in pieces: a Stager for
+    a full payload, a loader.delta.DeltaStager for a delta patch (docs/formats/delta.md). A heap
+    that runs out meanwhile is a MemoryShortError."""
+    st = Stager(ld, checkpoint)
+    try:
+        checked = check(ld, envelope)
+    except MemoryError:
+        st.out_of_memory()
+    if checked[1].components[0].delta() is not None:
+        from loader.delta import DeltaStager
+
+        st = DeltaStager(ld, checkpoint)
+    st.open(checked, resume)
+    return st
 
 
 def downloading_record(cur, seq, size, digest, component=J.COMPONENT_APP):
@@ -128,8 +159,20 @@ class Stager:
             self.out_of_memory()
 
     def _begin(self, envelope, resume):
+        return self._open(check(self.ld, envelope), resume)
+
+    def open(self, checked, resume=True):
+        """begin() for an envelope check() already verified."""
+        try:
+            return self._open(checked, resume)
+        except MemoryError:
+            self.out_of_memory()
+
+    def _open(self, checked, resume):
         ld = self.ld
-        cur, plan, size, digest, comp = check(ld, envelope)
+        cur, plan, size, digest, comp = checked
+        if plan.components[0].delta() is not None:
+            raise SuitUnsupported("a delta payload: open its staging with staging.begin()")
         self.plan = plan
         self.size = size
         self.digest = digest
@@ -206,9 +249,7 @@ class Stager:
                                    getattr(ld.board, "loader_address", None))
             except LoaderImageError as err:
                 self._fail(err)
-        flags = self.rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)
-        self.rec = ld.journal.append(self.rec.copy(state=J.STAGED, progress=self.size,
-                                                   flags=flags))
+        self.rec = staged(ld, self.rec, install)
         return self.rec
 
     def _fail(self, err):
@@ -229,13 +270,30 @@ class Stager:
         raise err
 
 
+def staged(ld, rec, install):
+    """Record STAGED for the payload of the DOWNLOADING record rec, once it verified (full or
+    delta alike): the slot holds rec.size bytes whose SHA-256 is rec.digest."""
+    flags = rec.flags | (J.FLAG_INSTALL_REQUESTED if install else 0)
+    return ld.journal.append(rec.copy(state=J.STAGED, progress=rec.size, flags=flags))
+
+
 def stage(ld, envelope, stream, install=True):
     """Verify envelope, then copy the payload from stream (readinto) into the staging slot in
-    one go, hashing as it goes; STAGED (with INSTALL_REQUESTED when install). Returns the SUIT
+    one go, hashing as it goes (a delta patch: applied as it comes); STAGED (with
+    INSTALL_REQUESTED when install). Returns the SUIT
     plan. A heap that runs out on the way is a MemoryShortError, never a crash."""
     st = Stager(ld, checkpoint=False)
     try:
-        st.begin(envelope, resume=False)
+        checked = check(ld, envelope)
+        if checked[1].components[0].delta() is not None:
+            from loader.delta import DeltaStager
+
+            # a patch always comes from its start; its segments are journaled, so staging it
+            # again after a reset skips those already applied
+            st = DeltaStager(ld, checkpoint=True)
+            st.open(checked, resume=True)
+        else:
+            st.open(checked, resume=False)
         buf = ld.buf
         mv = memoryview(buf)
         while True:

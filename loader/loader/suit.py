@@ -45,6 +45,7 @@ _SLOT = const(5)
 _CHECK_CONTENT = const(6)
 _ABORT = const(14)
 _DEVICE = const(24)
+_DELTA_SOURCE = const(-258)  # suture (custom): the installed image is the delta's source
 # directives
 _SET_INDEX = const(12)
 _TRY_EACH = const(15)
@@ -65,6 +66,11 @@ P_CONTENT = const(18)
 P_URI = const(21)
 P_SOURCE = const(22)
 P_DEVICE = const(24)
+# suture (custom): a delta payload (docs/formats/delta.md) and the one source image it applies to
+P_DELTA_SOURCE_DIGEST = const(-259)
+P_DELTA_SOURCE_SIZE = const(-260)
+P_DELTA_DIGEST = const(-261)
+P_DELTA_SIZE = const(-262)
 
 _SEVERABLE = (_M_PAYLOAD_FETCH, _M_INSTALL, _M_TEXT)
 
@@ -75,6 +81,7 @@ class Component:
         self.params = {}
         self.actions = []  # ("fetch" | "write" | "copy" | "invoke", params snapshot)
         self.image_checked = False
+        self.delta_checked = None  # (digest, size) of the source the delta condition held for
         self.ids_checked = set()  # condition codes that held for this component
 
     def digest(self):
@@ -86,6 +93,33 @@ class Component:
 
     def size(self):
         return self.params.get(P_SIZE)
+
+    def delta(self):
+        """(source digest, source size, patch digest, patch size) when the payload is a delta
+        patch, else None."""
+        d = self.params.get(P_DELTA_DIGEST)
+        if d is None:
+            return None
+        if self.delta_checked is None:
+            raise ConditionFailed("a delta manifest that does not check its source image")
+        return self.delta_checked + (_digest_param(d), _uint(self.params.get(P_DELTA_SIZE)))  # noqa: RUF005
+
+    def source(self):
+        """(digest, size) of the delta's source image, as the manifest sets them."""
+        return (_digest_param(self.params.get(P_DELTA_SOURCE_DIGEST)),
+                _uint(self.params.get(P_DELTA_SOURCE_SIZE)))
+
+
+def _digest_param(d):
+    if d is None:
+        raise SuitError("a delta parameter's digest is missing")
+    return parse_digest(cbor.decode(d) if isinstance(d, bytes) else d)
+
+
+def _uint(v):
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise SuitError("a delta parameter's size is not an unsigned integer")
+    return v
 
 
 class Plan:
@@ -179,10 +213,11 @@ def _member(env, manifest, key):
 
 
 class _Interpreter:
-    def __init__(self, components, ids, image_match):
+    def __init__(self, components, ids, image_match, source_match=None):
         self.components = components
         self.ids = ids
         self.image_match = image_match
+        self.source_match = source_match
         self.current = [0] if len(components) == 1 else []
 
     def run(self, seq_bytes, depth=0):
@@ -219,6 +254,12 @@ class _Interpreter:
                     if not self.image_match(c, c.digest(), c.size()):
                         raise ConditionFailed("image does not match its digest")
                     c.image_checked = True
+        elif code == _DELTA_SOURCE:
+            for c in self._targets():
+                src = c.source()
+                if self.source_match is None or not self.source_match(c, src[0], src[1]):
+                    raise ConditionFailed("the delta's source image is not on this device")
+                c.delta_checked = src
         elif code == _SLOT:
             for c in self._targets():
                 if c.params.get(P_SLOT, 0) != 0:
@@ -274,13 +315,15 @@ class _Interpreter:
             raise SuitUnsupported("SUIT command %r" % (code,))
 
 
-def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=None):
+def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=None,
+            source_match=None):
     """Authenticate and interpret an envelope for this device.
 
     keys: trusted 65-byte P-256 points; ids: (vendor_id, class_id, device_id) as bytes;
     min_seq: lowest acceptable sequence number (anti-rollback); image_match(component, digest,
     size) -> bool checks a payload when it is available (None: checked later by the caller);
-    max_image: largest image the device can hold (its staging slot)."""
+    max_image: largest image the device can hold (its staging slot); source_match(component,
+    digest, size) -> bool checks a delta's source image (None: every delta is refused)."""
     env, m = authenticate(envelope_bytes, keys)
     if m.get(_M_VERSION) != 1:
         raise SuitUnsupported("manifest version %r" % (m.get(_M_VERSION),))
@@ -302,7 +345,7 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
     if not isinstance(comp_ids, list) or not comp_ids or len(comp_ids) > 8:
         raise SuitError("suit-components missing, empty or longer than 8")
     components = [Component(c) for c in comp_ids]
-    it = _Interpreter(components, ids, image_match)
+    it = _Interpreter(components, ids, image_match, source_match)
     shared = common.get(_C_SHARED)
     sequences = []
     for key in (_M_PAYLOAD_FETCH, _M_INSTALL, _M_VALIDATE, _M_LOAD, _M_INVOKE):
@@ -331,4 +374,5 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
             raise SuitError("image size is not an unsigned integer")
         if size is not None and max_image is not None and size > max_image:
             raise SizeError("image of %d bytes exceeds the slot (%d)" % (size, max_image))
+        c.delta()  # a delta payload whose source condition never held is refused here
     return Plan(seq, components, m.get(4))

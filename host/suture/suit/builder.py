@@ -9,6 +9,11 @@ The manifest follows the draft's example shapes (draft-ietf-suit-manifest append
 - invoke (when a component asks for it): invoke;
 - text, when the description has any.
 
+A component with ``delta`` is fetched as a delta patch (docs/formats/delta.md): the shared
+sequence also sets the source image's digest and size and the patch's (suture's parameters
+-259..-262) and checks condition -258, that the device holds that source image, right after
+the vendor and class identifiers; the image digest and size stay the target's.
+
 With one component, set-component-index is left out (index 0 is the default). Members listed
 as ``severable`` go in the envelope and the manifest keeps only their digest.
 
@@ -124,6 +129,14 @@ def build_manifest(
         }
         if component.slot is not None:
             params[cp.PARAMETER_COMPONENT_SLOT] = component.slot
+        delta = component.delta
+        if delta is not None:
+            params |= {
+                cp.PARAMETER_SUTURE_DELTA_SOURCE_DIGEST: encode_digest(delta.source_digest),
+                cp.PARAMETER_SUTURE_DELTA_SOURCE_SIZE: delta.source_size,
+                cp.PARAMETER_SUTURE_DELTA_DIGEST: encode_digest(delta.digest),
+                cp.PARAMETER_SUTURE_DELTA_SIZE: delta.size,
+            }
         _select(shared, index, count)
         shared += [
             cp.DIRECTIVE_OVERRIDE_PARAMETERS,
@@ -133,6 +146,10 @@ def build_manifest(
             cp.CONDITION_CLASS_IDENTIFIER,
             REPORT_ALL,
         ]
+        if component.delta is not None:
+            # in the shared sequence: the source is checked before any other sequence runs,
+            # so before anything is fetched or written
+            shared += [cp.CONDITION_SUTURE_DELTA_SOURCE, REPORT_ALL]
         if component.encryption is not None and component.uri is not None:
             info, ciphertext = _encrypt(component, recipients)
             staging = staging_index[id(component)]

@@ -105,6 +105,9 @@ CONDITION_DEVICE_IDENTIFIER: Final = 24
 CONDITION_DEPENDENCY_INTEGRITY: Final = 7  # trust-domains
 CONDITION_IS_DEPENDENCY: Final = 8  # trust-domains
 CONDITION_SUTURE_NOT_BEFORE: Final = -257  # suture (custom): now >= parameter suture-not-before
+# suture (custom): the device holds the delta's source image (parameters suture-delta-source-*),
+# checked before anything is written (docs/formats/delta.md)
+CONDITION_SUTURE_DELTA_SOURCE: Final = -258
 
 CONDITIONS: Final = {
     CONDITION_VENDOR_IDENTIFIER: "condition-vendor-identifier",
@@ -114,6 +117,7 @@ CONDITIONS: Final = {
     CONDITION_DEPENDENCY_INTEGRITY: "condition-dependency-integrity",
     CONDITION_IS_DEPENDENCY: "condition-is-dependency",
     CONDITION_SUTURE_NOT_BEFORE: "suture-condition-not-before",
+    CONDITION_SUTURE_DELTA_SOURCE: "suture-condition-delta-source",
     CONDITION_COMPONENT_SLOT: "condition-component-slot",
     CONDITION_CHECK_CONTENT: "condition-check-content",
     CONDITION_ABORT: "condition-abort",
@@ -168,6 +172,13 @@ PARAMETER_ENCRYPTION_INFO: Final = 19  # firmware-encryption: bstr .cbor SUIT_En
 # the SUIT_Digest of the approvals a hospital's manifest was issued under.
 PARAMETER_SUTURE_NOT_BEFORE: Final = -257
 PARAMETER_SUTURE_APPROVALS_DIGEST: Final = -258
+# suture (custom): the payload is a delta patch (docs/formats/delta.md): the SUIT_Digest and size
+# of the one source image it applies to, and of the patch itself (the image digest and size stay
+# the target's)
+PARAMETER_SUTURE_DELTA_SOURCE_DIGEST: Final = -259
+PARAMETER_SUTURE_DELTA_SOURCE_SIZE: Final = -260
+PARAMETER_SUTURE_DELTA_DIGEST: Final = -261
+PARAMETER_SUTURE_DELTA_SIZE: Final = -262
 
 PARAMETERS: Final = {
     PARAMETER_VENDOR_IDENTIFIER: "vendor-identifier",
@@ -186,6 +197,10 @@ PARAMETERS: Final = {
     PARAMETER_ENCRYPTION_INFO: "encryption-info",
     PARAMETER_SUTURE_NOT_BEFORE: "suture-not-before",
     PARAMETER_SUTURE_APPROVALS_DIGEST: "suture-approvals-digest",
+    PARAMETER_SUTURE_DELTA_SOURCE_DIGEST: "suture-delta-source-digest",
+    PARAMETER_SUTURE_DELTA_SOURCE_SIZE: "suture-delta-source-size",
+    PARAMETER_SUTURE_DELTA_DIGEST: "suture-delta-digest",
+    PARAMETER_SUTURE_DELTA_SIZE: "suture-delta-size",
 }
 
 # Reporting policy bits (draft section 8.4.7): the argument of most conditions and directives.

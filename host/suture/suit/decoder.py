@@ -496,9 +496,18 @@ def _parameter_value(code: int, value: object, where: str) -> Any:
         cp.PARAMETER_SOURCE_COMPONENT,
     ):
         return expect_uint(value, where)
-    if code in (cp.PARAMETER_USE_BEFORE, cp.PARAMETER_SUTURE_NOT_BEFORE):
+    if code in (
+        cp.PARAMETER_USE_BEFORE,
+        cp.PARAMETER_SUTURE_NOT_BEFORE,
+        cp.PARAMETER_SUTURE_DELTA_SOURCE_SIZE,
+        cp.PARAMETER_SUTURE_DELTA_SIZE,
+    ):
         return expect_uint(value, where)
-    if code == cp.PARAMETER_SUTURE_APPROVALS_DIGEST:
+    if code in (
+        cp.PARAMETER_SUTURE_APPROVALS_DIGEST,
+        cp.PARAMETER_SUTURE_DELTA_SOURCE_DIGEST,
+        cp.PARAMETER_SUTURE_DELTA_DIGEST,
+    ):
         return decode_digest(decode_bytes(expect_bstr(value, where), where), where)
     if code == cp.PARAMETER_ENCRYPTION_INFO:
         raw = expect_bstr(value, where)

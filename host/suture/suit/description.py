@@ -62,6 +62,7 @@ COMPONENT_KEYS: Final = frozenset(
         "digest",
         "size",
         "uri",
+        "delta",
         "integrated",
         "vendor-id",
         "class-id",
@@ -80,6 +81,16 @@ MAX_SBOM_BYTES: Final = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class DeltaDescription:
+    """A delta payload (docs/formats/delta.md): the source image it applies to and the patch."""
+
+    source_digest: Digest
+    source_size: int
+    digest: Digest
+    size: int
+
+
+@dataclass(frozen=True)
 class ComponentDescription:
     """One component of the update, with its image's digest and size resolved."""
 
@@ -95,6 +106,7 @@ class ComponentDescription:
     text: dict[str, str] = field(default_factory=dict)
     encryption: int | None = None
     plaintext: bytes | None = None
+    delta: DeltaDescription | None = None
 
 
 @dataclass(frozen=True)
@@ -342,6 +354,11 @@ def _component(
                 "or integrated = true"
             )
         encryption = CONTENT_ALG_BY_NAME[name]
+    delta = _delta(raw["delta"], f"{where}.delta") if "delta" in raw else None
+    if delta is not None and (encryption is not None or integrated or uri is None):
+        raise SuitDescriptionError(
+            f"{where}: a delta payload is fetched by uri, neither encrypted nor integrated"
+        )
     return ComponentDescription(
         identifier=identifier,
         digest=digest,
@@ -355,6 +372,33 @@ def _component(
         text=text,
         encryption=encryption,
         plaintext=image if encryption is not None else None,
+        delta=delta,
+    )
+
+
+DELTA_KEYS: Final = frozenset({"source-digest", "source-size", "digest", "size"})
+
+
+def _sha256_hex(raw: object, where: str) -> Digest:
+    text = _str(raw, where)
+    if len(text) != 64 or not _HEX.match(text):
+        raise SuitDescriptionError(f"{where}: expected 64 hex digits (SHA-256)")
+    return Digest(cp.DIGEST_SHA256, bytes.fromhex(text))
+
+
+def _delta(raw: object, where: str) -> DeltaDescription:
+    """``delta = {source-digest, source-size, digest, size}``: the source image and the patch."""
+    if not isinstance(raw, Mapping):
+        raise SuitDescriptionError(f"{where}: expected a table/mapping")
+    _unknown_keys(raw, DELTA_KEYS, where)
+    for key in sorted(DELTA_KEYS):
+        if key not in raw:
+            raise SuitDescriptionError(f"{where}.{key} is required")
+    return DeltaDescription(
+        source_digest=_sha256_hex(raw["source-digest"], f"{where}.source-digest"),
+        source_size=_uint(raw["source-size"], f"{where}.source-size"),
+        digest=_sha256_hex(raw["digest"], f"{where}.digest"),
+        size=_uint(raw["size"], f"{where}.size"),
     )
 
 
