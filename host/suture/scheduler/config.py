@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     #: Keep it on other storage than the database, or ship it to the SIEM.
     audit_checkpoint_path: Path | None = None
     audit_checkpoint_interval_s: int = Field(default=300, ge=1, le=86_400)
+    #: The hospital's time zone (IANA name): the operator UI shows every time in it, with the
+    #: zone named.
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. "
+                             "Europe/Berlin)") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

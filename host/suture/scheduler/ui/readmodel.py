@@ -1,0 +1,250 @@
+"""What the pages read that no service returns as one piece: the fleet through a filter of
+the CLI's language, a rollout's entries device by device, a release's manifest, verification
+and SBOM. Read-only: every change goes through ``services/``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suture.keys import PublicKey
+from suture.scheduler.errors import FilterSyntaxError
+from suture.scheduler.filterexpr import compile_filter
+from suture.scheduler.models import Device, Release, Rollout, RolloutDevice, RolloutState
+from suture.scheduler.services import blobs
+
+#: Rows a page shows at most.
+MAX_ROWS: Final = 500
+#: The device fields a filter sees (those of ``services/planning.py``).
+_FILTER_KEYS: Final = ("id", "board", "vendor_id", "class_id", "ward", "location",
+                       "criticality", "tags", "groups", "installed", "state", "busy",
+                       "last_seen", "created_at")
+
+
+@dataclass
+class FleetView:
+    devices: list[Device]
+    matched: int
+    total: int
+    error: str = ""
+
+
+def fleet(session: Session, expression: str) -> FleetView:
+    """The devices the filter expression selects (all when empty), at most ``MAX_ROWS``."""
+    predicate = None
+    error = ""
+    if expression.strip():
+        try:
+            predicate = compile_filter(expression)
+        except FilterSyntaxError as exc:
+            error = str(exc)
+    with session.begin():
+        rows = list(session.execute(select(Device).order_by(Device.id)).scalars())
+    if error:
+        return FleetView([], 0, len(rows), error)
+    chosen = [d for d in rows if predicate is None or predicate(
+        {k: getattr(d, k) for k in _FILTER_KEYS})]
+    return FleetView(chosen[:MAX_ROWS], len(chosen), len(rows))
+
+
+def filter_expression(text: str, quick: dict[str, str]) -> str:
+    """The filter of the fleet page: the typed expression and the quick filters, joined with
+    ``and`` (each quick value quoted as the language wants)."""
+    parts = [f"({text.strip()})"] if text.strip() else []
+    for name in ("group", "board", "ward", "state"):
+        value = quick.get(name, "").strip()
+        if value:
+            field_name = "groups" if name == "group" else name
+            op = "has" if name == "group" else "=="
+            parts.append(f"{field_name} {op} {_quote(value)}")
+    if quick.get("criticality", "").strip().isdigit():
+        parts.append(f"criticality >= {int(quick['criticality'])}")
+    if quick.get("busy") in ("true", "false"):
+        parts.append(f"busy == {quick['busy']}")
+    if quick.get("installed_below", "").strip():
+        component, _, version = quick["installed_below"].partition("<")
+        if version.strip().isdigit() and component.strip().isidentifier():
+            parts.append(f"installed.{component.strip()} < {int(version)}")
+    return " and ".join(parts)
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class EntryView:
+    device_id: str
+    wave: int
+    state: str
+    step_release_id: int | None
+    busy_skips: int
+    detail: str
+    updated_at: int
+    criticality: int
+    busy: bool
+    installed: dict[str, int]
+
+
+def rollout_entries(session: Session, rollout_id: int) -> list[EntryView]:
+    with session.begin():
+        rows = session.execute(
+            select(RolloutDevice, Device).join(Device, Device.id == RolloutDevice.device_id)
+            .where(RolloutDevice.rollout_id == rollout_id)
+            .order_by(RolloutDevice.wave, RolloutDevice.position).limit(MAX_ROWS)).all()
+        return [EntryView(e.device_id, e.wave, e.state, e.step_release_id, e.busy_skips,
+                          e.detail, e.updated_at, d.criticality, d.busy, dict(d.installed or {}))
+                for e, d in rows]
+
+
+def device_entries(session: Session, device_id: str) -> list[tuple[RolloutDevice, Rollout]]:
+    with session.begin():
+        return [(e, r) for e, r in session.execute(
+            select(RolloutDevice, Rollout).join(Rollout, Rollout.id == RolloutDevice.rollout_id)
+            .where(RolloutDevice.device_id == device_id)
+            .order_by(Rollout.id.desc()).limit(50)).all()]
+
+
+def release_paths(session: Session, release_ids: Sequence[int]) -> dict[int, str]:
+    """Each release's label (component #sequence) by id."""
+    if not release_ids:
+        return {}
+    with session.begin():
+        rows = session.execute(select(Release.id, Release.component, Release.sequence_number)
+                               .where(Release.id.in_(set(release_ids)))).all()
+    return {rid: f"{comp} #{seq}" for rid, comp, seq in rows}
+
+
+def rollouts_waiting(session: Session) -> list[Rollout]:
+    """Rollouts an approver may act on: awaiting approval, approved (not started), paused."""
+    states = [RolloutState.AWAITING_APPROVAL.value, RolloutState.APPROVED.value,
+              RolloutState.PAUSED.value]
+    with session.begin():
+        return list(session.execute(select(Rollout).where(Rollout.state.in_(states))
+                                    .order_by(Rollout.id)).scalars())
+
+
+def active_rollouts_of(session: Session, release_id: int) -> list[Rollout]:
+    """The rollouts of the release a recall would abort."""
+    states = [RolloutState.AWAITING_APPROVAL.value, RolloutState.APPROVED.value,
+              RolloutState.RUNNING.value, RolloutState.PAUSED.value]
+    with session.begin():
+        return list(session.execute(select(Rollout).where(Rollout.release_id == release_id,
+                                                          Rollout.state.in_(states))
+                                    .order_by(Rollout.id)).scalars())
+
+
+@dataclass
+class ReleaseView:
+    release: Release
+    manifest: dict[str, Any] | None
+    verification: str
+    verified: bool
+    sbom: dict[str, Any] | None = None
+    sbom_error: str = ""
+    previous: Release | None = None
+    sbom_diff: dict[str, Any] | None = None
+    rollouts: list[Rollout] = field(default_factory=list)
+
+
+def _sbom_of(session: Session, release: Release) -> bytes | None:
+    if release.sbom_digest is None:
+        return None
+    return blobs.read_blob_bytes(session, blobs.blob_ref(session, release.sbom_digest,
+                                                         f"release {release.id}: SBOM"))
+
+
+def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
+                 ) -> ReleaseView:
+    """The release with its manifest read from the stored envelope, the envelope verified
+    again against the trust anchors in force now, its SBOM and the difference from the
+    previous release of the same component's SBOM."""
+    from suture import suit
+    from suture.scheduler.errors import NotFoundError
+    from suture.suit.sbom import diff_sboms, diff_summary, parse_sbom, sbom_summary
+
+    with session.begin():
+        release = session.get(Release, release_id)
+        if release is None:
+            raise NotFoundError(f"no release {release_id}")
+        envelope = blobs.read_blob_bytes(session, blobs.blob_ref(
+            session, release.envelope_digest, f"release {release_id}: envelope"))
+        sbom_bytes = _sbom_of(session, release)
+        previous = session.execute(
+            select(Release).where(Release.vendor_id == release.vendor_id,
+                                  Release.class_id == release.class_id,
+                                  Release.component == release.component,
+                                  Release.sequence_number < release.sequence_number)
+            .order_by(Release.sequence_number.desc()).limit(1)).scalar_one_or_none()
+        previous_sbom = _sbom_of(session, previous) if previous is not None else None
+        used_by = list(session.execute(select(Rollout).where(Rollout.release_id == release_id)
+                                       .order_by(Rollout.id)).scalars())
+    manifest: dict[str, Any] | None = None
+    try:
+        env = suit.verify_envelope(envelope, list(anchors))
+        verified, verification = True, (
+            f"the envelope verifies against the trust anchors in force "
+            f"({len(anchors)} key(s)); the payload matched its digest at import")
+        manifest = suit.envelope_summary(env)
+    except suit.SuitError as exc:
+        verified, verification = False, f"does not verify against the trust anchors now: {exc}"
+        try:
+            manifest = suit.envelope_summary(suit.decode_envelope(envelope))
+        except suit.SuitError:
+            manifest = None
+    view = ReleaseView(release, manifest, verification, verified, previous=previous,
+                       rollouts=used_by)
+    if sbom_bytes is not None:
+        try:
+            current = parse_sbom(sbom_bytes)
+            view.sbom = sbom_summary(current)
+            if previous_sbom is not None:
+                view.sbom_diff = diff_summary(diff_sboms(parse_sbom(previous_sbom), current))
+        except suit.SuitError as exc:
+            view.sbom_error = str(exc)
+    return view
+
+
+def device_paths(session: Session, release_id: int, entries: Sequence[EntryView]
+                 ) -> dict[str, list[int]]:
+    """The releases each device installs in turn to reach the rollout's release (its
+    must-pass-through steps first), by device."""
+    from suture.scheduler.policies import paths
+    from suture.scheduler.services import planning
+
+    with session.begin():
+        release = session.get(Release, release_id)
+        if release is None:
+            return {}
+        graph = planning.load_graph(session, release)
+        target = planning.release_node(release)
+    out: dict[str, list[int]] = {}
+    cache: dict[tuple[tuple[str, int], ...], list[int]] = {}
+    for entry in entries:
+        key = tuple(sorted(entry.installed.items()))
+        if key not in cache:
+            cache[key] = list(paths.next_step(dict(key), target, graph).path)
+        out[entry.device_id] = cache[key]
+    return out
+
+
+def next_windows(cron: str | None, duration_s: int | None, tz: str, now: int, count: int = 3
+                 ) -> list[tuple[int, int]]:
+    """The next maintenance windows ``[start, end)`` of a rollout's policy (none: always
+    open)."""
+    from suture.scheduler.policies.windows import WindowPolicy
+
+    if not cron or not duration_s:
+        return []
+    policy = WindowPolicy(cron, duration_s, tz)
+    out: list[tuple[int, int]] = []
+    when = now
+    for _ in range(count):
+        window = policy.window_at(when)
+        out.append((window.not_before, window.not_after))
+        when = window.not_after
+    return out
