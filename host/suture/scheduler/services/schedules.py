@@ -44,7 +44,7 @@ from suture.scheduler.policies.decide import (
 )
 from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
-from suture.scheduler.services import planning
+from suture.scheduler.services import planning, vendor_grants
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 
@@ -189,6 +189,7 @@ def _build(session: Session, device: Device, number: int, decision: Decision, no
                 payload_uri=base + "/payload",
                 payload_digest=bytes.fromhex(release.payload_digest),
                 payload_size=release.payload_size)
+    artifact, grant = vendor_grants.in_schedule(session, decision.rollout_id, device.id, artifact)
     window = decision.window
     has_window = artifact is not None and window != ALWAYS
     return Schedule(
@@ -197,7 +198,7 @@ def _build(session: Session, device: Device, number: int, decision: Decision, no
         artifact=artifact,
         not_before=window.not_before if has_window else None,
         not_after=window.not_after if has_window else None,
-        forced=decision.forced,
+        forced=decision.forced, grant=grant,
     )
 
 
