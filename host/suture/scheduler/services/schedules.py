@@ -76,7 +76,10 @@ _ENTRIES = (
                                        EntryState.REVERTED.value]))
     .order_by(RolloutDevice.rollout_id)
 )
-_DEVICE_FOR_UPDATE = select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+# populate_existing: a poll sharing its transaction with earlier ones (group commit) reads the
+# row as it is now, not as an earlier poll of the same device left it in the session.
+_DEVICE_FOR_UPDATE = (select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+                      .execution_options(populate_existing=True))
 # Plain comparisons rather than NOT IN: an IN list is expanded again on every execution.
 _UNFINISHED = (
     select(RolloutDevice.rollout_id)
@@ -250,26 +253,35 @@ def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
                   ctx: ScheduleContext, proof: DeviceProof | None = None) -> ScheduleResult:
     """A device's poll: returns its current signed schedule (new if the decision changed)."""
     with session.begin():
-        fast = None
-        if proof is not None:
-            if proof.req.device_id != device_id or proof.req.counter != counter:
-                raise AuthenticationError("device proof does not match the request")
-            fast = _consume_fast(session, counter=counter, now=now, proof=proof)
-        if fast is None:
-            consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
-        else:
-            _, state, busy, number, key, document = fast
-            if document is not None and session.connection().execute(
-                    _UNFINISHED, {"device_id": device_id}).first() is None:
-                decision = decide(DeviceView(state, busy), None, None, now=now,
-                                  forced_window_s=ctx.forced_window_s)
-                if decision.key == key:
-                    return ScheduleResult(document, number, etag_of(document), decision)
-        device = session.execute(_DEVICE_FOR_UPDATE, {"device_id": device_id}
-                                 ).scalar_one_or_none()
-        if device is None:
-            raise NotFoundError(f"no device {device_id!r}")
-        _, decision = refresh_locked(session, device, now, ctx)
-        document = device.schedule_document
-        assert document is not None
-        return ScheduleResult(document, device.schedule_number, etag_of(document), decision)
+        return poll_in_transaction(session, device_id=device_id, counter=counter, now=now,
+                                   ctx=ctx, proof=proof)
+
+
+def poll_in_transaction(session: Session, *, device_id: str, counter: int, now: int,
+                        ctx: ScheduleContext, proof: DeviceProof | None = None
+                        ) -> ScheduleResult:
+    """``poll_schedule`` inside the caller's transaction (which may hold other polls: a
+    refusal raises, and the caller must then roll the whole transaction back)."""
+    fast = None
+    if proof is not None:
+        if proof.req.device_id != device_id or proof.req.counter != counter:
+            raise AuthenticationError("device proof does not match the request")
+        fast = _consume_fast(session, counter=counter, now=now, proof=proof)
+    if fast is None:
+        consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
+    else:
+        _, state, busy, number, key, document = fast
+        if document is not None and session.connection().execute(
+                _UNFINISHED, {"device_id": device_id}).first() is None:
+            decision = decide(DeviceView(state, busy), None, None, now=now,
+                              forced_window_s=ctx.forced_window_s)
+            if decision.key == key:
+                return ScheduleResult(document, number, etag_of(document), decision)
+    device = session.execute(_DEVICE_FOR_UPDATE, {"device_id": device_id}
+                             ).scalar_one_or_none()
+    if device is None:
+        raise NotFoundError(f"no device {device_id!r}")
+    _, decision = refresh_locked(session, device, now, ctx)
+    document = device.schedule_document
+    assert document is not None
+    return ScheduleResult(document, device.schedule_number, etag_of(document), decision)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
@@ -56,8 +60,9 @@ async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
     if_none_match = request.headers.get("if-none-match")
     state = get_state(request)
     now = state.clock.now()
-    if state.poll_worker is not None:
-        result = await state.poll_worker.run(_poll, state, proof, now)
+    if state.poll_worker is not None:  # SQLite: polls share commits (api/serial.py)
+        result = await state.poll_worker.run_grouped(PollTransaction(state.sessions),
+                                                     _poll_in, state, proof, now)
     else:
         result = await run_in_threadpool(_poll, state, proof, now)
     headers = {"ETag": result.etag, "Cache-Control": "no-cache",
@@ -65,6 +70,27 @@ async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
     if if_none_match is not None and result.etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     return Response(result.document, media_type=COSE_SIGN1_TYPE, headers=headers)
+
+
+@dataclass(frozen=True)
+class PollTransaction:
+    """A transaction for a group of polls (``SerialWorker.run_grouped``): equal for every
+    poll of one app, so the polls waiting together share it."""
+
+    sessions: sessionmaker[Session]
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Session]:
+        with self.sessions() as session, sqlite_writer_turn(session), session.begin():
+            yield session
+
+
+def _poll_in(session: Session, state: AppState, proof: DeviceProof, now: int
+             ) -> schedules.ScheduleResult:
+    """One poll inside a group's transaction (``PollTransaction``)."""
+    return schedules.poll_in_transaction(session, device_id=proof.req.device_id,
+                                         counter=proof.req.counter, now=now,
+                                         ctx=state.schedule_ctx, proof=proof)
 
 
 def _poll(state: AppState, proof: DeviceProof, now: int) -> schedules.ScheduleResult:

@@ -1,0 +1,91 @@
+"""Group commit of SQLite polls (``api/serial.py``): polls waiting together share one
+transaction and are answered after its commit; a refused poll among them makes each run
+alone, so it changes nothing and costs no other poll its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID
+from sqlalchemy import Engine, event, insert, select
+from suture.scheduler import credentials
+from suture.scheduler.api.app import create_app
+from suture.scheduler.clock import ManualClock
+from suture.scheduler.config import Settings
+from suture.scheduler.db import make_session_factory
+from suture.scheduler.models import Device
+
+DEVICES = [f"g-{i:02d}" for i in range(6)]
+
+
+def _register(engine: Engine, now: int) -> None:
+    with make_session_factory(engine)() as s, s.begin():
+        s.execute(insert(Device), [{
+            "id": dev, "board": "sim", "vendor_id": VENDOR_ID, "class_id": CLASS_ID,
+            "criticality": 2, "tags": [], "groups": ["ward-3"], "installed": {"app": 1},
+            "created_at": now, "credential_generation": 1,
+            "credential_fingerprint": credentials.fingerprint(
+                credentials.derive_secret(ROOT_SECRET, dev, 1))} for dev in DEVICES])
+
+
+def _counters(engine: Engine) -> dict[str, int]:
+    with make_session_factory(engine)() as s:
+        return dict(s.execute(select(Device.id, Device.last_counter)).tuples().all())
+
+
+def _headers(dev: str, counter: int, now: int, generation: int = 1) -> dict[str, str]:
+    path = f"/api/v1/devices/{dev}/schedule"
+    return credentials.sign_request(credentials.derive_secret(ROOT_SECRET, dev, generation),
+                                    method="GET", path=path, device_id=dev, time=now,
+                                    counter=counter)
+
+
+async def _together(app: Any, requests: list[tuple[str, dict[str, str]]]) -> list[int]:
+    """The requests queued for the poll thread while it is held, then released at once."""
+    worker = app.state.scheduler.poll_worker
+    gate = threading.Event()
+    held = asyncio.ensure_future(worker.run(gate.wait, 30))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        sent = [asyncio.ensure_future(client.get(f"/api/v1/devices/{dev}/schedule", headers=h))
+                for dev, h in requests]
+        deadline = time.monotonic() + 30
+        while worker._queue.qsize() < len(requests) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        gate.set()
+        await held
+        return [r.status_code for r in await asyncio.gather(*sent)]
+
+
+def test_polls_waiting_together_share_one_commit_and_a_refusal_spoils_none(
+        sqlite_engine: Engine, settings: Settings, clock: ManualClock) -> None:
+    now = clock.now()
+    _register(sqlite_engine, now)
+    app = create_app(settings, clock=clock, engine=sqlite_engine)
+    commits: list[int] = []
+    event.listen(sqlite_engine, "commit", lambda _conn: commits.append(1))
+
+    # First polls (each signs and stores its document), all in one transaction.
+    statuses = asyncio.run(_together(app, [(d, _headers(d, 1, now)) for d in DEVICES]))
+    assert statuses == [200] * len(DEVICES)
+    assert len(commits) == 1
+    assert _counters(sqlite_engine) == dict.fromkeys(DEVICES, 1)
+
+    # A bad MAC (wrong generation) and a replay among good polls: the group is rolled back
+    # and each poll runs alone; the refused ones change nothing.
+    commits.clear()
+    batch = [(d, _headers(d, 2, now)) for d in DEVICES[:4]]
+    batch.insert(1, (DEVICES[4], _headers(DEVICES[4], 5, now, generation=7)))
+    batch.append((DEVICES[5], _headers(DEVICES[5], 1, now)))  # counter 1 again
+    statuses = asyncio.run(_together(app, batch))
+    assert statuses == [200, 401, 200, 200, 200, 401]
+    assert len(commits) == 4  # the four good polls, each in its own transaction
+    assert _counters(sqlite_engine) == {**dict.fromkeys(DEVICES[:4], 2),
+                                        DEVICES[4]: 1, DEVICES[5]: 1}
+    # The refused device's next genuine poll with that counter is accepted.
+    assert asyncio.run(_together(app, [(DEVICES[4], _headers(DEVICES[4], 5, now))])) == [200]
+    app.state.scheduler.poll_worker.stop()
