@@ -16,17 +16,17 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 LIST = {"list", "releases"}
-SHOW = {"show", "inspect", "status", "whoami"}
+SHOW = {"show", "inspect", "status", "whoami", "sbom"}
 CREATE = {"create", "add", "import", "publish", "issue", "keygen", "build", "image", "sign",
           "provision", "firmware-config", "mirror", "backup"}
 # Commands that change or run something and print a line or a log, not a record.
 OTHER = {"sim", "gateway", "sever", "verify", "decrypt", "diff", "check", "deploy", "update",
          "decommission", "init", "serve", "login", "logout", "rotate", "busy", "recall", "abort",
          "approve", "start", "pause", "resume", "export", "checkpoint", "roles", "disable",
-         "enable", "password", "revoke", "remove", "attenuate", "restore"}
+         "enable", "password", "revoke", "remove", "attenuate", "restore", "grant", "set"}
 # Destructive: they ask first, refuse without a terminal unless --yes, and dry-run.
 DESTRUCTIVE = {("board", "decommission"), ("scheduler", "rollout", "abort"),
-               ("scheduler", "release", "recall")}
+               ("scheduler", "release", "recall"), ("vendor", "recall")}
 
 
 def _walk(command: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:

@@ -117,6 +117,11 @@ def publish(
         Path | None,
         typer.Option(help="The payload file (default: the description's single component)."),
     ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="The vendor's release metadata (JSON: device classes, requirements, "
+                          "pass-through versions, criticality; see docs/vendor.md)."),
+    ] = None,
     data: DataOption = DEFAULT_DATA,
     as_json: JsonOpt = False,
 ) -> None:
@@ -126,6 +131,7 @@ def publish(
     key, then verified before anything is written. Releases are immutable: an id
     is published once.
     """
+    from suture.cli.vendor_policy_cmd import read_metadata
     from suture.keys import load_private_key
     from suture.vendor_services.repository.publish import ReleaseFiles, publish_release
     from suture.vendor_services.repository.store import ReleaseStore
@@ -136,6 +142,7 @@ def publish(
     meta = publish_release(
         store, release_id, ReleaseFiles(description, sbom, notes, payload), private,
         published_at=int(time.time()),
+        metadata=read_metadata(metadata) if metadata is not None else None,
     )
     if as_json:
         emit_json(meta)
@@ -380,4 +387,7 @@ def biscuit_revoke(
 
 def register(app: typer.Typer) -> None:
     """Attach the `vendor` command group to the root app."""
+    from suture.cli.vendor_policy_cmd import register_into
+
+    register_into(vendor_app)
     app.add_typer(vendor_app, name="vendor")

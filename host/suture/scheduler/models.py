@@ -233,6 +233,15 @@ class Release(Base):
     recalled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     imported_at: Mapped[int] = mapped_column(BigInteger)
     imported_by: Mapped[str] = mapped_column(String(64))
+    #: Mirrored from a vendor (``scheduler/vendor_mirror.py``): the vendor's name and its id for
+    #: the release; None for a release an operator uploaded.
+    vendor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    vendor_release: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The vendor's metadata (``vendor_services/repository/release_meta.py``).
+    vendor_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict,
+                                                            server_default=text("'{}'"))
+    #: The vendor's recall ``{"recalled_at", "reason"}``, once the scheduler learnt of it.
+    vendor_recall: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Rollout(Base):
@@ -378,3 +387,49 @@ class ApiToken(Base):
     expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RolloutGrant(Base):
+    """The vendor's verdict on a rollout of one of its releases (a GNAP grant, RFC 9635): the
+    access right the scheduler asked for (release, device classes and count, waves, windows),
+    the answer, and the grant that allows the rollout (``services/vendor_grants.py``)."""
+
+    __tablename__ = "rollout_grants"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(64))
+    #: ``granted`` or ``refused``.
+    verdict: Mapped[str] = mapped_column(String(16))
+    #: The vendor's reason for a refusal.
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: The access right asked for (refused) or granted.
+    rights: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The grant's continuation URI (its reference in each device's schedule, key 21).
+    reference: Mapped[str] = mapped_column(String(512), default="")
+    #: The continuation access token: with the scheduler's GNAP client key (kept outside the
+    #: database), it changes or ends the grant.
+    continue_token: Mapped[str] = mapped_column(String(128), default="")
+    #: Where devices download from the vendor with a biscuit (``.../direct/``); "" for none.
+    direct_url: Mapped[str] = mapped_column(String(512), default="")
+    checked_at: Mapped[int] = mapped_column(BigInteger)
+    checked_by: Mapped[str] = mapped_column(String(64))
+
+
+class DeviceBiscuit(Base):
+    """A biscuit the scheduler issued to one device of a rollout: it downloads the release
+    from the vendor's ``/direct/`` path with it, inside ``[not_before, expires_at]``."""
+
+    __tablename__ = "device_biscuits"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    #: The biscuit, base64url (what the device presents as ``Authorization: Bearer``).
+    token: Mapped[str] = mapped_column(Text)
+    #: The revocation id of its authority block (``suture vendor biscuit revoke``).
+    revocation_id: Mapped[str] = mapped_column(String(128))
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[int] = mapped_column(BigInteger)

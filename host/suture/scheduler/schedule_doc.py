@@ -35,10 +35,41 @@ K_COMPONENT: Final = 17
 K_SEQUENCE_NUMBER: Final = 18
 K_FORCED: Final = 19
 K_RELEASE_ID: Final = 20
-K_GRANT: Final = 21  # reserved: a GNAP grant reference for fetching from the vendor directly
+K_GRANT: Final = 21  # the vendor's grant for the rollout (a map, GRANT_* keys below)
 K_TRUST_UPDATE: Final = 22  # a signed trust-store update (docs/formats/trust-store.md)
 
 MAX_DOCUMENT_BYTES: Final = 2048
+
+# Keys of the grant map (key 21).
+GRANT_REFERENCE: Final = 1  # tstr: the GNAP grant that allows the rollout (its continuation URI)
+GRANT_BISCUIT: Final = 2  # tstr: a biscuit (base64url) for the vendor's /direct/ downloads
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The vendor's authorization of this installation (key 21): the rollout's GNAP grant,
+    and, when the device downloads directly from the vendor (keys 7 and 10 then name the
+    vendor's ``/direct/`` path), the biscuit it presents there."""
+
+    reference: str
+    biscuit: str | None = None
+
+    def to_map(self) -> dict[int, str]:
+        m = {GRANT_REFERENCE: self.reference}
+        if self.biscuit is not None:
+            m[GRANT_BISCUIT] = self.biscuit
+        return m
+
+    @classmethod
+    def from_map(cls, m: Any) -> Grant:
+        """The grant of a decoded document; raises ``ValueError`` when it is malformed."""
+        if not isinstance(m, dict) or not isinstance(m.get(GRANT_REFERENCE), str) \
+                or not m[GRANT_REFERENCE]:
+            raise ValueError("key 21 must be a map with a grant reference (1)")
+        biscuit = m.get(GRANT_BISCUIT)
+        if biscuit is not None and (not isinstance(biscuit, str) or not biscuit):
+            raise ValueError("the grant's biscuit (21/2) must be a text string")
+        return cls(m[GRANT_REFERENCE], biscuit)
 
 
 @dataclass(frozen=True)
@@ -69,7 +100,7 @@ class Schedule:
     not_before: int | None = None
     not_after: int | None = None
     forced: bool = False
-    grant: bytes | None = field(default=None)
+    grant: Grant | None = field(default=None)
     trust_update: bytes | None = None
 
     def to_map(self) -> dict[int, Any]:
@@ -103,7 +134,7 @@ class Schedule:
         if self.forced:
             m[K_FORCED] = True
         if self.grant is not None:
-            m[K_GRANT] = self.grant
+            m[K_GRANT] = self.grant.to_map()
         if self.trust_update is not None:
             m[K_TRUST_UPDATE] = self.trust_update
         return m

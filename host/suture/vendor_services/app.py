@@ -18,6 +18,7 @@ from suture.vendor_services.clock import Clock, system_clock
 from suture.vendor_services.gnap.authorization import AuthorizationServer
 from suture.vendor_services.gnap.clients import RegisteredResourceServer, Registry
 from suture.vendor_services.gnap.jsonbody import MAX_BODY
+from suture.vendor_services.gnap.policies import PolicyStore
 from suture.vendor_services.gnap.server import create_as_router
 from suture.vendor_services.httpsig import SigningKey
 from suture.vendor_services.repository.introspection import Introspector
@@ -42,7 +43,8 @@ def create_app(
     registry = registry or Registry.load(settings.registry_path)
     state = StateDb(settings.state_path)
     authorization = AuthorizationServer(
-        settings, registry, release_exists=store.exists, clock=clock, state=state
+        settings, registry, release_exists=store.exists, clock=clock, state=state,
+        policies=PolicyStore.load(settings.policies_path), recall_of=store.recall_of,
     )
     rs_key = SigningKey.generate("EdDSA")
     registry.add_resource_server(

@@ -103,16 +103,20 @@ def issue(
 
 
 def attenuate(
-    token: Biscuit, *, release: str | None = None, expires: datetime.datetime | None = None
+    token: Biscuit, *, release: str | None = None, expires: datetime.datetime | None = None,
+    not_before: datetime.datetime | None = None,
 ) -> Biscuit:
-    """Append a block that narrows the token to one release and/or an earlier expiry."""
-    if release is None and expires is None:
-        raise BiscuitError("attenuate to a release, an expiry, or both")
+    """Append a block that narrows the token to one release, an earlier expiry and/or a
+    start (a window: ``not_before <= time <= expires``)."""
+    if release is None and expires is None and not_before is None:
+        raise BiscuitError("attenuate to a release, an expiry, a start, or any of them")
     block = BlockBuilder("")
     if release is not None:
         block.add_code("check if request_release({release});", {"release": release})
     if expires is not None:
         block.add_code("check if time($t), $t <= {expires};", {"expires": _utc(expires)})
+    if not_before is not None:
+        block.add_code("check if time($t), $t >= {start};", {"start": _utc(not_before)})
     return token.append(block)
 
 

@@ -48,6 +48,11 @@ class VendorSettings(BaseModel):
         return self.data_dir / "clients.json"
 
     @property
+    def policies_path(self) -> Path:
+        """The vendor's rollout policies per hospital and release (``gnap/policies.py``)."""
+        return self.data_dir / "policies.json"
+
+    @property
     def state_path(self) -> Path:
         """Grants, tokens and seen nonces of the running services (SQLite)."""
         return self.data_dir / "state.db"

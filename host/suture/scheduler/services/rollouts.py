@@ -58,7 +58,13 @@ from suture.scheduler.schemas import (
     WaveStatus,
     WindowSpec,
 )
-from suture.scheduler.services import audit, operators, planning
+from suture.scheduler.services import (
+    audit,
+    operators,
+    planning,
+    vendor_grants,
+    vendor_releases,
+)
 from suture.scheduler.services import timeouts as entry_timeouts
 
 _TERMINAL = [s.value for s in TERMINAL_ENTRY_STATES]
@@ -118,6 +124,7 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: Principal,
         session.add(rollout)
         session.flush()
         plan = planning.plan_targets(session, rollout=rollout, release=release, now=now)
+        vendor_releases.check_targets(session, rollout, release)
         if plan.targets == 0:
             raise InvalidInputError(
                 f"the target matches no device that needs release {release.id} "
@@ -253,6 +260,9 @@ def _transition(session: Session, *, rollout_id: int, actor: Principal, now: int
                              subject=f"rollout:{rollout_id}",
                              detail={**detail, "state": rollout.state,
                                      "ignored": result.ignored})
+            else:  # the vendor's grant must cover the rollout as it is (services/vendor_grants)
+                refused = vendor_grants.refuse_start(session, rollout, actor=actor.name,
+                                                     action=action, now=now)
         if refused is None:
             rollout.state = to.value
             rollout.status_reason = reason
@@ -336,6 +346,7 @@ def update_rollout(session: Session, *, rollout_id: int, change: RolloutUpdate,
             release = session.get(Release, rollout.release_id)
             assert release is not None
             plan = planning.plan_targets(session, rollout=rollout, release=release, now=now)
+            vendor_releases.check_targets(session, rollout, release)
             if plan.targets == 0:
                 raise InvalidInputError(
                     f"the new target matches no device that needs release {release.id}")
@@ -598,6 +609,7 @@ def _public(session: Session, rollout: Rollout) -> RolloutPublic:
     ).scalars().all()
     public = RolloutPublic.model_validate(rollout)
     public.approvals = list(approvers)
+    public.vendor = vendor_grants.public_verdict(session, rollout)
     return public
 
 

@@ -18,7 +18,8 @@ from suture.vendor_services.gnap.clients import RegisteredClient, Registry, Regi
 from suture.vendor_services.gnap.errors import GnapError
 from suture.vendor_services.gnap.grants import AccessToken, Grant, GrantStore, new_value, token_hash
 from suture.vendor_services.gnap.jsonbody import parse_json
-from suture.vendor_services.gnap.rights import covers_request, validate_access
+from suture.vendor_services.gnap.policies import PolicyError, PolicyStore
+from suture.vendor_services.gnap.rights import covers_request, rollout_count, validate_access
 from suture.vendor_services.httpsig import (
     JwkError,
     PublicKey,
@@ -61,10 +62,14 @@ class AuthorizationServer:
         release_exists: Callable[[str], bool],
         clock: Clock,
         state: StateDb | None = None,
+        policies: PolicyStore | None = None,
+        recall_of: Callable[[str], dict[str, Any] | None] = lambda _release: None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.release_exists = release_exists
+        self.policies = policies if policies is not None else PolicyStore(None)
+        self.recall_of = recall_of
         self.clock = clock
         state = state if state is not None else StateDb(None)
         self.store = GrantStore(state)
@@ -143,14 +148,25 @@ class AuthorizationServer:
                 u.startswith(self.settings.releases_url) for u in locations
             ):
                 raise GnapError("request_denied", "locations must be this vendor's repository")
-            devices = right["rollout"]["devices"]
-            if len(devices) > max_devices:
+            if rollout_count(right["rollout"]) > max_devices:
                 raise GnapError("request_denied", f"more than {max_devices} devices in a rollout")
             window = right["rollout"]["window"]
             if window["end"] <= now:
                 raise GnapError("request_denied", "the rollout window has already ended")
             if window["end"] - window["start"] > max_window:
                 raise GnapError("request_denied", f"rollout window longer than {max_window} s")
+            recall = self.recall_of(release)
+            if recall is not None:
+                raise GnapError("request_denied",
+                                f"release {release!r} was recalled by the vendor: "
+                                f"{recall.get('reason', '')}", recall=recall)
+            # The vendor's rollout policy for this hospital and release.
+            with contextlib.suppress(PolicyError):  # a half-edited file: keep the last good one
+                self.policies.refresh()
+            policy = self.policies.match(client.instance_id if client else None, release)
+            reason = policy.judge(right) if policy is not None else None
+            if reason is not None:
+                raise GnapError("request_denied", reason)
 
     # -- RFC 9635 §2: grant request ------------------------------------------------------
 
@@ -264,9 +280,13 @@ class AuthorizationServer:
             self._check_policy(registered, access)
             grant.access = access
         else:
-            # §5.2: polling; the client must respect "wait" (too_fast otherwise).
+            # §5.2: polling; the client must respect "wait" (too_fast otherwise). The grant's
+            # rights are judged again: a recall or a changed policy ends them.
             if now < grant.next_poll_at:
                 raise GnapError("too_fast", f"wait {self.settings.continue_wait_seconds} s")
+            grant.next_poll_at = now + self.settings.continue_wait_seconds
+            self.store.update_grant(grant)
+            self._check_policy(self.registry.clients.get(grant.instance_id or ""), grant.access)
         grant.next_poll_at = now + self.settings.continue_wait_seconds
         self.store.update_grant(grant)
         token, value, manage = self.store.issue(

@@ -33,9 +33,12 @@ _CHALLENGE_PARAM = re.compile(r'([a-z_]+)="([^"]*)"')
 class GnapClientError(VendorServicesError, RuntimeError):
     """A refusal from the AS or RS (``code`` is the GNAP error code when there is one)."""
 
-    def __init__(self, status: int, code: str, description: str) -> None:
+    def __init__(self, status: int, code: str, description: str,
+                 recall: dict[str, Any] | None = None) -> None:
         super().__init__(f"HTTP {status} {code}: {description}")
         self.status, self.code, self.description = status, code, description
+        #: The vendor's recall of the release, when that is why the AS refused.
+        self.recall = recall
 
 
 @dataclass
@@ -104,8 +107,10 @@ def _error(response: httpx.Response) -> GnapClientError:
     except (ValueError, AttributeError):
         error = None
     if isinstance(error, dict):
+        recall = error.get("recall")
         return GnapClientError(
-            response.status_code, str(error.get("code")), str(error.get("description", ""))
+            response.status_code, str(error.get("code")), str(error.get("description", "")),
+            recall if isinstance(recall, dict) else None,
         )
     if isinstance(error, str):
         return GnapClientError(response.status_code, error, "")

@@ -30,14 +30,21 @@ ERROR_STATUS = {
 class GnapError(VendorServicesError):
     """A refusal with a GNAP error code; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, code: str, description: str, status: int | None = None) -> None:
+    def __init__(self, code: str, description: str, status: int | None = None,
+                 *, recall: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {description}")
         if code not in ERROR_STATUS:
             raise ValueError(f"not a GNAP error code: {code}")
         self.code = code
         self.description = description
         self.status = status or ERROR_STATUS[code]
+        self.recall = recall
 
     def body(self) -> dict[str, Any]:
-        """RFC 9635 §3.6: ``{"error": {"code": ..., "description": ...}}``."""
-        return {"error": {"code": self.code, "description": self.description}}
+        """RFC 9635 §3.6: ``{"error": {"code": ..., "description": ...}}``; a refusal because
+        the vendor recalled the release adds this API's ``recall`` (``recalled_at``,
+        ``reason``), so that the scheduler can act on it."""
+        error: dict[str, Any] = {"code": self.code, "description": self.description}
+        if self.recall is not None:
+            error["recall"] = self.recall
+        return {"error": error}

@@ -10,7 +10,16 @@ A right to fetch a release, as the scheduler requests it and as the token carrie
 ``type``, ``actions``, ``locations`` and ``identifier`` are the common fields of §8;
 ``rollout`` is this API's own field (§8 lets an API define its own): which devices the release
 is for and the installation window, so the vendor sees and bounds what is being installed and a
-device's schedule can cite the grant.
+device's schedule can cite the grant. A scheduler that plans a rollout describes it whole::
+
+    "rollout": {"count": 120, "classes": ["pump-v2"], "waves": [1, 12, 107],
+                "window": {"start": 1800000000, "end": 1801209600},
+                "maintenance": {"cron": "0 22 * * *", "duration_s": 28800, "tz": "UTC"}}
+
+``devices`` (the ids) or ``count`` (how many) is required; with both, ``count`` is the
+length of ``devices``. ``classes`` are the device classes (boards) targeted, ``waves`` the
+wave sizes (summing to ``count``), ``maintenance`` the install window every wave keeps inside
+``window``.
 """
 
 from __future__ import annotations
@@ -24,7 +33,10 @@ FETCH = "fetch"
 ACTIONS = frozenset({FETCH})
 MAX_RIGHTS = 16
 MAX_DEVICES = 10_000
+MAX_DEVICE_COUNT = 10_000_000
 MAX_STRING = 256
+MAX_CLASSES = 64
+MAX_WAVES = 64
 
 
 def release_access(
@@ -84,26 +96,105 @@ def validate_access(access: Any) -> list[dict[str, Any]]:
         rollout = right.get("rollout")
         if not isinstance(rollout, dict):
             raise GnapError("invalid_request", "rollout (devices and window) is required")
-        devices = rollout.get("devices")
-        if not isinstance(devices, list) or not devices or len(devices) > MAX_DEVICES:
-            raise GnapError("invalid_request", "rollout.devices must be a non-empty array")
-        for device in devices:
-            _short_string(device, "each device id")
-        window = rollout.get("window")
-        start = window.get("start") if isinstance(window, dict) else None
-        end = window.get("end") if isinstance(window, dict) else None
-        if type(start) is not int or type(end) is not int or end <= start:
-            raise GnapError("invalid_request", "rollout.window needs integer start < end")
         normalised: dict[str, Any] = {
             "type": RELEASE_TYPE,
             "actions": sorted(set(actions)),
             "identifier": identifier,
-            "rollout": {"devices": list(devices), "window": {"start": start, "end": end}},
+            "rollout": _validate_rollout(rollout),
         }
         if locations is not None:
             normalised["locations"] = list(locations)
         out.append(normalised)
     return out
+
+
+def _validate_rollout(rollout: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    devices = rollout.get("devices")
+    count = rollout.get("count")
+    if devices is None and count is None:
+        raise GnapError("invalid_request", "rollout needs devices or count")
+    if devices is not None:
+        if not isinstance(devices, list) or not devices or len(devices) > MAX_DEVICES:
+            raise GnapError("invalid_request", "rollout.devices must be a non-empty array")
+        for device in devices:
+            _short_string(device, "each device id")
+        out["devices"] = list(devices)
+    if count is not None:
+        if type(count) is not int or not 1 <= count <= MAX_DEVICE_COUNT:
+            raise GnapError("invalid_request", "rollout.count must be a positive integer")
+        if devices is not None and count != len(devices):
+            raise GnapError("invalid_request", "rollout.count is not the number of devices")
+        out["count"] = count
+    window = rollout.get("window")
+    start = window.get("start") if isinstance(window, dict) else None
+    end = window.get("end") if isinstance(window, dict) else None
+    if type(start) is not int or type(end) is not int or end <= start:
+        raise GnapError("invalid_request", "rollout.window needs integer start < end")
+    out["window"] = {"start": start, "end": end}
+    classes = rollout.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or not classes or len(classes) > MAX_CLASSES:
+            raise GnapError("invalid_request", f"rollout.classes: 1..{MAX_CLASSES} strings")
+        out["classes"] = sorted({_short_string(c, "each device class") for c in classes})
+    sizes = rollout.get("waves")
+    if sizes is not None:
+        if (not isinstance(sizes, list) or not sizes or len(sizes) > MAX_WAVES
+                or not all(type(n) is int and n >= 0 for n in sizes)):
+            raise GnapError("invalid_request", f"rollout.waves: 1..{MAX_WAVES} wave sizes")
+        if sum(sizes) != rollout_count(out):
+            raise GnapError("invalid_request", "rollout.waves do not add up to its devices")
+        out["waves"] = list(sizes)
+    maintenance = rollout.get("maintenance")
+    if maintenance is not None:
+        if not isinstance(maintenance, dict) or set(maintenance) - {"cron", "duration_s", "tz"}:
+            raise GnapError("invalid_request", "rollout.maintenance: cron, duration_s, tz")
+        cron = _short_string(maintenance.get("cron"), "rollout.maintenance.cron")
+        duration = maintenance.get("duration_s")
+        if type(duration) is not int or duration <= 0:
+            raise GnapError("invalid_request", "rollout.maintenance.duration_s must be > 0")
+        tz = _short_string(maintenance.get("tz", "UTC"), "rollout.maintenance.tz")
+        out["maintenance"] = {"cron": cron, "duration_s": duration, "tz": tz}
+    return out
+
+
+def rollout_count(rollout: dict[str, Any]) -> int:
+    """How many devices a validated ``rollout`` object names."""
+    if "count" in rollout:
+        return int(rollout["count"])
+    return len(rollout["devices"])
+
+
+def rollout_exceeds(granted: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """Why the access right ``wanted`` asks for more than ``granted`` (None: it does not).
+
+    Fewer devices, a subset of the named devices and classes, a window inside the granted
+    one, the same release: covered. Anything else needs the vendor's say again.
+    """
+    if granted.get("identifier") != wanted.get("identifier"):
+        return (f"another release ({wanted.get('identifier')!r}, granted "
+                f"{granted.get('identifier')!r})")
+    if not set(wanted.get("actions", [FETCH])) <= set(granted.get("actions", [FETCH])):
+        return "other actions"
+    g, w = granted["rollout"], wanted["rollout"]
+    if rollout_count(w) > rollout_count(g):
+        return f"more devices ({rollout_count(w)}, granted {rollout_count(g)})"
+    if "devices" in g and not set(w.get("devices", ())) <= set(g["devices"]):
+        return "devices the grant does not name"
+    if "devices" in g and "devices" not in w:
+        return "devices the grant does not name"
+    if "classes" in g and not set(w.get("classes", ["*"])) <= set(g["classes"]):
+        return f"other device classes ({', '.join(w.get('classes', ['any']))})"
+    if g.get("waves") and w.get("waves") and w["waves"][0] > g["waves"][0]:
+        return f"a larger first wave ({w['waves'][0]}, granted {g['waves'][0]})"
+    gw, ww = g["window"], w["window"]
+    if ww["start"] < gw["start"]:
+        return "an earlier window start"
+    if ww["end"] > gw["end"]:
+        return "a later window end"
+    if g.get("maintenance") is not None and w.get("maintenance") != g.get("maintenance"):
+        return "another maintenance window"
+    return None
 
 
 def covers(granted: list[dict[str, Any]], release_id: str, action: str, location: str) -> bool:

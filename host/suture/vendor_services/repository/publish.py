@@ -40,6 +40,7 @@ def publish_release(
     key: keys.PrivateKey,
     *,
     published_at: int,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build, sign, verify and store; returns the release's ``release.json``."""
     try:
@@ -68,4 +69,5 @@ def publish_release(
         sbom=_read(files.sbom, "SBOM"),
         notes=_read(files.notes, "release notes"),
         published_at=published_at,
+        metadata=metadata,
     )

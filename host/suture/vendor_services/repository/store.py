@@ -8,10 +8,13 @@
         sbom.json       the software bill of materials
         notes.md        release notes
         release.json    {"id": ..., "published_at": ..., "artefacts":
-                         {"envelope": {"file": "envelope.suit", "size": ..., "sha256": ...}, ...}}
+                         {"envelope": {"file": "envelope.suit", "size": ..., "sha256": ...}, ...},
+                         "vendor": {...}}   (repository/release_meta.py)
+        recall.json     {"recalled_at": ..., "reason": ...}, once the vendor recalls it
 
 A release is written to a temporary directory and renamed into place, so a reader sees a whole
-release or none; publishing an id that exists is refused (releases are immutable).
+release or none; publishing an id that exists is refused (releases are immutable). A recall
+is the one file added later: the listing then carries it as ``recall``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from suture.vendor_services.errors import VendorServicesError
+from suture.vendor_services.repository.release_meta import validate_metadata
 
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 ARTEFACTS = {
@@ -87,7 +91,37 @@ class ReleaseStore:
             data: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError as e:
             raise ReleaseError(f"no release {release_id!r}") from e
+        data.setdefault("vendor", validate_metadata({}))
+        recall = self.recall_of(release_id)
+        if recall is not None:
+            data["recall"] = recall
         return data
+
+    def recall_of(self, release_id: str) -> dict[str, Any] | None:
+        """The vendor's recall of a release (None: not recalled)."""
+        path = self._dir(release_id) / "recall.json"
+        try:
+            recall: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        return recall
+
+    def recall(self, release_id: str, *, reason: str, at: int) -> dict[str, Any]:
+        """Recall a published release: its listing says so from now on, and the AS grants
+        no rollout of it. A recall is final."""
+        if not self.exists(release_id):
+            raise ReleaseError(f"no release {release_id!r}")
+        if not reason.strip():
+            raise ReleaseError("a recall needs a reason")
+        if self.recall_of(release_id) is not None:
+            raise ReleaseError(f"release {release_id!r} is already recalled")
+        recall = {"recalled_at": at, "reason": reason.strip()}
+        target = self._dir(release_id) / "recall.json"
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".recall.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(recall, f)
+        os.replace(tmp, target)
+        return recall
 
     def artefact(self, release_id: str, name: str) -> Artefact:
         """One file of a release, as recorded at publication."""
@@ -108,8 +142,10 @@ class ReleaseStore:
         sbom: bytes,
         notes: bytes,
         published_at: int,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write a release; returns its ``release.json``. Nothing is written on error."""
+        vendor = validate_metadata(metadata or {})
         target = self._dir(release_id)
         if target.exists():
             raise ReleaseError(f"release {release_id!r} is already published")
@@ -132,7 +168,8 @@ class ReleaseStore:
                     "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 }
-            meta = {"id": release_id, "published_at": published_at, "artefacts": artefacts}
+            meta = {"id": release_id, "published_at": published_at, "artefacts": artefacts,
+                    "vendor": vendor}
             (tmp / "release.json").write_text(json.dumps(meta, indent=2))
             os.rename(tmp, target)
         except OSError as e:
