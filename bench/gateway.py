@@ -90,7 +90,7 @@ def _setup(root: Path) -> tuple[WardScheduler, str, str, str, int]:
     overhead = len(build_release(2, vendor).payload)
     rel = build_release(2, vendor, filler=PAYLOAD - overhead)
     r = releases.import_release(sched.sessions(), envelope=rel.envelope, payload=rel.payload,
-                                sbom=None, notes="bench", trust_anchors=[vendor.public_key()],
+                                sbom=rel.sbom, notes="bench", trust_anchors=[vendor.public_key()],
                                 actor=sched.team.release_manager)
     url = f"{sched.public_url}/api/v1/releases/{r.id}/payload"
     rel_id = int(r.id)

@@ -199,7 +199,7 @@ def enrol(ward: Ward, device_id: str, workdir: Path, lib: Path, link: str) -> Si
 def roll_out(ward: Ward) -> None:
     sched = ward.sched
     rel = releases.import_release(sched.sessions(), envelope=ward.target.envelope,
-                                  payload=ward.target.payload, sbom=None, notes="v2",
+                                  payload=ward.target.payload, sbom=ward.target.sbom, notes="v2",
                                   trust_anchors=[ward.vendor.public_key()],
                                   actor=sched.team.release_manager)
     now = sched.clock.now()

@@ -37,7 +37,7 @@ def scheduler(tmp_path: Path, hil_vendor_key: PrivateKey) -> Iterator[WardSchedu
 
 def _start_rollout(sched: WardScheduler, release: Release, key: PrivateKey) -> int:
     rel = releases.import_release(sched.sessions(), envelope=release.envelope,
-                                  payload=release.payload, sbom=None, notes="hil",
+                                  payload=release.payload, sbom=release.sbom, notes="hil",
                                   trust_anchors=[key.public_key()],
                                   actor=sched.team.release_manager)
     now = sched.clock.now()

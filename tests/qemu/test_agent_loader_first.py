@@ -24,7 +24,7 @@ from suture.ward.release import build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
 from .conftest import BOARD, Firmware
-from .test_firmware import _loader_release, _slot_version
+from .test_firmware import _loader_release, _loader_sbom, _slot_version
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 CONFIRMED = b'"ev": "confirmed"'
@@ -41,11 +41,12 @@ def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path
     try:
         with LinkGateway(sched.public_url) as gateway:
             s = sched.sessions()
-            releases.import_release(s, envelope=loader_env, payload=loader_image, sbom=None,
+            releases.import_release(s, envelope=loader_env, payload=loader_image,
+                                    sbom=_loader_sbom(loader_image, 2),
                                     notes="loader 1.2.0", trust_anchors=[vendor.public_key()],
                                     actor=sched.team.release_manager)
             app_release = releases.import_release(
-                s, envelope=app2.envelope, payload=app2.payload, sbom=None, notes="app 2",
+                s, envelope=app2.envelope, payload=app2.payload, sbom=app2.sbom, notes="app 2",
                 trust_anchors=[vendor.public_key()], actor=sched.team.release_manager,
                 requires=[Requirement(component="loader", min_version=5)])
             _, cred = devices.add_device(

@@ -10,6 +10,7 @@ import pytest
 from suture.image import HEADER_SIZE, parse_header, sign_image, verify_image
 from suture.qemu import QemuDevice, QemuError
 from suture.sim.testing import example_app, sign_payload
+from suture.suit.sbom_build import build_sbom
 
 from .conftest import Firmware
 
@@ -24,7 +25,13 @@ def _loader_release(fw: Firmware, seq: int, counter: int) -> tuple[bytes, bytes]
                        version=(1, counter, 0), security_counter=counter,
                        load_address=parse_header(fw.build.loader_image.read_bytes())
                        .load_address)
-    return sign_payload(image, seq, fw.vendor_key, component="loader"), image
+    return sign_payload(image, seq, fw.vendor_key, component="loader",
+                        sbom=_loader_sbom(image, counter)), image
+
+
+def _loader_sbom(image: bytes, counter: int) -> bytes:
+    """The SBOM :func:`_loader_release` binds (the same bytes for the same image)."""
+    return build_sbom("suture-loader", f"1.{counter}.0", {"loader.img": image})
 
 
 def _slot_version(dev: QemuDevice) -> tuple[int, int, int]:

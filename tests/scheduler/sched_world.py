@@ -34,6 +34,7 @@ from suture.scheduler.schedule_doc import (
 from suture.scheduler.schemas import DeviceCreate, ReportIn, Requirement, RolloutCreate
 from suture.scheduler.services import devices, operators, releases, reports, rollouts, schedules
 from suture.scheduler.services.audit import AuditKey
+from suture.suit.sbom_build import build_sbom
 
 VENDOR_ID = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
 CLASS_ID = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
@@ -72,14 +73,44 @@ def make_accounts(sessions: sessionmaker[Session], now: int
 
 
 def make_envelope(key: PrivateKey, base: Path, seq: int, component: str = "app",
-                  payload: bytes | None = None) -> tuple[bytes, bytes]:
+                  payload: bytes | None = None, *, with_sbom: bool = True
+                  ) -> tuple[bytes, bytes]:
+    """A signed envelope for ``component`` #``seq`` and its payload, written to
+    ``base/COMPONENT-SEQ.bin``; the manifest binds the CycloneDX SBOM written beside it
+    (:func:`sbom_path`), which an import requires, unless ``with_sbom`` is false."""
     data = payload if payload is not None else f"{component} firmware #{seq}\n".encode() * 50
     name = f"{component}-{seq}.bin"
     (base / name).write_bytes(data)
-    desc = {"sequence-number": seq, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
-            "components": [{"id": [component], "file": name,
-                            "uri": f"https://vendor.example/{name}"}]}
+    desc: dict[str, Any] = {"sequence-number": seq, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
+                            "components": [{"id": [component], "file": name,
+                                            "uri": f"https://vendor.example/{name}"}]}
+    if with_sbom:
+        sbom_path(base, seq, component).write_bytes(build_sbom(component, str(seq), {name: data}))
+        desc["sbom"] = sbom_path(base, seq, component).name
     return suit.create_envelope(desc, key, base_dir=base), data
+
+
+def sbom_path(base: Path, seq: int, component: str = "app") -> Path:
+    """Where :func:`make_envelope` writes the SBOM its envelope binds."""
+    return base / f"{component}-{seq}.cdx.json"
+
+
+def make_release(key: PrivateKey, base: Path, seq: int, component: str = "app",
+                 payload: bytes | None = None) -> tuple[bytes, bytes, bytes]:
+    """Envelope, payload and the SBOM the envelope binds: what an import takes."""
+    envelope, data = make_envelope(key, base, seq, component, payload)
+    return envelope, data, sbom_path(base, seq, component).read_bytes()
+
+
+def release_upload(envelope: bytes, payload: bytes, sbom: bytes | None) -> dict[str, str]:
+    """The JSON body of ``POST /api/v1/releases`` for these files."""
+    import base64
+
+    body = {"envelope_b64": base64.b64encode(envelope).decode(),
+            "payload_b64": base64.b64encode(payload).decode()}
+    if sbom is not None:
+        body["sbom_b64"] = base64.b64encode(sbom).decode()
+    return body
 
 
 class SimDevice:
@@ -199,9 +230,9 @@ class World:
 
     def release(self, seq: int, *, component: str = "app", must_pass_through: bool = False,
                 requires: Sequence[tuple[str, int]] = ()) -> Release:
-        envelope, payload = make_envelope(self.vendor_key, self.tmp, seq, component)
+        envelope, payload, sbom = make_release(self.vendor_key, self.tmp, seq, component)
         rel = releases.import_release(
-            self.session(), envelope=envelope, payload=payload, sbom=None, notes=None,
+            self.session(), envelope=envelope, payload=payload, sbom=sbom, notes=None,
             trust_anchors=[self.vendor_key.public_key()], actor=self.alice,
             must_pass_through=must_pass_through,
             requires=[Requirement(component=c, min_version=v) for c, v in requires],

@@ -37,7 +37,7 @@ def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
                                        vendor_key: PrivateKey) -> None:
     write_key_pair(vendor_key, tmp_path / "vendor.pem")
     out = run(cli, "init", "--trust-anchor", "vendor.pub.pem")
-    assert "schema 0003" in out
+    assert "schema 0008" in out
     assert (tmp_path / "scheduler.env").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "audit-key.json").stat().st_mode & 0o777 == 0o600
     sign_in(cli)
@@ -49,7 +49,7 @@ def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
     envelope, payload = make_envelope(vendor_key, tmp_path, 2)
     (tmp_path / "app.suit").write_bytes(envelope)
     (tmp_path / "app.bin").write_bytes(payload)
-    out = run(cli, "release", "import", "app.suit", "app.bin")
+    out = run(cli, "release", "import", "app.suit", "app.bin", "--sbom", "app-2.cdx.json")
     assert "verified and imported" in out
     assert "RECALLED" not in run(cli, "release", "list")
     out = run(cli, "rollout", "create", "--release", "1", "--name", "night", "--group", "ward-3",

@@ -170,7 +170,7 @@ def test_list_show_and_create_print_json(world: World, tmp_path: Path,
     (tmp_path / "app-3.suit").write_bytes(envelope)
     (tmp_path / "app-3.bin").write_bytes(payload)
     imported = json.loads(cli("release", "import", "app-3.suit", "app-3.bin", "--trust-anchor",
-                              "vendor.pub.pem", "--json").stdout)
+                              "vendor.pub.pem", "--sbom", "app-3.cdx.json", "--json").stdout)
     assert (imported["sequence_number"], imported["recalled"]) == (3, False)
     planned = json.loads(cli("rollout", "create", "--release", str(imported["id"]), "--name",
                              "next", "--group", "ward-3", "--json").stdout)

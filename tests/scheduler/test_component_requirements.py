@@ -276,7 +276,8 @@ def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.Monkey
     for component, seq in (("app", 2), ("loader", 3)):
         envelope, _ = make_envelope(vendor_key, tmp_path, seq, component)
         (tmp_path / f"{component}-{seq}.suit").write_bytes(envelope)
-    out = run("release", "import", "app-2.suit", "app-2.bin", "--requires", "loader>=3")
+    out = run("release", "import", "app-2.suit", "app-2.bin", "--sbom", "app-2.cdx.json",
+              "--requires", "loader>=3")
     assert "release 1: app #2" in out
     assert "loader>=3" in run("release", "list")
     err = run("release", "update", "1", "--requires", "loader3", code=2)
@@ -299,7 +300,7 @@ def test_cli_requires_and_held_reason(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "pump-02" in status
     held = json.loads(run("rollout", "status", "1", "--json"))["blocked"]
     assert held == [{"device_id": "pump-02", "wave": 0, "reason": reason}]
-    out = run("release", "import", "loader-3.suit", "loader-3.bin")
+    out = run("release", "import", "loader-3.suit", "loader-3.bin", "--sbom", "loader-3.cdx.json")
     assert "release 2: loader #3" in out
     out = run("release", "update", "1", "--requires", "loader>=3", "--must-pass-through")
     assert out.strip() == "release 1: app #2; must-pass-through yes; requires loader>=3"

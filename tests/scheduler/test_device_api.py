@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sched_world import AUDIT_KEY, CLASS_ID, VENDOR_ID, Api, World, make_envelope
+from sched_world import AUDIT_KEY, CLASS_ID, VENDOR_ID, Api, World, make_release, release_upload
 from sqlalchemy import Engine
 from suture.keys import PrivateKey, generate_private_key
 from suture.scheduler.api.app import create_app
@@ -41,10 +40,8 @@ def provision(api: Api, device_id: str, criticality: int = 2,
 
 
 def upload_release(api: Api, key: PrivateKey, tmp, seq: int) -> dict[str, object]:
-    envelope, payload = make_envelope(key, tmp, seq)
-    r = api.client.post("/api/v1/releases", headers=api.op, json={
-        "envelope_b64": base64.b64encode(envelope).decode(),
-        "payload_b64": base64.b64encode(payload).decode()})
+    r = api.client.post("/api/v1/releases", headers=api.op,
+                        json=release_upload(*make_release(key, tmp, seq)))
     return {"status": r.status_code, "body": r.json()}
 
 
@@ -116,10 +113,9 @@ def test_large_payload_streams_in_chunks_and_any_range_is_exact(
 
     provision(api, "pump-1")
     payload = os.urandom(3 * C + 1234)
-    envelope, _ = make_envelope(vendor_key, tmp_path, 2, payload=payload)
-    r = api.client.post("/api/v1/releases", headers=api.op, json={
-        "envelope_b64": base64.b64encode(envelope).decode(),
-        "payload_b64": base64.b64encode(payload).decode()})
+    r = api.client.post("/api/v1/releases", headers=api.op,
+                        json=release_upload(*make_release(vendor_key, tmp_path, 2,
+                                                          payload=payload)))
     assert r.status_code == 201, r.text
     ro = api.client.post("/api/v1/rollouts", headers=api.op, json={
         "name": "big", "release_id": r.json()["id"], "target_groups": ["ward-3"]}).json()
@@ -308,10 +304,9 @@ def test_release_that_does_not_verify_is_refused(api: Api, tmp_path) -> None:
 
 def test_release_with_tampered_payload_is_refused(api: Api, vendor_key: PrivateKey, tmp_path
                                                   ) -> None:
-    envelope, payload = make_envelope(vendor_key, tmp_path, 2)
-    r = api.client.post("/api/v1/releases", headers=api.op, json={
-        "envelope_b64": base64.b64encode(envelope).decode(),
-        "payload_b64": base64.b64encode(payload[:-1] + b"!").decode()})
+    envelope, payload, sbom = make_release(vendor_key, tmp_path, 2)
+    r = api.client.post("/api/v1/releases", headers=api.op,
+                        json=release_upload(envelope, payload[:-1] + b"!", sbom))
     assert r.status_code == 422
     assert "digest" in r.json()["message"]
     assert api.client.get("/api/v1/releases", headers=api.op).json() == []

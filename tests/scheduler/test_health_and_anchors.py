@@ -3,11 +3,10 @@ trust anchors from its settings file at once and names the settings that wait fo
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sched_world import ACCOUNTS, World, make_envelope
+from sched_world import ACCOUNTS, World, make_release, release_upload
 from sqlalchemy import Engine
 from suture.keys import generate_private_key, key_id, write_key_pair
 from suture.scheduler.api.app import create_app
@@ -47,9 +46,7 @@ def test_trust_anchors_change_while_it_runs(world: World, engine: Engine, settin
         k: (str(v) if not isinstance(v, list) else [str(p) for p in v])
         for k, v in settings.model_dump().items() if v is not None}
     write_config_file(config, values)
-    envelope, payload = make_envelope(other, tmp_path, 5)
-    upload = {"envelope_b64": base64.b64encode(envelope).decode(),
-              "payload_b64": base64.b64encode(payload).decode()}
+    upload = release_upload(*make_release(other, tmp_path, 5))
     alice = {"Authorization": f"Bearer {world.tokens['alice']}"}
     assert "alice" in ACCOUNTS
     app = create_app(settings, clock=clock, engine=engine, config_path=config)

@@ -11,7 +11,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
-from sched_world import AUDIT_KEY, CLASS_ID, VENDOR_ID, make_envelope
+from sched_world import AUDIT_KEY, CLASS_ID, VENDOR_ID, make_release, release_upload
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from suture.keys import PrivateKey
@@ -60,12 +60,9 @@ def seeded_app(sqlite_engine: Engine, settings: Settings, clock: ManualClock,
                 "id": f"dev-{i}", "board": "sim", "vendor_id": VENDOR_ID, "class_id": CLASS_ID,
                 "groups": ["g"], "criticality": 2, "installed": {"app": 1}})
             assert r.status_code == 201
-        import base64
 
-        envelope, payload = make_envelope(vendor_key, tmp_path, 2)
-        r = client.post("/api/v1/releases", headers=auth, json={
-            "envelope_b64": base64.b64encode(envelope).decode(),
-            "payload_b64": base64.b64encode(payload).decode()})
+        r = client.post("/api/v1/releases", headers=auth,
+                        json=release_upload(*make_release(vendor_key, tmp_path, 2)))
         assert r.status_code == 201
         r = client.post("/api/v1/rollouts", headers=auth, json={
             "name": "fuzzed", "release_id": 1, "target_groups": ["g"]})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from sched_world import AUDIT_KEY, World, make_envelope
+from sched_world import AUDIT_KEY, World, make_envelope, sbom_path
 from sqlalchemy import Engine, func, select
 from suture.cose import sign1
 from suture.keys import PrivateKey
@@ -30,9 +30,10 @@ def world(sqlite_engine: Engine, clock: ManualClock, ctx: ScheduleContext,
                  scheduler_key, vendor_key, tmp_path)
 
 
-def _import(world: World, envelope: bytes, payload: bytes) -> Release:
+def _import(world: World, envelope: bytes, payload: bytes, seq: int) -> Release:
     return releases.import_release(
-        world.session(), envelope=envelope, payload=payload, sbom=None, notes=None,
+        world.session(), envelope=envelope, payload=payload,
+        sbom=sbom_path(world.tmp, seq).read_bytes(), notes=None,
         trust_anchors=[world.vendor_key.public_key()], actor=world.alice,
         now=world.clock.now())
 
@@ -53,11 +54,11 @@ def _renumbered(world: World, envelope: bytes, seq: int) -> bytes:
 def test_release_beyond_u32_is_refused(world: World, seq: int) -> None:
     envelope, payload = make_envelope(world.vendor_key, world.tmp, 7)
     with pytest.raises(ReleaseVerificationError, match=str(seq)):
-        _import(world, _renumbered(world, envelope, seq), payload)
+        _import(world, _renumbered(world, envelope, seq), payload, 7)
     with world.session() as s:
         assert s.execute(select(func.count()).select_from(Release)).scalar_one() == 0
 
 
 def test_release_u32_max_is_imported(world: World) -> None:
     envelope, payload = make_envelope(world.vendor_key, world.tmp, 2**32 - 1)
-    assert _import(world, envelope, payload).sequence_number == 2**32 - 1
+    assert _import(world, envelope, payload, 2**32 - 1).sequence_number == 2**32 - 1

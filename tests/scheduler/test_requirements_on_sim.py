@@ -24,6 +24,7 @@ from suture.scheduler.services import devices, releases, rollouts
 from suture.scheduler.team import approve_and_start
 from suture.sim.journal import Component, State
 from suture.sim.testing import CLASS_ID, VENDOR_ID, sign_payload
+from suture.suit.sbom_build import build_sbom
 from suture.ward.clock import ScaledClock
 from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
 from suture.ward.release import build_release
@@ -58,12 +59,15 @@ def test_app_needs_loader_on_real_agents(tmp_path: Path, loader_lib: Path) -> No
                 assert r.ok, r.stdout + r.stderr
             dev.target = 2
             fleet[name] = dev
+        loader_sbom = build_sbom("loader", "3", {"loader.img": not_an_image})
         loader3 = releases.import_release(
-            sched.sessions(), envelope=sign_payload(not_an_image, 3, vendor, component="loader"),
-            payload=not_an_image, sbom=None, notes=None, trust_anchors=[vendor.public_key()],
+            sched.sessions(), envelope=sign_payload(not_an_image, 3, vendor, component="loader",
+                                                    sbom=loader_sbom),
+            payload=not_an_image, sbom=loader_sbom, notes=None,
+            trust_anchors=[vendor.public_key()],
             actor=sched.team.release_manager)
         app = releases.import_release(
-            sched.sessions(), envelope=app2.envelope, payload=app2.payload, sbom=None,
+            sched.sessions(), envelope=app2.envelope, payload=app2.payload, sbom=app2.sbom,
             notes=None, trust_anchors=[vendor.public_key()], actor=sched.team.release_manager,
             requires=[Requirement(component="loader", min_version=3)])
         now = sched.clock.now()

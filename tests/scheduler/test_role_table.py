@@ -71,6 +71,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/releases"): READERS,
     ("POST", "/api/v1/releases"): frozenset({REL}),
     ("GET", "/api/v1/releases/{release_id}"): READERS,
+    ("GET", "/api/v1/releases/{release_id}/sbom"): READERS,
+    ("GET", "/api/v1/releases/{release_id}/sbom/diff"): READERS,
     ("PATCH", "/api/v1/releases/{release_id}"): frozenset({REL}),
     ("POST", "/api/v1/releases/{release_id}/recall"): frozenset({REL}),
     ("GET", "/api/v1/rollouts"): READERS,
@@ -117,7 +119,7 @@ def _url(path: str, target_token: int) -> str:
             .replace("{rollout_id}", "1").replace("{name}", "target").replace("{kind}", "payload")
             .replace("{token_id}", str(target_token)).replace("{tenant}", "DEFAULT")
             .replace("{controller_id}", "pump-1").replace("{action_id}", "1")
-            .replace("{filename}", "app-2"))
+            .replace("{filename}", "app-2.bin"))
 
 
 @pytest.fixture

@@ -17,7 +17,9 @@ from suture.cli.options import JsonOpt, emit_json
 from suture.suit import decode_envelope
 from suture.suit.sbom import (
     MAX_SBOM_BYTES,
+    Sbom,
     SbomComponent,
+    SbomDiff,
     check_binding,
     diff_sboms,
     diff_summary,
@@ -61,11 +63,17 @@ def show(
     if as_json:
         emit_json({**sbom_summary(doc), "bound_to": bound})
         return
+    print_sbom(doc, str(sbom), bound_to=bound)
+
+
+def print_sbom(doc: Sbom, source: str, *, bound_to: str | None = None) -> None:
+    """An SBOM as `release sbom show` prints it: a summary line, its components, licences."""
     subject = f" for {escape(doc.subject)}" if doc.subject else ""
-    _out.print(f"{sbom}: CycloneDX {doc.spec_version}{subject}, {len(doc.components)} "
-               f"components, sha-256 {doc.digest.value.hex()}", highlight=False)
-    if bound:
-        _out.print(f"bound to the manifest of {bound}", highlight=False)
+    _out.print(f"{escape(source)}: CycloneDX {doc.spec_version}{subject}, "
+               f"{len(doc.components)} components, sha-256 {doc.digest.value.hex()}",
+               highlight=False)
+    if bound_to:
+        _out.print(f"bound to the manifest of {escape(bound_to)}", highlight=False)
     table = Table("component", "version", "licences", "purl")
     for c in doc.components:
         table.add_row(*_row(c))
@@ -84,6 +92,11 @@ def diff(
     if as_json:
         emit_json(diff_summary(result))
         return
+    print_diff(result)
+
+
+def print_diff(result: SbomDiff) -> None:
+    """A difference as `release sbom diff` prints it: +, - and ~ rows, licences in and out."""
     if result.empty:
         _out.print("no component changed", highlight=False)
     table = Table("", "component", "version", "licences")

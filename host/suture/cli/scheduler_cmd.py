@@ -261,23 +261,41 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8640,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    tls_cert: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this certificate chain (PEM; the CA devices pin signs it).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        help="The private key of --tls-cert (PEM).")] = None,
 ) -> None:
-    """Run the scheduler's HTTP service (device API, operator API, OpenAPI at /docs)."""
+    """Run the scheduler's HTTP service (device API, operator API, OpenAPI at /docs); with
+    --tls-cert and --tls-key, over HTTPS (the public URL must then be https://)."""
     import uvicorn
 
     from suture.scheduler.api.app import create_app
 
     with _errors():
         settings = _settings(config)
+        if (tls_cert is None) != (tls_key is None):
+            raise CliError("--tls-cert and --tls-key go together", EXIT_USAGE)
+        for given in (tls_cert, tls_key):
+            if given is not None and not given.is_file():
+                raise CliError(f"{given}: no such file", EXIT_USAGE)
+        if tls_cert is not None and not settings.public_url.startswith("https://"):
+            raise CliError(
+                f"the service would speak HTTPS while devices are told {settings.public_url}: "
+                "set `suture scheduler init --public-url https://THIS-HOST:PORT`", EXIT_USAGE)
         if _is_loopback_url(settings.public_url) and not _is_loopback_url(f"http://{host}"):
             raise CliError(
                 f"devices would be told to poll {settings.public_url}, which only this machine "
                 f"reaches, while the service listens on {host}: set the address devices use "
                 "with `suture scheduler init --public-url http://THIS-HOST:8640`", EXIT_USAGE)
         app = create_app(settings, config_path=config if config.exists() else None)
-    _out.print(f"scheduler on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)",
+    scheme = "https" if tls_cert is not None else "http"
+    _out.print(f"scheduler on {scheme}://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)",
                highlight=False)
-    uvicorn.run(app, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(app, host=host, port=port, workers=workers, log_level="info",
+                ssl_certfile=str(tls_cert) if tls_cert is not None else None,
+                ssl_keyfile=str(tls_key) if tls_key is not None else None)
 
 
 # --- devices ---------------------------------------------------------------------------------
@@ -482,7 +500,8 @@ def release_import(
             sbom=sbom.read_bytes() if sbom else None,
             notes=notes.read_text() if notes else None, trust_anchors=anchors,
             actor=me, must_pass_through=must_pass_through,
-            requires=_parse_requires(requires), now=_now())
+            requires=_parse_requires(requires), now=_now(),
+            allow_missing_sbom=settings.allow_releases_without_sbom)
         if as_json:
             emit_json(ReleasePublic.model_validate(rel).model_dump(mode="json"))
             return
@@ -535,6 +554,40 @@ def release_show(release_id: int, config: ConfigOpt = DEFAULT_CONFIG, as_json: J
             json.dumps(value) if isinstance(value, list | dict) else str(value))
         info.add_row(name, shown)
     _out.print(Panel(info, title=f"release {release_id}"))
+
+
+@release_app.command("sbom")
+def release_sbom(
+    release_id: int,
+    against: Annotated[int | None, typer.Option(
+        "--against", metavar="RELEASE",
+        help="Show what changed from this (earlier) release's SBOM instead.")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False,
+) -> None:
+    """The SBOM a release was imported with (the one its signed manifest binds): components
+    and licences, or with --against the components added, removed and changed since another
+    release."""
+    from suture.cli.release_cmd import print_diff, print_sbom
+    from suture.scheduler.services.release_sboms import stored_sbom
+    from suture.suit.sbom import diff_sboms, diff_summary, sbom_summary
+
+    def go(settings: Any, session: Session, me: Principal) -> Any:
+        new = stored_sbom(session, release_id=release_id, actor=me)
+        old = stored_sbom(session, release_id=against, actor=me) if against else None
+        return new, old
+
+    new, old = _run(config, Permission.RELEASE_READ, go)
+    if old is None:
+        if as_json:
+            emit_json({"release_id": release_id, **sbom_summary(new)})
+            return
+        print_sbom(new, f"release {release_id}")
+        return
+    result = diff_sboms(old, new)
+    if as_json:
+        emit_json({"release_id": release_id, "against": against, **diff_summary(result)})
+        return
+    print_diff(result)
 
 
 @release_app.command("update")

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_report_bytes: int = Field(default=4096, ge=256, le=65_536)
     #: Largest accepted release upload (envelope + payload + SBOM).
     max_release_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Accept releases that carry no SBOM (their manifest binding none): for test releases
+    #: only; every such import says so in the audit log. Off: an import without an SBOM
+    #: bound to its manifest is refused.
+    allow_releases_without_sbom: bool = False
     #: Seconds between rollout advancement passes of this node (0: only on demand).
     advance_interval_s: float = Field(default=10.0, ge=0.0)
     #: Seconds after a forced deadline during which the device must install.

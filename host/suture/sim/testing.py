@@ -49,17 +49,22 @@ def sign_payload(
     class_id: uuid.UUID = CLASS_ID,
     uri: str = "https://updates.example/app.bundle",
     component: str = "app",
+    sbom: bytes | None = None,
 ) -> bytes:
     """A signed SUIT envelope for ``payload`` as one component: ``["app"]`` (an application
-    bundle) or ``["loader"]`` (a loader image)."""
+    bundle) or ``["loader"]`` (a loader image); with ``sbom``, the manifest binds that
+    CycloneDX SBOM (key -257)."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.bundle").write_bytes(payload)
-        description = {
+        description: dict[str, object] = {
             "sequence-number": sequence_number,
             "vendor-id": str(vendor_id),
             "class-id": str(class_id),
             "components": [{"id": [component], "file": "app.bundle", "uri": uri}],
         }
+        if sbom is not None:
+            (Path(tmp) / "sbom.json").write_bytes(sbom)
+            description["sbom"] = "sbom.json"
         return suit.create_envelope(description, key, base_dir=Path(tmp))
 
 

@@ -13,6 +13,7 @@ from suture.keys import PrivateKey
 from suture.sim.device import REPO, _tool
 from suture.sim.errors import SimError
 from suture.sim.testing import sign_payload
+from suture.suit.sbom_build import build_sbom
 
 DEVICE_DIR = REPO / "device"
 SOURCE_ONLY = frozenset({"main.py"})
@@ -21,12 +22,14 @@ FAULTS = ("", "unhealthy")
 
 @dataclass(frozen=True)
 class Release:
-    """One signed release: sequence number, payload (a bundle) and envelope."""
+    """One signed release: sequence number, payload (a bundle), envelope and the CycloneDX
+    SBOM its manifest binds."""
 
     version: int
     payload: bytes
     envelope: bytes
     fault: str = ""
+    sbom: bytes | None = None
 
 
 def _compile(src: Path, rel: str, tmp: Path) -> bytes:
@@ -66,7 +69,9 @@ def application_files(version: int, *, fault: str = "", filler: int = 0) -> dict
 def build_release(version: int, key: PrivateKey, *, fault: str = "", filler: int = 0
                   ) -> Release:
     """The bundle of the example application at ``version``, signed as SUIT sequence number
-    ``version`` with the vendor ``key``."""
-    payload = build_bundle(application_files(version, fault=fault, filler=filler))
-    envelope = sign_payload(payload, version, key)
-    return Release(version, payload, envelope, fault)
+    ``version`` with the vendor ``key``, its manifest binding the bundle's SBOM."""
+    files = application_files(version, fault=fault, filler=filler)
+    payload = build_bundle(files)
+    sbom = build_sbom("example-application", str(version), files)
+    envelope = sign_payload(payload, version, key, sbom=sbom)
+    return Release(version, payload, envelope, fault, sbom)

@@ -306,7 +306,7 @@ def _qemu_firmware(board_name: str) -> Any:
 def _import(sched: WardScheduler, release: Release, vendor_key: keys.PrivateKey) -> int:
     anchor = vendor_key.public_key()
     r = releases.import_release(sched.sessions(), envelope=release.envelope,
-                                payload=release.payload, sbom=None,
+                                payload=release.payload, sbom=release.sbom,
                                 notes=f"example application #{release.version}",
                                 trust_anchors=[anchor], actor=sched.team.release_manager)
     return int(r.id)

@@ -35,6 +35,8 @@ from suture.scheduler.schemas import ReleaseUpdate, Requirement
 from suture.scheduler.services import audit
 from suture.scheduler.services.blobs import BlobRef, blob_ref, put_blob, read_blob_bytes
 from suture.scheduler.services.devices import DeviceProof, consume_counter
+from suture.suit.errors import SbomError
+from suture.suit.sbom import check_release_sbom
 
 MAX_NOTES = 64 * 1024
 MAX_SBOM = 16 * 1024 * 1024
@@ -65,10 +67,14 @@ def import_release(
     must_pass_through: bool = False,
     requires: Sequence[Requirement] = (),
     now: int | None = None,
+    allow_missing_sbom: bool = False,
 ) -> Release:
-    """Verify the envelope against ``trust_anchors`` and the payload against the manifest, then
-    store the release. Raises ``ReleaseVerificationError`` (nothing stored) when anything does
-    not verify, ``ConflictError`` when the same release was imported before."""
+    """Verify the envelope against ``trust_anchors``, the payload against the manifest and the
+    SBOM against the digest the manifest binds (valid CycloneDX), then store the release.
+    ``allow_missing_sbom`` (the setting ``allow_releases_without_sbom``, for test releases)
+    accepts a release whose manifest names no SBOM and none is given; the audit record says so.
+    Raises ``ReleaseVerificationError`` (nothing stored) when anything does not verify,
+    ``ConflictError`` when the same release was imported before."""
     from suture import suit  # the SUIT library: verify is pure, no I/O
 
     require(actor, Permission.RELEASE_IMPORT)
@@ -99,8 +105,13 @@ def import_release(
             f"payload is {len(payload)} bytes; the manifest says {info.image_size}")
     if info.vendor_id is None or info.class_id is None:
         raise ReleaseVerificationError("the manifest names no vendor id and class id")
-    if sbom is not None:
-        _check_sbom(sbom)
+    try:
+        sbom_check = check_release_sbom(env.manifest, sbom, allow_missing=allow_missing_sbom)
+    except SbomError as exc:
+        raise ReleaseVerificationError(
+            f"{exc}" + ("" if sbom is not None or allow_missing_sbom else
+                        " (a scheduler for test releases may set "
+                        "allow_releases_without_sbom)")) from None
     vendor_id, class_id = str(info.vendor_id), str(info.class_id)
     component = component_name(info.identifier)
     seq = env.manifest.sequence_number
@@ -130,7 +141,11 @@ def import_release(
                              "vendor_id": vendor_id, "class_id": class_id,
                              "envelope_sha256": release.envelope_digest,
                              "payload_sha256": release.payload_digest,
-                             "signers": [k.hex() for k in env.signer_key_ids]})
+                             "signers": [k.hex() for k in env.signer_key_ids],
+                             "sbom": ({"status": sbom_check.status,
+                                       "sha256": sbom_check.sbom.digest.value.hex()}
+                                      if sbom_check.sbom is not None
+                                      else {"status": sbom_check.status})})
     return release
 
 
@@ -144,17 +159,6 @@ def _device_may_fetch(session: Session, device_id: str, release_id: int) -> bool
         .limit(1)
     ).first()
     return found is not None
-
-
-def _check_sbom(sbom: bytes) -> None:
-    import json
-
-    try:
-        doc = json.loads(sbom)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"SBOM is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
-        raise InvalidInputError("SBOM is not a CycloneDX JSON document (bomFormat)")
 
 
 def list_releases(session: Session) -> list[Release]:

@@ -1,12 +1,13 @@
-"""Operator routes for releases: import (verified), list, show, update, recall."""
+"""Operator routes for releases: import (verified), list, show, SBOM and SBOM diff, update,
+recall."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StringConstraints
 
 from suture.scheduler.api.deps import (
@@ -20,7 +21,7 @@ from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import RecallRequest, ReleasePublic, ReleaseUpdate, Requirement
-from suture.scheduler.services import releases
+from suture.scheduler.services import release_sboms, releases
 
 router = APIRouter(prefix="/api/v1/releases", tags=["operator: releases"],
                    route_class=OperatorRoute)
@@ -29,7 +30,8 @@ B64 = Annotated[str, StringConstraints(max_length=96 * 1024 * 1024)]
 
 
 class ReleaseImport(BaseModel):
-    """The release files, base64: envelope and payload, optionally a CycloneDX SBOM."""
+    """The release files, base64: envelope, payload and the CycloneDX SBOM the manifest binds
+    (required unless the scheduler's setting allow_releases_without_sbom is on)."""
 
     envelope_b64: B64
     payload_b64: B64
@@ -63,7 +65,8 @@ def import_release(body: ReleaseImport, session: SessionDep, operator: CurrentOp
         payload=_b64("payload_b64", body.payload_b64),
         sbom=_b64("sbom_b64", body.sbom_b64) if body.sbom_b64 is not None else None,
         notes=body.notes, trust_anchors=anchors, actor=operator,
-        must_pass_through=body.must_pass_through, requires=body.requires, now=now)
+        must_pass_through=body.must_pass_through, requires=body.requires, now=now,
+        allow_missing_sbom=state.settings.allow_releases_without_sbom)
     return ReleasePublic.model_validate(release)
 
 
@@ -76,6 +79,24 @@ def list_releases(session: SessionDep, operator: CurrentOperator) -> list[Releas
 def show_release(release_id: ReleaseIdPath, session: SessionDep, operator: CurrentOperator
                  ) -> ReleasePublic:
     return ReleasePublic.model_validate(releases.get_release(session, release_id=release_id))
+
+
+@router.get("/{release_id}/sbom", **needs(Permission.RELEASE_READ))
+def show_release_sbom(release_id: ReleaseIdPath, session: SessionDep,
+                      operator: CurrentOperator) -> dict[str, Any]:
+    """The release's SBOM: digest (the one its signed manifest binds), components, licences."""
+    return release_sboms.release_sbom(session, release_id=release_id, actor=operator)
+
+
+@router.get("/{release_id}/sbom/diff", **needs(Permission.RELEASE_READ))
+def diff_release_sbom(release_id: ReleaseIdPath, session: SessionDep,
+                      operator: CurrentOperator,
+                      against: Annotated[int, Query(ge=1, le=2**31 - 1,
+                                                    description="the older release's id")]
+                      ) -> dict[str, Any]:
+    """What changed in the SBOM from release ``against`` to this one."""
+    return release_sboms.release_sbom_diff(session, release_id=release_id, against=against,
+                                           actor=operator)
 
 
 @router.patch("/{release_id}", response_model=ReleasePublic,
