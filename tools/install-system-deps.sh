@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages suture's builds and tests need, when any is missing:
 # the Arm cross compiler and newlib (stage0), qemu-system-arm (stage0 boots), PostgreSQL
-# (tests marked `postgres`) and valgrind (instruction counts in `make bench`).
+# (tests marked `postgres`), valgrind (instruction counts in `make bench`) and chromium (the
+# operator UI's browser tests drive it headless through Playwright, tests/ui/).
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,7 @@ command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v valgrind >/dev/null || missing+=(valgrind)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
