@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from delta_helpers import delta_for, sign_delta
 from suture.sim.testing import Provisioned, example_app, sign_payload
 
@@ -71,3 +72,43 @@ def test_corrupt_patch_is_caught_then_full_payload_installs(
     assert r.ok, r.stdout
     r = p.device.run(["boot"], ["app"], ["report"])
     assert (r.report()["state"], r.report()["installed_version"]) == ("TRIAL", 2)
+
+
+def _flip(at: int) -> Callable[[bytes], bytes]:
+    def flip(patch: bytes) -> bytes:
+        bad = bytearray(patch)
+        bad[at % len(bad)] ^= 0x01
+        return bytes(bad)
+
+    return flip
+
+
+def _cut(patch: bytes) -> bytes:
+    return patch[:-1]
+
+
+def _longer(patch: bytes) -> bytes:
+    return patch + b"\0"
+
+
+CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
+    "header": _flip(30),  # the source digest: the header's CRC fails
+    "table": _flip(100),  # the first segment's offset: the table's CRC fails
+    "last segment": _flip(-8),
+    "cut short": _cut,
+    "one byte more": _longer,
+}
+
+
+@pytest.mark.parametrize("how", sorted(CORRUPTIONS))
+def test_every_corruption_is_caught(make_device: Callable[..., Provisioned], how: str) -> None:
+    p = make_device(app=V1)
+    d = delta_for(V1, V2)
+    r = p.device.run(_stage_delta(p, CORRUPTIONS[how](d.patch), sign_delta(d, 2, p.key)))
+    assert not r.ok
+    rec = p.board.current_record()
+    assert rec is not None
+    assert (rec.state.name, rec.progress in (30, 31, 35)) == ("FAILED", True), rec
+    r = p.device.run(["boot"], ["app"], ["report"])
+    assert (r.report()["state"], r.report()["installed_version"]) == ("FAILED", 1)
+    assert "APP 1" in r.stdout
