@@ -108,7 +108,7 @@ class SchedulerClient:
             if r.status == 304:
                 return 304, None, etag
             if r.status != 200:
-                raise HttpError(r.status, "on the schedule")
+                raise HttpError(r.status, "on the schedule", r.headers.get("retry-after"))
             doc = r.read_all(MAX_SCHEDULE)
             self.bytes_in += len(doc)
             return 200, doc, r.headers.get("etag")

@@ -56,9 +56,12 @@ class HttpError(TransportError):
 
     code = 121
 
-    def __init__(self, status, message=""):
+    def __init__(self, status, message="", retry_after=None):
         super().__init__("HTTP %d %s" % (status, message))
         self.status = status
+        # A 503's Retry-After in seconds (the delta form); 0 when absent or not that.
+        after = retry_after.strip() if retry_after else ""
+        self.retry_after = int(after) if after.isdigit() else 0
 
 
 class ResponseTooLarge(TransportError):

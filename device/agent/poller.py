@@ -2,7 +2,7 @@
 # (schedule.verify, in the order of docs/formats/schedule.md), keep the highest number accepted
 # in NVM (a kept record: a revert does not reopen a replay window), and work out when to poll
 # next (the schedule's next-poll, its interval with a little jitter after a 304, soon after a
-# refusal).
+# refusal, after a 503's Retry-After with jitter).
 from micropython import const
 
 from agent import schedule as S
@@ -11,6 +11,7 @@ from agent.events import emit
 from agent.store import SCHEDULE_KEY
 
 RETRY_S = const(10)  # after a refused schedule or a failed cycle
+MAX_RETRY_AFTER_S = const(3600)  # a longer Retry-After is taken as this
 
 
 class Poller:
@@ -30,8 +31,17 @@ class Poller:
         """Poll at the next cycle (a report's answer says the schedule changed)."""
         self.next_poll = 0
 
-    def retry(self, now):
-        self.next_poll = now + RETRY_S
+    def retry(self, now, error=None):
+        """After a failed cycle: in RETRY_S, or, when the scheduler asked for it (a 503 with
+        Retry-After: too many devices at once), after that many seconds plus up to as many
+        again at random, so that a fleet refused together comes back spread out."""
+        after = min(getattr(error, "retry_after", 0), MAX_RETRY_AFTER_S)
+        if after > 0:
+            from agent.platform import random_below
+
+            self.next_poll = now + after + random_below(after + 1)
+        else:
+            self.next_poll = now + RETRY_S
 
     def poll(self):
         """Fetch the schedule; returns the one to act on (the last verified one when the new

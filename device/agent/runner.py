@@ -85,7 +85,7 @@ class Agent:
                 self.failed_cycles += 1
                 emit("error", where="cycle", code=getattr(e, "code", 0),
                      message="%s: %s" % (type(e).__name__, e))
-                self.poller.retry(self.clock.now())
+                self.poller.retry(self.clock.now(), e)
             self.wait()
         emit("stop")
 

@@ -1,6 +1,7 @@
 """Group commit of SQLite polls (``api/serial.py``): polls waiting together share one
 transaction and are answered after its commit; a refused poll among them makes each run
-alone, so it changes nothing and costs no other poll its answer."""
+alone, so it changes nothing and costs no other poll its answer. Back-pressure: polls beyond
+the in-flight bound are answered 503 with Retry-After at once, using nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID
 from sqlalchemy import Engine, event, insert, select
 from suture.scheduler import credentials
 from suture.scheduler.api.app import create_app
+from suture.scheduler.api.routes import device as device_routes
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_session_factory
@@ -89,3 +92,45 @@ def test_polls_waiting_together_share_one_commit_and_a_refusal_spoils_none(
     # The refused device's next genuine poll with that counter is accepted.
     assert asyncio.run(_together(app, [(DEVICES[4], _headers(DEVICES[4], 5, now))])) == [200]
     app.state.scheduler.poll_worker.stop()
+
+
+def test_polls_beyond_the_in_flight_bound_get_503_with_retry_after_and_use_nothing(
+        sqlite_engine: Engine, settings: Settings, clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_routes, "MAX_POLLS_IN_FLIGHT", 3)
+    now = clock.now()
+    _register(sqlite_engine, now)
+    app = create_app(settings, clock=clock, engine=sqlite_engine)
+    worker = app.state.scheduler.poll_worker
+
+    async def burst() -> list[httpx.Response]:
+        gate = threading.Event()
+        held = asyncio.ensure_future(worker.run(gate.wait, 30))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            sent = []
+            for dev in DEVICES[:5]:
+                sent.append(asyncio.ensure_future(
+                    client.get(f"/api/v1/devices/{dev}/schedule", headers=_headers(dev, 1, now))))
+                await asyncio.sleep(0.02)  # in this order
+            deadline = time.monotonic() + 30
+            while worker._queue.qsize() < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            refused = list(await asyncio.gather(*sent[3:]))  # answered while held
+            gate.set()
+            await held
+            return [*await asyncio.gather(*sent[:3]), *refused]
+
+    answers = asyncio.run(burst())
+    assert [r.status_code for r in answers] == [200, 200, 200, 503, 503]
+    for r in answers[3:]:
+        assert r.headers["retry-after"] == str(device_routes.RETRY_AFTER_S)
+        assert r.json()["error"] == "busy"
+    assert app.state.poll_gate.refused == 2
+    assert app.state.poll_gate.in_flight == 0
+    # The refused devices' counters were not used: the same requests succeed now.
+    assert _counters(sqlite_engine) == {**dict.fromkeys(DEVICES[:3], 1),
+                                        **dict.fromkeys(DEVICES[3:], 0)}
+    assert asyncio.run(_together(app, [(d, _headers(d, 1, now)) for d in DEVICES[3:5]])) == [
+        200, 200]
+    worker.stop()

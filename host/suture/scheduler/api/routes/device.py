@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +28,7 @@ from suture.scheduler.api.deps import (
     device_proof_from_headers,
     get_state,
 )
+from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
 from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.errors import InvalidInputError
@@ -50,26 +51,65 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     responses={200: {"content": {COSE_SIGN1_TYPE: {}},
                      "description": "the signed schedule (docs/formats/schedule.md)"},
                304: {"description": "unchanged since the ETag given in If-None-Match"},
+               503: {"description": "too many polls in progress: poll again after Retry-After "
+                                    "seconds (plus jitter)"},
                **_AUTH_ERRORS},
     response_class=Response,
     openapi_extra={"parameters": DEVICE_GET_PARAMETERS},
 )
 async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
-    """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304."""
-    proof = device_proof_from_headers(request)
+    """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304. With
+    ``MAX_POLLS_IN_FLIGHT`` polls already in progress in this process, 503 with
+    ``Retry-After`` at once (nothing read, nothing written: the device's counter is not used)."""
+    gate = _gate(request)
+    if gate.in_flight >= MAX_POLLS_IN_FLIGHT:
+        gate.refused += 1
+        return JSONResponse(
+            error_body("busy", f"{gate.in_flight} polls in progress: poll again after "
+                               f"{RETRY_AFTER_S} s", 503),
+            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    gate.in_flight += 1
+    try:
+        result = await _answer(request)
+    finally:
+        gate.in_flight -= 1
     if_none_match = request.headers.get("if-none-match")
-    state = get_state(request)
-    now = state.clock.now()
-    if state.poll_worker is not None:  # SQLite: polls share commits (api/serial.py)
-        result = await state.poll_worker.run_grouped(PollTransaction(state.sessions),
-                                                     _poll_in, state, proof, now)
-    else:
-        result = await run_in_threadpool(_poll, state, proof, now)
     headers = {"ETag": result.etag, "Cache-Control": "no-cache",
                "Suture-Schedule-Number": str(result.number)}
     if if_none_match is not None and result.etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     return Response(result.document, media_type=COSE_SIGN1_TYPE, headers=headers)
+
+
+#: Polls one process works on at once; more are refused with 503 and ``Retry-After`` (a burst
+#: after a network outage is spread by the devices' jitter instead of queueing into timeouts).
+MAX_POLLS_IN_FLIGHT = 128
+RETRY_AFTER_S = 5
+
+
+@dataclass
+class PollGate:
+    """The polls in progress in one app (event-loop state: no lock needed)."""
+
+    in_flight: int = 0
+    refused: int = 0
+
+
+def _gate(request: Request) -> PollGate:
+    gate: PollGate | None = getattr(request.app.state, "poll_gate", None)
+    if gate is None:
+        gate = request.app.state.poll_gate = PollGate()
+    return gate
+
+
+async def _answer(request: Request) -> schedules.ScheduleResult:
+    proof = device_proof_from_headers(request)
+    state = get_state(request)
+    now = state.clock.now()
+    if state.poll_worker is not None:  # SQLite: polls share commits (api/serial.py)
+        return await state.poll_worker.run_grouped(PollTransaction(state.sessions),
+                                                   _poll_in, state, proof, now)
+    return await run_in_threadpool(_poll, state, proof, now)
 
 
 @dataclass(frozen=True)
