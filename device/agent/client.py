@@ -2,7 +2,8 @@
 # method, path, device id, time, counter and the body digest), the schedule poll with
 # If-None-Match, reports, and ranged downloads. A 401 carrying a resync MAC'd with the device
 # secret over the refused request's counter sets the clock and the counter, then the request
-# is sent once more.
+# is sent once more. Reports are also signed with the device key (NVM id.key, ES256 through the
+# loader: Suture-Signature), which proves the device itself and not only its secret.
 import hashlib
 import json
 
@@ -13,6 +14,7 @@ from agent.mac import hexlify, hmac_sha256
 from agent.transport import split_url
 
 SCHEME = "suture-device-v1"
+SIG_SCHEME = "suture-device-sig-v1"
 RESYNC_SCHEME = "suture-resync-v1"
 MAX_SCHEDULE = const(2048)
 MAX_ACK = const(1024)
@@ -50,23 +52,43 @@ class SchedulerClient:
         self.counter = Counter(clock)
         self.bytes_in = 0
         self.resyncs = 0  # verified resyncs applied (clock or counter corrected)
+        self._key = None  # the device key (32 bytes), read from NVM at the first report
 
-    def sign(self, method, path, body=b""):
+    def device_key(self):
+        """The device's private key (NVM id.key, written at provisioning); b"" when the
+        device has none (its reports then carry the MAC alone)."""
+        if self._key is None:
+            from loader import api
+
+            r = api.nvm().get("id.key")
+            self._key = bytes(r[1]) if r is not None and len(r[1]) == 32 else b""
+        return self._key
+
+    def sign(self, method, path, body=b"", with_key=False):
         now = self.clock.now()
         ctr = self.counter.next()
         digest = hexlify(hashlib.sha256(body).digest()) if body else _EMPTY
         sts = "\n".join((SCHEME, method, path, self.device_id, str(now), str(ctr), digest))
-        return {
+        h = {
             "Suture-Device": self.device_id,
             "Suture-Time": str(now),
             "Suture-Counter": str(ctr),
             "Suture-MAC": hexlify(hmac_sha256(self.secret, sts.encode())),
         }
+        key = self.device_key() if with_key else b""
+        if key:
+            from loader import api
 
-    def _request(self, method, url, body=None, extra=None):
+            text = hashlib.sha256(SIG_SCHEME.encode())
+            text.update(b"\n")
+            text.update(sts.encode())
+            h["Suture-Signature"] = hexlify(api.sign_es256(key, text.digest()))
+        return h
+
+    def _request(self, method, url, body=None, extra=None, with_key=False):
         path = split_url(url)[3]
         for attempt in (0, 1):
-            h = self.sign(method, path, body or b"")
+            h = self.sign(method, path, body or b"", with_key)
             if extra:
                 for k in extra:
                     h[k] = extra[k]
@@ -120,7 +142,7 @@ class SchedulerClient:
         JSON object is the peer breaking the protocol (TransportError): not delivered."""
         body = json.dumps(report).encode()
         url = "%s/api/v1/devices/%s/reports" % (self.base, self.device_id)
-        r = self._request("POST", url, body)
+        r = self._request("POST", url, body, with_key=True)
         try:
             if r.status != 200:
                 raise HttpError(r.status, "on a report")

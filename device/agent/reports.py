@@ -31,6 +31,12 @@ def installed():
     return out
 
 
+def trust():
+    """The trust-store version the device holds per role (docs/formats/trust-store.md), so the
+    scheduler knows which anchors it has and which rotation it still needs."""
+    return {"vendor": api.trust_version("vendor"), "scheduler": api.trust_version("scheduler")}
+
+
 def state_of(r):
     """The report state of journal record r."""
     if r.state == api.STAGED and r.flags & api.FLAG_INSTALL_REQUESTED:
@@ -59,7 +65,7 @@ class Reports:
         """The report of journal record r: its state, what is installed, and the error code
         of a failure or a revert caused by an error (the code's table says which layer wrote
         it: docs/formats/error-codes.md)."""
-        rep = {"state": state_of(r), "installed": installed()}
+        rep = {"state": state_of(r), "installed": installed(), "trust": trust()}
         if r.state == api.FAILED and r.progress == api.ABORTED:
             rep["state"] = "idle"
         elif r.state == api.FAILED:
@@ -77,16 +83,24 @@ class Reports:
         return rep
 
     def sync(self):
-        """Queue a report when the journal's state changed since the last one queued."""
+        """Queue a report when the journal's state or the trust store changed since the last
+        one queued (a trust-store update the schedule carried: the scheduler stops sending it
+        once it hears the new version)."""
         store = self.agent.store
         r = api.current()
         last = store.get_json(STATE_KEY) or [0, 0, 0]
         state = state_of(r)
-        if [state, r.version] == last[:2] and not (r.state in _EVENTS and r.seq != last[2]):
+        tv = trust()
+        held = [tv["vendor"], tv["scheduler"]]
+        if [state, r.version] == last[:2] and not (r.state in _EVENTS and r.seq != last[2]) \
+                and last[3:] == held:
             return False
         rep = self.for_record(r)
         store.enqueue(rep)
-        store.put_json(STATE_KEY, [state, r.version, r.seq])
+        held.insert(0, r.seq)
+        held.insert(0, r.version)
+        held.insert(0, state)
+        store.put_json(STATE_KEY, held)
         emit("state", state=rep["state"], version=r.version,
              installed=rep["installed"]["app"])
         return True
@@ -134,7 +148,7 @@ class Reports:
         error's code, queued and sent."""
         emit("error", where=what, code=err.code, message=str(err))
         msg = "%s: %s" % (what, err)
-        rep = {"state": "failed", "installed": installed(),
+        rep = {"state": "failed", "installed": installed(), "trust": trust(),
                "error": {"code": err.code, "message": msg[:_MESSAGE]}}
         self.queue(self._tag(rep))
         self.flush()

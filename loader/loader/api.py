@@ -147,6 +147,14 @@ def open_sign1(document, keys):
     return cose.open_sign1(document, keys)
 
 
+def sign_es256(private_key, message_hash):
+    """ES256 (RFC 6979 nonces): the 64-byte r || s of a 32-byte hash with a 32-byte P-256
+    private key (the device key the agent signs its reports with)."""
+    from loader import ecdsa_p256
+
+    return ecdsa_p256.sign(private_key, message_hash)
+
+
 # ---- trust anchors (docs/formats/trust-store.md) -------------------------------------------
 def trust_keys(role):
     """The 65-byte SEC1 points the device trusts now for role ("vendor": SUIT envelopes;

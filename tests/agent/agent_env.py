@@ -28,6 +28,8 @@ class FakeScheduler:
     payload: bytes = b""
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    #: every report's body as received (what its MAC and signature cover)
+    raw_reports: list[bytes] = field(default_factory=list)
     #: the first payload response stops after this many bytes and then hangs (None: never)
     stall_after: int | None = None
     stalled: threading.Event = field(default_factory=threading.Event)

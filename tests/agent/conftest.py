@@ -106,6 +106,7 @@ def fake_scheduler() -> Iterator[FakeScheduler]:
             n = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(n)
             state.requests.append(("POST", self.path, dict(self.headers)))
+            state.raw_reports.append(body)
             state.reports.append(json.loads(body))
             answer = state.report_answer
             if answer is None:

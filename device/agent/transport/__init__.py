@@ -36,7 +36,7 @@ def default(nvm=None):
     """The transport of this board: the device link when provisioning named one (NVM record
     net.link: "qemu", "tty:/dev/path" or "uart:ID:BAUD"; docs/formats/device-link.md), HTTP
     when it says "http"; without the record, the link on the QEMU boards' second UART and
-    HTTP elsewhere."""
+    HTTP elsewhere. HTTP pins the scheduler's TLS CA of NVM record net.ca (https URLs)."""
     import sys
 
     spec = None
@@ -52,4 +52,5 @@ def default(nvm=None):
         return LinkTransport(from_spec(spec))
     from agent.transport.http import HttpTransport
 
-    return HttpTransport()
+    ca = nvm.get("net.ca") if nvm is not None else None
+    return HttpTransport(ca=bytes(ca[1]) if ca is not None else None)

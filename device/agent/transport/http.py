@@ -2,6 +2,13 @@
 # Content-Length bodies read into the caller's buffer. Timeouts on every socket operation.
 # Range and conditional requests are plain headers the caller adds; this layer only refuses
 # what it cannot frame (chunked bodies, headers beyond their ceiling).
+#
+# https: TLS that authenticates the scheduler. The server's certificate must chain to the CA
+# provisioned into NVM (net.ca, DER), and name the URL's host (mbedTLS checks server_hostname
+# against the certificate's names); a handshake that fails either check is a TransportError and
+# nothing is sent. Without a pinned CA an https URL is refused rather than left unauthenticated.
+# The request MACs and the schedule's and releases' signatures stay: TLS adds confidentiality
+# and keeps an impostor from even answering.
 import socket
 
 from micropython import const
@@ -86,9 +93,37 @@ class Response:
 
 
 class HttpTransport(Transport):
-    def __init__(self, timeout_s=10):
+    def __init__(self, timeout_s=10, ca=None):
         self.timeout_s = timeout_s
         self._line = bytearray(MAX_HEADER_LINE)
+        self.ca = ca  # DER certificate the scheduler's must chain to (NVM net.ca)
+        self._tls = None
+
+    def _context(self):
+        """The TLS client context, made once: certificate required, the pinned CA only."""
+        if self._tls is None:
+            if not self.ca:
+                raise TransportError("https needs the scheduler's CA (NVM net.ca): refused")
+            try:
+                import tls  # the native module (MicroPython >= 1.23); ssl wraps it
+
+                ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+                ctx.verify_mode = tls.CERT_REQUIRED
+                load = ctx.load_verify_locations
+            except ImportError:
+                import ssl
+
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+
+                def load(cadata):
+                    ctx.load_verify_locations(cadata=cadata)
+            try:
+                load(self.ca)
+            except (ValueError, OSError) as e:
+                raise TransportError("the pinned CA is not a certificate: %s" % e)
+            self._tls = ctx
+        return self._tls
 
     def request(self, method, url, headers=None, body=None):
         scheme, host, port, path = split_url(url)
@@ -98,12 +133,14 @@ class HttpTransport(Transport):
         except OSError as e:
             raise TransportError("cannot resolve %s: %s" % (host, e))
         try:
+            ctx = self._context() if scheme == "https" else None
             sock.settimeout(self.timeout_s)
             sock.connect(addr)
-            if scheme == "https":
-                import ssl
-
-                sock = ssl.wrap_socket(sock, server_hostname=host)
+            if ctx is not None:
+                try:
+                    sock = ctx.wrap_socket(sock, server_hostname=host)
+                except (OSError, ValueError) as e:
+                    raise TransportError("TLS to %s:%d refused: %s" % (host, port, e))
             head = "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n" % (
                 method, path, host, port)
             if headers:

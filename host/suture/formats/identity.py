@@ -37,11 +37,14 @@ ID_CREDENTIAL = "id.credential"
 TRUST_VENDOR = "trust.vendor"
 TRUST_SCHEDULER = "trust.scheduler"
 NET_LINK = "net.link"
+NET_CA = "net.ca"
+MAX_CA_SIZE = 512  # an NVM record's largest value
 DEV_TREE = "dev.tree"
 
 RECORDS: tuple[IdentityRecord, ...] = (
     IdentityRecord(ID_DEVICE, "the device id the scheduler knows it by", "UTF-8 text", "agent"),
-    IdentityRecord(ID_KEY, "the device's private key", "P-256 scalar, 32 bytes big-endian", ""),
+    IdentityRecord(ID_KEY, "the device's private key (it signs the agent's reports)",
+                   "P-256 scalar, 32 bytes big-endian", "agent"),
     IdentityRecord(ID_SCHEDULER_URL, "the scheduler's base URL", "UTF-8 text", "agent"),
     IdentityRecord(ID_CREDENTIAL, "the device secret the scheduler issued", "32 bytes",
                    "agent"),
@@ -51,15 +54,25 @@ RECORDS: tuple[IdentityRecord, ...] = (
                    "65-byte SEC1 points, concatenated (a rotation: trust-store.md)", "loader"),
     IdentityRecord(NET_LINK, "the agent's transport",
                    'UTF-8: "http", "qemu", "tty:PATH" or "uart:ID:BAUD"', "agent"),
+    IdentityRecord(NET_CA, "the CA the scheduler's TLS certificate must chain to (https URLs)",
+                   "DER X.509 certificate, at most 512 bytes", "agent"),
     IdentityRecord(DEV_TREE, "the application tree a developer deployed (kept across reverts)",
                    "SHA-256 of the tree (32 bytes)", "loader"),
 )
 
 
 def enrolment(*, device_id: str, credential: bytes, scheduler_url: str,
-              scheduler_keys: Sequence[bytes], link: str | None = None) -> dict[str, bytes]:
+              scheduler_keys: Sequence[bytes], link: str | None = None,
+              tls_ca: bytes | None = None) -> dict[str, bytes]:
     """The records that enrol a device with a scheduler: its id, its credential, where to poll
-    and whose schedules to trust (and, when given, its transport)."""
+    and whose schedules to trust (and, when given, its transport and the CA its https
+    scheduler's certificate must chain to, DER)."""
+    if scheduler_url.startswith("https://") and tls_ca is None:
+        raise EnrolmentError("an https scheduler URL needs the CA its certificate chains to "
+                             "(the device pins it)")
+    if tls_ca is not None and not (0 < len(tls_ca) <= MAX_CA_SIZE and tls_ca[0] == 0x30):
+        raise EnrolmentError(f"the TLS CA is one DER certificate of at most {MAX_CA_SIZE} "
+                             "bytes (an EC P-256 CA fits)")
     if not scheduler_keys:
         raise EnrolmentError("a device needs at least one scheduler key to trust")
     for point in scheduler_keys:
@@ -73,4 +86,6 @@ def enrolment(*, device_id: str, credential: bytes, scheduler_url: str,
     }
     if link is not None:
         records[NET_LINK] = link.encode()
+    if tls_ca is not None:
+        records[NET_CA] = tls_ca
     return records
