@@ -2,7 +2,8 @@
 # Installs the Debian packages suture's builds and tests need, when any is missing:
 # the Arm cross compiler and newlib (stage0), qemu-system-arm (stage0 boots), PostgreSQL
 # (tests marked `postgres`), valgrind (instruction counts in `make bench`) and chromium (the
-# operator UI's browser tests drive it headless through Playwright, tests/ui/).
+# operator UI's browser tests drive it headless through Playwright, tests/ui/), and SWUpdate (the
+# DDI client the scheduler's hawkBit DDI API is tested against, tests/scheduler/ddi/).
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,7 @@ command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v valgrind >/dev/null || missing+=(valgrind)
+command -v swupdate >/dev/null || missing+=(swupdate)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then

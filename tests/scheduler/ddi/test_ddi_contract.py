@@ -242,7 +242,7 @@ def test_tokens_tenants_and_actions_are_each_devices_own(world: World, api: Api,
     # Another device's action, and its artefact.
     assert other.get(f"/deploymentBase/{action}").status_code == 404
     assert other.feedback(action, "closed", "failure").status_code == 404
-    name = "app-2"
+    name = "app-2.bin"
     assert other.get(f"/softwaremodules/{release_id}/artifacts/{name}").status_code == 404
     assert client.get(f"/softwaremodules/{release_id}/artifacts/other").status_code == 404
     # A gateway token answers for every device of its tenant, and of no other.
@@ -267,10 +267,12 @@ def test_bodies_are_bounded_and_checked_after_the_token(world: World, api: Api,
     action = action_of(client.link(client.poll(), "deploymentBase") or "")
     path = f"/deploymentBase/{action}/feedback"
     huge = {"status": {"execution": "proceeding", "result": {"finished": "none"},
-                       "details": ["x" * 1000] * 8}}
+                       "details": ["x" * 1000] * 70}}
     assert client.send("POST", path, huge).status_code == 413
-    assert client.send("PUT", "/configData", {"data": {f"k{i}": "v" * 100 for i in range(60)}}
+    assert client.send("PUT", "/configData", {"data": {f"k{i}": "v" * 120 for i in range(600)}}
                        ).status_code == 413
+    assert client.send("PUT", "/configData", {"data": {f"k{i}": "v" for i in range(65)}}
+                       ).status_code == 422
     assert client.send("POST", path, b"[" * 100).status_code == 400
     assert client.send("POST", path, {"status": {"execution": "exploded"}}).status_code == 422
     assert client.send("POST", path, b"not json").status_code == 422

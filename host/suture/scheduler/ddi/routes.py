@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from suture.scheduler.api import jsonbody
 from suture.scheduler.api.deps import (
     AppState,
-    BoundedBody,
     CurrentOperator,
     DeviceIdPath,
     NowDep,
@@ -31,7 +30,7 @@ from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
 from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.ddi import schemas, service
-from suture.scheduler.errors import InvalidInputError
+from suture.scheduler.errors import InvalidInputError, PayloadTooLargeError
 from suture.scheduler.services.blobs import iter_range
 
 #: Where every DDI path starts (hawkBit's DDI API, version 1).
@@ -62,15 +61,36 @@ _BODY: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: Largest DDI request body: DDI clients send their installer's log in a feedback's
+#: ``details`` (SWUpdate sends it whole), more than a suture report ever holds.
+DDI_BODY_LIMIT: Final = 64 * 1024
+
+
 def body_limit(settings: Settings, path: str) -> int | None:
-    """The bound of a DDI request's body (that of a device report); None: not a DDI path."""
-    return settings.max_report_bytes if _DDI_PATH.match(path) else None
+    """The bound of a DDI request's body (``max_report_bytes`` or ``DDI_BODY_LIMIT``, the
+    larger); None: not a DDI path."""
+    return max(settings.max_report_bytes, DDI_BODY_LIMIT) if _DDI_PATH.match(path) else None
 
 
 def _links(request: Request, tenant: str, controller_id: str) -> service.Links:
     return service.Links(str(request.base_url).rstrip("/"), tenant, controller_id)
 
 
+async def _bounded_body(request: Request, state: StateDep) -> bytes:
+    """The request body, refused with 413 past the DDI bound (before reading it all)."""
+    limit = body_limit(state.settings, request.url.path) or state.settings.max_report_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PayloadTooLargeError(f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError(f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+BoundedBody = Annotated[bytes, Depends(_bounded_body)]
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -123,9 +143,9 @@ def _deployment_view(state: AppState, session: Session, request: Request, tenant
     view = service.action_view(session, tenant=tenant, device_id=controller_id,
                                authorization=authorization, action_id=action_id, now=now,
                                ctx=state.schedule_ctx, history=history, installed=installed)
-    hashes = service.artefact_hashes(state.sessions, view.payload)
+    info = service.artefact_info(state.sessions, view.payload)
     links = _links(request, tenant, controller_id)
-    return view, service.deployment(view, hashes, links, now=now)
+    return view, service.deployment(view, info, links, now=now)
 
 
 @router.get("/deploymentBase/{action_id}", response_model=schemas.DeploymentBase,
@@ -270,7 +290,7 @@ def download(
 ) -> Response:
     """An artefact of one of the device's actions; resumable with ``Range`` (206), strong
     ETag (its SHA-256). The bytes stream from the database a chunk at a time."""
-    ref = service.download_ref(session, tenant=tenant, device_id=controller_id,
+    ref = service.download_ref(session, state.sessions, tenant=tenant, device_id=controller_id,
                                authorization=authorization, release_id=release_id,
                                filename=filename, now=now)
     etag = f'"{ref.digest}"'

@@ -158,7 +158,7 @@ class Status(_In):
     execution: Execution
     result: Result
     code: int | None = Field(default=None, ge=-(2**31), le=2**31)
-    details: list[Detail] = Field(default_factory=list, max_length=32)
+    details: list[Detail] = Field(default_factory=list, max_length=1024)
 
 
 class Feedback(_In):

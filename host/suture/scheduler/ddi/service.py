@@ -202,31 +202,50 @@ def _own_action(session: Session, device: Device, action_id: int) -> DdiAction:
     return action
 
 
-# --- hashes of an artefact, computed once per content --------------------------------------
+# --- what DDI says of an artefact, computed once per content -------------------------------
 
-_hash_lock = threading.Lock()
-_hash_cache: dict[str, tuple[str, str]] = {}
-
-
-def artefact_hashes(sessions: sessionmaker[Session], ref: BlobRef) -> schemas.Hashes:
-    """SHA-1 and MD5 (which DDI clients check) next to the SHA-256 the release verified; the
-    payload is read once per content (blobs are content-addressed, never changed)."""
-    with _hash_lock:
-        known = _hash_cache.get(ref.digest)
-    if known is None:
-        sha1, md5 = hashlib.sha1(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
-        if ref.size:
-            for piece in iter_range(sessions, ref, 0, ref.size - 1):
-                sha1.update(piece)
-                md5.update(piece)
-        known = (sha1.hexdigest(), md5.hexdigest())
-        with _hash_lock:
-            _hash_cache[ref.digest] = known
-    return schemas.Hashes(sha1=known[0], md5=known[1], sha256=ref.digest)
+#: The file name suffix DDI clients expect, by the payload's first bytes: SWUpdate takes only
+#: a ``.swu`` (a cpio "newc" archive), RAUC a ``.raucb`` (a SquashFS bundle).
+_SUFFIXES: tuple[tuple[bytes, str], ...] = ((b"070701", ".swu"), (b"070702", ".swu"),
+                                            (b"hsqs", ".raucb"))
 
 
-def artefact_name(release: Release) -> str:
-    return f"{release.component}-{release.sequence_number}"
+@dataclass(frozen=True)
+class ArtefactInfo:
+    sha1: str
+    md5: str
+    suffix: str
+
+
+_info_lock = threading.Lock()
+_info_cache: dict[str, ArtefactInfo] = {}
+
+
+def artefact_info(sessions: sessionmaker[Session], ref: BlobRef) -> ArtefactInfo:
+    """SHA-1 and MD5 (which DDI clients check, next to the SHA-256 the release verified) and
+    the file name suffix; the payload is read once per content (blobs are content-addressed,
+    never changed)."""
+    with _info_lock:
+        known = _info_cache.get(ref.digest)
+    if known is not None:
+        return known
+    sha1, md5 = hashlib.sha1(usedforsecurity=False), hashlib.md5(usedforsecurity=False)
+    head = b""
+    if ref.size:
+        for piece in iter_range(sessions, ref, 0, ref.size - 1):
+            if not head:
+                head = piece[:8]
+            sha1.update(piece)
+            md5.update(piece)
+    suffix = next((s for magic, s in _SUFFIXES if head.startswith(magic)), ".bin")
+    known = ArtefactInfo(sha1.hexdigest(), md5.hexdigest(), suffix)
+    with _info_lock:
+        _info_cache[ref.digest] = known
+    return known
+
+
+def artefact_name(release: Release, info: ArtefactInfo) -> str:
+    return f"{release.component}-{release.sequence_number}{info.suffix}"
 
 
 @dataclass(frozen=True)
@@ -289,7 +308,7 @@ def action_view(session: Session, *, tenant: str, device_id: str, authorization:
                           _history(session, action, history))
 
 
-def deployment(view: ActionView, hashes: schemas.Hashes, links: Links, *,
+def deployment(view: ActionView, info: ArtefactInfo, links: Links, *,
                now: int) -> schemas.Deployment:
     """The deployment of an action: its one chunk (the release's component) with its one
     artefact (the payload the SUIT envelope verified), and what to do with it now."""
@@ -299,8 +318,9 @@ def deployment(view: ActionView, hashes: schemas.Hashes, links: Links, *,
     in_window = decision.forced or window.contains(now)
     update: schemas.HandlingType = "forced" if (
         current and in_window and not view.busy and not view.download_only) else "skip"
-    name = artefact_name(view.release)
+    name = artefact_name(view.release, info)
     href = links.of(f"/softwaremodules/{view.release.id}/artifacts/{name}")
+    hashes = schemas.Hashes(sha1=info.sha1, md5=info.md5, sha256=view.payload.digest)
     artefact = schemas.Artifact(
         filename=name, hashes=hashes, size=view.payload.size,
         links=schemas.ArtifactLinks(download=href, download_http=href))
@@ -313,8 +333,9 @@ def deployment(view: ActionView, hashes: schemas.Hashes, links: Links, *,
                               name=view.release.component, artifacts=[artefact])])
 
 
-def download_ref(session: Session, *, tenant: str, device_id: str, authorization: str | None,
-                 release_id: int, filename: str, now: int) -> BlobRef:
+def download_ref(session: Session, sessions: sessionmaker[Session], *, tenant: str,
+                 device_id: str, authorization: str | None, release_id: int, filename: str,
+                 now: int) -> BlobRef:
     """An artefact's bytes, for the device one of whose actions names the release."""
     with session.begin():
         device = authenticated_device(session, tenant=tenant, device_id=device_id,
@@ -324,9 +345,13 @@ def download_ref(session: Session, *, tenant: str, device_id: str, authorization
         has_action = session.execute(
             select(DdiAction.id).where(DdiAction.device_id == device.id,
                                        DdiAction.release_id == release_id).limit(1)).first()
-        if release is None or has_action is None or filename != artefact_name(release):
-            raise NotFoundError(f"no artefact {filename!r} for device {device_id!r}")
-        return blob_ref(session, release.payload_digest, f"release {release.id}")
+        ref = None
+        if release is not None and has_action is not None:
+            ref = blob_ref(session, release.payload_digest, f"release {release.id}")
+    if ref is None or release is None or filename != artefact_name(
+            release, artefact_info(sessions, ref)):
+        raise NotFoundError(f"no artefact {filename!r} for device {device_id!r}")
+    return ref
 
 
 # --- feedback ------------------------------------------------------------------------------
@@ -337,8 +362,17 @@ def _forward(entry: RolloutDevice, target: EntryState) -> None:
         entry.state = target.value
 
 
+#: What the history keeps of a feedback's details (an installer's log): the last lines.
+KEPT_DETAILS = 16
+KEPT_DETAIL_CHARS = 240
+
+
+def kept_details(details: list[str]) -> list[str]:
+    return [d[:KEPT_DETAIL_CHARS] for d in details[-KEPT_DETAILS:]]
+
+
 def _failure_text(status: schemas.Status) -> str:
-    text = "; ".join(status.details)[:400]
+    text = "; ".join(kept_details(status.details)[-4:])[:400]
     code = f" (code {status.code})" if status.code is not None else ""
     return f"DDI client reported failure{code}" + (f": {text}" if text else "")
 
@@ -425,7 +459,7 @@ def record_feedback(session: Session, *, tenant: str, device_id: str,
             "action_id": action.id, "rollout_id": rollout.id, "release_id": release.id,
             "channel": "cancelAction" if cancel else "deploymentBase",
             "execution": status.execution, "finished": status.result.finished,
-            "details": list(status.details)}
+            "details": kept_details(status.details)}
         if status.code is not None:
             detail["code"] = status.code
         if status.result.progress is not None:
