@@ -42,10 +42,17 @@ def publish_release(
     published_at: int,
     metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build, sign, verify and store; returns the release's ``release.json``."""
+    """Build, sign, verify and store; returns the release's ``release.json``. The manifest
+    binds the SBOM (``files.sbom``): a description without an ``sbom`` entry gets it; one that
+    names another file is refused, as the scheduler would refuse the release."""
     try:
         description = suit.load_description(files.description)
         base = files.description.parent
+        if "sbom" not in description:
+            description = {**description, "sbom": str(files.sbom.resolve())}
+        elif (base / str(description["sbom"])).resolve() != files.sbom.resolve():
+            raise ReleaseError(f"the description binds the SBOM {description['sbom']}, "
+                               f"not {files.sbom}")
         components = description.get("components")
         payload_path = files.payload
         if payload_path is None:
