@@ -36,6 +36,7 @@ K_COMPONENT = const(17)
 K_SEQUENCE = const(18)
 K_FORCED = const(19)
 K_RELEASE_ID = const(20)
+K_GRANT = const(21)
 K_TRUST_UPDATE = const(22)
 
 NONE = const(0)
@@ -61,6 +62,9 @@ class Artifact:
         self.payload_uri = _tstr(m, K_PAYLOAD_URI)
         self.payload_size = _uint(m, K_PAYLOAD_SIZE)
         self.payload_digest = _digest(m, K_PAYLOAD_DIGEST)
+        # A biscuit for the vendor's /direct/ path (key 21's map, item 2): the downloads
+        # present it instead of the device credential.
+        self.bearer = _grant_biscuit(m.get(K_GRANT))
 
 
 class Schedule:
@@ -96,6 +100,18 @@ class Schedule:
 
     def window_closed(self, now):
         return self.not_after is not None and now >= self.not_after
+
+
+def _grant_biscuit(grant):
+    """The vendor's grant (key 21: {1: reference, 2: biscuit}); returns its biscuit or None."""
+    if grant is None:
+        return None
+    if not isinstance(grant, dict) or not isinstance(grant.get(1), str):
+        raise ScheduleError("key %d is not a grant (a map with a reference)" % K_GRANT)
+    biscuit = grant.get(2)
+    if biscuit is not None and (not isinstance(biscuit, str) or not biscuit):
+        raise ScheduleError("the grant's biscuit is not a text string")
+    return biscuit
 
 
 def _uint(m, k):

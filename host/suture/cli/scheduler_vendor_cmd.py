@@ -48,6 +48,11 @@ def add(
         str | None,
         typer.Option(help="The id the vendor registered this scheduler under (else: by key)."),
     ] = None,
+    biscuit_key: Annotated[
+        Path | None,
+        typer.Option(help="Vendor-run mode: the vendor's biscuit root key (PEM); devices then "
+                          "download from the vendor with biscuits this scheduler issues."),
+    ] = None,
     vendors: VendorsOption = DEFAULT_VENDORS,
     as_json: JsonOpt = False,
 ) -> None:
@@ -70,6 +75,10 @@ def add(
     load_private_key(client_key)
     for anchor in trust_anchors:
         load_public_key(anchor)
+    if biscuit_key is not None:
+        from suture.vendor_services.biscuits import load_root_key
+
+        load_root_key(biscuit_key)
     with httpx.Client(timeout=10.0) as http:
         as_uri = discover_vendor(http, url)
     entries = load_vendors(vendors)
@@ -78,6 +87,7 @@ def add(
         client_key=str(client_key.resolve()),
         trust_anchors=tuple(str(a.resolve()) for a in trust_anchors),
         instance_id=instance_id,
+        biscuit_key=str(biscuit_key.resolve()) if biscuit_key is not None else None,
     )
     save_vendors(vendors, entries)
     if as_json:
@@ -90,7 +100,7 @@ def add(
 def _vendor_json(entry: Any) -> dict[str, object]:
     return {"name": entry.name, "repository_url": entry.repository_url, "as_uri": entry.as_uri,
             "instance_id": entry.instance_id, "client_key": entry.client_key,
-            "trust_anchors": list(entry.trust_anchors)}
+            "trust_anchors": list(entry.trust_anchors), "direct_url": entry.direct_url}
 
 
 @vendor_app.command("list")
@@ -184,7 +194,8 @@ def mirror(
             try:
                 imported = mirror_release(
                     session, client=client, grant=grant, repository_url=entry.repository_url,
-                    release_id=release, trust_anchors=anchors, actor=me,
+                    release_id=release, trust_anchors=anchors, actor=me, vendor=name,
+                    allow_missing_sbom=settings.allow_releases_without_sbom,
                 )
             finally:
                 client.finish(grant)
@@ -202,5 +213,11 @@ def mirror(
 
 
 def register_into(scheduler_app: typer.Typer) -> None:
-    """Attach `vendor` under the `scheduler` command group."""
+    """Attach `vendor` under the `scheduler` command group, and the vendor's say on rollouts
+    (`rollout grant`, `rollout show`, `vendor check`)."""
+    from suture.cli.scheduler_grant_cmd import register_into as register_grants
+
+    rollout_app = next((group.typer_instance for group in scheduler_app.registered_groups
+                        if group.name == "rollout"), None)
+    register_grants(rollout_app, vendor_app)
     scheduler_app.add_typer(vendor_app, name="vendor")

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from suture.keys import PublicKey
 from suture.scheduler.authz import Principal
 from suture.scheduler.errors import SchedulerError
 from suture.scheduler.models import Release
+from suture.scheduler.services import vendor_releases
 from suture.scheduler.services.releases import import_release
 from suture.vendor_services.gnap.client import GnapClient, GnapClientError, GrantState, discover
 
@@ -47,6 +48,9 @@ class FetchedRelease:
     payload: bytes
     sbom: bytes
     notes: bytes
+    #: The repository's listing of the release (``release.json``: digests, vendor metadata,
+    #: recall).
+    listing: dict[str, Any] = field(default_factory=dict)
 
 
 def fetch_release(
@@ -70,7 +74,7 @@ def fetch_release(
         raise MirrorError(f"{release_id}: the vendor refused: {e}") from e
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise MirrorError(f"{release_id}: malformed release listing: {e}") from e
-    return FetchedRelease(release_id, **files)
+    return FetchedRelease(release_id, **files, listing=listing)
 
 
 def mirror_release(
@@ -83,14 +87,19 @@ def mirror_release(
     trust_anchors: Sequence[PublicKey],
     actor: Principal,
     now: int | None = None,
+    allow_missing_sbom: bool = False,
+    vendor: str | None = None,
 ) -> Release:
-    """Fetch ``release_id`` and import it (SUIT signature and digests verified on import)."""
+    """Fetch ``release_id`` and import it (SUIT signature, digests and SBOM verified on
+    import)."""
     fetched = fetch_release(client, grant, repository_url, release_id)
     try:
         notes = fetched.notes.decode("utf-8")
     except UnicodeDecodeError as e:
         raise MirrorError(f"{release_id}: release notes are not UTF-8") from e
-    return import_release(
+    # The vendor's metadata is checked before anything is imported, recorded after.
+    metadata, recall = vendor_releases.check_metadata(fetched.listing)
+    release = import_release(
         session,
         envelope=fetched.envelope,
         payload=fetched.payload,
@@ -99,7 +108,14 @@ def mirror_release(
         trust_anchors=trust_anchors,
         actor=actor,
         now=now,
+        allow_missing_sbom=allow_missing_sbom,
     )
+    if vendor is None:
+        return release
+    return vendor_releases.apply_metadata(
+        session, release_id=release.id, vendor=vendor, vendor_release=release_id,
+        metadata=metadata, recall=recall, actor=actor.name,
+        now=release.imported_at if now is None else now)
 
 
 # -- the scheduler's list of vendors ----------------------------------------------------------
@@ -115,6 +131,17 @@ class VendorEntry:
     client_key: str
     trust_anchors: tuple[str, ...]
     instance_id: str | None = None
+    #: The vendor-run mode: the vendor's biscuit root key (PEM path); devices then download
+    #: from the vendor's ``/direct/`` path with biscuits this scheduler issues.
+    biscuit_key: str | None = None
+
+    @property
+    def direct_url(self) -> str:
+        """The vendor's direct-download base (beside ``/releases/``), in the vendor-run mode."""
+        if self.biscuit_key is None:
+            return ""
+        base = self.repository_url.rstrip("/")
+        return base.removesuffix("/releases") + "/direct/"
 
 
 def load_vendors(path: Path) -> dict[str, VendorEntry]:

@@ -1,0 +1,234 @@
+"""The vendor's grant validates the schedule: a rollout of a vendor's release starts only while
+the vendor's AS granted rights describing it (release, device classes and count, waves,
+windows), a change beyond the grant needs the vendor's say again, a recall pauses it, and
+each device's schedule cites the grant (key 21)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sched_world import World
+from sqlalchemy import select
+from suture.scheduler.errors import ConflictError, InvalidInputError
+from suture.scheduler.models import AuditRecord, Release, RolloutGrant
+from suture.scheduler.policies.decide import Action
+from suture.scheduler.schedule_doc import K_GRANT, Grant
+from suture.scheduler.schemas import RolloutUpdate
+from suture.scheduler.services import rollouts, vendor_grants
+from vendor_loop import Vendor, add_devices, make_vendor
+
+
+@pytest.fixture
+def vendor(world: World, tmp_path: Path) -> Iterator[Vendor]:
+    yield from make_vendor(world, tmp_path)
+
+
+def _audit(world: World, action: str) -> list[dict[str, object]]:
+    with world.session() as s:
+        return [json.loads(r.detail) for r in s.execute(
+            select(AuditRecord).where(AuditRecord.action == action)
+            .order_by(AuditRecord.seq)).scalars()]
+
+
+def test_a_refused_rollout_cannot_start_and_the_operator_sees_why(
+        world: World, vendor: Vendor) -> None:
+    vendor.publish("pump-2.0", 2)
+    release = vendor.mirror("pump-2.0")
+    assert (release.vendor, release.vendor_release) == ("acme", "pump-2.0")
+    vendor.policy(max_devices=2)
+    add_devices(world, ["pump-a", "pump-b", "pump-c"])
+    ro = world.rollout(release.id, waves=["1", "100%"])
+    # Not asked yet: the plan says so, and the rollout cannot start.
+    shown = world.status(ro.id).rollout.vendor
+    assert shown["verdict"] == "not asked"
+    assert shown["allows_start"] is False
+    with pytest.raises(ConflictError, match="no grant from vendor acme"):
+        world.start(ro.id)
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro.id,
+                                       authority=vendor.authority(), actor=world.alice,
+                                       now=world.clock.now())
+    assert verdict.verdict == "refused"
+    assert "3 devices is more than the 2 the vendor allows for pump-2.0" in verdict.reason
+    shown = world.status(ro.id).rollout.vendor
+    assert shown["verdict"] == "refused"
+    assert "more than the 2" in shown["reason"]
+    with pytest.raises(ConflictError, match="vendor acme refused: 3 devices"):
+        rollouts.start_rollout(world.session(), rollout_id=ro.id, actor=world.alice,
+                               now=world.clock.now())
+    assert world.status(ro.id).rollout.state != "running"
+    refusals = _audit(world, "rollout.start_refused")
+    assert any("more than the 2" in str(r.get("vendor")) for r in refusals)
+    # The operator narrows the rollout; the vendor grants it; it starts.
+    rollouts.update_rollout(world.session(), rollout_id=ro.id,
+                            change=RolloutUpdate(target_filter="id != 'pump-c'"),
+                            actor=world.alice, now=world.clock.now())
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro.id,
+                                       authority=vendor.authority(), actor=world.alice,
+                                       now=world.clock.now())
+    assert verdict.allows_start, verdict
+    rights = verdict.rights["rollout"]
+    assert (rights["count"], rights["classes"], rights["waves"]) == (2, ["esp32-s3"], [1, 1])
+    assert verdict.reference.startswith("http://vendor.test/gnap/continue/")
+    assert world.start(ro.id, approvers=("bob",)).state == "running"
+    granted = _audit(world, "rollout.vendor_grant")
+    assert [g["verdict"] for g in granted] == ["refused", "granted"]
+
+
+def _granted_rollout(world: World, vendor: Vendor, devices: int = 2) -> tuple[int, int]:
+    vendor.publish("pump-2.0", 2)
+    release = vendor.mirror("pump-2.0")
+    add_devices(world, [f"pump-{i}" for i in range(devices)], group="ward-3")
+    ro = world.rollout(release.id, waves=["100%"])
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro.id,
+                                       authority=vendor.authority(), actor=world.alice,
+                                       now=world.clock.now())
+    assert verdict.allows_start, verdict
+    return release.id, ro.id
+
+
+def test_a_change_beyond_the_grant_needs_a_new_grant(world: World, vendor: Vendor) -> None:
+    vendor.policy(max_devices=3)
+    _, ro_id = _granted_rollout(world, vendor)
+    add_devices(world, ["pump-2"], group="ward-3")  # one more device: 3 of 3
+    add_devices(world, ["pump-3"], group="ward-4")
+    # A later window (a deadline) is beyond the grant: it must be asked for again.
+    rollouts.update_rollout(world.session(), rollout_id=ro_id,
+                            change=RolloutUpdate(target_groups=["ward-3"],
+                                                 deadline=world.clock.now() + 10 * 86_400),
+                            actor=world.alice, now=world.clock.now())
+    shown = world.status(ro_id).rollout.vendor
+    assert shown["allows_start"] is False
+    assert "more devices (3, granted 2)" in shown["outdated"]
+    with pytest.raises(ConflictError, match="the rollout changed since"):
+        world.start(ro_id)
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro_id,
+                                       authority=vendor.authority(), actor=world.alice,
+                                       now=world.clock.now())
+    assert verdict.allows_start
+    assert verdict.rights["rollout"]["count"] == 3
+    with world.session() as s:
+        reference = s.get(RolloutGrant, ro_id).reference  # type: ignore[union-attr]
+    assert verdict.reference == reference  # the same grant, changed (RFC 9635 §5.3)
+    # Four devices: beyond the vendor's policy; the change is refused with its reason.
+    rollouts.update_rollout(world.session(), rollout_id=ro_id,
+                            change=RolloutUpdate(target_groups=["ward-3", "ward-4"]),
+                            actor=world.alice, now=world.clock.now())
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro_id,
+                                       authority=vendor.authority(), actor=world.alice,
+                                       now=world.clock.now())
+    assert verdict.verdict == "refused"
+    assert "4 devices is more than the 3" in verdict.reason
+    with pytest.raises(ConflictError, match="4 devices is more than the 3"):
+        world.start(ro_id)
+    # Back within the grant: the earlier grant covers it again, no new grant is needed.
+    rollouts.update_rollout(world.session(), rollout_id=ro_id,
+                            change=RolloutUpdate(target_groups=["ward-3"]),
+                            actor=world.alice, now=world.clock.now())
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro_id,
+                                       authority=vendor.authority(), actor=world.alice,
+                                       now=world.clock.now())
+    assert verdict.allows_start
+    assert world.start(ro_id).state == "running"
+
+
+def test_each_schedule_cites_the_grant(world: World, vendor: Vendor) -> None:
+    from sched_world import SimDevice
+
+    _, ro_id = _granted_rollout(world, vendor, devices=1)
+    world.start(ro_id)
+    device = SimDevice(world, "pump-0", {"app": 1})
+    doc = device.poll()
+    assert Action(doc[5]) in (Action.DOWNLOAD, Action.INSTALL)
+    grant = Grant.from_map(doc[K_GRANT])
+    assert grant.reference.startswith("http://vendor.test/gnap/continue/")
+    assert grant.biscuit is None  # the hospital's scheduler serves the payload itself
+    with pytest.raises(ValueError, match="grant reference"):
+        Grant.from_map({2: "x"})
+
+
+def test_a_vendor_recall_pauses_the_rollout(world: World, vendor: Vendor) -> None:
+    release_id, ro_id = _granted_rollout(world, vendor)
+    world.start(ro_id)
+    assert vendor_grants.check_grants(world.session(), authority=vendor.authority(),
+                                      actor="timer", now=world.clock.now()) == []
+    vendor.store.recall("pump-2.0", reason="occlusion alarm may not sound",
+                        at=world.clock.now())
+    world.clock.advance(10)  # past the grant's continuation wait
+    changed = vendor_grants.check_grants(world.session(), authority=vendor.authority(),
+                                         actor="timer", now=world.clock.now())
+    assert [v.verdict for v in changed] == ["refused"]
+    status = world.status(ro_id).rollout
+    assert status.state == "paused"
+    assert "occlusion alarm may not sound" in status.status_reason
+    with world.session() as s:
+        release = s.get(Release, release_id)
+        assert release is not None
+        assert release.vendor_recall is not None
+        assert release.vendor_recall["reason"] == "occlusion alarm may not sound"
+    recalls = _audit(world, "release.vendor_recall")
+    assert recalls
+    assert recalls[0]["rollouts_paused"] == [ro_id]
+    with pytest.raises(ConflictError, match="recalled"):
+        rollouts.resume_rollout(world.session(), rollout_id=ro_id, actor=world.alice,
+                                now=world.clock.now())
+    with pytest.raises(ConflictError, match="recalled"):
+        world.rollout(release_id, waves=["100%"])
+
+
+def test_an_uploaded_release_needs_no_grant(world: World, vendor: Vendor) -> None:
+    release = world.release(2)
+    add_devices(world, ["pump-x"])
+    ro = world.rollout(release.id, waves=["100%"])
+    assert world.status(ro.id).rollout.vendor is None
+    with pytest.raises(InvalidInputError, match="not from vendor acme"):
+        vendor_grants.ask_vendor(world.session(), rollout_id=ro.id,
+                                 authority=vendor.authority(), actor=world.alice,
+                                 now=world.clock.now())
+    assert world.start(ro.id).state == "running"
+
+
+def test_direct_download_biscuits_are_bound_to_device_release_and_window(
+        world: World, vendor: Vendor) -> None:
+    from sched_world import SimDevice
+    from suture.scheduler.models import DeviceBiscuit
+    from suture.vendor_services import biscuits
+
+    vendor.publish("pump-2.0", 2)
+    vendor.publish("pump-3.0", 3)
+    release = vendor.mirror("pump-2.0")
+    add_devices(world, ["pump-a", "pump-b"])
+    ro = world.rollout(release.id, waves=["100%"])
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro.id,
+                                       authority=vendor.authority(direct=True),
+                                       actor=world.alice, now=world.clock.now())
+    assert verdict.allows_start
+    world.start(ro.id)
+    doc = SimDevice(world, "pump-a", {"app": 1}).poll()
+    grant = Grant.from_map(doc[K_GRANT])
+    assert grant.biscuit is not None
+    direct = "http://vendor.test/direct"
+    assert doc[10] == f"{direct}/pump-a/releases/pump-2.0/payload"
+    assert doc[7] == f"{direct}/pump-a/releases/pump-2.0/envelope"
+
+    def fetch(url: str, token: str) -> int:
+        return vendor.http.get(url, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    own = f"{direct}/pump-a/releases/pump-2.0/payload"
+    assert fetch(own, grant.biscuit) == 200
+    assert vendor.http.get(own).status_code == 401  # no biscuit
+    # Stolen by another device, or used for another release: refused.
+    assert fetch(f"{direct}/pump-b/releases/pump-2.0/payload", grant.biscuit) == 403
+    assert fetch(f"{direct}/pump-a/releases/pump-3.0/payload", grant.biscuit) == 403
+    with world.session() as s:
+        rows = {b.device_id: b for b in s.execute(select(DeviceBiscuit)).scalars()}
+    assert set(rows) == {"pump-a", "pump-b"}
+    # Revoked (the vendor lists its authority block's revocation id): refused.
+    assert fetch(f"{direct}/pump-b/releases/pump-2.0/payload", rows["pump-b"].token) == 200
+    biscuits.revoke(vendor.settings.revoked_biscuits_path, rows["pump-b"].revocation_id)
+    assert fetch(f"{direct}/pump-b/releases/pump-2.0/payload", rows["pump-b"].token) == 403
+    # After the rollout's window: refused.
+    world.clock.set(rows["pump-a"].expires_at + 1)
+    assert fetch(own, grant.biscuit) == 403
