@@ -103,6 +103,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             "`Authorization: Bearer <operator token>`."
         ),
         lifespan=lifespan,
+        # /docs is Swagger UI with assets served locally (suture.scheduler.ui.api_docs)
+        docs_url=None, redoc_url=None,
     )
     app.state.scheduler = state
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: ddi_routes.body_limit(
