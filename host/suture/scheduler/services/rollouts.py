@@ -2,7 +2,9 @@
 
 ``advance`` is run by every scheduler node on a timer. It locks each running rollout with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two nodes never advance the same rollout
-at once; the rollout's version column (optimistic locking) guards every other writer. Each pass
+at once; the rollout's version column (optimistic locking) guards every other writer. The
+sweep of the rollouts that ended is done by one node at a time (``cluster_lock``: an advisory
+lock). Each pass
 also ends the deployments that timed out (``policies/timeouts.py``), which then count as
 failed for the thresholds.
 
@@ -496,6 +498,8 @@ def advance(session: Session, *, now: int, actor: str = "scheduler",
                              subject=f"rollout:{rollout.id}", detail=detail)
                 changes.append(AdvanceChange(rollout.id, change))
     with session.begin():
+        if not cluster_lock(session, "rollouts.timeout-sweep"):  # another node sweeps now
+            return changes
         finished = entry_timeouts.end_timed_out_in_finished(session, now=now,
                                                             timeout=deployment_timeout_s)
         for rollout_id, devices in sorted(finished.items()):
@@ -504,6 +508,18 @@ def advance(session: Session, *, now: int, actor: str = "scheduler",
                          detail=_timeout_detail(devices, deployment_timeout_s))
             changes.append(AdvanceChange(rollout_id, "timeout"))
     return changes
+
+
+def cluster_lock(session: Session, name: str) -> bool:
+    """Inside the caller's transaction: whether this node may do the once-only work ``name``
+    now. On PostgreSQL, a transaction-level advisory lock (``pg_try_advisory_xact_lock``) on a
+    key derived from ``name``, released at commit or rollback (a node that dies mid-pass
+    releases it with its connection): False when another node holds it. On SQLite, True (the
+    database takes one writer at a time)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    return bool(session.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 
 
 def _timeout_detail(devices: list[str], timeout: int) -> dict[str, object]:
