@@ -315,3 +315,29 @@ def _device(world: World, device_id: str) -> Device:
         device = session.get(Device, device_id)
         assert device is not None
         return device
+
+
+def test_a_silent_device_times_out_into_an_error(world: World,
+                                                 deployed: tuple[DdiClient, int]) -> None:
+    """A DDI device that started its deployment and went silent fails as any device does
+    (``policies/timeouts.py``) and counts towards the error threshold; while it polls, it does
+    not time out."""
+    from suture.scheduler.services import rollouts
+
+    client, _ = deployed
+    action = action_of(client.link(client.poll(), "deploymentBase") or "")
+    assert client.feedback(action, "proceeding").status_code == 200
+    timeout = 3600
+    for _ in range(3):  # polling keeps the deployment alive
+        world.clock.advance(timeout // 2)
+        client.poll()
+        rollouts.advance(world.session(), now=world.clock.now(), deployment_timeout_s=timeout)
+        assert world.status(1).totals == {"downloading": 1}
+    world.clock.advance(timeout + 1)
+    changes = rollouts.advance(world.session(), now=world.clock.now(),
+                               deployment_timeout_s=timeout)
+    assert [c.change for c in changes][:2] == ["timeout", "complete"]
+    assert world.status(1).totals == {"failed": 1}
+    # Heard of again with success, it counts as it should.
+    assert client.feedback(action, "closed", "success").status_code == 200
+    assert world.status(1).totals == {"succeeded": 1}

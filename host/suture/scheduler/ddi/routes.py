@@ -56,7 +56,8 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     404: {"description": "not this device's action, or nothing to show"},
 }
 _BODY: dict[int | str, dict[str, Any]] = {
-    **_AUTH, 400: {"description": "JSON nested too deep"},
+    **_AUTH, 200: {"description": "recorded (no body)", "content": {}},
+    400: {"description": "JSON nested too deep"},
     413: {"description": "body too large"}, 422: {"description": "malformed body"},
 }
 
@@ -175,7 +176,7 @@ def installed_base(request: Request, tenant: TenantPath, controller_id: Controll
                                   actionHistory=view.history)
 
 
-@router.post("/deploymentBase/{action_id}/feedback", responses=_BODY,
+@router.post("/deploymentBase/{action_id}/feedback", responses=_BODY, response_class=Response,
              openapi_extra=_body_schema(schemas.Feedback))
 def deployment_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
                         action_id: ActionIdPath, body: BoundedBody, session: SessionDep,
@@ -201,7 +202,7 @@ def cancel_action(tenant: TenantPath, controller_id: ControllerIdPath, action_id
                                  ctx=state.schedule_ctx)
 
 
-@router.post("/cancelAction/{action_id}/feedback", responses=_BODY,
+@router.post("/cancelAction/{action_id}/feedback", responses=_BODY, response_class=Response,
              openapi_extra=_body_schema(schemas.Feedback))
 def cancel_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
                     action_id: ActionIdPath, body: BoundedBody, session: SessionDep,
@@ -216,7 +217,8 @@ def cancel_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
     return Response(status_code=200)
 
 
-@router.put("/configData", responses=_BODY, openapi_extra=_body_schema(schemas.ConfigData))
+@router.put("/configData", responses=_BODY, response_class=Response,
+            openapi_extra=_body_schema(schemas.ConfigData))
 def config_data(tenant: TenantPath, controller_id: ControllerIdPath, body: BoundedBody,
                 session: SessionDep, now: NowDep,
                 authorization: Authorization = None) -> Response:
@@ -255,7 +257,7 @@ def confirmation_action(request: Request, tenant: TenantPath, controller_id: Con
                                           actionHistory=view.history)
 
 
-@router.post("/confirmationBase/{action_id}/feedback", responses={
+@router.post("/confirmationBase/{action_id}/feedback", response_class=Response, responses={
     **_BODY, 409: {"description": "the action is over"}},
     openapi_extra=_body_schema(schemas.ConfirmationFeedback))
 def confirmation_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
