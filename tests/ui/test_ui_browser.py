@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 #: How long the browser waits for a page or an element (a loaded CI machine is slow).
 WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture
@@ -180,6 +181,11 @@ def test_a_rollout_from_form_to_completion(browser: Browser, served: str, ui_wor
                       ("scheduler", "rollout.complete")):
         expect(table.locator("tr", has_text=what).filter(has_text=who).first).to_be_visible()
     camera.shoot(alice, "audit")
+
+    # the API's documentation renders from the scheduler's own assets
+    alice.goto("/docs")
+    expect(alice.locator(".swagger-ui .info")).to_contain_text("suture scheduler")
+    alice.goto("/audit")
 
     # keyboard: the skip link is the first stop and leads to the content
     alice.keyboard.press("Tab")

@@ -198,9 +198,14 @@ def test_sign_out_ends_the_session(ui_client: TestClient, ui_world: World) -> No
 
 def test_release_page_shows_the_verified_manifest(ui_client: TestClient,
                                                   ui_world: World) -> None:
+    ui_world.release(6)
     release = ui_world.release(7)
     sign_in(ui_client, ui_world, "vera")
     page = ui_client.get(f"/releases/{release.id}").text
+    assert "CycloneDX" in page
+    assert "Changes from release 1 (#6)" in page
+    assert "added app-7.bin" in page
+    assert "removed app-6.bin" in page
     assert "Verified" in page
     assert "app #7" in page
     assert "Sequence number</dt><dd>7" in page
@@ -226,3 +231,18 @@ def test_every_page_names_an_api_operation_that_exists(ui_client: TestClient) ->
         permissions.api_permission(ui_client.app, method, path)  # type: ignore[arg-type]
     with pytest.raises(permissions.UnknownOperationError):
         permissions.api_permission(ui_client.app, "GET", "/api/v1/nothing")  # type: ignore[arg-type]
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(ui_client: TestClient) -> None:
+    page = ui_client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text)
+    sources += re.findall(r"url: ?'([^']+)'", page.text)
+    assert "/docs/assets/swagger-ui-bundle.js" in sources
+    assert all(s.startswith("/") for s in sources), sources
+    assert "cdn" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        r = ui_client.get(f"/docs/assets/{asset}")
+        assert r.status_code == 200
+        assert len(r.content) > 10_000
+    assert ui_client.get("/redoc").status_code in (303, 404)

@@ -50,7 +50,10 @@ def mount_ui(app: FastAPI) -> None:
         pages_releases,
         pages_rollouts,
     )
+    from suture.scheduler.ui.api_docs import mount_api_docs
 
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    if app.docs_url is None:
+        mount_api_docs(app)
     for module in (pages_auth, pages_fleet, pages_releases, pages_rollouts, pages_audit):
         app.include_router(module.router)

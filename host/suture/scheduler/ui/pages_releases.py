@@ -26,7 +26,7 @@ def release_page(release_id: int, ui: Ui) -> HTMLResponse:
     ui.require("GET", "/api/v1/releases/{release_id}")
     anchors = ui.state.live.trust_anchors()
     with ui.session() as session:
-        view = readmodel.release_view(session, release_id, anchors)
+        view = readmodel.release_view(session, release_id, anchors, ui.principal)
     return ui.page("release.html", view=view, r=view.release)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suture.keys import PublicKey
+from suture.scheduler.authz import Principal
 from suture.scheduler.errors import FilterSyntaxError
 from suture.scheduler.filterexpr import compile_filter
 from suture.scheduler.models import Device, Release, Rollout, RolloutDevice, RolloutState
@@ -151,21 +152,14 @@ class ReleaseView:
     rollouts: list[Rollout] = field(default_factory=list)
 
 
-def _sbom_of(session: Session, release: Release) -> bytes | None:
-    if release.sbom_digest is None:
-        return None
-    return blobs.read_blob_bytes(session, blobs.blob_ref(session, release.sbom_digest,
-                                                         f"release {release.id}: SBOM"))
-
-
-def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
-                 ) -> ReleaseView:
+def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey],
+                 actor: Principal) -> ReleaseView:
     """The release with its manifest read from the stored envelope, the envelope verified
     again against the trust anchors in force now, its SBOM and the difference from the
-    previous release of the same component's SBOM."""
+    previous release of the same component's SBOM (``services/release_sboms.py``)."""
     from suture import suit
     from suture.scheduler.errors import NotFoundError
-    from suture.suit.sbom import diff_sboms, diff_summary, parse_sbom, sbom_summary
+    from suture.scheduler.services import release_sboms
 
     with session.begin():
         release = session.get(Release, release_id)
@@ -173,14 +167,12 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
             raise NotFoundError(f"no release {release_id}")
         envelope = blobs.read_blob_bytes(session, blobs.blob_ref(
             session, release.envelope_digest, f"release {release_id}: envelope"))
-        sbom_bytes = _sbom_of(session, release)
         previous = session.execute(
             select(Release).where(Release.vendor_id == release.vendor_id,
                                   Release.class_id == release.class_id,
                                   Release.component == release.component,
                                   Release.sequence_number < release.sequence_number)
             .order_by(Release.sequence_number.desc()).limit(1)).scalar_one_or_none()
-        previous_sbom = _sbom_of(session, previous) if previous is not None else None
         used_by = list(session.execute(select(Rollout).where(Rollout.release_id == release_id)
                                        .order_by(Rollout.id)).scalars())
     manifest: dict[str, Any] | None = None
@@ -198,12 +190,12 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
             manifest = None
     view = ReleaseView(release, manifest, verification, verified, previous=previous,
                        rollouts=used_by)
-    if sbom_bytes is not None:
+    if release.sbom_digest is not None:
         try:
-            current = parse_sbom(sbom_bytes)
-            view.sbom = sbom_summary(current)
-            if previous_sbom is not None:
-                view.sbom_diff = diff_summary(diff_sboms(parse_sbom(previous_sbom), current))
+            view.sbom = release_sboms.release_sbom(session, release_id=release_id, actor=actor)
+            if previous is not None and previous.sbom_digest is not None:
+                view.sbom_diff = release_sboms.release_sbom_diff(
+                    session, release_id=release_id, against=previous.id, actor=actor)
         except suit.SuitError as exc:
             view.sbom_error = str(exc)
     return view
