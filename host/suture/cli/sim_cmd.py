@@ -123,8 +123,12 @@ def _run(config: WardConfig, console: Console, *, live: bool) -> WardResult:
     if not live:
         last = [""]
         started = time.monotonic()
+        shown_ui = [False]
 
         def note(snap: WardSnapshot) -> None:
+            if snap.ui and not shown_ui[0] and not console.stderr:
+                console.print(snap.ui, soft_wrap=True, highlight=False, markup=False)
+                shown_ui[0] = True
             line = progress_line(snap)
             if line and line != last[0] and not console.stderr:
                 console.print(f"{time.monotonic() - started:6.1f} s  {line}", soft_wrap=True,

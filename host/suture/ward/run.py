@@ -106,6 +106,8 @@ class WardSnapshot:
     elapsed_s: float = 0.0
     devices: list[Any] = field(default_factory=list)
     proxy: Any = None
+    #: Where the operator UI shows the ward, and a sign-in that watches it.
+    ui: str = ""
 
 
 @dataclass
@@ -222,6 +224,8 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
                  for i in range(cfg.devices)]
     snap.devices = [d.view for d in fleet]
     sched.start()
+    observer, password = sched.ui_account()
+    snap.ui = f"operator UI: {sched.url}/  (sign in as {observer}, password {password})"
     if proxy is not None:
         proxy.start()
     if gateway is not None:

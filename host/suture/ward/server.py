@@ -109,6 +109,21 @@ class WardScheduler:
         self.settings_used = settings
         return settings
 
+    def ui_account(self, name: str = "ward-observer") -> tuple[str, str]:
+        """An account that signs in to the operator UI (at ``url``) with a password, to watch
+        the ward: it sees the fleet, releases, rollouts and the audit log, and changes
+        nothing. Returns (name, password)."""
+        import secrets
+
+        from suture.scheduler.authz import Role
+        from suture.scheduler.services import operators
+
+        password = secrets.token_urlsafe(12)
+        operators.add_operator(self.sessions(), name=name,
+                               roles=[Role.VIEWER.value, Role.AUDITOR.value], password=password,
+                               actor=self.team.administrator, now=self.clock.now())
+        return name, password
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True

@@ -32,6 +32,8 @@ def render(snap: WardSnapshot, target: int = 2) -> RenderableType:
     head.append(f"  {snap.elapsed_s:5.1f} s")
     if snap.rollout_reason:
         head.append(f"\n{snap.rollout_reason}", style="italic")
+    if snap.ui:
+        head.append(f"\n{snap.ui}", style="green")
     if snap.proxy is not None:
         p = snap.proxy
         head.append(f"\nnetwork faults: {p.dropped} dropped, {p.slowed} slowed "

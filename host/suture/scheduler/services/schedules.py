@@ -44,7 +44,7 @@ from suture.scheduler.policies.decide import (
 )
 from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
-from suture.scheduler.services import planning, vendor_grants
+from suture.scheduler.services import planning, trust_rotations, vendor_grants
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 
@@ -172,7 +172,7 @@ def _jitter(device_id: str, number: int, span: int) -> int:
 
 
 def _build(session: Session, device: Device, number: int, decision: Decision, now: int,
-           ctx: ScheduleContext) -> Schedule:
+           ctx: ScheduleContext, trust_update: bytes | None = None) -> Schedule:
     active = decision.action in (Action.DOWNLOAD, Action.INSTALL, Action.REVERT,
                                  Action.CONFIRM_WAIT, Action.ABORT)
     interval = max(10, ctx.poll_interval_s // 10) if active else ctx.poll_interval_s
@@ -201,7 +201,7 @@ def _build(session: Session, device: Device, number: int, decision: Decision, no
         artifact=artifact,
         not_before=window.not_before if has_window else None,
         not_after=window.not_after if has_window else None,
-        forced=decision.forced, grant=grant,
+        forced=decision.forced, grant=grant, trust_update=trust_update,
     )
 
 
@@ -209,16 +209,19 @@ def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleCont
                    ) -> tuple[bool, Decision]:
     """Inside the caller's transaction (device row locked): re-decide and re-sign if needed."""
     decision, entry = decide_for(session, device, now, ctx.forced_window_s)
-    if decision.key == device.schedule_decision and device.schedule_document is not None:
+    rotation = trust_rotations.pending_for(session, device)  # key 22 (trust_rotations.py)
+    key = decision.key + trust_rotations.decision_tag(rotation)
+    if key == device.schedule_decision and device.schedule_document is not None:
         return False, decision
     if entry is not None and decision.reason.startswith("busy"):
         entry.busy_skips += 1
         entry.detail = "busy: install deferred"
         entry.updated_at = now
     device.schedule_number += 1
-    device.schedule_decision = decision.key
+    device.schedule_decision = key
     device.schedule_document = sign_schedule(
-        _build(session, device, device.schedule_number, decision, now, ctx), ctx.key)
+        _build(session, device, device.schedule_number, decision, now, ctx,
+               rotation.document if rotation is not None else None), ctx.key)
     session.add(DeviceEvent(
         device_id=device.id, at=now, kind="schedule", state=device.state,
         detail={"number": device.schedule_number, "action": decision.action.name.lower(),
