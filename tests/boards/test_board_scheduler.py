@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from suture import keys
 from suture.boardops.decommission import (
@@ -118,6 +119,12 @@ def test_provision_registers_and_writes_the_credential(
         "trust.vendor": trusted,
     }
     assert scheduler.device("ward2-bed4")["installed"] == {"app": 1}
+    # the device key stays on the board; the scheduler holds its public point to check reports
+    with open_board(board, device_dir=tmp_path / "dev") as s:
+        scalar = s.repl.eval("bytes(__import__('loader.api').api.nvm().get('id.key')[1])")
+    point = keys.public_key_bytes(ec.derive_private_key(int.from_bytes(scalar, "big"),
+                                                        ec.SECP256R1()).public_key())
+    assert scheduler.device("ward2-bed4")["public_key"] == point.hex()
     operator = keys.generate_private_key("ES256")
     with open_board(board, device_dir=tmp_path / "dev") as s:
         outcome = decommission(s, reboot=s.reset, scheduler=scheduler, signing_key=operator,

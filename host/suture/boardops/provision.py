@@ -76,6 +76,7 @@ class ProvisionRequest:
     groups: Sequence[str] = ()  # scheduler device groups (rollouts target groups)
     force: bool = False
     link: str | None = None  # the agent's transport (net.link); None: the board's default
+    tls_ca: bytes | None = None  # DER CA the https scheduler's certificate chains to (net.ca)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def provision(
             installed={"app": installed},
             groups=list(request.groups),
             rotate=request.force,
+            public_key=keys.public_key_bytes(key.public_key()),
         )
     records: list[tuple[str, bytes]] = [
         (identity.ID_DEVICE, device_id.encode()),
@@ -163,6 +165,8 @@ def provision(
         records.append((identity.ID_SCHEDULER_URL, request.scheduler_url.encode()))
     if request.scheduler_keys:
         records.append((identity.TRUST_SCHEDULER, b"".join(request.scheduler_keys)))
+    if request.tls_ca is not None:
+        records.append((identity.NET_CA, request.tls_ca))
     if credential is not None:
         records.append((identity.ID_CREDENTIAL, credential.secret))
     records.append((NET_LINK, (request.link or session.board.default_link).encode()))

@@ -1,7 +1,8 @@
 """The scheduler's operator API, as provisioning and decommissioning use it.
 
-- :meth:`SchedulerClient.register` enrolls a device (``POST /api/v1/devices``) and returns the
-  device secret the scheduler issues once. A device that is already registered keeps its
+- :meth:`SchedulerClient.register` enrolls a device (``POST /api/v1/devices``), with the public
+  key of the device key provisioning generated, and returns the device secret the scheduler
+  issues once. A device that is already registered keeps its
   record; with ``rotate=True`` its credential is rotated instead and the new secret returned.
 - :meth:`SchedulerClient.decommission` records a decommissioned device
   (``POST /api/v1/devices/{id}/decommission``, role device_manager): the scheduler revokes its
@@ -95,10 +96,13 @@ class SchedulerClient:
         installed: dict[str, int],
         groups: list[str] | None = None,
         rotate: bool = False,
+        public_key: bytes | None = None,
     ) -> Credential:
         """Enroll the device and return its secret; an existing record is an error unless
-        ``rotate`` (then the credential is rotated and the new secret returned)."""
-        body = {
+        ``rotate`` (then the credential is rotated and the new secret returned). With
+        ``public_key`` (the 65-byte point of the key provisioning generated), the scheduler
+        takes only reports signed by that key from the device."""
+        body: dict[str, Any] = {
             "id": device_id,
             "board": board,
             "vendor_id": vendor_id,
@@ -106,6 +110,8 @@ class SchedulerClient:
             "installed": installed,
             "groups": list(groups or []),
         }
+        if public_key is not None:
+            body["public_key"] = public_key.hex()
         try:
             data = self._call("POST", "/api/v1/devices", body)
         except DeviceExistsError as exc:
@@ -116,12 +122,15 @@ class SchedulerClient:
                     f"device {device_id} is already registered with the scheduler "
                     "(use --force to issue it a new credential)"
                 ) from None
-            return self.rotate_credential(device_id)
+            return self.rotate_credential(device_id, public_key=public_key)
         return self._credential(data["credential"])
 
-    def rotate_credential(self, device_id: str) -> Credential:
-        """Issue a new secret; the previous one stops working."""
-        return self._credential(self._call("POST", f"/api/v1/devices/{device_id}/credential"))
+    def rotate_credential(self, device_id: str, public_key: bytes | None = None) -> Credential:
+        """Issue a new secret; the previous one stops working. With ``public_key``, the
+        device's new key is registered with it."""
+        body = {"public_key": public_key.hex()} if public_key is not None else None
+        return self._credential(self._call("POST", f"/api/v1/devices/{device_id}/credential",
+                                           body))
 
     def device(self, device_id: str) -> dict[str, Any]:
         """The device record."""
