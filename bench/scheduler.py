@@ -1,18 +1,25 @@
-"""Scheduler: schedule polls per second and latency with 10,000 devices; planning 100,000.
+"""Scheduler: polls per second and latency (10,000 and 1,000,000 devices), a burst, planning.
 
 Two uvicorn servers on loopback, each in its own process: the scheduler (SQLite, 10,000
 registered devices) and a bare FastAPI endpoint (the baseline). An async client keeps
 ``CONCURRENCY`` requests in flight for ``SECONDS`` against each; every scheduler poll is a real
-authenticated device request (HMAC, counter, signed schedule). Then a rollout is planned over
-100,000 devices, against the baseline of reading those devices once. Last, eight devices
-download a 16 MiB payload at once from the scheduler process, whose peak resident memory is
-read before and after (``VmHWM``): the growth, against the bytes in flight, shows the payload is
-streamed from the database a chunk at a time rather than loaded whole.
+authenticated device request (HMAC, counter, signed schedule), signed before the measurement
+(counters in order) so the client only sends bytes. The same polls again against a scheduler
+with 1,000,000 registered devices (registered by a bulk insert, not through the API): the
+throughput should not depend on the fleet's size. A burst: ``BURST_DEVICES`` devices poll once
+each within ``BURST_WINDOW_S`` (after an outage) over ``BURST_CONNECTIONS`` connections, and
+follow the 503s' Retry-After with the agent's jitter until every one is answered. Then a
+rollout is planned over 100,000 devices, against the baseline of reading those devices once,
+and its status page is read. Last, eight devices download a 16 MiB payload at once from the
+scheduler process, whose peak resident memory is read before and after (``VmHWM``): the
+growth, against the bytes in flight, shows the payload is streamed from the database a chunk
+at a time rather than loaded whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import random
 import socket
@@ -22,26 +29,30 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
-from suture.keys import generate_private_key, write_key_pair
+from suture.keys import PrivateKey, generate_private_key, load_private_key, write_key_pair
 from suture.scheduler import credentials, migrate
 from suture.scheduler.config import write_config_file
 from suture.scheduler.db import make_engine, make_session_factory
 from suture.scheduler.models import Device
 from suture.scheduler.schemas import RolloutCreate
-from suture.scheduler.services import releases, rollouts
+from suture.scheduler.services import planning, releases, rollouts, schedules
 from suture.scheduler.services.audit import AuditKey, write_audit_key
 from suture.scheduler.team import Team, sign_in_team
 
 DEVICES = 10_000
+LARGE_FLEET = 1_000_000
 ACTIVE = 2_000  # devices polled during the measurement (all registered, warmed first)
 PLAN_DEVICES = 100_000
 CONCURRENCY = 32
 SECONDS = 6.0
+BURST_DEVICES = 10_000
+BURST_WINDOW_S = 10.0
+BURST_CONNECTIONS = 256
 VENDOR_ID = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
 CLASS_ID = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
 ROOT = bytes(range(32))
@@ -66,26 +77,35 @@ def _operators(db: Path, *, now: int) -> tuple[sessionmaker[Session], Team]:
     return sessions, sign_in_team(sessions, prefix="bench", now=now)
 
 
+_DEVICE_COLUMNS = ("id", "board", "vendor_id", "class_id", "ward", "location", "criticality",
+                   "tags", "groups", "installed", "state", "busy", "created_at",
+                   "credential_generation", "credential_fingerprint", "last_counter",
+                   "schedule_number", "schedule_decision")
+
+
 def _register(url: str, count: int, *, now: int) -> None:
+    """``count`` devices in one bulk insert (the driver's executemany or COPY), not the API."""
     engine = make_engine(url)
     migrate.upgrade(engine)
-    rows = []
-    for i in range(count):
-        dev = f"dev-{i:06d}"
-        rows.append({
-            "id": dev, "board": "sim", "vendor_id": VENDOR_ID, "class_id": CLASS_ID,
-            "ward": f"ward-{i % 40}", "location": "", "criticality": 1 + i % 4,
-            "tags": ["pilot"] if i % 10 == 0 else [], "groups": [f"site-{i % 3}"],
-            "installed": {"app": 1 + i % 3}, "state": "idle", "busy": False, "created_at": now,
-            "last_seen": None, "credential_generation": 1,
-            "credential_fingerprint": credentials.fingerprint(
-                credentials.derive_secret(ROOT, dev, 1)),
-            "last_counter": 0, "schedule_number": 0, "schedule_decision": "",
-        })
-    with engine.begin() as conn:
-        for start in range(0, count, 5000):
-            conn.execute(insert(Device), rows[start : start + 5000])
+    table = cast(Table, Device.__table__)
+    batch: list[tuple[object, ...]] = []
+    with Session(engine) as session, session.begin():
+        for i in range(count):
+            dev = f"dev-{i:07d}" if count > 999_999 else f"dev-{i:06d}"
+            batch.append((
+                dev, "sim", VENDOR_ID, CLASS_ID, f"ward-{i % 40}", "", 1 + i % 4,
+                '["pilot"]' if i % 10 == 0 else "[]", f'["site-{i % 3}"]',
+                f'{{"app": {1 + i % 3}}}', "idle", False, now, 1,
+                credentials.fingerprint(credentials.derive_secret(ROOT, dev, 1)), 0, 0, ""))
+            if len(batch) == 50_000:
+                planning.bulk_insert(session, table, _DEVICE_COLUMNS, batch)
+                batch = []
+        planning.bulk_insert(session, table, _DEVICE_COLUMNS, batch)
     engine.dispose()
+
+
+def _device_ids(count: int) -> list[str]:
+    return [f"dev-{i:07d}" if count > 999_999 else f"dev-{i:06d}" for i in range(count)]
 
 
 def _serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -106,12 +126,13 @@ def _serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Pope
     raise RuntimeError(f"server {target} did not start")
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str]:
-    """Status and ETag of one HTTP/1.1 response; the body (Content-Length) is read and dropped."""
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str, int]:
+    """Status, ETag and Retry-After of one HTTP/1.1 response; the body (Content-Length) is
+    read and dropped."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
-    length, etag = 0, ""
+    length, etag, retry_after = 0, "", 0
     for line in lines[1:]:
         name, _, value = line.partition(":")
         lname = name.strip().lower()
@@ -119,9 +140,11 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str]:
             length = int(value)
         elif lname == "etag":
             etag = value.strip()
+        elif lname == "retry-after":
+            retry_after = int(value)
     if length:
         await reader.readexactly(length)
-    return status, etag
+    return status, etag, retry_after
 
 
 class Poller:
@@ -133,17 +156,57 @@ class Poller:
         self.secrets = {d: credentials.derive_secret(ROOT, d, 1) for d in devices}
         self.latencies: list[float] = []
         self.errors = 0
+        self.busy = 0  # 503 answers
         self.etags: dict[str, str] = {}
         self.conditional = False
+        self.signed: dict[str, list[str]] = {}
 
-    def request(self, device: str) -> tuple[str, dict[str, str]]:
+    def presign(self, per_device: int) -> None:
+        """Each device's next ``per_device`` requests, signed now (counters in order): the
+        client then only sends bytes. A device that runs out signs its next one when sent."""
+        host = httpx.URL(self.base).host
+        now = int(time.time())
+        for device in self.devices:
+            heads = []
+            for _ in range(per_device):
+                heads.append(self._head(device, host, now))
+            heads.reverse()  # popped from the end, in counter order
+            self.signed[device] = heads
+
+    def _head(self, device: str, host: str, now: int) -> str:
+        """The request line and headers, without the final empty line."""
         if not self.scheduler:
-            return f"/bare/{device}", {}
+            return f"GET /bare/{device} HTTP/1.1\r\nHost: {host}\r\n"
         path = f"/api/v1/devices/{device}/schedule"
         self.counters[device] += 1
-        return path, credentials.sign_request(
-            self.secrets[device], method="GET", path=path, device_id=device,
-            time=int(time.time()), counter=self.counters[device])
+        headers = credentials.sign_request(
+            self.secrets[device], method="GET", path=path, device_id=device, time=now,
+            counter=self.counters[device])
+        return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items())
+
+    def request(self, device: str, host: str) -> bytes:
+        heads = self.signed.get(device)
+        head = heads.pop() if heads else self._head(device, host, int(time.time()))
+        if self.conditional and device in self.etags:
+            head += f"If-None-Match: {self.etags[device]}\r\n"
+        return (head + "\r\n").encode()
+
+    async def send(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   host: str, device: str) -> tuple[int, int]:
+        data = self.request(device, host)
+        t0 = time.perf_counter()
+        writer.write(data)
+        status, etag, retry_after = await _read_response(reader)
+        if status == 200:
+            self.etags[device] = etag
+        if status in (200, 304):
+            self.latencies.append(time.perf_counter() - t0)
+        elif status == 503:
+            self.busy += 1
+        else:
+            self.errors += 1
+        return status, retry_after
 
     async def worker(self, host: str, port: int, order: list[str], stop: float,
                      limit: int | None = None) -> None:
@@ -156,19 +219,7 @@ class Poller:
             while time.monotonic() < stop and (limit is None or i < limit):
                 device = order[i % len(order)]
                 i += 1
-                path, headers = self.request(device)
-                if self.conditional and device in self.etags:
-                    headers["If-None-Match"] = self.etags[device]
-                head = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
-                    f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-                t0 = time.perf_counter()
-                writer.write(head.encode())
-                status, etag = await _read_response(reader)
-                self.latencies.append(time.perf_counter() - t0)
-                if status == 200:
-                    self.etags[device] = etag
-                elif status != 304:
-                    self.errors += 1
+                await self.send(reader, writer, host, device)
         finally:
             writer.close()
 
@@ -185,20 +236,59 @@ class Poller:
                                            len(s) if once else None)
                                for s in shards if s))
         elapsed = time.monotonic() - start
-        lat = sorted(self.latencies)
-        return {
-            "rps": len(lat) / elapsed,
-            "p50_ms": statistics.median(lat) * 1000,
-            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
-            "requests": float(len(lat)),
-            "errors": float(self.errors),
-        }
+        return _figures(self.latencies, elapsed, self.errors)
+
+    async def burst(self, window: float, connections: int) -> dict[str, float]:
+        """Every device polls once at a random time within ``window``; a 503 is retried after
+        its Retry-After plus up to as much again at random (as the agent does), until every
+        device is answered. Over ``connections`` keep-alive connections."""
+        self.latencies = []
+        self.busy = self.errors = 0
+        url = httpx.URL(self.base)
+        start = time.monotonic()
+        due = [(start + random.uniform(0, window), d) for d in self.devices]
+        heapq.heapify(due)
+        answered = 0
+
+        async def connection() -> None:
+            nonlocal answered
+            reader, writer = await asyncio.open_connection(url.host, url.port or 80)
+            try:
+                while due:
+                    at, device = heapq.heappop(due)
+                    await asyncio.sleep(max(0.0, at - time.monotonic()))
+                    status, after = await self.send(reader, writer, url.host, device)
+                    if status == 503:
+                        heapq.heappush(due, (time.monotonic() + after + random.uniform(0, after),
+                                             device))
+                    else:
+                        answered += 1
+            finally:
+                writer.close()
+
+        await asyncio.gather(*(connection() for _ in range(connections)))
+        elapsed = time.monotonic() - start
+        out = _figures(self.latencies, elapsed, self.errors)
+        out["answered"] = float(answered)
+        out["busy"] = float(self.busy)
+        return out
+
+
+def _figures(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
+    lat = sorted(latencies) or [0.0]
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(lat) * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "requests": float(len(latencies)),
+        "errors": float(errors),
+        "elapsed_s": elapsed,
+    }
 
 
 def _serve_scheduler(tmp: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """The scheduler on ``db`` in a uvicorn process of its own (a new signing key); its port."""
-    key = generate_private_key("ES256")
-    write_key_pair(key, tmp / f"{db.stem}-key.pem")
+    """The scheduler on ``db`` in a uvicorn process of its own (its key: ``_signing_key``)."""
+    _signing_key(tmp, db)
     config = tmp / f"{db.stem}.env"
     write_config_file(config, {
         "environment": "production", "database_url": f"sqlite:///{db}",
@@ -209,23 +299,61 @@ def _serve_scheduler(tmp: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]
                   {"SUTURE_SCHEDULER_CONFIG": str(config)}), port
 
 
+def _signing_key(tmp: Path, db: Path) -> PrivateKey:
+    """The scheduler's signing key for ``db`` (made at the first call)."""
+    path = tmp / f"{db.stem}-key.pem"
+    if not path.exists():
+        write_key_pair(generate_private_key("ES256"), path)
+    return load_private_key(path)
+
+
+def _store_documents(tmp: Path, db: Path, devices: list[str], *, now: int) -> None:
+    """Each device's signed schedule decided and stored in-process, as its first poll would
+    (the devices of the burst polled before the outage)."""
+    sessions = make_session_factory(make_engine(f"sqlite:///{db}"))
+    ctx = schedules.ScheduleContext(key=_signing_key(tmp, db), public_url="http://127.0.0.1",
+                                    poll_interval_s=900, poll_jitter_s=120,
+                                    forced_window_s=3600)
+    for start in range(0, len(devices), 1000):
+        with sessions() as session, session.begin():
+            for device in session.execute(select(Device).where(
+                    Device.id.in_(devices[start : start + 1000]))).scalars():
+                schedules.refresh_locked(session, device, now, ctx)
+
+
+def _poll_phase(port: int, active: list[str], poller: Poller | None = None
+                ) -> tuple[Poller, dict[str, float], dict[str, float]]:
+    """Each device's first poll (signs its document), then polls for ``SECONDS``."""
+    poller = poller or Poller(f"http://127.0.0.1:{port}", active, scheduler=True)
+    warm = asyncio.run(poller.run(120.0, once=True))
+    poller.presign(max(4, int(SECONDS * 2000 / len(active)) + 2))
+    polls = asyncio.run(poller.run(SECONDS))
+    return poller, warm, polls
+
+
 def _poll_figures(tmp: Path) -> dict[str, Any]:
     db = tmp / "poll.db"
-    _register(f"sqlite:///{db}", DEVICES, now=int(time.time()))
-    _operators(db, now=int(time.time()))
+    now = int(time.time())
+    _register(f"sqlite:///{db}", DEVICES, now=now)
+    _operators(db, now=now)
+    rng = random.Random(7)
+    everyone = _device_ids(DEVICES)
+    active = rng.sample(everyone, ACTIVE)
+    chosen = set(active)
+    _store_documents(tmp, db, [d for d in everyone if d not in chosen], now=now)
     sched, sched_port = _serve_scheduler(tmp, db)
     bare_port = _free_port()
     bare = _serve(["bench._bare_app:app"], bare_port, {})
     try:
-        rng = random.Random(7)
-        active = rng.sample([f"dev-{i:06d}" for i in range(DEVICES)], ACTIVE)
-        poller = Poller(f"http://127.0.0.1:{sched_port}", active, scheduler=True)
-        # Each device's first poll signs its document: one poll of every device first.
-        warm = asyncio.run(poller.run(120.0, once=True))
-        polls = asyncio.run(poller.run(SECONDS))
+        poller, warm, polls = _poll_phase(sched_port, active)
         poller.conditional = True  # what an idle device sends: If-None-Match -> 304
+        poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
         polls_304 = asyncio.run(poller.run(SECONDS))
         base = asyncio.run(Poller(f"http://127.0.0.1:{bare_port}", active, False).run(SECONDS))
+        burster = Poller(f"http://127.0.0.1:{sched_port}", everyone[:BURST_DEVICES], True)
+        burster.counters.update(poller.counters)
+        burster.presign(1)
+        burst = asyncio.run(burster.burst(BURST_WINDOW_S, BURST_CONNECTIONS))
     finally:
         for proc in (sched, bare):
             proc.terminate()
@@ -249,6 +377,41 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
         "schedule_polls_ratio_to_bare": round(polls["rps"] / base["rps"], 3),
         "schedule_poll_p50_ratio_to_bare": round(polls["p50_ms"] / base["p50_ms"], 2),
         "schedule_304_polls_ratio_to_bare": round(polls_304["rps"] / base["rps"], 3),
+        "burst_devices": BURST_DEVICES,
+        "burst_window_s": BURST_WINDOW_S,
+        "burst_connections": BURST_CONNECTIONS,
+        "burst_answered": int(burst["answered"]),
+        "burst_all_answered_s": round(burst["elapsed_s"], 2),
+        "burst_503_answers": int(burst["busy"]),
+        "burst_errors": int(burst["errors"]),
+        "burst_answered_poll_p99_ms": round(burst["p99_ms"], 2),
+        "burst_polls_per_s": round(burst["rps"], 1),
+    }
+
+
+def _large_fleet_figures(tmp: Path, small: dict[str, Any]) -> dict[str, Any]:
+    """The same signed polls with ``LARGE_FLEET`` registered devices."""
+    db = tmp / "fleet.db"
+    now = int(time.time())
+    t0 = time.perf_counter()
+    _register(f"sqlite:///{db}", LARGE_FLEET, now=now)
+    register_s = time.perf_counter() - t0
+    _operators(db, now=now)
+    active = random.Random(7).sample(_device_ids(LARGE_FLEET), ACTIVE)
+    sched, port = _serve_scheduler(tmp, db)
+    try:
+        _, _, polls = _poll_phase(port, active)
+    finally:
+        sched.terminate()
+        sched.wait(timeout=30)
+    db.unlink()
+    return {
+        "large_fleet_devices": LARGE_FLEET,
+        "large_fleet_bulk_register_s": round(register_s, 1),
+        "large_fleet_polls_per_s": round(polls["rps"], 1),
+        "large_fleet_poll_p99_ms": round(polls["p99_ms"], 2),
+        "large_fleet_poll_errors": int(polls["errors"]),
+        "large_fleet_polls_ratio_to_10k": round(polls["rps"] / small["schedule_polls_per_s"], 3),
     }
 
 
@@ -280,6 +443,10 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     ro = rollouts.create_rollout(sessions(), spec=spec, actor=team.rollout_operator, now=now)
     plan_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    status = rollouts.rollout_status(sessions(), rollout_id=ro.id)
+    status_s = time.perf_counter() - t0
+    assert sum(status.totals.values()) == ro.target_count
     assert scanned == PLAN_DEVICES
     return {
         "plan_devices": ro.target_count,
@@ -287,6 +454,7 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
         "plan_100k_devices_s": round(plan_s, 3),
         "device_scan_100k_s": round(scan_s, 3),
         "plan_ratio_to_device_scan": round(plan_s / scan_s, 2),
+        "status_page_100k_devices_ms": round(status_s * 1000, 1),
     }
 
 
@@ -367,4 +535,6 @@ def _download_figures(tmp: Path) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="suture-bench-") as d:
         tmp = Path(d)
-        return {**_poll_figures(tmp), **_plan_figures(tmp), **_download_figures(tmp)}
+        small = _poll_figures(tmp)
+        return {**small, **_large_fleet_figures(tmp, small), **_plan_figures(tmp),
+                **_download_figures(tmp)}
