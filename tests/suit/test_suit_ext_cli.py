@@ -119,3 +119,66 @@ def test_release_sbom_show_and_diff(tmp_path: Path) -> None:
     code, _, err = run("release", "sbom", "show", tmp_path / "bad.json")
     assert (code, "not valid CycloneDX 1.6" in err) == (1, True)
     assert run("release", "sbom", "show", tmp_path / "missing.json")[0] == 2
+
+
+def _encrypted_description(tmp_path: Path, alg: str) -> Path:
+    (tmp_path / "fw.bin").write_bytes(b"pump firmware, confidential\n" * 300)
+    (tmp_path / "release.json").write_text(json.dumps({
+        "sequence-number": 4,
+        "vendor-id": "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+        "class-id": "1492af14-2569-5e48-bf42-9b2d51f2ab45",
+        "components": [{"id": ["app"], "file": "fw.bin", "encryption": alg,
+                        "uri": "https://vendor.example/fw/app-4.enc"}]}))
+    return tmp_path / "release.json"
+
+
+def test_create_encrypts_for_device_keys_and_keks_and_decrypt_reads_it_back(
+        tmp_path: Path) -> None:
+    """The commands docs/suit.md shows for encrypted payloads."""
+    signer, _ = keys.write_key_pair(keys.generate_private_key("ES256"), tmp_path / "vendor.pem")
+    device, device_pub = keys.write_key_pair(keys.generate_private_key("ES256"),
+                                             tmp_path / "device.pem")
+    other, _ = keys.write_key_pair(keys.generate_private_key("ES256"), tmp_path / "other.pem")
+    (tmp_path / "group.kek").write_bytes(bytes(range(32)))
+    desc = _encrypted_description(tmp_path, "A128GCM")
+    code, out, err = run("suit", "create", desc, "--key", signer, "--out", tmp_path / "e.suit",
+                         "--encrypt-for", f"{device_pub}#pump-1", "--kek",
+                         f"{tmp_path / 'group.kek'}#ward-3", "--ciphertext-dir", tmp_path,
+                         "--json")
+    assert code == 0, err
+    made = json.loads(out)
+    cipher = Path(made["ciphertexts"]["https://vendor.example/fw/app-4.enc"])
+    assert cipher == tmp_path / "app-4.enc"
+    plaintext = (tmp_path / "fw.bin").read_bytes()
+    assert plaintext not in cipher.read_bytes()
+    for key_option in (("--ecdh-key", f"{device}#pump-1"),
+                       ("--kek", f"{tmp_path / 'group.kek'}#ward-3")):
+        (tmp_path / "out.bin").unlink(missing_ok=True)
+        code, _, err = run("suit", "decrypt", tmp_path / "e.suit", "--key",
+                           tmp_path / "vendor.pub.pem", "--ciphertext", cipher,
+                           "--out", tmp_path / "out.bin", *key_option)
+        assert code == 0, err
+        assert (tmp_path / "out.bin").read_bytes() == plaintext
+    code, _, err = run("suit", "decrypt", tmp_path / "e.suit", "--key",
+                       tmp_path / "vendor.pub.pem", "--ciphertext", cipher,
+                       "--out", tmp_path / "wrong.bin", "--ecdh-key", str(other))
+    assert code != 0
+    assert not (tmp_path / "wrong.bin").exists()
+
+
+def test_create_refuses_recipients_without_an_encrypted_component_and_writes_nothing(
+        tmp_path: Path) -> None:
+    signer, _ = keys.write_key_pair(keys.generate_private_key("ES256"), tmp_path / "vendor.pem")
+    (tmp_path / "group.kek").write_bytes(bytes(16))
+    write_images(tmp_path)
+    (tmp_path / "d.json").write_text(json.dumps(sample_description()))
+    code, _, err = run("suit", "create", tmp_path / "d.json", "--key", signer, "--out",
+                       tmp_path / "e.suit", "--kek", tmp_path / "group.kek")
+    assert code == 2
+    assert "no component of the description asks for encryption" in err
+    assert not (tmp_path / "e.suit").exists()
+    desc = _encrypted_description(tmp_path, "A256CTR")
+    code, _, err = run("suit", "create", desc, "--key", signer, "--out", tmp_path / "e.suit")
+    assert code != 0
+    assert "give the recipients" in err
+    assert not (tmp_path / "e.suit").exists()

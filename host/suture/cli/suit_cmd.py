@@ -23,8 +23,8 @@ from suture.keys import (
 from suture.suit import (
     MAX_ENVELOPE_BYTES,
     SuitError,
-    create_envelope,
-    create_unsigned_envelope,
+    create_release,
+    create_unsigned_release,
     decode_envelope,
     envelope_summary,
     load_description,
@@ -105,13 +105,19 @@ def create(
             help="Folder the image files are relative to (default: the description's folder).",
         ),
     ] = None,
+    encrypt_for: suit_ext.EncryptForOption = None,
+    kek: suit_ext.KekOption = None,
+    ciphertext_dir: suit_ext.CiphertextDirOption = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build a SUIT envelope from a description and sign it.
 
     Image digests and sizes are computed from the files the description names. With
     --unsigned the envelope carries only the manifest digest: sign it later with
-    `suture suit sign` (verification rejects it until then).
+    `suture suit sign` (verification rejects it until then). A component whose description
+    says `encryption = "A128GCM"` (or A256GCM, A128CTR, A256CTR) is encrypted for every
+    --encrypt-for public key and --kek key; its ciphertext is written to --ciphertext-dir
+    under the last part of its uri, and the manifest's digest stays that of the plaintext.
     """
     if (key is None) != unsigned:
         raise CliError("give either --key KEY or --unsigned", EXIT_USAGE)
@@ -120,18 +126,31 @@ def create(
     except SuitError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     root = base_dir if base_dir is not None else description.parent
+    targets = suit_ext.recipients(encrypt_for, kek)
     if key is None:
-        envelope = create_unsigned_envelope(data, base_dir=root)
+        release = create_unsigned_release(data, base_dir=root, recipients=targets)
     else:
         private = _private_key(key)
         signer = key_id(private.public_key()) if kid else None
-        envelope = create_envelope(data, private, base_dir=root, kid=signer)
+        release = create_release(data, private, base_dir=root, recipients=targets, kid=signer)
+    if targets and not release.encrypted_payloads:
+        raise CliError("--encrypt-for/--kek given, but no component of the description asks "
+                       "for encryption (encryption = \"A128GCM\", with a uri)", EXIT_USAGE)
+    folder = ciphertext_dir if ciphertext_dir is not None else out.parent
+    written = {uri: folder / suit_ext.ciphertext_name(uri)
+               for uri in release.encrypted_payloads}
+    envelope = release.envelope
     _write(out, envelope)
+    for uri, path in written.items():
+        _write(path, release.encrypted_payloads[uri])
     state = "unsigned" if key is None else "signed"
     if as_json:
-        emit_json({"envelope": str(out), "bytes": len(envelope), "signed": key is not None})
+        emit_json({"envelope": str(out), "bytes": len(envelope), "signed": key is not None,
+                   "ciphertexts": {uri: str(p) for uri, p in written.items()}})
         return
     _out.print(f"wrote {out} ({len(envelope)} bytes, {state})", highlight=False)
+    for uri, path in written.items():
+        _out.print(f"wrote {path} (ciphertext to publish at {uri})", highlight=False)
 
 
 @suit_app.command("sign")

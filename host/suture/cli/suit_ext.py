@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from suture.cli.errors import CliError
 from suture.cli.options import JsonOpt, emit_json
-from suture.cose.encrypt import DecryptionKey, EcdhPrivateKey
+from suture.cose.encrypt import DecryptionKey, EcdhPrivateKey, EcdhRecipientKey, RecipientKey
 from suture.cose.mac0 import SymmetricKey
 from suture.errors import EXIT_USAGE
 from suture.keys import load_private_key, load_public_key
@@ -51,6 +51,47 @@ def symmetric_key(spec: str | Path) -> SymmetricKey:
         raise CliError(f"{path}: a symmetric key file holds 1 to {MAX_KEY_BYTES} bytes",
                        EXIT_USAGE)
     return SymmetricKey(data, kid)
+
+
+EncryptForOption = Annotated[
+    list[str] | None,
+    typer.Option("--encrypt-for", metavar="PUBKEY[#KID]",
+                 help="Encrypt the components that ask for it (encryption = ...) for this "
+                      "device's or group's P-256 public key PEM (ECDH-ES+AES-KW); repeatable."),
+]
+KekOption = Annotated[
+    list[str] | None,
+    typer.Option("--kek", metavar="FILE[#KID]",
+                 help="... or for this key-encryption key (raw 16 or 32 bytes: A128KW, A256KW) "
+                      "shared with the devices; repeatable."),
+]
+CiphertextDirOption = Annotated[
+    Path | None,
+    typer.Option("--ciphertext-dir",
+                 help="Folder to write each encrypted payload to, named after the last part "
+                      "of its uri (publish it there). Default: beside --out."),
+]
+
+
+def recipients(encrypt_for: list[str] | None, kek: list[str] | None) -> list[RecipientKey]:
+    """The recipients `suit create` encrypts for: device public keys and shared KEKs."""
+    out: list[RecipientKey] = [symmetric_key(s) for s in kek or []]
+    for spec in encrypt_for or []:
+        path, kid = _split(spec)
+        public = load_public_key(path)
+        if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(
+                public.curve, ec.SECP256R1):
+            raise CliError(f"{path}: ECDH-ES needs a P-256 public key", EXIT_USAGE)
+        out.append(EcdhRecipientKey(public, kid))
+    return out
+
+
+def ciphertext_name(uri: str) -> str:
+    """The file name an encrypted payload fetched from ``uri`` is written under."""
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    if not name or name in (".", "..") or "\\" in name:
+        raise CliError(f"uri {uri!r} names no file to write the ciphertext to", EXIT_USAGE)
+    return name
 
 
 def ecdh_key(spec: str) -> EcdhPrivateKey:
