@@ -962,6 +962,7 @@ _register_rollout_actions()
 __import__("suture.cli.scheduler_vendor_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_backup_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_trust_cmd", fromlist=["_"]).register_into(scheduler_app)
+__import__("suture.cli.scheduler_ddi_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_operator_cmd", fromlist=["_"]).register_into(
     scheduler_app, operator=operator_app, device=device_app, rollout=rollout_app,
     audit=audit_app)
