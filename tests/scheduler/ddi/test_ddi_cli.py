@@ -1,4 +1,5 @@
-"""`suture scheduler ddi`: the tokens issued on the command line let a DDI client poll."""
+"""`suture scheduler ddi`: the tokens issued on the command line let a DDI client poll
+(docs/ddi.md, "Connect a device")."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ SWUpdate is started with ``-p 2`` (its own poll delay) and must follow the sched
 ``config.polling.sleep`` instead. Its images are CMS-signed ``.swu`` files (``swu.py``) whose
 one image SWUpdate's ``rawfile`` handler writes to a file of the test; each is the payload of a
 SUIT release the scheduler verified at import. A restart with ``-c 2`` stands for the device's
-reboot into the new version, after which SWUpdate reports success.
+reboot into the new version, after which SWUpdate reports success (docs/ddi.md).
 """
 
 from __future__ import annotations
