@@ -127,7 +127,8 @@ def _run(config: WardConfig, console: Console, *, live: bool) -> WardResult:
 
         def note(snap: WardSnapshot) -> None:
             if snap.ui and not shown_ui[0] and not console.stderr:
-                console.print(snap.ui, soft_wrap=True, highlight=False, markup=False)
+                console.print(f"{time.monotonic() - started:6.1f} s  {snap.ui}", soft_wrap=True,
+                              highlight=False, markup=False)
                 shown_ui[0] = True
             line = progress_line(snap)
             if line and line != last[0] and not console.stderr:
