@@ -25,7 +25,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture.scheduler.authz import Permission, Principal, require
@@ -48,7 +48,7 @@ from suture.scheduler.models import (
     RolloutDevice,
 )
 from suture.scheduler.policies import timeouts
-from suture.scheduler.policies.decide import Action, Decision
+from suture.scheduler.policies.decide import NOTHING, Action, Decision
 from suture.scheduler.policies.windows import ALWAYS
 from suture.scheduler.services import audit, planning
 from suture.scheduler.services.blobs import BlobRef, blob_ref, iter_range
@@ -148,50 +148,90 @@ def _action(session: Session, device: Device, rollout_id: int, release_id: int,
     return action
 
 
+# The base poll's statements, built once: the device is seen (its row locked on PostgreSQL
+# until the answer is decided), then, for a device no rollout drives, nothing else is read
+# than whether it installed something through DDI.
+_SEEN = (
+    update(Device)
+    .where(Device.id == bindparam("device_id"), Device.tenant == bindparam("in_tenant"),
+           Device.decommissioned_at.is_(None))
+    .values(last_seen=bindparam("now"))
+    .returning(Device.ddi_token_hash, Device.attributes)
+    .execution_options(synchronize_session=False)
+)
+_UNFINISHED = (
+    select(RolloutDevice.rollout_id)
+    .where(RolloutDevice.device_id == bindparam("device_id"),
+           *(RolloutDevice.state != state.value for state in (
+               EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED)))
+    .limit(1)
+)
+_INSTALLED = (
+    select(DdiAction.id)
+    .where(DdiAction.device_id == bindparam("device_id"), DdiAction.status == "closed",
+           DdiAction.finished.in_(("success", "none")))
+    .order_by(DdiAction.id.desc()).limit(1)
+)
+
+
 def base_poll(session: Session, *, tenant: str, device_id: str, authorization: str | None,
               now: int, ctx: ScheduleContext, links: Links) -> schemas.BasePoll:
     """``GET /{tenant}/controller/v1/{controllerId}``: the device is seen, the scheduler
-    decides, and the answer links what the device should fetch."""
+    decides, and the answer links what the device should fetch. A refused poll changes
+    nothing (its transaction is rolled back)."""
     with session.begin():
-        device = authenticated_device(session, tenant=tenant, device_id=device_id,
-                                      authorization=authorization, lock=True)
-        device.last_seen = now
-        decision, _ = decide_for(session, device, now, ctx.forced_window_s)
+        presented = tokens.parse_authorization(authorization)
+        if presented is None:
+            raise _ddi_auth_error("DDI requests need 'Authorization: TargetToken <token>' or "
+                                  "'GatewayToken <token>'")
+        conn = session.connection()
+        row = conn.execute(_SEEN, {"device_id": device_id, "in_tenant": tenant, "now": now}
+                           ).one_or_none()
+        if presented.scheme == tokens.TARGET:
+            stored = row[0] if row is not None else None
+        else:
+            gateway = session.get(DdiTenant, tenant)
+            stored = gateway.gateway_token_hash if gateway is not None else None
+        if not tokens.matches(presented.token, stored) or row is None:
+            raise _ddi_auth_error("DDI token does not verify for this tenant and device")
         out = schemas.BaseLinks()
-        if decision.rollout_id is not None and decision.release_id is not None:
-            if decision.action in _DUE:
-                action = _action(session, device, decision.rollout_id, decision.release_id, now)
-                if action.status == "open":
-                    tag = hashlib.sha256(decision.key.encode()).hexdigest()[:8]
-                    if device.busy:
-                        out.confirmationBase = links.of(f"/confirmationBase/{action.id}")
-                    else:
-                        out.deploymentBase = links.of(
-                            f"/deploymentBase/{action.id}?c={int(tag, 16)}")
-            elif decision.action in _STOP:
-                stopping = session.execute(
-                    select(DdiAction).where(DdiAction.device_id == device.id,
-                                            DdiAction.rollout_id == decision.rollout_id,
-                                            DdiAction.status == "open")
-                    .order_by(DdiAction.id.desc()).limit(1)).scalar_one_or_none()
-                if stopping is not None:
-                    out.cancelAction = links.of(f"/cancelAction/{stopping.id}")
-        if not device.attributes:
+        if not row[1]:
             out.configData = links.of("/configData")
-        installed = _last_installed(session, device.id)
+        installed = conn.execute(_INSTALLED, {"device_id": device_id}).scalar_one_or_none()
         if installed is not None:
             out.installedBase = links.of(f"/installedBase/{installed}")
+        decision = NOTHING
+        if conn.execute(_UNFINISHED, {"device_id": device_id}).first() is not None:
+            device = session.execute(select(Device).where(Device.id == device_id)
+                                     .with_for_update()).scalar_one()
+            decision = _due_links(session, device, now, ctx, links, out)
         return schemas.BasePoll(config=schemas.PollConfig(polling=schemas.Polling(
             sleep=_sleep(poll_seconds(ctx, decision, now)))), links=out)
 
 
-def _last_installed(session: Session, device_id: str) -> int | None:
-    found: int | None = session.execute(
-        select(DdiAction.id).where(DdiAction.device_id == device_id,
-                                   DdiAction.status == "closed",
-                                   DdiAction.finished.in_(("success", "none")))
-        .order_by(DdiAction.id.desc()).limit(1)).scalar_one_or_none()
-    return found
+def _due_links(session: Session, device: Device, now: int, ctx: ScheduleContext, links: Links,
+               out: schemas.BaseLinks) -> Decision:
+    """The scheduler's decision for a device a rollout drives, as DDI links in ``out``."""
+    decision, _ = decide_for(session, device, now, ctx.forced_window_s)
+    if decision.rollout_id is None or decision.release_id is None:
+        return decision
+    if decision.action in _DUE:
+        action = _action(session, device, decision.rollout_id, decision.release_id, now)
+        if action.status == "open":
+            tag = hashlib.sha256(decision.key.encode()).hexdigest()[:8]
+            if device.busy:
+                out.confirmationBase = links.of(f"/confirmationBase/{action.id}")
+            else:
+                out.deploymentBase = links.of(f"/deploymentBase/{action.id}?c={int(tag, 16)}")
+    elif decision.action in _STOP:
+        stopping = session.execute(
+            select(DdiAction).where(DdiAction.device_id == device.id,
+                                    DdiAction.rollout_id == decision.rollout_id,
+                                    DdiAction.status == "open")
+            .order_by(DdiAction.id.desc()).limit(1)).scalar_one_or_none()
+        if stopping is not None:
+            out.cancelAction = links.of(f"/cancelAction/{stopping.id}")
+    return decision
 
 
 def _own_action(session: Session, device: Device, action_id: int) -> DdiAction:
