@@ -6,6 +6,7 @@ the per-device view, with the key 22 the device's schedule then carries."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import cbor2
@@ -78,3 +79,28 @@ def test_publish_a_scheduler_key_rotation(cli: CliRunner, tmp_path: Path) -> Non
     result = schedules.poll_schedule(sessions(), device_id="pump-1", counter=2, now=10**9 * 2,
                                      ctx=ctx)
     assert K_TRUST_UPDATE not in cbor2.loads(cose.verify1(result.document, [key.public_key()]))
+
+
+def _page_commands() -> list[list[str]]:
+    """The commands of docs/rotate-a-key.md's block that this test stands for."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "rotate-a-key.md").read_text()
+    marker = "<!-- doc-test: tested-by tests/scheduler/test_trust_cli.py -->\n```sh\n"
+    block = page[page.index(marker) + len(marker):].split("```", 1)[0]
+    lines = block.replace("\\\n", " ").splitlines()
+    return [shlex.split(line) for line in lines if line.strip()]
+
+
+def test_the_rotate_a_key_page_runs(cli: CliRunner, tmp_path: Path) -> None:
+    write_key_pair(generate_private_key("ES256"), tmp_path / "acme-signing-2026.pem")
+    write_key_pair(generate_private_key("ES256"), tmp_path / "acme-signing-2027.pem")
+    run(cli, "init", "--trust-anchor", "acme-signing-2026.pub.pem")
+    TOKENS.clear()
+    TOKENS.update(cli_accounts(cli, app))
+    run(cli, "device", "add", "pump-1", "--board", "sim", "--vendor-id", VENDOR_ID,
+        "--class-id", CLASS_ID)
+    commands = _page_commands()
+    assert [c[:4] for c in commands] == [["suture", "scheduler", "trust", verb]
+                                         for verb in ("sign", "publish", "status")]
+    outputs = [run(cli, *command[2:]) for command in commands]
+    assert "published vendor trust version 1" in outputs[1]
+    assert "vendor v1" in outputs[2]
