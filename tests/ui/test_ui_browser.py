@@ -51,8 +51,28 @@ def served(ui_engine: Engine, ui_settings: Settings, ui_clock: ManualClock,
         yield url
 
 
+#: axe-core, installed from npm by tools/install-system-deps.sh (tests/ui/axe/package-lock.json).
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations of WCAG 2.x A and AA on the page."""
+    assert AXE.exists(), "axe-core is installed by tools/install-system-deps.sh (npm ci)"
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+        const result = await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']});
+        return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at '
+                 + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+    }""")
+    return [str(v) for v in found]
+
+
 class Camera:
-    """Screenshots of each page: into the test's folder, and into ``SUTURE_UI_SCREENSHOTS``."""
+    """Screenshots of each page: into the test's folder, and into ``SUTURE_UI_SCREENSHOTS``;
+    each page is also checked by axe-core, at both sizes."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -62,6 +82,7 @@ class Camera:
 
     def shoot(self, page: Page, name: str) -> None:
         page.set_viewport_size(DESK)
+        assert accessibility_violations(page) == [], name
         path = self.folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=False)
         self.taken.append(path)
@@ -75,12 +96,14 @@ class Camera:
         # readable on a tablet: nothing wider than the screen but the tables' own scrolling
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= TABLET["width"] + 1, f"{name}: the page is {overflow}px wide"
+        assert accessibility_violations(page) == [], f"{name} (tablet)"
         page.set_viewport_size(DESK)
 
 
 def sign_in(browser: Browser, base: str, world: World, name: str) -> Page:
     give_password(world, name)
-    page = browser.new_context(viewport=DESK, base_url=base).new_page()
+    # axe-core is injected as an inline script, which the UI's Content-Security-Policy refuses
+    page = browser.new_context(viewport=DESK, base_url=base, bypass_csp=True).new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto("/rollouts")
     expect(page).to_have_url(re.compile(r"/signin\?next=/rollouts$"))
@@ -105,6 +128,10 @@ def test_a_rollout_from_form_to_completion(browser: Browser, served: str, ui_wor
     alice.goto("/fleet")
     expect(alice.locator("table.grid")).to_contain_text("pump-3")
     camera.shoot(alice, "fleet")
+    # the check sees what it is for: an image without a text alternative is critical
+    alice.evaluate("document.body.insertAdjacentHTML('beforeend', "
+                   "'<img src=\"/ui/static/favicon.svg\">')")
+    assert any(v.startswith("image-alt") for v in accessibility_violations(alice))
     alice.get_by_label("Criticality at least").select_option("4")
     alice.get_by_role("button", name="Apply").click()
     expect(alice.locator("table.grid caption")).to_contain_text("1 of 3 devices")
