@@ -155,3 +155,33 @@ def test_policy_and_recall_commands(settings: VendorSettings) -> None:
     code, _, err = run("vendor", "policy", "remove", "st-mary", "app-*", "--data", data)
     assert code != 0
     assert "no policy" in err
+
+
+def test_publish_refuses_bad_metadata(tmp_path: Path) -> None:
+    from suture.keys import generate_private_key, write_key_pair
+    from suture.suit.sbom_build import build_sbom
+
+    key, _ = write_key_pair(generate_private_key("ES256"), tmp_path / "vendor.pem")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.bin").write_bytes(b"firmware" * 64)
+    (src / "release.json").write_text(json.dumps({
+        "sequence-number": 3, "vendor-id": "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe",
+        "class-id": "1492af14-2569-5e48-bf42-9b2d51f2ab45",
+        "components": [{"id": ["app"], "file": "app.bin", "uri": "https://v.example/a"}]}))
+    (src / "sbom.json").write_bytes(build_sbom("app", "3", {"app.bin": b"firmware" * 64}))
+    (src / "notes.md").write_text("# 3\n")
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"device_classes": ["esp32-s3"], "pass_through": [-1]}))
+    data = tmp_path / "vendor-data"
+    args = ("vendor", "publish", "app-3", "--description", src / "release.json", "--key", key,
+            "--sbom", src / "sbom.json", "--notes", src / "notes.md", "--metadata", meta,
+            "--data", data)
+    code, _, err = run(*args)
+    assert code != 0
+    assert "pass_through" in err
+    assert not ReleaseStore(data / "releases").exists("app-3")
+    meta.write_text(json.dumps({"device_classes": ["esp32-s3"], "pass_through": [2]}))
+    code, out, err = run(*args, "--json")
+    assert code == 0, err
+    assert json.loads(out)["vendor"]["pass_through"] == [2]
