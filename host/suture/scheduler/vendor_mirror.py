@@ -91,7 +91,9 @@ def mirror_release(
     vendor: str | None = None,
 ) -> Release:
     """Fetch ``release_id`` and import it (SUIT signature, digests and SBOM verified on
-    import)."""
+    import). With ``vendor`` (the vendor's name in the vendors file) the release records where
+    it came from and the vendor's metadata of its listing, validated before anything is
+    imported (``services/vendor_releases.py``): its rollouts then need the vendor's grant."""
     fetched = fetch_release(client, grant, repository_url, release_id)
     try:
         notes = fetched.notes.decode("utf-8")
