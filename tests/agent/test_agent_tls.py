@@ -181,3 +181,36 @@ def test_serve_refuses_tls_with_an_http_public_url(cli: Callable[..., str],
     cli("init", "--admin", "root", "--password-stdin", stdin=PASSWORD + "\n")
     out = cli("serve", "--tls-cert", str(chain), "--tls-key", str(key), ok=False)
     assert "https://" in out
+
+
+def test_board_provision_pins_the_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`suture board provision --tls-ca`: PEM or DER read as the DER the board pins; an https
+    scheduler URL without it, or a file that is no certificate, is refused before the board is
+    touched."""
+    from suture import keys
+    from suture.cli.board_cmd import _tls_ca
+    from suture.cli.main import app
+    from suture.sim.testing import example_app
+    from typer.testing import CliRunner
+
+    ca = make_ca("hospital scheduler CA")
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(ca.cert.public_bytes(Encoding.PEM))
+    der = tmp_path / "ca.der"
+    der.write_bytes(ca.der)
+    assert _tls_ca(pem, "https://sched.test") == _tls_ca(der, None) == ca.der
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app.bundle").write_bytes(example_app(1))
+    keys.write_key_pair(keys.generate_private_key("ES256"), tmp_path / "vendor.pem")
+    base = ["board", "provision", "sim", "--app", "app.bundle", "--vendor-key",
+            "vendor.pub.pem", "--device", str(tmp_path / "dev"), "--scheduler-url",
+            "https://sched.test:8640", "--operator-token", "sto_x"]
+    runner = CliRunner()
+    missing = runner.invoke(app, base)
+    assert missing.exit_code != 0
+    assert "--tls-ca" in missing.output
+    (tmp_path / "junk.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot one\n")
+    junk = runner.invoke(app, [*base, "--tls-ca", "junk.pem"])
+    assert junk.exit_code != 0
+    assert "not an X.509 certificate" in junk.output
+    assert not (tmp_path / "dev").exists()

@@ -431,6 +431,41 @@ def _flash_firmware(
     _out.print(f"flashed {board.name} ({len(steps)} steps)", highlight=False)
 
 
+def _tls_ca(path: Path | None, scheduler_url: str | None) -> bytes | None:
+    """The CA a board pins for its https scheduler, as DER (net.ca); None without --tls-ca.
+    An https scheduler URL needs one: the agent refuses https without a pinned CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from suture.formats.identity import MAX_CA_SIZE
+
+    if path is None:
+        if scheduler_url and scheduler_url.startswith("https://"):
+            raise CliError("an https --scheduler-url needs --tls-ca: the board pins the CA its "
+                           "certificate chains to", EXIT_USAGE)
+        return None
+    data = path.read_bytes()
+    try:
+        cert = (x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data
+                else x509.load_der_x509_certificate(data))
+    except ValueError as exc:
+        raise CliError(f"--tls-ca {path}: not an X.509 certificate ({exc})", EXIT_USAGE) from None
+    der = cert.public_bytes(Encoding.DER)
+    if len(der) > MAX_CA_SIZE:
+        raise CliError(f"--tls-ca {path}: {len(der)} bytes, over the {MAX_CA_SIZE} an NVM "
+                       "record holds (an EC P-256 CA fits)", EXIT_USAGE)
+    return der
+
+
+def _https_client(ca_der: bytes) -> Any:
+    """An HTTP client that trusts only the pinned CA, to register the board."""
+    import ssl
+
+    import httpx
+
+    return httpx.Client(timeout=30.0, verify=ssl.create_default_context(cadata=ca_der))
+
+
 @board_app.command("provision")
 def provision_cmd(
     name: Annotated[str, typer.Argument(help="Board name, e.g. `sim` or `rpi-pico`.")],
@@ -472,6 +507,11 @@ def provision_cmd(
         bool, typer.Option("--force", help="Replace an existing device identity.")
     ] = False,
     link: Link = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(help="CA certificate (PEM or DER) the https scheduler's certificate chains "
+                          "to: pinned in the board (net.ca) and used to reach the scheduler."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Provision a board: firmware, application, identity, enrollment.
@@ -494,12 +534,14 @@ def provision_cmd(
     except ValueError as exc:
         raise CliError(f"--vendor-id/--class-id must be UUIDs: {exc}", EXIT_USAGE) from None
     trusted = _sec1_keys(vendor_key)
+    ca_der = _tls_ca(tls_ca, scheduler_url)
     scheduler = None
     if scheduler_url:
         if not operator_token:
             raise CliError("--scheduler-url needs --operator-token (or SUTURE_OPERATOR_TOKEN)",
                            EXIT_USAGE)
-        scheduler = SchedulerClient(scheduler_url, operator_token)
+        scheduler = SchedulerClient(scheduler_url, operator_token,
+                                    client=_https_client(ca_der) if ca_der else None)
     if firmware is not None:
         _flash_firmware(board, firmware=firmware, stage0=stage0, method=method, port=port,
                         probe=probe)
@@ -517,6 +559,7 @@ def provision_cmd(
         groups=group or [],
         force=force,
         link=link,
+        tls_ca=ca_der,
     )
     with (
         open_board(board, port=port, device_dir=device, new_identity=identity) as session,
