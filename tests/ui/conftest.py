@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scheduler"))
 
-from sched_world import ADMIN, AUDIT_KEY, ROOT_SECRET, World
-from sqlalchemy import Engine
+from sched_world import ADMIN, AUDIT_KEY, ROOT_SECRET, World, fresh_postgres, postgres_url
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
 from suture.scheduler import migrate
 from suture.scheduler.api.app import create_app
@@ -50,11 +52,33 @@ def ui_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def ui_pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test process's own, migrated once; dropped at the end."""
+    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
+    name = f"suture_ui_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def ui_engine(tmp_path: Path, ui_sqlite_template: Path) -> Iterator[Engine]:
-    path = tmp_path / "scheduler.db"
-    shutil.copyfile(ui_sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+def ui_engine(request: pytest.FixtureRequest, tmp_path: Path, ui_sqlite_template: Path
+              ) -> Iterator[Engine]:
+    """SQLite; PostgreSQL for a test that asks for it (``indirect`` parameter "postgres")."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        engine = fresh_postgres(request.getfixturevalue("ui_pg_database"))
+    else:
+        path = tmp_path / "scheduler.db"
+        shutil.copyfile(ui_sqlite_template, path)
+        engine = make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
 

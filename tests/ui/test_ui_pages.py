@@ -132,6 +132,9 @@ def test_the_two_person_rule_is_shown_and_held(ui_client: TestClient, ui_world: 
     assert "1 of 2" in ui_client.get("/approvals").text
 
 
+@pytest.mark.parametrize("ui_engine", ["sqlite", pytest.param("postgres",
+                                                                marks=pytest.mark.postgres)],
+                         indirect=True)
 def test_the_preview_saves_nothing(ui_client: TestClient, ui_world: World) -> None:
     ui_world.device("pump-1", criticality=4)
     release = ui_world.release(2)
