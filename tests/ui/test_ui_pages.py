@@ -249,3 +249,22 @@ def test_the_api_docs_load_nothing_from_elsewhere(ui_client: TestClient) -> None
         assert r.status_code == 200
         assert len(r.content) > 10_000
     assert ui_client.get("/redoc").status_code in (303, 404)
+
+
+def test_pause_resume_and_abort_are_confirmed_first(ui_client: TestClient,
+                                                    ui_world: World) -> None:
+    rollout_id = _critical_rollout(ui_world)
+    ui_world.start(rollout_id, approvers=("bob", "carol"))
+    csrf = sign_in(ui_client, ui_world, "alice")
+    for action, state in (("pause", "paused"), ("resume", "running"), ("abort", "aborted")):
+        confirm = ui_client.get(f"/rollouts/{rollout_id}/confirm/{action}")
+        assert confirm.status_code == 200
+        assert f'action="/rollouts/{rollout_id}/{action}"' in confirm.text
+        assert ui_world.status(rollout_id).rollout.state != state  # asking changes nothing
+        done = ui_client.post(f"/rollouts/{rollout_id}/{action}", data={CSRF_FIELD: csrf})
+        assert done.status_code == 303
+        assert ui_world.status(rollout_id).rollout.state == state
+    again = ui_client.post(f"/rollouts/{rollout_id}/abort", data={CSRF_FIELD: csrf})
+    assert again.status_code == 409
+    assert "already aborted" in again.text
+    assert ui_client.get(f"/rollouts/{rollout_id}/confirm/explode").status_code == 404
