@@ -257,7 +257,14 @@ class Poller:
                 while due:
                     at, device = heapq.heappop(due)
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
-                    status, after = await self.send(reader, writer, url.host, device)
+                    try:
+                        status, after = await self.send(reader, writer, url.host, device)
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        # the server closed the idle keep-alive connection (uvicorn: after
+                        # 5 s): a device opens a new one and sends its next request
+                        writer.close()
+                        reader, writer = await asyncio.open_connection(url.host, url.port or 80)
+                        status, after = await self.send(reader, writer, url.host, device)
                     if status == 503:
                         heapq.heappush(due, (time.monotonic() + after + random.uniform(0, after),
                                              device))
