@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scheduler"))
 
-from sched_world import ADMIN, AUDIT_KEY, ROOT_SECRET, World, fresh_postgres, postgres_url
+from sched_world import AUDIT_KEY, ROOT_SECRET, World, fresh_postgres, postgres_url
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
@@ -23,12 +23,9 @@ from suture.scheduler.api.app import create_app
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
-from suture.scheduler.services import operators
 from suture.scheduler.services.audit import write_audit_key
 from suture.scheduler.services.schedules import ScheduleContext
 
-#: Every account's password in the UI tests.
-PASSWORD = "a ward's long password"
 #: The hospital's zone in the UI tests (an offset from UTC shows that times are converted).
 ZONE = "Europe/Berlin"
 
@@ -96,16 +93,6 @@ def ui_world(ui_engine: Engine, ui_clock: ManualClock, ui_scheduler_key: Private
                           poll_interval_s=900, poll_jitter_s=120, forced_window_s=3600)
     return World(make_session_factory(ui_engine, audit_key=AUDIT_KEY), ui_clock, ctx,
                  ui_scheduler_key, ui_vendor_key, tmp_path)
-
-
-def give_password(world: World, name: str) -> None:
-    """``name`` (one of ``ACCOUNTS``) signs in with ``PASSWORD`` from now on (argon2 costs
-    time: only the accounts a test signs in get one)."""
-    given: set[str] = world.__dict__.setdefault("ui_passwords", set())
-    if name not in given:
-        operators.set_password(world.session(), name=name, new_password=PASSWORD,
-                               actor=world.op(ADMIN), now=world.clock.now())
-        given.add(name)
 
 
 @pytest.fixture

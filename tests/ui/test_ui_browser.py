@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, DESK, TABLET, serve
-from conftest import PASSWORD, give_password
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sched_world import AUDIT_KEY, World
@@ -23,6 +22,7 @@ from suture.scheduler.api.app import create_app
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.policies.decide import Action
+from ui_accounts import PASSWORD, give_password
 
 pytestmark = pytest.mark.slow
 

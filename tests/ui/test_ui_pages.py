@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, give_password
 from fastapi.testclient import TestClient
 from sched_world import World
 from sqlalchemy import func, select
 from suture.scheduler.models import AuditRecord, Rollout, RolloutApproval
 from suture.scheduler.ui import permissions
 from suture.scheduler.ui.session import CSRF_FIELD, SESSION_COOKIE, SIGNIN_COOKIE
+from ui_accounts import PASSWORD, give_password
 
 UI_SOURCES = Path(__file__).resolve().parents[2] / "host" / "suture" / "scheduler" / "ui"
 
