@@ -341,3 +341,22 @@ def test_a_silent_device_times_out_into_an_error(world: World,
     # Heard of again with success, it counts as it should.
     assert client.feedback(action, "closed", "success").status_code == 200
     assert world.status(1).totals == {"succeeded": 1}
+
+
+def test_polls_are_admitted_as_suture_s_own(world: World, api: Api) -> None:
+    """DDI polls and suture's polls share one admission: past ``MAX_POLLS_IN_FLIGHT`` in
+    progress, a DDI poll is 503 with Retry-After, and nothing is written."""
+    from suture.scheduler.api.routes.device import MAX_POLLS_IN_FLIGHT, RETRY_AFTER_S, PollGate
+
+    client = linux_device(world, api)
+    gate = PollGate(in_flight=MAX_POLLS_IN_FLIGHT)
+    api.client.app.state.poll_gate = gate  # type: ignore[attr-defined]
+    r = client.get()
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert gate.refused == 1
+    assert _device(world, client.device_id).last_seen is None
+    gate.in_flight = MAX_POLLS_IN_FLIGHT - 1
+    assert client.get().status_code == 200
+    assert gate.in_flight == MAX_POLLS_IN_FLIGHT - 1
+    assert _device(world, client.device_id).last_seen == world.clock.now()

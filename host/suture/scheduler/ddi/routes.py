@@ -24,8 +24,10 @@ from suture.scheduler.api.deps import (
     StateDep,
     get_state,
 )
+from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
+from suture.scheduler.api.routes.device import MAX_POLLS_IN_FLIGHT, RETRY_AFTER_S, PollGate
 from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
 from suture.scheduler.db import sqlite_writer_turn
@@ -123,12 +125,32 @@ _AUTHORIZATION_PARAMETER: Final[dict[str, Any]] = {
 
 @router.get("", response_class=JSONResponse,
             responses={200: {"model": schemas.BasePoll, "description": "when to poll again, "
-                             "and what to fetch now"}, **_AUTH},
+                             "and what to fetch now"}, **_AUTH,
+                       503: {"description": "too many polls in progress (suture's and DDI's "
+                                            "together): poll again after Retry-After"}},
             openapi_extra={"parameters": [_AUTHORIZATION_PARAMETER]})
 async def base_poll(request: Request, tenant: TenantPath,
                     controller_id: ControllerIdPath) -> JSONResponse:
     """The base poll: when to poll again (``config.polling.sleep``, the scheduler's polling
-    policy) and links to what the device should fetch now."""
+    policy) and links to what the device should fetch now. Admitted as suture's own polls
+    are: past ``MAX_POLLS_IN_FLIGHT`` polls of either kind in progress, 503 at once."""
+    gate: PollGate | None = getattr(request.app.state, "poll_gate", None)
+    if gate is None:
+        gate = request.app.state.poll_gate = PollGate()
+    if gate.in_flight >= MAX_POLLS_IN_FLIGHT:  # the same admission as suture's own polls
+        gate.refused += 1
+        return JSONResponse(
+            error_body("busy", f"{gate.in_flight} polls in progress: poll again after "
+                               f"{RETRY_AFTER_S} s", 503),
+            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    gate.in_flight += 1
+    try:
+        return await _answer_poll(request, tenant, controller_id)
+    finally:
+        gate.in_flight -= 1
+
+
+async def _answer_poll(request: Request, tenant: str, controller_id: str) -> JSONResponse:
     authorization = request.headers.get("authorization")
     state = get_state(request)
     links = _links(request, tenant, controller_id)
