@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 STATE_STYLE: Final[dict[str, tuple[str, str]]] = {
     "succeeded": ("✔", "ok"), "confirmed": ("✔", "ok"), "completed": ("✔", "ok"),
     "approved": ("✔", "ok"), "idle": ("○", "neutral"), "pending": ("…", "neutral"),
-    "awaiting_approval": ("⏳", "wait"), "paused": ("⏸", "wait"), "blocked": ("⛔", "wait"),
+    "awaiting_approval": ("◷", "wait"), "paused": ("‖", "wait"), "blocked": ("⊘", "wait"),
     "running": ("▶", "active"), "downloading": ("↓", "active"), "staged": ("▣", "active"),
     "installing": ("⚙", "active"), "trial": ("◐", "active"), "reverting": ("↺", "active"),
     "failed": ("✖", "bad"), "reverted": ("↺", "bad"), "aborted": ("■", "bad"),
