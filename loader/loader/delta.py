@@ -228,6 +228,8 @@ class DeltaStager:
             self._fail(err)
         except (OSError, ValueError, EOFError) as err:  # the decompressor's errors
             self._fail(DeltaError("segment %d does not decompress: %r" % (self.seg, err)))
+        except MemoryError:
+            self.out_of_memory()
         return n
 
     def _step(self):
@@ -299,6 +301,8 @@ class DeltaStager:
         return self.size
 
     def _apply_segment(self, k):
+        import gc
+
         import deflate
 
         wbits, segsize, ssize, tsize = self.hdr[0], self.hdr[1], self.hdr[2], self.hdr[3]
@@ -314,6 +318,7 @@ class DeltaStager:
         if head[0] & 0x0F != 8 or (head[0] >> 4) + 8 > wbits or (head[0] * 256 + head[1]) % 31:
             raise DeltaError("segment %d is not a zlib stream within the patch's window" % k)
         self.stream.reset(self.tail + start, end - start)
+        gc.collect()  # the last segment's window is free: its block is reused, not a new one
         d = deflate.DeflateIO(self.stream, deflate.ZLIB)
         want = tsize - k * segsize
         if want > segsize:

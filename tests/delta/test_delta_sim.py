@@ -1,7 +1,8 @@
 """Delta updates on the simulated board, end to end: a patch from the installed application
 staged, verified against the target digest and installed like a full update; a patch for
 another source refused before anything is written; a corrupt patch caught (FAILED, nothing
-installed); the full payload then installs (the fallback)."""
+installed); the full payload then installs (the fallback). docs/formats/delta.md runs these
+tests."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from suture.delta import format as fmt
 from suture.delta.errors import DeltaError
 
 DEFAULT_SEGMENT_SIZE: Final = 32768
-DEFAULT_WINDOW_BITS: Final = 12
+DEFAULT_WINDOW_BITS: Final = 10
 MAX_IMAGE: Final = 64 * 1024 * 1024
 
 

@@ -244,6 +244,27 @@ class Release(Base):
     vendor_recall: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class Delta(Base):
+    """A signed delta release (docs/formats/delta.md): the patch from one source image to a
+    release's image, with its own envelope (the release's sequence number and image digest,
+    the source's digest as a condition). Served instead of the full payload to a device whose
+    installed release has that image (services/deltas.py)."""
+
+    __tablename__ = "deltas"
+    __table_args__ = (UniqueConstraint("release_id", "source_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    source_release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    source_digest: Mapped[str] = mapped_column(String(64))
+    envelope_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    envelope_size: Mapped[int] = mapped_column(BigInteger)
+    payload_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    payload_size: Mapped[int] = mapped_column(BigInteger)
+    imported_at: Mapped[int] = mapped_column(BigInteger)
+    imported_by: Mapped[str] = mapped_column(String(64))
+
+
 class Rollout(Base):
     __tablename__ = "rollouts"
 

@@ -44,7 +44,7 @@ from suture.scheduler.policies.decide import (
 )
 from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
-from suture.scheduler.services import planning, trust_rotations, vendor_grants
+from suture.scheduler.services import deltas, planning, trust_rotations, vendor_grants
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 
@@ -192,6 +192,7 @@ def _build(session: Session, device: Device, number: int, decision: Decision, no
                 payload_uri=base + "/payload",
                 payload_digest=bytes.fromhex(release.payload_digest),
                 payload_size=release.payload_size)
+            artifact = deltas.choose(session, device, release, artifact, base)
     artifact, grant = vendor_grants.in_schedule(session, decision.rollout_id, device.id, artifact)
     window = decision.window
     has_window = artifact is not None and window != ALWAYS
