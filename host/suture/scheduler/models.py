@@ -322,7 +322,8 @@ class RolloutDevice(Base):
     __tablename__ = "rollout_devices"
     __table_args__ = (
         Index("ix_rollout_devices_device_state", "device_id", "state"),
-        Index("ix_rollout_devices_rollout_wave", "rollout_id", "wave"),
+        # Covers the counts per wave and state (status page, advancement): migration 0008.
+        Index("ix_rollout_devices_rollout_wave_state", "rollout_id", "wave", "state"),
     )
 
     rollout_id: Mapped[int] = mapped_column(
