@@ -38,7 +38,8 @@ def test_agent_updates_through_the_gateway(firmware: Firmware, tmp_path: Path) -
     try:
         with LinkGateway(sched.public_url) as gateway:
             release = releases.import_release(
-                sched.sessions(), envelope=target.envelope, payload=target.payload, sbom=target.sbom,
+                sched.sessions(), envelope=target.envelope, payload=target.payload,
+                sbom=target.sbom,
                 notes="v2", trust_anchors=[vendor.public_key()],
                 actor=sched.team.release_manager)
             _, cred = devices.add_device(
