@@ -1,7 +1,7 @@
 """Power cuts at every flash operation of a delta staging (the backup of the source, the patch
 at the slot's tail, each segment applied, the journal's checkpoints): clean, torn (head and
 tail), partial erases and weak bytes, each operation in turn (suture.sim.sweep; every kind at
-every operation with --full-sweep). After any cut the device boots the old application or the
+every operation with --full-sweep), and double cuts (the staging again cut too). After any cut the device boots the old application or the
 new one, both signed, with a resting journal; staging the same delta again then completes, and
 the update installs. A cut after a segment was journaled resumes there: the segments before it
 are not applied again."""
@@ -20,6 +20,7 @@ from suture.sim.testing import Provisioned, example_app
 pytestmark = [pytest.mark.powercut, pytest.mark.slow]
 
 TORN = 32
+DOUBLE = (4, 6)  # CI sample of double cuts: first cuts x cuts of each recovery boot
 V1 = example_app(1, filler=6000)
 V2 = example_app(2, filler=6000)
 RESTING = {"TRIAL", "CONFIRMED", "FAILED", "STAGED", "DOWNLOADING"}
@@ -62,12 +63,17 @@ def test_powercut_delta_stage(
             assert (done["state"], done["installed_version"]) == ("TRIAL", 2), cut
         return outcome
 
-    rep = sweep(p.device, [stage], check, torn_bytes=TORN, hard=True, seed=18)
+    # double cuts: the staging again after a first cut (the boot before it writes nothing) is
+    # cut in turn
+    rep = sweep(p.device, [stage], check, torn_bytes=TORN, hard=True, double=DOUBLE,
+                recovery=[stage], seed=18)
     figures("delta stage cut points (clean + torn)", rep.cut_points + rep.torn_points)
     figures("delta stage hard cuts", rep.hard_points)
     figures("delta stage outcomes", dict(rep.outcomes))
+    figures("delta stage double cuts", f"{rep.double_cuts} after {rep.double_firsts} first cuts")
     assert rep.cut_points == rep.total_ops > 50
     assert rep.hard_points == rep.total_ops * (4 if full_sweeps() else 1)
+    assert rep.double_cuts >= 12
 
 
 def test_a_cut_after_a_segment_resumes_there(make_device: Callable[..., Provisioned]) -> None:
