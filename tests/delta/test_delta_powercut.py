@@ -1,10 +1,10 @@
 """Power cuts at every flash operation of a delta staging (the backup of the source, the patch
 at the slot's tail, each segment applied, the journal's checkpoints): clean, torn (head and
 tail), partial erases and weak bytes, each operation in turn (suture.sim.sweep; every kind at
-every operation with --full-sweep), and double cuts (the staging again cut too). After any cut the device boots the old application or the
-new one, both signed, with a resting journal; staging the same delta again then completes, and
-the update installs. A cut after a segment was journaled resumes there: the segments before it
-are not applied again."""
+every operation with --full-sweep), and double cuts (the staging again cut too). After any
+cut the device boots the old application or the new one, both signed, with a resting journal;
+staging the same delta again then completes, and the update installs. A cut after a segment
+was journaled resumes there: the segments before it are not applied again."""
 
 from __future__ import annotations
 
