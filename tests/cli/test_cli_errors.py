@@ -46,6 +46,7 @@ FAMILIES = {
     "suture.ward": ("suture.ward.errors", "WardError"),
     "suture.formats": ("suture.formats.journal", "FormatDescriptionError"),
     "suture.cli": ("suture.cli.errors", "CliError"),
+    "suture.delta": ("suture.delta.errors", "DeltaError"),
 }
 # MicroPython source kept in the host package (sent to a board, never imported by CPython),
 # and alembic's migration scripts (run by alembic alone).

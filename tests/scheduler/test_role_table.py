@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/devices/{device_id}/schedule"): DEVICE,
     ("POST", "/api/v1/devices/{device_id}/reports"): DEVICE,
     ("GET", "/api/v1/releases/{release_id}/{kind}"): DEVICE,
+    ("GET", "/api/v1/releases/{release_id}/deltas/{delta_id}/{kind}"): DEVICE,
     ("GET", _DDI): DEVICE,
     ("GET", _DDI + "/deploymentBase/{action_id}"): DEVICE,
     ("POST", _DDI + "/deploymentBase/{action_id}/feedback"): DEVICE,
@@ -119,6 +120,7 @@ def _url(path: str, target_token: int) -> str:
             .replace("{rollout_id}", "1").replace("{name}", "target").replace("{kind}", "payload")
             .replace("{token_id}", str(target_token)).replace("{tenant}", "DEFAULT")
             .replace("{controller_id}", "pump-1").replace("{action_id}", "1")
+            .replace("{delta_id}", "1")
             .replace("{filename}", "app-2.bin"))
 
 

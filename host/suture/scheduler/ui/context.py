@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from suture.scheduler.api.deps import AppState, get_state
 from suture.scheduler.authz import Principal
-from suture.scheduler.errors import PayloadTooLargeError
+from suture.scheduler.errors import AuthenticationError, PayloadTooLargeError
 from suture.scheduler.ui import permissions
 from suture.scheduler.ui.render import LocalTime, render
 from suture.scheduler.ui.session import (
@@ -40,7 +40,7 @@ NAV: Final = (
 )
 
 
-class SignInRequired(Exception):  # noqa: N818 (a redirect, not a failure)
+class SignInRequired(AuthenticationError):  # noqa: N818 (a redirect, not a failure)
     """No session, or it ended: the browser goes to the sign-in page and back."""
 
     def __init__(self, next_path: str) -> None:

@@ -10,12 +10,13 @@ from fastapi import FastAPI
 
 from suture.scheduler.api.operator_route import AUTHENTICATED, PERMISSION_KEY
 from suture.scheduler.authz import Permission, Principal, require
+from suture.scheduler.errors import SchedulerError
 
 #: The app state attribute caching ``(method, path) -> permission``.
 _CACHE: Final = "suture_ui_permissions"
 
 
-class UnknownOperationError(LookupError):
+class UnknownOperationError(SchedulerError, LookupError):
     """The UI names an API operation the app does not have (a programming error)."""
 
 
