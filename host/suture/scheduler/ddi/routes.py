@@ -9,12 +9,13 @@ import re
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
+from suture.scheduler.api.blob_response import DOWNLOAD_RESPONSES, blob_response
 from suture.scheduler.api.deps import (
     AppState,
     CurrentOperator,
@@ -26,14 +27,12 @@ from suture.scheduler.api.deps import (
 )
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.operator_route import OperatorRoute, needs
-from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
 from suture.scheduler.api.routes.device import MAX_POLLS_IN_FLIGHT, RETRY_AFTER_S, PollGate
 from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
 from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.ddi import schemas, service
 from suture.scheduler.errors import InvalidInputError, PayloadTooLargeError
-from suture.scheduler.services.blobs import iter_range
 
 #: Where every DDI path starts (hawkBit's DDI API, version 1).
 _DDI_PATH: Final = re.compile(r"^/[^/]+/controller/v1/")
@@ -312,10 +311,7 @@ def confirmation_feedback(tenant: TenantPath, controller_id: ControllerIdPath,
 
 @router.get(
     "/softwaremodules/{release_id}/artifacts/{filename}",
-    responses={200: {"content": {"application/octet-stream": {}}},
-               206: {"description": "the requested byte range"},
-               304: {"description": "unchanged"},
-               416: {"description": "range not satisfiable"}, **_AUTH},
+    responses={**DOWNLOAD_RESPONSES, **_AUTH},
     response_class=Response,
 )
 def download(
@@ -331,28 +327,8 @@ def download(
     ref = service.download_ref(session, state.sessions, tenant=tenant, device_id=controller_id,
                                authorization=authorization, release_id=release_id,
                                filename=filename, now=now)
-    etag = f'"{ref.digest}"'
-    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
-    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(status_code=304, headers=headers)
-    wanted = range_ if (if_range is None or if_range.strip() == etag) else None
-    try:
-        byte_range = parse_range(wanted, ref.size)
-    except UnsatisfiableRangeError:
-        return Response(status_code=416, headers={**headers,
-                                                  "Content-Range": f"bytes */{ref.size}"})
-    status = 200
-    if byte_range is None:
-        byte_range = ByteRange(0, ref.size - 1)
-    else:
-        status = 206
-        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{ref.size}"
-    if byte_range.length <= 0:
-        return Response(b"", media_type="application/octet-stream", headers=headers)
-    headers["Content-Length"] = str(byte_range.length)
-    return StreamingResponse(
-        iter_range(state.sessions, ref, byte_range.start, byte_range.end), status_code=status,
-        media_type="application/octet-stream", headers=headers)
+    return blob_response(state.sessions, ref, range_=range_, if_range=if_range,
+                         if_none_match=if_none_match)
 
 
 # --- operators: tokens ---------------------------------------------------------------------

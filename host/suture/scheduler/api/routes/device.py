@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
+from suture.scheduler.api.blob_response import DOWNLOAD_RESPONSES, blob_response
 from suture.scheduler.api.deps import (
     DEVICE_GET_PARAMETERS,
     AppState,
@@ -29,12 +30,10 @@ from suture.scheduler.api.deps import (
     get_state,
 )
 from suture.scheduler.api.error_body import error_body
-from suture.scheduler.api.ranges import ByteRange, UnsatisfiableRangeError, parse_range
 from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
-from suture.scheduler.services.blobs import iter_range
 from suture.scheduler.services.devices import DeviceProof
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
@@ -184,10 +183,7 @@ def _short(exc: Exception) -> str:
 
 @router.get(
     "/releases/{release_id}/{kind}",
-    responses={200: {"content": {"application/octet-stream": {}}},
-               206: {"description": "the requested byte range"},
-               304: {"description": "unchanged"},
-               416: {"description": "range not satisfiable"}, **_AUTH_ERRORS},
+    responses={**DOWNLOAD_RESPONSES, **_AUTH_ERRORS},
     response_class=Response,
 )
 def download(
@@ -202,25 +198,5 @@ def download(
     ref = releases.device_download(
         session, release_id=release_id, kind=kind, device_id=proof.req.device_id,
         counter=proof.req.counter, now=now, proof=proof)
-    etag = f'"{ref.digest}"'
-    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
-    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(status_code=304, headers=headers)
-    wanted = range_ if (if_range is None or if_range.strip() == etag) else None
-    try:
-        byte_range = parse_range(wanted, ref.size)
-    except UnsatisfiableRangeError:
-        return Response(status_code=416, headers={**headers,
-                                                  "Content-Range": f"bytes */{ref.size}"})
-    status = 200
-    if byte_range is None:
-        byte_range = ByteRange(0, ref.size - 1)
-    else:
-        status = 206
-        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{ref.size}"
-    if byte_range.length <= 0:  # an empty file
-        return Response(b"", media_type="application/octet-stream", headers=headers)
-    headers["Content-Length"] = str(byte_range.length)
-    return StreamingResponse(
-        iter_range(state.sessions, ref, byte_range.start, byte_range.end), status_code=status,
-        media_type="application/octet-stream", headers=headers)
+    return blob_response(state.sessions, ref, range_=range_, if_range=if_range,
+                         if_none_match=if_none_match)
