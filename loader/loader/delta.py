@@ -35,7 +35,7 @@ from loader.errors import (
     MemoryShortError,
     SizeError,
 )
-from loader.flash import PageWriter, RegionReader
+from loader.flash import PageWriter
 
 MAGIC = b"SUDL"
 VERSION = const(1)
@@ -148,7 +148,7 @@ class DeltaStager:
             self.out_of_memory()
 
     def _open(self, checked, resume):
-        from loader.staging import downloading_record
+        from loader.staging import resume_or_open
 
         ld = self.ld
         cur, plan, size, digest, comp = checked
@@ -171,21 +171,8 @@ class DeltaStager:
         self.tail = ld.staging.size - _round(patch_size, sector)
         self.th = hashlib.sha256()
         self.ph = hashlib.sha256()
-        same = (cur.component == comp and cur.state == J.DOWNLOADING
-                and cur.version == plan.seq and cur.size == size and cur.digest == digest)
-        if resume and same and cur.progress % sector == 0 and cur.progress <= size:
-            self.rec = cur
-            self.done = cur.progress
-            reader = RegionReader(ld.staging, self.done)
-            mv = memoryview(ld.buf)
-            while True:
-                n = reader.readinto(ld.buf)
-                if not n:
-                    break
-                self.th.update(mv[:n])
-        else:
-            self.rec = ld.journal.append(downloading_record(cur, plan.seq, size, digest, comp))
-            self.done = 0
+        self.rec, self.done = resume_or_open(ld, cur, plan.seq, size, digest, comp, resume,
+                                             self.th)
         self.offset = 0
         self.pw = PageWriter(ld.staging, self.tail)
         self.tw = None

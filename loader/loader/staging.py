@@ -114,6 +114,24 @@ def begin(ld, envelope, checkpoint=True, resume=True):
     return st
 
 
+def resume_or_open(ld, cur, seq, size, digest, component, resume, h):
+    """Where a staging of the payload (size, digest) starts: cur itself when it is that
+    payload's DOWNLOADING record and resume is asked (its staged bytes, whole sectors, are
+    hashed into h again), else a new DOWNLOADING record at 0. Returns (record, offset)."""
+    same = (cur.component == component and cur.state == J.DOWNLOADING
+            and cur.version == seq and cur.size == size and cur.digest == digest)
+    if resume and same and cur.progress % ld.staging.sector == 0 and cur.progress <= size:
+        reader = RegionReader(ld.staging, cur.progress)
+        mv = memoryview(ld.buf)
+        while True:
+            n = reader.readinto(ld.buf)
+            if not n:
+                break
+            h.update(mv[:n])
+        return cur, cur.progress
+    return ld.journal.append(downloading_record(cur, seq, size, digest, component)), 0
+
+
 def downloading_record(cur, seq, size, digest, component=J.COMPONENT_APP):
     """The DOWNLOADING record that opens staging on top of the current record cur. When the
     running application is an unconfirmed trial (or cur's update already kept the backup), the
@@ -182,21 +200,8 @@ class Stager:
         if self._cp:
             self._cp = CHECKPOINT - CHECKPOINT % sector or sector
         self.h = hashlib.sha256()
-        same = (cur.component == comp and cur.state == J.DOWNLOADING
-                and cur.version == plan.seq and cur.size == size and cur.digest == digest)
-        if resume and same and cur.progress % sector == 0 and cur.progress <= size:
-            self.rec = cur
-            self.offset = cur.progress
-            reader = RegionReader(ld.staging, self.offset)
-            mv = memoryview(ld.buf)
-            while True:
-                n = reader.readinto(ld.buf)
-                if not n:
-                    break
-                self.h.update(mv[:n])
-        else:
-            self.rec = ld.journal.append(downloading_record(cur, plan.seq, size, digest, comp))
-            self.offset = 0
+        self.rec, self.offset = resume_or_open(ld, cur, plan.seq, size, digest, comp, resume,
+                                               self.h)
         self.w = PageWriter(ld.staging, self.offset)
         self._since = 0
         return self.offset
