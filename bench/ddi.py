@@ -6,6 +6,10 @@ in flight for ``SECONDS``, first with suture's own poll (HMAC-signed, counter, s
 of ``ACTIVE`` devices, then with the DDI base poll (``GET /DEFAULT/controller/v1/{id}``,
 ``Authorization: TargetToken``) of the same devices. Each device polls once before the
 measurement. The ratio of the two, measured in the same run, is the figure to watch.
+
+The peer: gooseBit (``bench/goosebit_peer.py``), with the same 10,000 devices registered (each
+polls once), then the same DDI base poll of the same ``ACTIVE`` devices by the same load
+generator (no token: gooseBit's default), measured after suture's in the same run.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from suture.scheduler.db import make_engine
 from suture.scheduler.ddi.tokens import token_hash
 from suture.scheduler.models import Device
 
+from bench import goosebit_peer
 from bench.scheduler import (
     ACTIVE,
     DEVICES,
     SECONDS,
     Poller,
     _device_ids,
+    _free_port,
     _operators,
     _poll_phase,
     _register,
@@ -42,12 +48,14 @@ def _token(device: str) -> str:
 class DdiPoller(Poller):
     """The same load generator, sending DDI base polls."""
 
-    def __init__(self, base: str, devices: list[str]) -> None:
+    def __init__(self, base: str, devices: list[str], *, tokens: bool = True) -> None:
         super().__init__(base, devices, scheduler=False)
+        self.tokens = tokens
 
     def _head(self, device: str, host: str, now: int) -> str:
-        return (f"GET /DEFAULT/controller/v1/{device} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: TargetToken {_token(device)}\r\n")
+        head = f"GET /DEFAULT/controller/v1/{device} HTTP/1.1\r\nHost: {host}\r\n"
+        return head + (f"Authorization: TargetToken {_token(device)}\r\n" if self.tokens
+                       else "")
 
 
 def _issue_tokens(db: Path, devices: list[str]) -> None:
@@ -88,8 +96,27 @@ def run() -> dict[str, Any]:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        peer_polls = _goosebit(tmp, everyone, active)
     out: dict[str, Any] = {"registered_devices": DEVICES, "polling_devices": ACTIVE}
     out.update(_figures("suture", suture_polls))
     out.update(_figures("ddi", ddi_polls))
+    out.update(_figures("goosebit_ddi", peer_polls))
     out["ddi_to_suture_poll_ratio"] = round(ddi_polls["rps"] / suture_polls["rps"], 3)
+    out["ddi_to_goosebit_ddi_ratio"] = round(ddi_polls["rps"] / peer_polls["rps"], 3)
     return out
+
+
+def _goosebit(tmp: Path, everyone: list[str], active: list[str]) -> dict[str, float]:
+    """gooseBit's DDI base polls/s: every device registered by its first poll, then the
+    measurement over the ``active`` ones."""
+    port = _free_port()
+    peer = goosebit_peer.serve(tmp, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(DdiPoller(base, everyone, tokens=False).run(600.0, once=True))
+        polls = DdiPoller(base, active, tokens=False)
+        asyncio.run(polls.run(120.0, once=True))
+        return asyncio.run(polls.run(SECONDS))
+    finally:
+        peer.terminate()
+        peer.wait(timeout=30)
