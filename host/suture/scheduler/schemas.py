@@ -98,11 +98,21 @@ class DevicePublic(DeviceBase):
     public_key: str | None = None
     #: The trust-store version per role the device last reported.
     trust_versions: dict[str, int] = Field(default_factory=dict)
+    #: ``mcu`` (suture's agent) or a Linux device's client speaking hawkBit DDI
+    #: (docs/ddi.md), its DDI tenant, and the attributes its configData sent.
+    kind: str = "mcu"
+    tenant: str = "DEFAULT"
+    attributes: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("public_key", mode="before")
     @classmethod
     def _hex_key(cls, value: object) -> object:
         return value.hex() if isinstance(value, bytes) else value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _no_attributes(cls, value: object) -> object:
+        return {} if value is None else value
 
 
 class DeviceCredential(BaseModel):

@@ -128,6 +128,10 @@ def test_config_data_puts_attributes_into_the_registry(world: World, api: Api) -
     _, events = device_service.get_device(world.session(), device_id=client.device_id)
     assert [e.detail["mode"] for e in events if e.kind == "attributes"] == [
         "merge", "merge", "remove", "replace"]
+    shown = api.client.get(f"/api/v1/devices/{client.device_id}", headers=api.op).json()
+    assert (shown["kind"], shown["tenant"], shown["attributes"]) == (
+        _device(world, client.device_id).kind, "DEFAULT", {"os": "bookworm"})
+    assert shown["kind"] != "mcu"
 
 
 def test_confirmation_base_maps_onto_busy(world: World, deployed: tuple[DdiClient, int]) -> None:
