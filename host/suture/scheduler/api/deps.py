@@ -91,7 +91,11 @@ CurrentOperator = Annotated[Principal, Depends(current_operator)]
 
 async def bounded_body(request: Request, state: StateDep) -> bytes:
     """The request body, refused with 413 past ``max_report_bytes`` (before reading it all)."""
-    limit = state.settings.max_report_bytes
+    return await read_bounded(request, state.settings.max_report_bytes)
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes (before reading it all)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise PayloadTooLargeError(f"body larger than {limit} bytes")

@@ -24,6 +24,7 @@ from suture.scheduler.api.deps import (
     SessionDep,
     StateDep,
     get_state,
+    read_bounded,
 )
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.operator_route import OperatorRoute, needs
@@ -32,7 +33,7 @@ from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
 from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.ddi import schemas, service
-from suture.scheduler.errors import InvalidInputError, PayloadTooLargeError
+from suture.scheduler.errors import InvalidInputError
 
 #: Where every DDI path starts (hawkBit's DDI API, version 1).
 _DDI_PATH: Final = re.compile(r"^/[^/]+/controller/v1/")
@@ -80,16 +81,8 @@ def _links(request: Request, tenant: str, controller_id: str) -> service.Links:
 
 async def _bounded_body(request: Request, state: StateDep) -> bytes:
     """The request body, refused with 413 past the DDI bound (before reading it all)."""
-    limit = body_limit(state.settings, request.url.path) or state.settings.max_report_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise PayloadTooLargeError(f"body larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"body larger than {limit} bytes")
-    return bytes(body)
+    return await read_bounded(
+        request, body_limit(state.settings, request.url.path) or state.settings.max_report_bytes)
 
 
 BoundedBody = Annotated[bytes, Depends(_bounded_body)]
