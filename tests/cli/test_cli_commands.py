@@ -22,7 +22,7 @@ CREATE = {"create", "add", "import", "publish", "issue", "keygen", "build", "ima
 # Commands that change or run something and print a line or a log, not a record.
 OTHER = {"sim", "gateway", "sever", "verify", "decrypt", "diff", "check", "deploy", "update",
          "decommission", "init", "serve", "login", "logout", "rotate", "busy", "recall", "abort",
-         "approve", "start", "pause", "resume", "export", "checkpoint", "roles", "disable",
+         "approve", "deny", "start", "pause", "resume", "export", "checkpoint", "roles", "disable",
          "enable", "password", "revoke", "remove", "attenuate", "restore", "grant", "set"}
 # Destructive: they ask first, refuse without a terminal unless --yes, and dry-run.
 DESTRUCTIVE = {("board", "decommission"), ("scheduler", "rollout", "abort"),

@@ -723,8 +723,55 @@ def rollout_create(
     _run(config, Permission.ROLLOUT_PLAN, go)
 
 
+ReasonOpt = Annotated[str, typer.Option(
+    "--reason", help="Why (kept with the decision and in the audit log; at most 1000 "
+                     "characters).")]
+
+
+def _rollout_decision(rollout_id: int, config: Path, as_json: bool,
+                      call: Callable[..., Any], reason: str) -> None:
+    from suture.scheduler.services import rollouts
+
+    def go(settings: Any, session: Session, me: Principal) -> Any:
+        ro = call(session, rollout_id=rollout_id, actor=me, now=_now(), reason=reason)
+        return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id)
+
+    state, status = _run(config, Permission.ROLLOUT_APPROVE, go)
+    if as_json:
+        emit_json(status.rollout.model_dump(mode="json"))
+        return
+    _out.print(f"rollout {rollout_id}: {state}; {len(status.rollout.approvals)} approval(s) of "
+               f"{status.rollout.required_approvals}"
+               + ("; denied" if status.rollout.denied else ""), highlight=False)
+
+
+@rollout_app.command("approve")
+def rollout_approve(rollout_id: Annotated[int, typer.Argument(help="Rollout id.")],
+                    reason: ReasonOpt = "", config: ConfigOpt = DEFAULT_CONFIG,
+                    as_json: JsonOpt = False) -> None:
+    """Approve a rollout (two distinct approvers, not its authors, for critical devices).
+
+    Refused while a denial of the rollout stands (change it, which clears the denial)."""
+    from suture.scheduler.services import rollouts
+
+    _rollout_decision(rollout_id, config, as_json, rollouts.approve_rollout, reason)
+
+
+@rollout_app.command("deny")
+def rollout_deny(rollout_id: Annotated[int, typer.Argument(help="Rollout id.")],
+                 reason: ReasonOpt, config: ConfigOpt = DEFAULT_CONFIG,
+                 as_json: JsonOpt = False) -> None:
+    """Deny a rollout, saying why (--reason is required).
+
+    The same approvers as for an approval may deny. Until the rollout is changed (which
+    clears the denial) or aborted, it is neither approved further nor started."""
+    from suture.scheduler.services import rollouts
+
+    _rollout_decision(rollout_id, config, as_json, rollouts.deny_rollout, reason)
+
+
 def _rollout_action(verb: str, call: Callable[..., Any], **extra: Any) -> Callable[..., None]:
-    need = Permission.ROLLOUT_APPROVE if verb == "approve" else Permission.ROLLOUT_OPERATE
+    need = Permission.ROLLOUT_OPERATE
 
     def command(rollout_id: Annotated[int, typer.Argument(help="Rollout id.")],
                 config: ConfigOpt = DEFAULT_CONFIG) -> None:
@@ -740,8 +787,6 @@ def _rollout_action(verb: str, call: Callable[..., Any], **extra: Any) -> Callab
             _print_held(status)
 
     command.__doc__ = {
-        "approve": "Approve a rollout (two distinct approvers, not its authors, for critical "
-                   "devices).",
         "start": "Start an approved rollout.",
         "pause": "Pause a running rollout: nothing new starts; trials finish.",
         "resume": "Resume a paused rollout.",
@@ -752,7 +797,7 @@ def _rollout_action(verb: str, call: Callable[..., Any], **extra: Any) -> Callab
 def _register_rollout_actions() -> None:
     from suture.scheduler.services import rollouts
 
-    for verb, call in (("approve", rollouts.approve_rollout), ("start", rollouts.start_rollout),
+    for verb, call in (("start", rollouts.start_rollout),
                        ("pause", rollouts.pause_rollout), ("resume", rollouts.resume_rollout)):
         rollout_app.command(verb)(_rollout_action(verb, call))
 

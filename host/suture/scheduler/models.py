@@ -314,6 +314,26 @@ class RolloutApproval(Base):
     #: SHA-256 of what was approved (release, targets, waves, policy): an approval counts only
     #: while the rollout still has this content.
     digest: Mapped[str] = mapped_column(String(64), default="")
+    #: Why the approver approved (optional, bounded by ``services/rollouts.MAX_REASON``).
+    reason: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+
+
+class RolloutDenial(Base):
+    """An approver's denial of a rollout as it was (``digest``): while it stands (not cleared)
+    the rollout is neither approved further nor started. A change of the rollout's content
+    clears it; the record stays, with who cleared it and when."""
+
+    __tablename__ = "rollout_denials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    cleared_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cleared_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RolloutDevice(Base):

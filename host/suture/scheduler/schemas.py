@@ -272,6 +272,42 @@ class AbortRequest(_Strict):
     revert: bool = False
 
 
+#: Longest reason an approval or a denial carries, in characters.
+MAX_REASON = 1000
+
+
+class ApprovalRequest(_Strict):
+    """An approval, with why (optional)."""
+
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON)] = ""
+
+
+class DenialRequest(_Strict):
+    """A denial, with why (required: what must change for the approver to approve)."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON)]
+
+
+class ApprovalPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    operator: str
+    at: int
+    reason: str
+
+
+class DenialPublic(BaseModel):
+    """A denial; it stands while ``cleared_at`` is None (a change of the rollout clears it)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    operator: str
+    at: int
+    reason: str
+    cleared_at: int | None = None
+    cleared_by: str | None = None
+
+
 class WaveStatus(BaseModel):
     wave: int
     size: int
@@ -303,6 +339,11 @@ class RolloutPublic(BaseModel):
     target_count: int
     required_approvals: int
     approvals: list[str] = Field(default_factory=list)
+    #: The approvals with when and why.
+    approval_reasons: list[ApprovalPublic] = Field(default_factory=list)
+    #: Every denial, oldest first; ``denied`` while one stands.
+    denials: list[DenialPublic] = Field(default_factory=list)
+    denied: bool = False
     #: Who created or changed the rollout: none of them counts as its approver.
     authors: list[str] = Field(default_factory=list)
     #: The vendor's verdict on a rollout of a vendor's release (``services/vendor_grants``).

@@ -1,4 +1,5 @@
-"""Rollouts: create (plan), approve, start, pause, resume, abort (with revert), advance, status.
+"""Rollouts: create (plan), approve, deny, start, pause, resume, abort (with revert), advance,
+status.
 
 ``advance`` is run by every scheduler node on a timer. It locks each running rollout with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two nodes never advance the same rollout
@@ -16,6 +17,11 @@ Approvals (``policies/approval.py``) are counted when they matter: at start, at 
 before a wave that holds a device of criticality ``TWO_PERSON_CRITICALITY`` opens, from the
 devices' criticality at that moment. An approval binds to the rollout's content (``digest``):
 a change of targets or policy (``update_rollout``) resets the approvals.
+
+An approver may deny a rollout instead, with a reason (``deny_rollout``). The denial binds to
+the rollout's content like an approval: while it stands the rollout is neither approved further
+nor started nor resumed. A change of its content (``update_rollout``) clears it (the record
+stays); an abort withdraws the rollout.
 """
 
 from __future__ import annotations
@@ -46,12 +52,16 @@ from suture.scheduler.models import (
     Release,
     Rollout,
     RolloutApproval,
+    RolloutDenial,
     RolloutDevice,
     RolloutState,
 )
 from suture.scheduler.policies import approval, thresholds, timeouts, waves, windows
 from suture.scheduler.schemas import (
     HELD_SHOWN,
+    MAX_REASON,
+    ApprovalPublic,
+    DenialPublic,
     HeldDevice,
     RolloutCreate,
     RolloutPublic,
@@ -79,6 +89,20 @@ _NAMED = 10
 _BEFORE_START = (RolloutState.AWAITING_APPROVAL, RolloutState.APPROVED)
 _APPROVABLE = (*_BEFORE_START, RolloutState.PAUSED)
 _TARGET_FIELDS = frozenset({"target_groups", "target_filter", "waves", "order", "download_only"})
+
+
+def check_reason(reason: str, *, required: bool) -> str:
+    """The reason of an approval or denial, trimmed: at most ``MAX_REASON`` characters, no
+    control characters but line breaks and tabs, not empty when ``required``."""
+    text = reason.strip()
+    if required and not text:
+        raise InvalidInputError("a denial needs a reason: say what must change")
+    if len(text) > MAX_REASON:
+        raise InvalidInputError(f"the reason is {len(text)} characters long; at most "
+                                f"{MAX_REASON}")
+    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in text):
+        raise InvalidInputError("the reason holds control characters")
+    return text
 
 
 def _check_spec(spec: RolloutCreate) -> None:
@@ -197,20 +221,43 @@ def tally_approvals(session: Session, rollout: Rollout, *, wave: int | None = No
     return result, max_crit
 
 
+def standing_denial(session: Session, rollout_id: int) -> RolloutDenial | None:
+    """Inside the caller's transaction: the rollout's denial that stands (the latest not
+    cleared), if any."""
+    return session.execute(
+        select(RolloutDenial).where(RolloutDenial.rollout_id == rollout_id,
+                                    RolloutDenial.cleared_at.is_(None))
+        .order_by(RolloutDenial.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def _denied_text(rollout_id: int, denial: RolloutDenial) -> str:
+    return (f"rollout {rollout_id} was denied by {denial.operator}: {denial.reason} "
+            f"(change it, which clears the denial, or abort it)")
+
+
+def _check_approver(rollout: Rollout, actor: Principal, verb: str) -> None:
+    if rollout.state not in _APPROVABLE:
+        raise ConflictError(f"rollout {rollout.id} is {rollout.state}; approvals and denials "
+                            f"are given while it awaits approval, is approved or paused")
+    if actor.name in set(rollout.authors or ()) | {rollout.created_by}:
+        raise ForbiddenError(f"{actor.name} created or changed rollout {rollout.id}: "
+                             f"another approver must {verb} it")
+
+
 def approve_rollout(session: Session, *, rollout_id: int, actor: Principal,
-                    now: int) -> Rollout:
-    """Record ``actor``'s approval of the rollout as it is now. Only an approver who neither
-    created nor changed the rollout may approve; the rollout is ``approved`` once the approvals
-    that count reach what its devices' criticality needs (checked again at start)."""
+                    now: int, reason: str = "") -> Rollout:
+    """Record ``actor``'s approval of the rollout as it is now, with an optional ``reason``.
+    Only an approver who neither created nor changed the rollout may approve, and not while a
+    denial stands; the rollout is ``approved`` once the approvals that count reach what its
+    devices' criticality needs (checked again at start)."""
     require(actor, Permission.ROLLOUT_APPROVE)
+    reason = check_reason(reason, required=False)
     with session.begin():
         rollout = _locked(session, rollout_id)
-        if rollout.state not in _APPROVABLE:
-            raise ConflictError(f"rollout {rollout_id} is {rollout.state}; approvals are given "
-                                f"while it awaits approval, is approved or paused")
-        if actor.name in set(rollout.authors or ()) | {rollout.created_by}:
-            raise ForbiddenError(f"{actor.name} created or changed rollout {rollout_id}: "
-                                 "another approver must approve it")
+        _check_approver(rollout, actor, "approve")
+        denial = standing_denial(session, rollout_id)
+        if denial is not None:
+            raise ConflictError(_denied_text(rollout_id, denial))
         digest = approval_digest(session, rollout)
         mine = session.get(RolloutApproval, (rollout_id, actor.name))
         if mine is not None and mine.digest == digest:
@@ -219,9 +266,9 @@ def approve_rollout(session: Session, *, rollout_id: int, actor: Principal,
                 f"{rollout.required_approvals} distinct approvers must approve")
         if mine is None:
             session.add(RolloutApproval(rollout_id=rollout_id, operator=actor.name, at=now,
-                                        digest=digest))
+                                        digest=digest, reason=reason))
         else:
-            mine.at, mine.digest = now, digest
+            mine.at, mine.digest, mine.reason = now, digest, reason
         session.flush()
         result, max_crit = tally_approvals(session, rollout)
         rollout.required_approvals = result.required
@@ -231,7 +278,34 @@ def approve_rollout(session: Session, *, rollout_id: int, actor: Principal,
                      subject=f"rollout:{rollout_id}",
                      detail={"approvals": result.counted, "required": result.required,
                              "max_criticality": max_crit, "digest": digest,
-                             "state": rollout.state})
+                             "state": rollout.state, "reason": reason})
+    return rollout
+
+
+def deny_rollout(session: Session, *, rollout_id: int, actor: Principal, now: int,
+                 reason: str) -> Rollout:
+    """Record ``actor``'s denial of the rollout as it is now, with its (required) ``reason``.
+    The same approvers as for an approval may deny. An approved rollout goes back to awaiting
+    approval; until the rollout's content changes (``update_rollout``) or it is aborted, it is
+    neither approved further nor started nor resumed."""
+    require(actor, Permission.ROLLOUT_APPROVE)
+    reason = check_reason(reason, required=True)
+    with session.begin():
+        rollout = _locked(session, rollout_id)
+        _check_approver(rollout, actor, "deny")
+        denial = standing_denial(session, rollout_id)
+        if denial is not None:
+            raise ConflictError(f"rollout {rollout_id} is already denied by {denial.operator}: "
+                                f"{denial.reason}")
+        digest = approval_digest(session, rollout)
+        session.add(RolloutDenial(rollout_id=rollout_id, operator=actor.name, at=now,
+                                  reason=reason, digest=digest))
+        if rollout.state == RolloutState.APPROVED:
+            rollout.state = RolloutState.AWAITING_APPROVAL.value
+        rollout.status_reason = f"denied by {actor.name}: {reason}"
+        audit.append(session, at=now, actor=actor.name, action="rollout.deny",
+                     subject=f"rollout:{rollout_id}",
+                     detail={"reason": reason, "digest": digest, "state": rollout.state})
     return rollout
 
 
@@ -248,6 +322,9 @@ def _transition(session: Session, *, rollout_id: int, actor: Principal, now: int
             need = " or ".join(s.value for s in allowed)
             raise ConflictError(f"rollout {rollout_id} is {rollout.state}; {action} needs {need}")
         detail: dict[str, Any] = {"state": to.value}
+        denial = standing_denial(session, rollout_id) if to == RolloutState.RUNNING else None
+        if denial is not None:
+            raise ConflictError(_denied_text(rollout_id, denial))
         if to == RolloutState.RUNNING:
             result, max_crit = tally_approvals(session, rollout)
             rollout.required_approvals = result.required
@@ -369,6 +446,12 @@ def update_rollout(session: Session, *, rollout_id: int, change: RolloutUpdate,
             rollout.required_approvals = result.required
             rollout.status_reason = f"changed by {actor.name}: approvals reset"
             detail.update(approvals_reset=reset, required=result.required)
+            denial = standing_denial(session, rollout.id)
+            if denial is not None:
+                denial.cleared_at, denial.cleared_by = now, actor.name
+                rollout.status_reason = (f"changed by {actor.name}: approvals reset, the "
+                                         f"denial by {denial.operator} cleared")
+                detail.update(denial_cleared=denial.operator)
         audit.append(session, at=now, actor=actor.name, action="rollout.update",
                      subject=f"rollout:{rollout_id}", detail=detail)
     return rollout
@@ -619,12 +702,17 @@ def list_rollouts(session: Session) -> list[RolloutPublic]:
 
 
 def _public(session: Session, rollout: Rollout) -> RolloutPublic:
-    approvers = session.execute(
-        select(RolloutApproval.operator).where(RolloutApproval.rollout_id == rollout.id)
+    given = session.execute(
+        select(RolloutApproval).where(RolloutApproval.rollout_id == rollout.id)
         .order_by(RolloutApproval.at, RolloutApproval.operator)
     ).scalars().all()
     public = RolloutPublic.model_validate(rollout)
-    public.approvals = list(approvers)
+    public.approvals = [a.operator for a in given]
+    public.approval_reasons = [ApprovalPublic.model_validate(a) for a in given]
+    public.denials = [DenialPublic.model_validate(d) for d in session.execute(
+        select(RolloutDenial).where(RolloutDenial.rollout_id == rollout.id)
+        .order_by(RolloutDenial.id)).scalars()]
+    public.denied = any(d.cleared_at is None for d in public.denials)
     public.vendor = vendor_grants.public_verdict(session, rollout)
     return public
 

@@ -15,6 +15,8 @@ from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission
 from suture.scheduler.schemas import (
     AbortRequest,
+    ApprovalRequest,
+    DenialRequest,
     RolloutCreate,
     RolloutPublic,
     RolloutStatus,
@@ -63,9 +65,23 @@ def _status(session: SessionDep, rollout_id: RolloutIdPath) -> RolloutStatus:
 
 @router.post("/{rollout_id}/approve", response_model=RolloutStatus,
              **needs(Permission.ROLLOUT_APPROVE))
-def approve(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
-            ) -> RolloutStatus:
-    rollouts.approve_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
+def approve(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep,
+            body: ApprovalRequest | None = None) -> RolloutStatus:
+    """Approve the rollout as it is now, with an optional reason (audited). Refused while a
+    denial stands."""
+    rollouts.approve_rollout(session, rollout_id=rollout_id, actor=operator, now=now,
+                             reason=body.reason if body else "")
+    return _status(session, rollout_id)
+
+
+@router.post("/{rollout_id}/deny", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_APPROVE))
+def deny(rollout_id: RolloutIdPath, body: DenialRequest, session: SessionDep,
+         operator: CurrentOperator, now: NowDep) -> RolloutStatus:
+    """Deny the rollout as it is now, with a reason (audited): it is neither approved further
+    nor started until it is changed (which clears the denial) or aborted."""
+    rollouts.deny_rollout(session, rollout_id=rollout_id, actor=operator, now=now,
+                          reason=body.reason)
     return _status(session, rollout_id)
 
 
