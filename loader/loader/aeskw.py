@@ -4,7 +4,7 @@
 # `cryptography` (tests/loader/test_suit_ext_device.py).
 import cryptolib
 
-from loader.errors import SignatureError, SuitError, SuitUnsupported
+from loader.errors import EncryptionUnsupported, KeyUnwrapError, SuitError
 
 _ECB = 1
 _IV = b"\xa6" * 8
@@ -12,7 +12,7 @@ _IV = b"\xa6" * 8
 
 def _check_key(key):
     if len(key) == 24:
-        raise SuitUnsupported("AES-192: cryptolib has AES-128 and AES-256 only")
+        raise EncryptionUnsupported("AES-192: cryptolib has AES-128 and AES-256 only")
     if len(key) not in (16, 32):
         raise SuitError("AES key of %d bytes" % len(key))
 
@@ -32,7 +32,7 @@ def _eq(a, b):
 
 
 def unwrap(kek, wrapped):
-    """The key wrapped in `wrapped`; SignatureError when the integrity check fails (not the
+    """The key wrapped in `wrapped`; KeyUnwrapError when the integrity check fails (not the
     KEK it was wrapped with, or altered)."""
     _check_key(kek)
     if len(wrapped) % 8 or len(wrapped) < 24:
@@ -47,7 +47,7 @@ def unwrap(kek, wrapped):
             a = b[:8]
             r[i - 1] = b[8:]
     if not _eq(a, _IV):
-        raise SignatureError("AES key unwrap: integrity check failed (not this KEK)")
+        raise KeyUnwrapError("AES key unwrap: integrity check failed (not this KEK)")
     return b"".join(r)
 
 

@@ -169,6 +169,29 @@ class TrustRollbackError(TrustStoreError):
     code = 71
 
 
+class KeyUnwrapError(SuitError):
+    """An encrypted payload that none of the device's provisioned keys opens: no recipient of
+    its SUIT_Encryption_Info is for a key the device has, or the AES key unwrap's integrity
+    check fails (a wrong KEK). Refused before anything is installed."""
+
+    code = 80
+
+
+class EncryptionUnsupported(SuitUnsupported):
+    """An encrypted payload whose content encryption or key distribution the device does not
+    implement (the loader has A128KW/A256KW and ECDH-ES+A128KW/A256KW, A128CTR/A256CTR and
+    A128GCM/A256GCM; cryptolib has no AES-192)."""
+
+    code = 81
+
+
+class TagMismatchError(DigestError):
+    """The AES-GCM authentication tag of an encrypted payload does not verify: the ciphertext
+    or its encryption info was altered. Checked before STAGED, so nothing is installed."""
+
+    code = 82
+
+
 class PowerCut(BaseException):
     """The simulated supply failed. Derives from BaseException so that no handler in the loader
     catches it; the simulator's entry point turns it into the exit status 99."""

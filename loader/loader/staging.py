@@ -29,15 +29,34 @@ from loader.errors import (
 from loader.flash import PageWriter, RegionReader
 from loader.journal import Record
 
+P_SOURCE_COMPONENT = const(22)
 CHECKPOINT = const(32768)  # journal the resume point about every this many bytes
 # The SUIT component identifiers this device installs, and the journal's component for each.
 COMPONENTS = {b"app": J.COMPONENT_APP, b"loader": J.COMPONENT_LOADER}
 
 
+def encrypted_source(plan):
+    """The component that receives the ciphertext of an encrypted release, or None for a
+    plain one. suture's host builds an encrypted release as the draft's "fetch + copy"
+    (docs/formats/suit-encryption.md): the image's component, with the SUIT_Encryption_Info
+    and source-component set, and a second one, its identifier followed by 'encrypted', with
+    the ciphertext's digest and size."""
+    comps = plan.components
+    if len(comps) != 2 or comps[0].encryption_info() is None:
+        return None
+    src = comps[1]
+    if comps[0].params.get(P_SOURCE_COMPONENT) != 1 or len(src.id) != len(comps[0].id) + 1 \
+            or src.id[:-1] != comps[0].id or src.id[-1] != b"encrypted":
+        raise SuitError("an encrypted component whose ciphertext component is not its own")
+    return src
+
+
 def component_of(plan):
-    """The journal component a verified plan installs: its one component's identifier."""
+    """The journal component a verified plan installs: its one component's identifier (the
+    image's, not the ciphertext's, for an encrypted release)."""
     ident = plan.components[0].id
-    if len(plan.components) != 1 or len(ident) != 1 or ident[0] not in COMPONENTS:
+    n = 2 if encrypted_source(plan) is not None else 1
+    if len(plan.components) != n or len(ident) != 1 or ident[0] not in COMPONENTS:
         raise LoaderImageError("the release is for a component this device does not have")
     return COMPONENTS[ident[0]]
 
@@ -106,12 +125,23 @@ def begin(ld, envelope, checkpoint=True, resume=True):
         checked = check(ld, envelope)
     except MemoryError:
         st.out_of_memory()
-    if checked[1].components[0].delta() is not None:
-        from loader.delta import DeltaStager
-
-        st = DeltaStager(ld, checkpoint)
+    st = _stager_for(ld, checked, st, checkpoint)
     st.open(checked, resume)
     return st
+
+
+def _stager_for(ld, checked, plain, checkpoint):
+    """The stager of a verified release: a delta's, an encrypted payload's, or plain."""
+    plan = checked[1]
+    if plan.components[0].delta() is not None:
+        from loader.delta import DeltaStager
+
+        return DeltaStager(ld, checkpoint)
+    if encrypted_source(plan) is not None:
+        from loader.encrypted import EncryptedStager
+
+        return EncryptedStager(ld, checkpoint)
+    return plain
 
 
 def resume_or_open(ld, cur, seq, size, digest, component, resume, h):
@@ -166,6 +196,7 @@ class Stager:
         self.w = None
         self._since = 0
         self._cp = CHECKPOINT if checkpoint else 0
+        self.decrypted = False  # what write() gets is plaintext an EncryptedStager decrypted
 
     def begin(self, envelope, resume=True):
         """Verify the envelope for this device; open (or, with resume, continue) the
@@ -189,8 +220,10 @@ class Stager:
     def _open(self, checked, resume):
         ld = self.ld
         cur, plan, size, digest, comp = checked
-        if plan.components[0].delta() is not None:
-            raise SuitUnsupported("a delta payload: open its staging with staging.begin()")
+        if plan.components[0].delta() is not None or (
+                not self.decrypted and encrypted_source(plan) is not None):
+            raise SuitUnsupported("a delta or encrypted payload: open its staging with "
+                                  "staging.begin()")
         self.plan = plan
         self.size = size
         self.digest = digest
@@ -261,6 +294,8 @@ class Stager:
         self.ld.fail(self.rec, err.code)
         raise err
 
+    refuse = _fail  # FAILED with err's code, and err raised: for a stager built on this one
+
     def out_of_memory(self):
         """The heap ran out while this update was verified or staged: MemoryShortError, and the
         update's DOWNLOADING record (once opened) is FAILED. Nothing else changes."""
@@ -291,13 +326,12 @@ def stage(ld, envelope, stream, install=True):
     try:
         checked = check(ld, envelope)
         if checked[1].components[0].delta() is not None:
-            from loader.delta import DeltaStager
-
             # a patch always comes from its start; its segments are journaled, so staging it
             # again after a reset skips those already applied
-            st = DeltaStager(ld, checkpoint=True)
+            st = _stager_for(ld, checked, st, True)
             st.open(checked, resume=True)
         else:
+            st = _stager_for(ld, checked, st, False)
             st.open(checked, resume=False)
         buf = ld.buf
         mv = memoryview(buf)

@@ -62,6 +62,7 @@ P_CLASS = const(2)
 P_DIGEST = const(3)
 P_SLOT = const(5)
 P_SIZE = const(14)
+P_ENCRYPTION_INFO = const(19)
 P_CONTENT = const(18)
 P_URI = const(21)
 P_SOURCE = const(22)
@@ -93,6 +94,14 @@ class Component:
 
     def size(self):
         return self.params.get(P_SIZE)
+
+    def encryption_info(self):
+        """The SUIT_Encryption_Info (bstr-wrapped COSE_Encrypt) of an encrypted component, or
+        None."""
+        info = self.params.get(P_ENCRYPTION_INFO)
+        if info is not None and not isinstance(info, bytes):
+            raise SuitError("encryption-info is not a byte string")
+        return info
 
     def delta(self):
         """(source digest, source size, patch digest, patch size) when the payload is a delta

@@ -7,8 +7,8 @@
 # keys: a list of (kind, kid, key): ("kw", kid or None, KEK bytes) or ("ecdh", kid or None, d as
 # an int). A key with a kid only tries recipients with the same kid or none. Provisioning and
 # rotating them (NVM records per device or group) is the caller's.
-from loader import aeskw, aesstream, cbor, ecdh_p256, mac0
-from loader.errors import SignatureError, SuitError, SuitUnsupported
+from loader import aeskw, aesstream, cbor
+from loader.errors import EncryptionUnsupported, KeyUnwrapError, SuitError
 
 TAG_ENCRYPT = 96
 _GCM = {1: 16, 2: 24, 3: 32}
@@ -36,11 +36,20 @@ def _headers(protected, unprotected):
     if not isinstance(hdr, dict):
         raise SuitError("COSE protected header is not a map")
     if 2 in hdr:
-        raise SuitUnsupported("COSE_Encrypt with critical headers")
+        raise EncryptionUnsupported("COSE_Encrypt with critical headers")
     alg = hdr.get(1)
     if alg is None:
         alg = unprotected.get(1)
     return hdr, alg
+
+
+def _recipient_alg(recipient):
+    if not isinstance(recipient, list) or len(recipient) != 3:
+        return None
+    try:
+        return _headers(recipient[0], recipient[1])[1]
+    except SuitError:
+        return None
 
 
 def _unwrap(recipient, keys):
@@ -60,17 +69,19 @@ def _unwrap(recipient, keys):
             if ralg in _ECDH and kind == "ecdh":
                 epk = runprot.get(-1)
                 if not isinstance(epk, dict) or epk.get(1) != 2 or epk.get(-1) != 1:
-                    raise SuitUnsupported("ECDH-ES ephemeral key is not EC2 on P-256")
+                    raise EncryptionUnsupported("ECDH-ES ephemeral key is not EC2 on P-256")
                 x, y = epk.get(-2), epk.get(-3)
                 if not isinstance(x, bytes) or not isinstance(y, bytes) or \
                         len(x) != 32 or len(y) != 32:
                     raise SuitError("ECDH-ES ephemeral key coordinates")
+                from loader import ecdh_p256, mac0  # only for an ECDH-ES recipient
+
                 secret = ecdh_p256.shared_secret(key, int.from_bytes(x, "big"),
                                                  int.from_bytes(y, "big"))
                 kw = _ECDH[ralg]
                 kek = mac0.hkdf_sha256(secret, kdf_context(kw, rprot), _KW[kw])
                 return aeskw.unwrap(kek, wrapped)
-        except SignatureError:
+        except KeyUnwrapError:
             continue
     return None
 
@@ -92,19 +103,23 @@ def open_payload(info_bytes, keys, offset=0, state=None):
     if alg in _CTR and protected:
         raise SuitError("AES-CTR with a protected header")
     if alg not in _GCM and alg not in _CTR:
-        raise SuitUnsupported("content encryption %r" % (alg,))
+        raise EncryptionUnsupported("content encryption %r" % (alg,))
     iv = unprotected.get(5)
     if not isinstance(iv, bytes):
         raise SuitError("COSE_Encrypt has no IV")
     if not isinstance(recipients, list) or not recipients:
         raise SuitError("COSE_Encrypt has no recipient")
     cek = None
+    known = False
     for r in recipients:
+        known = known or _recipient_alg(r) in _KW or _recipient_alg(r) in _ECDH
         cek = _unwrap(r, keys)
         if cek is not None:
             break
     if cek is None:
-        raise SignatureError("no provisioned key opens a recipient of the encryption info")
+        if not known:
+            raise EncryptionUnsupported("no recipient uses A128KW/A256KW or ECDH-ES+AES-KW")
+        raise KeyUnwrapError("no provisioned key opens a recipient of the encryption info")
     if alg in _GCM:
         if len(cek) != _GCM[alg]:
             raise SuitError("CEK of %d bytes" % len(cek))

@@ -40,6 +40,9 @@ NET_LINK = "net.link"
 NET_CA = "net.ca"
 MAX_CA_SIZE = 512  # an NVM record's largest value
 DEV_TREE = "dev.tree"
+ENC_KEYS = "enc.keys"
+ENC_KIND_KEK = 1  # an AES key-encryption key (A128KW: 16 bytes, A256KW: 32 bytes)
+ENC_KIND_ECDH = 2  # a P-256 private key for ECDH-ES+AES-KW (32 bytes big-endian)
 
 RECORDS: tuple[IdentityRecord, ...] = (
     IdentityRecord(ID_DEVICE, "the device id the scheduler knows it by", "UTF-8 text", "agent"),
@@ -58,6 +61,9 @@ RECORDS: tuple[IdentityRecord, ...] = (
                    "DER X.509 certificate, at most 512 bytes", "agent"),
     IdentityRecord(DEV_TREE, "the application tree a developer deployed (kept across reverts)",
                    "SHA-256 of the tree (32 bytes)", "loader"),
+    IdentityRecord(ENC_KEYS, "the keys that open encrypted payloads (per device or group)",
+                   "entries: kind (1: AES KEK, 2: P-256 scalar), kid length, kid, key length, "
+                   "key (1-byte lengths)", "loader"),
 )
 
 
@@ -89,3 +95,25 @@ def enrolment(*, device_id: str, credential: bytes, scheduler_url: str,
     if tls_ca is not None:
         records[NET_CA] = tls_ca
     return records
+
+
+def encryption_keys(entries: Sequence[tuple[int, bytes, bytes]]) -> bytes:
+    """The ``enc.keys`` record of ``entries`` (kind, kid, key): AES key-encryption keys
+    (:data:`ENC_KIND_KEK`, 16 or 32 bytes) and P-256 private keys (:data:`ENC_KIND_ECDH`, the
+    32-byte big-endian scalar). A rotation writes the record again with the new key first and
+    the old one kept until every release encrypted for it is installed."""
+    out = bytearray()
+    for kind, kid, key in entries:
+        if kind == ENC_KIND_KEK and len(key) not in (16, 32):
+            raise EnrolmentError("a key-encryption key is 16 (A128KW) or 32 (A256KW) bytes")
+        if kind == ENC_KIND_ECDH and len(key) != 32:
+            raise EnrolmentError("a P-256 decryption key is its 32-byte scalar")
+        if kind not in (ENC_KIND_KEK, ENC_KIND_ECDH):
+            raise EnrolmentError(f"decryption key kind {kind}: 1 (AES KEK) or 2 (P-256)")
+        if len(kid) > 255:
+            raise EnrolmentError("a key id is at most 255 bytes")
+        out += bytes((kind, len(kid))) + kid + bytes((len(key),)) + key
+    if len(out) > MAX_CA_SIZE:
+        raise EnrolmentError(f"the decryption keys take {len(out)} bytes; an NVM record holds "
+                             f"{MAX_CA_SIZE}")
+    return bytes(out)

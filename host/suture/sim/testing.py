@@ -9,12 +9,14 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from suture import keys, suit
 from suture.bundle import build_bundle
+from suture.cose.encrypt import RecipientKey
 from suture.keys import PrivateKey
 from suture.sim.board import BoardGeometry
 from suture.sim.device import DeviceIdentity, SimBoard, SimDevice
@@ -66,6 +68,33 @@ def sign_payload(
             (Path(tmp) / "sbom.json").write_bytes(sbom)
             description["sbom"] = "sbom.json"
         return suit.create_envelope(description, key, base_dir=Path(tmp))
+
+
+def encrypt_payload(
+    payload: bytes,
+    sequence_number: int,
+    key: PrivateKey,
+    recipients: Sequence[RecipientKey],
+    *,
+    alg: str = "A128GCM",
+    uri: str = "https://updates.example/app.bundle",
+    component: str = "app",
+) -> tuple[bytes, bytes]:
+    """A signed SUIT envelope for ``payload`` encrypted with ``alg`` (A128GCM, A256GCM,
+    A128CTR, A256CTR) for ``recipients`` (key-encryption keys, device public keys), in the
+    shape the device stages (docs/formats/suit-encryption.md), and the ciphertext to serve."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "app.bundle").write_bytes(payload)
+        description: dict[str, object] = {
+            "sequence-number": sequence_number,
+            "vendor-id": str(VENDOR_ID),
+            "class-id": str(CLASS_ID),
+            "components": [{"id": [component], "file": "app.bundle", "uri": uri,
+                            "encryption": alg}],
+        }
+        release = suit.create_release(description, key, base_dir=Path(tmp),
+                                      recipients=recipients)
+    return release.envelope, release.encrypted_payloads[uri]
 
 
 def identity_for(*public_keys: bytes, max_trial_boots: int = 3) -> DeviceIdentity:
