@@ -265,6 +265,23 @@ class Delta(Base):
     imported_by: Mapped[str] = mapped_column(String(64))
 
 
+class DeltaFailure(Base):
+    """A device's report that a delta of a release failed (a wrong source, a corrupt patch, a
+    target digest that does not match, any refusal): from then on that device is served the
+    release's full payload, never a delta of it again (services/deltas.py)."""
+
+    __tablename__ = "delta_failures"
+
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)
+    delta_id: Mapped[int] = mapped_column(ForeignKey("deltas.id"), index=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    #: The device's error code (docs/formats/error-codes.md), absent when it sent none.
+    error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
 class Rollout(Base):
     __tablename__ = "rollouts"
 

@@ -6,7 +6,9 @@ manifest has the release's sequence number, component and image digest, and name
 image by digest in a condition the device checks before it writes anything. The scheduler
 knows each device's installed release of each component from its reports, hence that
 release's image digest: a device whose installed image is a delta's source gets the delta, any
-other the full payload.
+other the full payload. A device that reports a failure while it is served a delta (a wrong
+source, a corrupt patch, a target digest that does not match, any refusal) is recorded
+(``DeltaFailure``) and served the release's full payload from then on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from suture.keys import PublicKey
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import ConflictError, NotFoundError, ReleaseVerificationError
-from suture.scheduler.models import Delta, Device, Release
+from suture.scheduler.models import Delta, DeltaFailure, Device, Release
 from suture.scheduler.schedule_doc import Artifact
 from suture.scheduler.services import audit, releases
 from suture.scheduler.services.blobs import BlobRef, blob_ref, put_blob
@@ -116,9 +118,12 @@ def import_delta(
 
 def delta_for(session: Session, device: Device, release: Release) -> Delta | None:
     """The delta of ``release`` from the image the device has installed, if there is one: its
-    installed release of the component (as it last reported it) has the delta's source image."""
+    installed release of the component (as it last reported it) has the delta's source image,
+    and no delta of this release failed on this device."""
     installed = (device.installed or {}).get(release.component)
     if installed is None:
+        return None
+    if session.get(DeltaFailure, (device.id, release.id)) is not None:
         return None
     source = session.execute(
         select(Release.payload_digest).where(
@@ -130,6 +135,22 @@ def delta_for(session: Session, device: Device, release: Release) -> Delta | Non
     return session.execute(
         select(Delta).where(Delta.release_id == release.id, Delta.source_digest == source)
     ).scalar_one_or_none()
+
+
+def record_failure(session: Session, device: Device, release: Release, *, now: int,
+                   error_code: int | None, detail: str) -> DeltaFailure | None:
+    """In the caller's transaction: the device reports a failure of ``release`` while it is
+    served a delta of it. Records it (the device gets the full payload from now on) and
+    returns the record; ``None`` when the device is not served a delta of the release (the
+    failure is the full payload's)."""
+    delta = delta_for(session, device, release)
+    if delta is None:
+        return None
+    failure = DeltaFailure(device_id=device.id, release_id=release.id, delta_id=delta.id,
+                           at=now, error_code=error_code, detail=detail)
+    session.add(failure)
+    session.flush()
+    return failure
 
 
 def choose(session: Session, device: Device, release: Release, artifact: Artifact,

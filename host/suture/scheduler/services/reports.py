@@ -25,7 +25,7 @@ from suture.scheduler.models import (
 )
 from suture.scheduler.policies import timeouts
 from suture.scheduler.schemas import ReportError, ReportIn
-from suture.scheduler.services import audit, planning
+from suture.scheduler.services import audit, deltas, planning
 from suture.scheduler.services.devices import (
     DeviceProof,
     check_device_signature,
@@ -40,6 +40,9 @@ _FORWARD = {
     DeviceState.INSTALLING: EntryState.INSTALLING,
     DeviceState.TRIAL: EntryState.TRIAL,
 }
+#: Entry states in which a delta is downloaded and applied: a failure there falls back to the
+#: full payload when it was a delta's.
+_STAGING = (EntryState.PENDING, EntryState.DOWNLOADING)
 _ORDER = [EntryState.PENDING, EntryState.DOWNLOADING, EntryState.STAGED, EntryState.INSTALLING,
           EntryState.TRIAL]
 #: The agent's answer to a revert when there is no trial: the version was confirmed and its
@@ -126,6 +129,9 @@ def _move_entry(session: Session, device: Device, report: ReportIn, now: int) ->
                             f"#{installed.get(step.component, 0)}, not #{step.sequence_number}")
         else:
             planning.replan_entry(session, entry, installed, release, now)
+    elif state == DeviceState.FAILED and current in _STAGING \
+            and _delta_failed(session, device, entry, report, now):
+        entry.state = EntryState.PENDING.value
     elif state == DeviceState.FAILED and current not in (EntryState.SUCCEEDED,):
         entry.state = EntryState.FAILED.value
         entry.detail = (_error_text(report.error) if report.error else "device reported failure")
@@ -136,6 +142,27 @@ def _move_entry(session: Session, device: Device, report: ReportIn, now: int) ->
         entry.updated_at = now
         return f"{before} -> {entry.state}"
     return ""
+
+
+def _delta_failed(session: Session, device: Device, entry: RolloutDevice, report: ReportIn,
+                  now: int) -> bool:
+    """A failure while the device is served a delta of the entry's step: recorded, and the
+    step starts again with the release's full payload (services/deltas.py). The decision
+    (download this step) stays the same but its artifact changes, so the schedule is signed
+    again. False when no delta was served: the failure is the full payload's."""
+    step = session.get(Release, entry.step_release_id) if entry.step_release_id else None
+    if step is None:
+        return False
+    error = report.error
+    why = _error_text(error) if error is not None else "device reported failure"
+    failure = deltas.record_failure(session, device, step, now=now,
+                                    error_code=error.code if error is not None else None,
+                                    detail=why)
+    if failure is None:
+        return False
+    entry.detail = f"delta {failure.delta_id} failed, the full payload next: {why}"
+    device.schedule_decision = ""
+    return True
 
 
 def _move_reverting(entry: RolloutDevice, state: DeviceState, report: ReportIn) -> None:
