@@ -15,6 +15,7 @@ help:
 	@echo "make bench   run the benchmarks; tables on stdout, JSON in bench/results/"
 	@echo "make stage0  build stage0 for the QEMU boards and the host"
 	@echo "make firmware BOARD=qemu-mps2-an385   MicroPython + frozen loader, signed (build/firmware/BOARD)"
+	@echo "     MICROPYTHON_VERSION=1.27.0   from the previous MicroPython (build/firmware/BOARD-micropython-1.27.0)"
 	@echo "make lint    ruff + mypy only"
 
 system-deps:
@@ -44,9 +45,10 @@ stage0: system-deps
 	$(MAKE) -C stage0
 
 BOARD ?= qemu-mps2-an385
+MICROPYTHON_VERSION ?= 1.28.0
 firmware: system-deps $(STAMP)
 	$(MAKE) -C stage0
-	$(BIN)/suture firmware build --board $(BOARD)
+	$(BIN)/suture firmware build --board $(BOARD) --micropython-version $(MICROPYTHON_VERSION)
 
 clean:
 	rm -rf $(VENV) stage0/build bench/results .pytest_cache .mypy_cache .ruff_cache .hypothesis

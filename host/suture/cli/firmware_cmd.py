@@ -17,7 +17,8 @@ from suture.boards import load_board
 from suture.cli.errors import CliError, SutureTyper
 from suture.cli.options import JsonOpt
 from suture.errors import EXIT_USAGE
-from suture.firmware.build import build_firmware, dev_keys
+from suture.firmware.build import build_firmware, dev_keys, firmware_folder
+from suture.firmware.source import MICROPYTHON_VERSION, MICROPYTHON_VERSIONS
 from suture.keys import load_private_key, load_public_key
 from suture.sim.testing import CLASS_ID, VENDOR_ID
 
@@ -54,18 +55,28 @@ def build(
     version: Annotated[str, typer.Option(help="Loader image version MAJOR.MINOR.PATCH.")] = "1.0.0",
     security_counter: Annotated[int, typer.Option(
         help="Anti-rollback counter in the image header.")] = 1,
+    micropython_version: Annotated[str, typer.Option(
+        "--micropython-version",
+        help=f"MicroPython release to build from ({', '.join(MICROPYTHON_VERSIONS)}); another "
+             f"than {MICROPYTHON_VERSION} builds into build/firmware/<board>-micropython-"
+             "<version> with the board's development keys.")] = MICROPYTHON_VERSION,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the firmware from MicroPython v1.28.0 (MICROPY_DIR, or the pinned tarball in
-    ../shared/deps checked against SHA256SUMS), freeze the loader and the board's
-    board_config, and sign the binary as a loader image (OUT/loader.img)."""
+    ../shared/deps checked against SHA256SUMS; --micropython-version 1.27.0 for the previous
+    release), freeze the loader and the board's board_config, and sign the binary as a loader
+    image (OUT/loader.img)."""
     b = load_board(board)
     parts = version.split(".")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise CliError(f"--version {version!r}: expected MAJOR.MINOR.PATCH", EXIT_USAGE)
     ids = _uuid("--vendor-id", vendor_id), _uuid("--class-id", class_id)
-    folder = out or Path("build") / "firmware" / b.name
-    dev_vendor, dev_loader = dev_keys(folder / "keys")
+    if micropython_version not in MICROPYTHON_VERSIONS:
+        raise CliError(f"--micropython-version {micropython_version!r}: one of "
+                       f"{', '.join(MICROPYTHON_VERSIONS)}", EXIT_USAGE)
+    root = Path("build") / "firmware"
+    folder = out or firmware_folder(root, b.name, micropython_version)
+    dev_vendor, dev_loader = dev_keys((out or root / b.name) / "keys")
     vkeys = [load_public_key(p) for p in vendor_key] if vendor_key else [
         dev_vendor.public_key()]
     lkey = load_private_key(loader_key) if loader_key else dev_loader
@@ -78,11 +89,12 @@ def build(
     fw = build_firmware(
         b, folder, vendor_keys=points, vendor_id=ids[0], class_id=ids[1], loader_key=lkey,
         version=(int(parts[0]), int(parts[1]), int(parts[2])),
-        security_counter=security_counter,
+        security_counter=security_counter, micropython_version=micropython_version,
         log=(lambda _l: None) if as_json else (lambda line: _err.print(line, highlight=False)),
     )
     result = {
-        "board": fw.board, "elf": str(fw.elf), "binary": str(fw.binary),
+        "board": fw.board, "micropython_version": micropython_version, "elf": str(fw.elf),
+        "binary": str(fw.binary),
         "loader_image": str(fw.loader_image), "text_bytes": fw.text_bytes,
         "data_bytes": fw.data_bytes, "bss_bytes": fw.bss_bytes,
         "flash_bytes": fw.flash_bytes, "loader_image_bytes": fw.image_bytes,

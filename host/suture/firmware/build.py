@@ -23,7 +23,7 @@ from suture import keys
 from suture.boards.schema import Board
 from suture.firmware.board_config import LoaderTrust, write_firmware_dir
 from suture.firmware.errors import FirmwareError
-from suture.firmware.source import REPO_ROOT, micropython_tree
+from suture.firmware.source import MICROPYTHON_VERSION, REPO_ROOT, micropython_tree
 from suture.image import HEADER_SIZE, sign_image
 from suture.keys import PrivateKey
 
@@ -71,11 +71,11 @@ def loader_address(board: Board) -> int:
     return board.internal_flash.base + slots[0].offset + HEADER_SIZE
 
 
-def _clean_when_flags_change(board: Board, build: Path) -> None:
+def _clean_when_flags_change(board: Board, build: Path, version: str) -> None:
     """make does not rebuild objects when only the board's flags change (mpconfigboard.mk, a
-    forced include): a digest of the board definition's files kept in the build folder says
-    when to start from clean."""
-    h = hashlib.sha256(board.name.encode())
+    forced include) or the MicroPython version does: a digest of the board definition's files
+    and the version kept in the build folder says when to start from clean."""
+    h = hashlib.sha256(board.name.encode() + b"\0" + version.encode())
     if board.micropython is not None and board.micropython.port == "qemu":
         for path in sorted(QEMU_BOARD_DIR.rglob("*")):
             if path.is_file():
@@ -89,11 +89,12 @@ def _clean_when_flags_change(board: Board, build: Path) -> None:
     stamp.write_text(h.hexdigest())
 
 
-def _make_port(board: Board, tree: Path, build: Path, manifest: Path, log: Log) -> Path:
+def _make_port(board: Board, tree: Path, build: Path, manifest: Path, log: Log,
+               version: str) -> Path:
     mp = board.micropython
     assert mp is not None
     jobs = f"-j{os.cpu_count() or 2}"
-    _clean_when_flags_change(board, build)
+    _clean_when_flags_change(board, build, version)
     if mp.port == "qemu":
         argv = [
             "make", "-C", str(tree / "ports" / "qemu"), jobs,
@@ -132,19 +133,22 @@ def build_firmware(
     version: tuple[int, int, int] = (1, 0, 0),
     security_counter: int = 1,
     work: Path | None = None,
+    micropython_version: str = MICROPYTHON_VERSION,
     log: Log = lambda _line: None,
 ) -> FirmwareBuild:
-    """Build ``board``'s firmware into ``out`` and sign it as a loader image."""
+    """Build ``board``'s firmware from MicroPython ``micropython_version`` into ``out`` and
+    sign it as a loader image."""
     out = out.resolve()
     if board.micropython is None:
         raise FirmwareError(f"board {board.name!r} runs no MicroPython port")
     work = (work or out.parent).resolve()
-    tree = micropython_tree(work)
+    tree = micropython_tree(work, micropython_version)
     _run(["make", "-C", str(tree / "mpy-cross"), f"-j{os.cpu_count() or 2}"], log, "mpy-cross")
     trust = LoaderTrust(vendor_keys=vendor_keys, vendor_id=vendor_id, class_id=class_id)
     config = out / "config"
     write_firmware_dir(board, trust, config, LOADER_MANIFEST)
-    elf = _make_port(board, tree, out / "mp-build", config / "manifest.py", log)
+    elf = _make_port(board, tree, out / "mp-build", config / "manifest.py", log,
+                      micropython_version)
     binary = out / "firmware.bin"
     _run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(binary)], log, "objcopy")
     image = sign_image(binary.read_bytes(), private_key=loader_key, version=version,
@@ -153,6 +157,16 @@ def build_firmware(
     loader_image.write_bytes(image)
     text, data, bss = _sizes(elf)
     return FirmwareBuild(board.name, elf, binary, loader_image, text, data, bss)
+
+
+def firmware_folder(root: Path, board: str, version: str = MICROPYTHON_VERSION) -> Path:
+    """Where ``root`` (a build folder, e.g. ``build/firmware``) keeps a board's firmware:
+    ``BOARD`` for the current MicroPython, ``BOARD-micropython-VERSION`` for another. Both sign
+    with ``BOARD/keys``, so that the two images differ in MicroPython alone (a loader delta's
+    pair)."""
+    if version == MICROPYTHON_VERSION:
+        return root / board
+    return root / f"{board}-micropython-{version}"
 
 
 def dev_keys(folder: Path) -> tuple[PrivateKey, PrivateKey]:

@@ -14,6 +14,9 @@ from pathlib import Path
 from suture.firmware.errors import FirmwareError
 
 MICROPYTHON_VERSION = "1.28.0"
+#: The MicroPython releases a firmware builds from (each pinned in ``SHA256SUMS``): the current
+#: one, and the previous one, whose firmware is the source image of a loader delta.
+MICROPYTHON_VERSIONS = ("1.27.0", "1.28.0")
 TARBALL = f"micropython-{MICROPYTHON_VERSION}.tar.gz"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -47,27 +50,32 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def micropython_tree(work: Path) -> Path:
-    """A MicroPython v1.28.0 source tree: ``MICROPY_DIR``, or the pinned tarball unpacked into
-    ``work`` (checked first; unpacked once, reused while its hash stamp matches)."""
+def micropython_tree(work: Path, version: str = MICROPYTHON_VERSION) -> Path:
+    """A MicroPython source tree of ``version`` (one of ``MICROPYTHON_VERSIONS``): for the
+    current version ``MICROPY_DIR`` when set, else the pinned tarball unpacked into ``work``
+    (checked first; unpacked once, reused while its hash stamp matches)."""
+    if version not in MICROPYTHON_VERSIONS:
+        raise FirmwareError(f"MicroPython {version!r}: the firmware builds from "
+                            f"{', '.join(MICROPYTHON_VERSIONS)}")
     env = os.environ.get("MICROPY_DIR")
-    if env:
+    if env and version == MICROPYTHON_VERSION:
         tree = Path(env).resolve()
         if not (tree / "py" / "mkenv.mk").is_file():
             raise FirmwareError(f"MICROPY_DIR={env} is not a MicroPython source tree "
                                 "(no py/mkenv.mk)")
         return tree
     deps = shared_deps()
-    tarball = deps / TARBALL
+    name = f"micropython-{version}.tar.gz"
+    tarball = deps / name
     if not tarball.is_file():
         raise FirmwareError(
             f"no MicroPython source: {tarball} is missing. Set MICROPY_DIR to a checkout of "
-            f"v{MICROPYTHON_VERSION} (git clone --depth 1 --branch v{MICROPYTHON_VERSION} "
+            f"v{version} (git clone --depth 1 --branch v{version} "
             "https://github.com/micropython/micropython)"
         )
-    want = pinned_sha256(deps, TARBALL)
-    tree = work / f"micropython-{MICROPYTHON_VERSION}"
-    stamp = work / f"micropython-{MICROPYTHON_VERSION}.sha256"
+    want = pinned_sha256(deps, name)
+    tree = work / f"micropython-{version}"
+    stamp = work / f"micropython-{version}.sha256"
     if tree.is_dir() and stamp.is_file() and stamp.read_text().strip() == want:
         return tree
     got = _file_sha256(tarball)
