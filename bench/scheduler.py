@@ -49,7 +49,13 @@ LARGE_FLEET = 1_000_000
 ACTIVE = 2_000  # devices polled during the measurement (all registered, warmed first)
 PLAN_DEVICES = 100_000
 CONCURRENCY = 32
-SECONDS = 6.0
+#: Seconds of each poll measurement; ``SUTURE_BENCH_SCHEDULER_SECONDS`` shortens it while
+#: iterating.
+SECONDS = float(os.environ.get("SUTURE_BENCH_SCHEDULER_SECONDS", "6"))
+#: The parts to run (``SUTURE_BENCH_SCHEDULER_PARTS``, comma-separated; default all): ``polls``
+#: (10,000 devices, 304s, the burst), ``fleet`` (1,000,000 devices), ``plan``, ``download``,
+#: ``postgres`` (one and two nodes; needs ``SUTURE_TEST_POSTGRES_URL``).
+PARTS = ("polls", "fleet", "plan", "download", "postgres")
 BURST_DEVICES = 10_000
 BURST_WINDOW_S = 10.0
 BURST_CONNECTIONS = 256
@@ -418,7 +424,8 @@ def _large_fleet_figures(tmp: Path, small: dict[str, Any]) -> dict[str, Any]:
         "large_fleet_polls_per_s": round(polls["rps"], 1),
         "large_fleet_poll_p99_ms": round(polls["p99_ms"], 2),
         "large_fleet_poll_errors": int(polls["errors"]),
-        "large_fleet_polls_ratio_to_10k": round(polls["rps"] / small["schedule_polls_per_s"], 3),
+        **({"large_fleet_polls_ratio_to_10k": round(
+            polls["rps"] / small["schedule_polls_per_s"], 3)} if small else {}),
     }
 
 
@@ -539,9 +546,27 @@ def _download_figures(tmp: Path) -> dict[str, Any]:
     }
 
 
+def _parts() -> set[str]:
+    named = os.environ.get("SUTURE_BENCH_SCHEDULER_PARTS", "")
+    chosen = {p.strip() for p in named.split(",") if p.strip()} or set(PARTS)
+    unknown = chosen - set(PARTS)
+    if unknown:
+        raise SystemExit(f"SUTURE_BENCH_SCHEDULER_PARTS: unknown {sorted(unknown)}; "
+                         f"have {', '.join(PARTS)}")
+    return chosen
+
+
 def run() -> dict[str, Any]:
+    parts = _parts()
+    out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="suture-bench-") as d:
         tmp = Path(d)
-        small = _poll_figures(tmp)
-        return {**small, **_large_fleet_figures(tmp, small), **_plan_figures(tmp),
-                **_download_figures(tmp)}
+        if "polls" in parts:
+            out.update(_poll_figures(tmp))
+        if "fleet" in parts:
+            out.update(_large_fleet_figures(tmp, out))
+        if "plan" in parts:
+            out.update(_plan_figures(tmp))
+        if "download" in parts:
+            out.update(_download_figures(tmp))
+    return out

@@ -97,10 +97,10 @@ def test_polls_waiting_together_share_one_commit_and_a_refusal_spoils_none(
 def test_polls_beyond_the_in_flight_bound_get_503_with_retry_after_and_use_nothing(
         sqlite_engine: Engine, settings: Settings, clock: ManualClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(device_routes, "MAX_POLLS_IN_FLIGHT", 3)
     now = clock.now()
     _register(sqlite_engine, now)
-    app = create_app(settings, clock=clock, engine=sqlite_engine)
+    app = create_app(settings.model_copy(update={"max_polls_in_flight": 3}), clock=clock,
+                     engine=sqlite_engine)
     worker = app.state.scheduler.poll_worker
 
     async def burst() -> list[httpx.Response]:

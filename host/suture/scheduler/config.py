@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     poll_jitter_s: int = Field(default=120, ge=0, le=3_600)
     #: How far a device's request timestamp may be from the server clock.
     device_clock_skew_s: int = Field(default=300, ge=10, le=86_400)
+    #: Polls (suture's and DDI's together) one process works on at once; one more is answered
+    #: 503 with ``Retry-After`` before anything is read or written (api/routes/device.py).
+    max_polls_in_flight: int = Field(default=128, ge=1, le=65_536)
     #: Largest accepted device report body.
     max_report_bytes: int = Field(default=4096, ge=256, le=65_536)
     #: Largest accepted release upload (envelope + payload + SBOM).

@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         docs_url=None, redoc_url=None,
     )
     app.state.scheduler = state
+    app.state.poll_gate = device.PollGate(limit=settings.max_polls_in_flight)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: ddi_routes.body_limit(
         state.settings, scope["path"]) or body_limit(state.settings, scope["method"],
                                                      scope["path"]))

@@ -28,7 +28,7 @@ from suture.scheduler.api.deps import (
 )
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.operator_route import OperatorRoute, needs
-from suture.scheduler.api.routes.device import MAX_POLLS_IN_FLIGHT, RETRY_AFTER_S, PollGate
+from suture.scheduler.api.routes.device import RETRY_AFTER_S, PollGate
 from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
 from suture.scheduler.db import sqlite_writer_turn
@@ -125,11 +125,12 @@ async def base_poll(request: Request, tenant: TenantPath,
                     controller_id: ControllerIdPath) -> JSONResponse:
     """The base poll: when to poll again (``config.polling.sleep``, the scheduler's polling
     policy) and links to what the device should fetch now. Admitted as suture's own polls
-    are: past ``MAX_POLLS_IN_FLIGHT`` polls of either kind in progress, 503 at once."""
+    are: past ``max_polls_in_flight`` (a setting) polls of either kind in progress, 503 at once."""
     gate: PollGate | None = getattr(request.app.state, "poll_gate", None)
     if gate is None:
-        gate = request.app.state.poll_gate = PollGate()
-    if gate.in_flight >= MAX_POLLS_IN_FLIGHT:  # the same admission as suture's own polls
+        gate = request.app.state.poll_gate = PollGate(
+            limit=request.app.state.scheduler.settings.max_polls_in_flight)
+    if gate.in_flight >= gate.limit:  # the same admission as suture's own polls
         gate.refused += 1
         return JSONResponse(
             error_body("busy", f"{gate.in_flight} polls in progress: poll again after "

@@ -7,9 +7,10 @@ document. Two nodes serving the same device serialise on that row; each document
 issued once.
 
 The common poll (a device with no unfinished rollout entry whose stored document is current)
-takes three statements and no ORM object: the conditional counter ``UPDATE ... RETURNING`` (the
-anti-replay check and the row lock in one), the check that no entry drives the device, and the
-commit. The stored document is returned as it is: an unchanged schedule is never signed again.
+takes one statement and no ORM object: the conditional counter ``UPDATE ... RETURNING`` (the
+anti-replay check and the row lock in one), whose returned row also says whether an unfinished
+entry drives the device (a subquery); then the commit, shared on SQLite with the polls of its
+group. The stored document is returned as it is: an unchanged schedule is never signed again.
 Anything else (a refused request, an entry to decide on, a decision that changed) takes the
 general path in the same transaction.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from suture.keys import PrivateKey
@@ -80,23 +81,28 @@ _ENTRIES = (
 # row as it is now, not as an earlier poll of the same device left it in the session.
 _DEVICE_FOR_UPDATE = (select(Device).where(Device.id == bindparam("device_id")).with_for_update()
                       .execution_options(populate_existing=True))
-# Plain comparisons rather than NOT IN: an IN list is expanded again on every execution.
+# An unfinished entry of the device being updated, if any. The correlation names the outer
+# table in full: SQLAlchemy renders a RETURNING clause's columns unqualified on SQLite. Plain
+# comparisons rather than NOT IN: an IN list is expanded again on every execution.
 _UNFINISHED = (
     select(RolloutDevice.rollout_id)
-    .where(RolloutDevice.device_id == bindparam("device_id"),
+    .where(RolloutDevice.device_id == literal_column("devices.id"),
            *(RolloutDevice.state != state.value for state in (
                EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED)))
     .limit(1)
+    .scalar_subquery()
 )
 # The anti-replay check: the counter is taken only if above every one taken before, atomically
-# (on PostgreSQL the UPDATE also locks the row until the transaction ends).
+# (on PostgreSQL the UPDATE also locks the row until the transaction ends). The row returned
+# also carries an unfinished entry of the device, if any (``_UNFINISHED``): the common poll
+# needs no second statement.
 _CONSUME_RETURNING = (
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
            Device.decommissioned_at.is_(None))
     .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
     .returning(Device.credential_generation, Device.state, Device.busy, Device.schedule_number,
-               Device.schedule_decision, Device.schedule_document)
+               Device.schedule_decision, Device.schedule_document, _UNFINISHED)
 )
 
 
@@ -232,7 +238,7 @@ def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleCont
 
 
 def _consume_fast(session: Session, *, counter: int, now: int, proof: DeviceProof
-                  ) -> tuple[int, str, bool, int, str, bytes | None] | None:
+                  ) -> tuple[int, str, bool, int, str, bytes | None, int | None] | None:
     """The counter consumed by one conditional UPDATE, then the MAC checked against the
     generation it returned (a bad MAC raises, and the transaction's rollback gives the counter
     back). ``None`` when the request is refused or its time is off: the caller then checks it
@@ -245,12 +251,12 @@ def _consume_fast(session: Session, *, counter: int, now: int, proof: DeviceProo
     ).one_or_none()
     if row is None:
         return None
-    generation, state, busy, number, key, document = row
+    generation, state, busy, number, key, document, unfinished = row
     secret = credentials.derive_secret(proof.root_secret, req.device_id, generation)
     if not credentials.check_mac(secret, req, method=proof.method, path=proof.path,
                                  body_digest_hex=proof.body_digest_hex):
         raise AuthenticationError("device credential does not verify")
-    return generation, state, bool(busy), number, key, document
+    return generation, state, bool(busy), number, key, document, unfinished
 
 
 def poll_schedule(session: Session, *, device_id: str, counter: int, now: int,
@@ -274,9 +280,8 @@ def poll_in_transaction(session: Session, *, device_id: str, counter: int, now: 
     if fast is None:
         consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
     else:
-        _, state, busy, number, key, document = fast
-        if document is not None and session.connection().execute(
-                _UNFINISHED, {"device_id": device_id}).first() is None:
+        _, state, busy, number, key, document, unfinished = fast
+        if document is not None and unfinished is None:
             decision = decide(DeviceView(state, busy), None, None, now=now,
                               forced_window_s=ctx.forced_window_s)
             if decision.key == key:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -58,10 +59,10 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
     """The device's signed schedule; ``If-None-Match`` with the last ETag gives 304. With
-    ``MAX_POLLS_IN_FLIGHT`` polls already in progress in this process, 503 with
+    ``max_polls_in_flight`` (a setting) polls already in progress in this process, 503 with
     ``Retry-After`` at once (nothing read, nothing written: the device's counter is not used)."""
     gate = _gate(request)
-    if gate.in_flight >= MAX_POLLS_IN_FLIGHT:
+    if gate.in_flight >= gate.limit:
         gate.refused += 1
         return JSONResponse(
             error_body("busy", f"{gate.in_flight} polls in progress: poll again after "
@@ -80,24 +81,28 @@ async def get_schedule(request: Request, device_id: DeviceIdPath) -> Response:
     return Response(result.document, media_type=COSE_SIGN1_TYPE, headers=headers)
 
 
-#: Polls one process works on at once; more are refused with 503 and ``Retry-After`` (a burst
-#: after a network outage is spread by the devices' jitter instead of queueing into timeouts).
+#: Polls one process works on at once unless the setting ``max_polls_in_flight`` says
+#: otherwise; more are refused with 503 and ``Retry-After`` (a burst after a network outage is
+#: spread by the devices' jitter instead of queueing into timeouts).
 MAX_POLLS_IN_FLIGHT = 128
 RETRY_AFTER_S = 5
 
 
 @dataclass
 class PollGate:
-    """The polls in progress in one app (event-loop state: no lock needed)."""
+    """The polls in progress in one app (event-loop state: no lock needed), and how many it
+    admits at once (``limit``)."""
 
     in_flight: int = 0
     refused: int = 0
+    limit: int = MAX_POLLS_IN_FLIGHT
 
 
 def _gate(request: Request) -> PollGate:
     gate: PollGate | None = getattr(request.app.state, "poll_gate", None)
     if gate is None:
-        gate = request.app.state.poll_gate = PollGate()
+        gate = request.app.state.poll_gate = PollGate(
+            limit=get_state(request).settings.max_polls_in_flight)
     return gate
 
 
@@ -156,21 +161,60 @@ REPORT_SCHEMA = {
                413: {"description": "report body too large"}, **_AUTH_ERRORS},
     openapi_extra=REPORT_SCHEMA,
 )
-def post_report(
+async def post_report(
     device_id: DeviceIdPath, body: BoundedBody, proof: DeviceRequestWithBody,
-    session: SessionDep, state: StateDep, now: NowDep,
+    state: StateDep, now: NowDep,
 ) -> ReportAck:
     """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
-    The MAC is checked (``proof``) before the body is parsed."""
+    The MAC is checked (``proof``) before the body is parsed. Acknowledged once the report is
+    committed: on SQLite, together with the reports waiting with it (``ReportTransaction``)."""
     try:
         report = ReportIn.model_validate(jsonbody.loads(body))
     except (ValueError, ValidationError) as exc:
         raise InvalidInputError(f"malformed report: {_short(exc)}") from None
-    outcome = reports.record_report(session, device_id=proof.req.device_id,
-                                    counter=proof.req.counter, report=report, now=now,
-                                    ctx=state.schedule_ctx, proof=proof)
+    if state.poll_worker is not None:  # SQLite: reports share commits (api/serial.py)
+        outcome = await state.poll_worker.run_grouped(ReportTransaction(state.sessions),
+                                                      _report_in, state, proof, report, now)
+    else:
+        outcome = await run_in_threadpool(_report, state, proof, report, now)
     return ReportAck(accepted=True, schedule_number=outcome.schedule_number,
                      schedule_changed=outcome.schedule_changed)
+
+
+@dataclass(frozen=True)
+class ReportTransaction:
+    """A transaction for a group of reports (``SerialWorker.run_grouped``): one connection's
+    transaction, committed once for the group. Each report runs in a session of its own
+    joined to it, whose transaction is a savepoint (``_report_in``): the report's own work, in
+    the same order and with the same checks as alone."""
+
+    sessions: sessionmaker[Session]
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Connection]:
+        with self.sessions() as session, sqlite_writer_turn(session), session.begin():
+            yield session.connection()
+
+
+def _report_in(conn: Connection, state: AppState, proof: DeviceProof, report: ReportIn,
+               now: int) -> reports.ReportOutcome:
+    """One report inside a group's transaction (``ReportTransaction``)."""
+    with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
+        return _record(session, state, proof, report, now)
+
+
+def _report(state: AppState, proof: DeviceProof, report: ReportIn, now: int
+            ) -> reports.ReportOutcome:
+    """The report's one transaction, in one worker thread."""
+    with state.sessions() as session:
+        return _record(session, state, proof, report, now)
+
+
+def _record(session: Session, state: AppState, proof: DeviceProof, report: ReportIn,
+            now: int) -> reports.ReportOutcome:
+    return reports.record_report(session, device_id=proof.req.device_id,
+                                 counter=proof.req.counter, report=report, now=now,
+                                 ctx=state.schedule_ctx, proof=proof)
 
 
 def _short(exc: Exception) -> str:
