@@ -19,6 +19,7 @@ at a time rather than loaded whole.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import os
 import random
@@ -28,11 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import Table, select
+from sqlalchemy import Table, create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from suture.keys import PrivateKey, generate_private_key, load_private_key, write_key_pair
 from suture.scheduler import credentials, migrate
@@ -77,9 +80,15 @@ def _audit_key_path(db: Path) -> Path:
 
 def _operators(db: Path, *, now: int) -> tuple[sessionmaker[Session], Team]:
     """Sessions on ``db`` with a new audit key (beside it), and the bench's operators."""
+    return _operators_at(f"sqlite:///{db}", _audit_key_path(db), now=now)
+
+
+def _operators_at(url: str, key_path: Path, *, now: int) -> tuple[sessionmaker[Session], Team]:
+    """Sessions on ``url`` with a new audit key (written to ``key_path``), and the bench's
+    operators."""
     key = AuditKey.generate()
-    write_audit_key(_audit_key_path(db), key)
-    sessions = make_session_factory(make_engine(f"sqlite:///{db}"), audit_key=key)
+    write_audit_key(key_path, key)
+    sessions = make_session_factory(make_engine(url), audit_key=key)
     return sessions, sign_in_team(sessions, prefix="bench", now=now)
 
 
@@ -166,6 +175,9 @@ class Poller:
         self.etags: dict[str, str] = {}
         self.conditional = False
         self.signed: dict[str, list[str]] = {}
+        #: Where the client sends each device's requests: the connections (workers) are
+        #: spread over these base URLs (several nodes), a device always to the same one.
+        self.bases = [base]
 
     def presign(self, per_device: int) -> None:
         """Each device's next ``per_device`` requests, signed now (counters in order): the
@@ -235,12 +247,13 @@ class Poller:
         shards = [self.devices[k::CONCURRENCY] for k in range(CONCURRENCY)]
         for shard in shards:
             random.shuffle(shard)
-        url = httpx.URL(self.base)
+        urls = [httpx.URL(base) for base in self.bases]
         start = time.monotonic()
         stop = start + seconds
-        await asyncio.gather(*(self.worker(url.host, url.port or 80, s, stop,
+        await asyncio.gather(*(self.worker(urls[k % len(urls)].host,
+                                           urls[k % len(urls)].port or 80, s, stop,
                                            len(s) if once else None)
-                               for s in shards if s))
+                               for k, s in enumerate(shards) if s))
         elapsed = time.monotonic() - start
         return _figures(self.latencies, elapsed, self.errors)
 
@@ -301,12 +314,19 @@ def _figures(latencies: list[float], elapsed: float, errors: int) -> dict[str, f
 
 def _serve_scheduler(tmp: Path, db: Path) -> tuple[subprocess.Popen[bytes], int]:
     """The scheduler on ``db`` in a uvicorn process of its own (its key: ``_signing_key``)."""
-    _signing_key(tmp, db)
-    config = tmp / f"{db.stem}.env"
+    return _serve_node(tmp, db.stem, f"sqlite:///{db}", _audit_key_path(db))
+
+
+def _serve_node(tmp: Path, name: str, url: str, audit_key: Path
+                ) -> tuple[subprocess.Popen[bytes], int]:
+    """A scheduler node on ``url`` in a uvicorn process of its own; nodes of one ``name``
+    share the signing key."""
+    _signing_key(tmp, tmp / f"{name}.db")
+    config = tmp / f"{name}-{_free_port()}.env"
     write_config_file(config, {
-        "environment": "production", "database_url": f"sqlite:///{db}",
-        "signing_key_path": str(tmp / f"{db.stem}-key.pem"), "device_root_secret": ROOT.hex(),
-        "advance_interval_s": 0, "audit_key_path": str(_audit_key_path(db))})
+        "environment": "production", "database_url": url,
+        "signing_key_path": str(tmp / f"{name}-key.pem"), "device_root_secret": ROOT.hex(),
+        "advance_interval_s": 0, "audit_key_path": str(audit_key)})
     port = _free_port()
     return _serve(["--factory", "suture.scheduler.api.asgi:from_env"], port,
                   {"SUTURE_SCHEDULER_CONFIG": str(config)}), port
@@ -429,10 +449,12 @@ def _large_fleet_figures(tmp: Path, small: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _plan_figures(tmp: Path) -> dict[str, Any]:
+def _plan_figures(tmp: Path, url: str | None = None, prefix: str = "") -> dict[str, Any]:
+    """Planning over ``PLAN_DEVICES`` on ``url`` (default: a new SQLite file); the figures'
+    names start with ``prefix``."""
     from suture import suit
 
-    url = f"sqlite:///{tmp / 'plan.db'}"
+    url = url or f"sqlite:///{tmp / 'plan.db'}"
     now = int(time.time())
     _register(url, PLAN_DEVICES, now=now)
     vendor = generate_private_key("ES256")
@@ -440,7 +462,7 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
     envelope = suit.create_envelope(
         {"sequence-number": 4, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
          "components": [{"id": ["app"], "file": "app.bin"}]}, vendor, base_dir=tmp)
-    sessions, team = _operators(tmp / "plan.db", now=now)
+    sessions, team = _operators_at(url, tmp / f"{prefix}plan-audit-key.json", now=now)
     rel = releases.import_release(sessions(), envelope=envelope,
                                   payload=(tmp / "app.bin").read_bytes(), sbom=None, notes=None,
                                   trust_anchors=[vendor.public_key()],
@@ -463,13 +485,84 @@ def _plan_figures(tmp: Path) -> dict[str, Any]:
     assert sum(status.totals.values()) == ro.target_count
     assert scanned == PLAN_DEVICES
     return {
-        "plan_devices": ro.target_count,
-        "plan_waves": ro.wave_count,
-        "plan_100k_devices_s": round(plan_s, 3),
-        "device_scan_100k_s": round(scan_s, 3),
-        "plan_ratio_to_device_scan": round(plan_s / scan_s, 2),
-        "status_page_100k_devices_ms": round(status_s * 1000, 1),
+        f"{prefix}plan_devices": ro.target_count,
+        f"{prefix}plan_waves": ro.wave_count,
+        f"{prefix}plan_100k_devices_s": round(plan_s, 3),
+        f"{prefix}device_scan_100k_s": round(scan_s, 3),
+        f"{prefix}plan_ratio_to_device_scan": round(plan_s / scan_s, 2),
+        f"{prefix}status_page_100k_devices_ms": round(status_s * 1000, 1),
     }
+
+
+#: The PostgreSQL server of the ``postgres`` part (a database of its own is made on it and
+#: dropped after): ``SUTURE_BENCH_POSTGRES_URL``, else the tests' ``SUTURE_TEST_POSTGRES_URL``.
+POSTGRES_URL = (os.environ.get("SUTURE_BENCH_POSTGRES_URL")
+                or os.environ.get("SUTURE_TEST_POSTGRES_URL"))
+
+
+@contextlib.contextmanager
+def _postgres_database(server: str) -> Iterator[str]:
+    """A new database on ``server`` (its URL), dropped afterwards."""
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    name = f"suture_bench_{os.getpid()}_{int(time.time())}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _postgres_figures(tmp: Path, sqlite: dict[str, Any]) -> dict[str, Any]:
+    """Signed and 304 polls against one scheduler node on PostgreSQL, then against two nodes
+    (two uvicorn processes, the client's connections spread over both) on the same database,
+    and planning over ``PLAN_DEVICES`` there; as ratios to the same run's one node and, when
+    measured, the bare endpoint and SQLite."""
+    if not POSTGRES_URL:
+        return {}
+    out: dict[str, Any] = {}
+    with _postgres_database(POSTGRES_URL) as url:
+        now = int(time.time())
+        _register(url, DEVICES, now=now)
+        key = tmp / "pg-audit-key.json"
+        _operators_at(url, key, now=now)
+        active = random.Random(7).sample(_device_ids(DEVICES), ACTIVE)
+        nodes = [_serve_node(tmp, "pg", url, key)]
+        try:
+            poller, _, one = _poll_phase(nodes[0][1], active)
+            poller.conditional = True
+            poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+            one_304 = asyncio.run(poller.run(SECONDS))
+            nodes.append(_serve_node(tmp, "pg", url, key))
+            poller.conditional = False
+            poller.bases = [f"http://127.0.0.1:{port}" for _, port in nodes]
+            poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+            two = asyncio.run(poller.run(SECONDS))
+        finally:
+            for proc, _ in nodes:
+                proc.terminate()
+                proc.wait(timeout=30)
+        out.update({
+            "postgres_schedule_polls_per_s": round(one["rps"], 1),
+            "postgres_schedule_poll_p50_ms": round(one["p50_ms"], 2),
+            "postgres_schedule_poll_p99_ms": round(one["p99_ms"], 2),
+            "postgres_schedule_304_polls_per_s": round(one_304["rps"], 1),
+            "postgres_schedule_304_poll_p99_ms": round(one_304["p99_ms"], 2),
+            "postgres_two_nodes_schedule_polls_per_s": round(two["rps"], 1),
+            "postgres_two_nodes_schedule_poll_p99_ms": round(two["p99_ms"], 2),
+            "postgres_two_nodes_ratio_to_one_node": round(two["rps"] / one["rps"], 3),
+            "postgres_poll_errors": int(one["errors"] + one_304["errors"] + two["errors"]),
+        })
+        if "bare_requests_per_s" in sqlite:
+            out["postgres_schedule_polls_ratio_to_bare"] = round(
+                one["rps"] / sqlite["bare_requests_per_s"], 3)
+            out["postgres_schedule_polls_ratio_to_sqlite"] = round(
+                one["rps"] / sqlite["schedule_polls_per_s"], 3)
+    with _postgres_database(POSTGRES_URL) as url:
+        out.update(_plan_figures(tmp, url, prefix="postgres_"))
+    return out
 
 
 DOWNLOAD_MIB = 16
@@ -569,4 +662,6 @@ def run() -> dict[str, Any]:
             out.update(_plan_figures(tmp))
         if "download" in parts:
             out.update(_download_figures(tmp))
+        if "postgres" in parts:
+            out.update(_postgres_figures(tmp, out))
     return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, select
+from sqlalchemy import Select, Table, Text, select
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
@@ -105,13 +105,13 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
                Release.component == component,
                RolloutDevice.state.not_in([s.value for s in TERMINAL_ENTRY_STATES]))
     ).scalars())
-    rows = session.connection().execute(
+    rows = driver_rows(session, (
         select(Device.id, Device.criticality, Device.created_at,
                _FILTER_COLUMNS["groups"], _FILTER_COLUMNS["installed"],
                *(_FILTER_COLUMNS[f] for f in fields))
         .where(Device.vendor_id == release.vendor_id, Device.class_id == release.class_id,
-               Device.decommissioned_at.is_(None))
-    ).all()
+               Device.decommissioned_at.is_(None))))
+    busy_at = 5 + fields.index("busy") if "busy" in fields else None
     json_of: dict[str | None, Any] = {None: None}
     in_groups: dict[str | None, bool] = {}
     passes: dict[tuple[Any, ...], bool] = {}
@@ -133,6 +133,8 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
             if ok is None:
                 rec = {f: (_decoded(json_of, v) if f in _JSON_FIELDS else v)
                        for f, v in zip(fields, key, strict=True)}
+                if busy_at is not None:  # the driver's 0/1 on SQLite
+                    rec["busy"] = bool(row[busy_at])
                 ok = passes[key] = predicate(rec)
             if not ok:
                 continue
@@ -170,6 +172,26 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
     entries.sort(key=_BY_DEVICE)  # index order: each index is appended to, not split
     bulk_insert(session, _ENTRIES, _ENTRY_COLUMNS, entries)
     return PlanResult(len(cands), sizes, already, busy_elsewhere, max_crit, blocked)
+
+
+def driver_rows(session: Session, statement: Select[Any]) -> Sequence[tuple[Any, ...]]:
+    """Inside the caller's transaction: ``statement``'s rows as the driver's plain tuples,
+    with none of SQLAlchemy's per-row work (a row object, result processors), for reads of a
+    whole fleet. The values are the driver's: SQLite gives booleans as 0 and 1."""
+    conn = session.connection()
+    compiled = statement.compile(dialect=conn.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args: Any = (tuple(params[name] for name in compiled.positiontup or ())
+                 if compiled.positional else params)
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        return cursor.fetchall()  # tuples, from both drivers
+    finally:
+        cursor.close()
 
 
 def _decoded(cache: dict[str | None, Any], text: str | None) -> Any:
