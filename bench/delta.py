@@ -1,6 +1,14 @@
 """Delta updates: patch sizes against the anchors, and what a delta costs the device.
 
 Figures (all measured in this run):
+(a) a MicroPython upgrade under the same loader: the QEMU board's (mps2-an385) signed loader
+    image built from MicroPython v1.27.0 and from v1.28.0 with the same frozen loader and keys
+    (each built once, incrementally, under build/firmware: ``make firmware`` with
+    ``MICROPYTHON_VERSION=1.27.0`` and the default), the same size figures as (b) and (c), and
+    on the simulated board the staging of the v1.28.0 image from the v1.27.0 one by its patch
+    against the full image (the heap above the loaded loader, flash operations, sector erases,
+    the staging's wall time and the update's time over the serial link), the two images carried
+    as application bundles (the device stages a delta of its installed application);
 (b) a one-line change in an application (a bundle of the agent's sources and a 64 KiB data
     table, one constant of one module changed) and (c) a change in the loader alone (the QEMU
     board's firmware, MicroPython v1.28.0 with the frozen loader, built twice from the same
@@ -15,8 +23,6 @@ Figures (all measured in this run):
     with the full payload; the staging's wall time on the host, and the update's time over a
     115200-baud serial link (bytes sent x 10 bits + staging time) as a ratio to the full one.
 
-The MicroPython v1.27.0 -> v1.28.0 pair (a) needs a second full firmware build from another
-source tree and is not part of this run.
 """
 
 from __future__ import annotations
@@ -163,13 +169,39 @@ def _firmware_pair(work: Path) -> tuple[bytes, bytes] | None:
     return images[0], images[1]
 
 
-def _device(source: bytes, target: bytes, work: Path) -> dict[str, Any]:
+def _micropython_pair() -> tuple[bytes, bytes]:
+    """The QEMU board's signed loader images from MicroPython v1.27.0 and v1.28.0, the same
+    frozen loader, board configuration and keys (build/firmware/BOARD and
+    BOARD-micropython-1.27.0; an up-to-date build is not redone)."""
+    from cryptography.hazmat.primitives import serialization
+    from suture.boards import load_board
+    from suture.firmware.build import build_firmware, dev_keys, firmware_folder
+
+    board = load_board("qemu-mps2-an385", REPO / "boards")
+    root = REPO / "build" / "firmware"
+    vendor, loader = dev_keys(root / board.name / "keys")
+    point = vendor.public_key().public_bytes(serialization.Encoding.X962,
+                                             serialization.PublicFormat.UncompressedPoint)
+    images = []
+    for version in ("1.27.0", "1.28.0"):
+        fw = build_firmware(board, firmware_folder(root, board.name, version),
+                            vendor_keys=[point], vendor_id=VENDOR_ID, class_id=CLASS_ID,
+                            loader_key=loader, micropython_version=version)
+        images.append(fw.loader_image.read_bytes())
+    return images[0], images[1]
+
+
+def _device(source: bytes, target: bytes, work: Path, prefix: str = "d",
+            install: bool = True) -> dict[str, Any]:
+    """The update from ``source`` to ``target`` on the simulated board, by delta and by the
+    full image; ``install``: also the install at the next boot (an application bundle), else
+    the staging alone (any image: the applier does not look inside it)."""
     key = keys.generate_private_key("ES256")
     geometry = small_geometry(internal_size=1024 * 1024, slot_size=512 * 1024)
     d = make_delta(source, target)
     out: dict[str, Any] = {}
     for kind in ("full", "delta"):
-        p = provision(work / kind, geometry, key, app=source)
+        p = provision(work / prefix / kind, geometry, key, app=source)
         with tempfile.TemporaryDirectory() as tmp:
             if kind == "delta":
                 description = {
@@ -189,35 +221,46 @@ def _device(source: bytes, target: bytes, work: Path) -> dict[str, Any]:
         staged = p.device.run(["stage", env, pay], env={"SUTURE_HEAP_SAMPLE": "1"})
         stage_s = time.monotonic() - started
         assert staged.ok, staged.stdout + staged.stderr
-        installed = p.device.run(["boot"], ["report"])
-        assert installed.report()["installed_version"] == 2, installed.stdout
-        out[f"d_{kind}_bytes_sent"] = len(envelope) + len(payload)
-        out[f"d_{kind}_flash_ops"] = staged.ops_count + installed.ops_count
-        out[f"d_{kind}_sector_erases"] = sum(p.board.erase_counters()) - before
-        out[f"d_{kind}_stage_wall_s"] = round(stage_s, 3)
-        out[f"d_{kind}_link_time_s"] = round(
-            out[f"d_{kind}_bytes_sent"] * 10 / LINK_BAUD + stage_s, 2)
-        out[f"d_{kind}_stage_heap_peak_bytes"] = int(str(staged.result.get("heap_peak", 0)))
+        ops = staged.ops_count
+        if install:
+            installed = p.device.run(["boot"], ["report"])
+            assert installed.report()["installed_version"] == 2, installed.stdout
+            ops += installed.ops_count
+        else:
+            rec = p.board.current_record()
+            assert rec is not None
+            assert rec.state.name == "STAGED", rec
+            assert rec.digest == hashlib.sha256(target).digest()
+        out[f"{prefix}_{kind}_bytes_sent"] = len(envelope) + len(payload)
+        out[f"{prefix}_{kind}_flash_ops"] = ops
+        out[f"{prefix}_{kind}_sector_erases"] = sum(p.board.erase_counters()) - before
+        out[f"{prefix}_{kind}_stage_wall_s"] = round(stage_s, 3)
+        out[f"{prefix}_{kind}_link_time_s"] = round(
+            out[f"{prefix}_{kind}_bytes_sent"] * 10 / LINK_BAUD + stage_s, 2)
+        out[f"{prefix}_{kind}_stage_heap_peak_bytes"] = int(
+            str(staged.result.get("heap_peak", 0)))
         if kind == "delta":
-            p2 = provision(work / "measure", geometry, key, app=source)
+            p2 = provision(work / prefix / "measure", geometry, key, app=source)
             script = p2.board.put_file("measure.py", MEASURE)
             r = p2.device.run(["exec", script, p2.board.put_file("v2.suit", envelope),
                                p2.board.put_file("v2.payload", payload)])
             assert r.ok, r.stdout + r.stderr
-            out["d_delta_apply_heap_above_loaded_loader_bytes"] = int(str(r.result["peak"]))
-    out["d_delta_vs_full_bytes_sent_ratio"] = round(
-        out["d_delta_bytes_sent"] / out["d_full_bytes_sent"], 4)
-    out["d_delta_vs_full_link_time_ratio"] = round(
-        out["d_delta_link_time_s"] / out["d_full_link_time_s"], 3)
-    out["d_delta_vs_full_erases_ratio"] = round(
-        out["d_delta_sector_erases"] / out["d_full_sector_erases"], 3)
-    out["d_delta_vs_full_flash_ops_ratio"] = round(
-        out["d_delta_flash_ops"] / out["d_full_flash_ops"], 3)
+            out[f"{prefix}_delta_apply_heap_above_loaded_loader_bytes"] = int(
+                str(r.result["peak"]))
+    for figure, digits in (("bytes_sent", 4), ("link_time_s", 3), ("sector_erases", 3),
+                           ("flash_ops", 3), ("stage_wall_s", 3)):
+        name = figure.removesuffix("_s")
+        out[f"{prefix}_delta_vs_full_{name}_ratio"] = round(
+            out[f"{prefix}_delta_{figure}"] / out[f"{prefix}_full_{figure}"], digits)
     return out
 
 
 def run() -> dict[str, Any]:
     results: dict[str, Any] = {}
+    old, new = _micropython_pair()
+    results.update(_sizes("a_micropython_1_27_to_1_28", old, new))
+    results["a_micropython_patch_fraction_goal_met"] = (
+        results["a_micropython_1_27_to_1_28_suture_patch_fraction"] <= 0.15)
     source, target = _app_pair()
     results.update(_sizes("b_app_one_line", source, target))
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,4 +270,9 @@ def run() -> dict[str, Any]:
         else:
             results["c_loader_only"] = "no firmware build (make firmware BOARD=qemu-mps2-an385)"
         results.update(_device(source, target, Path(tmp)))
+        # the pair's bytes carried as the application (the simulated board stages a delta of
+        # the application's image from the installed one): the same patch, the same applier
+        results.update(_device(build_bundle({"loader.img": old}),
+                               build_bundle({"loader.img": new}), Path(tmp),
+                               prefix="a_device", install=False))
     return results
