@@ -1,5 +1,6 @@
 """Rollouts: the list, the form with its plan previewed before saving, the live view with
-start, pause, resume and abort (each confirmed), and the approvals."""
+start, pause, resume and abort (each confirmed), and the approvals: an approver approves or
+denies with a reason, confirmed first."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session
 from suture.scheduler.errors import InvalidInputError, NotFoundError, SchedulerError
 from suture.scheduler.models import Rollout
 from suture.scheduler.policies import approval
+from suture.scheduler.schemas import MAX_REASON
 from suture.scheduler.services import releases, rollouts
-from suture.scheduler.ui import plan_preview, readmodel, rollout_form
+from suture.scheduler.ui import error_explain, plan_preview, readmodel, rollout_form
 from suture.scheduler.ui.context import CheckedForm, Ui, UiContext
 from suture.scheduler.ui.mount import UiRoute
 
@@ -32,10 +34,14 @@ ACTIONS: Final = {
               "devices in trial go back (refused if any device confirmed the release)."),
 }
 
-#: Device error codes a report may carry, explained (device/agent and loader codes).
-ERROR_HINTS: Final = {
-    7: "the application's health check failed in trial: the device reverts",
-    150: "no trial to revert: the installed version was already confirmed",
+#: An approver's decisions: the API operation each mirrors, what the confirmation says.
+DECISIONS: Final = {
+    "approve": ("POST", "/api/v1/rollouts/{rollout_id}/approve",
+                "Your approval counts for the rollout as it is now; a change of its targets "
+                "or policy resets it."),
+    "deny": ("POST", "/api/v1/rollouts/{rollout_id}/deny",
+             "The rollout is neither approved further nor started until it is changed "
+             "(which clears the denial) or aborted."),
 }
 
 
@@ -109,11 +115,19 @@ def _live_context(ui: UiContext, session: Session, rollout_id: int) -> dict[str,
                          *(e.step_release_id for e in entries if e.step_release_id)}))
     windows = readmodel.next_windows(status.rollout.window_cron, status.rollout.window_duration_s,
                                      status.rollout.window_tz, ui.now)
-    errors = [e for e in entries if e.state in ("failed", "reverted") and e.detail]
+    errors = [(e, error_explain.in_text(e.detail)) for e in entries
+              if e.state in ("failed", "reverted") and e.detail]
     return {"status": status, "r": status.rollout, "entries": entries, "tally": tally,
             "max_crit": max_crit, "labels": labels, "windows": windows, "errors": errors,
-            "error_hints": ERROR_HINTS,
+            "reasons": {a.operator: a.reason for a in status.rollout.approval_reasons},
             "finished": status.rollout.state in ("completed", "aborted")}
+
+
+def _may_decide(ui: UiContext, r: Any, counted: list[str]) -> bool:
+    """Whether the page offers this operator the approve/deny form for rollout ``r``."""
+    return (r.state in ("awaiting_approval", "approved", "paused") and not r.denied
+            and ui.may(*DECISIONS["approve"][:2]) and ui.principal.name not in counted
+            and ui.principal.name not in set(r.authors or ()) | {r.created_by})
 
 
 @router.get("/rollouts/{rollout_id}")
@@ -121,7 +135,8 @@ def rollout_page(rollout_id: int, ui: Ui) -> HTMLResponse:
     ui.require("GET", "/api/v1/rollouts/{rollout_id}")
     with ui.session() as session:
         context = _live_context(ui, session, rollout_id)
-    return ui.page("rollout.html", **context)
+    return ui.page("rollout.html", decide=_may_decide(ui, context["r"], context["tally"].counted),
+                   max_reason=MAX_REASON, **context)
 
 
 @router.get("/rollouts/{rollout_id}/live")
@@ -153,13 +168,52 @@ def rollout_confirm(rollout_id: int, action: str, ui: Ui, revert: bool = False
                    button=f"{action.capitalize()} the rollout", back=f"/rollouts/{rollout_id}")
 
 
+def _back(form: dict[str, str], rollout_id: int) -> str:
+    return "/approvals" if form.get("back") == "/approvals" else f"/rollouts/{rollout_id}"
+
+
+@router.post("/rollouts/{rollout_id}/decide")
+def rollout_decide(rollout_id: int, ui: Ui, form: CheckedForm) -> HTMLResponse:
+    """The confirmation of an approval or a denial, with its reason: nothing changes yet. A
+    denial without a reason, or a reason too long, is refused here already."""
+    decision = form.get("decision", "")
+    if decision not in DECISIONS:
+        raise InvalidInputError(f"no decision {decision!r} (decisions: {', '.join(DECISIONS)})")
+    method, path, effect = DECISIONS[decision]
+    ui.require(method, path)
+    reason = rollouts.check_reason(form.get("reason", ""), required=decision == "deny")
+    with ui.session() as session:
+        status = rollouts.rollout_status(session, rollout_id=rollout_id)
+    r = status.rollout
+    lines = [f"rollout {rollout_id} ({r.name}) is {r.state.replace('_', ' ')}: "
+             f"{r.target_count} device(s) in {r.wave_count} wave(s), release {r.release_id}",
+             f"approvals so far: {', '.join(r.approvals) or 'none'} "
+             f"({r.required_approvals} needed)",
+             f"your reason: {reason}" if reason else "no reason given", effect]
+    verb = decision.capitalize()
+    return ui.page("confirm.html", title=f"{verb} rollout {rollout_id}?", lines=lines,
+                   action=f"/rollouts/{rollout_id}/{decision}",
+                   fields={"reason": reason, "back": _back(form, rollout_id)},
+                   button=f"{verb} rollout {rollout_id}", back=_back(form, rollout_id),
+                   danger=decision == "deny")
+
+
 @router.post("/rollouts/{rollout_id}/approve")
 def rollout_approve(rollout_id: int, ui: Ui, form: CheckedForm) -> Response:
-    ui.require("POST", "/api/v1/rollouts/{rollout_id}/approve")
+    ui.require(*DECISIONS["approve"][:2])
     with ui.session() as session:
-        rollouts.approve_rollout(session, rollout_id=rollout_id, actor=ui.principal, now=ui.now)
-    back = "/approvals" if form.get("back") == "/approvals" else f"/rollouts/{rollout_id}"
-    return RedirectResponse(back, status_code=303)
+        rollouts.approve_rollout(session, rollout_id=rollout_id, actor=ui.principal, now=ui.now,
+                                 reason=form.get("reason", ""))
+    return RedirectResponse(_back(form, rollout_id), status_code=303)
+
+
+@router.post("/rollouts/{rollout_id}/deny")
+def rollout_deny(rollout_id: int, ui: Ui, form: CheckedForm) -> Response:
+    ui.require(*DECISIONS["deny"][:2])
+    with ui.session() as session:
+        rollouts.deny_rollout(session, rollout_id=rollout_id, actor=ui.principal, now=ui.now,
+                              reason=form.get("reason", ""))
+    return RedirectResponse(_back(form, rollout_id), status_code=303)
 
 
 @router.post("/rollouts/{rollout_id}/{action}")
@@ -191,9 +245,11 @@ def approvals(ui: Ui) -> HTMLResponse:
             with session.begin():
                 tally, max_crit = rollouts.tally_approvals(session, row)
             release = releases.get_release(session, release_id=row.release_id)
+            public = rollouts.rollout_status(session, rollout_id=row.id).rollout
             mine = ui.principal.name in set(row.authors or ()) | {row.created_by}
             waiting.append({"r": row, "tally": tally, "max_crit": max_crit,
-                            "release": release, "author": mine})
+                            "release": release, "author": mine, "public": public,
+                            "reasons": {a.operator: a.reason for a in public.approval_reasons}})
     return ui.page("approvals.html", waiting=waiting,
-                   can_approve=ui.may("POST", "/api/v1/rollouts/{rollout_id}/approve"),
+                   can_approve=ui.may(*DECISIONS["approve"][:2]), max_reason=MAX_REASON,
                    two_person_criticality=approval.TWO_PERSON_CRITICALITY)

@@ -1,0 +1,178 @@
+"""The UI's decisions and actions without a browser: an approver denies a rollout with a
+reason (confirmed first) and approves with one, a device's credential is rotated (its secret
+shown once) and a device decommissioned, each role-checked, CSRF-checked and audited; error
+codes are shown with their meaning from the error-code table."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+from markupsafe import escape
+from sched_world import ROOT_SECRET, World
+from sqlalchemy import func, select
+from suture.formats import error_codes
+from suture.scheduler import credentials
+from suture.scheduler.models import AuditRecord, Device, RolloutApproval, RolloutDenial
+from suture.scheduler.schemas import MAX_REASON, RolloutUpdate
+from suture.scheduler.services import rollouts
+from suture.scheduler.ui.session import CSRF_FIELD
+from test_ui_pages import sign_in
+
+
+def _count(world: World, model: type) -> int:
+    with world.session() as s:
+        return int(s.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def _audit(world: World, action: str) -> list[dict[str, object]]:
+    with world.session() as s:
+        return [json.loads(d) for d in s.execute(
+            select(AuditRecord.detail).where(AuditRecord.action == action)).scalars()]
+
+
+def _rollout(world: World) -> int:
+    world.device("pump-1", criticality=4)
+    world.device("pump-2", criticality=2)
+    return world.rollout(world.release(2).id).id
+
+
+def test_deny_with_a_reason_then_change_and_approve(ui_client: TestClient,
+                                                    ui_world: World) -> None:
+    rid = _rollout(ui_world)
+    csrf = sign_in(ui_client, ui_world, "bob")
+    page = ui_client.get("/approvals").text
+    assert f"Deny rollout {rid} as bob" in page
+    assert f'action="/rollouts/{rid}/decide"' in page
+    before = _count(ui_world, AuditRecord)
+    # a denial needs a reason; a reason is bounded; neither changes anything
+    for reason, message in (("  ", "needs a reason"), ("x" * (MAX_REASON + 1), "at most")):
+        r = ui_client.post(f"/rollouts/{rid}/decide", data={
+            CSRF_FIELD: csrf, "decision": "deny", "reason": reason, "back": "/approvals"})
+        assert r.status_code == 422
+        assert message in r.text
+    # the confirmation shows the reason and changes nothing
+    r = ui_client.post(f"/rollouts/{rid}/decide", data={
+        CSRF_FIELD: csrf, "decision": "deny", "reason": "the night window is too short",
+        "back": "/approvals"})
+    assert r.status_code == 200
+    assert f"Deny rollout {rid}?" in r.text
+    assert "your reason: the night window is too short" in r.text
+    assert _count(ui_world, RolloutDenial) == 0
+    assert _count(ui_world, AuditRecord) == before
+    # without the CSRF token the denial is refused
+    assert ui_client.post(f"/rollouts/{rid}/deny", data={"reason": "x"}).status_code == 403
+    r = ui_client.post(f"/rollouts/{rid}/deny", data={
+        CSRF_FIELD: csrf, "reason": "the night window is too short", "back": "/approvals"})
+    assert (r.status_code, r.headers["location"]) == (303, "/approvals")
+    assert _audit(ui_world, "rollout.deny")[0]["reason"] == "the night window is too short"
+
+    # carol sees the denial and is offered no approval; the API operation refuses it too
+    csrf = sign_in(ui_client, ui_world, "carol")
+    page = ui_client.get("/approvals").text
+    assert "denied</span> by <strong>bob</strong>" in page
+    assert "the night window is too short" in page
+    assert f"Approve rollout {rid} as carol" not in page
+    r = ui_client.post(f"/rollouts/{rid}/approve", data={CSRF_FIELD: csrf, "reason": "ok"})
+    assert r.status_code == 409
+    assert "denied by bob" in r.text
+    csrf = sign_in(ui_client, ui_world, "alice")
+    page = ui_client.get(f"/rollouts/{rid}").text
+    assert "the night window is too short" in page
+    assert "Start…" not in page  # a denied rollout is not started
+
+    rollouts.update_rollout(ui_world.session(), rollout_id=rid,
+                            change=RolloutUpdate(waves=["1", "100%"]), actor=ui_world.alice,
+                            now=ui_world.clock.now())
+    page = ui_client.get(f"/rollouts/{rid}").text
+    assert "cleared when alice changed the rollout" in page
+    for name, reason in (("bob", "two waves now"), ("carol", "")):
+        csrf = sign_in(ui_client, ui_world, name)
+        r = ui_client.post(f"/rollouts/{rid}/decide", data={
+            CSRF_FIELD: csrf, "decision": "approve", "reason": reason})
+        assert f"Approve rollout {rid}?" in r.text
+        r = ui_client.post(f"/rollouts/{rid}/approve", data={CSRF_FIELD: csrf,
+                                                             "reason": reason})
+        assert (r.status_code, r.headers["location"]) == (303, f"/rollouts/{rid}")
+    page = ui_client.get(f"/rollouts/{rid}").text
+    assert "2 of 2" in page
+    assert "bob counts: “two waves now”" in page
+    assert [d["reason"] for d in _audit(ui_world, "rollout.approve")] == ["two waves now", ""]
+
+
+def test_a_viewer_neither_denies_nor_rotates_nor_decommissions(ui_client: TestClient,
+                                                              ui_world: World) -> None:
+    rid = _rollout(ui_world)
+    csrf = sign_in(ui_client, ui_world, "vera")
+    for path, data in ((f"/rollouts/{rid}/deny", {"reason": "no"}),
+                       (f"/rollouts/{rid}/decide", {"decision": "deny", "reason": "no"}),
+                       ("/fleet/pump-1/rotate", {}), ("/fleet/pump-1/decommission", {})):
+        r = ui_client.post(path, data={CSRF_FIELD: csrf, **data})
+        assert r.status_code == 403, path
+    for action in ("rotate", "decommission"):
+        assert ui_client.get(f"/fleet/pump-1/confirm/{action}").status_code == 403
+    page = ui_client.get("/fleet/pump-1").text
+    assert "Decommission this device" not in page
+    assert "Rotate the credential" not in page
+    assert _count(ui_world, RolloutDenial) == 0
+    assert _count(ui_world, RolloutApproval) == 0
+
+
+def test_rotate_shows_the_new_secret_once(ui_client: TestClient, ui_world: World) -> None:
+    ui_world.device("pump-1")
+    csrf = sign_in(ui_client, ui_world, "alice")
+    assert "Rotate the credential of this device" in ui_client.get("/fleet/pump-1").text
+    confirm = ui_client.get("/fleet/pump-1/confirm/rotate")
+    assert "stops working" in confirm.text
+    assert "credential generation 1" in confirm.text
+    assert not _audit(ui_world, "device.rotate_credential")  # asking changed nothing
+    r = ui_client.post("/fleet/pump-1/rotate", data={CSRF_FIELD: csrf})
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    secret = re.search(r'id="device-secret">([0-9a-f]{64})<', r.text)
+    assert secret is not None
+    assert bytes.fromhex(secret.group(1)) == credentials.derive_secret(ROOT_SECRET, "pump-1", 2)
+    assert _audit(ui_world, "device.rotate_credential")[0]["generation"] == 2
+    page = ui_client.get("/fleet/pump-1").text
+    assert secret.group(1) not in page  # shown that once only
+    assert credentials.fingerprint(bytes.fromhex(secret.group(1))) in page
+
+
+def test_decommission_is_confirmed_with_a_reason(ui_client: TestClient,
+                                                 ui_world: World) -> None:
+    ui_world.device("pump-1")
+    csrf = sign_in(ui_client, ui_world, "alice")
+    confirm = ui_client.get("/fleet/pump-1/confirm/decommission").text
+    assert "leaves service for good" in confirm
+    assert 'name="reason"' in confirm
+    too_long = ui_client.post("/fleet/pump-1/decommission",
+                              data={CSRF_FIELD: csrf, "reason": "x" * 300})
+    assert too_long.status_code == 422
+    assert "at most 256" in too_long.text
+    with ui_world.session() as s:
+        assert s.get(Device, "pump-1").decommissioned_at is None  # type: ignore[union-attr]
+    r = ui_client.post("/fleet/pump-1/decommission",
+                       data={CSRF_FIELD: csrf, "reason": "broken screen"})
+    assert (r.status_code, r.headers["location"]) == (303, "/fleet/pump-1")
+    page = ui_client.get("/fleet/pump-1").text
+    assert "Decommissioned" in page
+    assert "broken screen" in page
+    assert "Decommission this device" not in page
+    assert _audit(ui_world, "device.decommission")
+
+
+def test_error_codes_are_explained_from_the_table(ui_client: TestClient,
+                                                  ui_world: World) -> None:
+    """A failed install reports error 7: the live view and the device page say what 7 is, as
+    the table says it (not a copy of it)."""
+    pump = ui_world.device("pump-1")
+    rid = ui_world.rollout(ui_world.release(2).id).id
+    ui_world.start(rid)
+    pump.update_fully(fail_install=True)
+    sign_in(ui_client, ui_world, "alice")
+    meaning = str(escape(error_codes.load().explain(7)))
+    live = ui_client.get(f"/rollouts/{rid}/live").text
+    assert "<dt>error 7</dt><dd>" + meaning in live
+    device = ui_client.get("/fleet/pump-1").text
+    assert device.count("<dt>error 7</dt><dd>" + meaning) == 2  # the entry and the report
