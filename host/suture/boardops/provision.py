@@ -57,6 +57,13 @@ def set_link(session: ConnectedBoard, link: str | None) -> str | None:
     return link
 
 
+def set_decryption_keys(session: ConnectedBoard, record: bytes) -> None:
+    """Write the keys that open encrypted releases (the whole ``enc.keys`` record: a rotation
+    gives the new key and keeps the old one until every release encrypted for it is
+    installed)."""
+    device_ops.put_nvm(session.repl, [(identity.ENC_KEYS, record)])
+
+
 class ProvisionError(BoardOpsError):
     """Provisioning was refused or failed; nothing was overwritten."""
 
@@ -77,6 +84,9 @@ class ProvisionRequest:
     force: bool = False
     link: str | None = None  # the agent's transport (net.link); None: the board's default
     tls_ca: bytes | None = None  # DER CA the https scheduler's certificate chains to (net.ca)
+    #: the enc.keys record (suture.formats.identity.encryption_keys): the keys that open
+    #: encrypted releases; None: the board's record is left as it is
+    decryption_keys: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,8 @@ def provision(
     if credential is not None:
         records.append((identity.ID_CREDENTIAL, credential.secret))
     records.append((NET_LINK, (request.link or session.board.default_link).encode()))
+    if request.decryption_keys is not None:
+        records.append((identity.ENC_KEYS, request.decryption_keys))
     device_ops.put_nvm(session.repl, records)
     return ProvisionResult(
         device_id=device_id,

@@ -28,6 +28,7 @@ from suture.boardops.flashing import CopyToVolume, FlashPlanError, Images, flash
 from suture.boardops.provision import (
     ProvisionRequest,
     provision,
+    set_decryption_keys,
     set_link,
 )
 from suture.boardops.scheduler_client import SchedulerClient
@@ -46,11 +47,13 @@ from suture.boards import (
 )
 from suture.boards.tools import check_board_tools
 from suture.bundle import BundleError, build_bundle_from_dir
+from suture.cli import suit_ext
 from suture.cli.errors import CliError, SutureTyper
 from suture.cli.options import DryRunOpt, JsonOpt, YesOpt, confirm, emit_json
 from suture.devicectl import device_ops
 from suture.errors import EXIT_USAGE
 from suture.firmware.board_config import LoaderTrust, write_firmware_dir
+from suture.formats.identity import ENC_KIND_ECDH, ENC_KIND_KEK, EnrolmentError, encryption_keys
 from suture.keys import KeyFileError, load_private_key, load_public_key, public_key_bytes
 from suture.sim import DeviceIdentity
 from suture.sim.testing import CLASS_ID, VENDOR_ID
@@ -512,6 +515,18 @@ def provision_cmd(
         typer.Option(help="CA certificate (PEM or DER) the https scheduler's certificate chains "
                           "to: pinned in the board (net.ca) and used to reach the scheduler."),
     ] = None,
+    kek: Annotated[
+        list[str] | None,
+        typer.Option("--kek", metavar="FILE[#KID]",
+                     help="Key-encryption key (the file's raw 16 or 32 bytes: A128KW, A256KW) "
+                          "of the device or its group, that opens encrypted releases "
+                          "(enc.keys); repeatable. On a provisioned board it replaces the "
+                          "keys (a rotation: give the new and the old).")] = None,
+    decryption_key: Annotated[
+        list[str] | None,
+        typer.Option("--decryption-key", metavar="PEM[#KID]",
+                     help="P-256 private key PEM that opens releases encrypted for its public "
+                          "key (ECDH-ES+AES-KW); repeatable, with --kek.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Provision a board: firmware, application, identity, enrollment.
@@ -520,8 +535,10 @@ def provision_cmd(
     application, writes the device identity (device key, trust anchors,
     scheduler URL and credential) and registers the device with the scheduler
     (with --scheduler-url), and the agent's transport (--link, else the board's
-    default). Idempotent: a board that already has an identity is left as it
-    is unless --force (--link alone still sets the transport).
+    default), and the keys that open encrypted releases (--kek,
+    --decryption-key). Idempotent: a board that already has an identity is
+    left as it is unless --force (--link and the decryption keys are still
+    written).
     """
     link = _check_link(link)
     _need_files(firmware=firmware, stage0=stage0)
@@ -560,6 +577,7 @@ def provision_cmd(
         force=force,
         link=link,
         tls_ca=ca_der,
+        decryption_keys=_decryption_keys(kek, decryption_key),
     )
     with (
         open_board(board, port=port, device_dir=device, new_identity=identity) as session,
@@ -568,12 +586,15 @@ def provision_cmd(
         result = provision(session, request, scheduler=scheduler, progress=update)
         if not result.changed and link is not None:
             set_link(session, link)
+        if not result.changed and request.decryption_keys is not None:
+            set_decryption_keys(session, request.decryption_keys)
     if as_json:
         emit_json({"board": board.name, "device_id": result.device_id,
                    "changed": result.changed,
                    "installed_version": result.installed_version if result.changed else None,
                    "device_key_id": result.device_key_id if result.changed else None,
                    "link": link or (board.default_link if result.changed else None),
+                   "decryption_keys": len(kek or []) + len(decryption_key or []),
                    "registered_with": scheduler_url if result.credential is not None else None,
                    "credential_fingerprint": result.credential.fingerprint
                    if result.credential is not None else None})
@@ -592,6 +613,24 @@ def provision_cmd(
     if result.credential is not None:
         _out.print(f"registered with {scheduler_url} (credential "
                    f"{result.credential.fingerprint[:16]})", highlight=False)
+
+
+def _decryption_keys(kek: list[str] | None, ecdh: list[str] | None) -> bytes | None:
+    """The enc.keys record of --kek and --decryption-key, or None when neither is given."""
+    if not kek and not ecdh:
+        return None
+    entries = []
+    for spec in kek or []:
+        key = suit_ext.symmetric_key(spec)
+        entries.append((ENC_KIND_KEK, key.kid or b"", key.key))
+    for spec in ecdh or []:
+        private = suit_ext.ecdh_key(spec)
+        scalar = private.private_key.private_numbers().private_value.to_bytes(32, "big")
+        entries.append((ENC_KIND_ECDH, private.kid or b"", scalar))
+    try:
+        return encryption_keys(entries)
+    except EnrolmentError as exc:
+        raise CliError(f"decryption keys: {exc}", EXIT_USAGE) from None
 
 
 @board_app.command("deploy")

@@ -79,10 +79,12 @@ def encrypt_payload(
     alg: str = "A128GCM",
     uri: str = "https://updates.example/app.bundle",
     component: str = "app",
+    sbom: bytes | None = None,
 ) -> tuple[bytes, bytes]:
     """A signed SUIT envelope for ``payload`` encrypted with ``alg`` (A128GCM, A256GCM,
     A128CTR, A256CTR) for ``recipients`` (key-encryption keys, device public keys), in the
-    shape the device stages (docs/formats/suit-encryption.md), and the ciphertext to serve."""
+    shape the device stages (docs/formats/suit-encryption.md), and the ciphertext to serve;
+    with ``sbom``, the manifest binds that CycloneDX SBOM."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "app.bundle").write_bytes(payload)
         description: dict[str, object] = {
@@ -92,6 +94,9 @@ def encrypt_payload(
             "components": [{"id": [component], "file": "app.bundle", "uri": uri,
                             "encryption": alg}],
         }
+        if sbom is not None:
+            (Path(tmp) / "sbom.json").write_bytes(sbom)
+            description["sbom"] = "sbom.json"
         release = suit.create_release(description, key, base_dir=Path(tmp),
                                       recipients=recipients)
     return release.envelope, release.encrypted_payloads[uri]

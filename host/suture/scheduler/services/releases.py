@@ -32,7 +32,7 @@ from suture.scheduler.models import (
     RolloutState,
 )
 from suture.scheduler.schemas import ReleaseUpdate, Requirement
-from suture.scheduler.services import audit
+from suture.scheduler.services import audit, tenants
 from suture.scheduler.services.blobs import BlobRef, blob_ref, put_blob, read_blob_bytes
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 from suture.suit.errors import SbomError
@@ -78,6 +78,7 @@ def import_release(
     from suture import suit  # the SUIT library: verify is pure, no I/O
 
     require(actor, Permission.RELEASE_IMPORT)
+    tenants.require_provider(actor, "importing a release")
     when = int(time.time()) if now is None else now
     if not trust_anchors:
         raise ReleaseVerificationError("no trust anchor given: refusing an unverifiable release")
@@ -90,19 +91,34 @@ def import_release(
     except suit.SuitError as exc:
         raise ReleaseVerificationError(f"envelope does not verify: {exc}") from None
     images = [c for c in env.manifest.component_info if c.image_digest is not None]
+    # An encrypted release (docs/formats/suit-encryption.md): the payload is the ciphertext,
+    # which the manifest's ciphertext component describes; the image's digest covers the
+    # plaintext only the devices holding a key decrypt.
+    encrypted = [c for c in images if c.encryption_info is not None]
+    served = None
+    if len(encrypted) == 1:
+        source = encrypted[0].parameters.get("source-component")
+        served = next((c for c in images if c.index == source), None)
+        if served is None:
+            raise ReleaseVerificationError(
+                "the encrypted component names no ciphertext component with a digest")
+        images = [c for c in images if c is not served]
     if len(images) != 1:
         raise ReleaseVerificationError(
             f"a release updates exactly one component; the manifest has {len(images)} images")
     info = images[0]
-    digest = info.image_digest
+    carried = served if served is not None else info
+    what = "ciphertext" if served is not None else "image"
+    digest = carried.image_digest
     assert digest is not None
     if digest.algorithm != SHA256:
-        raise ReleaseVerificationError(f"image digest algorithm {digest.algorithm} is not SHA-256")
+        raise ReleaseVerificationError(f"{what} digest algorithm {digest.algorithm} is not SHA-256")
     if hashlib.sha256(payload).digest() != digest.value:
-        raise ReleaseVerificationError("payload SHA-256 does not match the manifest's image digest")
-    if info.image_size is not None and info.image_size != len(payload):
+        raise ReleaseVerificationError(f"payload SHA-256 does not match the manifest's {what} "
+                                       "digest")
+    if carried.image_size is not None and carried.image_size != len(payload):
         raise ReleaseVerificationError(
-            f"payload is {len(payload)} bytes; the manifest says {info.image_size}")
+            f"payload is {len(payload)} bytes; the manifest says {carried.image_size}")
     if info.vendor_id is None or info.class_id is None:
         raise ReleaseVerificationError("the manifest names no vendor id and class id")
     try:
@@ -141,6 +157,7 @@ def import_release(
                              "vendor_id": vendor_id, "class_id": class_id,
                              "envelope_sha256": release.envelope_digest,
                              "payload_sha256": release.payload_digest,
+                             "encrypted": served is not None,
                              "signers": [k.hex() for k in env.signer_key_ids],
                              "sbom": ({"status": sbom_check.status,
                                        "sha256": sbom_check.sbom.digest.value.hex()}
@@ -181,6 +198,7 @@ def _get(session: Session, release_id: int) -> Release:
 def update_release(session: Session, *, release_id: int, change: ReleaseUpdate,
                    actor: Principal, now: int) -> Release:
     require(actor, Permission.RELEASE_UPDATE)
+    tenants.require_provider(actor, "changing a release")
     with session.begin():
         release = _get(session, release_id)
         detail: dict[str, Any] = {}
@@ -202,6 +220,7 @@ def recall_release(session: Session, *, release_id: int, revert: bool, actor: Pr
     from suture.scheduler.services.rollouts import abort_locked
 
     require(actor, Permission.RELEASE_RECALL)
+    tenants.require_provider(actor, "recalling a release")
     with session.begin():
         release = _get(session, release_id)
         if release.recalled:
