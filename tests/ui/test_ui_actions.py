@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from sched_world import ROOT_SECRET, World
+from sched_world import ROOT_SECRET, World, make_release
 from sqlalchemy import func, select
 from suture.formats import error_codes
+from suture.keys import PrivateKey, generate_private_key
 from suture.scheduler import credentials
-from suture.scheduler.models import AuditRecord, Device, RolloutApproval, RolloutDenial
+from suture.scheduler.models import (
+    AuditRecord,
+    Device,
+    Release,
+    RolloutApproval,
+    RolloutDenial,
+)
 from suture.scheduler.schemas import MAX_REASON, RolloutUpdate
 from suture.scheduler.services import rollouts
 from suture.scheduler.ui.session import CSRF_FIELD
@@ -176,3 +184,50 @@ def test_error_codes_are_explained_from_the_table(ui_client: TestClient,
     assert "<dt>error 7</dt><dd>" + meaning in live
     device = ui_client.get("/fleet/pump-1").text
     assert device.count("<dt>error 7</dt><dd>" + meaning) == 2  # the entry and the report
+
+
+def _files(envelope: bytes, payload: bytes, sbom: bytes) -> dict[str, tuple[str, bytes]]:
+    return {"envelope": ("app.suit", envelope), "payload": ("app.bin", payload),
+            "sbom": ("app.cdx.json", sbom)}
+
+
+def test_a_release_is_imported_by_upload(ui_client: TestClient, ui_world: World,
+                                         ui_vendor_key: PrivateKey, tmp_path: Path) -> None:
+    """The form imports as the API does: verified, or refused with the reason on the form and
+    nothing kept."""
+    csrf = sign_in(ui_client, ui_world, "alice")
+    assert 'href="/releases/import"' in ui_client.get("/releases").text
+    assert 'enctype="multipart/form-data"' in ui_client.get("/releases/import").text
+    envelope, payload, sbom = make_release(ui_vendor_key, tmp_path, 5)
+    (tmp_path / "rogue").mkdir()
+    rogue, rogue_payload, rogue_sbom = make_release(generate_private_key("ES256"),
+                                                    tmp_path / "rogue", 6)
+    before = _count(ui_world, AuditRecord)
+    cases = [
+        (_files(rogue, rogue_payload, rogue_sbom), "does not verify"),
+        (_files(envelope, payload[:-1] + b"!", sbom), "digest"),
+        ({"payload": ("app.bin", payload)}, "choose the SUIT envelope file"),
+    ]
+    for files, message in cases:
+        r = ui_client.post("/releases/import", data={CSRF_FIELD: csrf, "notes": "kept"},
+                           files=files)
+        assert r.status_code in (409, 422), r.text
+        assert "Not imported:" in r.text
+        assert message in r.text
+        assert ">kept</textarea>" in r.text  # the form keeps what was typed
+    assert ui_client.post("/releases/import", files=_files(envelope, payload, sbom)
+                          ).status_code == 403  # no CSRF token
+    assert _count(ui_world, Release) == 0
+    assert _count(ui_world, AuditRecord) == before
+    r = ui_client.post("/releases/import", data={CSRF_FIELD: csrf, "notes": "night build",
+                                                 "must_pass_through": "true"},
+                       files=_files(envelope, payload, sbom))
+    assert r.status_code == 303, r.text
+    page = ui_client.get(r.headers["location"]).text
+    assert "Verified" in page
+    with ui_world.session() as s:
+        (release,) = s.execute(select(Release)).scalars()
+        assert (release.sequence_number, release.notes, release.must_pass_through) == (
+            5, "night build", True)
+    sign_in(ui_client, ui_world, "vera")
+    assert ui_client.get("/releases/import").status_code == 403

@@ -6,7 +6,8 @@ a declared length over the bound is refused before any byte is read, a streamed 
 the bound is passed, and the rest is never read. The bounds, per route class:
 
 - device reports: ``max_report_bytes`` (4 KiB by default);
-- release uploads (``POST /api/v1/releases``): ``max_release_bytes`` in base64 plus 64 KiB;
+- release uploads (``POST /api/v1/releases``, and the UI's form ``POST /releases/import``):
+  ``max_release_bytes`` in base64 plus 64 KiB;
 - every other route (JSON operator API): ``JSON_BODY_LIMIT`` (1 MiB).
 """
 
@@ -26,7 +27,7 @@ from suture.scheduler.errors import PayloadTooLargeError
 #: Largest body of a JSON operator request.
 JSON_BODY_LIMIT: Final = 1024 * 1024
 _REPORTS = re.compile(r"^/api/v1/devices/[^/]+/reports/?$")
-_RELEASES = re.compile(r"^/api/v1/releases/?$")
+_RELEASES = re.compile(r"^(/api/v1/releases/?|/releases/import)$")
 
 
 def release_upload_limit(settings: Settings) -> int:

@@ -1,16 +1,28 @@
-"""Releases: the list, one release's SUIT manifest, verification and SBOM, and its recall."""
+"""Releases: the list, the import of an uploaded release (envelope, payload, SBOM), one
+release's SUIT manifest, verification and SBOM, and its recall."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from typing import Final
 
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from suture.scheduler.errors import InvalidInputError, PayloadTooLargeError, SchedulerError
 from suture.scheduler.services import releases
 from suture.scheduler.ui import readmodel
-from suture.scheduler.ui.context import CheckedForm, Ui
+from suture.scheduler.ui.context import CheckedForm, Ui, UiContext
 from suture.scheduler.ui.mount import UiRoute
+from suture.scheduler.ui.session import CSRF_FIELD, check_csrf
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
+
+#: The import form's files: (field, what it is, required).
+FILES: Final = (("envelope", "SUIT envelope", True), ("payload", "payload", True),
+                ("sbom", "CycloneDX SBOM", False))
+#: Longest release notes (as the API's ``ReleaseImport`` bounds them).
+MAX_NOTES: Final = 65536
 
 
 @router.get("/releases")
@@ -19,6 +31,64 @@ def release_list(ui: Ui) -> HTMLResponse:
     with ui.session() as session:
         rows = releases.list_releases(session)
     return ui.page("releases.html", releases=rows)
+
+
+def _import_page(ui: UiContext, *, error: str = "", notes: str = "", status_code: int = 200
+                 ) -> HTMLResponse:
+    return ui.page("release_import.html", error=error, notes=notes, files=FILES,
+                   max_mib=ui.state.settings.max_release_bytes // (1024 * 1024),
+                   sbom_optional=ui.state.settings.allow_releases_without_sbom,
+                   status_code=status_code)
+
+
+@router.get("/releases/import")
+def import_form(ui: Ui) -> HTMLResponse:
+    ui.require("POST", "/api/v1/releases")
+    return _import_page(ui)
+
+
+async def _file(form: FormData, name: str, label: str, required: bool, limit: int
+                ) -> bytes | None:
+    item = form.get(name)
+    if not isinstance(item, UploadFile) or not item.filename:
+        if required:
+            raise InvalidInputError(f"choose the {label} file")
+        return None
+    data = await item.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"the {label} is larger than {limit} bytes")
+    if not data:
+        raise InvalidInputError(f"the {label} file is empty")
+    return data
+
+
+@router.post("/releases/import")
+async def import_upload(request: Request, ui: Ui) -> Response:
+    """The release as ``POST /api/v1/releases`` imports it: verified against the trust anchors
+    in force, its payload against the manifest's digest, its SBOM against the manifest. A
+    refused import changes nothing and is shown on the form with the scheduler's reason."""
+    ui.require("POST", "/api/v1/releases")
+    limit = ui.state.settings.max_release_bytes
+    async with request.form(max_files=len(FILES), max_fields=8) as form:
+        check_csrf(ui.token, str(form.get(CSRF_FIELD) or ""))
+        notes = str(form.get("notes") or "")
+        try:
+            if len(notes) > MAX_NOTES:
+                raise InvalidInputError(f"the notes are longer than {MAX_NOTES} characters")
+            data = {name: await _file(form, name, label, required, limit)
+                    for name, label, required in FILES}
+            ui.state.live.refresh_and_audit(ui.state.sessions, ui.now)
+            anchors = ui.state.live.trust_anchors()
+            envelope, payload = data["envelope"] or b"", data["payload"] or b""  # required
+            with ui.session() as session:
+                release = releases.import_release(
+                    session, envelope=envelope, payload=payload, sbom=data["sbom"],
+                    notes=notes or None, trust_anchors=anchors, actor=ui.principal,
+                    must_pass_through=form.get("must_pass_through") == "true", now=ui.now,
+                    allow_missing_sbom=ui.state.settings.allow_releases_without_sbom)
+        except SchedulerError as exc:
+            return _import_page(ui, error=str(exc), notes=notes, status_code=exc.status_code)
+    return RedirectResponse(f"/releases/{release.id}", status_code=303)
 
 
 @router.get("/releases/{release_id}")
