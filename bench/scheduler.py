@@ -174,6 +174,8 @@ class Poller:
         self.busy = 0  # 503 answers
         self.etags: dict[str, str] = {}
         self.conditional = False
+        #: Send reports (``POST .../reports``, a small JSON body) instead of polls.
+        self.report = False
         self.signed: dict[str, list[str]] = {}
         #: Where the client sends each device's requests: the connections (workers) are
         #: spread over these base URLs (several nodes), a device always to the same one.
@@ -192,11 +194,22 @@ class Poller:
             self.signed[device] = heads
 
     def _head(self, device: str, host: str, now: int) -> str:
-        """The request line and headers, without the final empty line."""
+        """The request line and headers, without the final empty line; a report: the whole
+        request, body included."""
         if not self.scheduler:
             return f"GET /bare/{device} HTTP/1.1\r\nHost: {host}\r\n"
-        path = f"/api/v1/devices/{device}/schedule"
         self.counters[device] += 1
+        if self.report:
+            path = f"/api/v1/devices/{device}/reports"
+            body = f'{{"state": "idle", "progress": {self.counters[device]}}}'
+            headers = credentials.sign_request(
+                self.secrets[device], method="POST", path=path, device_id=device, time=now,
+                counter=self.counters[device], body=body.encode())
+            return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n" + body)
+        path = f"/api/v1/devices/{device}/schedule"
         headers = credentials.sign_request(
             self.secrets[device], method="GET", path=path, device_id=device, time=now,
             counter=self.counters[device])
@@ -206,6 +219,8 @@ class Poller:
     def request(self, device: str, host: str) -> bytes:
         heads = self.signed.get(device)
         head = heads.pop() if heads else self._head(device, host, int(time.time()))
+        if head.startswith("POST"):
+            return head.encode()
         if self.conditional and device in self.etags:
             head += f"If-None-Match: {self.etags[device]}\r\n"
         return (head + "\r\n").encode()
@@ -382,6 +397,10 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
         poller.conditional = True  # what an idle device sends: If-None-Match -> 304
         poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
         polls_304 = asyncio.run(poller.run(SECONDS))
+        poller.conditional, poller.report = False, True  # reports, at the rate they come
+        poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+        device_reports = asyncio.run(poller.run(SECONDS))
+        poller.report = False
         base = asyncio.run(Poller(f"http://127.0.0.1:{bare_port}", active, False).run(SECONDS))
         burster = Poller(f"http://127.0.0.1:{sched_port}", everyone[:BURST_DEVICES], True)
         burster.counters.update(poller.counters)
@@ -404,11 +423,17 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
         "schedule_304_polls_per_s": round(polls_304["rps"], 1),
         "schedule_304_poll_p50_ms": round(polls_304["p50_ms"], 2),
         "schedule_304_poll_p99_ms": round(polls_304["p99_ms"], 2),
+        "reports_per_s": round(device_reports["rps"], 1),
+        "report_p50_ms": round(device_reports["p50_ms"], 2),
+        "report_p99_ms": round(device_reports["p99_ms"], 2),
+        "report_errors": int(device_reports["errors"]),
+        "reports_ratio_to_schedule_polls": round(device_reports["rps"] / polls["rps"], 3),
         "bare_requests_per_s": round(base["rps"], 1),
         "bare_p50_ms": round(base["p50_ms"], 2),
         "bare_p99_ms": round(base["p99_ms"], 2),
         "schedule_polls_ratio_to_bare": round(polls["rps"] / base["rps"], 3),
         "schedule_poll_p50_ratio_to_bare": round(polls["p50_ms"] / base["p50_ms"], 2),
+        "schedule_poll_p99_ratio_to_bare": round(polls["p99_ms"] / base["p99_ms"], 2),
         "schedule_304_polls_ratio_to_bare": round(polls_304["rps"] / base["rps"], 3),
         "burst_devices": BURST_DEVICES,
         "burst_window_s": BURST_WINDOW_S,

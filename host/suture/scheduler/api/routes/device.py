@@ -18,11 +18,11 @@ from suture.scheduler.api import jsonbody
 from suture.scheduler.api.blob_response import DOWNLOAD_RESPONSES, blob_response
 from suture.scheduler.api.deps import (
     DEVICE_GET_PARAMETERS,
+    DEVICE_PARAMETERS,
     AppState,
     BoundedBody,
     DeviceIdPath,
     DeviceRequest,
-    DeviceRequestWithBody,
     NowDep,
     ReleaseIdPath,
     SessionDep,
@@ -35,7 +35,7 @@ from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
-from suture.scheduler.services.devices import DeviceProof
+from suture.scheduler.services.devices import DeviceProof, check_proof
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
 
@@ -159,24 +159,22 @@ REPORT_SCHEMA = {
     response_model=ReportAck,
     responses={400: {"description": "JSON nested too deep"},
                413: {"description": "report body too large"}, **_AUTH_ERRORS},
-    openapi_extra=REPORT_SCHEMA,
+    openapi_extra={**REPORT_SCHEMA, "parameters": DEVICE_PARAMETERS},
 )
 async def post_report(
-    device_id: DeviceIdPath, body: BoundedBody, proof: DeviceRequestWithBody,
-    state: StateDep, now: NowDep,
+    request: Request, device_id: DeviceIdPath, body: BoundedBody, state: StateDep, now: NowDep,
 ) -> ReportAck:
     """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
-    The MAC is checked (``proof``) before the body is parsed. Acknowledged once the report is
-    committed: on SQLite, together with the reports waiting with it (``ReportTransaction``)."""
-    try:
-        report = ReportIn.model_validate(jsonbody.loads(body))
-    except (ValueError, ValidationError) as exc:
-        raise InvalidInputError(f"malformed report: {_short(exc)}") from None
+    The MAC, time and counter are checked before the body is parsed (401 before any 400 or
+    422), in the transaction that records the report. Acknowledged once the report is
+    committed: on SQLite, together with the reports waiting with it (``ReportTransaction``),
+    on the poll thread (whose writes no other thread of the process then waits for)."""
+    proof = device_proof_from_headers(request, body)
     if state.poll_worker is not None:  # SQLite: reports share commits (api/serial.py)
         outcome = await state.poll_worker.run_grouped(ReportTransaction(state.sessions),
-                                                      _report_in, state, proof, report, now)
+                                                      _report_in, state, proof, body, now)
     else:
-        outcome = await run_in_threadpool(_report, state, proof, report, now)
+        outcome = await run_in_threadpool(_report, state, proof, body, now)
     return ReportAck(accepted=True, schedule_number=outcome.schedule_number,
                      schedule_changed=outcome.schedule_changed)
 
@@ -196,22 +194,29 @@ class ReportTransaction:
             yield session.connection()
 
 
-def _report_in(conn: Connection, state: AppState, proof: DeviceProof, report: ReportIn,
+def _report_in(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
                now: int) -> reports.ReportOutcome:
     """One report inside a group's transaction (``ReportTransaction``)."""
     with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
-        return _record(session, state, proof, report, now)
+        return _record(session, state, proof, body, now)
 
 
-def _report(state: AppState, proof: DeviceProof, report: ReportIn, now: int
+def _report(state: AppState, proof: DeviceProof, body: bytes, now: int
             ) -> reports.ReportOutcome:
-    """The report's one transaction, in one worker thread."""
+    """The report's transactions, in one worker thread."""
     with state.sessions() as session:
-        return _record(session, state, proof, report, now)
+        return _record(session, state, proof, body, now)
 
 
-def _record(session: Session, state: AppState, proof: DeviceProof, report: ReportIn,
+def _record(session: Session, state: AppState, proof: DeviceProof, body: bytes,
             now: int) -> reports.ReportOutcome:
+    """The proof checked (nothing consumed), then the body parsed, then the report recorded
+    (the counter consumed and everything checked again, atomically)."""
+    check_proof(session, proof=proof, now=now)
+    try:
+        report = ReportIn.model_validate(jsonbody.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise InvalidInputError(f"malformed report: {_short(exc)}") from None
     return reports.record_report(session, device_id=proof.req.device_id,
                                  counter=proof.req.counter, report=report, now=now,
                                  ctx=state.schedule_ctx, proof=proof)
