@@ -277,7 +277,7 @@ def report_json(**fields: Any) -> bytes:
 
 
 TABLES = ("device_events", "rollout_devices", "rollout_approvals", "rollouts", "releases",
-          "blob_chunks", "blobs", "devices", "audit_log", "api_tokens", "operators")
+          "blob_chunks", "blobs", "devices", "audit_log", "api_tokens", "operators", "tenants")
 
 
 def postgres_url() -> str:

@@ -117,7 +117,8 @@ def test_a_device_downloads_from_the_vendor_with_a_biscuit(tmp_path: Path,
             assert verdict.allows_start, verdict
             approve_and_start(sched.sessions, sched.team, ro.id, now=clock.now())
             with sched.sessions() as s:
-                token = s.get(DeviceBiscuit, (ro.id, "pump-1")).token  # type: ignore[union-attr]
+                token = s.get(DeviceBiscuit,  # type: ignore[union-attr]
+                              (ro.id, "pump-1", rel.id)).token
             # The biscuit opens this device's release only.
             direct = f"{vendor_url}/direct"
             bearer = {"Authorization": f"Bearer {token}"}

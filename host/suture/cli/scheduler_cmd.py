@@ -374,7 +374,8 @@ def device_list(
     from suture.scheduler.services import devices
 
     def go(settings: Any, session: Session, me: Principal) -> None:
-        rows, total = devices.list_devices(session, limit=limit, group=group)
+        rows, total = devices.list_devices(session, limit=limit, group=group,
+                                           tenant=me.tenant)
         if as_json:
             _out.print_json(json.dumps([DevicePublic.model_validate(d).model_dump() for d in rows]))
             return
@@ -397,7 +398,7 @@ def device_show(device_id: str, config: ConfigOpt = DEFAULT_CONFIG, as_json: Jso
     from suture.scheduler.services import devices
 
     def go(settings: Any, session: Session, me: Principal) -> None:
-        d, events = devices.get_device(session, device_id=device_id)
+        d, events = devices.get_device(session, device_id=device_id, tenant=me.tenant)
         detail = DeviceDetail(**DevicePublic.model_validate(d).model_dump(),
                               history=[DeviceEventPublic.model_validate(e) for e in events])
         if as_json:
@@ -718,7 +719,7 @@ def rollout_create(
             return
         _out.print(f"rollout {ro.id}: {ro.target_count} devices in {ro.wave_count} waves; "
                    f"needs {ro.required_approvals} approval(s)", highlight=False)
-        _print_held(rollouts.rollout_status(session, rollout_id=ro.id))
+        _print_held(rollouts.rollout_status(session, rollout_id=ro.id, tenant=me.tenant))
 
     _run(config, Permission.ROLLOUT_PLAN, go)
 
@@ -734,7 +735,7 @@ def _rollout_decision(rollout_id: int, config: Path, as_json: bool,
 
     def go(settings: Any, session: Session, me: Principal) -> Any:
         ro = call(session, rollout_id=rollout_id, actor=me, now=_now(), reason=reason)
-        return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id)
+        return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id, tenant=me.tenant)
 
     state, status = _run(config, Permission.ROLLOUT_APPROVE, go)
     if as_json:
@@ -779,7 +780,8 @@ def _rollout_action(verb: str, call: Callable[..., Any], **extra: Any) -> Callab
 
         def go(settings: Any, session: Session, me: Principal) -> Any:
             ro = call(session, rollout_id=rollout_id, actor=me, now=_now(), **extra)
-            return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id)
+            return ro.state, rollouts.rollout_status(session, rollout_id=rollout_id,
+                                                     tenant=me.tenant)
 
         state, status = _run(config, need, go)
         _out.print(f"rollout {rollout_id}: {state}", highlight=False)
@@ -844,7 +846,7 @@ def rollout_list(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -
 
     rows = _run(config, Permission.ROLLOUT_READ,
                 lambda s, session, me: [RolloutPublic.model_validate(r)
-                                        for r in rollouts.list_rollouts(session)])
+                                        for r in rollouts.list_rollouts(session, tenant=me.tenant)])
     if as_json:
         emit_json([r.model_dump(mode="json") for r in rows])
         return
@@ -926,7 +928,7 @@ def rollout_status(
 
     def fetch() -> Any:
         return _run(config, Permission.ROLLOUT_READ, lambda s, session, me:
-                    rollouts.rollout_status(session, rollout_id=rollout_id))
+                    rollouts.rollout_status(session, rollout_id=rollout_id, tenant=me.tenant))
 
     status = fetch()
     if as_json:
@@ -1008,6 +1010,7 @@ __import__("suture.cli.scheduler_vendor_cmd", fromlist=["_"]).register_into(sche
 __import__("suture.cli.scheduler_backup_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_trust_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_ddi_cmd", fromlist=["_"]).register_into(scheduler_app)
+__import__("suture.cli.scheduler_tenant_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_operator_cmd", fromlist=["_"]).register_into(
     scheduler_app, operator=operator_app, device=device_app, rollout=rollout_app,
     audit=audit_app)

@@ -95,7 +95,8 @@ def rollout_show(
     from suture.scheduler.services import rollouts
 
     status = _run(config, Permission.ROLLOUT_READ,
-                  lambda s, session, me: rollouts.rollout_status(session, rollout_id=rollout_id))
+                  lambda s, session, me: rollouts.rollout_status(session, rollout_id=rollout_id,
+                                                                 tenant=me.tenant))
     ro = status.rollout
     if as_json:
         emit_json({**ro.model_dump(mode="json"),

@@ -151,7 +151,8 @@ def _account_json(account: Any) -> dict[str, Any]:
     return {"name": account.name, "roles": list(account.roles), "active": account.active,
             "has_password": account.password_hash is not None,
             "created_at": account.created_at, "created_by": account.created_by,
-            "disabled_at": account.disabled_at, "locked_until": account.locked_until}
+            "disabled_at": account.disabled_at, "locked_until": account.locked_until,
+            "tenant": account.tenant}
 
 
 def _token_json(t: Any) -> dict[str, Any]:
@@ -169,6 +170,9 @@ def operator_add(
         "--password/--no-password", help="Give it a local password (asked), or none: a "
         "service account with tokens only (`token create --for`).")] = True,
     password_stdin: PasswordStdinOpt = False,
+    tenant: Annotated[str | None, typer.Option(
+        help="The account's tenant (the vendor-run scheduler, `suture scheduler tenant "
+        "add`): only its devices, rollouts and accounts are seen. Default: your own.")] = None,
     config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False,
 ) -> None:
     """Make an operator account with its roles (administrators)."""
@@ -177,7 +181,8 @@ def operator_add(
     secret = read_new_password(password_stdin) if password else None
     account = _base()._run(config, Permission.OPERATOR_MANAGE, lambda s, session, me:
                            operators.add_operator(session, name=name, roles=_roles(role),
-                                                  password=secret, actor=me, now=_now()))
+                                                  password=secret, actor=me, now=_now(),
+                                                  tenant=tenant, mode=s.mode))
     if as_json:
         emit_json(_account_json(account))
         return
@@ -189,7 +194,8 @@ def operator_list(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) 
     from suture.scheduler.services import operators
 
     rows = _base()._run(config, Permission.OPERATOR_READ,
-                        lambda s, session, me: operators.list_operators(session))
+                        lambda s, session, me: operators.list_operators(session,
+                                                                        tenant=me.tenant))
     if as_json:
         emit_json([_account_json(a) for a in rows])
         return
@@ -208,7 +214,7 @@ def operator_show(name: str, config: ConfigOpt = DEFAULT_CONFIG,
     from suture.scheduler.services import operators
 
     def go(settings: Any, session: Session, me: Principal) -> Any:
-        return (operators.get_operator(session, name=name),
+        return (operators.get_operator(session, name=name, tenant=me.tenant),
                 operators.list_tokens(session, actor=me, operator=name))
 
     account, tokens = _base()._run(config, Permission.OPERATOR_READ, go)
@@ -362,7 +368,8 @@ def device_decommission(
 
     if dry_run:
         rollouts = _base()._run(config, Permission.DEVICE_DECOMMISSION, lambda s, session, me:
-                                devices.unfinished_rollouts(session, device_id=device_id))
+                                devices.unfinished_rollouts(session, device_id=device_id,
+                                                            tenant=me.tenant))
         _out.print(f"would decommission {device_id}: its credential revoked, dropped from "
                    f"{len(rollouts)} unfinished rollout(s) {rollouts or ''}".rstrip(),
                    highlight=False)

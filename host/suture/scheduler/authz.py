@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from suture.scheduler.errors import ForbiddenError, InvalidInputError
+from suture.scheduler.models import DEFAULT_TENANT
 
 
 class Role(enum.StrEnum):
@@ -102,6 +103,9 @@ class Principal:
     via: str
     #: The API token this request came with (None for a password sign-in).
     token_id: int | None = None
+    #: The account's tenant: everything the operator sees and does is scoped to it
+    #: (``services/tenants.py``).
+    tenant: str = DEFAULT_TENANT
 
     def can(self, permission: Permission) -> bool:
         return permission in permissions_of(self.roles)

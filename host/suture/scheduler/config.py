@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     #: Keep it on other storage than the database, or ship it to the SIEM.
     audit_checkpoint_path: Path | None = None
     audit_checkpoint_interval_s: int = Field(default=300, ge=1, le=86_400)
+    #: ``hospital``: the hospital runs its own scheduler (one tenant, ``DEFAULT``);
+    #: ``vendor-run``: the vendor runs it as a service for several hospitals, each a tenant
+    #: isolated in the database and the API (services/tenants.py).
+    mode: Literal["hospital", "vendor-run"] = "hospital"
+    #: The vendors file (``suture scheduler vendor add``) whose authorization servers the
+    #: service asks, every ``vendor_check_interval_s``, about the granted rollouts of their
+    #: releases: a recall or a withdrawn grant pauses them (services/vendor_grants.py).
+    #: None: only ``suture scheduler vendor check`` asks.
+    vendors_path: Path | None = None
+    vendor_check_interval_s: float = Field(default=300.0, ge=0.0)
     #: The hospital's time zone (IANA name): the operator UI shows every time in it, with the
     #: zone named.
     time_zone: str = "UTC"

@@ -73,6 +73,9 @@ TERMINAL_ENTRY_STATES = frozenset(
     {EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED, EntryState.CANCELLED}
 )
 ACTIVE_ROLLOUT_STATES = frozenset({RolloutState.RUNNING, RolloutState.PAUSED})
+#: The tenant of a hospital's own scheduler, and in the vendor-run mode the vendor's own
+#: (``services/tenants.py``).
+DEFAULT_TENANT = "DEFAULT"
 
 
 class Device(Base):
@@ -107,7 +110,8 @@ class Device(Base):
     #: What updates it: ``mcu`` (suture's agent, the device API) or ``linux`` (an update client
     #: speaking hawkBit's DDI API: SWUpdate, RAUC, Zephyr; docs/ddi.md).
     kind: Mapped[str] = mapped_column(String(16), default="mcu", server_default="mcu")
-    #: The DDI tenant the device answers under (``/{tenant}/controller/v1/{device id}``).
+    #: The DDI tenant the device answers under (``/{tenant}/controller/v1/{device id}``); once
+    #: registered as a ``Tenant`` (vendor-run mode), the tenant the device belongs to.
     tenant: Mapped[str] = mapped_column(String(64), default="DEFAULT", server_default="DEFAULT")
     #: SHA-256 (hex) of the device's DDI target token; None: none issued.
     ddi_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -137,6 +141,18 @@ class TrustRotation(Base):
     document_sha256: Mapped[str] = mapped_column(String(64))
     #: The new anchors (65-byte SEC1 points, hex).
     keys: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Tenant(Base):
+    """A hospital the vendor-run scheduler serves (``services/tenants.py``): its operators,
+    devices and rollouts are seen and acted on by its own operators only."""
+
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(64))
 
@@ -334,6 +350,10 @@ class RolloutApproval(Base):
     #: Why the approver approved (optional, bounded by ``services/rollouts.MAX_REASON``).
     reason: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
+    #: The tenant whose operators planned it: only its devices are targeted, only its
+    #: approvers count.
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
+                                        server_default=DEFAULT_TENANT)
 
 class RolloutDenial(Base):
     """An approver's denial of a rollout as it was (``digest``): while it stands (not cleared)
@@ -420,6 +440,9 @@ class Operator(Base):
     #: Role names (``authz.Role``).
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: argon2id PHC string; None: the account signs in with API tokens only.
+    #: The tenant whose operators see the record (hashed with it unless ``DEFAULT``).
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
+                                        server_default=DEFAULT_TENANT)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(64), default="")
@@ -452,6 +475,10 @@ class RolloutGrant(Base):
     """The vendor's verdict on a rollout of one of its releases (a GNAP grant, RFC 9635): the
     access right the scheduler asked for (release, device classes and count, waves, windows),
     the answer, and the grant that allows the rollout (``services/vendor_grants.py``)."""
+    #: The tenant the account belongs to (``DEFAULT``: the hospital's own scheduler, or the
+    #: vendor's staff in the vendor-run mode); it sees and acts on that tenant's only.
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
+                                        server_default=DEFAULT_TENANT)
 
     __tablename__ = "rollout_grants"
 
@@ -476,8 +503,10 @@ class RolloutGrant(Base):
 
 
 class DeviceBiscuit(Base):
-    """A biscuit the scheduler issued to one device of a rollout: it downloads the release
-    from the vendor's ``/direct/`` path with it, inside ``[not_before, expires_at]``."""
+    """A biscuit the scheduler issued to one device of a rollout for one release on its path
+    (the rollout's release, and each must-pass-through or required release before it): it
+    downloads that release from the vendor's ``/direct/`` path with it, inside
+    ``[not_before, expires_at]``."""
 
     __tablename__ = "device_biscuits"
 
@@ -492,3 +521,4 @@ class DeviceBiscuit(Base):
     not_before: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)

@@ -428,6 +428,8 @@ class OperatorCreate(_Strict):
     roles: list[RoleName] = Field(default_factory=list, max_length=7)
     #: A local password (at least 12 characters); none: the account uses API tokens only.
     password: Password | None = None
+    #: The account's tenant (vendor-run mode, services/tenants.py); none: the maker's own.
+    tenant: OperatorName | None = None
 
 
 class OperatorUpdate(_Strict):

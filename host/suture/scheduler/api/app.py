@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from suture import __version__
 from suture.keys import KeyFileError, load_private_key
+from suture.scheduler import vendor_watch
 from suture.scheduler.api.bodylimit import BodyLimitMiddleware, body_limit
 from suture.scheduler.api.deps import AppState
 from suture.scheduler.api.error_body import error_body
@@ -53,10 +54,13 @@ HOUSEKEEPING_INTERVAL_S = 5.0
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
                engine: Engine | None = None, config_path: Path | None = None,
-               audit_key: AuditKey | None = None) -> FastAPI:
+               audit_key: AuditKey | None = None,
+               vendors: vendor_watch.VendorAuthorities | None = None) -> FastAPI:
     """Build the app: engine, session factory (with the audit key), signing key, routes, error
     handlers. ``config_path`` is the settings file the service was started from: trust anchor
-    changes in it apply while the service runs (``live_config.py``)."""
+    changes in it apply while the service runs (``live_config.py``). ``vendors``: the vendors
+    the service asks about its grants every ``vendor_check_interval_s`` (default: those of
+    ``vendors_path``; none without it)."""
     try:
         key = load_private_key(settings.signing_key_path)
     except KeyFileError as exc:
@@ -84,6 +88,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             tasks.append(asyncio.create_task(_advance_forever(state,
                                                               settings.advance_interval_s)))
         try:
+        watched = vendors or (vendor_watch.from_vendors_file(settings.vendors_path)
+                              if settings.vendors_path is not None else None)
+        if watched is not None and settings.vendor_check_interval_s > 0:
+            tasks.append(asyncio.create_task(_check_vendors_forever(
+                state, watched, settings.vendor_check_interval_s)))
             yield
         finally:
             for task in tasks:
@@ -232,6 +241,17 @@ async def _advance_forever(state: AppState, interval: float) -> None:
 def _advance_once(state: AppState) -> None:
     session = state.sessions()
     try:
+async def _check_vendors_forever(state: AppState, vendors: vendor_watch.VendorAuthorities,
+                                 interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(vendor_watch.check_once, state.sessions, vendors,
+                                    state.clock.now())
+        except Exception:  # one failed pass must not stop the next ones
+            log.exception("vendor grant check failed")
+
+
         rollouts.advance(session, now=state.clock.now(),
                          deployment_timeout_s=state.settings.deployment_timeout_s)
     finally:

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from suture.scheduler.db import SESSION_KEY
 from suture.scheduler.errors import ConfigurationError, InvalidInputError
-from suture.scheduler.models import AuditHead, AuditRecord
+from suture.scheduler.models import DEFAULT_TENANT, AuditHead, AuditRecord
 
 GENESIS_HASH: Final = "0" * 64
 KEY_FORMAT: Final = "suture-audit-key-v1"
@@ -157,8 +157,9 @@ def session_key(session: Session) -> AuditKey:
 
 # --- appending -------------------------------------------------------------------------------
 
-def _canonical(seq: int, at: int, actor: str, action: str, subject: str, detail: str) -> bytes:
-    record = {
+def _canonical(seq: int, at: int, actor: str, action: str, subject: str, detail: str,
+               tenant: str = DEFAULT_TENANT) -> bytes:
+    record: dict[str, Any] = {
         "seq": seq,
         "at": at,
         "actor": actor,
@@ -166,21 +167,24 @@ def _canonical(seq: int, at: int, actor: str, action: str, subject: str, detail:
         "subject": subject,
         "detail": detail,
     }
+    if tenant != DEFAULT_TENANT:  # a tenant's record (vendor-run mode) is hashed with it
+        record["tenant"] = tenant
     return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
 
 def chain_hash(prev_hash: str, seq: int, at: int, actor: str, action: str, subject: str,
-               detail: str) -> str:
+               detail: str, tenant: str = DEFAULT_TENANT) -> str:
     """The hash of one record given its predecessor's hash."""
-    body = _canonical(seq, at, actor, action, subject, detail)
+    body = _canonical(seq, at, actor, action, subject, detail, tenant)
     return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
 
 
 def append(
     session: Session, *, at: int, actor: str, action: str, subject: str,
-    detail: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None, tenant: str = DEFAULT_TENANT,
 ) -> AuditRecord:
-    """Append one record inside the caller's transaction (it commits with the change it audits)."""
+    """Append one record inside the caller's transaction (it commits with the change it audits).
+    ``tenant``: whose operators see it (``services/tenants.py``)."""
     key = session_key(session)
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
@@ -191,9 +195,9 @@ def append(
     detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
     seq = head.seq + 1
     actor, subject = actor[:80], subject[:128]
-    digest = chain_hash(head.hash, seq, at, actor, action, subject, detail_text)
+    digest = chain_hash(head.hash, seq, at, actor, action, subject, detail_text, tenant)
     record = AuditRecord(
-        seq=seq, at=at, actor=actor, action=action, subject=subject,
+        seq=seq, at=at, actor=actor, action=action, subject=subject, tenant=tenant,
         detail=detail_text, prev_hash=head.hash, hash=digest, mac=key.record_mac(seq, digest),
     )
     session.add(record)
@@ -328,7 +332,7 @@ def verify(session: Session, *, key: AuditKey | None = None,
                 if rec.prev_hash != prev:
                     return VerifyResult(False, count, seq, "prev_hash does not chain", checked)
                 digest = chain_hash(prev, seq, rec.at, rec.actor, rec.action, rec.subject,
-                                    rec.detail)
+                                    rec.detail, rec.tenant or DEFAULT_TENANT)
                 if digest != rec.hash:
                     return VerifyResult(False, count, seq, "record content was altered", checked)
                 if (rec.mac is not None or seq >= key.keyed_from_seq) and not (
@@ -372,10 +376,15 @@ def verify(session: Session, *, key: AuditKey | None = None,
 
 # --- reading and exporting -------------------------------------------------------------------
 
-def recent(session: Session, *, limit: int = 50) -> list[AuditRecord]:
+def recent(session: Session, *, limit: int = 50, tenant: str | None = None
+           ) -> list[AuditRecord]:
+    """The last ``limit`` records (of ``tenant``'s, when given)."""
+    query = select(AuditRecord)
+    if tenant is not None:
+        query = query.where(AuditRecord.tenant == tenant)
     with session.begin():
         rows = session.execute(
-            select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(limit)
+            query.order_by(AuditRecord.seq.desc()).limit(limit)
         ).scalars().all()
         return list(reversed(rows))
 
@@ -391,19 +400,24 @@ def record_json(rec: AuditRecord) -> dict[str, Any]:
         detail: Any = json.loads(rec.detail)
     except json.JSONDecodeError:
         detail = rec.detail
-    return {"type": RECORD_TYPE, "seq": rec.seq, "at": rec.at, "time": _iso(rec.at),
-            "actor": rec.actor, "action": rec.action, "subject": rec.subject, "detail": detail,
-            "prev_hash": rec.prev_hash, "hash": rec.hash, "mac": rec.mac}
+    out = {"type": RECORD_TYPE, "seq": rec.seq, "at": rec.at, "time": _iso(rec.at),
+           "actor": rec.actor, "action": rec.action, "subject": rec.subject, "detail": detail,
+           "prev_hash": rec.prev_hash, "hash": rec.hash, "mac": rec.mac}
+    if rec.tenant and rec.tenant != DEFAULT_TENANT:
+        out["tenant"] = rec.tenant
+    return out
 
 
-def iter_records(session: Session, *, since: int = 0, batch: int = 2000
-                 ) -> Iterator[AuditRecord]:
-    """Records after ``since``, in order, a batch per short transaction."""
+def iter_records(session: Session, *, since: int = 0, batch: int = 2000,
+                 tenant: str | None = None) -> Iterator[AuditRecord]:
+    """Records after ``since`` (of ``tenant``'s, when given), in order, a batch per short
+    transaction."""
     last = since
+    scope = () if tenant is None else (AuditRecord.tenant == tenant,)
     while True:
         with session.begin():
             rows = session.execute(
-                select(AuditRecord).where(AuditRecord.seq > last)
+                select(AuditRecord).where(AuditRecord.seq > last, *scope)
                 .order_by(AuditRecord.seq).limit(batch)
             ).scalars().all()
             session.expunge_all()
@@ -414,7 +428,7 @@ def iter_records(session: Session, *, since: int = 0, batch: int = 2000
 
 
 def export_lines(session: Session, *, since: int = 0, fmt: str = "jsonl", now: int,
-                 node: str | None = None) -> Iterator[str]:
+                 node: str | None = None, tenant: str | None = None) -> Iterator[str]:
     """The records after ``since`` as JSON lines or RFC 5424 syslog messages, then one signed
     checkpoint of the last record exported (so the SIEM holds the anchor too)."""
     if fmt not in ("jsonl", "syslog"):
@@ -422,7 +436,7 @@ def export_lines(session: Session, *, since: int = 0, fmt: str = "jsonl", now: i
     key = session_key(session)
     host = (node or socket.gethostname())[:64]
     last: tuple[int, str] | None = None
-    for rec in iter_records(session, since=since):
+    for rec in iter_records(session, since=since, tenant=tenant):
         yield json.dumps(record_json(rec), sort_keys=True) if fmt == "jsonl" else \
             syslog_line(rec, host)
         last = (rec.seq, rec.hash)

@@ -25,7 +25,7 @@ from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import ConflictError, NotFoundError, ReleaseVerificationError
 from suture.scheduler.models import Delta, DeltaFailure, Device, Release
 from suture.scheduler.schedule_doc import Artifact
-from suture.scheduler.services import audit, releases
+from suture.scheduler.services import audit, releases, tenants
 from suture.scheduler.services.blobs import BlobRef, blob_ref, put_blob
 from suture.scheduler.services.devices import DeviceProof
 from suture.scheduler.services.releases import component_name
@@ -50,6 +50,7 @@ def import_delta(
     from suture import suit
 
     require(actor, Permission.RELEASE_IMPORT)
+    tenants.require_provider(actor, "importing a delta")
     when = int(time.time()) if now is None else now
     if not trust_anchors:
         raise ReleaseVerificationError("no trust anchor given: refusing an unverifiable delta")

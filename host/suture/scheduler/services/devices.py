@@ -26,6 +26,7 @@ from suture.scheduler.errors import (
     ReplayError,
 )
 from suture.scheduler.models import (
+    DEFAULT_TENANT,
     TERMINAL_ENTRY_STATES,
     Device,
     DeviceEvent,
@@ -34,7 +35,7 @@ from suture.scheduler.models import (
     RolloutDevice,
 )
 from suture.scheduler.schemas import DeviceCreate, DeviceCredential, DeviceUpdate
-from suture.scheduler.services import audit
+from suture.scheduler.services import audit, tenants
 
 MAX_HISTORY = 200
 # Verified against when the device is unknown, so that timing does not reveal which ids exist.
@@ -74,13 +75,13 @@ def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes,
             last_counter=0, schedule_number=0, schedule_decision="",
             public_key=(credentials.public_point(create.public_key)
                         if create.public_key is not None else None),
-            trust_versions={},
+            trust_versions={}, tenant=actor.tenant,
         )
         session.add(device)
         session.add(DeviceEvent(device_id=create.id, at=now, kind="registered",
                                 state=device.state, detail={"by": actor.name}))
         audit.append(session, at=now, actor=actor.name, action="device.add", subject=create.id,
-                     detail=create.model_dump(mode="json"))
+                     detail=create.model_dump(mode="json"), tenant=actor.tenant)
     return device, DeviceCredential(device_id=device.id, secret_hex=secret.hex(), generation=1,
                                     fingerprint=device.credential_fingerprint)
 
@@ -94,7 +95,7 @@ def rotate_credential(session: Session, *, device_id: str, root_secret: bytes,
     require(actor, Permission.DEVICE_CREDENTIAL)
     point = credentials.public_point(public_key) if public_key is not None else None
     with session.begin():
-        device = _in_service(session, device_id)
+        device = _in_service(session, device_id, actor.tenant)
         device.credential_generation += 1
         secret = credentials.derive_secret(root_secret, device_id, device.credential_generation)
         device.credential_fingerprint = credentials.fingerprint(secret)
@@ -103,7 +104,7 @@ def rotate_credential(session: Session, *, device_id: str, root_secret: bytes,
             device.public_key = point
             detail["public_key_sha256"] = hashlib.sha256(point).hexdigest()
         audit.append(session, at=now, actor=actor.name, action="device.rotate_credential",
-                     subject=device_id, detail=detail)
+                     subject=device_id, detail=detail, tenant=actor.tenant)
     return DeviceCredential(device_id=device_id, secret_hex=secret.hex(),
                             generation=device.credential_generation,
                             fingerprint=device.credential_fingerprint)
@@ -113,7 +114,7 @@ def update_device(session: Session, *, device_id: str, change: DeviceUpdate,
                   actor: Principal, now: int) -> Device:
     require(actor, Permission.DEVICE_WRITE)
     with session.begin():
-        device = _in_service(session, device_id)
+        device = _in_service(session, device_id, actor.tenant)
         fields = change.model_dump(exclude_none=True)
         before = {name: getattr(device, name) for name in fields}
         for name, value in fields.items():
@@ -121,7 +122,8 @@ def update_device(session: Session, *, device_id: str, change: DeviceUpdate,
         session.add(DeviceEvent(device_id=device_id, at=now, kind="updated", state=device.state,
                                 detail={"by": actor.name, **fields}))
         audit.append(session, at=now, actor=actor.name, action="device.update",
-                     subject=device_id, detail={**fields, "before": before})
+                     subject=device_id, detail={**fields, "before": before},
+                     tenant=actor.tenant)
     return device
 
 
@@ -151,7 +153,7 @@ def decommission_device(session: Session, *, device_id: str, actor: Principal, n
     require(actor, Permission.DEVICE_DECOMMISSION)
     kept = {} if record is None else _decommission_record(record, device_id)
     with session.begin():
-        device = _in_service(session, device_id)
+        device = _in_service(session, device_id, actor.tenant)
         device.decommissioned_at = now
         device.credential_generation += 1
         device.credential_fingerprint = ""
@@ -167,17 +169,21 @@ def decommission_device(session: Session, *, device_id: str, actor: Principal, n
                                 state=device.state,
                                 detail={"by": actor.name, "reason": reason, **kept}))
         audit.append(session, at=now, actor=actor.name, action="device.decommission",
-                     subject=device_id, detail={
+                     subject=device_id, tenant=actor.tenant, detail={
                          "reason": reason, "rollout_entries_cancelled": cancelled,
                          **({"record_sha256": kept["record_sha256"]} if kept else {})})
     return device
 
 
 def list_devices(session: Session, *, limit: int = 100, offset: int = 0,
-                 group: str | None = None) -> tuple[list[Device], int]:
+                 group: str | None = None, tenant: str = DEFAULT_TENANT
+                 ) -> tuple[list[Device], int]:
+    """The devices of ``tenant`` (``services/tenants.py``), a page of them."""
+    scope = tenants.device_scope(tenant)
     with session.begin():
-        query = select(Device).order_by(Device.id)
-        total = session.execute(select(func.count()).select_from(Device)).scalar_one()
+        query = select(Device).where(scope).order_by(Device.id)
+        total = session.execute(select(func.count()).select_from(Device).where(scope)
+                                ).scalar_one()
         rows = list(session.execute(query).scalars()) if group else list(
             session.execute(query.limit(limit).offset(offset)).scalars())
         if group:
@@ -187,10 +193,11 @@ def list_devices(session: Session, *, limit: int = 100, offset: int = 0,
         return rows, total
 
 
-def unfinished_rollouts(session: Session, *, device_id: str) -> list[int]:
+def unfinished_rollouts(session: Session, *, device_id: str,
+                        tenant: str = DEFAULT_TENANT) -> list[int]:
     """The rollouts whose entry of this (in-service) device is not finished."""
     with session.begin():
-        _in_service(session, device_id)
+        _in_service(session, device_id, tenant)
         return list(session.execute(
             select(RolloutDevice.rollout_id)
             .where(RolloutDevice.device_id == device_id,
@@ -198,9 +205,10 @@ def unfinished_rollouts(session: Session, *, device_id: str) -> list[int]:
             .order_by(RolloutDevice.rollout_id)).scalars())
 
 
-def get_device(session: Session, *, device_id: str) -> tuple[Device, list[DeviceEvent]]:
+def get_device(session: Session, *, device_id: str, tenant: str = DEFAULT_TENANT
+               ) -> tuple[Device, list[DeviceEvent]]:
     with session.begin():
-        device = _get(session, device_id)
+        device = _get(session, device_id, tenant)
         events = session.execute(
             select(DeviceEvent).where(DeviceEvent.device_id == device_id)
             .order_by(DeviceEvent.id.desc()).limit(MAX_HISTORY)
@@ -208,15 +216,16 @@ def get_device(session: Session, *, device_id: str) -> tuple[Device, list[Device
         return device, list(reversed(events))
 
 
-def _get(session: Session, device_id: str) -> Device:
+def _get(session: Session, device_id: str, tenant: str) -> Device:
+    """The device, when it is ``tenant``'s (another tenant's is answered as absent)."""
     device = session.get(Device, device_id)
-    if device is None:
+    if device is None or not tenants.device_in_scope(session, device, tenant):
         raise NotFoundError(f"no device {device_id!r}")
     return device
 
 
-def _in_service(session: Session, device_id: str) -> Device:
-    device = _get(session, device_id)
+def _in_service(session: Session, device_id: str, tenant: str) -> Device:
+    device = _get(session, device_id, tenant)
     if device.decommissioned_at is not None:
         raise ConflictError(f"device {device_id!r} is decommissioned")
     return device

@@ -39,8 +39,8 @@ from suture.scheduler.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from suture.scheduler.models import ApiToken, Operator
-from suture.scheduler.services import audit
+from suture.scheduler.models import DEFAULT_TENANT, ApiToken, Operator
+from suture.scheduler.services import audit, tenants
 
 log = logging.getLogger("suture.scheduler.auth")
 
@@ -98,19 +98,21 @@ def _roles(names: Iterable[str]) -> frozenset[Role]:
 
 
 def principal_of(account: Operator, via: str, token_id: int | None = None) -> Principal:
-    return Principal(account.name, _roles(account.roles or ()), via, token_id)
+    return Principal(account.name, _roles(account.roles or ()), via, token_id,
+                     account.tenant or DEFAULT_TENANT)
 
 
-def _get(session: Session, name: str) -> Operator:
+def _get(session: Session, name: str, tenant: str = DEFAULT_TENANT) -> Operator:
+    """The account ``name`` of ``tenant`` (another tenant's is answered as absent)."""
     account = session.get(Operator, name)
-    if account is None:
+    if account is None or (account.tenant or DEFAULT_TENANT) != tenant:
         raise NotFoundError(f"no operator {name!r}")
     return account
 
 
-def _active_administrators(session: Session) -> list[str]:
+def _active_administrators(session: Session, tenant: str = DEFAULT_TENANT) -> list[str]:
     rows = session.execute(select(Operator.name, Operator.roles)
-                           .where(Operator.active.is_(True))).all()
+                           .where(Operator.active.is_(True), Operator.tenant == tenant)).all()
     return [name for name, roles in rows if Role.ADMINISTRATOR.value in (roles or ())]
 
 
@@ -170,22 +172,35 @@ def bootstrap_administrator(session: Session, *, name: str, password: str | None
 
 
 def add_operator(session: Session, *, name: str, roles: Iterable[str], password: str | None,
-                 actor: Principal, now: int) -> Operator:
-    """An administrator makes an account with ``roles`` (and a password, or tokens only)."""
+                 actor: Principal, now: int, tenant: str | None = None,
+                 mode: str = tenants.HOSPITAL_MODE) -> Operator:
+    """An administrator makes an account with ``roles`` (and a password, or tokens only) in
+    its own tenant; an administrator of ``DEFAULT`` may make one in a registered ``tenant``
+    (the vendor-run mode: a hospital's first administrator)."""
     require(actor, Permission.OPERATOR_MANAGE)
     check_name(name)
     granted = parse_roles(roles)
     if password is not None:
         check_password(password)
+    tenant = actor.tenant if tenant is None else tenant
+    if tenant != actor.tenant:
+        tenants.require_provider(actor, "making another tenant's operator")
+    tenants.check_mode(mode, tenant)
     with session.begin():
+        if not tenants.exists(session, tenant):
+            raise NotFoundError(f"no tenant {tenant!r} (see: suture scheduler tenant add)")
         if session.get(Operator, name) is not None:
             raise ConflictError(f"operator {name!r} exists")
         account = Operator(name=name, roles=sorted(r.value for r in granted),
                            password_hash=_hasher.hash(password) if password else None,
-                           created_at=now, created_by=actor.name, active=True, failed_logins=0)
+                           created_at=now, created_by=actor.name, active=True, failed_logins=0,
+                           tenant=tenant)
         session.add(account)
+        detail: dict[str, object] = {"roles": account.roles, "password": password is not None}
+        if tenant != DEFAULT_TENANT:
+            detail["tenant"] = tenant
         audit.append(session, at=now, actor=actor.name, action="operator.add", subject=name,
-                     detail={"roles": account.roles, "password": password is not None})
+                     detail=detail, tenant=tenant)
     return account
 
 
@@ -198,14 +213,14 @@ def set_roles(session: Session, *, name: str, roles: Iterable[str], actor: Princ
     if name == actor.name:
         raise ForbiddenError("nobody changes their own roles: ask another administrator")
     with session.begin():
-        account = _get(session, name)
+        account = _get(session, name, actor.tenant)
         before = list(account.roles or [])
         if Role.ADMINISTRATOR.value in before and Role.ADMINISTRATOR.value not in granted and \
-                _active_administrators(session) == [name]:
+                _active_administrators(session, actor.tenant) == [name]:
             raise ConflictError(f"{name} is the last active administrator")
         account.roles = granted
         audit.append(session, at=now, actor=actor.name, action="operator.roles", subject=name,
-                     detail={"before": before, "after": granted})
+                     detail={"before": before, "after": granted}, tenant=actor.tenant)
     return account
 
 
@@ -214,11 +229,11 @@ def set_active(session: Session, *, name: str, active: bool, actor: Principal,
     """Disable (every token stops working at once, and is revoked) or enable an account."""
     require(actor, Permission.OPERATOR_MANAGE)
     with session.begin():
-        account = _get(session, name)
+        account = _get(session, name, actor.tenant)
         if account.active == active:
             return account
         if not active and Role.ADMINISTRATOR.value in (account.roles or ()) and \
-                _active_administrators(session) == [name]:
+                _active_administrators(session, actor.tenant) == [name]:
             raise ConflictError(f"{name} is the last active administrator")
         account.active = active
         account.disabled_at = None if active else now
@@ -231,7 +246,7 @@ def set_active(session: Session, *, name: str, active: bool, actor: Principal,
         account.failed_logins, account.locked_until = 0, None
         audit.append(session, at=now, actor=actor.name,
                      action="operator.enable" if active else "operator.disable", subject=name,
-                     detail={"tokens_revoked": revoked})
+                     detail={"tokens_revoked": revoked}, tenant=actor.tenant)
     return account
 
 
@@ -245,7 +260,7 @@ def set_password(session: Session, *, name: str, new_password: str, actor: Princ
     if not own:
         require(actor, Permission.OPERATOR_MANAGE)
     with session.begin():
-        account = _get(session, name)
+        account = _get(session, name, actor.tenant)
         if own and account.password_hash is None:
             raise ForbiddenError(f"{name} signs in with tokens only: an administrator gives it "
                                  "a password")
@@ -260,17 +275,19 @@ def set_password(session: Session, *, name: str, new_password: str, actor: Princ
                 .values(revoked_at=now).execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
         audit.append(session, at=now, actor=actor.name, action="operator.password",
-                     subject=name, detail={"tokens_revoked": revoked})
+                     subject=name, detail={"tokens_revoked": revoked}, tenant=actor.tenant)
 
 
-def list_operators(session: Session) -> list[Operator]:
+def list_operators(session: Session, *, tenant: str = DEFAULT_TENANT) -> list[Operator]:
+    """The accounts of ``tenant``."""
     with session.begin():
-        return list(session.execute(select(Operator).order_by(Operator.name)).scalars())
+        return list(session.execute(select(Operator).where(Operator.tenant == tenant)
+                                    .order_by(Operator.name)).scalars())
 
 
-def get_operator(session: Session, *, name: str) -> Operator:
+def get_operator(session: Session, *, name: str, tenant: str = DEFAULT_TENANT) -> Operator:
     with session.begin():
-        return _get(session, name)
+        return _get(session, name, tenant)
 
 
 # --- sign-in and tokens ----------------------------------------------------------------------
@@ -333,7 +350,7 @@ def issue_token(session: Session, *, operator: str, name: str, ttl_s: int, actor
     if operator != actor.name:
         require(actor, Permission.OPERATOR_MANAGE)
     with session.begin():
-        account = _get(session, operator)
+        account = _get(session, operator, actor.tenant)
         if not account.active:
             raise ConflictError(f"{operator} is disabled")
         if operator == actor.name and actor.token_id is not None:
@@ -344,7 +361,7 @@ def issue_token(session: Session, *, operator: str, name: str, ttl_s: int, actor
                             now=now)
         audit.append(session, at=now, actor=actor.name, action="token.create", subject=operator,
                      detail={"token_id": issued.id, "name": issued.name,
-                             "expires_at": issued.expires_at})
+                             "expires_at": issued.expires_at}, tenant=actor.tenant)
     return issued
 
 
@@ -354,7 +371,8 @@ def list_tokens(session: Session, *, actor: Principal, operator: str | None = No
     if operator != actor.name:
         require(actor, Permission.OPERATOR_READ)
     with session.begin():
-        query = select(ApiToken).order_by(ApiToken.id)
+        query = (select(ApiToken).join(Operator, Operator.name == ApiToken.operator)
+                 .where(Operator.tenant == actor.tenant).order_by(ApiToken.id))
         if operator is not None:
             query = query.where(ApiToken.operator == operator)
         return list(session.execute(query).scalars())
@@ -364,13 +382,15 @@ def revoke_token(session: Session, *, token_id: int, actor: Principal, now: int)
     """Revoke one of one's own tokens, or (administrator) anyone's."""
     with session.begin():
         row = session.get(ApiToken, token_id)
-        if row is None or (row.operator != actor.name and
-                           not actor.can(Permission.OPERATOR_MANAGE)):
+        owner = None if row is None else session.get(Operator, row.operator)
+        if row is None or owner is None or owner.tenant != actor.tenant or (
+                row.operator != actor.name and not actor.can(Permission.OPERATOR_MANAGE)):
             raise NotFoundError(f"no token {token_id} of yours")
         if row.revoked_at is None:
             row.revoked_at = now
             audit.append(session, at=now, actor=actor.name, action="token.revoke",
-                         subject=row.operator, detail={"token_id": token_id, "name": row.name})
+                         subject=row.operator, detail={"token_id": token_id, "name": row.name},
+                         tenant=actor.tenant)
     return row
 
 
@@ -407,12 +427,14 @@ def count_operators(session: Session) -> int:
         return int(session.execute(select(func.count()).select_from(Operator)).scalar_one())
 
 
-def approvers_in_good_standing(session: Session, names: Iterable[str]) -> set[str]:
-    """Of ``names``, the accounts that are active and hold the approver role now (inside the
-    caller's transaction)."""
+def approvers_in_good_standing(session: Session, names: Iterable[str],
+                               tenant: str = DEFAULT_TENANT) -> set[str]:
+    """Of ``names``, the accounts of ``tenant`` that are active and hold the approver role now
+    (inside the caller's transaction)."""
     wanted = set(names)
     if not wanted:
         return set()
     rows = session.execute(select(Operator.name, Operator.roles)
-                           .where(Operator.name.in_(wanted), Operator.active.is_(True))).all()
+                           .where(Operator.name.in_(wanted), Operator.active.is_(True),
+                                  Operator.tenant == tenant)).all()
     return {name for name, roles in rows if Role.APPROVER.value in (roles or ())}

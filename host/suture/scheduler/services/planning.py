@@ -25,6 +25,7 @@ from suture.scheduler.models import (
     RolloutState,
 )
 from suture.scheduler.policies import paths, waves
+from suture.scheduler.services import tenants
 
 FINISHED_ROLLOUTS = (RolloutState.COMPLETED.value, RolloutState.ABORTED.value)
 
@@ -110,7 +111,7 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
                _FILTER_COLUMNS["groups"], _FILTER_COLUMNS["installed"],
                *(_FILTER_COLUMNS[f] for f in fields))
         .where(Device.vendor_id == release.vendor_id, Device.class_id == release.class_id,
-               Device.decommissioned_at.is_(None))))
+               Device.decommissioned_at.is_(None), tenants.device_scope(rollout.tenant))))
     busy_at = 5 + fields.index("busy") if "busy" in fields else None
     json_of: dict[str | None, Any] = {None: None}
     in_groups: dict[str | None, bool] = {}

@@ -46,6 +46,7 @@ from suture.scheduler.errors import (
 )
 from suture.scheduler.filterexpr import compile_filter
 from suture.scheduler.models import (
+    DEFAULT_TENANT,
     TERMINAL_ENTRY_STATES,
     Device,
     EntryState,
@@ -145,7 +146,7 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: Principal,
             deadline=spec.deadline, download_only=spec.download_only,
             state=RolloutState.AWAITING_APPROVAL.value, current_wave=0, wave_count=0,
             target_count=0, required_approvals=1, revert_on_abort=False, status_reason="",
-            created_by=actor.name, authors=[actor.name], created_at=now,
+            created_by=actor.name, authors=[actor.name], created_at=now, tenant=actor.tenant,
         )
         session.add(rollout)
         session.flush()
@@ -159,7 +160,8 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: Principal,
         rollout.wave_count = len(plan.waves)
         rollout.target_count = plan.targets
         rollout.required_approvals = approval.required_approvals(plan.max_criticality)
-        audit.append(session, at=now, actor=actor.name, action="rollout.create",
+        audit.append(session, at=now, tenant=rollout.tenant,
+                     actor=actor.name, action="rollout.create",
                      subject=f"rollout:{rollout.id}",
                      detail={**spec.model_dump(mode="json"), "targets": plan.targets,
                              "wave_sizes": plan.waves, "blocked": plan.blocked,
@@ -167,9 +169,11 @@ def create_rollout(session: Session, *, spec: RolloutCreate, actor: Principal,
     return rollout
 
 
-def _locked(session: Session, rollout_id: int) -> Rollout:
+def _locked(session: Session, rollout_id: int, tenant: str) -> Rollout:
+    """The rollout, locked, when it is ``tenant``'s (another tenant's is answered as absent)."""
     rollout = session.execute(
-        select(Rollout).where(Rollout.id == rollout_id).with_for_update()
+        select(Rollout).where(Rollout.id == rollout_id, Rollout.tenant == tenant)
+        .with_for_update()
     ).scalar_one_or_none()
     if rollout is None:
         raise NotFoundError(f"no rollout {rollout_id}")
@@ -213,7 +217,8 @@ def tally_approvals(session: Session, rollout: Rollout, *, wave: int | None = No
         select(RolloutApproval.operator, RolloutApproval.digest)
         .where(RolloutApproval.rollout_id == rollout.id)
         .order_by(RolloutApproval.at, RolloutApproval.operator)).all()]
-    standing = operators.approvers_in_good_standing(session, (a.operator for a in given))
+    standing = operators.approvers_in_good_standing(session, (a.operator for a in given),
+                                                    rollout.tenant)
     result = approval.tally(given, required=approval.required_approvals(max_crit),
                             digest=approval_digest(session, rollout),
                             authors=set(rollout.authors or ()) | {rollout.created_by},
@@ -253,7 +258,7 @@ def approve_rollout(session: Session, *, rollout_id: int, actor: Principal,
     require(actor, Permission.ROLLOUT_APPROVE)
     reason = check_reason(reason, required=False)
     with session.begin():
-        rollout = _locked(session, rollout_id)
+        rollout = _locked(session, rollout_id, actor.tenant)
         _check_approver(rollout, actor, "approve")
         denial = standing_denial(session, rollout_id)
         if denial is not None:
@@ -274,7 +279,8 @@ def approve_rollout(session: Session, *, rollout_id: int, actor: Principal,
         rollout.required_approvals = result.required
         if rollout.state == RolloutState.AWAITING_APPROVAL and result.ok:
             rollout.state = RolloutState.APPROVED.value
-        audit.append(session, at=now, actor=actor.name, action="rollout.approve",
+        audit.append(session, at=now, tenant=rollout.tenant,
+                     actor=actor.name, action="rollout.approve",
                      subject=f"rollout:{rollout_id}",
                      detail={"approvals": result.counted, "required": result.required,
                              "max_criticality": max_crit, "digest": digest,
@@ -291,7 +297,7 @@ def deny_rollout(session: Session, *, rollout_id: int, actor: Principal, now: in
     require(actor, Permission.ROLLOUT_APPROVE)
     reason = check_reason(reason, required=True)
     with session.begin():
-        rollout = _locked(session, rollout_id)
+        rollout = _locked(session, rollout_id, actor.tenant)
         _check_approver(rollout, actor, "deny")
         denial = standing_denial(session, rollout_id)
         if denial is not None:
@@ -303,7 +309,8 @@ def deny_rollout(session: Session, *, rollout_id: int, actor: Principal, now: in
         if rollout.state == RolloutState.APPROVED:
             rollout.state = RolloutState.AWAITING_APPROVAL.value
         rollout.status_reason = f"denied by {actor.name}: {reason}"
-        audit.append(session, at=now, actor=actor.name, action="rollout.deny",
+        audit.append(session, at=now, tenant=rollout.tenant,
+                     actor=actor.name, action="rollout.deny",
                      subject=f"rollout:{rollout_id}",
                      detail={"reason": reason, "digest": digest, "state": rollout.state})
     return rollout
@@ -317,7 +324,7 @@ def _transition(session: Session, *, rollout_id: int, actor: Principal, now: int
     require(actor, Permission.ROLLOUT_OPERATE)
     refused: str | None = None
     with session.begin():
-        rollout = _locked(session, rollout_id)
+        rollout = _locked(session, rollout_id, actor.tenant)
         if rollout.state not in allowed:
             need = " or ".join(s.value for s in allowed)
             raise ConflictError(f"rollout {rollout_id} is {rollout.state}; {action} needs {need}")
@@ -335,7 +342,8 @@ def _transition(session: Session, *, rollout_id: int, actor: Principal, now: int
                 if rollout.state == RolloutState.APPROVED:
                     rollout.state = RolloutState.AWAITING_APPROVAL.value
                 rollout.status_reason = refused
-                audit.append(session, at=now, actor=actor.name, action=f"rollout.{action}_refused",
+                audit.append(session, at=now, tenant=rollout.tenant,
+                             actor=actor.name, action=f"rollout.{action}_refused",
                              subject=f"rollout:{rollout_id}",
                              detail={**detail, "state": rollout.state,
                                      "ignored": result.ignored})
@@ -349,7 +357,8 @@ def _transition(session: Session, *, rollout_id: int, actor: Principal, now: int
                 if rollout.started_at is None:
                     rollout.started_at = now
                 _restart_waiting(session, rollout, now)
-            audit.append(session, at=now, actor=actor.name, action=f"rollout.{action}",
+            audit.append(session, at=now, tenant=rollout.tenant,
+                         actor=actor.name, action=f"rollout.{action}",
                          subject=f"rollout:{rollout_id}", detail=detail)
     if refused is not None:
         raise ConflictError(refused)
@@ -386,7 +395,7 @@ def update_rollout(session: Session, *, rollout_id: int, change: RolloutUpdate,
     if fields.get("deadline") is not None:
         _check_deadline(fields["deadline"], now)
     with session.begin():
-        rollout = _locked(session, rollout_id)
+        rollout = _locked(session, rollout_id, actor.tenant)
         allowed = _BEFORE_START if _TARGET_FIELDS & fields.keys() else _APPROVABLE
         if rollout.state not in allowed:
             need = " or ".join(s.value for s in allowed)
@@ -452,7 +461,8 @@ def update_rollout(session: Session, *, rollout_id: int, change: RolloutUpdate,
                 rollout.status_reason = (f"changed by {actor.name}: approvals reset, the "
                                          f"denial by {denial.operator} cleared")
                 detail.update(denial_cleared=denial.operator)
-        audit.append(session, at=now, actor=actor.name, action="rollout.update",
+        audit.append(session, at=now, tenant=rollout.tenant,
+                     actor=actor.name, action="rollout.update",
                      subject=f"rollout:{rollout_id}", detail=detail)
     return rollout
 
@@ -515,7 +525,7 @@ def abort_rollout(session: Session, *, rollout_id: int, revert: bool, actor: Pri
     the release: only devices in trial can be reverted."""
     require(actor, Permission.ROLLOUT_OPERATE)
     with session.begin():
-        rollout = _locked(session, rollout_id)
+        rollout = _locked(session, rollout_id, actor.tenant)
         if rollout.state in (RolloutState.COMPLETED, RolloutState.ABORTED) and not (
                 revert and not rollout.revert_on_abort):
             raise ConflictError(f"rollout {rollout_id} is already {rollout.state}")
@@ -528,7 +538,8 @@ def abort_rollout(session: Session, *, rollout_id: int, revert: bool, actor: Pri
                 f"only devices in trial can be reverted. Abort without revert, and roll out a "
                 f"release that fixes the problem")
         abort_locked(session, rollout, revert=revert, reason=f"aborted by {actor.name}", now=now)
-        audit.append(session, at=now, actor=actor.name, action="rollout.abort",
+        audit.append(session, at=now, tenant=rollout.tenant,
+                     actor=actor.name, action="rollout.abort",
                      subject=f"rollout:{rollout_id}", detail={"revert": revert})
     return rollout
 
@@ -540,19 +551,21 @@ class AdvanceChange:
 
 
 def advance(session: Session, *, now: int, actor: str = "scheduler",
-            deployment_timeout_s: int = timeouts.DEFAULT_DEPLOYMENT_TIMEOUT_S
-            ) -> list[AdvanceChange]:
-    """One advancement pass over every running rollout not locked by another node; the
-    deployments that made no progress for ``deployment_timeout_s`` end as failed first.
+            deployment_timeout_s: int = timeouts.DEFAULT_DEPLOYMENT_TIMEOUT_S,
+            tenant: str | None = None) -> list[AdvanceChange]:
+    """One advancement pass over every running rollout (of ``tenant``, when given: an
+    operator's pass) not locked by another node; the deployments that made no progress for
+    ``deployment_timeout_s`` end as failed first.
 
     Each rollout is advanced in a transaction of its own; its audit records are appended last,
     so the audit head is always the last lock a transaction takes (no lock-order cycles).
     """
     changes: list[AdvanceChange] = []
     with session.begin():
-        ids = list(session.execute(
-            select(Rollout.id).where(Rollout.state == RolloutState.RUNNING).order_by(Rollout.id)
-        ).scalars())
+        running = select(Rollout.id).where(Rollout.state == RolloutState.RUNNING)
+        if tenant is not None:
+            running = running.where(Rollout.tenant == tenant)
+        ids = list(session.execute(running.order_by(Rollout.id)).scalars())
     for rollout_id in ids:
         with session.begin():
             rollout = session.execute(
@@ -577,7 +590,8 @@ def advance(session: Session, *, now: int, actor: str = "scheduler",
                 if change != "advance":
                     break
             for change, detail in mine:
-                audit.append(session, at=now, actor=actor, action=f"rollout.{change}",
+                audit.append(session, at=now, tenant=rollout.tenant, actor=actor,
+                             action=f"rollout.{change}",
                              subject=f"rollout:{rollout.id}", detail=detail)
                 changes.append(AdvanceChange(rollout.id, change))
     with session.begin():
@@ -585,11 +599,16 @@ def advance(session: Session, *, now: int, actor: str = "scheduler",
             return changes
         finished = entry_timeouts.end_timed_out_in_finished(session, now=now,
                                                             timeout=deployment_timeout_s)
+        owners: dict[int, str] = dict(session.execute(
+            select(Rollout.id, Rollout.tenant).where(Rollout.id.in_(list(finished))))
+        ) if finished else {}
         for rollout_id, devices in sorted(finished.items()):
-            audit.append(session, at=now, actor=actor, action="rollout.timeout",
+            owner = owners.get(rollout_id, DEFAULT_TENANT)
+            audit.append(session, at=now, tenant=owner, actor=actor, action="rollout.timeout",
                          subject=f"rollout:{rollout_id}",
                          detail=_timeout_detail(devices, deployment_timeout_s))
-            changes.append(AdvanceChange(rollout_id, "timeout"))
+            if tenant is None or owner == tenant:
+                changes.append(AdvanceChange(rollout_id, "timeout"))
     return changes
 
 
@@ -695,9 +714,11 @@ def _wave_gate(session: Session, rollout: Rollout, wave: int) -> str | None:
             f"approve, then resume")
 
 
-def list_rollouts(session: Session) -> list[RolloutPublic]:
+def list_rollouts(session: Session, *, tenant: str = DEFAULT_TENANT) -> list[RolloutPublic]:
+    """The rollouts of ``tenant``."""
     with session.begin():
-        rows = session.execute(select(Rollout).order_by(Rollout.id)).scalars().all()
+        rows = session.execute(select(Rollout).where(Rollout.tenant == tenant)
+                               .order_by(Rollout.id)).scalars().all()
         return [_public(session, r) for r in rows]
 
 
@@ -717,10 +738,11 @@ def _public(session: Session, rollout: Rollout) -> RolloutPublic:
     return public
 
 
-def rollout_status(session: Session, *, rollout_id: int) -> RolloutStatus:
+def rollout_status(session: Session, *, rollout_id: int, tenant: str = DEFAULT_TENANT
+                   ) -> RolloutStatus:
     with session.begin():
         rollout = session.get(Rollout, rollout_id)
-        if rollout is None:
+        if rollout is None or rollout.tenant != tenant:
             raise NotFoundError(f"no rollout {rollout_id}")
         rows = session.execute(
             select(RolloutDevice.wave, RolloutDevice.state, func.count())

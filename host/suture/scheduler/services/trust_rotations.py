@@ -30,7 +30,7 @@ from suture.keys import PublicKey
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import ConflictError, InvalidInputError
 from suture.scheduler.models import Device, TrustRotation
-from suture.scheduler.services import audit
+from suture.scheduler.services import audit, tenants
 
 ROLES = tuple(sorted(trust_store.ROLES))
 
@@ -78,6 +78,7 @@ def publish(session: Session, *, document: bytes, baseline: Mapping[str, Sequenc
     again (those that need it get it at their next poll). Refused, changing nothing, when it
     does not verify against the role's current anchors or its version is not above them."""
     require(actor, Permission.RELEASE_IMPORT)
+    tenants.require_provider(actor, "publishing a trust-store update")
     if len(document) > trust_store.MAX_DOCUMENT:
         raise InvalidInputError(f"a trust-store update is at most {trust_store.MAX_DOCUMENT} "
                                 "bytes")

@@ -19,7 +19,7 @@ transaction is open while the vendor is asked.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,8 +37,9 @@ from suture.scheduler.models import (
     RolloutGrant,
     RolloutState,
 )
+from suture.scheduler.policies import paths
 from suture.scheduler.schedule_doc import Artifact, Grant
-from suture.scheduler.services import audit
+from suture.scheduler.services import audit, planning
 from suture.vendor_services.gnap.rights import release_access, rollout_exceeds
 
 GRANTED = "granted"
@@ -235,7 +236,7 @@ def ask_vendor(session: Session, *, rollout_id: int, authority: VendorAuthority,
     require(actor, Permission.ROLLOUT_PLAN)
     with session.begin():
         rollout = session.get(Rollout, rollout_id)
-        if rollout is None:
+        if rollout is None or rollout.tenant != actor.tenant:  # another tenant's: absent
             raise NotFoundError(f"no rollout {rollout_id}")
         release = session.get(Release, rollout.release_id)
         assert release is not None
@@ -317,7 +318,8 @@ def _record(session: Session, rollout_id: int, authority: VendorAuthority,
         session.flush()
         verdict = _verdict(session, rollout, release, row)
         if changed:
-            audit.append(session, at=now, actor=actor, action="rollout.vendor_grant",
+            audit.append(session, at=now, tenant=rollout.tenant, actor=actor,
+                         action="rollout.vendor_grant",
                          subject=f"rollout:{rollout_id}",
                          detail={"vendor": authority.name, "verdict": row.verdict,
                                  "reason": row.reason, "reference": row.reference,
@@ -350,45 +352,74 @@ def _apply_recall(session: Session, release: Release, recall: dict[str, Any], ac
     return paused
 
 
+def path_releases(session: Session, release: Release, installed: dict[str, int]
+                  ) -> list[Release]:
+    """The releases a device with ``installed`` downloads on its way to ``release``: the
+    must-pass-through and required releases the planner sends it through, then the release
+    (inside the caller's transaction)."""
+    step = paths.next_step(installed, planning.release_node(release),
+                           planning.load_graph(session, release))
+    ids = [*dict.fromkeys([*step.path, release.id])]
+    rows = {r.id: r for r in session.execute(select(Release).where(Release.id.in_(ids)))
+            .scalars()}
+    return [rows[i] for i in ids if i in rows]
+
+
 def _issue_biscuits(session: Session, rollout: Rollout, release: Release, row: RolloutGrant,
                     authority: VendorAuthority, now: int) -> int:
-    """Direct-download mode: one biscuit per targeted device, for the release and the
-    granted window (the earlier ones are replaced)."""
+    """Direct-download mode: for each targeted device, one biscuit per release of the
+    vendor's on its path (the must-pass-through and required releases before the rollout's,
+    and the rollout's), each attenuated to that device, that release and the granted window
+    (the earlier ones are replaced). Returns how many were issued."""
     session.execute(delete(DeviceBiscuit).where(DeviceBiscuit.rollout_id == rollout.id))
     row.direct_url = authority.direct_url
     if not authority.direct_url or release.vendor_release is None:
         return 0
     window = row.rights["rollout"]["window"]
-    devices: Sequence[str] = session.execute(
-        select(RolloutDevice.device_id).where(RolloutDevice.rollout_id == rollout.id)
-        .order_by(RolloutDevice.device_id)).scalars().all()
-    for device_id in devices:
-        issued = authority.issue_biscuit(device_id, release.vendor_release, window["start"],
-                                         window["end"])
-        session.add(DeviceBiscuit(rollout_id=rollout.id, device_id=device_id,
-                                  token=issued.token, revocation_id=issued.revocation_id,
-                                  not_before=window["start"], expires_at=window["end"],
-                                  issued_at=now))
-    return len(devices)
+    devices: list[tuple[str, dict[str, int] | None]] = [
+        (device_id, installed) for device_id, installed in session.execute(
+            select(RolloutDevice.device_id, Device.installed)
+            .join(Device, Device.id == RolloutDevice.device_id)
+            .where(RolloutDevice.rollout_id == rollout.id)
+            .order_by(RolloutDevice.device_id))]
+    #: installed versions -> the vendor's releases on the path (few distinct values)
+    planned: dict[str, list[Release]] = {}
+    issued_count = 0
+    for device_id, installed in devices:
+        key = json.dumps(installed or {}, sort_keys=True)
+        if key not in planned:
+            planned[key] = [r for r in path_releases(session, release, dict(installed or {}))
+                            if r.vendor == authority.name and r.vendor_release is not None]
+        for step in planned[key]:
+            assert step.vendor_release is not None
+            issued = authority.issue_biscuit(device_id, step.vendor_release, window["start"],
+                                             window["end"])
+            session.add(DeviceBiscuit(rollout_id=rollout.id, device_id=device_id,
+                                      release_id=step.id, token=issued.token,
+                                      revocation_id=issued.revocation_id,
+                                      not_before=window["start"], expires_at=window["end"],
+                                      issued_at=now))
+            issued_count += 1
+    return issued_count
 
 
 def in_schedule(session: Session, rollout_id: int | None, device_id: str,
                 artifact: Artifact | None) -> tuple[Artifact | None, Grant | None]:
     """What a device's schedule carries of the vendor's grant (key 21): the reference, and in
-    direct-download mode the device's biscuit, with the artifact's URIs moved to the vendor's
-    ``/direct/`` path (for the rollout's own release; a step on the way comes from here)."""
+    direct-download mode the device's biscuit for the release it downloads now (the
+    rollout's, or a release on the way to it), with the artifact's URIs moved to the vendor's
+    ``/direct/`` path. A release it holds no biscuit for, and a delta (the vendor serves
+    whole releases), come from here."""
     if rollout_id is None or artifact is None:
         return artifact, None
     row = session.get(RolloutGrant, rollout_id)
     if row is None or row.verdict != GRANTED or not row.reference:
         return artifact, None
-    rollout = session.get(Rollout, rollout_id)
-    biscuit = session.get(DeviceBiscuit, (rollout_id, device_id))
-    if biscuit is None or not row.direct_url or rollout is None \
-            or rollout.release_id != artifact.release_id:
-        return artifact, Grant(row.reference)
+    biscuit = session.get(DeviceBiscuit, (rollout_id, device_id, artifact.release_id))
     release = session.get(Release, artifact.release_id)
-    assert release is not None
+    if biscuit is None or not row.direct_url or release is None \
+            or artifact.payload_digest != bytes.fromhex(release.payload_digest):
+        return artifact, Grant(row.reference)
     base = f"{row.direct_url.rstrip('/')}/{device_id}/releases/{release.vendor_release}"
     moved = dataclasses.replace(artifact, envelope_uri=f"{base}/envelope",
                                 payload_uri=f"{base}/payload")
@@ -396,8 +427,9 @@ def in_schedule(session: Session, rollout_id: int | None, device_id: str,
 
 
 def device_biscuits(session: Session, rollout_id: int) -> list[DeviceBiscuit]:
-    """The biscuits issued for a rollout's devices."""
+    """The biscuits issued for a rollout's devices (per device, one per release on its
+    path)."""
     with session.begin():
         return list(session.execute(
             select(DeviceBiscuit).where(DeviceBiscuit.rollout_id == rollout_id)
-            .order_by(DeviceBiscuit.device_id)).scalars())
+            .order_by(DeviceBiscuit.device_id, DeviceBiscuit.release_id)).scalars())

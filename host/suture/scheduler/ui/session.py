@@ -25,6 +25,7 @@ from suture.scheduler.api.deps import get_state
 from suture.scheduler.authn import authenticate
 from suture.scheduler.authz import Principal
 from suture.scheduler.errors import ForbiddenError, SchedulerError
+from suture.scheduler.models import DEFAULT_TENANT
 
 SESSION_COOKIE: Final = "suture_session"
 SIGNIN_COOKIE: Final = "suture_signin"
@@ -54,18 +55,22 @@ def session_token(request: Request) -> str | None:
 
 def signed_in(request: Request) -> Principal | None:
     """The operator of the request's session cookie, None when there is none or it no longer
-    authenticates (expired, revoked, account disabled)."""
+    authenticates (expired, revoked, account disabled). The UI serves the scheduler's own
+    tenant: an operator of another tenant of the vendor-run scheduler (services/tenants.py)
+    works through the API and the CLI, which scope everything to its tenant."""
     token = session_token(request)
     if token is None:
         return None
     state = get_state(request)
     session = state.sessions()
     try:
-        return authenticate(state.authenticators, session, f"Bearer {token}", state.clock.now())
+        principal = authenticate(state.authenticators, session, f"Bearer {token}",
+                                 state.clock.now())
     except SchedulerError:
         return None
     finally:
         session.close()
+    return principal if principal.tenant == DEFAULT_TENANT else None
 
 
 def _secure(request: Request) -> bool:

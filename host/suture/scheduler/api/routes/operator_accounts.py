@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep
+from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep, StateDep
 from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission, permissions_of
 from suture.scheduler.errors import ConflictError
@@ -111,23 +111,25 @@ def revoke_token(token_id: TokenIdPath, session: SessionDep, operator: CurrentOp
 @router.get("/operators", response_model=list[OperatorPublic],
             **needs(Permission.OPERATOR_READ))
 def list_operators(session: SessionDep, operator: CurrentOperator) -> list[OperatorPublic]:
-    return [_public(a) for a in operators.list_operators(session)]
+    return [_public(a) for a in operators.list_operators(session, tenant=operator.tenant)]
 
 
 @router.post("/operators", response_model=OperatorPublic, status_code=201,
              **needs(Permission.OPERATOR_MANAGE))
 def add_operator(body: OperatorCreate, session: SessionDep, operator: CurrentOperator,
-                 now: NowDep) -> OperatorPublic:
-    """Make an account with roles, and a password or none (tokens only)."""
+                 now: NowDep, state: StateDep) -> OperatorPublic:
+    """Make an account with roles, and a password or none (tokens only), in one's own tenant
+    (the vendor-run scheduler's own administrators: in a registered ``tenant``)."""
     return _public(operators.add_operator(session, name=body.name, roles=body.roles,
-                                          password=body.password, actor=operator, now=now))
+                                          password=body.password, actor=operator, now=now,
+                                          tenant=body.tenant, mode=state.settings.mode))
 
 
 @router.get("/operators/{name}", response_model=OperatorDetail,
             **needs(Permission.OPERATOR_READ))
 def show_operator(name: NamePath, session: SessionDep, operator: CurrentOperator
                   ) -> OperatorDetail:
-    account = operators.get_operator(session, name=name)
+    account = operators.get_operator(session, name=name, tenant=operator.tenant)
     return OperatorDetail(**_public(account).model_dump(), tokens=_tokens(
         operators.list_tokens(session, actor=operator, operator=name)))
 
@@ -137,7 +139,7 @@ def show_operator(name: NamePath, session: SessionDep, operator: CurrentOperator
 def update_operator(name: NamePath, body: OperatorUpdate, session: SessionDep,
                     operator: CurrentOperator, now: NowDep) -> OperatorPublic:
     """Replace the roles (never one's own), disable (its tokens are revoked) or enable."""
-    account = operators.get_operator(session, name=name)
+    account = operators.get_operator(session, name=name, tenant=operator.tenant)
     if body.roles is not None:
         account = operators.set_roles(session, name=name, roles=body.roles, actor=operator,
                                       now=now)

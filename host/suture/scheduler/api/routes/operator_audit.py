@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/v1/audit", tags=["operator: audit"],
 @router.get("", response_model=list[AuditRecordPublic], **needs(Permission.AUDIT_READ))
 def recent(session: SessionDep, operator: CurrentOperator,
            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[AuditRecordPublic]:
-    return [AuditRecordPublic.model_validate(r) for r in audit.recent(session, limit=limit)]
+    return [AuditRecordPublic.model_validate(r) for r in audit.recent(session, limit=limit,
+                                                                       tenant=operator.tenant)]
 
 
 @router.get("/verify", response_model=AuditVerification, **needs(Permission.AUDIT_READ))
@@ -49,7 +50,8 @@ def export(state: StateDep, operator: CurrentOperator, now: NowDep,
     """The records after ``since`` for a SIEM (a session of its own while it streams)."""
     def lines() -> Iterator[bytes]:
         with state.sessions() as session:
-            for line in audit.export_lines(session, since=since, fmt=fmt, now=now):
+            for line in audit.export_lines(session, since=since, fmt=fmt, now=now,
+                                           tenant=operator.tenant):
                 yield (line + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/jsonl" if fmt == "jsonl"

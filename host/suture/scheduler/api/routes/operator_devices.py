@@ -45,7 +45,8 @@ def list_devices(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     group: Annotated[str | None, Query(max_length=64)] = None,
 ) -> DeviceList:
-    rows, total = devices.list_devices(session, limit=limit, offset=offset, group=group)
+    rows, total = devices.list_devices(session, limit=limit, offset=offset, group=group,
+                                       tenant=operator.tenant)
     return DeviceList(total=total, devices=[DevicePublic.model_validate(d) for d in rows])
 
 
@@ -63,7 +64,7 @@ def add_device(create: DeviceCreate, session: SessionDep, operator: CurrentOpera
 @router.get("/{device_id}", response_model=DeviceDetail, **needs(Permission.DEVICE_READ))
 def show_device(device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator
                 ) -> DeviceDetail:
-    device, events = devices.get_device(session, device_id=device_id)
+    device, events = devices.get_device(session, device_id=device_id, tenant=operator.tenant)
     public = DevicePublic.model_validate(device).model_dump()
     return DeviceDetail(**public, history=[DeviceEventPublic.model_validate(e) for e in events])
 

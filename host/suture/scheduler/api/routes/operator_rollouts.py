@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1/rollouts", tags=["operator: rollouts"],
 
 @router.get("", response_model=list[RolloutPublic], **needs(Permission.ROLLOUT_READ))
 def list_rollouts(session: SessionDep, operator: CurrentOperator) -> list[RolloutPublic]:
-    return rollouts.list_rollouts(session)
+    return rollouts.list_rollouts(session, tenant=operator.tenant)
 
 
 @router.post("", response_model=RolloutStatus, status_code=201,
@@ -40,13 +40,13 @@ def create_rollout(spec: RolloutCreate, session: SessionDep, operator: CurrentOp
     """Plan a rollout; it waits for approval (two approvers, neither its creator, if it reaches
     critical devices)."""
     rollout = rollouts.create_rollout(session, spec=spec, actor=operator, now=now)
-    return rollouts.rollout_status(session, rollout_id=rollout.id)
+    return rollouts.rollout_status(session, rollout_id=rollout.id, tenant=operator.tenant)
 
 
 @router.get("/{rollout_id}", response_model=RolloutStatus, **needs(Permission.ROLLOUT_READ))
 def rollout_status(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator
                    ) -> RolloutStatus:
-    return rollouts.rollout_status(session, rollout_id=rollout_id)
+    return rollouts.rollout_status(session, rollout_id=rollout_id, tenant=operator.tenant)
 
 
 @router.patch("/{rollout_id}", response_model=RolloutStatus, **needs(Permission.ROLLOUT_PLAN))
@@ -56,11 +56,11 @@ def update(rollout_id: RolloutIdPath, change: RolloutUpdate, session: SessionDep
     reset and the changer can no longer approve it."""
     rollouts.update_rollout(session, rollout_id=rollout_id, change=change, actor=operator,
                             now=now)
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
-def _status(session: SessionDep, rollout_id: RolloutIdPath) -> RolloutStatus:
-    return rollouts.rollout_status(session, rollout_id=rollout_id)
+def _status(session: SessionDep, rollout_id: RolloutIdPath, tenant: str) -> RolloutStatus:
+    return rollouts.rollout_status(session, rollout_id=rollout_id, tenant=tenant)
 
 
 @router.post("/{rollout_id}/approve", response_model=RolloutStatus,
@@ -71,7 +71,7 @@ def approve(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOpe
     denial stands."""
     rollouts.approve_rollout(session, rollout_id=rollout_id, actor=operator, now=now,
                              reason=body.reason if body else "")
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
 @router.post("/{rollout_id}/deny", response_model=RolloutStatus,
@@ -82,7 +82,7 @@ def deny(rollout_id: RolloutIdPath, body: DenialRequest, session: SessionDep,
     nor started until it is changed (which clears the denial) or aborted."""
     rollouts.deny_rollout(session, rollout_id=rollout_id, actor=operator, now=now,
                           reason=body.reason)
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
 @router.post("/{rollout_id}/start", response_model=RolloutStatus,
@@ -90,7 +90,7 @@ def deny(rollout_id: RolloutIdPath, body: DenialRequest, session: SessionDep,
 def start(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
           ) -> RolloutStatus:
     rollouts.start_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
 @router.post("/{rollout_id}/pause", response_model=RolloutStatus,
@@ -98,7 +98,7 @@ def start(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOpera
 def pause(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
           ) -> RolloutStatus:
     rollouts.pause_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
 @router.post("/{rollout_id}/resume", response_model=RolloutStatus,
@@ -106,7 +106,7 @@ def pause(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOpera
 def resume(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
            ) -> RolloutStatus:
     rollouts.resume_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
 @router.post("/{rollout_id}/abort", response_model=RolloutStatus,
@@ -116,7 +116,7 @@ def abort(rollout_id: RolloutIdPath, body: AbortRequest, session: SessionDep,
     """Stop the rollout; with ``revert`` the devices that installed go back."""
     rollouts.abort_rollout(session, rollout_id=rollout_id, revert=body.revert, actor=operator,
                            now=now)
-    return _status(session, rollout_id)
+    return _status(session, rollout_id, operator.tenant)
 
 
 @router.post("/advance", response_model=list[str], **needs(Permission.ROLLOUT_OPERATE))
@@ -126,4 +126,5 @@ def advance(session: SessionDep, operator: CurrentOperator, now: NowDep, state: 
     end as failed, waves open, thresholds pause or abort, rollouts complete."""
     return [f"rollout {c.rollout_id}: {c.change}"
             for c in rollouts.advance(session, now=now, actor=operator.name,
-                                      deployment_timeout_s=state.settings.deployment_timeout_s)]
+                                      deployment_timeout_s=state.settings.deployment_timeout_s,
+                                      tenant=operator.tenant)]
