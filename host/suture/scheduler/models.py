@@ -326,6 +326,10 @@ class Rollout(Base):
     revert_on_abort: Mapped[bool] = mapped_column(Boolean, default=False)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64))
+    #: The tenant whose operators planned it: only its devices are targeted, only its
+    #: approvers count.
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
+                                        server_default=DEFAULT_TENANT)
     #: Every operator who created or changed the rollout: none of them counts as its approver.
     authors: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[int] = mapped_column(BigInteger)
@@ -350,10 +354,6 @@ class RolloutApproval(Base):
     #: Why the approver approved (optional, bounded by ``services/rollouts.MAX_REASON``).
     reason: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
-    #: The tenant whose operators planned it: only its devices are targeted, only its
-    #: approvers count.
-    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
-                                        server_default=DEFAULT_TENANT)
 
 class RolloutDenial(Base):
     """An approver's denial of a rollout as it was (``digest``): while it stands (not cleared)
@@ -416,6 +416,9 @@ class AuditRecord(Base):
     hash: Mapped[str] = mapped_column(String(64))
     #: None only for records written before the log was keyed (``keyed_from_seq``).
     mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The tenant whose operators see the record (hashed with it unless ``DEFAULT``).
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
+                                        server_default=DEFAULT_TENANT)
 
 
 class AuditHead(Base):
@@ -440,9 +443,6 @@ class Operator(Base):
     #: Role names (``authz.Role``).
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: argon2id PHC string; None: the account signs in with API tokens only.
-    #: The tenant whose operators see the record (hashed with it unless ``DEFAULT``).
-    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
-                                        server_default=DEFAULT_TENANT)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(64), default="")
@@ -451,6 +451,10 @@ class Operator(Base):
     #: Consecutive failed password sign-ins, and until when the account is locked after them.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The tenant the account belongs to (``DEFAULT``: the hospital's own scheduler, or the
+    #: vendor's staff in the vendor-run mode); it sees and acts on that tenant's only.
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
+                                        server_default=DEFAULT_TENANT)
 
 
 class ApiToken(Base):
@@ -475,10 +479,6 @@ class RolloutGrant(Base):
     """The vendor's verdict on a rollout of one of its releases (a GNAP grant, RFC 9635): the
     access right the scheduler asked for (release, device classes and count, waves, windows),
     the answer, and the grant that allows the rollout (``services/vendor_grants.py``)."""
-    #: The tenant the account belongs to (``DEFAULT``: the hospital's own scheduler, or the
-    #: vendor's staff in the vendor-run mode); it sees and acts on that tenant's only.
-    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT,
-                                        server_default=DEFAULT_TENANT)
 
     __tablename__ = "rollout_grants"
 
@@ -514,6 +514,7 @@ class DeviceBiscuit(Base):
         ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True)
     device_id: Mapped[str] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)
     #: The biscuit, base64url (what the device presents as ``Authorization: Bearer``).
     token: Mapped[str] = mapped_column(Text)
     #: The revocation id of its authority block (``suture vendor biscuit revoke``).
@@ -521,4 +522,3 @@ class DeviceBiscuit(Base):
     not_before: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[int] = mapped_column(BigInteger)
-    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)

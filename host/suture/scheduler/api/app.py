@@ -87,12 +87,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         if settings.advance_interval_s > 0:
             tasks.append(asyncio.create_task(_advance_forever(state,
                                                               settings.advance_interval_s)))
-        try:
         watched = vendors or (vendor_watch.from_vendors_file(settings.vendors_path)
                               if settings.vendors_path is not None else None)
         if watched is not None and settings.vendor_check_interval_s > 0:
             tasks.append(asyncio.create_task(_check_vendors_forever(
                 state, watched, settings.vendor_check_interval_s)))
+        try:
             yield
         finally:
             for task in tasks:
@@ -238,9 +238,6 @@ async def _advance_forever(state: AppState, interval: float) -> None:
             log.exception("rollout advancement pass failed")
 
 
-def _advance_once(state: AppState) -> None:
-    session = state.sessions()
-    try:
 async def _check_vendors_forever(state: AppState, vendors: vendor_watch.VendorAuthorities,
                                  interval: float) -> None:
     while True:
@@ -252,6 +249,9 @@ async def _check_vendors_forever(state: AppState, vendors: vendor_watch.VendorAu
             log.exception("vendor grant check failed")
 
 
+def _advance_once(state: AppState) -> None:
+    session = state.sessions()
+    try:
         rollouts.advance(session, now=state.clock.now(),
                          deployment_timeout_s=state.settings.deployment_timeout_s)
     finally:
