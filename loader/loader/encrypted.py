@@ -18,7 +18,14 @@ import hashlib
 
 from micropython import const
 
-from loader.errors import DigestError, KeyUnwrapError, SizeError, SuitError, TagMismatchError
+from loader.errors import (
+    DigestError,
+    EncryptionUnsupported,
+    KeyUnwrapError,
+    SizeError,
+    SuitError,
+    TagMismatchError,
+)
 from loader.flash import RegionReader
 from loader.staging import Stager, encrypted_source
 
@@ -107,7 +114,11 @@ class EncryptedStager:
             self.out_of_memory()
 
     def _open(self, checked, resume):
-        from loader import suit_encryption
+        try:
+            from loader import suit_encryption
+        except ImportError:  # a firmware built without cryptolib (docs/formats/suit-encryption.md)
+            raise EncryptionUnsupported("this firmware has no cryptolib: it cannot decrypt") \
+                from None
 
         _, plan, size, digest, comp = checked
         src = encrypted_source(plan)
