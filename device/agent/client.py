@@ -18,6 +18,7 @@ SIG_SCHEME = "suture-device-sig-v1"
 RESYNC_SCHEME = "suture-resync-v1"
 MAX_SCHEDULE = const(2048)
 MAX_ACK = const(1024)
+SUIT_REPORT_TYPE = "application/suit-report+cose"
 _EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -85,7 +86,8 @@ class SchedulerClient:
             h["Suture-Signature"] = hexlify(api.sign_es256(key, text.digest()))
         return h
 
-    def _request(self, method, url, body=None, extra=None, with_key=False):
+    def _request(self, method, url, body=None, extra=None, with_key=False,
+                 ctype="application/json"):
         path = split_url(url)[3]
         for attempt in (0, 1):
             h = self.sign(method, path, body or b"", with_key)
@@ -93,7 +95,7 @@ class SchedulerClient:
                 for k in extra:
                     h[k] = extra[k]
             if body is not None:
-                h["Content-Type"] = "application/json"
+                h["Content-Type"] = ctype
             r = self.t.request(method, url, h, body)
             if r.status != 401 or attempt or not self._resync(r, int(h["Suture-Counter"])):
                 return r
@@ -156,6 +158,18 @@ class SchedulerClient:
         if not isinstance(ack, dict):
             raise TransportError("the report's acknowledgement is not a JSON object")
         return ack
+
+    def suit_report(self, data):
+        """POST a SUIT report (docs/formats/suit-report.md: a COSE_Sign1 under the device key,
+        or the bare SUIT_Report of a device without one). Raises HttpError unless accepted."""
+        url = "%s/api/v1/devices/%s/suit-reports" % (self.base, self.device_id)
+        r = self._request("POST", url, data, ctype=SUIT_REPORT_TYPE)
+        try:
+            if r.status != 200:
+                raise HttpError(r.status, "on a SUIT report")
+            r.read_all(MAX_ACK)
+        finally:
+            r.close()
 
     def get(self, url, start=0, etag=None):
         """Open a download from byte `start` (Range + If-Range when resuming). The caller

@@ -1,13 +1,17 @@
 # Reports to the scheduler (docs/formats/device-api.md). Every state change is the loader's
 # journal record; a report is derived from it and queued in NVM once per state (sync), whatever
 # resets happen in between, then sent in order (flush). Progress and busy reports are sent at
-# once and not kept (live).
+# once and not kept (live). A report that ends an update (failed, confirmed, reverted) is
+# preceded by its SUIT report (docs/formats/suit-report.md), built from the SUIT processor's
+# trace of the update's manifest (kept in NVM: agent.suit) and signed with the device key.
+from binascii import hexlify, unhexlify
+
 from loader import api
 from micropython import const
 
 from agent.errors import HttpError, TransportError
 from agent.events import emit
-from agent.store import STATE_KEY, UPDATE_KEY
+from agent.store import STATE_KEY, SUIT_KEY, UPDATE_KEY
 
 # journal state -> report state
 _REPORT_STATE = {
@@ -19,6 +23,9 @@ _REPORT_STATE = {
 _EVENTS = (api.REVERTED, api.FAILED, api.CONFIRMED)  # each record is an event of its own
 _ENDED = (api.REVERTED, api.FAILED)
 _MESSAGE = const(200)  # characters of a message kept in a report
+_SUIT_STATES = ("failed", "confirmed", "reverted")  # the reports that carry a SUIT report
+_DIGEST_MISMATCH = const(31)  # the loader's DigestError (error-codes.md): image-match failed
+_MAX_URI = const(160)
 
 
 def installed():
@@ -82,10 +89,61 @@ class Reports:
             rep["schedule_number"] = n
         return rep
 
+    def capture(self):
+        """Keep the SUIT processor's trace of the envelope it last processed (agent.suit), for
+        the SUIT report that ends this update. True when there was one."""
+        t = api.suit_trace()
+        if t is None:
+            return False
+        if t.digest is None:  # refused before the manifest was read: nothing to refer to
+            self.agent.store.delete(SUIT_KEY)
+            return False
+        uri = t.uri if t.uri is not None and len(t.uri) <= _MAX_URI else None
+        self.agent.store.put_json(SUIT_KEY, {"m": hexlify(t.digest).decode(), "u": uri,
+                                             "r": t.records, "x": t.failed})
+        return True
+
+    def suit(self, rep):
+        """The SUIT report of the report rep (a state that ends an update), from the trace
+        kept: sent before rep itself. False when it could not be delivered now (rep waits)."""
+        ctx = self.agent.store.get_json(SUIT_KEY)
+        if not ctx:
+            return True
+        err = rep.get("error")
+        failed_at = ctx.get("x")
+        records = []
+        for r in ctx.get("r") or ():
+            if r[4] is None and err:  # image-match left to the digest check, which failed
+                if failed_at is None and err.get("code") == _DIGEST_MISMATCH:
+                    failed_at = r[:4]
+                continue
+            records.append(r[:4])
+        n = rep.get("schedule_number")
+        nonce = n.to_bytes(8, "big") if isinstance(n, int) and n >= 0 else None
+        client = self.agent.client
+        try:
+            data = api.suit_report(unhexlify(ctx["m"]), rep, records,
+                                   failed_at if err else None, ctx.get("u"), nonce,
+                                   api.installed().digest, client.device_key())
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            emit("error", where="suit report", message=str(e))
+            return True
+        try:
+            client.suit_report(data)
+        except HttpError as e:
+            if 400 <= e.status < 500 and e.status not in (401, 408, 429):
+                emit("error", where="suit report", message=str(e))
+                return True  # the scheduler will never take it: the report goes on alone
+            return False
+        except TransportError:
+            return False
+        return True
+
     def sync(self):
         """Queue a report when the journal's state or the trust store changed since the last
         one queued (a trust-store update the schedule carried: the scheduler stops sending it
         once it hears the new version)."""
+        self.capture()
         store = self.agent.store
         r = api.current()
         last = store.get_json(STATE_KEY) or [0, 0, 0]
@@ -116,6 +174,8 @@ class Reports:
             if rep is None:
                 store.ack(key)
                 continue
+            if rep.get("state") in _SUIT_STATES and not self.suit(rep):
+                return False
             try:
                 ack = self.agent.client.report(rep)
             except HttpError as e:
@@ -147,6 +207,8 @@ class Reports:
         """A refusal before anything was written (the envelope): report `failed` with the
         error's code, queued and sent."""
         emit("error", where=what, code=err.code, message=str(err))
+        if not self.capture():
+            self.agent.store.delete(SUIT_KEY)  # not about the last manifest processed
         msg = "%s: %s" % (what, err)
         rep = {"state": "failed", "installed": installed(), "trust": trust(),
                "error": {"code": err.code, "message": msg[:_MESSAGE]}}

@@ -6,6 +6,10 @@
 #   agent.js         the last state queued for a report: JSON [report state, version,
 #                    journal seq]
 #   agent.q.<n>      queued reports (JSON), sent in order and deleted once acknowledged
+#   agent.suit       the SUIT processor's trace of the update in flight, for its SUIT report:
+#                    JSON {"m": manifest digest (hex), "u": reference-uri or null,
+#                    "r": [[section, offset, component, command, held], ...], "x": failed
+#                    [section, offset, component, command] or null}
 # Identity, written at provisioning (suture.devicectl.device_ops): id.device, id.credential,
 # id.scheduler; the trust anchors (trust.scheduler, trust.vendor) are the loader's
 # (api.trust_keys, docs/formats/trust-store.md).
@@ -22,6 +26,7 @@ _Q = b"agent.q."
 SCHEDULE_KEY = "agent.sched"
 UPDATE_KEY = "agent.ctx"
 STATE_KEY = "agent.js"
+SUIT_KEY = "agent.suit"
 
 
 class Store:

@@ -155,6 +155,30 @@ def sign_es256(private_key, message_hash):
     return ecdsa_p256.sign(private_key, message_hash)
 
 
+# ---- SUIT reports (docs/formats/suit-report.md) -------------------------------------------
+def suit_trace():
+    """What the SUIT processor did with the last envelope it processed (begin_staging, stage):
+    a loader.suit.Trace (.digest of the manifest, .uri, .records of the conditions that held,
+    .failed: the one that failed), or None. Taken once: a second call gives None."""
+    from loader import suit
+
+    t = suit.last
+    suit.last = None
+    return t
+
+
+def suit_report(manifest_digest, fields, records=(), failed_at=None, uri=None, nonce=None,
+                installed_digest=None, key=None):
+    """The device's SUIT report of fields (the agent's report: state, installed, error, ...)
+    with the trace's records ([section, offset, component, command]) and failing record: a
+    tagged COSE_Sign1 (ES256) under key (the device key, 32 bytes), or the bare SUIT_Report
+    (CBOR) when key is empty (the request's MAC then carries it)."""
+    from loader import suit_report as sr
+
+    rep = sr.report(manifest_digest, fields, records, failed_at, uri, nonce, installed_digest)
+    return sr.sign(rep, key) if key else sr.encode(rep)
+
+
 # ---- trust anchors (docs/formats/trust-store.md) -------------------------------------------
 def trust_keys(role):
     """The 65-byte SEC1 points the device trusts now for role ("vendor": SUIT envelopes;

@@ -95,6 +95,23 @@ class _Decoder:
             return d
         raise CborError("unreachable major type")
 
+    def array_offsets(self):
+        """The array this decoder holds: its items and the offset of each; the whole input."""
+        ib = self._byte()
+        if ib >> 5 != 4:
+            raise CborError("not a CBOR array")
+        n = self._uint(ib & 0x1F)
+        if n > MAX_CONTAINER or n > self.n - self.pos:
+            raise CborError("container of %d items is too large" % n)
+        items = []
+        offsets = []
+        for _ in range(n):
+            offsets.append(self.pos)
+            items.append(self.item(1))
+        if self.pos != self.n:
+            raise CborError("trailing bytes after the CBOR item")
+        return items, offsets
+
 
 def decode(data):
     """The single CBOR item in data (trailing bytes are an error)."""
@@ -103,6 +120,12 @@ def decode(data):
     if d.pos != d.n:
         raise CborError("trailing bytes after the CBOR item")
     return v
+
+
+def decode_offsets(data):
+    """The items of the CBOR array in data and the byte offset of each in data (a SUIT command
+    sequence: where each command starts, for the records of a SUIT report)."""
+    return _Decoder(data).array_offsets()
 
 
 def head(major, n):

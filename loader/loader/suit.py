@@ -1,13 +1,17 @@
 # SUIT envelope processing (draft-ietf-suit-manifest, code points of draft -29 and later):
 # authentication wrapper, manifest digest, COSE_Sign1 signature, then the command sequences the
 # device needs, interpreted against the device's identity. Pure: bytes in, a Plan out; the
-# caller does the I/O (staging, install).
+# caller does the I/O (staging, install). Each run keeps a Trace (module-level `last`): the
+# manifest's digest and the conditions it ran, where they are in the manifest (section, byte
+# offset, component index), and the one that failed: the records of the device's SUIT report
+# (docs/formats/suit-report.md).
 import hashlib
 
 from micropython import const
 
 from loader import cbor, cose
 from loader.errors import (
+    CborError,
     ConditionFailed,
     RollbackError,
     SequenceNumberError,
@@ -74,6 +78,26 @@ P_DELTA_DIGEST = const(-261)
 P_DELTA_SIZE = const(-262)
 
 _SEVERABLE = (_M_PAYLOAD_FETCH, _M_INSTALL, _M_TEXT)
+_CONDITIONS = (_VENDOR, _CLASS, _IMAGE_MATCH, _SLOT, _CHECK_CONTENT, _ABORT, _DEVICE,
+               _DELTA_SOURCE)
+MAX_RECORDS = const(16)
+
+
+class Trace:
+    """What one run of the processor did, for a SUIT report: `digest` (the manifest's SHA-256,
+    from the authentication wrapper; None before it was read), `uri` (the manifest's
+    reference-uri), `records` ([section, offset, component index, command, held]: each
+    condition run, held True, or None when image-match was left to the caller's digest check),
+    `failed` ([section, offset, component index, command] of the condition that failed)."""
+
+    def __init__(self):
+        self.digest = None
+        self.uri = None
+        self.records = []
+        self.failed = None
+
+
+last = None  # the Trace of the latest process()
 
 
 class Component:
@@ -156,8 +180,9 @@ def _eq(a, b):
     return acc == 0
 
 
-def authenticate(envelope_bytes, keys):
-    """Check the authentication wrapper; return the decoded envelope map and the manifest map."""
+def authenticate(envelope_bytes, keys, trace=None):
+    """Check the authentication wrapper; return the decoded envelope map and the manifest map.
+    trace (a Trace) gets the manifest's digest as soon as the wrapper gives it."""
     if len(envelope_bytes) > MAX_ENVELOPE:
         raise SizeError("envelope larger than %d bytes" % MAX_ENVELOPE)
     env = cbor.decode(envelope_bytes)
@@ -178,6 +203,8 @@ def authenticate(envelope_bytes, keys):
     if len(auth) < 2:
         raise UnsignedError("authentication wrapper holds no signature")
     expected = parse_digest(cbor.decode(auth[0]))
+    if trace is not None:
+        trace.digest = expected
     # The digest covers the manifest's encoded byte string, head included.
     h = hashlib.sha256()
     h.update(cbor.head(2, len(man_b)))
@@ -222,21 +249,51 @@ def _member(env, manifest, key):
 
 
 class _Interpreter:
-    def __init__(self, components, ids, image_match, source_match=None):
+    def __init__(self, components, ids, image_match, source_match=None, trace=None):
         self.components = components
         self.ids = ids
         self.image_match = image_match
         self.source_match = source_match
         self.current = [0] if len(components) == 1 else []
+        self.trace = trace if trace is not None else Trace()
+        self.section = 0  # the manifest key of the sequence running (3: common's shared one)
+        self.at = 0  # byte offset of the running top-level command in its section
 
     def run(self, seq_bytes, depth=0):
         if depth > 4:
             raise SuitError("command sequences nested too deeply")
-        seq = cbor.decode(seq_bytes)
+        offsets = None
+        if depth:
+            seq = cbor.decode(seq_bytes)  # nested: its records keep the outer command's offset
+        else:
+            try:
+                seq, offsets = cbor.decode_offsets(seq_bytes)
+            except CborError:
+                seq = cbor.decode(seq_bytes)  # not an array: refused below
         if not isinstance(seq, list) or len(seq) % 2:
             raise SuitError("command sequence is not [code, argument, ...]")
         for i in range(0, len(seq), 2):
-            self.command(seq[i], seq[i + 1], depth)
+            if offsets is not None:
+                self.at = offsets[i]
+            if seq[i] in _CONDITIONS:
+                self._condition(seq[i], seq[i + 1])
+            else:
+                self.command(seq[i], seq[i + 1], depth)
+
+    def _condition(self, code, arg):
+        """Run condition code, keeping its record (held) or the failure's."""
+        tr = self.trace
+        try:
+            deferred = self.command(code, arg, 0)
+        except ConditionFailed:
+            tr.failed = [self.section, self.at, self._index(), code]
+            raise
+        if len(tr.records) < MAX_RECORDS:
+            tr.records.append([self.section, self.at, self._index(), code,
+                               None if deferred else True])
+
+    def _index(self):
+        return self.current[0] if self.current else 0
 
     def _targets(self):
         return [self.components[i] for i in self.current]
@@ -258,11 +315,12 @@ class _Interpreter:
         elif code == _DEVICE:
             self._check_id(P_DEVICE, self.ids[2], "device")
         elif code == _IMAGE_MATCH:
+            if self.image_match is None:
+                return True  # deferred: the caller checks the digest as it stages
             for c in self._targets():
-                if self.image_match is not None:
-                    if not self.image_match(c, c.digest(), c.size()):
-                        raise ConditionFailed("image does not match its digest")
-                    c.image_checked = True
+                if not self.image_match(c, c.digest(), c.size()):
+                    raise ConditionFailed("image does not match its digest")
+                c.image_checked = True
         elif code == _DELTA_SOURCE:
             for c in self._targets():
                 src = c.source()
@@ -305,12 +363,16 @@ class _Interpreter:
                 if not isinstance(alt, bytes):
                     raise SuitError("try-each alternative is not a byte string")
                 saved = [dict(c.params) for c in self.components]
+                held = len(self.trace.records)
                 try:
                     self.run(alt, depth + 1)
                     return
                 except ConditionFailed:
                     for c, p in zip(self.components, saved):
                         c.params = p
+                    del self.trace.records[held:]  # an alternative that failed is no record
+                    self.trace.failed = None
+            self.trace.failed = [self.section, self.at, self._index(), code]
             raise ConditionFailed("no try-each alternative succeeded")
         elif code == _RUN_SEQUENCE:
             if not isinstance(arg, bytes):
@@ -332,8 +394,13 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
     min_seq: lowest acceptable sequence number (anti-rollback); image_match(component, digest,
     size) -> bool checks a payload when it is available (None: checked later by the caller);
     max_image: largest image the device can hold (its staging slot); source_match(component,
-    digest, size) -> bool checks a delta's source image (None: every delta is refused)."""
-    env, m = authenticate(envelope_bytes, keys)
+    digest, size) -> bool checks a delta's source image (None: every delta is refused).
+    The run's Trace is `last` (also when it raises)."""
+    global last
+    last = trace = Trace()
+    env, m = authenticate(envelope_bytes, keys, trace)
+    if isinstance(m.get(4), str):
+        trace.uri = m.get(4)
     if m.get(_M_VERSION) != 1:
         raise SuitUnsupported("manifest version %r" % (m.get(_M_VERSION),))
     seq = m.get(_M_SEQ)
@@ -354,7 +421,7 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
     if not isinstance(comp_ids, list) or not comp_ids or len(comp_ids) > 8:
         raise SuitError("suit-components missing, empty or longer than 8")
     components = [Component(c) for c in comp_ids]
-    it = _Interpreter(components, ids, image_match, source_match)
+    it = _Interpreter(components, ids, image_match, source_match, trace)
     shared = common.get(_C_SHARED)
     sequences = []
     for key in (_M_PAYLOAD_FETCH, _M_INSTALL, _M_VALIDATE, _M_LOAD, _M_INVOKE):
@@ -362,16 +429,18 @@ def process(envelope_bytes, keys, ids, min_seq=0, image_match=None, max_image=No
         if s is not None:
             if not isinstance(s, bytes):
                 raise SuitError("command sequence %d is not a byte string" % key)
-            sequences.append(s)
+            sequences.append((key, s))
     if _M_TEXT in m:
         _member(env, m, _M_TEXT)
     if not sequences:
-        sequences.append(None)  # the shared sequence (identity conditions) always runs
-    for s in sequences:
+        sequences.append((0, None))  # the shared sequence (identity conditions) always runs
+    for key, s in sequences:
         it.current = [0] if len(components) == 1 else []
         if shared is not None:
+            it.section = _M_COMMON
             it.run(shared)
         if s is not None:
+            it.section = key
             it.run(s)
     for c in components:
         # Fail closed: a manifest that never checks the vendor and class identifiers could

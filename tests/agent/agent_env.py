@@ -30,6 +30,8 @@ class FakeScheduler:
     reports: list[dict[str, Any]] = field(default_factory=list)
     #: every report's body as received (what its MAC and signature cover)
     raw_reports: list[bytes] = field(default_factory=list)
+    #: every SUIT report's body (POST .../suit-reports), kept apart from the JSON reports
+    suit_reports: list[bytes] = field(default_factory=list)
     #: the first payload response stops after this many bytes and then hangs (None: never)
     stall_after: int | None = None
     stalled: threading.Event = field(default_factory=threading.Event)

@@ -106,6 +106,11 @@ def fake_scheduler() -> Iterator[FakeScheduler]:
             n = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(n)
             state.requests.append(("POST", self.path, dict(self.headers)))
+            if self.path.endswith("/suit-reports"):
+                state.suit_reports.append(body)
+                self._send(200, b'{"accepted": true, "id": 1, "duplicate": false}',
+                           {"Content-Type": "application/json"})
+                return
             state.raw_reports.append(body)
             state.reports.append(json.loads(body))
             answer = state.report_answer

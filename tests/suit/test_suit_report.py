@@ -59,7 +59,7 @@ def test_a_failed_install_round_trips_with_its_record() -> None:
     raw = cbor2.loads(encode_report(report))
     assert raw[99] == [URI, [-16, DIGEST.value]]
     assert raw[4][5] == 31
-    assert {0: [b"app"], -259: 6} in raw[3]
+    assert {0: [b"app"], -263: 6} in raw[3]
 
 
 def test_a_successful_install_reports_true() -> None:

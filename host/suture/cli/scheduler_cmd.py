@@ -1011,6 +1011,7 @@ __import__("suture.cli.scheduler_backup_cmd", fromlist=["_"]).register_into(sche
 __import__("suture.cli.scheduler_trust_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_ddi_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_tenant_cmd", fromlist=["_"]).register_into(scheduler_app)
+__import__("suture.cli.scheduler_suit_report_cmd", fromlist=["_"]).register_into(device_app)
 __import__("suture.cli.scheduler_operator_cmd", fromlist=["_"]).register_into(
     scheduler_app, operator=operator_app, device=device_app, rollout=rollout_app,
     audit=audit_app)

@@ -200,6 +200,30 @@ class DeviceEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class SuitReportRecord(Base):
+    """A device's SUIT report (draft-ietf-suit-report, docs/formats/suit-report.md), verified
+    before it was stored: the bytes as received and what they say (``summary``)."""
+
+    __tablename__ = "suit_reports"
+    __table_args__ = (
+        UniqueConstraint("device_id", "digest"),
+        Index("ix_suit_reports_device_at", "device_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    at: Mapped[int] = mapped_column(BigInteger)
+    #: SHA-256 of the bytes received (hex): the same report sent again is stored once.
+    digest: Mapped[str] = mapped_column(String(64))
+    #: ``COSE_Sign1`` (the device key's ES256) or ``MAC`` (a device without a key: the request's).
+    kind: Mapped[str] = mapped_column(String(16))
+    manifest_digest: Mapped[str] = mapped_column(String(128))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    result_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 #: Bytes per BlobChunk row: a download reads one at a time, whatever the file's size.
 BLOB_CHUNK_SIZE = 64 * 1024
 

@@ -59,6 +59,12 @@ class SuitReportError(SuitError):
     """A SUIT report is malformed or its COSE signature or MAC does not verify."""
 
 
+class SuitReportAuthError(SuitReportError):
+    """A signed or MACed SUIT report that does not authenticate: not a tagged COSE_Sign1 or
+    COSE_Mac0, no key of the right kind, a detached payload, a signature or tag that does not
+    verify (the report itself is not looked at)."""
+
+
 class SbomError(SuitError):
     """A release's SBOM is missing, malformed, not CycloneDX, or not the one its manifest
     names."""

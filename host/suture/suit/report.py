@@ -11,7 +11,7 @@ symmetric key), the report as the attached payload.
 suture's own report fields map onto it (docs/formats/suit-report.md):
 
 - ``installed`` {component: sequence number}: one system-property-claims map per component,
-  ``{0: [component name], -259 (suture-sequence-number): n}``;
+  ``{0: [component name], -263 (suture-sequence-number): n}``;
 - ``error`` {code, message}: the result map, the code as result-code, the reason from the code's
   layer and meaning, the failing command's record as result-record, the message under the
   report extension -6;
@@ -30,75 +30,63 @@ import cbor2
 from suture.cose import CoseError, decode_sign1, sign1, verify1_with_key
 from suture.cose.cbor import CborError, describe, loads_bounded
 from suture.cose.mac0 import SymmetricKey, decode_mac0, mac0, verify_mac0
+from suture.formats.suit_report import (
+    ALG_SHA256,
+    EXT_BUSY,
+    EXT_ERROR_MESSAGE,
+    EXT_PROGRESS,
+    EXT_RELEASE_ID,
+    EXT_ROLLOUT_ID,
+    EXT_SCHEDULE_NUMBER,
+    EXT_STATE,
+    LOADER_REASONS,
+    PROPERTY_COMMAND,
+    PROPERTY_IMAGE_DIGEST,
+    PROPERTY_SEQUENCE_NUMBER,
+    REASON_ALG_UNSUPPORTED,
+    REASON_CBOR_PARSE,
+    REASON_COMMAND_UNSUPPORTED,
+    REASON_COMPONENT_UNAUTHORISED,
+    REASON_COMPONENT_UNSUPPORTED,
+    REASON_CONDITION_FAILED,
+    REASON_COSE_UNSUPPORTED,
+    REASON_INVOKE_PENDING,
+    REASON_OK,
+    REASON_OPERATION_FAILED,
+    REASON_PARAMETER_UNSUPPORTED,
+    REASON_SEVERING_UNSUPPORTED,
+    REASON_UNAUTHORISED,
+    REASONS,
+    REPORT_CAPABILITIES,
+    REPORT_NONCE,
+    REPORT_RECORDS,
+    REPORT_REFERENCE,
+    REPORT_RESULT,
+    REPORT_RESULT_CODE,
+    REPORT_RESULT_REASON,
+    REPORT_RESULT_RECORD,
+    SECTION_COMMON,
+    SYSTEM_COMPONENT_ID,
+)
 from suture.keys import PrivateKey, PublicKey, key_id
 from suture.suit import codepoints as cp
-from suture.suit.errors import SuitReportError
+from suture.suit.errors import SuitReportAuthError, SuitReportError
 from suture.suit.model import Digest
 
-REPORT_NONCE: Final = 2
-REPORT_RECORDS: Final = 3
-REPORT_RESULT: Final = 4
-REPORT_RESULT_CODE: Final = 5
-REPORT_RESULT_RECORD: Final = 6
-REPORT_RESULT_REASON: Final = 7
-REPORT_CAPABILITIES: Final = 8
-REPORT_REFERENCE: Final = 99
-SYSTEM_COMPONENT_ID: Final = 0
-
-REASON_OK: Final = 0
-REASON_CBOR_PARSE: Final = 1
-REASON_COSE_UNSUPPORTED: Final = 2
-REASON_ALG_UNSUPPORTED: Final = 3
-REASON_UNAUTHORISED: Final = 4
-REASON_COMMAND_UNSUPPORTED: Final = 5
-REASON_COMPONENT_UNSUPPORTED: Final = 6
-REASON_COMPONENT_UNAUTHORISED: Final = 7
-REASON_PARAMETER_UNSUPPORTED: Final = 8
-REASON_SEVERING_UNSUPPORTED: Final = 9
-REASON_CONDITION_FAILED: Final = 10
-REASON_OPERATION_FAILED: Final = 11
-REASON_INVOKE_PENDING: Final = 12
-REASONS: Final = {
-    REASON_OK: "ok",
-    REASON_CBOR_PARSE: "cbor-parse",
-    REASON_COSE_UNSUPPORTED: "cose-unsupported",
-    REASON_ALG_UNSUPPORTED: "alg-unsupported",
-    REASON_UNAUTHORISED: "unauthorised",
-    REASON_COMMAND_UNSUPPORTED: "command-unsupported",
-    REASON_COMPONENT_UNSUPPORTED: "component-unsupported",
-    REASON_COMPONENT_UNAUTHORISED: "component-unauthorised",
-    REASON_PARAMETER_UNSUPPORTED: "parameter-unsupported",
-    REASON_SEVERING_UNSUPPORTED: "severing-unsupported",
-    REASON_CONDITION_FAILED: "condition-failed",
-    REASON_OPERATION_FAILED: "operation-failed",
-    REASON_INVOKE_PENDING: "invoke-pending",
-}
-
-# suture's report extensions (negative: private use) and its installed-version property.
-EXT_STATE: Final = -1
-EXT_SCHEDULE_NUMBER: Final = -2
-EXT_ROLLOUT_ID: Final = -3
-EXT_RELEASE_ID: Final = -4
-EXT_PROGRESS: Final = -5
-EXT_ERROR_MESSAGE: Final = -6
-EXT_BUSY: Final = -7
-PARAMETER_SUTURE_SEQUENCE_NUMBER: Final = -259
+PARAMETER_SUTURE_SEQUENCE_NUMBER: Final = PROPERTY_SEQUENCE_NUMBER
+__all__ = [
+    "EXT_BUSY", "EXT_ERROR_MESSAGE", "EXT_PROGRESS", "EXT_RELEASE_ID", "EXT_ROLLOUT_ID",
+    "EXT_SCHEDULE_NUMBER", "EXT_STATE", "LOADER_REASONS", "PROPERTY_COMMAND",
+    "PROPERTY_IMAGE_DIGEST", "REASONS", "REASON_ALG_UNSUPPORTED", "REASON_CBOR_PARSE",
+    "REASON_COMMAND_UNSUPPORTED", "REASON_COMPONENT_UNAUTHORISED",
+    "REASON_COMPONENT_UNSUPPORTED", "REASON_CONDITION_FAILED", "REASON_COSE_UNSUPPORTED",
+    "REASON_INVOKE_PENDING", "REASON_OK", "REASON_OPERATION_FAILED",
+    "REASON_PARAMETER_UNSUPPORTED", "REASON_SEVERING_UNSUPPORTED", "REASON_UNAUTHORISED",
+    "REPORT_CAPABILITIES", "SYSTEM_COMPONENT_ID",
+]
 STATES: Final = frozenset(
     {"idle", "downloading", "staged", "installing", "trial", "confirmed", "reverted", "failed"}
 )
-
-# Loader error codes (docs/formats/error-codes.md) -> SUIT report reason.
-LOADER_REASONS: Final = {
-    20: REASON_CBOR_PARSE,  # SuitError: not the SUIT format
-    21: REASON_COMMAND_UNSUPPORTED,  # SuitUnsupported
-    22: REASON_UNAUTHORISED,  # UnsignedError
-    23: REASON_UNAUTHORISED,  # SignatureError
-    24: REASON_CONDITION_FAILED,  # ConditionFailed
-    25: REASON_CONDITION_FAILED,  # RollbackError
-    27: REASON_CONDITION_FAILED,  # SequenceNumberError
-    28: REASON_CBOR_PARSE,  # CborError
-    31: REASON_CONDITION_FAILED,  # DigestError: image match
-}
 
 MAX_REPORT_BYTES: Final = 16 * 1024
 MAX_RECORDS: Final = 256
@@ -180,7 +168,7 @@ def encode_report(report: SuitReport) -> bytes:
         }
     for key, value in sorted(report.extensions.items()):
         out[key] = value
-    return cbor2.dumps(out)
+    return cbor2.dumps(out, canonical=True)
 
 
 def _fail(where: str, expected: str, value: object) -> SuitReportError:
@@ -309,16 +297,18 @@ class VerifiedReport:
     signer_key_id: bytes
 
 
-def verify_report(
+def open_report(
     data: bytes, keys: PublicKey | SymmetricKey | Sequence[PublicKey | SymmetricKey]
-) -> VerifiedReport:
-    """Verify a signed or MACed report with the device's key(s) and decode it."""
+) -> tuple[bytes, str, bytes]:
+    """The payload of a signed or MACed report once it verifies with one of the device's
+    keys, its kind (``COSE_Sign1``, ``COSE_Mac0``) and the key's id; raises
+    :class:`SuitReportAuthError` otherwise."""
     key_list = list(keys) if isinstance(keys, Sequence) else [keys]
     try:
         tagged = loads_bounded(data, max_bytes=MAX_REPORT_BYTES + 512, max_depth=MAX_DEPTH,
                                allowed_tags=_TAGS)
     except CborError as exc:
-        raise SuitReportError(f"signed report: {exc}") from None
+        raise SuitReportAuthError(f"signed report: {exc}") from None
     tag = tagged.tag if isinstance(tagged, cbor2.CBORTag) else None
     try:
         if tag == cp.COSE_MAC0_TAG:
@@ -328,19 +318,25 @@ def verify_report(
             if decode_mac0(data).payload is None:
                 raise CoseError("the report must be the attached payload")
             payload, mkey = verify_mac0(data, secret)
-            kind, kid = "COSE_Mac0", mkey.key_id
-        elif tag == cp.COSE_SIGN1_TAG:
+            return payload, "COSE_Mac0", mkey.key_id
+        if tag == cp.COSE_SIGN1_TAG:
             public = [k for k in key_list if not isinstance(k, SymmetricKey)]
             if not public:
                 raise CoseError("a COSE_Sign1 report needs the device's public key")
             if decode_sign1(data).payload is None:
                 raise CoseError("the report must be the attached payload")
             payload, pkey = verify1_with_key(data, public)
-            kind, kid = "COSE_Sign1", key_id(pkey)
-        else:
-            raise CoseError("expected a tagged COSE_Sign1 (18) or COSE_Mac0 (17)")
+            return payload, "COSE_Sign1", key_id(pkey)
+        raise CoseError("expected a tagged COSE_Sign1 (18) or COSE_Mac0 (17)")
     except CoseError as exc:
-        raise SuitReportError(f"signed report: {exc}") from None
+        raise SuitReportAuthError(f"signed report: {exc}") from None
+
+
+def verify_report(
+    data: bytes, keys: PublicKey | SymmetricKey | Sequence[PublicKey | SymmetricKey]
+) -> VerifiedReport:
+    """Verify a signed or MACed report with the device's key(s) and decode it."""
+    payload, kind, kid = open_report(data, keys)
     return VerifiedReport(decode_report(payload), kind, kid)
 
 
@@ -357,12 +353,14 @@ def report_from_device(
     nonce: bytes | None = None,
     records: Sequence[SuitRecord] = (),
     failed_at: SuitRecord | None = None,
+    installed_digest: bytes | None = None,
 ) -> SuitReport:
-    """A SUIT_Report carrying a suture device report's fields (docs/formats/device-api.md).
+    """A SUIT_Report carrying a suture device report's fields (docs/formats/device-api.md),
+    as the device builds it (loader/loader/suit_report.py, the same bytes).
 
-    ``records`` are the command records the device kept (conditions that passed or failed);
-    ``failed_at`` is the command that failed, the result's record (the manifest's start when
-    not known).
+    ``records`` are the records of the conditions that held; ``failed_at`` is the command
+    that failed, the result's record (the manifest's start when not known);
+    ``installed_digest`` the SHA-256 of the installed application, claimed with its version.
     """
     state = fields.get("state")
     if state not in STATES:
@@ -370,9 +368,10 @@ def report_from_device(
     out: list[SuitRecord | SystemProperties] = list(records)
     installed = fields.get("installed") or {}
     for component, version in sorted(installed.items()):
-        out.append(
-            SystemProperties([component.encode()], {PARAMETER_SUTURE_SEQUENCE_NUMBER: version})
-        )
+        claim: dict[int, Any] = {PARAMETER_SUTURE_SEQUENCE_NUMBER: version}
+        if component == "app" and installed_digest is not None:
+            claim[PROPERTY_IMAGE_DIGEST] = [ALG_SHA256, installed_digest]
+        out.append(SystemProperties([component.encode()], claim))
     extensions: dict[int, Any] = {EXT_STATE: state}
     for name, key in (
         ("schedule_number", EXT_SCHEDULE_NUMBER),
@@ -387,7 +386,7 @@ def report_from_device(
     error = fields.get("error")
     if error:
         code = int(error["code"])
-        where = failed_at or SuitRecord((), cp.MANIFEST_COMMON, 0, 0)
+        where = failed_at or SuitRecord((), SECTION_COMMON, 0, 0)
         result = ReportResult(code=code, record=where, reason=reason_for_code(code))
         if error.get("message"):
             extensions[EXT_ERROR_MESSAGE] = error["message"]
@@ -434,31 +433,48 @@ def device_fields(report: SuitReport) -> dict[str, Any]:
     return fields
 
 
-def report_summary(report: SuitReport) -> dict[str, Any]:
-    """A SUIT report as JSON: what the scheduler shows."""
-    def record_json(record: SuitRecord) -> dict[str, Any]:
-        return {
-            "manifest_id": list(record.manifest_id),
-            "section": cp.MANIFEST_KEYS.get(record.section, record.section),
-            "offset": record.offset,
-            "component_index": record.component_index,
-            "properties": {
-                cp.parameter_name(k): (v.hex() if isinstance(v, bytes) else v)
-                for k, v in record.properties.items()
-            },
-        }
+def _property_json(key: int, value: Any) -> tuple[str, Any]:
+    if key == PROPERTY_COMMAND and isinstance(value, int) and not isinstance(value, bool):
+        return "command", cp.command_name(value)
+    if key == PROPERTY_SEQUENCE_NUMBER:
+        return "suture-sequence-number", value
+    if key == PROPERTY_IMAGE_DIGEST and isinstance(value, list | tuple) and len(value) == 2 \
+            and isinstance(value[1], bytes):
+        return "image-digest", value[1].hex()
+    return cp.parameter_name(key), value.hex() if isinstance(value, bytes) else value
 
+
+def _record_json(record: SuitRecord) -> dict[str, Any]:
+    return {
+        "manifest_id": list(record.manifest_id),
+        "section": cp.MANIFEST_KEYS.get(record.section, record.section),
+        "offset": record.offset,
+        "component_index": record.component_index,
+        "properties": dict(_property_json(k, v) for k, v in record.properties.items()),
+    }
+
+
+def _claims_json(claims: SystemProperties) -> dict[str, Any]:
+    return {
+        "component": [c.decode(errors="replace") for c in claims.component_id],
+        "properties": dict(_property_json(k, v) for k, v in claims.properties.items()),
+    }
+
+
+def report_summary(report: SuitReport) -> dict[str, Any]:
+    """A SUIT report as JSON: what the scheduler shows (the records of the conditions that
+    held, the claims of what is installed, the result with its failing record)."""
     return {
         "manifest_digest": report.manifest_digest.value.hex(),
         "manifest_uri": report.manifest_uri,
+        "nonce": None if report.nonce is None else report.nonce.hex(),
         "succeeded": report.succeeded,
-        "records": [
-            record_json(r) for r in report.records if isinstance(r, SuitRecord)
-        ],
+        "records": [_record_json(r) for r in report.records if isinstance(r, SuitRecord)],
+        "claims": [_claims_json(r) for r in report.records if isinstance(r, SystemProperties)],
         "result": None if report.result is None else {
             "code": report.result.code,
             "reason": report.result.reason_name,
-            "record": record_json(report.result.record),
+            "record": _record_json(report.result.record),
         },
         "device": device_fields(report) if EXT_STATE in report.extensions else None,
     }

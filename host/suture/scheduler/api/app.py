@@ -32,6 +32,7 @@ from suture.scheduler.api.routes import (
     operator_releases,
     operator_rollouts,
     operator_scheduler,
+    suit_reports,
 )
 from suture.scheduler.api.serial import SerialWorker
 from suture.scheduler.clock import Clock, SystemClock
@@ -127,6 +128,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                    operator_rollouts, operator_audit, operator_scheduler):
         app.include_router(module.router)
     app.include_router(operator_accounts.login_router)
+    app.include_router(suit_reports.device_router)
+    app.include_router(suit_reports.router)
     mount_ui(app)  # the operator's web UI at / (suture.scheduler.ui)
     app.include_router(ddi_routes.router)
     app.include_router(ddi_routes.tokens_router)
