@@ -121,6 +121,10 @@ def test_each_tenants_operators_see_only_their_own(
     assert isinstance(accounts, list)
     assert {a["name"] for a in accounts} == {"st-mary-admin", "st-mary-planner",
                                             "st-mary-approver"}
+    assert {a["tenant"] for a in accounts} == {"st-mary"}
+    status, me = get(mary, "/api/v1/auth/whoami")
+    assert isinstance(me, dict)
+    assert (me["name"], me["tenant"]) == ("st-mary-planner", "st-mary")
     assert get(mary, "/api/v1/operators/st-luke-planner")[0] == 404
     status, records = get(mary, "/api/v1/audit?limit=1000")
     assert isinstance(records, list)

@@ -450,6 +450,8 @@ class OperatorPublic(BaseModel):
     created_by: str
     disabled_at: int | None
     locked_until: int | None
+    #: The tenant the account belongs to (services/tenants.py).
+    tenant: str = "DEFAULT"
 
 
 class TokenPublic(BaseModel):
@@ -505,6 +507,8 @@ class WhoAmI(BaseModel):
     via: str
     token_id: int | None
     token_expires_at: int | None
+    #: The operator's tenant (services/tenants.py): what it sees and does is scoped to it.
+    tenant: str = "DEFAULT"
 
 
 class TrustAnchorPublic(BaseModel):

@@ -66,7 +66,8 @@ def whoami(session: SessionDep, operator: CurrentOperator) -> WhoAmI:
     return WhoAmI(name=operator.name, roles=sorted(r.value for r in operator.roles),
                   permissions=sorted(p.value for p in permissions_of(operator.roles)),
                   via=operator.via, token_id=operator.token_id,
-                  token_expires_at=token.expires_at if token is not None else None)
+                  token_expires_at=token.expires_at if token is not None else None,
+                  tenant=operator.tenant)
 
 
 @router.post("/auth/logout", response_model=TokenPublic, **needs(None))
