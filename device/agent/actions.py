@@ -65,7 +65,8 @@ class Actions:
         if runs >= art.sequence_number:
             return
         staged = (r.component == comp and r.state == api.STAGED
-                  and r.version == art.sequence_number and r.digest == art.payload_digest)
+                  and r.version == art.sequence_number
+                  and (r.digest == art.payload_digest or self.staging_of(art)))
         if not staged:
             self.remember(s)
             from agent.download import download
@@ -74,6 +75,15 @@ class Actions:
                 return
         if not self.busy() and s.action == S.INSTALL:
             self.install(s)
+
+    def staging_of(self, art):
+        """The release remembered as the update in flight is art's: its STAGED record is art's
+        even when the record's digest (the image's) is not the download's (an encrypted
+        release's ciphertext, a delta's patch)."""
+        from agent.store import UPDATE_KEY
+
+        ctx = self.agent.store.get_json(UPDATE_KEY) or {}
+        return ctx.get("rel") == art.release_id and ctx.get("v") == art.sequence_number
 
     def remember(self, s):
         """The update in flight, for the reports about it (store.UPDATE_KEY)."""
