@@ -13,7 +13,14 @@ from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, Api, World
 from suture.scheduler.authz import Principal, Role
 from suture.scheduler.errors import ConflictError, ForbiddenError, NotFoundError
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
-from suture.scheduler.services import audit, devices, operators, rollouts, tenants
+from suture.scheduler.services import (
+    audit,
+    devices,
+    operators,
+    rollouts,
+    tenants,
+    trust_rotations,
+)
 
 VENDOR_RUN = tenants.VENDOR_RUN_MODE
 ROLES = {"planner": (Role.DEVICE_MANAGER, Role.ROLLOUT_OPERATOR, Role.AUDITOR),
@@ -133,8 +140,13 @@ def test_each_tenants_operators_see_only_their_own(
     assert "mary-1" in subjects
     assert f"rollout:{mary_ro}" in subjects
     assert not subjects & {"luke-1", f"rollout:{luke_ro}", "own-1"}
-    # The hash chain over every tenant's records still verifies.
+    # The hash chain over every tenant's records still verifies; verifying (and checkpointing)
+    # the whole chain is for the scheduler's own auditors.
     assert audit.verify(world.session()).ok
+    assert get(mary, "/api/v1/audit/verify")[0] == 403
+    assert api.client.get("/api/v1/audit/verify", headers=api.as_("alice")).json()["ok"]
+    assert [t.device_id for t in trust_rotations.device_trust(world.session(),
+                                                               tenant="st-mary")] == ["mary-1"]
 
 
 def test_approvals_count_from_the_tenants_own_approvers_only(

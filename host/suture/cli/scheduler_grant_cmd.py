@@ -132,12 +132,14 @@ def vendor_check(
 
     from suture.cli.scheduler_cmd import _now, _run
     from suture.scheduler.authz import Permission
-    from suture.scheduler.services import vendor_grants
+    from suture.scheduler.services import tenants, vendor_grants
     from suture.scheduler.vendor_authority import authority_for
 
     entry = _entry(vendors, name)
 
     def go(settings: Any, session: Any, me: Any) -> list[vendor_grants.VendorVerdict]:
+        # Every tenant's grants: the scheduler's own operators' (and the service's timer's).
+        tenants.require_provider(me, "asking a vendor about every grant")
         with httpx.Client(timeout=30.0) as http:
             return vendor_grants.check_grants(session, authority=authority_for(entry, http),
                                               actor=me.name, now=_now())

@@ -123,7 +123,8 @@ def status(config: ConfigOpt = Path("scheduler.env"), as_json: JsonOpt = False) 
     from suture.scheduler.services import trust_rotations
 
     rows = _run(config, Permission.DEVICE_READ,
-                lambda s, session, me: trust_rotations.device_trust(session))
+                lambda s, session, me: trust_rotations.device_trust(session,
+                                                                    tenant=me.tenant))
     if as_json:
         _out.print_json(json.dumps([{"device_id": r.device_id, "versions": r.versions,
                                      "pending": r.pending} for r in rows]))

@@ -138,11 +138,14 @@ def decision_tag(rotation: TrustRotation | None) -> str:
     return "" if rotation is None else f"|trust:{rotation.role}:{rotation.version}"
 
 
-def device_trust(session: Session, *, limit: int = 1000) -> list[DeviceTrust]:
-    """Per in-service device: the versions it reports and the rotation it still needs."""
+def device_trust(session: Session, *, limit: int = 1000,
+                 tenant: str = tenants.DEFAULT_TENANT) -> list[DeviceTrust]:
+    """Per in-service device of ``tenant``: the versions it reports and the rotation it still
+    needs."""
     with session.begin():
         have = session.execute(select(func.count()).select_from(TrustRotation)).scalar_one()
-        rows = session.execute(select(Device).where(Device.decommissioned_at.is_(None))
+        rows = session.execute(select(Device).where(Device.decommissioned_at.is_(None),
+                                                    tenants.device_scope(tenant))
                                .order_by(Device.id).limit(limit)).scalars().all()
         out = []
         for d in rows:

@@ -13,7 +13,7 @@ from suture.scheduler.api.deps import CurrentOperator, NowDep, SessionDep, State
 from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission
 from suture.scheduler.schemas import AuditCheckpoint, AuditRecordPublic, AuditVerification
-from suture.scheduler.services import audit
+from suture.scheduler.services import audit, tenants
 
 router = APIRouter(prefix="/api/v1/audit", tags=["operator: audit"],
                    route_class=OperatorRoute)
@@ -29,7 +29,9 @@ def recent(session: SessionDep, operator: CurrentOperator,
 @router.get("/verify", response_model=AuditVerification, **needs(Permission.AUDIT_READ))
 def verify(session: SessionDep, operator: CurrentOperator) -> AuditVerification:
     """Recompute the hash chain and every record's MAC over the whole log, and check the head.
-    Checkpoints kept elsewhere are checked by ``suture scheduler audit verify --checkpoints``."""
+    Checkpoints kept elsewhere are checked by ``suture scheduler audit verify --checkpoints``.
+    The chain holds every tenant's records: the scheduler's own auditors verify it."""
+    tenants.require_provider(operator, "verifying the whole audit log")
     result = audit.verify(session)
     return AuditVerification(ok=result.ok, records=result.records,
                              first_bad_seq=result.first_bad_seq, reason=result.reason,
@@ -62,6 +64,7 @@ def export(state: StateDep, operator: CurrentOperator, now: NowDep,
 def checkpoint(session: SessionDep, operator: CurrentOperator, state: StateDep, now: NowDep
                ) -> AuditCheckpoint:
     """A signed checkpoint of the log's end now, to keep outside the database."""
+    tenants.require_provider(operator, "a checkpoint of the whole audit log")
     cp = audit.checkpoint(session, now=now)
     return AuditCheckpoint(**cp.to_json(),
                            public_key_pem=audit.public_key_pem(state.audit_key))
