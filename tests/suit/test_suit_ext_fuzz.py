@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+from cryptography.hazmat.primitives.asymmetric import ec
 from ext_samples import published_keys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,10 @@ from suture import keys
 from suture.cose import CoseError
 from suture.cose.encrypt import decode_encrypt, decrypt_detached
 from suture.cose.mac0 import SymmetricKey, mac0, verify_mac0
+from suture.formats.trust_store import sec1_point
+from suture.scheduler.errors import AuthenticationError, InvalidInputError
+from suture.scheduler.models import Device
+from suture.scheduler.services import suit_reports
 from suture.suit import (
     SuitError,
     decode_envelope,
@@ -35,7 +40,10 @@ from suture.suit.report import (
     SuitReport,
     SystemProperties,
     decode_report,
+    device_fields,
     encode_report,
+    report_from_device,
+    report_summary,
     sign_report,
     verify_report,
 )
@@ -125,6 +133,10 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 cbor_values = st.recursive(leaves, _containers, max_leaves=30)
+#: CBOR values without tags (a report's values: a tag anywhere refuses the whole report)
+plain_values = st.recursive(leaves, lambda children: st.one_of(
+    st.lists(children, max_size=4), st.dictionaries(st.integers(-300, 30), children, max_size=4),
+    children.map(cbor2.dumps)), max_leaves=20)
 
 
 @st.composite
@@ -209,23 +221,51 @@ REPORT = SuitReport(
     manifest_digest=digest_bytes(b"manifest"),
     manifest_uri="https://sched.example/releases/7/envelope",
     records=[SuitRecord((), 20, 14, 0, {3: cbor2.dumps([-16, bytes(32)])}),
-             SystemProperties([b"app"], {-259: 7})],
+             SystemProperties([b"app"], {-263: 7})],
     extensions={-1: "staged", -2: 12},
 )
+# as a device sends it (loader/loader/suit_report.py): the failing command's record, the
+# conditions that held, the installed digest; signed with the device key
+DEVICE_KEY = ec.derive_private_key(int.from_bytes(bytes(range(1, 33)), "big"), ec.SECP256R1())
+DEVICE_REPORT = report_from_device(
+    {"state": "failed", "installed": {"app": 6, "loader": 2}, "schedule_number": 9,
+     "release_id": 4, "error": {"code": 31, "message": "staging: digest"}},
+    manifest_digest=digest_bytes(b"manifest"), nonce=bytes(8),
+    records=[SuitRecord((), 3, 5, 0, {-264: 1}), SuitRecord((), 3, 7, 0, {-264: 2})],
+    failed_at=SuitRecord((), 7, 1, 0, {-264: 3}), installed_digest=bytes(32))
 SIGNED = [
     sign_report(REPORT, SymmetricKey(bytes(32))),
     encode_report(REPORT),
     mac0(encode_report(REPORT), SymmetricKey(bytes(32))),
+    encode_report(DEVICE_REPORT),
+    sign_report(DEVICE_REPORT, DEVICE_KEY),
 ]
 
 
 @st.composite
 def reports(draw: st.DrawFn) -> bytes:
-    choice = draw(st.sampled_from(["mutate", "random", "map"]))
+    choice = draw(st.sampled_from(["mutate", "random", "map", "structured", "structured"]))
     if choice == "mutate":
         return _mutate(draw, draw(st.sampled_from(SIGNED)))
     if choice == "random":
         return draw(cbor_values.map(cbor2.dumps))
+    if choice == "structured":  # the report's shape, with any values where a device puts its
+        small = st.integers(0, 30)
+        record = st.tuples(st.lists(small, max_size=2) | plain_values, small | plain_values,
+                           small, small, st.dictionaries(st.integers(-300, 30), plain_values,
+                                                         min_size=1, max_size=3)
+                           | plain_values).map(list)
+        claims = st.dictionaries(st.integers(-300, 30), plain_values, max_size=3).map(
+            lambda d: {0: [b"app"], **d})
+        body = {99: draw(st.sampled_from([[[-16, bytes(32)]], ["u", [-16, bytes(32)]]])),
+                3: draw(st.lists(record | claims, max_size=4)),
+                4: draw(st.just(True) | st.fixed_dictionaries(
+                    {5: st.integers(0, 200), 6: record, 7: st.integers(0, 13)})
+                    | st.dictionaries(st.sampled_from([5, 6, 7]), plain_values | record,
+                                      max_size=3)),
+                -1: draw(st.sampled_from(["failed", "confirmed"]) | plain_values),
+                **draw(st.dictionaries(st.integers(-8, -2), plain_values, max_size=4))}
+        return cbor2.dumps(body)
     body = draw(st.dictionaries(st.sampled_from([2, 3, 4, 99, -1, -2, 8]), cbor_values,
                                 max_size=5))
     return cbor2.dumps(body)
@@ -235,6 +275,22 @@ def reports(draw: st.DrawFn) -> bytes:
 @given(reports())
 def test_reports(data: bytes) -> None:
     with contextlib.suppress(SuitError):
-        decode_report(data)
+        report = decode_report(data)
+        json.dumps(report_summary(report))  # what the scheduler shows is JSON
+        device_fields(report)
     with contextlib.suppress(SuitError):
-        verify_report(data, [SymmetricKey(bytes(32)), EXAMPLE_KEY])
+        verify_report(data, [SymmetricKey(bytes(32)), EXAMPLE_KEY, DEVICE_KEY.public_key()])
+
+
+KEYED = Device(id="pump-1", public_key=sec1_point(DEVICE_KEY))
+UNKEYED = Device(id="pump-2", public_key=None)
+
+
+@FUZZ
+@given(reports())
+def test_the_scheduler_refuses_fuzzed_reports_with_its_documented_errors(data: bytes) -> None:
+    """What the scheduler does with a device's SUIT report before storing it: 401 or 422,
+    never another exception (docs/formats/suit-report.md)."""
+    for device in (KEYED, UNKEYED):
+        with contextlib.suppress(AuthenticationError, InvalidInputError):
+            suit_reports.verified_summary(device, data)

@@ -21,6 +21,7 @@ suture's own report fields map onto it (docs/formats/suit-report.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -363,7 +364,7 @@ def report_from_device(
     ``installed_digest`` the SHA-256 of the installed application, claimed with its version.
     """
     state = fields.get("state")
-    if state not in STATES:
+    if not isinstance(state, str) or state not in STATES:
         raise SuitReportError(f"report state {state!r} is not one of {', '.join(sorted(STATES))}")
     out: list[SuitRecord | SystemProperties] = list(records)
     installed = fields.get("installed") or {}
@@ -401,7 +402,7 @@ def device_fields(report: SuitReport) -> dict[str, Any]:
     of :func:`report_from_device`."""
     ext = report.extensions
     state = ext.get(EXT_STATE)
-    if state not in STATES:
+    if not isinstance(state, str) or state not in STATES:
         raise SuitReportError(f"SUIT_Report key -1 (suture-state): {state!r} is not a state")
     fields: dict[str, Any] = {"state": state}
     for name, key in (
@@ -433,6 +434,23 @@ def device_fields(report: SuitReport) -> dict[str, Any]:
     return fields
 
 
+def _jsonable(value: Any) -> Any:
+    """Any decoded CBOR value as JSON can hold it: byte strings in hex, map keys as text
+    unless integers, non-finite floats as text."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {(k if isinstance(k, int | str) and not isinstance(k, bool) else
+                 str(_jsonable(k))): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
 def _property_json(key: int, value: Any) -> tuple[str, Any]:
     if key == PROPERTY_COMMAND and isinstance(value, int) and not isinstance(value, bool):
         return "command", cp.command_name(value)
@@ -441,7 +459,7 @@ def _property_json(key: int, value: Any) -> tuple[str, Any]:
     if key == PROPERTY_IMAGE_DIGEST and isinstance(value, list | tuple) and len(value) == 2 \
             and isinstance(value[1], bytes):
         return "image-digest", value[1].hex()
-    return cp.parameter_name(key), value.hex() if isinstance(value, bytes) else value
+    return cp.parameter_name(key), _jsonable(value)
 
 
 def _record_json(record: SuitRecord) -> dict[str, Any]:
@@ -464,7 +482,7 @@ def _claims_json(claims: SystemProperties) -> dict[str, Any]:
 def report_summary(report: SuitReport) -> dict[str, Any]:
     """A SUIT report as JSON: what the scheduler shows (the records of the conditions that
     held, the claims of what is installed, the result with its failing record)."""
-    return {
+    summary = {
         "manifest_digest": report.manifest_digest.value.hex(),
         "manifest_uri": report.manifest_uri,
         "nonce": None if report.nonce is None else report.nonce.hex(),
@@ -478,3 +496,4 @@ def report_summary(report: SuitReport) -> dict[str, Any]:
         },
         "device": device_fields(report) if EXT_STATE in report.extensions else None,
     }
+    return dict(_jsonable(summary))

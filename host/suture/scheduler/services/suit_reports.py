@@ -40,6 +40,26 @@ class StoredSuitReport:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class VerifiedSuitReport:
+    report: SuitReport
+    #: ``COSE_Sign1`` (the device key's signature) or ``MAC`` (the request's MAC carried it).
+    kind: str
+    #: What the scheduler shows (``suture.suit.report.report_summary``).
+    summary: dict[str, Any]
+
+
+def verified_summary(device: Device, body: bytes) -> VerifiedSuitReport:
+    """The report in body once it authenticates as device's, decoded and summarised; raises
+    :class:`AuthenticationError` (not the device's signature) or :class:`InvalidInputError`
+    (no SUIT report), nothing else."""
+    report, kind = _verified(device, body)
+    try:
+        return VerifiedSuitReport(report, kind, report_summary(report))
+    except SuitReportError as exc:
+        raise InvalidInputError(f"malformed SUIT report: {exc}") from None
+
+
 def _verified(device: Device, body: bytes) -> tuple[SuitReport, str]:
     """The report in body once it authenticates as device's, and how it did."""
     if device.public_key is not None:
@@ -75,11 +95,8 @@ def record_suit_report(session: Session, *, device_id: str, counter: int, body: 
         device = session.get(Device, device_id)
         if device is None:
             raise NotFoundError(f"no device {device_id!r}")
-        report, kind = _verified(device, body)
-        try:
-            summary = report_summary(report)
-        except SuitReportError as exc:
-            raise InvalidInputError(f"malformed SUIT report: {exc}") from None
+        verified = verified_summary(device, body)
+        report, kind = verified.report, verified.kind
         digest = hashlib.sha256(body).hexdigest()
         known = session.execute(
             select(SuitReportRecord.id).where(SuitReportRecord.device_id == device_id,
@@ -91,7 +108,7 @@ def record_suit_report(session: Session, *, device_id: str, counter: int, body: 
             device_id=device_id, at=now, digest=digest, kind=kind,
             manifest_digest=report.manifest_digest.value.hex(), succeeded=report.succeeded,
             result_code=None if report.result is None else report.result.code, body=body,
-            summary=summary)
+            summary=verified.summary)
         session.add(row)
         session.flush()
         audit.append(session, at=now, actor=f"device:{device_id}", action="device.suit_report",
