@@ -140,8 +140,10 @@ def download(agent, s):
     reports.sync()
     reports.flush()
     progress = _Progress(reports, st.offset, st.size)
-    stream_payload(agent.client, st, art, agent.buf, agent.clock, progress.update)
     try:
+        # a delta is applied as its patch arrives: a corrupt one fails here (FAILED), and
+        # the report lets the scheduler serve the full payload at the next poll
+        stream_payload(agent.client, st, art, agent.buf, agent.clock, progress.update)
         st.finish(install=False)
     except api.LoaderError as e:
         emit("error", where="staging", code=e.code, message=str(e))

@@ -97,6 +97,9 @@ def test_a_failed_delta_falls_back_to_the_full_payload(tmp_path: Path,
         assert served[0].endswith(f"/releases/{r2}/deltas/{delta.id}/payload"), served
         assert served[-1].endswith(f"/releases/{r2}/payload"), served
         assert len(served) == 2, served
+        # the apply's failure is reported by the download itself, not left to a failed cycle
+        assert not [e for e in dev.view.errors if e.startswith("cycle: DeltaError")], \
+            dev.view.errors
         records = [(r.state, r.version, r.progress) for r in dev.journal()]
         assert any(st == State.FAILED and v == 2 and code in DELTA_FAILURES
                    for st, v, code in records), records
