@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suture.scheduler.api.deps import get_state
-from suture.scheduler.errors import AuthenticationError, SchedulerError
+from suture.scheduler.errors import AuthenticationError, ForbiddenError, SchedulerError
+from suture.scheduler.models import DEFAULT_TENANT
 from suture.scheduler.services import operators
 from suture.scheduler.ui.context import CheckedForm, FormFields, Ui
 from suture.scheduler.ui.mount import UiRoute
@@ -61,6 +62,13 @@ def signin(request: Request, form: FormFields) -> Response:
         try:
             issued = operators.login(session, name=name, password=form.get("password", ""),
                                      now=state.clock.now(), token_name="ui")  # noqa: S106
+            who = operators.authenticate_token(session, token=issued.token,
+                                               now=state.clock.now())
+            if who.tenant != DEFAULT_TENANT:  # the UI serves the scheduler's own tenant
+                operators.revoke_token(session, token_id=issued.id, actor=who,
+                                       now=state.clock.now())
+                raise ForbiddenError(f"{name} is an operator of tenant {who.tenant}: a "
+                                     "tenant's operators work through the API and the CLI")
         finally:
             session.close()
     except (AuthenticationError, SchedulerError) as exc:
