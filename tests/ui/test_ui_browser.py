@@ -1,7 +1,8 @@
 """The UI in a real browser (Debian's chromium through Playwright): operators sign in, one
-creates a rollout through the form after previewing its plan, two others approve it, it is
-started and watched completing on simulated devices without reloading the page, and the audit
-page shows who did what with the chain verified. Each page is photographed at a desk's size
+creates a rollout through the form after previewing its plan, an approver denies it with a
+reason, its creator changes it, two approvers approve it with their reasons, it is started and
+watched completing on simulated devices without reloading the page, and the audit page shows
+who did what with the chain verified. Each page is photographed at a desk's size
 (1280x800) and a tablet's into the test's folder; ``SUTURE_UI_SCREENSHOTS=DIR`` also writes
 the desk set to DIR (docs/img holds the set docs/operator-ui.md shows)."""
 
@@ -22,6 +23,8 @@ from suture.scheduler.api.app import create_app
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.policies.decide import Action
+from suture.scheduler.schemas import RolloutUpdate
+from suture.scheduler.services import rollouts
 from ui_accounts import PASSWORD, give_password
 
 pytestmark = pytest.mark.slow
@@ -158,15 +161,44 @@ def test_a_rollout_from_form_to_completion(browser: Browser, served: str, ui_wor
     rollout_id = int(alice.url.rsplit("/", 1)[1])
     expect(alice.locator("#approval-count")).to_contain_text("0 of 2")
 
-    # two approvers, each in their own browser session
+    # bob denies it, saying why, and confirms
+    bob = sign_in(browser, served, world, "bob")
+    bob.goto("/approvals")
+    bob.get_by_label(f"Reason for rollout {rollout_id}").fill("one pump per wave, please")
+    bob.get_by_role("button", name=f"Deny rollout {rollout_id} as bob").click()
+    expect(bob.get_by_role("heading", name=f"Deny rollout {rollout_id}?")).to_be_visible()
+    expect(bob.locator("main")).to_contain_text("your reason: one pump per wave, please")
+    bob.get_by_role("button", name=f"Deny rollout {rollout_id}").click()
+    expect(bob).to_have_url(re.compile(r"/approvals$"))
+    expect(bob.locator("main")).to_contain_text("one pump per wave, please")
+    expect(bob.locator("main")).to_contain_text("nothing to approve until the rollout is changed")
+    bob.context.close()
+
+    # its creator sees the denial (no start offered), and changes the rollout
+    alice.reload()
+    expect(alice.locator("#denials")).to_contain_text("denied by bob")
+    expect(alice.locator("#denials")).to_contain_text("one pump per wave, please")
+    expect(alice.get_by_role("link", name="Start…")).to_have_count(0)
+    camera.shoot(alice, "rollout-denied")
+    rollouts.update_rollout(world.session(), rollout_id=rollout_id,
+                            change=RolloutUpdate(waves=["1", "2", "100%"]), actor=world.alice,
+                            now=ui_clock.now())
+    expect(alice.locator("#denials")).to_contain_text("cleared when alice changed the rollout")
+
+    # two approvers, each in their own browser session, each confirming with a reason
     for name in ("bob", "carol"):
         approver = sign_in(browser, served, world, name)
         approver.goto("/approvals")
+        approver.get_by_label(f"Reason for rollout {rollout_id}").fill(f"{name}: three waves")
         button = approver.get_by_role("button", name=f"Approve rollout {rollout_id} as {name}")
         if name == "carol":
             expect(approver.locator("main")).to_contain_text("1 of 2")
+            expect(approver.locator("main")).to_contain_text("bob: three waves")
             camera.shoot(approver, "approvals")
         button.click()
+        expect(approver.get_by_role("heading", name=f"Approve rollout {rollout_id}?")
+               ).to_be_visible()
+        approver.get_by_role("button", name=f"Approve rollout {rollout_id}").click()
         expect(approver).to_have_url(re.compile(r"/approvals$"))
         expect(approver.locator("main")).to_contain_text("You approved it")
         approver.context.close()
@@ -203,7 +235,8 @@ def test_a_rollout_from_form_to_completion(browser: Browser, served: str, ui_wor
     alice.get_by_label("Subject contains").fill(f"rollout:{rollout_id}")
     alice.get_by_role("button", name="Filter").click()
     table = alice.locator("table.grid")
-    for who, what in (("alice", "rollout.create"), ("bob", "rollout.approve"),
+    for who, what in (("alice", "rollout.create"), ("bob", "rollout.deny"),
+                      ("alice", "rollout.update"), ("bob", "rollout.approve"),
                       ("carol", "rollout.approve"), ("alice", "rollout.start"),
                       ("scheduler", "rollout.complete")):
         expect(table.locator("tr", has_text=what).filter(has_text=who).first).to_be_visible()
@@ -217,5 +250,5 @@ def test_a_rollout_from_form_to_completion(browser: Browser, served: str, ui_wor
     # keyboard: the skip link is the first stop and leads to the content
     alice.keyboard.press("Tab")
     expect(alice.locator("a.skip")).to_be_focused()
-    assert len(camera.taken) == 2 * 8
+    assert len(camera.taken) == 2 * 9
     assert all(p.stat().st_size > 10_000 for p in camera.taken)
