@@ -133,3 +133,11 @@ def test_the_request_mac_comes_first(api: Api) -> None:
     assert _shown(api) == []
     assert api.client.get("/api/v1/devices/pump-9/suit-reports",
                           headers=api.op).status_code == 404
+
+
+def test_a_body_past_the_report_bound_is_refused_unread(api: Api) -> None:
+    _enrol(api, None)
+    body = b"\xa0" * 5000  # past max_report_bytes (4096)
+    status, answer = _post(api, body)
+    assert (status, answer["error"]) == (413, "too_large")
+    assert _shown(api) == []

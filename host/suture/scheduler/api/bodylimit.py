@@ -26,7 +26,7 @@ from suture.scheduler.errors import PayloadTooLargeError
 
 #: Largest body of a JSON operator request.
 JSON_BODY_LIMIT: Final = 1024 * 1024
-_REPORTS = re.compile(r"^/api/v1/devices/[^/]+/reports/?$")
+_REPORTS = re.compile(r"^/api/v1/devices/[^/]+/(suit-)?reports/?$")
 _RELEASES = re.compile(r"^(/api/v1/releases/?|/releases/import)$")
 
 
