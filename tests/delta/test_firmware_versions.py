@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 from suture.firmware.build import firmware_folder
 from suture.firmware.errors import FirmwareError
-from suture.firmware.source import MICROPYTHON_VERSION, MICROPYTHON_VERSIONS, micropython_tree
+from suture.firmware.source import (
+    MICROPYTHON_VERSION,
+    MICROPYTHON_VERSIONS,
+    micropython_tree,
+    version_env,
+)
 
 
 def _tarball(deps: Path, version: str, *, pin: bytes | None = None) -> None:
@@ -72,3 +78,17 @@ def test_the_previous_release_builds_beside_the_current_one() -> None:
     assert firmware_folder(root, "qemu-mps2-an385") == root / "qemu-mps2-an385"
     assert firmware_folder(root, "qemu-mps2-an385", "1.27.0") == (
         root / "qemu-mps2-an385-micropython-1.27.0")
+
+
+def test_the_firmware_names_the_release_not_the_enclosing_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    _tarball(deps, "1.27.0")
+    monkeypatch.setenv("SUTURE_DEPS_DIR", str(deps))
+    tree = micropython_tree(tmp_path / "work", "1.27.0")
+    (tree / "py" / "mpconfig.h").write_text("")
+    os.utime(tree / "py" / "mpconfig.h", (1765291456, 1765291456))
+    assert version_env(tree, "1.27.0") == {
+        "MICROPY_GIT_TAG": "v1.27.0", "MICROPY_GIT_HASH": "77427c8038",
+        "SOURCE_DATE_EPOCH": "1765291456"}

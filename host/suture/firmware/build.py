@@ -23,7 +23,12 @@ from suture import keys
 from suture.boards.schema import Board
 from suture.firmware.board_config import LoaderTrust, write_firmware_dir
 from suture.firmware.errors import FirmwareError
-from suture.firmware.source import MICROPYTHON_VERSION, REPO_ROOT, micropython_tree
+from suture.firmware.source import (
+    MICROPYTHON_VERSION,
+    REPO_ROOT,
+    micropython_tree,
+    version_env,
+)
 from suture.image import HEADER_SIZE, sign_image
 from suture.keys import PrivateKey
 
@@ -108,7 +113,8 @@ def _make_port(board: Board, tree: Path, build: Path, manifest: Path, log: Log,
                 f"BUILD={build}", f"FROZEN_MANIFEST={manifest}"]
         if not (tree / "ports" / mp.port).is_dir():
             raise FirmwareError(f"{tree} has no ports/{mp.port}")
-    _run(argv, log, f"MicroPython ports/{mp.port} for {board.name}")
+    _run(argv, log, f"MicroPython ports/{mp.port} for {board.name}",
+         env={**os.environ, **version_env(tree, version)})
     elf = build / "firmware.elf"
     if not elf.is_file():
         raise FirmwareError(f"the {mp.port} build left no {elf}")

@@ -18,6 +18,11 @@ MICROPYTHON_VERSION = "1.28.0"
 #: one, and the previous one, whose firmware is the source image of a loader delta.
 MICROPYTHON_VERSIONS = ("1.27.0", "1.28.0")
 TARBALL = f"micropython-{MICROPYTHON_VERSION}.tar.gz"
+#: The commit each release's tag names (``../shared/deps/README.md``).
+MICROPYTHON_COMMITS = {
+    "1.27.0": "77427c8038f5f00c701ceac933fed969bc9143d6",
+    "1.28.0": "2b0015629f67fd186f980079b2e696ad0bc7343c",
+}
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -90,3 +95,16 @@ def micropython_tree(work: Path, version: str = MICROPYTHON_VERSION) -> Path:
         raise FirmwareError(f"{tarball} did not unpack into {tree}")
     stamp.write_text(want + "\n")
     return tree
+
+
+def version_env(tree: Path, version: str) -> dict[str, str]:
+    """What MicroPython's ``py/makeversionhdr.py`` puts in the firmware (its banner,
+    ``sys.version``), fixed: the release's tag and commit, whatever git repository the tree
+    sits in (unpacked under this repository's build folder, ``git describe`` would name this
+    repository's commit), and the date of the release's ``py/mpconfig.h`` as the build date,
+    so that the same sources build the same bytes on any day."""
+    return {
+        "MICROPY_GIT_TAG": f"v{version}",
+        "MICROPY_GIT_HASH": MICROPYTHON_COMMITS[version][:10],
+        "SOURCE_DATE_EPOCH": str(int((tree / "py" / "mpconfig.h").stat().st_mtime)),
+    }
