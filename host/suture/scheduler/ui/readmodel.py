@@ -15,8 +15,15 @@ from suture.keys import PublicKey
 from suture.scheduler.authz import Principal
 from suture.scheduler.errors import FilterSyntaxError
 from suture.scheduler.filterexpr import compile_filter
-from suture.scheduler.models import Device, Release, Rollout, RolloutDevice, RolloutState
-from suture.scheduler.services import blobs
+from suture.scheduler.models import (
+    DEFAULT_TENANT,
+    Device,
+    Release,
+    Rollout,
+    RolloutDevice,
+    RolloutState,
+)
+from suture.scheduler.services import blobs, tenants
 
 #: Rows a page shows at most.
 MAX_ROWS: Final = 500
@@ -34,6 +41,13 @@ class FleetView:
     error: str = ""
 
 
+#: The UI serves the scheduler's own tenant (``services/tenants.py``): its devices and
+#: rollouts only, in the vendor-run mode as in a hospital's own scheduler (where every device
+#: and rollout is its own).
+_OWN_DEVICES = tenants.device_scope(DEFAULT_TENANT)
+_OWN_ROLLOUTS = Rollout.tenant == DEFAULT_TENANT
+
+
 def fleet(session: Session, expression: str) -> FleetView:
     """The devices the filter expression selects (all when empty), at most ``MAX_ROWS``."""
     predicate = None
@@ -44,7 +58,8 @@ def fleet(session: Session, expression: str) -> FleetView:
         except FilterSyntaxError as exc:
             error = str(exc)
     with session.begin():
-        rows = list(session.execute(select(Device).order_by(Device.id)).scalars())
+        rows = list(session.execute(select(Device).where(_OWN_DEVICES)
+                                    .order_by(Device.id)).scalars())
     if error:
         return FleetView([], 0, len(rows), error)
     chosen = [d for d in rows if predicate is None or predicate(
@@ -125,7 +140,8 @@ def rollouts_waiting(session: Session) -> list[Rollout]:
     states = [RolloutState.AWAITING_APPROVAL.value, RolloutState.APPROVED.value,
               RolloutState.PAUSED.value]
     with session.begin():
-        return list(session.execute(select(Rollout).where(Rollout.state.in_(states))
+        return list(session.execute(select(Rollout).where(Rollout.state.in_(states),
+                                                          _OWN_ROLLOUTS)
                                     .order_by(Rollout.id)).scalars())
 
 
@@ -173,7 +189,8 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
                                   Release.component == release.component,
                                   Release.sequence_number < release.sequence_number)
             .order_by(Release.sequence_number.desc()).limit(1)).scalar_one_or_none()
-        used_by = list(session.execute(select(Rollout).where(Rollout.release_id == release_id)
+        used_by = list(session.execute(select(Rollout).where(Rollout.release_id == release_id,
+                                                             _OWN_ROLLOUTS)
                                        .order_by(Rollout.id)).scalars())
     manifest: dict[str, Any] | None = None
     try:
