@@ -83,6 +83,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/rollouts/{rollout_id}"): READERS,
     ("PATCH", "/api/v1/rollouts/{rollout_id}"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/{rollout_id}/approve"): frozenset({APP}),
+    ("POST", "/api/v1/rollouts/{rollout_id}/deny"): frozenset({APP}),
     ("POST", "/api/v1/rollouts/{rollout_id}/start"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/{rollout_id}/pause"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/{rollout_id}/resume"): frozenset({RO}),
