@@ -113,13 +113,37 @@ def _host(case: dict[str, Any]) -> bytes:
     return encode_report(report)
 
 
+#: The page's worked example (docs/formats/suit-report.md, "Worked example").
+EXAMPLE = {
+    "m": bytes(range(32)).hex(),
+    "fields": {"state": "failed", "installed": {"app": 6}, "schedule_number": 12,
+               "rollout_id": 3, "release_id": 7,
+               "error": {"code": 31, "message": "staging: digest"}},
+    "records": [[3, 5, 0, 1], [3, 23, 0, 2]], "failed": [7, 1, 0, 3], "uri": None,
+    "nonce": (12).to_bytes(8, "big").hex(), "digest": (b"\x11" * 32).hex(),
+}
+
+
+def _doc_example_hex() -> str:
+    section = DOC.read_text().split("## Worked example", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```\n(.*?)```", section, re.S)
+    return "".join(blocks[-1].split())
+
+
+def test_the_worked_example_is_what_the_host_encodes() -> None:
+    data = _host(EXAMPLE)
+    assert data.hex() == _doc_example_hex()
+    assert f"\n{len(data)} bytes" in DOC.read_text()
+
+
 def test_device_and_host_encode_the_same_bytes(run_mpy: Callable[..., Any],
                                                tmp_path: Path) -> None:
     rng = random.Random(19)
-    cases = [_case(rng) for _ in range(60)]
+    cases = [EXAMPLE, *(_case(rng) for _ in range(60))]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     got = run_mpy(ENCODE, str(tmp_path / "cases.json"), heapsize="2M")
     assert len(got) == len(cases)
+    assert got[0] == _doc_example_hex()
     for case, device_hex in zip(cases, got, strict=True):
         device = bytes.fromhex(device_hex)
         assert device == _host(case), case
