@@ -8,10 +8,15 @@ from __future__ import annotations
 import json
 
 import cbor2
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sched_world import CLASS_ID, VENDOR_ID, Api
+from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, Api, World
 from suture.formats.suit_report import CONTENT_TYPE, PROPERTY_COMMAND
 from suture.formats.trust_store import sec1_point
+from suture.scheduler.authz import Principal, Role
+from suture.scheduler.errors import NotFoundError
+from suture.scheduler.schemas import DeviceCreate
+from suture.scheduler.services import devices, suit_reports, tenants
 from suture.suit import codepoints as cp
 from suture.suit.digest import digest_bytes
 from suture.suit.report import SuitRecord, encode_report, report_from_device, sign_report
@@ -141,3 +146,22 @@ def test_a_body_past_the_report_bound_is_refused_unread(api: Api) -> None:
     status, answer = _post(api, body)
     assert (status, answer["error"]) == (413, "too_large")
     assert _shown(api) == []
+
+
+def test_another_tenants_device_reports_are_absent(world: World) -> None:
+    """In the vendor-run mode a hospital's operators see their own devices' SUIT reports only
+    (another tenant's device is answered as absent)."""
+    now = world.clock.now()
+    tenants.add_tenant(world.session(), name="st-mary", display_name="St Mary",
+                       mode=tenants.VENDOR_RUN_MODE, actor=world.op("root"), now=now)
+    planner = Principal("mary-planner", frozenset({Role.DEVICE_MANAGER}), "password", None,
+                        "st-mary")
+    devices.add_device(world.session(), create=DeviceCreate(
+        id="mary-1", board="sim", vendor_id=VENDOR_ID, class_id=CLASS_ID,
+        installed={"app": 1}), root_secret=ROOT_SECRET, actor=planner, now=now)
+    suit_reports.record_suit_report(world.session(), device_id="mary-1", counter=1,
+                                    body=encode_report(FAILED), now=now)
+    assert len(suit_reports.list_suit_reports(world.session(), device_id="mary-1",
+                                              tenant="st-mary")) == 1
+    with pytest.raises(NotFoundError):
+        suit_reports.list_suit_reports(world.session(), device_id="mary-1")

@@ -59,7 +59,8 @@ def device_suit_reports(
     from suture.scheduler.services import suit_reports
 
     def go(settings: Any, session: Session, me: Principal) -> list[dict[str, Any]]:
-        return suit_reports.list_suit_reports(session, device_id=device_id, limit=limit)
+        return suit_reports.list_suit_reports(session, device_id=device_id, limit=limit,
+                                              tenant=me.tenant)
 
     rows = _run(config, Permission.DEVICE_READ, go)
     if as_json:

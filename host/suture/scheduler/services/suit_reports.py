@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suture.scheduler.errors import AuthenticationError, InvalidInputError, NotFoundError
-from suture.scheduler.models import Device, SuitReportRecord
-from suture.scheduler.services import audit
+from suture.scheduler.models import DEFAULT_TENANT, Device, SuitReportRecord
+from suture.scheduler.services import audit, tenants
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 from suture.suit import codepoints as cp
 from suture.suit.errors import SuitReportAuthError, SuitReportError
@@ -119,11 +119,13 @@ def record_suit_report(session: Session, *, device_id: str, counter: int, body: 
         return StoredSuitReport(row.id, duplicate=False)
 
 
-def list_suit_reports(session: Session, *, device_id: str, limit: int = MAX_SHOWN
-                      ) -> list[dict[str, Any]]:
-    """The device's SUIT reports, newest first, as the operator API shows them."""
+def list_suit_reports(session: Session, *, device_id: str, limit: int = MAX_SHOWN,
+                      tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
+    """The device's SUIT reports, newest first, as the operator API shows them; a device of
+    another tenant than ``tenant`` is answered as absent (``services/tenants.py``)."""
     with session.begin():
-        if session.get(Device, device_id) is None:
+        device = session.get(Device, device_id)
+        if device is None or not tenants.device_in_scope(session, device, tenant):
             raise NotFoundError(f"no device {device_id!r}")
         rows = session.execute(
             select(SuitReportRecord).where(SuitReportRecord.device_id == device_id)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from suture.formats.suit_report import CONTENT_TYPE
 from suture.scheduler.api.deps import (
     BoundedBody,
+    CurrentOperator,
     DeviceIdPath,
     DeviceRequestWithBody,
     NowDep,
@@ -64,11 +65,11 @@ def post_suit_report(
 @router.get("/{device_id}/suit-reports", response_model=SuitReportList,
             **needs(Permission.DEVICE_READ))
 def list_suit_reports(
-    device_id: DeviceIdPath, session: SessionDep,
+    device_id: DeviceIdPath, session: SessionDep, operator: CurrentOperator,
     limit: Annotated[int, Query(ge=1, le=suit_reports.MAX_SHOWN)] = suit_reports.MAX_SHOWN,
 ) -> SuitReportList:
     """The device's SUIT reports, newest first: the manifest each is about, whether the update
     succeeded, the records of the conditions that held, the claims of what is installed, and
     the failing command's record with its reason."""
     return SuitReportList(device_id=device_id, reports=suit_reports.list_suit_reports(
-        session, device_id=device_id, limit=limit))
+        session, device_id=device_id, limit=limit, tenant=operator.tenant))
