@@ -599,9 +599,10 @@ def advance(session: Session, *, now: int, actor: str = "scheduler",
             return changes
         finished = entry_timeouts.end_timed_out_in_finished(session, now=now,
                                                             timeout=deployment_timeout_s)
-        owners: dict[int, str] = dict(session.execute(
-            select(Rollout.id, Rollout.tenant).where(Rollout.id.in_(list(finished))))
-        ) if finished else {}
+        owners: dict[int, str] = {
+            row.id: row.tenant for row in session.execute(
+                select(Rollout.id, Rollout.tenant).where(Rollout.id.in_(list(finished))))
+        } if finished else {}
         for rollout_id, devices in sorted(finished.items()):
             owner = owners.get(rollout_id, DEFAULT_TENANT)
             audit.append(session, at=now, tenant=owner, actor=actor, action="rollout.timeout",
