@@ -159,9 +159,13 @@ def sign_es256(private_key, message_hash):
 def suit_trace():
     """What the SUIT processor did with the last envelope it processed (begin_staging, stage):
     a loader.suit.Trace (.digest of the manifest, .uri, .records of the conditions that held,
-    .failed: the one that failed), or None. Taken once: a second call gives None."""
-    from loader import suit
+    .failed: the one that failed), or None. Taken once: a second call gives None. Does not
+    import the SUIT processor when this boot has not used it."""
+    import sys
 
+    suit = sys.modules.get("loader.suit")
+    if suit is None:
+        return None
     t = suit.last
     suit.last = None
     return t

@@ -145,3 +145,16 @@ def test_a_refused_signature_has_no_records_but_the_manifest_digest(
     assert summary["result"]["reason"] == "unauthorised"
     assert summary["result"]["record"]["section"] == "common"
     assert json.dumps(summary)  # all of it is JSON, as the scheduler shows it
+
+
+TRACE_UNUSED = """
+import sys, json
+from loader import api
+print("RESULT " + json.dumps([api.suit_trace(), "loader.suit" in sys.modules]))
+"""
+
+
+def test_no_trace_without_processing_and_no_import_for_it(run_mpy: Callable[..., Any]) -> None:
+    """A boot that processed no envelope has no trace, and asking does not load the SUIT
+    processor (memory the agent's confirm or revert report does not need)."""
+    assert run_mpy(TRACE_UNUSED) == [None, False]
