@@ -51,7 +51,7 @@ def _device(tmp_path: Path, loader_lib: Path, alg: str, kek: bytes
     record = identity.encryption_keys([(identity.ENC_KIND_KEK, b"ward-3", kek)])
     r = dev.device.run(["nvm-put", identity.ENC_KEYS, record.hex(), "1"])
     assert r.ok, r.stdout + r.stderr
-    payload = example_app(2, filler=40_000)
+    payload = example_app(2, filler=34_000)  # just past the 32 KiB checkpoint
     envelope, ciphertext = encrypt_payload(payload, 2, key, [SymmetricKey(kek, b"ward-3")],
                                            alg=alg)
     dev.board.put_file("env.bin", envelope)
