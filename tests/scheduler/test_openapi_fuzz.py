@@ -23,6 +23,8 @@ from suture.scheduler.db import make_session_factory
 from suture.scheduler.services import operators
 
 EXAMPLES = 15
+# A SUIT report (docs/formats/suit-report.md) is binary, as application/octet-stream is.
+schemathesis.serializer.alias("application/suit-report+cose", "application/octet-stream")
 
 
 @dataclass

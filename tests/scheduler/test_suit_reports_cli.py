@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 def test_a_devices_suit_reports_as_json_and_table(cli: CliRunner) -> None:
     cli.invoke(app, ["scheduler", "init"])
     tokens = cli_accounts(cli, app)
-    env = {"SUTURE_TOKEN": tokens["alice"]}
+    env = {"SUTURE_TOKEN": tokens["alice"], "COLUMNS": "250"}
 
     def run(*args: str, code: int = 0) -> str:
         result = cli.invoke(app, ["scheduler", *args], env=env)

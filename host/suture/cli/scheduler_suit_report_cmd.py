@@ -16,8 +16,6 @@ from sqlalchemy.orm import Session
 from suture.cli.options import emit_json
 from suture.scheduler.authz import Permission, Principal
 
-_out = Console(soft_wrap=True)
-
 ConfigOpt = Annotated[Path, typer.Option(
     "--config", "-c", envvar="SUTURE_SCHEDULER_CONFIG",
     help="Settings file written by `suture scheduler init`.")]
@@ -75,7 +73,7 @@ def device_suit_reports(
         table.add_row(str(r["id"]), _when(r["at"]), r["kind"], r["manifest_digest"][:16],
                       outcome, _where(result["record"]) if result else "-",
                       str(len(r.get("records") or [])), _installed(r.get("claims") or []))
-    _out.print(table)
+    Console(soft_wrap=True).print(table)  # the terminal's width now, not at import
 
 
 def register_into(device_app: typer.Typer) -> None:
