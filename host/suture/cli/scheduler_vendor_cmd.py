@@ -163,42 +163,24 @@ def mirror(
 
     from suture.cli.scheduler_auth import signed_in
     from suture.cli.scheduler_cmd import _settings
-    from suture.keys import load_public_key
-    from suture.scheduler.authz import Permission, require
     from suture.scheduler.db import make_engine, make_session_factory
     from suture.scheduler.services.audit import load_audit_key
-    from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_release
-    from suture.vendor_services.gnap.client import GnapClient
-    from suture.vendor_services.gnap.rights import release_access
-    from suture.vendor_services.httpsig import SigningKey
+    from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_from_vendor
 
     window_start, window_end = _timestamp(start), _timestamp(end)
     settings = _settings(config)
     entry = load_vendors(vendors).get(name)
     if entry is None:
         raise MirrorError(f"no vendor {name!r} in {vendors} (see: suture scheduler vendor add)")
-    key = SigningKey.from_file(Path(entry.client_key))
-    anchors = [load_public_key(Path(p)) for p in entry.trust_anchors]
     engine = make_engine(database_url or settings.database_url)
     try:
         sessions = make_session_factory(engine, audit_key=load_audit_key(settings.audit_key_path))
         with httpx.Client(timeout=30.0) as http, sessions() as session:
             me = signed_in(session, int(datetime.datetime.now(datetime.UTC).timestamp()))
-            require(me, Permission.RELEASE_IMPORT)
-            client = GnapClient(http, grant_endpoint=entry.as_uri, key=key,
-                                instance_id=entry.instance_id)
-            grant = client.request_grant([
-                release_access(release, devices=devices, window_start=window_start,
-                               window_end=window_end, location=entry.repository_url)
-            ])
-            try:
-                imported = mirror_release(
-                    session, client=client, grant=grant, repository_url=entry.repository_url,
-                    release_id=release, trust_anchors=anchors, actor=me, vendor=name,
-                    allow_missing_sbom=settings.allow_releases_without_sbom,
-                )
-            finally:
-                client.finish(grant)
+            imported, grant = mirror_from_vendor(
+                session, http=http, entry=entry, release_id=release, devices=devices,
+                window_start=window_start, window_end=window_end, actor=me,
+                allow_missing_sbom=settings.allow_releases_without_sbom)
     finally:
         engine.dispose()
     if as_json:

@@ -22,13 +22,16 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from suture.keys import PublicKey
-from suture.scheduler.authz import Principal
+from suture.errors import SutureError
+from suture.keys import PublicKey, load_public_key
+from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import SchedulerError
 from suture.scheduler.models import Release
 from suture.scheduler.services import vendor_releases
 from suture.scheduler.services.releases import import_release
 from suture.vendor_services.gnap.client import GnapClient, GnapClientError, GrantState, discover
+from suture.vendor_services.gnap.rights import release_access
+from suture.vendor_services.httpsig import SigningKey
 
 ARTEFACTS = ("envelope", "payload", "sbom", "notes")
 # Ceilings on what is fetched (the repository enforces the same at publication).
@@ -118,6 +121,58 @@ def mirror_release(
         session, release_id=release.id, vendor=vendor, vendor_release=release_id,
         metadata=metadata, recall=recall, actor=actor.name,
         now=release.imported_at if now is None else now)
+
+
+def mirror_from_vendor(
+    session: Session,
+    *,
+    http: httpx.Client,
+    entry: VendorEntry,
+    release_id: str,
+    devices: Sequence[str],
+    window_start: int,
+    window_end: int,
+    actor: Principal,
+    allow_missing_sbom: bool = False,
+    now: int | None = None,
+) -> tuple[Release, GrantState]:
+    """Mirror ``release_id`` from the vendor ``entry`` of the vendors file, as
+    ``suture scheduler vendor mirror`` and the operator UI do: ask the vendor's AS for a grant
+    naming the release, the rollout's devices and window, fetch and import the release
+    (:func:`mirror_release`, recording the vendor), then revoke the grant. A refusal (the
+    operator's role, the vendor, a file that does not verify) raises a ``SchedulerError`` with
+    the reason and imports nothing."""
+    require(actor, Permission.RELEASE_IMPORT)
+    names = [d for d in devices if d]
+    if not names:
+        raise MirrorError("name at least one device of the rollout (the vendor's grant names them)")
+    if window_end <= window_start:
+        raise MirrorError("the rollout window ends before it starts")
+    try:
+        key = SigningKey.from_file(Path(entry.client_key))
+        anchors = [load_public_key(Path(p)) for p in entry.trust_anchors]
+    except (OSError, ValueError, SutureError) as e:
+        raise MirrorError(f"vendor {entry.name}: its keys cannot be read: {e}") from e
+    client = GnapClient(http, grant_endpoint=entry.as_uri, key=key, instance_id=entry.instance_id)
+    try:
+        grant = client.request_grant([
+            release_access(release_id, devices=names, window_start=window_start,
+                           window_end=window_end, location=entry.repository_url)
+        ])
+    except GnapClientError as e:
+        raise MirrorError(f"{release_id}: the vendor refused: {e}") from e
+    except httpx.HTTPError as e:
+        raise MirrorError(f"vendor {entry.name} ({entry.as_uri}) cannot be reached: {e}") from e
+    try:
+        release = mirror_release(
+            session, client=client, grant=grant, repository_url=entry.repository_url,
+            release_id=release_id, trust_anchors=anchors, actor=actor, vendor=entry.name,
+            allow_missing_sbom=allow_missing_sbom, now=now)
+    except httpx.HTTPError as e:
+        raise MirrorError(f"vendor {entry.name}: fetching {release_id} failed: {e}") from e
+    finally:
+        client.finish(grant)
+    return release, grant
 
 
 # -- the scheduler's list of vendors ----------------------------------------------------------
