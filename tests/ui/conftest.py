@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scheduler"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vendor_services"))
 
 from sched_world import AUDIT_KEY, ROOT_SECRET, World, fresh_postgres, postgres_url
 from sqlalchemy import Engine, create_engine, text

@@ -5,11 +5,8 @@ nothing; a viewer is refused; without a vendors file the form says how to config
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -17,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sched_world import AUDIT_KEY, CLASS_ID, VENDOR_ID, World
 from sqlalchemy import Engine, func, select
@@ -29,38 +25,13 @@ from suture.scheduler.models import AuditRecord, Release
 from suture.scheduler.ui.session import CSRF_FIELD
 from suture.scheduler.vendor_mirror import VendorEntry, save_vendors
 from suture.suit.sbom_build import build_sbom
-from suture.vendor_services.app import create_app as create_vendor_app
 from suture.vendor_services.gnap.clients import RegisteredClient, Registry
 from suture.vendor_services.httpsig import SigningKey
 from suture.vendor_services.repository.publish import ReleaseFiles, publish_release
 from suture.vendor_services.repository.store import ReleaseStore
 from suture.vendor_services.settings import VendorSettings
 from test_ui_pages import sign_in
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _serving(settings: VendorSettings, port: int) -> Iterator[None]:
-    """The vendor's services under uvicorn on 127.0.0.1:``port``, as ``vendor serve``."""
-    server = uvicorn.Server(uvicorn.Config(create_vendor_app(settings), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
+from vendor_loopback import free_port, serving
 
 
 def _publish(settings: VendorSettings, key: PrivateKey, src: Path, release_id: str,
@@ -84,7 +55,7 @@ def vendors_file(tmp_path: Path, ui_vendor_key: PrivateKey) -> Iterator[Path]:
     """A vendor on loopback that lets the scheduler ("st-mary") mirror its ``pump-*``
     releases, with ``pump-7`` published signed by the UI tests' vendor key; the scheduler's
     vendors file naming it ``acme``."""
-    port = _free_port()
+    port = free_port()
     settings = VendorSettings(data_dir=tmp_path / "vendor", public_url=f"http://127.0.0.1:{port}")
     settings.data_dir.mkdir()
     client_key = SigningKey.generate("EdDSA")
@@ -102,7 +73,7 @@ def vendors_file(tmp_path: Path, ui_vendor_key: PrivateKey) -> Iterator[Path]:
         name="acme", repository_url=settings.releases_url, as_uri=settings.grant_endpoint,
         client_key=str(client_pem), trust_anchors=(str(tmp_path / "acme-signing.pub.pem"),),
         instance_id="st-mary")})
-    with _serving(settings, port):
+    with serving(settings, port):
         yield path
 
 

@@ -3,11 +3,8 @@ vendor server on loopback (uvicorn), mirroring into a migrated SQLite scheduler 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
-import uvicorn
 from suture.cli.main import app as suture_app
 from suture.cli.scheduler_vendor_cmd import register_into
 from suture.keys import generate_private_key, write_key_pair
-from suture.vendor_services.app import create_app
 from suture.vendor_services.gnap.client import GnapClient
 from suture.vendor_services.gnap.clients import RegisteredClient, Registry
 from suture.vendor_services.gnap.rights import release_access
@@ -27,6 +22,7 @@ from suture.vendor_services.httpsig import SigningKey, sign_request
 from suture.vendor_services.repository.store import ReleaseStore
 from suture.vendor_services.settings import VendorSettings
 from typer.testing import CliRunner
+from vendor_loopback import free_port, serving
 
 runner = CliRunner()
 DESCRIPTION = {
@@ -133,32 +129,6 @@ def test_biscuit_commands(tmp_path: Path) -> None:
     run("vendor", "biscuit", "keygen", "--data", other)
     code, _, err = run("vendor", "biscuit", "inspect", token.strip(), "--data", other)
     assert (code, "root key" in err) == (1, True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def serving(settings: VendorSettings, port: int) -> Iterator[None]:
-    """``create_app(settings)`` under uvicorn on 127.0.0.1:``port``, as ``vendor serve``."""
-    settings.data_dir.mkdir(exist_ok=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
