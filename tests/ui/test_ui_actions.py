@@ -14,6 +14,7 @@ from markupsafe import escape
 from sched_world import ROOT_SECRET, World, make_release
 from sqlalchemy import func, select
 from suture.formats import error_codes
+from suture.formats.suit_report import CONTENT_TYPE, PROPERTY_COMMAND
 from suture.keys import PrivateKey, generate_private_key
 from suture.scheduler import credentials
 from suture.scheduler.models import (
@@ -26,6 +27,9 @@ from suture.scheduler.models import (
 from suture.scheduler.schemas import MAX_REASON, RolloutUpdate
 from suture.scheduler.services import rollouts
 from suture.scheduler.ui.session import CSRF_FIELD
+from suture.suit import codepoints as cp
+from suture.suit.digest import digest_bytes
+from suture.suit.report import SuitRecord, encode_report, report_from_device
 from test_ui_pages import sign_in
 
 
@@ -231,3 +235,30 @@ def test_a_release_is_imported_by_upload(ui_client: TestClient, ui_world: World,
             5, "night build", True)
     sign_in(ui_client, ui_world, "vera")
     assert ui_client.get("/releases/import").status_code == 403
+
+
+def test_the_device_page_shows_its_suit_reports(ui_client: TestClient, ui_world: World) -> None:
+    """A SUIT report the device sent (bare, under its request's MAC: the device has no key) is
+    on its page: the manifest, the failing condition and where it failed, as the API shows it."""
+    ui_world.device("pump-1")
+    path = "/api/v1/devices/pump-1/suit-reports"
+    manifest = digest_bytes(b"the manifest of release 2")
+    report = report_from_device(
+        {"state": "failed", "installed": {"app": 1}, "schedule_number": 1, "release_id": 2,
+         "error": {"code": 31, "message": "staging: payload digest differs"}},
+        manifest_digest=manifest, records=[],
+        failed_at=SuitRecord((), cp.MANIFEST_INSTALL, 12, 0, {PROPERTY_COMMAND: 3}))
+    body = encode_report(report)
+    headers = credentials.sign_request(
+        credentials.derive_secret(ROOT_SECRET, "pump-1", 1), method="POST", path=path,
+        device_id="pump-1", time=ui_world.clock.now(), counter=1, body=body)
+    ui_client.cookies.clear()
+    r = ui_client.post(path, content=body, headers={**headers, "Content-Type": CONTENT_TYPE})
+    assert r.status_code == 200, r.text
+    sign_in(ui_client, ui_world, "alice")
+    page = ui_client.get("/fleet/pump-1").text
+    section = page[page.index("<h2>SUIT reports"):page.index("<h2>Reports and events")]
+    assert manifest.value.hex()[:16] in section
+    assert "31 condition-failed" in section
+    assert "install+12 #0 condition-image-match" in section
+    assert "none yet" not in section

@@ -22,27 +22,6 @@ ConfigOpt = Annotated[Path, typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _where(record: dict[str, Any] | None) -> str:
-    """A record as `section+offset #component command`."""
-    if not record:
-        return "-"
-    command = record.get("properties", {}).get("command", "")
-    return (f"{record['section']}+{record['offset']} #{record['component_index']} "
-            f"{command}").strip()
-
-
-def _installed(claims: list[dict[str, Any]]) -> str:
-    out = []
-    for claim in claims:
-        props = claim.get("properties", {})
-        name = "/".join(claim.get("component", []))
-        text = f"{name}={props.get('suture-sequence-number', '?')}"
-        if "image-digest" in props:
-            text += f" sha256:{str(props['image-digest'])[:16]}"
-        out.append(text)
-    return " ".join(out)
-
-
 def device_suit_reports(
     device_id: str,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Show at most this many, newest "
@@ -71,8 +50,9 @@ def device_suit_reports(
         outcome = "ok" if r["succeeded"] else (
             f"{result['code']} {result['reason']}" if result else "failed")
         table.add_row(str(r["id"]), _when(r["at"]), r["kind"], r["manifest_digest"][:16],
-                      outcome, _where(result["record"]) if result else "-",
-                      str(len(r.get("records") or [])), _installed(r.get("claims") or []))
+                      outcome, suit_reports.failed_at(result["record"]) if result else "-",
+                      str(len(r.get("records") or [])),
+                      suit_reports.installed_text(r.get("claims") or []))
     Console(soft_wrap=True).print(table)  # the terminal's width now, not at import
 
 

@@ -142,3 +142,25 @@ def list_suit_reports(session: Session, *, device_id: str, limit: int = MAX_SHOW
 def _shown(summary: dict[str, Any]) -> dict[str, Any]:
     keep = ("manifest_uri", "nonce", "records", "claims", "result", "device")
     return {k: summary.get(k) for k in keep}
+
+
+def failed_at(record: dict[str, Any] | None) -> str:
+    """A shown record (``list_suit_reports``) as `section+offset #component command`."""
+    if not record:
+        return "-"
+    command = record.get("properties", {}).get("command", "")
+    return (f"{record['section']}+{record['offset']} #{record['component_index']} "
+            f"{command}").strip()
+
+
+def installed_text(claims: list[dict[str, Any]]) -> str:
+    """A shown report's installed claims as `component=sequence sha256:…` words."""
+    out = []
+    for claim in claims:
+        props = claim.get("properties", {})
+        name = "/".join(claim.get("component", []))
+        text = f"{name}={props.get('suture-sequence-number', '?')}"
+        if "image-digest" in props:
+            text += f" sha256:{str(props['image-digest'])[:16]}"
+        out.append(text)
+    return " ".join(out)

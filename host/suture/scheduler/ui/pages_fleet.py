@@ -14,7 +14,7 @@ from suture.scheduler.filterexpr import CRITICALITY_NAMES, SCALAR_FIELDS, SET_FI
 from suture.scheduler.live_config import anchor_status
 from suture.scheduler.models import DeviceState
 from suture.scheduler.schemas import DeviceUpdate
-from suture.scheduler.services import devices
+from suture.scheduler.services import devices, suit_reports
 from suture.scheduler.ui import error_explain, readmodel
 from suture.scheduler.ui.context import CheckedForm, Ui
 from suture.scheduler.ui.mount import UiRoute
@@ -25,6 +25,8 @@ QUICK = ("group", "board", "ward", "state", "criticality", "busy", "installed_be
 FIELDS = sorted([*SCALAR_FIELDS, *SET_FIELDS, "installed.<component>"])
 #: Longest decommission reason (as ``DecommissionRequest`` bounds it).
 MAX_DECOMMISSION_REASON: Final = 256
+#: The newest SUIT reports a device page shows (the CLI and API show more).
+SUIT_SHOWN: Final = 10
 
 #: Each device action: the API operation it mirrors, its title, what the confirmation says.
 ACTIONS: Final = {
@@ -66,12 +68,20 @@ def device_page(device_id: str, ui: Ui) -> HTMLResponse:
     with ui.session() as session:
         device, events = devices.get_device(session, device_id=device_id[:64])
         entries = readmodel.device_entries(session, device.id)
+    reports = None
+    if ui.may("GET", "/api/v1/devices/{device_id}/suit-reports"):
+        with ui.session() as session:
+            reports = suit_reports.list_suit_reports(session, device_id=device.id,
+                                                     limit=SUIT_SHOWN)
     anchors = anchor_status(ui.state.live.anchor_paths) if ui.may(
         "GET", "/api/v1/scheduler") else []
     return ui.page("device.html", device=device,
                    events=[(ev, error_explain.in_detail(ev.detail)) for ev in reversed(events)],
                    entries=[(e, r, error_explain.in_text(e.detail)) for e, r in entries],
-                   anchors=anchors, actions=ACTIONS)
+                   anchors=anchors, actions=ACTIONS, suit_reports=[
+                       (r, suit_reports.failed_at((r.get("result") or {}).get("record")),
+                        suit_reports.installed_text(r.get("claims") or []))
+                       for r in reports or []], suit_shown=reports is not None)
 
 
 @router.get("/fleet/{device_id}/confirm/{action}")
