@@ -17,11 +17,6 @@ _IN_TEXT: Final = re.compile(r"\b(?:error|code)\s+(\d{1,10})\b")
 _DEPTH: Final = 4
 
 
-def explain(code: int) -> str:
-    """One line: the code's layer, name and meaning (or why it has none)."""
-    return error_codes.explain(code)
-
-
 def in_text(text: str) -> list[tuple[int, str]]:
     """Each error code the text names (in order, once), with its explanation."""
     return _explained(int(m.group(1)) for m in _IN_TEXT.finditer(text or ""))
@@ -55,5 +50,5 @@ def _explained(codes: Iterable[int]) -> list[tuple[int, str]]:
     seen: dict[int, str] = {}
     for code in codes:
         if code not in seen and 0 < code <= 0xFFFFFFFF:
-            seen[code] = explain(code)
+            seen[code] = error_codes.explain(code)
     return list(seen.items())
