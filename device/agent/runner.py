@@ -8,6 +8,8 @@
 # a release), trial.py (confirm or revert a new release), hooks.py (the application's busy and
 # health), status.py (the console's status requests). The loader is reached through loader.api
 # only.
+import gc
+
 from loader import api
 from micropython import const
 
@@ -24,6 +26,7 @@ class Agent:
         from agent.platform import Clock
         from agent.poller import Poller
         from agent.reports import Reports
+        from agent.status import StatusServer
 
         self.app = app
         self.clock = clock or Clock()
@@ -40,7 +43,9 @@ class Agent:
         self.booted = self.clock.mono()
         self.phase = "starting"
         self.failed_cycles = 0
-        self.status = None
+        # built now, while the heap is whole: a download (above all an encrypted one) leaves it
+        # fragmented, and a module loaded then may find no block large enough
+        self.status = StatusServer(self)
         self.poller = Poller(self)
         self.reports = Reports(self)
         self.actions = Actions(self)
@@ -94,10 +99,7 @@ class Agent:
         from agent.platform import stop_requested
 
         self.phase = "idle" if self.phase in ("starting", "polling") else self.phase
-        if self.status is None:
-            from agent.status import StatusServer
-
-            self.status = StatusServer(self)
+        gc.collect()  # a cycle's garbage (a download's buffers) goes before the long wait
         while not stop_requested():
             left_ms = self.poller.next_poll * 1000 - self.clock.now_ms()
             if left_ms <= 0:
