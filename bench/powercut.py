@@ -1,10 +1,11 @@
 """Power-cut sweeps whole and a long fault campaign (what CI samples), on the simulated board.
 
-Runs tests/sim/test_powercut.py with ``--full-sweep`` (every hard kind of cut at every
-operation, every double cut: the recovery boot cut at each of its operations after each first
-cut) and tests/sim/test_fault_campaign.py with ``SUTURE_CAMPAIGN_CASES`` (default 500) cases;
-the figures are the counts the tests print. ``SUTURE_BENCH_SWEEPS`` narrows the sweeps
-(a pytest ``-k`` expression).
+Runs tests/sim/test_powercut.py and tests/sim/test_encrypted_powercut.py with ``--full-sweep``
+(every hard kind of cut at every operation, every double cut: the recovery boot cut at each of
+its operations after each first cut; the encrypted staging cut at every operation) and
+tests/sim/test_fault_campaign.py with ``SUTURE_CAMPAIGN_CASES`` (default 500) cases; the
+figures are the counts the tests print. ``SUTURE_BENCH_SWEEPS`` narrows the sweeps (a pytest
+``-k`` expression).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def run() -> dict[str, object]:
     env = dict(os.environ, SUTURE_FULL_SWEEP="1")
     env.setdefault("SUTURE_CAMPAIGN_CASES", "500")
     out: dict[str, object] = {}
-    sweeps = ["tests/sim/test_powercut.py", "--full-sweep"]
+    sweeps = ["tests/sim/test_powercut.py", "tests/sim/test_encrypted_powercut.py",
+              "--full-sweep"]
     if os.environ.get("SUTURE_BENCH_SWEEPS"):
         sweeps += ["-k", os.environ["SUTURE_BENCH_SWEEPS"]]
     code, figs = _pytest(sweeps, env)

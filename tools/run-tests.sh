@@ -19,4 +19,4 @@ export SUTURE_TEST_POSTGRES_URL
 
 echo "== pytest (all markers)"
 export SUTURE_FORBID_SKIPS=1
-$BIN/pytest "$@"
+$BIN/pytest --durations=30 "$@"

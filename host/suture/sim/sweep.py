@@ -89,6 +89,16 @@ def _second(j: int, torn: int, seed: int) -> PowerCut:
     return kinds[j % len(kinds)]
 
 
+def sampled_operations(total: int, sample: int | None) -> tuple[list[int], list[int]]:
+    """The operations cut clean and those cut torn: all of them, or a sample every k-th."""
+    if not sample or sample <= 1:
+        return list(range(total)), list(range(total))
+    ends = {0, total - 1}
+    clean = sorted(ends | set(range(0, total, sample)))
+    torn = sorted(ends | set(range(sample // 2, total, sample)))
+    return clean, torn
+
+
 def sweep(
     device: SimDevice,
     action: Sequence[Sequence[str]],
@@ -100,6 +110,7 @@ def sweep(
     recovery: Sequence[Sequence[str]] = (("boot",),),
     seed: int = 0,
     workers: int = 2,
+    sample: int | None = None,
 ) -> SweepReport:
     """Cut ``action`` at every flash operation (and, with ``torn_bytes``, tear each one), then
     call ``check(board, device, cut)``; it recovers the device, asserts, and names the outcome.
@@ -110,6 +121,10 @@ def sweep(
     (kind in turn: clean, torn, torn-tail, weak), each followed by ``recovery`` cut at
     ``seconds`` of its operations spread evenly; with SUTURE_FULL_SWEEP=1 every first cut
     and every operation of its recovery. ``seed`` seeds the weak bytes' reads.
+    ``sample=k`` (for sweeps whose every operation is slow to replay, and whose flash
+    operations another sweep already cuts one by one): in CI, a clean cut at every k-th
+    operation and a torn one at every k-th operation between those, plus the first and the
+    last; every operation with SUTURE_FULL_SWEEP=1.
 
     The device's board is left as the uncut action leaves it."""
     board = device.board
@@ -122,9 +137,10 @@ def sweep(
     report = SweepReport(total_ops=total)
     every = full_sweeps()
     base = seed * 1_000_003
-    cuts = [PowerCut(i, seed=base + i) for i in range(total)]
+    clean_at, torn_at = sampled_operations(total, None if every else sample)
+    cuts = [PowerCut(i, seed=base + i) for i in clean_at]
     if torn_bytes is not None:
-        cuts += [PowerCut(i, torn_bytes, seed=base + i) for i in range(total)]
+        cuts += [PowerCut(i, torn_bytes, seed=base + i) for i in torn_at]
         if hard:
             for i in range(total):
                 kinds = hard_cuts(i, torn_bytes, base + total + i)
