@@ -1,10 +1,12 @@
-# Delta staging (docs/formats/delta.md): the payload is a patch from the installed application
-# (its canonical bundle, read from the backup slot) to the signed target. Nothing is written
-# before the envelope verifies, and the envelope's condition names the one source image the
-# patch applies to. The patch is written at the tail of the staging slot as it arrives; each
-# segment is applied as soon as its bytes are in flash (zlib through `deflate`, bsdiff-style
-# operations) into the head of the slot, hashed as it is written. The target is then verified
-# against the manifest's digest and recorded STAGED like a full payload: the install is the same.
+# Delta staging (docs/formats/delta.md): the payload is a patch from the installed image to the
+# signed target: for the application, its canonical bundle, read from the backup slot; for the
+# loader, the loader image in the loader slot (the board's "loader" region, only ever read).
+# Nothing is written before the envelope verifies, and the envelope's condition names the one
+# source image the patch applies to. The patch is written at the tail of the staging slot as it
+# arrives; each segment is applied as soon as its bytes are in flash (zlib through `deflate`,
+# bsdiff-style operations) into the head of the slot, hashed as it is written. The target is
+# then verified against the manifest's digest and recorded STAGED like a full payload: the
+# install is the same.
 #
 # Memory: two 512-byte blocks, a 256-byte read buffer, a page buffer for each writer, and the
 # decompressor's window (at most 2**window_bits bytes, 32 KiB at the very most), whatever the
@@ -137,6 +139,8 @@ class DeltaStager:
         self.pw = None
         self.tw = None
         self.tail = 0  # where the patch starts in the staging slot
+        self.source = None  # the region the source image is read from, and where in it
+        self.source_at = 0
 
     # ---- begin ---------------------------------------------------------------------------
     def open(self, checked, resume=True):
@@ -153,12 +157,24 @@ class DeltaStager:
         ld = self.ld
         cur, plan, size, digest, comp = checked
         src_digest, src_size, patch_digest, patch_size = plan.components[0].delta()
-        if comp != J.COMPONENT_APP:
-            raise LoaderImageError("a delta applies to the application only")
         sector = ld.staging.sector
         if _round(size, sector) + _round(patch_size, sector) > ld.staging.size:
             raise SizeError("the target and its patch do not fit in the staging slot together")
-        self._source(cur, src_digest, src_size)
+        if comp == J.COMPONENT_APP:
+            self._source(cur, src_digest, src_size)
+            self.source = ld.backup
+            self.source_at = _BACKUP_DATA
+        elif comp == J.COMPONENT_LOADER:
+            # the loader slot held the source when check() ran its condition, a moment ago;
+            # nothing writes it but stage0, and only once this update is STAGED
+            from loader.staging import loader_slot
+
+            self.source = loader_slot(ld)
+            self.source_at = 0
+            if self.source is None or src_size > self.source.size:
+                raise ConditionFailed("the patch's source image is not on this device")
+        else:
+            raise LoaderImageError("a delta for a component this device does not have")
         self.plan = plan
         self.size = patch_size
         self.digest = patch_digest
@@ -313,7 +329,8 @@ class DeltaStager:
         got = 0
         blk = memoryview(self.block)
         src = memoryview(self.src)
-        backup = self.ld.backup
+        source = self.source
+        at = self.source_at
         th = self.th
         tw = self.tw
         while True:
@@ -324,7 +341,7 @@ class DeltaStager:
             while n:
                 m = n if n < _BLOCK else _BLOCK
                 _read_exact(d, blk[:m])
-                backup.read(_BACKUP_DATA + pos, src[:m])
+                source.read(at + pos, src[:m])
                 _add(blk, src, m)
                 th.update(blk[:m])
                 tw.write(blk[:m])
@@ -367,6 +384,15 @@ class DeltaStager:
             self._fail(DeltaError("the patch did not produce the whole target"))
         if self.th.digest() != self.image_digest:
             self._fail(DigestError("patched image does not match the manifest's image digest"))
+        if self.component == J.COMPONENT_LOADER:
+            # as for a full loader release: a loader image for this board's slot
+            from loader import loader_image
+
+            try:
+                loader_image.check(self.ld.staging, self.image_size,
+                                   getattr(self.ld.board, "loader_address", None))
+            except LoaderImageError as err:
+                self._fail(err)
         from loader.staging import staged
 
         self.rec = staged(self.ld, self.rec, install)

@@ -45,3 +45,31 @@ def check(region, size, load_address):
         raise LoaderImageError("loader image is linked at 0x%x, this board's slot runs at 0x%x"
                                % (hdr.load_address, load_address))
     return hdr
+
+
+def installed_is(region, size, digest, buf):
+    """The loader slot (region) holds a loader image of size bytes (header and body) whose
+    SHA-256 is digest: the source a loader-image delta names (docs/formats/delta.md). buf is a
+    scratch buffer (the loader's sector buffer). False for a slot without a loader image."""
+    import hashlib
+
+    mv = memoryview(buf)
+    if size < HEADER_SIZE or size > region.size:
+        return False
+    region.read(0, mv[:32])
+    try:
+        hdr = parse(mv[:32])
+    except LoaderImageError:
+        return False
+    if hdr.image_size + HEADER_SIZE != size:
+        return False
+    h = hashlib.sha256()
+    at = 0
+    while at < size:
+        n = size - at
+        if n > len(buf):
+            n = len(buf)
+        region.read(at, mv[:n])
+        h.update(mv[:n])
+        at += n
+    return h.digest() == digest

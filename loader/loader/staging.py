@@ -105,15 +105,34 @@ def check(ld, envelope, component=None):
 
 
 def _is_source(ld, comp, digest, size):
-    """A delta's source condition: the installed application, or the confirmed one in the
-    backup slot, is that image (the application is the one component a delta applies to)."""
-    if len(comp.id) != 1 or comp.id[0] != b"app":
+    """A delta's source condition: for the application, the installed one or the confirmed
+    one in the backup slot is that image; for the loader, the image in the loader slot (a
+    board whose HAL has no readable "loader" region has no source for a loader delta)."""
+    if len(comp.id) != 1:
+        return False
+    if comp.id[0] == b"loader":
+        slot = loader_slot(ld)
+        if slot is None:
+            return False
+        from loader import loader_image
+
+        return loader_image.installed_is(slot, size, digest, ld.buf)
+    if comp.id[0] != b"app":
         return False
     inst = ld.installed()
     if inst.digest == digest and inst.size == size:
         return True
     hdr = ld.backup_header()
     return hdr is not None and hdr.digest == digest and hdr.size == size
+
+
+def loader_slot(ld):
+    """The installed loader image's region (the board's "loader" region, read only here), or
+    None on a board that does not expose it."""
+    try:
+        return ld.board.region("loader")
+    except KeyError:
+        return None
 
 
 def begin(ld, envelope, checkpoint=True, resume=True):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suture.boards.check import check_board
-from suture.boards.schema import Board
+from suture.boards.schema import Board, InternalFlash
 from suture.firmware.errors import FirmwareError
 
 # Where each MicroPython port mounts the internal-flash filesystem by default.
@@ -174,9 +174,18 @@ def _qemu_lines(board: Board) -> list[str]:
         f"INT_BASE = {internal.base:#x}",
         f"INT_SIZE = {internal.size:#x}",
         f"FS_REGION = ({fs[0].offset:#x}, {fs[0].size:#x})  # littlefs on the internal flash",
+        *_loader_region_lines(internal),
         f"EXT_BASE = {board.qemu.external_base:#x}",
         f"CUT_WORD = {QEMU_CUT_WORD:#x}  # stage0's power-cut control block",
     ]
+
+
+def _loader_region_lines(internal: InternalFlash) -> list[str]:
+    """The loader slot on the internal flash (read by a loader-image delta: its source)."""
+    slots = [r for r in internal.regions if r.kind == "loader"]
+    if not slots:
+        return []
+    return [f"LOADER_REGION = ({slots[0].offset:#x}, {slots[0].size:#x})  # the loader slot"]
 
 
 def _loader_address(board: Board) -> int:

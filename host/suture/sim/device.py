@@ -222,6 +222,29 @@ class SimBoard:
         (self.workdir / "board.json").write_text(json.dumps(config, indent=1))
         (self.workdir / "run.py").write_text(_RUNNER)
 
+    @property
+    def loader_image(self) -> Path:
+        """The loader slot's flash file (``install_loader_image``)."""
+        return self.workdir / "loader.bin"
+
+    def install_loader_image(self, image: bytes, slot_size: int | None = None) -> None:
+        """Put ``image`` in the board's loader slot, as stage0 installs a loader on a real
+        board: the simulator has no stage0 and its internal flash is littlefs whole, so the
+        slot is a flash file of its own (``loader.bin``, ``slot_size`` bytes, the internal
+        flash's geometry), which board.json names for the loader's HAL (its "loader" region,
+        the source of a loader-image delta)."""
+        geo = self.board.internal
+        size = slot_size if slot_size is not None else len(image) + (-len(image)) % geo.sector
+        if size % geo.sector or len(image) > size:
+            raise SimError(f"a loader slot of {size} bytes cannot hold {len(image)} bytes")
+        self.loader_image.write_bytes(image + b"\xff" * (size - len(image)))
+        Path(str(self.loader_image) + ".erases").write_bytes(bytes(4 * (size // geo.sector)))
+        config_path = self.workdir / "board.json"
+        config = json.loads(config_path.read_text())
+        config["loader"] = {"path": self.loader_image.name, "size": size,
+                            "sector": geo.sector, "page": geo.page}
+        config_path.write_text(json.dumps(config, indent=1))
+
     def put_file(self, name: str, data: bytes) -> str:
         """Place a file in the device folder (e.g. an envelope to stage); returns its name."""
         (self.workdir / name).write_bytes(data)

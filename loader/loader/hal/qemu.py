@@ -15,7 +15,8 @@
 # The flash map, identity and trust anchors come from the frozen `board_config` that
 # `suture board firmware-config` renders from boards/<board>/board.toml (see hal/mcu.py for the
 # fields common to every board) plus INT_BASE, INT_SIZE, FS_REGION = (offset, size) of littlefs
-# on the internal flash, EXT_BASE and CUT_WORD.
+# on the internal flash, LOADER_REGION = (offset, size) of the loader slot there, EXT_BASE and
+# CUT_WORD.
 import machine
 import uctypes
 from micropython import const
@@ -147,6 +148,11 @@ class QemuBoard:
             self._regions[name] = Region(self.external, off, size, name)
         off, size = cfg.FS_REGION
         self.fs_region = Region(self.internal, off, size, "littlefs")
+        # the loader slot (stage0 writes it; the loader only reads it: a loader-image delta's
+        # source)
+        slot = getattr(cfg, "LOADER_REGION", None)
+        if slot is not None:
+            self._regions["loader"] = Region(self.internal, slot[0], slot[1], "loader")
         self.vendor_id = cfg.VENDOR_ID
         self.class_id = cfg.CLASS_ID
         self.device_id = cfg.DEVICE_ID

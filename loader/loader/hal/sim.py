@@ -28,6 +28,13 @@ class SimBoard:
         self._regions = {}
         for name, (off, size) in e["regions"].items():
             self._regions[name] = Region(self.external, off, size, name)
+        slot = cfg.get("loader")
+        if slot is not None:
+            # the installed loader image: on a real board the internal flash's loader slot,
+            # which stage0 writes; the simulator's internal flash is littlefs whole, so the slot
+            # is a flash file of its own, read only (the source of a loader-image delta)
+            flash = SimNorFlash(slot["path"], slot["size"], slot["sector"], slot["page"])
+            self._regions["loader"] = Region(flash, 0, slot["size"], "loader")
         self.vendor_id = bytes.fromhex(cfg["vendor_id"])
         self.class_id = bytes.fromhex(cfg["class_id"])
         self.device_id = bytes.fromhex(cfg.get("device_id", ""))
