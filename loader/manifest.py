@@ -36,6 +36,7 @@ package(
         "staging.py",
         "suit.py",
         "suit_encryption.py",
+        "suit_hospital.py",
         "suit_report.py",
         "trust.py",
         "hal/__init__.py",

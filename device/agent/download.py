@@ -119,7 +119,7 @@ def download(agent, s):
     reports = agent.reports
     env = fetch_envelope(agent.client, art, agent.clock)
     try:
-        st = api.begin_staging(env)
+        st = api.begin_staging(env, agent.clock.now())
     except api.LoaderError as e:
         if reports.sync():  # the refusal left a FAILED record (a heap that ran out): its report
             emit("error", where="envelope refused", code=e.code, message=str(e))

@@ -87,25 +87,29 @@ def nvm():
 
 
 # ---- staging an update ----------------------------------------------------------------------
-def stage(envelope, stream, install=True):
+def stage(envelope, stream, install=True, now=None):
     """Verify a SUIT envelope and copy its payload from stream (readinto) into the staging
-    slot; STAGED, with INSTALL_REQUESTED when install. Returns the verified SUIT plan."""
+    slot; STAGED, with INSTALL_REQUESTED when install. Returns the verified SUIT plan. now:
+    the device's unix time, for the window of a hospital's manifest (None: no clock)."""
     from loader import staging
 
-    return staging.stage(loader(), envelope, stream, install)
+    return staging.stage(loader(), envelope, stream, install, now)
 
 
-def begin_staging(envelope):
+def begin_staging(envelope, now=None):
     """Verify a SUIT envelope and open its staging in pieces, resuming a DOWNLOADING record of
     the same payload. Returns the loader.staging.Stager: .offset (where the payload goes on),
     .size, .digest, .version and .component of the signed image; write(data) programs and
     hashes the next bytes; finish(install) records STAGED once size and digest match. For a
     delta release (docs/formats/delta.md) it is a loader.delta.DeltaStager: .offset, .size and
     .digest are the patch's (what is downloaded), .image_size and .image_digest the target's,
-    .delta is True."""
+    .delta is True. A hospital's envelope (its manifest over the vendor's, integrated) is
+    checked first: its signature under the scheduler's anchors and its conditions, the window
+    at now (the device's unix time; None: no clock, and a window is refused).
+    docs/formats/suit-extensions.md."""
     from loader import staging
 
-    return staging.begin(loader(), envelope)
+    return staging.begin(loader(), envelope, now=now)
 
 
 def abandon(code=ABORTED):

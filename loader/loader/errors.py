@@ -192,6 +192,30 @@ class TagMismatchError(DigestError):
     code = 82
 
 
+class HospitalConditionFailed(ConditionFailed):
+    """A condition of the hospital's manifest (docs/formats/suit-extensions.md) does not hold:
+    the device is not in its device set, the rollout's window is not open on the device's
+    clock (or the device has no clock to check it), or the manifest is for another device
+    class. Checked before any section of the vendor's manifest runs: nothing is written."""
+
+    code = 83
+
+
+class HospitalManifestRequired(SuitError):
+    """A vendor's envelope on its own, on a device provisioned to require the hospital's
+    manifest over it (NVM record suit.hospital): a replayed or side-loaded release is refused
+    before anything is written."""
+
+    code = 84
+
+
+class HospitalSignatureError(SignatureError):
+    """The hospital's manifest is not signed by a key the device trusts for the scheduler's
+    role (docs/formats/trust-store.md)."""
+
+    code = 85
+
+
 class PowerCut(BaseException):
     """The simulated supply failed. Derives from BaseException so that no handler in the loader
     catches it; the simulator's entry point turns it into the exit status 99."""

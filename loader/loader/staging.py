@@ -61,11 +61,14 @@ def component_of(plan):
     return COMPONENTS[ident[0]]
 
 
-def check(ld, envelope, component=None):
+def check(ld, envelope, component=None, now=None):
     """The checks every staging starts with: no other update in flight, no revert pending, and
     the envelope verified for this device (signature, identity, anti-rollback, size). The
     manifest's component decides what is installed (an application bundle or a loader image);
-    with component given, a release for the other one is refused. Returns (current record,
+    with component given, a release for the other one is refused. The hospital's manifest
+    over the vendor's is checked first (loader/suit_hospital.py: its signature, and its
+    conditions at now, the device's unix time or None) and the vendor's envelope it carries
+    is what is verified and staged. Returns (current record,
     the SUIT plan, image size, image digest, journal component)."""
     cur = ld.journal.current
     # A loader release's DOWNLOADING record is a staging that a power cut (or a crash)
@@ -80,8 +83,9 @@ def check(ld, envelope, component=None):
         raise StateError("an update is in flight (%s)" % cur.name())
     if cur.state == J.TRIAL and cur.flags & J.FLAG_REVERT_REQUESTED:
         raise StateError("a revert is pending")
-    from loader import suit, trust  # only staging needs the SUIT processor and ES256
+    from loader import suit, suit_hospital, trust  # only staging needs SUIT and ES256
 
+    envelope = suit_hospital.vendor_envelope(ld, envelope, now)
     b = ld.board
     plan = suit.process(envelope, trust.keys(ld, "vendor"),
                         (b.vendor_id, b.class_id, b.device_id),
@@ -135,13 +139,13 @@ def loader_slot(ld):
         return None
 
 
-def begin(ld, envelope, checkpoint=True, resume=True):
+def begin(ld, envelope, checkpoint=True, resume=True, now=None):
     """Verify envelope for this device and open (or resume) its staging in pieces: a Stager for
     a full payload, a loader.delta.DeltaStager for a delta patch (docs/formats/delta.md). A heap
     that runs out meanwhile is a MemoryShortError."""
     st = Stager(ld, checkpoint)
     try:
-        checked = check(ld, envelope)
+        checked = check(ld, envelope, now=now)
     except MemoryError:
         st.out_of_memory()
     st = _stager_for(ld, checked, st, checkpoint)
@@ -336,14 +340,14 @@ def staged(ld, rec, install):
     return ld.journal.append(rec.copy(state=J.STAGED, progress=rec.size, flags=flags))
 
 
-def stage(ld, envelope, stream, install=True):
+def stage(ld, envelope, stream, install=True, now=None):
     """Verify envelope, then copy the payload from stream (readinto) into the staging slot in
     one go, hashing as it goes (a delta patch: applied as it comes); STAGED (with
     INSTALL_REQUESTED when install). Returns the SUIT
     plan. A heap that runs out on the way is a MemoryShortError, never a crash."""
     st = Stager(ld, checkpoint=False)
     try:
-        checked = check(ld, envelope)
+        checked = check(ld, envelope, now=now)
         if checked[1].components[0].delta() is not None:
             # a patch always comes from its start; its segments are journaled, so staging it
             # again after a reset skips those already applied

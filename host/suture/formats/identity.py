@@ -41,6 +41,7 @@ NET_CA = "net.ca"
 MAX_CA_SIZE = 512  # an NVM record's largest value
 DEV_TREE = "dev.tree"
 ENC_KEYS = "enc.keys"
+TRUST_HOSPITAL = "trust.hospital"  # present: a release is installed only under the hospital's
 ENC_KIND_KEK = 1  # an AES key-encryption key (A128KW: 16 bytes, A256KW: 32 bytes)
 ENC_KIND_ECDH = 2  # a P-256 private key for ECDH-ES+AES-KW (32 bytes big-endian)
 
@@ -64,6 +65,8 @@ RECORDS: tuple[IdentityRecord, ...] = (
     IdentityRecord(ENC_KEYS, "the keys that open encrypted payloads (per device or group)",
                    "entries: kind (1: AES KEK, 2: P-256 scalar), kid length, kid, key length, "
                    "key (1-byte lengths)", "loader"),
+    IdentityRecord(TRUST_HOSPITAL, "present: every release must come under the hospital's "
+                   "manifest (suit-extensions.md)", "1 byte: 1", "loader"),
 )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -124,6 +125,13 @@ class Device(Base):
     #: The trust-store version per role ("vendor", "scheduler") the device last reported.
     trust_versions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict,
                                                            server_default=text("'{}'"))
+    #: The device's SUIT device identifier (a UUID, text): what the hospital's manifest lists
+    #: in its device set (docs/formats/suit-extensions.md). None: not known.
+    suit_device_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: Its loader processes the hospital's manifest over the vendor's: the schedule names the
+    #: rollout's hospital envelope (keys 7-9) instead of the vendor's.
+    hospital_manifest: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default=false())
 
 
 class TrustRotation(Base):
@@ -545,4 +553,24 @@ class DeviceBiscuit(Base):
     revocation_id: Mapped[str] = mapped_column(String(128))
     not_before: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class RolloutManifest(Base):
+    """The hospital's manifest over the rollout's release (docs/formats/suit-extensions.md):
+    the envelope the scheduler signed, with the vendor's integrated, served to the rollout's
+    devices that process it (``Device.hospital_manifest``) in place of the vendor's."""
+
+    __tablename__ = "rollout_manifests"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True)
+    envelope_digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    envelope_size: Mapped[int] = mapped_column(BigInteger)
+    #: Devices in its device set (0: no device set, any device of the class).
+    device_count: Mapped[int] = mapped_column(Integer)
+    not_before: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    not_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The approvals it was issued under (``rollouts.approval_digest``, SHA-256 hex).
+    approvals_digest: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[int] = mapped_column(BigInteger)

@@ -69,6 +69,12 @@ class DeviceCreate(DeviceBase):
     #: What the device runs at provisioning (it reports the truth on its first poll).
     installed: dict[Component, Annotated[int, Field(ge=0, le=2**53)]] = Field(
         default_factory=dict, max_length=16)
+    #: The device's SUIT device identifier (the hospital's manifest lists it in a device set).
+    suit_device_id: Uuid | None = None
+    #: Its loader processes the hospital's manifest over the vendor's (docs/formats/
+    #: suit-extensions.md): its schedules name the rollout's hospital envelope. False for a
+    #: device whose loader predates it.
+    hospital_manifest: bool = False
 
 
 class DeviceUpdate(_Strict):

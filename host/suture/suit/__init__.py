@@ -32,6 +32,7 @@ from suture.suit.decoder import decode_envelope, decode_manifest
 from suture.suit.dependent import (
     HospitalConditions,
     create_dependent_envelope,
+    dependent_envelope_of,
     hospital_conditions,
 )
 from suture.suit.description import UpdateDescription, load_description, parse_description
@@ -120,6 +121,7 @@ __all__ = [
     "decode_envelope",
     "decode_manifest",
     "decrypt_component",
+    "dependent_envelope_of",
     "envelope_summary",
     "hospital_conditions",
     "load_description",

@@ -100,7 +100,28 @@ def create_dependent_envelope(
         raise SuitDescriptionError(
             f"sequence-number: expected 0 to {limits.MAX_SEQUENCE_NUMBER}, got {sequence_number!r}"
         )
-    vendor = verify_envelope(vendor_envelope, vendor_keys)
+    return dependent_envelope_of(
+        verify_envelope(vendor_envelope, vendor_keys), vendor_envelope, key,
+        sequence_number=sequence_number, conditions=conditions, uri=uri, kid=kid)
+
+
+def dependent_envelope_of(
+    vendor: Envelope,
+    vendor_envelope: bytes,
+    key: PrivateKey | SymmetricKey,
+    *,
+    sequence_number: int,
+    conditions: HospitalConditions,
+    uri: str | None = None,
+    kid: bytes | None = None,
+) -> bytes:
+    """``create_dependent_envelope`` for a vendor's envelope the caller verified already
+    (``vendor`` is ``vendor_envelope`` decoded: the scheduler verified it when it imported the
+    release; the device verifies it again under its own vendor anchors)."""
+    if isinstance(sequence_number, bool) or not 0 <= sequence_number <= limits.MAX_SEQUENCE_NUMBER:
+        raise SuitDescriptionError(
+            f"sequence-number: expected 0 to {limits.MAX_SEQUENCE_NUMBER}, got {sequence_number!r}"
+        )
     first = vendor.manifest.component_info[0]
     if first.vendor_id is None or first.class_id is None:
         raise SuitDescriptionError(

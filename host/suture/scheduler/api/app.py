@@ -26,6 +26,7 @@ from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.routes import (
     device,
     device_deltas,
+    device_hospital,
     operator_accounts,
     operator_audit,
     operator_devices,
@@ -124,8 +125,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                                                      scope["path"]))
     # operator_releases before device: its /releases/{id}/sbom must not be taken for the
     # device's /releases/{id}/{envelope|payload}
-    for module in (operator_releases, device, device_deltas, operator_accounts, operator_devices,
-                   operator_rollouts, operator_audit, operator_scheduler):
+    for module in (operator_releases, device, device_deltas, device_hospital, operator_accounts,
+                   operator_devices, operator_rollouts, operator_audit, operator_scheduler):
         app.include_router(module.router)
     app.include_router(operator_accounts.login_router)
     app.include_router(suit_reports.device_router)

@@ -75,7 +75,8 @@ def add_device(session: Session, *, create: DeviceCreate, root_secret: bytes,
             last_counter=0, schedule_number=0, schedule_decision="",
             public_key=(credentials.public_point(create.public_key)
                         if create.public_key is not None else None),
-            trust_versions={}, tenant=actor.tenant,
+            trust_versions={}, tenant=actor.tenant, suit_device_id=create.suit_device_id,
+            hospital_manifest=create.hospital_manifest,
         )
         session.add(device)
         session.add(DeviceEvent(device_id=create.id, at=now, kind="registered",

@@ -45,7 +45,13 @@ from suture.scheduler.policies.decide import (
 )
 from suture.scheduler.policies.windows import ALWAYS, WindowPolicy
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
-from suture.scheduler.services import deltas, planning, trust_rotations, vendor_grants
+from suture.scheduler.services import (
+    deltas,
+    hospital_manifests,
+    planning,
+    trust_rotations,
+    vendor_grants,
+)
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 
 
@@ -200,6 +206,8 @@ def _build(session: Session, device: Device, number: int, decision: Decision, no
                 payload_size=release.payload_size)
             artifact = deltas.choose(session, device, release, artifact, base)
     artifact, grant = vendor_grants.in_schedule(session, decision.rollout_id, device.id, artifact)
+    artifact = hospital_manifests.in_schedule(session, device, decision.rollout_id, artifact, grant,
+                                              key=ctx.key, public_url=ctx.public_url, now=now)
     window = decision.window
     has_window = artifact is not None and window != ALWAYS
     return Schedule(
