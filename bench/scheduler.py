@@ -56,9 +56,10 @@ CONCURRENCY = 32
 #: iterating.
 SECONDS = float(os.environ.get("SUTURE_BENCH_SCHEDULER_SECONDS", "6"))
 #: The parts to run (``SUTURE_BENCH_SCHEDULER_PARTS``, comma-separated; default all): ``polls``
-#: (10,000 devices, 304s, the burst), ``fleet`` (1,000,000 devices), ``plan``, ``download``,
+#: (10,000 devices, 304s, reports, the burst), ``reports`` (signed polls then reports only, the
+#: report path's ratio to polls), ``fleet`` (1,000,000 devices), ``plan``, ``download``,
 #: ``postgres`` (one and two nodes; needs ``SUTURE_TEST_POSTGRES_URL``).
-PARTS = ("polls", "fleet", "plan", "download", "postgres")
+PARTS = ("polls", "reports", "fleet", "plan", "download", "postgres")
 BURST_DEVICES = 10_000
 BURST_WINDOW_S = 10.0
 BURST_CONNECTIONS = 256
@@ -447,6 +448,34 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
     }
 
 
+def _report_figures(tmp: Path) -> dict[str, Any]:
+    """Signed polls, then signed reports, of the same devices against one scheduler (10,000
+    registered): the report path alone, as a ratio to the polls measured just before."""
+    db = tmp / "reports.db"
+    now = int(time.time())
+    _register(f"sqlite:///{db}", DEVICES, now=now)
+    _operators(db, now=now)
+    active = random.Random(7).sample(_device_ids(DEVICES), ACTIVE)
+    sched, port = _serve_scheduler(tmp, db)
+    try:
+        poller, _, polls = _poll_phase(port, active)
+        poller.report = True
+        poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+        device_reports = asyncio.run(poller.run(SECONDS))
+    finally:
+        sched.terminate()
+        sched.wait(timeout=30)
+    return {
+        "reports_part_schedule_polls_per_s": round(polls["rps"], 1),
+        "reports_part_reports_per_s": round(device_reports["rps"], 1),
+        "reports_part_report_p50_ms": round(device_reports["p50_ms"], 2),
+        "reports_part_report_p99_ms": round(device_reports["p99_ms"], 2),
+        "reports_part_report_errors": int(device_reports["errors"]),
+        "reports_part_reports_ratio_to_schedule_polls": round(
+            device_reports["rps"] / polls["rps"], 3),
+    }
+
+
 def _large_fleet_figures(tmp: Path, small: dict[str, Any]) -> dict[str, Any]:
     """The same signed polls with ``LARGE_FLEET`` registered devices."""
     db = tmp / "fleet.db"
@@ -681,6 +710,8 @@ def run() -> dict[str, Any]:
         tmp = Path(d)
         if "polls" in parts:
             out.update(_poll_figures(tmp))
+        if "reports" in parts:
+            out.update(_report_figures(tmp))
         if "fleet" in parts:
             out.update(_large_fleet_figures(tmp, out))
         if "plan" in parts:

@@ -42,7 +42,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from suture.scheduler.db import SESSION_KEY
@@ -186,9 +186,7 @@ def append(
     """Append one record inside the caller's transaction (it commits with the change it audits).
     ``tenant``: whose operators see it (``services/tenants.py``)."""
     key = session_key(session)
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
+    head = session.execute(_HEAD_OBJECT_FOR_UPDATE).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
         session.add(head)
@@ -207,6 +205,40 @@ def append(
     head.mac = key.head_mac(seq, digest)
     session.flush()
     return record
+
+
+# Statements of ``append_row``, built once. The ORM append reads the head as it is now
+# (populate_existing): a Core append of the same session may have moved it since.
+_HEAD_OBJECT_FOR_UPDATE = (select(AuditHead).where(AuditHead.id == 1).with_for_update()
+                           .execution_options(populate_existing=True))
+_HEAD_FOR_UPDATE = (select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+                    .with_for_update())
+_ADD_RECORD = insert(AuditRecord)
+_ADD_HEAD = insert(AuditHead)
+_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
+
+
+def append_row(
+    conn: Connection, key: AuditKey, *, at: int, actor: str, action: str, subject: str,
+    detail: dict[str, Any] | None = None, tenant: str = DEFAULT_TENANT,
+) -> int:
+    """``append`` by Core statements on the caller's transaction (the head read and locked,
+    the record, the head moved) and no ORM object, for the device request paths: the same
+    record, hash and MACs. Returns the record's seq."""
+    row = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
+    prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else row
+    if row is None:  # the first record of a log
+        conn.execute(_ADD_HEAD, {"id": 1, "seq": 0, "hash": GENESIS_HASH})
+    detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
+    seq = prev_seq + 1
+    actor, subject = actor[:80], subject[:128]
+    digest = chain_hash(prev_hash, seq, at, actor, action, subject, detail_text, tenant)
+    conn.execute(_ADD_RECORD, {
+        "seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+        "tenant": tenant, "detail": detail_text, "prev_hash": prev_hash, "hash": digest,
+        "mac": key.record_mac(seq, digest)})
+    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": digest, "mac": key.head_mac(seq, digest)})
+    return seq
 
 
 # --- checkpoints -----------------------------------------------------------------------------

@@ -3,17 +3,28 @@
 A report updates the registry (state, installed versions, busy, last seen), appends to the
 device's history and the audit log, and moves the device's rollout entry along. All in one
 transaction with the counter check: a replayed or rejected report changes nothing.
+
+The common report (no rollout named, no unfinished rollout entry driving the device, its
+stored schedule still the one to serve) takes six Core statements and no ORM object
+(``consume_report_counter``, ``check_report_signature``, then ``record_common``): the
+conditional counter ``UPDATE ... RETURNING`` (the anti-replay check, the row lock on
+PostgreSQL, and what the report needs of the device, in one), the device's new state, its
+history event, and the audit record (head read and locked, record, head moved). Anything
+else (a refused request, a rollout entry to move, a decision that changes) takes the general
+path in the same transaction, the counter already taken.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from suture.formats import error_codes
-from suture.scheduler.errors import InvalidInputError, NotFoundError
+from suture.scheduler import credentials
+from suture.scheduler.errors import AuthenticationError, InvalidInputError, NotFoundError
 from suture.scheduler.models import (
     Device,
     DeviceEvent,
@@ -24,8 +35,10 @@ from suture.scheduler.models import (
     RolloutDevice,
 )
 from suture.scheduler.policies import timeouts
+from suture.scheduler.policies.decide import DeviceView, decide
 from suture.scheduler.schemas import ReportError, ReportIn
 from suture.scheduler.services import audit, deltas, planning
+from suture.scheduler.services.audit import AuditKey
 from suture.scheduler.services.devices import (
     DeviceProof,
     check_device_signature,
@@ -56,38 +69,174 @@ class ReportOutcome:
     schedule_changed: bool
 
 
+@dataclass(frozen=True)
+class ConsumedReport:
+    """What the counter's ``UPDATE ... RETURNING`` read of the device (its values before the
+    report), once the request's MAC verified."""
+
+    public_key: bytes | None
+    state: str
+    busy: bool
+    installed: dict[str, int]
+    trust_versions: dict[str, int]
+    schedule_number: int
+    schedule_decision: str
+    has_document: bool
+    #: A rollout of an unfinished entry of the device, if any.
+    unfinished: int | None
+
+
+# Statements of the common report, built once (parameters bound per call).
+# An unfinished entry of the device being updated, if any (the correlation names the outer
+# table in full: SQLAlchemy renders a RETURNING clause's columns unqualified on SQLite).
+_UNFINISHED = (
+    select(RolloutDevice.rollout_id)
+    .where(RolloutDevice.device_id == literal_column("devices.id"),
+           *(RolloutDevice.state != state.value for state in (
+               EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED)))
+    .limit(1)
+    .scalar_subquery()
+)
+_CONSUME_RETURNING = (
+    update(Device)
+    .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
+           Device.decommissioned_at.is_(None))
+    .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
+    .returning(Device.credential_generation, Device.public_key, Device.state, Device.busy,
+               Device.installed, Device.trust_versions, Device.schedule_number,
+               Device.schedule_decision, Device.schedule_document.is_not(None), _UNFINISHED)
+)
+_SET_REPORTED = (
+    update(Device)
+    .where(Device.id == bindparam("device_id"))
+    .values(state=bindparam("state"), busy=bindparam("busy"),
+            installed=bindparam("installed", type_=Device.installed.type),
+            trust_versions=bindparam("trust_versions", type_=Device.trust_versions.type))
+)
+_ADD_EVENT = insert(DeviceEvent)
+
+
+def consume_report_counter(conn: Connection, *, proof: DeviceProof, now: int
+                           ) -> ConsumedReport | None:
+    """Inside the caller's transaction: the request's counter taken by one conditional UPDATE,
+    then its MAC checked against the credential generation that UPDATE returned (a bad MAC
+    raises, and the rollback gives the counter back). ``None`` when the request is refused or
+    its time is off, with nothing changed: the caller then checks it the general way
+    (``devices.check_proof``), which raises the exact refusal with its resync headers."""
+    req = proof.req
+    if abs(now - req.time) > proof.skew_s:
+        return None
+    row = conn.execute(
+        _CONSUME_RETURNING, {"device_id": req.device_id, "counter": req.counter, "now": now}
+    ).one_or_none()
+    if row is None:
+        return None
+    (generation, public_key, state, busy, installed, trust, number, key, has_document,
+     unfinished) = row
+    secret = credentials.derive_secret(proof.root_secret, req.device_id, generation)
+    if not credentials.check_mac(secret, req, method=proof.method, path=proof.path,
+                                 body_digest_hex=proof.body_digest_hex):
+        raise AuthenticationError("device credential does not verify")
+    return ConsumedReport(public_key, state, bool(busy), dict(installed or {}),
+                          dict(trust or {}), number, key, bool(has_document), unfinished)
+
+
+def check_report_signature(consumed: ConsumedReport, proof: DeviceProof) -> None:
+    """A device whose key is registered signs its reports with it
+    (``devices.check_device_signature``, from what the counter's UPDATE read)."""
+    if consumed.public_key is not None and not credentials.check_signature(
+            consumed.public_key, proof.req, proof.signature, method=proof.method,
+            path=proof.path, body_digest_hex=proof.body_digest_hex):
+        what = "unsigned" if proof.signature is None else "not signed by the device's key"
+        raise AuthenticationError(f"device report {what} ({credentials.HEADER_SIGNATURE})")
+
+
+def record_common(conn: Connection, key: AuditKey, *, device_id: str,
+                  consumed: ConsumedReport, report: ReportIn, now: int, ctx: ScheduleContext
+                  ) -> ReportOutcome | None:
+    """Inside the caller's transaction, the counter taken (``consume_report_counter``) and the
+    signature checked: the report of a device no rollout entry drives, by Core statements.
+    ``None``, with nothing written, when the report names a rollout, an unfinished entry
+    drives the device, or the report would change its schedule: ``record_consumed`` then
+    records it the general way."""
+    if report.rollout_id is not None or consumed.unfinished is not None \
+            or not consumed.has_document:
+        return None
+    busy = consumed.busy if report.busy is None else report.busy
+    trust = dict(consumed.trust_versions)
+    if report.trust is not None:
+        reported = {str(role): version for role, version in report.trust.items()}
+        if any(version < trust.get(role, 0) for role, version in reported.items()):
+            return None  # a version gone back may make a trust rotation due again
+        trust.update(reported)
+    decision = decide(DeviceView(report.state, busy), None, None, now=now,
+                      forced_window_s=ctx.forced_window_s)
+    if decision.key != consumed.schedule_decision:
+        return None
+    installed = dict(report.installed) if report.installed is not None else consumed.installed
+    conn.execute(_SET_REPORTED, {"device_id": device_id, "state": report.state, "busy": busy,
+                                 "installed": installed, "trust_versions": trust})
+    detail: dict[str, Any] = report.model_dump(mode="json", exclude_none=True)
+    conn.execute(_ADD_EVENT, {"device_id": device_id, "at": now, "kind": "report",
+                              "state": report.state, "detail": detail})
+    # Last: the audit head is the last lock every transaction takes.
+    audit.append_row(conn, key, at=now, actor=f"device:{device_id}", action="device.report",
+                     subject=device_id, detail={"from": consumed.state, **detail})
+    return ReportOutcome(consumed.schedule_number, False)
+
+
+def record_consumed(session: Session, *, device_id: str, report: ReportIn, now: int,
+                    ctx: ScheduleContext) -> ReportOutcome:
+    """Inside the caller's transaction, the counter taken and the signature checked
+    (``consume_report_counter``, ``check_report_signature``): the report recorded the
+    general way."""
+    return _record_locked(session, device_id, report, now, ctx, None)
+
+
+# The general path's device, read as it is now (populate_existing): a report sharing its
+# transaction with earlier ones of the same device reads what they left.
+_DEVICE_FOR_UPDATE = (select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+                      .execution_options(populate_existing=True))
+
+
 def record_report(session: Session, *, device_id: str, counter: int, report: ReportIn, now: int,
                   ctx: ScheduleContext, proof: DeviceProof | None = None) -> ReportOutcome:
     with session.begin():
         consume_counter(session, device_id=device_id, counter=counter, now=now, proof=proof)
-        device = session.execute(
-            select(Device).where(Device.id == device_id).with_for_update()
-        ).scalar_one_or_none()
-        if device is None:
-            raise NotFoundError(f"no device {device_id!r}")
-        check_device_signature(device, proof)
-        previous = device.state
-        if report.installed is not None:
-            device.installed = dict(report.installed)
-        if report.busy is not None:
-            device.busy = report.busy
-        if report.trust is not None:
-            trust = {**(device.trust_versions or {})}
-            trust.update((str(role), version) for role, version in report.trust.items())
-            if trust != device.trust_versions:
-                device.trust_versions = trust
-        device.state = report.state
-        detail = report.model_dump(mode="json", exclude_none=True)
-        entry_change = _move_entry(session, device, report, now)
-        if entry_change:
-            detail["entry"] = entry_change
-        session.add(DeviceEvent(device_id=device_id, at=now, kind="report", state=report.state,
-                                detail=detail))
-        changed, _ = refresh_locked(session, device, now, ctx)
-        # Last: the audit head is the last lock every transaction takes.
-        audit.append(session, at=now, actor=f"device:{device_id}", action="device.report",
-                     subject=device_id, detail={"from": previous, **detail})
-        return ReportOutcome(device.schedule_number, changed)
+        return _record_locked(session, device_id, report, now, ctx, proof)
+
+
+def _record_locked(session: Session, device_id: str, report: ReportIn, now: int,
+                   ctx: ScheduleContext, proof: DeviceProof | None) -> ReportOutcome:
+    """The general path, inside the caller's transaction, the counter taken: the device row
+    locked and loaded, its entry moved, its schedule decided again."""
+    device = session.execute(_DEVICE_FOR_UPDATE, {"device_id": device_id}
+                             ).scalar_one_or_none()
+    if device is None:
+        raise NotFoundError(f"no device {device_id!r}")
+    check_device_signature(device, proof)
+    previous = device.state
+    if report.installed is not None:
+        device.installed = dict(report.installed)
+    if report.busy is not None:
+        device.busy = report.busy
+    if report.trust is not None:
+        trust = {**(device.trust_versions or {})}
+        trust.update((str(role), version) for role, version in report.trust.items())
+        if trust != device.trust_versions:
+            device.trust_versions = trust
+    device.state = report.state
+    detail = report.model_dump(mode="json", exclude_none=True)
+    entry_change = _move_entry(session, device, report, now)
+    if entry_change:
+        detail["entry"] = entry_change
+    session.add(DeviceEvent(device_id=device_id, at=now, kind="report", state=report.state,
+                            detail=detail))
+    changed, _ = refresh_locked(session, device, now, ctx)
+    # Last: the audit head is the last lock every transaction takes.
+    audit.append(session, at=now, actor=f"device:{device_id}", action="device.report",
+                 subject=device_id, detail={"from": previous, **detail})
+    return ReportOutcome(device.schedule_number, changed)
 
 
 def _move_entry(session: Session, device: Device, report: ReportIn, now: int) -> str:

@@ -20,7 +20,6 @@ from suture.scheduler.api.deps import (
     DEVICE_GET_PARAMETERS,
     DEVICE_PARAMETERS,
     AppState,
-    BoundedBody,
     DeviceIdPath,
     DeviceRequest,
     NowDep,
@@ -29,6 +28,7 @@ from suture.scheduler.api.deps import (
     StateDep,
     device_proof_from_headers,
     get_state,
+    read_bounded,
 )
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.db import sqlite_writer_turn
@@ -161,30 +161,34 @@ REPORT_SCHEMA = {
                413: {"description": "report body too large"}, **_AUTH_ERRORS},
     openapi_extra={**REPORT_SCHEMA, "parameters": DEVICE_PARAMETERS},
 )
-async def post_report(
-    request: Request, device_id: DeviceIdPath, body: BoundedBody, state: StateDep, now: NowDep,
-) -> ReportAck:
+async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
     """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
     The MAC, time and counter are checked before the body is parsed (401 before any 400 or
     422), in the transaction that records the report. Acknowledged once the report is
     committed: on SQLite, together with the reports waiting with it (``ReportTransaction``),
-    on the poll thread (whose writes no other thread of the process then waits for)."""
+    on the poll thread (whose writes no other thread of the process then waits for). Like the
+    poll, the route reads what it needs straight from the request (no dependency to solve
+    per request) and writes its answer (``ReportAck``) itself."""
+    state = get_state(request)
+    body = await read_bounded(request, state.settings.max_report_bytes)
     proof = device_proof_from_headers(request, body)
+    now = state.clock.now()
     if state.poll_worker is not None:  # SQLite: reports share commits (api/serial.py)
         outcome = await state.poll_worker.run_grouped(ReportTransaction(state.sessions),
                                                       _report_in, state, proof, body, now)
     else:
         outcome = await run_in_threadpool(_report, state, proof, body, now)
-    return ReportAck(accepted=True, schedule_number=outcome.schedule_number,
-                     schedule_changed=outcome.schedule_changed)
+    ack = ReportAck(accepted=True, schedule_number=outcome.schedule_number,
+                    schedule_changed=outcome.schedule_changed)
+    return Response(ack.model_dump_json(), media_type="application/json")
 
 
 @dataclass(frozen=True)
 class ReportTransaction:
     """A transaction for a group of reports (``SerialWorker.run_grouped``): one connection's
-    transaction, committed once for the group. Each report runs in a session of its own
-    joined to it, whose transaction is a savepoint (``_report_in``): the report's own work, in
-    the same order and with the same checks as alone."""
+    transaction, committed once for the group. Each report runs on it in turn (``_record``):
+    the report's own work, in the same order and with the same checks as alone; a report
+    refused rolls the group back, and each runs again alone (``serial.py``)."""
 
     sessions: sessionmaker[Session]
 
@@ -197,29 +201,50 @@ class ReportTransaction:
 def _report_in(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
                now: int) -> reports.ReportOutcome:
     """One report inside a group's transaction (``ReportTransaction``)."""
-    with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
-        return _record(session, state, proof, body, now)
+    return _record(conn, state, proof, body, now)
 
 
 def _report(state: AppState, proof: DeviceProof, body: bytes, now: int
             ) -> reports.ReportOutcome:
-    """The report's transactions, in one worker thread."""
-    with state.sessions() as session:
-        return _record(session, state, proof, body, now)
+    """The report's transaction, in one worker thread."""
+    with state.sessions() as session, session.begin():
+        return _record(session.connection(), state, proof, body, now)
 
 
-def _record(session: Session, state: AppState, proof: DeviceProof, body: bytes,
+def _record(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
             now: int) -> reports.ReportOutcome:
-    """The proof checked (nothing consumed), then the body parsed, then the report recorded
-    (the counter consumed and everything checked again, atomically)."""
-    check_proof(session, proof=proof, now=now)
+    """Inside the caller's transaction: the MAC, time and counter checked first (the counter
+    taken by the conditional UPDATE that also reads what the report needs), then the body
+    parsed, then the report recorded; the common report by Core statements on ``conn``, any
+    other in a session joined to it (its own savepoint). A request refused by that UPDATE
+    (replayed, time off, unknown device) changed nothing: it is checked again the general way
+    (``check_proof``, nothing consumed), which raises the exact refusal with its resync
+    headers."""
+    consumed = reports.consume_report_counter(conn, proof=proof, now=now)
+    if consumed is None:
+        with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
+            check_proof(session, proof=proof, now=now)
+            return reports.record_report(session, device_id=proof.req.device_id,
+                                         counter=proof.req.counter, report=_parse(body),
+                                         now=now, ctx=state.schedule_ctx, proof=proof)
+    report = _parse(body)
+    reports.check_report_signature(consumed, proof)
+    outcome = reports.record_common(conn, state.audit_key, device_id=proof.req.device_id,
+                                    consumed=consumed, report=report, now=now,
+                                    ctx=state.schedule_ctx)
+    if outcome is not None:
+        return outcome
+    with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session, \
+            session.begin():
+        return reports.record_consumed(session, device_id=proof.req.device_id, report=report,
+                                       now=now, ctx=state.schedule_ctx)
+
+
+def _parse(body: bytes) -> ReportIn:
     try:
-        report = ReportIn.model_validate(jsonbody.loads(body))
+        return ReportIn.model_validate(jsonbody.loads(body))
     except (ValueError, ValidationError) as exc:
         raise InvalidInputError(f"malformed report: {_short(exc)}") from None
-    return reports.record_report(session, device_id=proof.req.device_id,
-                                 counter=proof.req.counter, report=report, now=now,
-                                 ctx=state.schedule_ctx, proof=proof)
 
 
 def _short(exc: Exception) -> str:
