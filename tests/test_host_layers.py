@@ -24,7 +24,7 @@ HOST = Path(__file__).resolve().parents[1] / "host"
 # import each other. "suture" is the root package's __init__ (its __version__).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("suture", "errors"),
-    ("keys",),
+    ("keys", "bounded_body"),
     ("cose", "image", "bundle", "gateway"),
     ("formats",),
     ("suit",),

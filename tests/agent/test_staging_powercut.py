@@ -14,27 +14,7 @@ from suture.sim.board import small_geometry
 from suture.sim.device import PowerCut, SimBoard, SimDevice
 from suture.sim.journal import State
 from suture.sim.sweep import sweep
-from suture.sim.testing import example_app, provision, sign_payload
-
-STAGE = """
-from loader import api
-from loader.simcli import FileStream
-with open(args[0], "rb") as f:
-    env = f.read()
-st = api.begin_staging(env)
-off = st.offset
-s = FileStream(args[1])
-s.pos = off
-buf = bytearray(700)
-mv = memoryview(buf)
-while True:
-    n = s.readinto(buf)
-    if not n:
-        break
-    st.write(mv[:n])
-st.finish(install=False)
-out["offset"] = off
-"""
+from suture.sim.testing import chunked_staging, example_app, provision, sign_payload
 
 
 @pytest.mark.powercut
@@ -45,10 +25,7 @@ def test_chunked_staging_survives_every_cut(tmp_path: Path, loader_lib: Path,
     geometry = small_geometry(internal_size=128 * 1024, slot_size=64 * 1024)
     dev = provision(tmp_path / "dev", geometry, key, lib=loader_lib)
     payload = example_app(2, filler=40_000)
-    dev.board.put_file("env.bin", sign_payload(payload, 2, key))
-    dev.board.put_file("payload.bin", payload)
-    dev.board.put_file("stage.py", STAGE.encode())
-    action = [["exec", "stage.py", "env.bin", "payload.bin"]]
+    action = chunked_staging(dev.board, sign_payload(payload, 2, key), payload)
 
     def check(board: SimBoard, device: SimDevice, cut: PowerCut) -> str:
         r = device.run(*action)

@@ -17,28 +17,7 @@ from suture.sim.board import small_geometry
 from suture.sim.device import PowerCut, SimBoard, SimDevice
 from suture.sim.journal import State
 from suture.sim.sweep import full_sweeps, sampled_operations, sweep
-from suture.sim.testing import encrypt_payload, example_app, provision
-
-STAGE = """
-from loader import api
-from loader.simcli import FileStream
-with open(args[0], "rb") as f:
-    env = f.read()
-st = api.begin_staging(env)
-off = st.offset
-s = FileStream(args[1])
-s.pos = off
-buf = bytearray(700)
-mv = memoryview(buf)
-while True:
-    n = s.readinto(buf)
-    if not n:
-        break
-    st.write(mv[:n])
-st.finish(install=False)
-out["offset"] = off
-out["encrypted"] = st.encrypted
-"""
+from suture.sim.testing import chunked_staging, encrypt_payload, example_app, provision
 
 KEK = bytes(range(100, 132))
 GEOMETRY = small_geometry(internal_size=128 * 1024, slot_size=64 * 1024)
@@ -54,10 +33,7 @@ def _device(tmp_path: Path, loader_lib: Path, alg: str, kek: bytes
     payload = example_app(2, filler=34_000)  # just past the 32 KiB checkpoint
     envelope, ciphertext = encrypt_payload(payload, 2, key, [SymmetricKey(kek, b"ward-3")],
                                            alg=alg)
-    dev.board.put_file("env.bin", envelope)
-    dev.board.put_file("payload.bin", ciphertext)
-    dev.board.put_file("stage.py", STAGE.encode())
-    return dev.device, payload, [["exec", "stage.py", "env.bin", "payload.bin"]]
+    return dev.device, payload, chunked_staging(dev.board, envelope, ciphertext)
 
 
 def _staged(board: SimBoard, device: SimDevice, action: list[list[str]], payload: bytes,

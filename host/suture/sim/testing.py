@@ -169,3 +169,36 @@ def run_script(
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     raise SimError(f"no RESULT line (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+
+CHUNKED_STAGING = """
+from loader import api
+from loader.simcli import FileStream
+with open(args[0], "rb") as f:
+    env = f.read()
+st = api.begin_staging(env)
+off = st.offset
+s = FileStream(args[1])
+s.pos = off
+buf = bytearray(700)
+mv = memoryview(buf)
+while True:
+    n = s.readinto(buf)
+    if not n:
+        break
+    st.write(mv[:n])
+st.finish(install=False)
+out["offset"] = off
+out["encrypted"] = getattr(st, "encrypted", False)
+"""
+
+
+def chunked_staging(board: SimBoard, envelope: bytes, payload: bytes) -> list[list[str]]:
+    """Place ``envelope``, ``payload`` and a script on the board that stages them the agent's
+    way (api.begin_staging, written in 700-byte pieces from the offset the loader gives, resumed
+    from the journal's checkpoint after a cut). Returns the device action that runs it; its
+    result holds ``offset`` (where the staging began) and ``encrypted``."""
+    board.put_file("env.bin", envelope)
+    board.put_file("payload.bin", payload)
+    board.put_file("stage.py", CHUNKED_STAGING.encode())
+    return [["exec", "stage.py", "env.bin", "payload.bin"]]

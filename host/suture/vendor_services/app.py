@@ -12,8 +12,9 @@ import httpx
 from biscuit_auth import PublicKey
 from fastapi import FastAPI
 
+from suture.bounded_body import BodyLimitMiddleware
 from suture.vendor_services import biscuits
-from suture.vendor_services.bodylimit import BodyLimitMiddleware
+from suture.vendor_services.bodylimit import refusal
 from suture.vendor_services.clock import Clock, system_clock
 from suture.vendor_services.gnap.authorization import AuthorizationServer
 from suture.vendor_services.gnap.clients import RegisteredResourceServer, Registry
@@ -72,7 +73,7 @@ def create_app(
         settings, store, introspector, clock=clock, biscuit_root=biscuit_root,
         nonces=SeenNonces(state, "rs", clock),
     )
-    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY)
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: MAX_BODY, refusal=refusal)
     app.include_router(create_as_router(authorization))
     app.include_router(create_rs_router(repository))
     app.state.authorization = authorization

@@ -10,38 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from suture.bounded_body import MAX_JSON_DEPTH, nesting_exceeds
 from suture.vendor_services.gnap.errors import GnapError
 
 #: Largest body any vendor route accepts (a grant request, an introspection request).
 MAX_BODY: Final = 64 * 1024
-#: Deepest nesting of arrays and objects accepted (a grant request nests 6 levels).
-MAX_JSON_DEPTH: Final = 32
-_QUOTE, _BACKSLASH = 0x22, 0x5C
-_OPEN = frozenset(b"[{")
-_CLOSE = frozenset(b"]}")
-
-
-def nesting_exceeds(data: bytes, limit: int) -> bool:
-    """Whether arrays and objects in ``data`` (outside strings) nest deeper than ``limit``."""
-    depth = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == _BACKSLASH:
-                escaped = True
-            elif byte == _QUOTE:
-                in_string = False
-        elif byte == _QUOTE:
-            in_string = True
-        elif byte in _OPEN:
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in _CLOSE:
-            depth -= 1
-    return False
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
