@@ -18,9 +18,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 
 from suture import __version__
+from suture.bounded_body import BodyLimitMiddleware
 from suture.keys import KeyFileError, load_private_key
 from suture.scheduler import vendor_watch
-from suture.scheduler.api.bodylimit import BodyLimitMiddleware, body_limit
+from suture.scheduler.api.bodylimit import body_limit, refusal
 from suture.scheduler.api.deps import AppState
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.routes import (
@@ -120,9 +121,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     )
     app.state.scheduler = state
     app.state.poll_gate = device.PollGate(limit=settings.max_polls_in_flight)
-    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: ddi_routes.body_limit(
-        state.settings, scope["path"]) or body_limit(state.settings, scope["method"],
-                                                     scope["path"]))
+    app.add_middleware(BodyLimitMiddleware, refusal=refusal,
+                       limit_for=lambda scope: ddi_routes.body_limit(
+                           state.settings, scope["path"]) or body_limit(
+                           state.settings, scope["method"], scope["path"]))
     # operator_releases before device: its /releases/{id}/sbom must not be taken for the
     # device's /releases/{id}/{envelope|payload}
     for module in (operator_releases, device, device_deltas, device_hospital, operator_accounts,
