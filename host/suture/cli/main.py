@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "suture.cli.keys_cmd",
     "suture.cli.suit_cmd",
     "suture.cli.release_cmd",
+    "suture.cli.delta_cmd",
     "suture.cli.bundle_cmd",
     "suture.cli.image_cmd",
     "suture.cli.firmware_cmd",
