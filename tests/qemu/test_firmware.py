@@ -126,6 +126,39 @@ def test_unhealthy_loader_is_restored_by_stage0(firmware: Firmware, device: Qemu
         "loader", "REVERTED", 0)
 
 
+
+# Files and directory iterators left open and dropped, while the collector runs every 2 KiB of
+# allocation: their finalisers close them whenever a collection runs. littlefs must never be
+# re-entered that way in the middle of one of its operations (a Python block device allocates,
+# so a collection could start inside littlefs and free a node of its list of open files: a
+# HardFault in lfs2_dir_orphaningcommit). The firmware's block device is in C and allocates
+# nothing (firmware/qemu/cmodule/suture_qemu/modsuture_qemu.c, NorBlockDev).
+FS_CHURN = """
+import gc, os
+gc.threshold(2048)
+for i in range(200):
+    name = '/flash/churn%d' % (i % 3)
+    with open(name, 'wb') as f:
+        f.write(b'x' * (200 + 37 * (i % 11)))
+    g = open(name, 'rb')
+    g.read(16)
+    g = None
+    d = os.ilistdir('/flash')
+    next(d)
+    d = None
+    if i % 2:
+        os.remove(name)
+gc.threshold(-1)
+gc.collect()
+print('CHURN', sorted(n for n in os.listdir('/flash') if n.startswith('churn')))
+"""
+
+
+def test_open_files_dropped_while_the_collector_runs(device: QemuDevice) -> None:
+    out = device.exec(FS_CHURN, timeout_s=30)
+    assert "CHURN ['churn0']" in out  # the last writes of churn1 and churn2 were removed
+    assert device.report()["state"] == "CONFIRMED"  # littlefs still serves the loader
+
 @pytest.mark.powercut
 def test_power_cut_during_application_install(firmware: Firmware, device: QemuDevice) -> None:
     """A deterministic sample of cut points of the boot that installs an application (stage0's

@@ -166,9 +166,12 @@ class QemuBoard:
 
     def mount(self, format_if_blank=False):
         """Mount littlefs at mount_point (formatting it first when asked)."""
+        import suture_qemu
         import vfs
 
-        dev = _BlockDev(self.fs_region)
+        r = self.fs_region  # in C: nothing allocates, so no GC runs finalisers inside littlefs
+        dev = suture_qemu.NorBlockDev(_BlockDev(r), r.dev.mem, r.offset, r.size, r.sector,
+                                      r.page, self.supply.addr)
         args = {"readsize": 64, "progsize": self.fs_region.page, "lookahead": 32}
         if format_if_blank:
             try:

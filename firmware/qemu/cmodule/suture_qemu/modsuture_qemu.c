@@ -10,10 +10,13 @@
  *    comes from the scheduler's signed resync);
  *  - mp_hal_delay_ms() (-Wl,--wrap): the port busy-waits on its tick counter, so every idle
  *    device would burn a host core; this one sleeps with WFI between the port's 1 ms SysTick
- *    interrupts (ports/qemu/mcu/arm/ticks.c) and polls the console for Ctrl-C while it sleeps.
+ *    interrupts (ports/qemu/mcu/arm/ticks.c) and polls the console for Ctrl-C while it sleeps;
+ *  - NorBlockDev, littlefs's block device on the internal flash, in C (see below).
  */
 #include <stdint.h>
+#include <string.h>
 
+#include "py/mperrno.h"
 #include "py/mphal.h"
 #include "py/runtime.h"
 #include "py/stream.h"
@@ -106,10 +109,176 @@ static mp_obj_t suture_uart1_readinto(mp_obj_t buf_in, mp_obj_t timeout_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(suture_uart1_readinto_obj, suture_uart1_readinto);
 
+/*
+ * NorBlockDev(fallback, mem, offset, size, sector, page, cut_word): littlefs's block device
+ * over [offset, offset + size) of the flash memory `mem` (a bytearray_at), with the NOR rules
+ * of loader/loader/hal/qemu.py (erase sets a sector to 0xFF, program only clears bits; a
+ * program over non-erased bits or outside the region is an I/O error for littlefs).
+ *
+ * Why in C: littlefs calls its block device in the middle of its operations, with open files
+ * and directories linked in its list of open objects. A block device in Python allocates
+ * (call frames, slices), an allocation may start a garbage collection, and the collection runs
+ * the finalisers of unreachable open files and directory iterators, which close them: littlefs
+ * re-entered, unlinking and freeing a node of the very list the interrupted operation walks
+ * (a HardFault on the freed node's next pointer, in lfs2_dir_orphaningcommit). Here no
+ * operation allocates, so no collection runs inside littlefs.
+ *
+ * While stage0's power-cut control block is armed (magic "SCUT" at cut_word: the power-cut
+ * tests), every operation goes to `fallback`, the Python block device that counts operations
+ * and cuts them; the others count nothing, so skipping Python changes no count.
+ */
+#define CUT_MAGIC 0x54554353u
+
+typedef struct _nor_blockdev_obj_t {
+    mp_obj_base_t base;
+    mp_obj_t fallback;
+    uint8_t *mem;
+    uint32_t size;
+    uint32_t sector;
+    uint32_t page;
+    volatile uint32_t *cut;
+} nor_blockdev_obj_t;
+
+static bool nor_armed(nor_blockdev_obj_t *self) {
+    return self->cut[0] == CUT_MAGIC;
+}
+
+static mp_obj_t nor_fallback(nor_blockdev_obj_t *self, qstr method, size_t n_args,
+                             const mp_obj_t *args) {
+    mp_obj_t call[2 + 3];
+    mp_load_method(self->fallback, method, call);
+    for (size_t i = 0; i < n_args; i++) {
+        call[2 + i] = args[i];
+    }
+    return mp_call_method_n_kw(n_args, 0, call);
+}
+
+static mp_obj_t nor_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
+                             const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 7, 7, false);
+    mp_buffer_info_t mem;
+    mp_get_buffer_raise(args[1], &mem, MP_BUFFER_RW);
+    mp_uint_t offset = mp_obj_get_int(args[2]);
+    mp_uint_t size = mp_obj_get_int(args[3]);
+    mp_uint_t sector = mp_obj_get_int(args[4]);
+    mp_uint_t page = mp_obj_get_int(args[5]);
+    if (sector == 0 || page == 0 || sector % page || offset % sector || size % sector ||
+        offset + size > mem.len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("region outside the flash or not sector-aligned"));
+    }
+    nor_blockdev_obj_t *self = mp_obj_malloc(nor_blockdev_obj_t, type);
+    self->fallback = args[0];
+    self->mem = (uint8_t *)mem.buf + offset;
+    self->size = size;
+    self->sector = sector;
+    self->page = page;
+    self->cut = (volatile uint32_t *)(uintptr_t)mp_obj_get_int_truncated(args[6]);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+static mp_obj_t nor_result(int err) {
+    return MP_OBJ_NEW_SMALL_INT(err);
+}
+
+/* readblocks(block, buf, off=0) */
+static mp_obj_t nor_readblocks(size_t n_args, const mp_obj_t *args) {
+    nor_blockdev_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    if (nor_armed(self)) {
+        return nor_fallback(self, MP_QSTR_readblocks, n_args - 1, args + 1);
+    }
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(args[2], &buf, MP_BUFFER_WRITE);
+    mp_uint_t addr = mp_obj_get_int(args[1]) * self->sector;
+    if (n_args > 3) {
+        addr += mp_obj_get_int(args[3]);
+    }
+    if (addr > self->size || buf.len > self->size - addr) {
+        return nor_result(-MP_EIO);
+    }
+    memcpy(buf.buf, self->mem + addr, buf.len);
+    return nor_result(0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nor_readblocks_obj, 3, 4, nor_readblocks);
+
+static void nor_erase(nor_blockdev_obj_t *self, mp_uint_t block) {
+    memset(self->mem + block * self->sector, 0xff, self->sector);
+}
+
+/* writeblocks(block, buf, off=None): without off, erase the block first */
+static mp_obj_t nor_writeblocks(size_t n_args, const mp_obj_t *args) {
+    nor_blockdev_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    if (nor_armed(self)) {
+        return nor_fallback(self, MP_QSTR_writeblocks, n_args - 1, args + 1);
+    }
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(args[2], &buf, MP_BUFFER_READ);
+    mp_uint_t block = mp_obj_get_int(args[1]);
+    mp_uint_t addr = block * self->sector;
+    if (n_args > 3 && args[3] != mp_const_none) {
+        addr += mp_obj_get_int(args[3]);
+    } else if (block < self->size / self->sector) {
+        nor_erase(self, block);
+    }
+    if (addr > self->size || buf.len > self->size - addr) {
+        return nor_result(-MP_EIO);
+    }
+    const uint8_t *data = buf.buf;
+    uint8_t *flash = self->mem + addr;
+    for (size_t i = 0; i < buf.len; i++) {
+        if ((flash[i] & data[i]) != data[i]) {
+            return nor_result(-MP_EIO); /* programming an erased bit back: not NOR */
+        }
+    }
+    memcpy(flash, data, buf.len);
+    return nor_result(0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(nor_writeblocks_obj, 3, 4, nor_writeblocks);
+
+/* ioctl(op, arg): 4 block count, 5 block size, 6 erase block arg */
+static mp_obj_t nor_ioctl(mp_obj_t self_in, mp_obj_t op_in, mp_obj_t arg_in) {
+    nor_blockdev_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_int_t op = mp_obj_get_int(op_in);
+    if (op == 4) {
+        return MP_OBJ_NEW_SMALL_INT(self->size / self->sector);
+    }
+    if (op == 5) {
+        return MP_OBJ_NEW_SMALL_INT(self->sector);
+    }
+    if (op == 6) {
+        if (nor_armed(self)) {
+            mp_obj_t args[2] = { op_in, arg_in };
+            return nor_fallback(self, MP_QSTR_ioctl, 2, args);
+        }
+        mp_uint_t block = mp_obj_get_int(arg_in);
+        if (block >= self->size / self->sector) {
+            return nor_result(-MP_EIO);
+        }
+        nor_erase(self, block);
+    }
+    return nor_result(0);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(nor_ioctl_obj, nor_ioctl);
+
+static const mp_rom_map_elem_t nor_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_readblocks), MP_ROM_PTR(&nor_readblocks_obj) },
+    { MP_ROM_QSTR(MP_QSTR_writeblocks), MP_ROM_PTR(&nor_writeblocks_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ioctl), MP_ROM_PTR(&nor_ioctl_obj) },
+};
+static MP_DEFINE_CONST_DICT(nor_locals, nor_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    nor_blockdev_type,
+    MP_QSTR_NorBlockDev,
+    MP_TYPE_FLAG_NONE,
+    make_new, nor_make_new,
+    locals_dict, &nor_locals
+    );
+
 static const mp_rom_map_elem_t suture_qemu_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_suture_qemu) },
     { MP_ROM_QSTR(MP_QSTR_uart1_write), MP_ROM_PTR(&suture_uart1_write_obj) },
     { MP_ROM_QSTR(MP_QSTR_uart1_readinto), MP_ROM_PTR(&suture_uart1_readinto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_NorBlockDev), MP_ROM_PTR(&nor_blockdev_type) },
 };
 static MP_DEFINE_CONST_DICT(suture_qemu_globals, suture_qemu_globals_table);
 
