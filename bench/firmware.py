@@ -15,6 +15,9 @@ with the frozen loader, booted by stage0):
   update this board's map holds (its staging slot and littlefs are 896 KiB): the payload is
   written by the host into a spare region of the flash file and staged from there, so nothing
   of it passes through the REPL;
+- the loader's decryption of an encrypted payload (``loader.aesstream``: its counter mode and
+  GHASH over ``cryptolib``'s AES-ECB, mbed TLS's aes.c), AES-128-CTR and AES-256-GCM over 64 KiB,
+  as ratios to a SHA-256 of 64 KiB;
 - firmware and loader-image sizes.
 """
 
@@ -122,6 +125,31 @@ def _instructions(dev: Any, code: str) -> int:
     return int(dev.exec(wrap).strip().splitlines()[-1])
 
 
+_DECRYPT_SETUP = """
+from loader import aesstream
+_ct = bytes(16384)
+_ctv = memoryview(_ct)
+_out = bytearray(512)
+"""
+_DECRYPT_64K = """
+for _r in range(4):
+    for _i in range(0, 16384, 512):
+        _d.decrypt_into(_ctv[_i : _i + 512], _out)
+"""
+
+
+def _decrypt_64k(dev: Any, empty: int) -> dict[str, int]:
+    """Instructions the loader's decryptors spend on 64 KiB of ciphertext, in the 512-byte
+    pieces loader.encrypted feeds them."""
+    dev.exec(_DECRYPT_SETUP)
+    out = {}
+    for name, make in (("ctr128", "aesstream.Ctr(bytes(16), bytes(16))"),
+                       ("gcm256", "aesstream.Gcm(bytes(32), bytes(12))")):
+        dev.exec(f"_d = {make}")
+        out[name] = _instructions(dev, _DECRYPT_64K) - empty
+    return out
+
+
 def run() -> dict[str, Any]:
     from suture.qemu import QemuDevice
     from suture.sim.testing import example_app, sign_payload
@@ -155,6 +183,8 @@ def run() -> dict[str, Any]:
         sha64k = _instructions(dev, "_h = hashlib.sha256()\nfor _ in range(4):\n"
                                "    _h.update(_blk)\n_h.digest()") - empty
 
+        decrypt = _decrypt_64k(dev, empty)
+
         # the largest payload, written by the host into a spare region, staged from there
         big = example_app(2, filler=LARGE_FILLER)
         off, size = _region(dev.board, "spare-end")
@@ -185,6 +215,10 @@ def run() -> dict[str, Any]:
         "es256_verify_instructions": es256,
         "sha256_64k_instructions": sha64k,
         "es256_over_sha256_64k_ratio": round(es256 / sha64k, 2),
+        "decrypt_ctr128_64k_instructions": decrypt["ctr128"],
+        "decrypt_gcm256_64k_instructions": decrypt["gcm256"],
+        "decrypt_ctr128_over_sha256_64k_ratio": round(decrypt["ctr128"] / sha64k, 2),
+        "decrypt_gcm256_over_sha256_64k_ratio": round(decrypt["gcm256"] / sha64k, 2),
         "staged_payload_bytes": len(big),
         "staged_verify_instructions": verify,
         "sha256_same_bytes_instructions": plain,

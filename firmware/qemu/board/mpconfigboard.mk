@@ -29,3 +29,18 @@ MICROPY_HEAP_SIZE = 196608
 
 # littlefs on the internal flash, as on the real boards.
 MICROPY_VFS_LFS2 = 1
+
+# cryptolib (AES-ECB, CBC and CTR) over mbed TLS's aes.c alone, from Debian's source of mbed TLS
+# 2.28.3 (SUTURE_MBEDTLS_DIR, unpacked by suture.firmware.mbedtls), configured by this board's
+# mbedtls_config.h: the loader decrypts encrypted releases with it. hashlib keeps MicroPython's
+# own SHA-256 (MICROPY_SSL_MBEDTLS is set for cryptolib only).
+ifeq ($(SUTURE_MBEDTLS_DIR),)
+$(error SUTURE_MBEDTLS_DIR is not set: build with `make firmware` (suture.firmware.build))
+endif
+SUTURE_MBEDTLS_CFLAGS = -I$(SUTURE_MBEDTLS_DIR)/include \
+	-DMBEDTLS_CONFIG_FILE='"$(BOARD_DIR)/mbedtls_config.h"'
+CFLAGS += -DMICROPY_PY_CRYPTOLIB=1 -DMICROPY_PY_CRYPTOLIB_CTR=1 -DMICROPY_PY_CRYPTOLIB_CONSTS=1
+$(BUILD)/extmod/modcryptolib.o: CFLAGS += -DMICROPY_SSL_MBEDTLS=1 $(SUTURE_MBEDTLS_CFLAGS)
+SUTURE_MBEDTLS_O = $(SUTURE_MBEDTLS_DIR)/library/aes.o $(SUTURE_MBEDTLS_DIR)/library/platform_util.o
+SRC_BOARD_O += $(SUTURE_MBEDTLS_O)
+$(addprefix $(BUILD)/,$(SUTURE_MBEDTLS_O)): CFLAGS += $(SUTURE_MBEDTLS_CFLAGS)

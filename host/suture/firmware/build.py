@@ -4,7 +4,8 @@ loader image.
 Steps: the pinned MicroPython tree (:mod:`suture.firmware.source`); ``mpy-cross``; the board's
 ``board_config`` and freeze manifest (:mod:`suture.firmware.board_config`); the port's build
 (the QEMU boards use this repository's board definition in ``firmware/qemu/``: linked for the
-loader slot, littlefs on, the ``suture_qemu`` native module and the frozen boot entry); the
+loader slot, littlefs on, the ``suture_qemu`` native module and the frozen boot entry,
+``cryptolib`` over Debian's mbed TLS (:mod:`suture.firmware.mbedtls`)); the
 firmware's binary signed with stage0's header (:func:`suture.image.sign_image`).
 """
 
@@ -23,6 +24,7 @@ from suture import keys
 from suture.boards.schema import Board
 from suture.firmware.board_config import LoaderTrust, write_firmware_dir
 from suture.firmware.errors import FirmwareError
+from suture.firmware.mbedtls import mbedtls_tree
 from suture.firmware.source import (
     MICROPYTHON_VERSION,
     REPO_ROOT,
@@ -95,7 +97,7 @@ def _clean_when_flags_change(board: Board, build: Path, version: str) -> None:
 
 
 def _make_port(board: Board, tree: Path, build: Path, manifest: Path, log: Log,
-               version: str) -> Path:
+               version: str, work: Path) -> Path:
     mp = board.micropython
     assert mp is not None
     jobs = f"-j{os.cpu_count() or 2}"
@@ -107,6 +109,7 @@ def _make_port(board: Board, tree: Path, build: Path, manifest: Path, log: Log,
             f"FROZEN_MANIFEST={manifest}", f"USER_C_MODULES={QEMU_CMODULES}",
             f"SUTURE_CPU={board.core}", f"SUTURE_MACHINE={board.mcu}",
             f"SUTURE_LOAD_ADDRESS={loader_address(board):#x}",
+            f"SUTURE_MBEDTLS_DIR={mbedtls_tree(work)}",
         ]
     else:
         argv = ["make", "-C", str(tree / "ports" / mp.port), jobs, f"BOARD={mp.board}",
@@ -154,7 +157,7 @@ def build_firmware(
     config = out / "config"
     write_firmware_dir(board, trust, config, LOADER_MANIFEST)
     elf = _make_port(board, tree, out / "mp-build", config / "manifest.py", log,
-                      micropython_version)
+                      micropython_version, work)
     binary = out / "firmware.bin"
     _run(["arm-none-eabi-objcopy", "-O", "binary", str(elf), str(binary)], log, "objcopy")
     image = sign_image(binary.read_bytes(), private_key=loader_key, version=version,
