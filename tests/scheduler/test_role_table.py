@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/devices/{device_id}/suit-reports"): DEVICE,
     ("GET", "/api/v1/releases/{release_id}/{kind}"): DEVICE,
     ("GET", "/api/v1/releases/{release_id}/deltas/{delta_id}/{kind}"): DEVICE,
+    ("GET", "/api/v1/rollouts/{rollout_id}/hospital-envelope"): DEVICE,
     ("GET", _DDI): DEVICE,
     ("GET", _DDI + "/deploymentBase/{action_id}"): DEVICE,
     ("POST", _DDI + "/deploymentBase/{action_id}/feedback"): DEVICE,
