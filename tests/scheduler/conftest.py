@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sched_world import AUDIT_KEY, ROOT_SECRET, Api, World, fresh_postgres, postgres_url
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sched_world import (
+    AUDIT_KEY,
+    ROOT_SECRET,
+    Api,
+    World,
+    fresh_postgres,
+    migrated_sqlite,
+    own_postgres_database,
+)
+from sqlalchemy import Engine
 from suture.keys import PrivateKey, generate_private_key, write_key_pair
-from suture.scheduler import migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
@@ -36,28 +41,13 @@ def vendor_key() -> PrivateKey:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "scheduler.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine)
-    engine.dispose()
-    return path
+    return migrated_sqlite(tmp_path_factory.mktemp("template") / "scheduler.db")
 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A database of its own for this test process, migrated once; dropped at the end."""
-    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
-    name = f"suture_sched_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from own_postgres_database("suture_sched")
 
 
 @pytest.fixture

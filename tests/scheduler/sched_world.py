@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from suture import suit
 from suture.keys import PrivateKey
-from suture.scheduler import credentials
+from suture.scheduler import credentials, migrate
 from suture.scheduler.authz import Principal, Role
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.db import make_engine
@@ -299,6 +301,30 @@ def fresh_postgres(url: str) -> Engine:
                      {"h": "0" * 64})
     return engine
 
+
+def migrated_sqlite(path: Path) -> Path:
+    """A SQLite database at ``path`` migrated to the head (a template each test copies)."""
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def own_postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of this test process's own, migrated once; dropped at the end
+    (the body of a session fixture: ``yield from own_postgres_database("suture_x")``)."""
+    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 class Api:
