@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from pathlib import Path
 
-from sqlalchemy import select
 from suture import keys
 from suture.bundle import build_bundle
 from suture.cose.mac0 import SymmetricKey
 from suture.formats import identity
-from suture.scheduler.models import RolloutDevice
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
 from suture.scheduler.team import approve_and_start
@@ -27,7 +24,7 @@ from suture.sim.journal import Component, State
 from suture.sim.testing import CLASS_ID, VENDOR_ID, encrypt_payload
 from suture.suit.sbom_build import build_sbom
 from suture.ward.clock import ScaledClock
-from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
+from suture.ward.fleet import SimulatedDevice, ward_geometry
 from suture.ward.release import application_files, build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
@@ -77,28 +74,11 @@ def test_an_encrypted_release_installs_only_where_the_kek_is(tmp_path: Path,
             name="app 2 encrypted", release_id=release.id, target_groups=["ward"],
             waves=["100%"]), actor=sched.team.rollout_operator, now=now)
         approve_and_start(sched.sessions, sched.team, ro.id, now=now)
-        for dev in fleet.values():
-            dev.start(sched.clock.device_spec(), Faults())
-
-        def entries() -> dict[str, RolloutDevice]:
-            with sched.sessions() as s:
-                rows = s.execute(select(RolloutDevice).where(
-                    RolloutDevice.rollout_id == ro.id)).scalars().all()
-                return {e.device_id: e for e in rows}
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            states = {d: e.state for d, e in entries().items()}
-            if states == {"pump-kek": "succeeded", "pump-other": "failed"}:
-                break
-            time.sleep(0.2)
-        for dev in fleet.values():
-            dev.request_stop()
-        for dev in fleet.values():
-            dev.join(30)
-        final = entries()
-        assert {d: e.state for d, e in final.items()} == {
-            "pump-kek": "succeeded", "pump-other": "failed"}, {
+        want = {"pump-kek": "succeeded", "pump-other": "failed"}
+        sched.run_fleet_until(fleet.values(), lambda: {
+            d: e.state for d, e in sched.rollout_entries(ro.id).items()} == want)
+        final = sched.rollout_entries(ro.id)
+        assert {d: e.state for d, e in final.items()} == want, {
             d: (e.state, e.detail) for d, e in final.items()}
         assert "80" in str(final["pump-other"].detail), final["pump-other"].detail
         assert devices.get_device(sched.sessions(), device_id="pump-kek")[0].installed == {

@@ -13,12 +13,11 @@ the point is that the application is never scheduled to, nor installed on, the o
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 from sqlalchemy import select
 from suture import keys
-from suture.scheduler.models import DeviceEvent, RolloutDevice
+from suture.scheduler.models import DeviceEvent
 from suture.scheduler.schemas import DeviceCreate, Requirement, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
 from suture.scheduler.team import approve_and_start
@@ -26,7 +25,7 @@ from suture.sim.journal import Component, State
 from suture.sim.testing import CLASS_ID, VENDOR_ID, sign_payload
 from suture.suit.sbom_build import build_sbom
 from suture.ward.clock import ScaledClock
-from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
+from suture.ward.fleet import SimulatedDevice, ward_geometry
 from suture.ward.release import build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
@@ -75,28 +74,11 @@ def test_app_needs_loader_on_real_agents(tmp_path: Path, loader_lib: Path) -> No
             name="app 2", release_id=app.id, target_groups=["ward"], waves=["100%"]),
             actor=sched.team.rollout_operator, now=now)
         approve_and_start(sched.sessions, sched.team, ro.id, now=now)
-        for dev in fleet.values():
-            dev.start(sched.clock.device_spec(), Faults())
-
-        def entries() -> dict[str, RolloutDevice]:
-            with sched.sessions() as s:
-                rows = s.execute(select(RolloutDevice).where(
-                    RolloutDevice.rollout_id == ro.id)).scalars().all()
-                return {e.device_id: e for e in rows}
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            states = {d: e.state for d, e in entries().items()}
-            if states == {"pump-new": "succeeded", "pump-old": "failed"}:
-                break
-            time.sleep(0.2)
-        for dev in fleet.values():
-            dev.request_stop()
-        for dev in fleet.values():
-            dev.join(30)
-        final = entries()
-        assert {d: e.state for d, e in final.items()} == {
-            "pump-new": "succeeded", "pump-old": "failed"}, {
+        want = {"pump-new": "succeeded", "pump-old": "failed"}
+        sched.run_fleet_until(fleet.values(), lambda: {
+            d: e.state for d, e in sched.rollout_entries(ro.id).items()} == want)
+        final = sched.rollout_entries(ro.id)
+        assert {d: e.state for d, e in final.items()} == want, {
             d: (e.state, e.detail) for d, e in final.items()}
         assert final["pump-old"].step_release_id == loader3.id
         new = devices.get_device(sched.sessions(), device_id="pump-new")[0]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.suit import codepoints as cp
 from suture.suit.report import verify_report
 from suture.ward.clock import ScaledClock
-from suture.ward.fleet import Faults, SimulatedDevice, ward_geometry
+from suture.ward.fleet import SimulatedDevice, ward_geometry
 from suture.ward.release import Release, build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
@@ -142,18 +141,9 @@ def test_suit_reports_name_the_failing_condition_and_the_installed_digest(
         _roll_out(sched, app2, vendor, "ward-a", corrupt=True)
         _roll_out(sched, app3, vendor, "ward-b", corrupt=False)
         fleet["pump-bad"].target, fleet["pump-ok"].target = 2, 3
-        for dev in fleet.values():
-            dev.start(sched.clock.device_spec(), Faults())
         want = {"pump-bad": "failed", "pump-ok": "succeeded"}
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if _entries(sched) == want and _stored(sched) == {"pump-bad": 1, "pump-ok": 1}:
-                break
-            time.sleep(0.2)
-        for dev in fleet.values():
-            dev.request_stop()
-        for dev in fleet.values():
-            dev.join(30)
+        sched.run_fleet_until(fleet.values(), lambda: _entries(sched) == want and _stored(
+            sched) == {"pump-bad": 1, "pump-ok": 1})
         assert _entries(sched) == want
         assert _stored(sched) == {"pump-bad": 1, "pump-ok": 1}
 

@@ -7,11 +7,12 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture import keys
@@ -20,10 +21,12 @@ from suture.scheduler import migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
+from suture.scheduler.models import RolloutDevice
 from suture.scheduler.services.audit import AuditKey, write_audit_key
 from suture.scheduler.team import Team, sign_in_team
 from suture.ward.clock import ScaledClock
 from suture.ward.errors import WardServerError
+from suture.ward.fleet import Faults, SimulatedDevice
 
 
 @dataclass
@@ -123,6 +126,31 @@ class WardScheduler:
                                roles=[Role.VIEWER.value, Role.AUDITOR.value], password=password,
                                actor=self.team.administrator, now=self.clock.now())
         return name, password
+
+    def rollout_entries(self, rollout_id: int) -> dict[str, RolloutDevice]:
+        """The rollout's device entries (state, step, detail) by device id, as they are now."""
+        with self.sessions() as s:
+            rows = s.execute(select(RolloutDevice).where(
+                RolloutDevice.rollout_id == rollout_id)).scalars().all()
+            return {e.device_id: e for e in rows}
+
+    def run_fleet_until(self, fleet: Iterable[SimulatedDevice], done: Callable[[], bool], *,
+                        faults: Faults | None = None, timeout_s: float = 180) -> bool:
+        """Start the fleet's agents on this scheduler's clock, wait until ``done()`` holds (or
+        ``timeout_s`` passes), then stop them; returns whether it held."""
+        devices = list(fleet)
+        for dev in devices:
+            dev.start(self.clock.device_spec(), faults or Faults())
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and not done():
+                time.sleep(0.2)
+        finally:
+            for dev in devices:
+                dev.request_stop()
+            for dev in devices:
+                dev.join(30)
+        return done()
 
     def stop(self) -> None:
         if self._server is not None:
