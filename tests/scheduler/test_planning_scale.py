@@ -93,8 +93,26 @@ FILTERS = [
 ]
 
 
+@pytest.mark.parametrize("where", ["sql", "python"])
 @pytest.mark.parametrize("order", waves.ORDERS)
-def test_set_based_plan_equals_device_by_device_plan(world: World, order: str) -> None:
+def test_set_based_plan_equals_device_by_device_plan(world: World, order: str, where: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planned in the database (``INSERT ... SELECT``) or, past ``MAX_SQL_COMBINATIONS``, over
+    the rows in Python: the same plan either way."""
+    ran: list[str] = []
+
+    def noted(name: str) -> Any:
+        original = getattr(planning, name)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            ran.append(name)
+            return original(*args, **kwargs)
+        return run
+
+    for name in ("_insert_planned", "_plan_in_python"):
+        monkeypatch.setattr(planning, name, noted(name))
+    if where == "python":
+        monkeypatch.setattr(planning, "MAX_SQL_COMBINATIONS", 0)
     _fleet(world)
     world.release(3, must_pass_through=True)
     world.release(2, component="loader")
@@ -113,6 +131,7 @@ def test_set_based_plan_equals_device_by_device_plan(world: World, order: str) -
     # The unfiltered rollout still runs: a later one over the same devices gets none of them.
     with pytest.raises(InvalidInputError, match="in another rollout"):
         world.rollout(target.id, target_groups=["site-0", "site-1", "site-2"])
+    assert set(ran) == {"_insert_planned" if where == "sql" else "_plan_in_python"}
 
 
 def test_filter_is_evaluated_once_per_distinct_combination(world: World,

@@ -10,11 +10,22 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Text, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Text,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
-from suture.scheduler.filterexpr import compile_filter
+from suture.scheduler.filterexpr import Predicate, compile_filter
 from suture.scheduler.models import (
     TERMINAL_ENTRY_STATES,
     Device,
@@ -88,30 +99,186 @@ def filter_fields(text: str) -> tuple[str, ...]:
 def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: int) -> PlanResult:
     """Inside the caller's transaction: write one ``rollout_devices`` row per targeted device.
 
-    Set-based: one read of the candidate devices' columns (JSON as text), the target filter
-    and the path planner evaluated once per distinct combination of the values they read (a
-    fleet has few: wards, criticalities, tag sets, installed versions), one sort of plain
-    tuples, one bulk write (``COPY`` on PostgreSQL, ``executemany`` on SQLite). No ORM object
-    is made per device."""
+    Set-based, in the database (``_plan_in_sql``): the target filter, the groups and the path
+    planner are evaluated in Python once per distinct combination of the values they read (a
+    fleet has few: wards, criticalities, tag sets, installed versions), and one
+    ``INSERT ... SELECT`` writes the entries, ordered and cut into waves by the database. A
+    filter whose values are nearly per device (``id``, ``last_seen``) or a value SQL cannot
+    compare (NULL) plans the same way over the devices' rows in Python instead
+    (``_plan_in_python``). No ORM object is made per device either way."""
     text = rollout.target_filter.strip()
     predicate = compile_filter(text) if text else None
     fields = filter_fields(text) if text else ()
+    scope = (Device.vendor_id == release.vendor_id, Device.class_id == release.class_id,
+             Device.decommissioned_at.is_(None), tenants.device_scope(rollout.tenant))
+    planned = _plan_in_sql(session, rollout=rollout, release=release, now=now,
+                           predicate=predicate, fields=fields, scope=scope)
+    if planned is not None:
+        return planned
+    return _plan_in_python(session, rollout=rollout, release=release, now=now,
+                           predicate=predicate, fields=fields, scope=scope)
+
+
+def _engaged(component: str) -> Select[Any]:
+    """The devices with an unfinished entry in an unfinished rollout of ``component``."""
+    return (select(RolloutDevice.device_id)
+            .join(Rollout, Rollout.id == RolloutDevice.rollout_id)
+            .join(Release, Release.id == Rollout.release_id)
+            .where(Rollout.state.not_in(FINISHED_ROLLOUTS),
+                   Release.component == component,
+                   RolloutDevice.state.not_in([s.value for s in TERMINAL_ENTRY_STATES])))
+
+
+#: Most distinct combinations planned in the database; past it the IN lists would cost more
+#: than planning over the rows in Python.
+MAX_SQL_COMBINATIONS = 2000
+
+
+def _plan_in_sql(session: Session, *, rollout: Rollout, release: Release, now: int,
+                 predicate: Predicate | None, fields: tuple[str, ...],
+                 scope: tuple[ColumnElement[bool], ...]) -> PlanResult | None:
+    """The plan by one grouped read and one ``INSERT ... SELECT``; ``None`` (nothing written)
+    when the combinations are too many or one holds a NULL the SQL could not match.
+
+    The read groups the fleet by what planning looks at (groups, installed versions,
+    criticality, whether another rollout holds the device, the filter's fields) with a count:
+    each group is decided once, and three sets come out of it, each a function of its own
+    columns: the group lists that are members, the filter values that pass, the installed
+    versions that need the release (with their first step). A device is a target when it is
+    in all three and free; the write selects exactly those, numbers them in rollout order
+    (``row_number()``), cuts the numbers into waves, and maps each installed text to its step
+    (``CASE``)."""
     groups = set(rollout.target_groups or ())
     component, sequence = release.component, release.sequence_number
-    engaged = set(session.execute(
-        select(RolloutDevice.device_id)
-        .join(Rollout, Rollout.id == RolloutDevice.rollout_id)
-        .join(Release, Release.id == Rollout.release_id)
-        .where(Rollout.state.not_in(FINISHED_ROLLOUTS),
-               Release.component == component,
-               RolloutDevice.state.not_in([s.value for s in TERMINAL_ENTRY_STATES]))
-    ).scalars())
+    engaged = _engaged(component)
+    groups_col, installed_col = _FILTER_COLUMNS["groups"], _FILTER_COLUMNS["installed"]
+    held = case((Device.id.in_(engaged), 1), else_=0)
+    keys = [_FILTER_COLUMNS[f] for f in fields]
+    rows = driver_rows(session, (
+        select(groups_col, installed_col, Device.criticality, held, func.count(), *keys)
+        .where(*scope).group_by(groups_col, installed_col, Device.criticality, held, *keys)))
+    if len(rows) > MAX_SQL_COMBINATIONS:
+        return None
+    busy_at = fields.index("busy") if "busy" in fields else None
+    graph = load_graph(session, release)
+    target = release_node(release)
+    json_of: dict[str | None, Any] = {None: None}
+    members: set[str] = set()
+    passing: set[tuple[Any, ...]] = set()
+    #: installed text -> (installed version, entry state, step release, detail)
+    needing: dict[str, tuple[int, str, int | None, str]] = {}
+    member_of: dict[str | None, bool] = {}
+    passes: dict[tuple[Any, ...], bool] = {}
+    already = busy_elsewhere = max_crit = targets = blocked = 0
+    for row in rows:
+        groups_text, inst_text, criticality, is_held, count = row[:5]
+        key = tuple(row[5:])
+        if groups:
+            member = member_of.get(groups_text)
+            if member is None:
+                member = member_of[groups_text] = bool(
+                    groups.intersection(_decoded(json_of, groups_text) or ()))
+            if not member:
+                continue
+            if groups_text is None:
+                return None
+            members.add(groups_text)
+        if predicate is not None:
+            ok = passes.get(key)
+            if ok is None:
+                rec = {f: (_decoded(json_of, v) if f in _JSON_FIELDS else v)
+                       for f, v in zip(fields, key, strict=True)}
+                if busy_at is not None:  # the driver's 0/1 on SQLite
+                    rec["busy"] = bool(key[busy_at])
+                ok = passes[key] = predicate(rec)
+            if not ok:
+                continue
+            if any(v is None for v in key):
+                return None
+            passing.add(key)
+        installed = _decoded(json_of, inst_text) or {}
+        version = int(installed.get(component, 0))
+        if version >= sequence:
+            already += count
+            continue
+        if is_held:
+            busy_elsewhere += count
+            continue
+        if inst_text is None:
+            return None
+        step = needing.get(inst_text)
+        if step is None:
+            state, step_id, _, _, detail = _first_step(dict(installed), target, graph, now)
+            step = needing[inst_text] = (version, state, step_id, detail)
+        targets += count
+        max_crit = max(max_crit, criticality)
+        blocked += count if step[1] == _BLOCKED else 0
+    sizes = waves.wave_sizes(rollout.waves, targets) if targets else []
+    if targets:
+        _insert_planned(session, rollout, now, sizes, scope, engaged,
+                        members if groups else None,
+                        (keys, passing) if predicate is not None else None, needing)
+    return PlanResult(targets, sizes, already, busy_elsewhere, max_crit, blocked)
+
+
+def _insert_planned(session: Session, rollout: Rollout, now: int, sizes: list[int],
+                    scope: tuple[ColumnElement[bool], ...], engaged: Select[Any],
+                    members: set[str] | None,
+                    passing: tuple[list[Any], set[tuple[Any, ...]]] | None,
+                    needing: dict[str, tuple[int, str, int | None, str]]) -> None:
+    """The ``INSERT ... SELECT`` of ``_plan_in_sql``: the targets, numbered in rollout order
+    (the same keys as ``waves.order_candidates``), their waves, their first steps."""
+    installed_col = _FILTER_COLUMNS["installed"]
+    texts = sorted(needing)
+
+    def by_installed(index: int) -> Any:
+        return case({text: needing[text][index] for text in texts}, value=installed_col)
+
+    where = [*scope, installed_col.in_(texts), Device.id.not_in(engaged)]
+    if members is not None:
+        where.append(_FILTER_COLUMNS["groups"].in_(sorted(members)))
+    if passing is not None:
+        keys, values = passing
+        where.append(tuple_(*keys).in_(sorted(values, key=repr)) if len(keys) > 1
+                     else keys[0].in_(sorted(v[0] for v in values)))
+    version = by_installed(0)
+    order = ([Device.criticality] if rollout.order == "criticality" else []) + [
+        version, Device.created_at, Device.id]
+    waves.order_candidates([], rollout.order)  # an unknown order is refused here too
+    numbered = select(
+        Device.id.label("device_id"),
+        (func.row_number().over(order_by=order) - 1).label("position"),
+        by_installed(1).label("state"), by_installed(2).label("step_release_id"),
+        by_installed(3).label("detail"),
+    ).where(*where).subquery()
+    bounds, wave_of = 0, []
+    for index, size in enumerate(sizes[:-1]):
+        bounds += size
+        wave_of.append((numbered.c.position < bounds, index))
+    wave: ColumnElement[Any] = (case(*wave_of, else_=len(sizes) - 1) if wave_of
+                                else literal(0))
+    columns: list[Any] = [literal(rollout.id), numbered.c.device_id, wave, numbered.c.position,
+                          numbered.c.state, numbered.c.step_release_id, literal(0),
+                          literal(now), numbered.c.detail]
+    session.execute(insert(RolloutDevice).from_select(
+        list(_ENTRY_COLUMNS), select(*columns).order_by(numbered.c.device_id)))
+
+
+def _plan_in_python(session: Session, *, rollout: Rollout, release: Release, now: int,
+                    predicate: Predicate | None, fields: tuple[str, ...],
+                    scope: tuple[ColumnElement[bool], ...]) -> PlanResult:
+    """The plan over the devices' rows in Python: one read of the candidate devices' columns
+    (JSON as text), the target filter and the path planner evaluated once per distinct
+    combination of the values they read, one sort of plain tuples, one bulk write (``COPY``
+    on PostgreSQL, ``executemany`` on SQLite)."""
+    groups = set(rollout.target_groups or ())
+    component, sequence = release.component, release.sequence_number
+    engaged = set(session.execute(_engaged(component)).scalars())
     rows = driver_rows(session, (
         select(Device.id, Device.criticality, Device.created_at,
                _FILTER_COLUMNS["groups"], _FILTER_COLUMNS["installed"],
                *(_FILTER_COLUMNS[f] for f in fields))
-        .where(Device.vendor_id == release.vendor_id, Device.class_id == release.class_id,
-               Device.decommissioned_at.is_(None), tenants.device_scope(rollout.tenant))))
+        .where(*scope)))
     busy_at = 5 + fields.index("busy") if "busy" in fields else None
     json_of: dict[str | None, Any] = {None: None}
     in_groups: dict[str | None, bool] = {}
