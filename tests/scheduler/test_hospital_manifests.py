@@ -8,12 +8,22 @@ rollout's devices only."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from pathlib import Path
 
 import pytest
-from sched_world import CLASS_ID, VENDOR_ID, Api, World, make_release, release_upload
+from sched_world import (
+    CLASS_ID,
+    VENDOR_ID,
+    Api,
+    World,
+    cli_accounts,
+    make_release,
+    release_upload,
+)
 from sqlalchemy import func, select
+from suture.cli.main import app
 from suture.keys import PrivateKey
 from suture.scheduler.models import Rollout, RolloutManifest
 from suture.scheduler.schedule_doc import (
@@ -27,6 +37,7 @@ from suture.scheduler.schedule_doc import (
 from suture.scheduler.services import hospital_manifests, rollouts
 from suture.scheduler.services.rollouts import approval_digest
 from suture.suit import SuitSignatureError, hospital_conditions, verify_envelope
+from typer.testing import CliRunner
 
 IDS = {name: uuid.uuid4() for name in ("pump-h1", "pump-h2", "pump-old", "pump-x")}
 
@@ -157,3 +168,22 @@ def test_a_device_set_is_listed_up_to_its_limit(world: World) -> None:
     above = world.rollout(release.id, target_groups=["big", "extra"])
     with world.session() as s:
         assert hospital_manifests._device_set(s, above.id) == ()
+
+
+def test_the_cli_enrols_a_device_that_processes_the_hospitals_manifest(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["scheduler", "init"]).exit_code == 0
+    env = {"SUTURE_TOKEN": cli_accounts(cli, app)["alice"]}
+    suit_id = str(uuid.uuid4())
+    for name, extra in (("pump-h", ["--hospital-manifest", "--suit-device-id", suit_id]),
+                        ("pump-old", [])):
+        result = cli.invoke(app, ["scheduler", "device", "add", name, "--board", "sim",
+                                  "--vendor-id", VENDOR_ID, "--class-id", CLASS_ID, *extra],
+                            env=env)
+        assert result.exit_code == 0, result.output
+    shown = {}
+    for name in ("pump-h", "pump-old"):
+        result = cli.invoke(app, ["scheduler", "device", "show", name, "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        value = json.loads(result.output)
+        shown[name] = (value["hospital_manifest"], value["suit_device_id"])
+    assert shown == {"pump-h": (True, suit_id), "pump-old": (False, None)}

@@ -87,6 +87,9 @@ class ProvisionRequest:
     #: the enc.keys record (suture.formats.identity.encryption_keys): the keys that open
     #: encrypted releases; None: the board's record is left as it is
     decryption_keys: bytes | None = None
+    #: install only under the hospital's manifest over the vendor's (NVM trust.hospital); the
+    #: scheduler is told the loader processes it (docs/formats/suit-extensions.md)
+    require_hospital_manifest: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ def provision(
             groups=list(request.groups),
             rotate=request.force,
             public_key=keys.public_key_bytes(key.public_key()),
+            hospital_manifest=request.require_hospital_manifest,
         )
     records: list[tuple[str, bytes]] = [
         (identity.ID_DEVICE, device_id.encode()),
@@ -182,6 +186,8 @@ def provision(
     records.append((NET_LINK, (request.link or session.board.default_link).encode()))
     if request.decryption_keys is not None:
         records.append((identity.ENC_KEYS, request.decryption_keys))
+    if request.require_hospital_manifest:
+        records.append((identity.TRUST_HOSPITAL, b"\x01"))
     device_ops.put_nvm(session.repl, records)
     return ProvisionResult(
         device_id=device_id,

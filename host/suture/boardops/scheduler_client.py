@@ -97,6 +97,7 @@ class SchedulerClient:
         groups: list[str] | None = None,
         rotate: bool = False,
         public_key: bytes | None = None,
+        hospital_manifest: bool = False,
     ) -> Credential:
         """Enroll the device and return its secret; an existing record is an error unless
         ``rotate`` (then the credential is rotated and the new secret returned). With
@@ -112,6 +113,8 @@ class SchedulerClient:
         }
         if public_key is not None:
             body["public_key"] = public_key.hex()
+        if hospital_manifest:
+            body["hospital_manifest"] = True
         try:
             data = self._call("POST", "/api/v1/devices", body)
         except DeviceExistsError as exc:

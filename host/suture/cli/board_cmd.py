@@ -527,6 +527,12 @@ def provision_cmd(
         typer.Option("--decryption-key", metavar="PEM[#KID]",
                      help="P-256 private key PEM that opens releases encrypted for its public "
                           "key (ECDH-ES+AES-KW); repeatable, with --kek.")] = None,
+    require_hospital_manifest: Annotated[
+        bool,
+        typer.Option("--require-hospital-manifest",
+                     help="Install a release only under the hospital's manifest over the "
+                          "vendor's (NVM trust.hospital; the scheduler names the rollout's "
+                          "hospital envelope in this device's schedules).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Provision a board: firmware, application, identity, enrollment.
@@ -578,6 +584,7 @@ def provision_cmd(
         link=link,
         tls_ca=ca_der,
         decryption_keys=_decryption_keys(kek, decryption_key),
+        require_hospital_manifest=require_hospital_manifest,
     )
     with (
         open_board(board, port=port, device_dir=device, new_identity=identity) as session,

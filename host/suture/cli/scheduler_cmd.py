@@ -328,6 +328,13 @@ def device_add(
     secret_out: Annotated[Path | None, typer.Option(
         help="Write the device secret (hex) to this file (mode 0600) instead of printing it.")
     ] = None,
+    suit_device_id: Annotated[str | None, typer.Option(
+        help="SUIT device id (UUID): listed in the device set of the hospital's manifest.")
+    ] = None,
+    hospital_manifest: Annotated[bool, typer.Option(
+        help="Its loader processes the hospital's manifest over the vendor's: its schedules "
+             "name the rollout's hospital envelope (docs/formats/suit-extensions.md).")
+    ] = False,
     config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False,
 ) -> None:
     """Register a device and issue its credential (the secret is shown once)."""
@@ -338,7 +345,9 @@ def device_add(
         create = DeviceCreate(id=device_id, board=board, vendor_id=vendor_id, class_id=class_id,
                               ward=ward, location=location, criticality=criticality,
                               tags=tag or [], groups=group or [],
-                              installed=_parse_installed(installed))
+                              installed=_parse_installed(installed),
+                              suit_device_id=suit_device_id,
+                              hospital_manifest=hospital_manifest)
         _, cred = devices.add_device(session, create=create,
                                      root_secret=settings.root_secret_bytes(),
                                      actor=me, now=_now())

@@ -109,6 +109,9 @@ class DevicePublic(DeviceBase):
     kind: str = "mcu"
     tenant: str = "DEFAULT"
     attributes: dict[str, str] = Field(default_factory=dict)
+    #: Its SUIT device identifier, and whether its schedules name the hospital's envelope.
+    suit_device_id: str | None = None
+    hospital_manifest: bool = False
 
     @field_validator("public_key", mode="before")
     @classmethod
