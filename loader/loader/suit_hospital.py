@@ -112,6 +112,7 @@ def vendor_envelope(ld, envelope_bytes, now=None):
     """The envelope the loader verifies and stages: the vendor's one a hospital's manifest
     carries (once its signature and conditions hold), or envelope_bytes itself when it is a
     vendor's and the device does not require the hospital's."""
+    suit.last = None  # a refusal here leaves no trace of an earlier run for the SUIT report
     if not is_dependent(envelope_bytes):
         if required(ld):
             raise HospitalManifestRequired("this device installs a release only under the "
