@@ -467,6 +467,7 @@ def _report_figures(tmp: Path) -> dict[str, Any]:
         sched.wait(timeout=30)
     return {
         "reports_part_schedule_polls_per_s": round(polls["rps"], 1),
+        "reports_part_schedule_poll_p99_ms": round(polls["p99_ms"], 2),
         "reports_part_reports_per_s": round(device_reports["rps"], 1),
         "reports_part_report_p50_ms": round(device_reports["p50_ms"], 2),
         "reports_part_report_p99_ms": round(device_reports["p99_ms"], 2),

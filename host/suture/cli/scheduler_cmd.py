@@ -272,6 +272,7 @@ def serve(
     import uvicorn
 
     from suture.scheduler.api.app import create_app
+    from suture.scheduler.api.asgi import settle_heap
 
     with _errors():
         settings = _settings(config)
@@ -290,6 +291,7 @@ def serve(
                 f"reaches, while the service listens on {host}: set the address devices use "
                 "with `suture scheduler init --public-url http://THIS-HOST:8640`", EXIT_USAGE)
         app = create_app(settings, config_path=config if config.exists() else None)
+        settle_heap()
     scheme = "https" if tls_cert is not None else "http"
     _out.print(f"scheduler on {scheme}://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)",
                highlight=False)
