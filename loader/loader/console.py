@@ -7,11 +7,22 @@ from loader import journal as J
 
 
 class FileStream:
-    """A file read with readinto(), tracking its position (the loader rewinds with .pos)."""
+    """A file read with readinto(), tracking its position (the loader rewinds with .pos).
+    Closed by `with` (or close()): a file left to the collector is closed whenever a
+    collection runs, which on littlefs may be inside another file operation."""
 
     def __init__(self, path):
         self.f = open(path, "rb")  # noqa: SIM115  (read as long as the stream is)
         self.pos = 0
+
+    def close(self):
+        self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
 
     def readinto(self, buf):
         self.f.seek(self.pos)
@@ -30,8 +41,8 @@ def provision(path, version):
     from loader.api import loader
 
     ld = loader()
-    s = FileStream(path)
-    ld.provision(s, s.size(), version)
+    with FileStream(path) as s:
+        ld.provision(s, s.size(), version)
 
 
 def stage(envelope_path, payload_path, install=True):
@@ -40,7 +51,8 @@ def stage(envelope_path, payload_path, install=True):
 
     with open(envelope_path, "rb") as f:
         env = f.read()
-    plan = loader().stage(env, FileStream(payload_path), install)
+    with FileStream(payload_path) as s:
+        plan = loader().stage(env, s, install)
     return plan.seq
 
 

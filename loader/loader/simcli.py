@@ -55,8 +55,8 @@ def _run(b, ld, cmd, args, out):
         from loader.api import loader
 
         ld = loader()
-        s = FileStream(args[0])
-        ld.provision(s, s.size(), int(args[1]))
+        with FileStream(args[0]) as s:
+            ld.provision(s, s.size(), int(args[1]))
         return ld
     if ld is None:
         from loader.boot import boot
@@ -76,10 +76,10 @@ def _run(b, ld, cmd, args, out):
 
         out["app"] = run_app(ld)
     elif cmd == "stage":
-        s = FileStream(args[1])
         with open(args[0], "rb") as f:
             env = f.read()
-        plan = ld.stage(env, s, install=not (len(args) > 2 and args[2] == "noinstall"))
+        with FileStream(args[1]) as s:
+            plan = ld.stage(env, s, install=not (len(args) > 2 and args[2] == "noinstall"))
         out["staged_version"] = plan.seq
     elif cmd == "confirm":
         ld.confirm()

@@ -40,6 +40,8 @@ def _headers(protected, unprotected):
     alg = hdr.get(1)
     if alg is None:
         alg = unprotected.get(1)
+    if alg is not None and not isinstance(alg, (int, str)):
+        raise SuitError("COSE alg is not an integer or a text string")
     return hdr, alg
 
 

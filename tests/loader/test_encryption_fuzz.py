@@ -107,6 +107,8 @@ def test_the_documented_errors_are_what_the_parsers_say(
         ("info", unknown_alg, "EncryptionUnsupported"),
         ("info", aes192_kw, "KeyUnwrapError"),
         ("info", cbor2.dumps([1, 2]), "SuitError"),
+        ("info", cbor2.dumps(cbor2.CBORTag(96, [b"", {1: [1], 5: b"i" * 12}, None,
+                                                gcm.value[3]])), "SuitError"),  # alg a list
         ("info", b"\xff", "CborError"),
         ("keys", bytes((1, 0, 16)) + b"k" * 16, "ok"),
         ("keys", bytes((1, 0, 20)) + b"k" * 20, "SuitError"),

@@ -187,6 +187,7 @@ while True:
     if not n:
         break
     st.write(mv[:n])
+s.close()
 st.finish(install=False)
 out["offset"] = off
 out["encrypted"] = getattr(st, "encrypted", False)
