@@ -25,7 +25,7 @@ from sched_world import (
 from sqlalchemy import func, select
 from suture.cli.main import app
 from suture.keys import PrivateKey
-from suture.scheduler.models import Rollout, RolloutManifest
+from suture.scheduler.models import AuditRecord, Rollout, RolloutManifest
 from suture.scheduler.schedule_doc import (
     K_ENVELOPE_DIGEST,
     K_ENVELOPE_SIZE,
@@ -124,6 +124,11 @@ def test_the_rollouts_hospital_envelope_is_named_for_the_devices_that_process_it
         assert row is not None
         assert (row.device_count, row.approvals_digest, row.envelope_size) == (
             3, approvals, len(hospital))
+        issued = s.execute(select(AuditRecord).where(
+            AuditRecord.action == "rollout.hospital_manifest")).scalars().all()
+        assert [(r.subject, json.loads(r.detail)["envelope_digest"],
+                 json.loads(r.detail)["approvals_digest"]) for r in issued] == [
+            (f"rollout:{ro}", hashlib.sha256(hospital).hexdigest(), approvals)]
     assert conditions.devices == (IDS["pump-h1"], IDS["pump-h2"], IDS["pump-old"])
     assert conditions.not_before == start
     assert conditions.not_after is None

@@ -8,7 +8,8 @@ envelope integrated, unchanged, and the hospital's conditions: the rollout's dev
 device set when there are at most ``MAX_LISTED_DEVICES`` and each has a SUIT device
 identifier (else no device set: any device of the class), the rollout's start as
 suture-not-before, and the digest of what its approvers approved. It is stored as a blob with
-a ``rollout_manifests`` row and served at ``/api/v1/rollouts/{id}/hospital-envelope``; the
+a ``rollout_manifests`` row, audited (``rollout.hospital_manifest``: its digest and the
+approvals' digest it carries), and served at ``/api/v1/rollouts/{id}/hospital-envelope``; the
 schedule of a device whose loader processes it (``Device.hospital_manifest``) names it in keys
 7-9 instead of the vendor's envelope. The other schedules stay as they were: a device enrolled
 without the flag (an older loader), a step release on the way (must-pass-through, required),
@@ -28,6 +29,7 @@ from suture.keys import PrivateKey, key_id
 from suture.scheduler.errors import ForbiddenError, NotFoundError
 from suture.scheduler.models import Device, Release, Rollout, RolloutDevice, RolloutManifest
 from suture.scheduler.schedule_doc import Artifact, Grant
+from suture.scheduler.services import audit
 from suture.scheduler.services.blobs import BlobRef, blob_ref, put_blob, read_blob_bytes
 from suture.scheduler.services.devices import DeviceProof, consume_counter
 from suture.scheduler.services.rollouts import approval_digest
@@ -79,6 +81,12 @@ def _issue(session: Session, rollout: Rollout, release: Release, key: PrivateKey
             row.envelope_digest = put_blob(session, envelope)
             session.add(row)
             session.flush()
+            audit.append(session, at=now, tenant=rollout.tenant, actor="scheduler",
+                         action="rollout.hospital_manifest", subject=f"rollout:{rollout.id}",
+                         detail={"envelope_digest": row.envelope_digest,
+                                 "envelope_size": row.envelope_size,
+                                 "release_id": release.id, "devices": row.device_count,
+                                 "not_before": row.not_before, "approvals_digest": approvals})
     except IntegrityError:
         found = session.get(RolloutManifest, rollout.id, populate_existing=True)
         if found is None:
