@@ -8,28 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from board_cli import board_status, cli
 from suture import keys
 from suture.bundle import build_bundle
-from suture.cli.main import app
 from suture.cose.mac0 import SymmetricKey
 from suture.sim.testing import encrypt_payload
-from typer.testing import CliRunner
-
-runner = CliRunner()
-
-
-def _cli(*args: str | Path) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
-
-
-def _status(device: Path) -> dict[str, object]:
-    code, out = _cli("board", "status", "sim", "--device", device, "--json")
-    assert code == 0, out
-    value = json.loads(out)
-    assert isinstance(value, dict)
-    return value
 
 
 def test_provisioned_keys_open_encrypted_releases_and_rotate(tmp_path: Path) -> None:
@@ -42,38 +25,39 @@ def test_provisioned_keys_open_encrypted_releases_and_rotate(tmp_path: Path) -> 
     old.write_bytes(bytes(range(16)))
     new.write_bytes(bytes(range(32)))
     device = tmp_path / "dev"
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", public, "--kek", f"{old}#ward-3", "--json")
     assert code == 0, out
     assert json.loads(out)["decryption_keys"] == 1
-    device_id = _status(device)["device_id"]
+    device_id = board_status(device)["device_id"]
 
     payload = build_bundle({"main.py": b"def main():\n    print('APP two')\n"})
     envelope, ciphertext = encrypt_payload(payload, 2, vendor,
                                            [SymmetricKey(new.read_bytes(), b"ward-4")])
     (tmp_path / "app2.suit").write_bytes(envelope)
     (tmp_path / "app2.enc").write_bytes(ciphertext)
-    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.enc",
+    code, out = cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.enc",
                      "--device", device)
     assert code == 1
     assert "KeyUnwrapError" in out
-    assert (_status(device)["state"], _status(device)["installed_version"]) == ("CONFIRMED", 1)
+    status = board_status(device)
+    assert (status["state"], status["installed_version"]) == ("CONFIRMED", 1)
 
     # the rotation: the group's new KEK, the old one kept; the identity stays
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", public, "--kek", f"{new}#ward-4",
                      "--kek", f"{old}#ward-3")
     assert code == 0, out
     assert "already provisioned" in out
-    assert _status(device)["device_id"] == device_id
-    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.enc",
+    assert board_status(device)["device_id"] == device_id
+    code, out = cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.enc",
                      "--device", device)
     assert code == 0, out
     assert "installed version 2" in " ".join(out.split())
 
     bad = tmp_path / "short.kek"
     bad.write_bytes(b"x" * 20)
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", public, "--kek", str(bad))
     assert code == 2
     assert "16 (A128KW) or 32 (A256KW) bytes" in out

@@ -5,30 +5,12 @@ its application; a board provisioned without it installs the same release."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from board_cli import board_status, cli
 from suture import keys
 from suture.bundle import build_bundle
-from suture.cli.main import app
 from suture.sim.testing import sign_payload
-from typer.testing import CliRunner
-
-runner = CliRunner()
-
-
-def _cli(*args: str | Path) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
-
-
-def _status(device: Path) -> dict[str, object]:
-    code, out = _cli("board", "status", "sim", "--device", device, "--json")
-    assert code == 0, out
-    value = json.loads(out)
-    assert isinstance(value, dict)
-    return value
 
 
 def test_a_board_that_requires_the_hospitals_manifest_refuses_the_vendors_alone(
@@ -43,13 +25,13 @@ def test_a_board_that_requires_the_hospitals_manifest_refuses_the_vendors_alone(
     (tmp_path / "app2.bundle").write_bytes(payload)
     for name, flags, want in (("strict", ["--require-hospital-manifest"], 1), ("plain", [], 0)):
         device = tmp_path / name
-        code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+        code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                          "--vendor-key", public, *flags)
         assert code == 0, out
-        code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+        code, out = cli("board", "update", "sim", tmp_path / "app2.suit",
                          tmp_path / "app2.bundle", "--device", device)
         assert code == want, out
-        status = _status(device)
+        status = board_status(device)
         if want:
             assert "HospitalManifestRequired" in out
             assert (status["state"], status["installed_version"]) == ("CONFIRMED", 1)

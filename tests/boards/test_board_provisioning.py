@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from board_cli import board_status, cli, runner
 from suture import keys
 from suture.boardops.decommission import DecommissionError, check_erase, open_record
 from suture.boardops.session import open_board
@@ -17,9 +18,6 @@ from suture.bundle import build_bundle
 from suture.cli.main import app
 from suture.devicectl import device_ops
 from suture.sim.testing import sign_payload
-from typer.testing import CliRunner
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -39,50 +37,36 @@ def _app(tmp_path: Path, text: str) -> Path:
     return folder
 
 
-def _cli(*args: str | Path) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result.exit_code, result.output
-
-
-def _status(device: Path) -> dict[str, object]:
-    code, out = _cli("board", "status", "sim", "--device", device, "--json")
-    assert code == 0, out
-    value = json.loads(out)
-    assert isinstance(value, dict)
-    return value
-
-
 def test_provision_is_idempotent_and_needs_force_to_replace(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
 ) -> None:
     device = tmp_path / "dev"
     app_dir = _app(tmp_path, "APP one")
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1], "--device-id", "ward3-bed7")
     assert code == 0, out
     assert "provisioned ward3-bed7 on sim: application version 1" in out
-    status = _status(device)
+    status = board_status(device)
     assert status["device_id"] == "ward3-bed7"
     assert status["state"] == "CONFIRMED"
     assert status["nvm_keys"] == ["id.device", "id.key", "net.link", "trust.vendor"]
     assert status["link"] == "http"  # the sim board has IP: the board's default
 
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1])
     assert code == 0
     assert "already provisioned as ward3-bed7: nothing changed" in out
 
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1], "--device-id", "other")
     assert code == 1
     assert "already provisioned as ward3-bed7; use --force" in " ".join(out.split())
-    assert _status(device)["device_id"] == "ward3-bed7"
+    assert board_status(device)["device_id"] == "ward3-bed7"
 
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1], "--device-id", "other", "--force")
     assert code == 0, out
-    assert _status(device)["device_id"] == "other"
+    assert board_status(device)["device_id"] == "other"
 
 
 def test_deploy_copies_only_what_changed_and_streams_the_log(
@@ -90,16 +74,16 @@ def test_deploy_copies_only_what_changed_and_streams_the_log(
 ) -> None:
     device = tmp_path / "dev"
     app_dir = _app(tmp_path, "APP one")
-    assert _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    assert cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                 "--vendor-key", vendor[1])[0] == 0
     _app(tmp_path, "APP edited")
-    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device)
+    code, out = cli("board", "deploy", "sim", app_dir, "--device", device)
     assert code == 0, out
     # main.py stays source; lib/util.py is compiled: the board held util.py, not util.mpy.
     assert "copied 2 files, 0 unchanged" in out
     assert "+ lib/util.mpy" in out
     assert "APP edited" in out
-    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device)
+    code, out = cli("board", "deploy", "sim", app_dir, "--device", device)
     assert code == 0, out
     assert "copied 0 files, 2 unchanged" in out
     assert "APP edited" in out
@@ -109,7 +93,7 @@ def test_local_update_installs_signed_and_refuses_unsigned(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
 ) -> None:
     device = tmp_path / "dev"
-    assert _cli("board", "provision", "sim", "--device", device, "--app",
+    assert cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
     payload = build_bundle({"main.py": b"def main():\n    print('APP two')\n"})
     (tmp_path / "app2.bundle").write_bytes(payload)
@@ -117,22 +101,22 @@ def test_local_update_installs_signed_and_refuses_unsigned(
     rogue = keys.generate_private_key("ES256")
     (tmp_path / "rogue.suit").write_bytes(sign_payload(payload, 3, rogue))
 
-    code, out = _cli("board", "update", "sim", tmp_path / "rogue.suit", tmp_path / "app2.bundle",
+    code, out = cli("board", "update", "sim", tmp_path / "rogue.suit", tmp_path / "app2.bundle",
                      "--device", device)
     assert code == 1
     assert "SignatureError" in out
-    status = _status(device)
+    status = board_status(device)
     assert (status["state"], status["installed_version"]) == ("CONFIRMED", 1)  # nothing changed
 
     altered = payload[:-1] + bytes([payload[-1] ^ 1])
     (tmp_path / "altered.bundle").write_bytes(altered)
-    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+    code, out = cli("board", "update", "sim", tmp_path / "app2.suit",
                      tmp_path / "altered.bundle", "--device", device)
     assert code == 1
     assert "DigestError" in out
-    assert _status(device)["installed_version"] == 1
+    assert board_status(device)["installed_version"] == 1
 
-    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.bundle",
+    code, out = cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.bundle",
                      "--device", device)
     assert code == 0, out
     assert "staged version 2; board state TRIAL, installed version 2" in " ".join(out.split())
@@ -142,7 +126,7 @@ def test_decommission_erases_the_application_its_data_and_the_identity(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
 ) -> None:
     device = tmp_path / "dev"
-    assert _cli("board", "provision", "sim", "--device", device, "--app",
+    assert cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP-MARKER-7f3a"), "--vendor-key", vendor[1],
                 "--device-id", "bed-9")[0] == 0
     board = load_board("sim")
@@ -156,7 +140,7 @@ def test_decommission_erases_the_application_its_data_and_the_identity(
     assert all(m in internal for m in (b"APP-MARKER-7f3a", b"PATIENT-4711", b"PATIENT-4712"))
     operator = keys.generate_private_key("ES256")
     keys.write_key_pair(operator, tmp_path / "operator.pem")
-    code, out = _cli("board", "decommission", "sim", "--device", device, "--yes",
+    code, out = cli("board", "decommission", "sim", "--device", device, "--yes",
                      "--record-key", tmp_path / "operator.pem", "--record-out",
                      tmp_path / "bed-9.cose")
     assert code == 0, out
@@ -164,7 +148,7 @@ def test_decommission_erases_the_application_its_data_and_the_identity(
     assert "removed 5 file(s) (" in out
     assert "erased journal (8 KiB), nvm (56 KiB), staging (2016 KiB), backup (2016 KiB)" in out
     assert "read back: 4194304 bytes erased (all 0xFF), no file left, nothing installed" in out
-    status = _status(device)
+    status = board_status(device)
     assert (status["device_id"], status["installed_version"], status["state"]) == (
         None, 0, "IDLE")
     assert status["nvm_keys"] == []
@@ -212,7 +196,7 @@ def test_check_erase_refuses_a_read_back_with_data_left() -> None:
 
 
 def test_a_missing_simulated_board_is_absent(tmp_path: Path) -> None:
-    code, out = _cli("board", "status", "sim", "--device", tmp_path / "nowhere")
+    code, out = cli("board", "status", "sim", "--device", tmp_path / "nowhere")
     assert code == 3  # unreachable
     assert "no simulated board in" in out
 
@@ -221,25 +205,25 @@ def test_a_simulated_board_in_use_is_busy(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path]
 ) -> None:
     device = tmp_path / "dev"
-    assert _cli("board", "provision", "sim", "--device", device, "--app",
+    assert cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
     with (device / ".lock").open("a+") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        code, out = _cli("board", "status", "sim", "--device", device)
+        code, out = cli("board", "status", "sim", "--device", device)
     assert code == 3  # unreachable
     assert "is busy: another command is running it" in " ".join(out.split())
 
 
 def test_real_board_commands_name_an_absent_port(tmp_path: Path) -> None:
     port = tmp_path / "ttyACM0"
-    code, out = _cli("board", "status", "rpi-pico", "--port", port)
+    code, out = cli("board", "status", "rpi-pico", "--port", port)
     assert code == 3  # unreachable
     assert f"no board at {port}: the port does not exist" in " ".join(out.split())
-    code, out = _cli("board", "update", "rpi-pico", tmp_path / "x.suit", tmp_path / "x.bin",
+    code, out = cli("board", "update", "rpi-pico", tmp_path / "x.suit", tmp_path / "x.bin",
                      "--port", port)
     assert code == 2  # a missing input file, found before the port is opened
     assert f"{tmp_path / 'x.suit'}: No such file or directory" in " ".join(out.split())
-    code, out = _cli("board", "status", "rpi-pico")
+    code, out = cli("board", "status", "rpi-pico")
     assert code == 1
     assert "give --port" in out
 
@@ -256,7 +240,7 @@ def test_a_board_of_another_kind_on_the_port_is_refused(
     target.create()
     target.power_on()
     try:
-        code, out = _cli("board", "status", "rpi-pico", "--port", target.port)
+        code, out = cli("board", "status", "rpi-pico", "--port", target.port)
     finally:
         target.close()
     assert code == 1
@@ -270,34 +254,34 @@ def test_provision_and_deploy_set_the_agents_transport(
     provisioning writes the board's default and deploy keeps what the board has."""
     device = tmp_path / "dev"
     app_dir = _app(tmp_path, "APP one")
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1], "--link", "uart:1:115200")
     assert code == 0, out
     assert "transport uart:1:115200" in out
-    assert _status(device)["link"] == "uart:1:115200"
+    assert board_status(device)["link"] == "uart:1:115200"
 
-    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device)
+    code, out = cli("board", "deploy", "sim", app_dir, "--device", device)
     assert code == 0, out
     assert "transport:" not in out
-    assert _status(device)["link"] == "uart:1:115200"  # kept
+    assert board_status(device)["link"] == "uart:1:115200"  # kept
 
-    code, out = _cli("board", "deploy", "sim", app_dir, "--device", device, "--link",
+    code, out = cli("board", "deploy", "sim", app_dir, "--device", device, "--link",
                      "tty:/dev/ttyUSB0")
     assert code == 0, out
     assert "transport: tty:/dev/ttyUSB0" in out
-    assert _status(device)["link"] == "tty:/dev/ttyUSB0"
+    assert board_status(device)["link"] == "tty:/dev/ttyUSB0"
 
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1], "--link", "http")
     assert code == 0, out
     assert "its transport is now http" in out
-    assert _status(device)["link"] == "http"
+    assert board_status(device)["link"] == "http"
 
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = cli("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", vendor[1], "--link", "carrier-pigeon")
     assert code == 2
     assert "uart:<id>:<baud>" in out
-    assert _status(device)["link"] == "http"
+    assert board_status(device)["link"] == "http"
 
 
 @pytest.mark.parametrize(("board", "link"), [
@@ -329,21 +313,21 @@ def test_status_reads_a_trial_without_booting_it(
     """Three status calls after an update leave the trial a trial: no boot counts, nothing on
     the board's flash changes (a boot-based status turned TRIAL into REVERTED)."""
     device = tmp_path / "dev"
-    assert _cli("board", "provision", "sim", "--device", device, "--app",
+    assert cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP one"), "--vendor-key", vendor[1])[0] == 0
     payload = build_bundle({"main.py": b"def main():\n    print('APP two')\n"})
     (tmp_path / "app2.bundle").write_bytes(payload)
     (tmp_path / "app2.suit").write_bytes(sign_payload(payload, 2, vendor[0]))
-    assert _cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.bundle",
+    assert cli("board", "update", "sim", tmp_path / "app2.suit", tmp_path / "app2.bundle",
                 "--device", device)[0] == 0
     before = _files(device)
     for _ in range(3):
-        status = _status(device)
+        status = board_status(device)
         assert (status["state"], status["installed_version"], status["backup_version"]) == (
             "TRIAL", 2, 1)
     assert status["boot_count"] == 1
     assert _files(device) == before
-    code, out = _cli("board", "status", "sim", "--device", device)
+    code, out = cli("board", "status", "sim", "--device", device)
     assert code == 0, out
     assert "state        TRIAL (application, version 2, boot 1)" in out
     assert "backup       version 1" in out
@@ -359,10 +343,10 @@ def test_status_without_booting_answers_what_a_boot_would(
     from suture.devicectl import device_ops
 
     device = tmp_path / "dev"
-    assert _cli("board", "provision", "sim", "--device", device, "--app",
+    assert cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP one"), "--vendor-key", vendor[1], "--device-id",
                 "bed-9", "--link", "uart:1:115200")[0] == 0
-    read = _status(device)
+    read = board_status(device)
     with open_board(load_board("sim"), device_dir=device) as session:
         booted = device_ops.status(session.repl)
     assert read == booted
@@ -374,7 +358,7 @@ def test_status_of_a_blank_simulated_board(tmp_path: Path) -> None:
 
     SimTarget(tmp_path / "dev", identity_for(keys.public_key_bytes(
         keys.generate_private_key("ES256").public_key()))).create()
-    code, out = _cli("board", "status", "sim", "--device", tmp_path / "dev")
+    code, out = cli("board", "status", "sim", "--device", tmp_path / "dev")
     assert code == 1
     assert "is blank: provision it first" in " ".join(out.split())
 
@@ -383,14 +367,14 @@ def test_decommission_asks_refuses_without_a_terminal_and_dry_runs(
     tmp_path: Path, vendor: tuple[keys.PrivateKey, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     device = tmp_path / "dev"
-    assert _cli("board", "provision", "sim", "--device", device, "--app",
+    assert cli("board", "provision", "sim", "--device", device, "--app",
                 _app(tmp_path, "APP one"), "--vendor-key", vendor[1], "--device-id",
                 "bed-3")[0] == 0
     before = _files(device)
-    code, out = _cli("board", "decommission", "sim", "--device", device)
+    code, out = cli("board", "decommission", "sim", "--device", device)
     assert code == 4  # not confirmed: no terminal and no --yes
     assert "give --yes" in " ".join(out.split())
-    code, out = _cli("board", "decommission", "sim", "--device", device, "--dry-run",
+    code, out = cli("board", "decommission", "sim", "--device", device, "--dry-run",
                      "--scheduler-url", "http://127.0.0.1:9", "--operator-token", "t")
     assert code == 0, out
     assert "would erase the application filesystem and journal (8 KiB), nvm (56 KiB), staging " \
@@ -408,7 +392,7 @@ def test_decommission_asks_refuses_without_a_terminal_and_dry_runs(
                            input="y\n")
     assert result.exit_code == 0, result.output
     assert "erased journal" in result.output
-    assert _status(device)["device_id"] is None
+    assert board_status(device)["device_id"] is None
 
 
 def test_provision_refuses_a_missing_firmware_or_stage0_file_in_one_line(
@@ -432,12 +416,12 @@ def test_provision_refuses_a_missing_firmware_or_stage0_file_in_one_line(
 
 
 def test_list_and_show_print_json() -> None:
-    code, out = _cli("board", "list", "--json")
+    code, out = cli("board", "list", "--json")
     assert code == 0
     boards = {b["name"]: b for b in json.loads(out)}
     assert boards["rpi-pico"]["core"] == "cortex-m0+"
     assert boards["sim"]["flashing"] == "sim"
-    code, out = _cli("board", "show", "qemu-mps2-an385", "--json")
+    code, out = cli("board", "show", "qemu-mps2-an385", "--json")
     assert code == 0
     shown = json.loads(out)
     assert shown["name"] == "qemu-mps2-an385"

@@ -6,37 +6,25 @@ update and changes nothing, and stages and installs a signed one."""
 from __future__ import annotations
 
 import builtins
-import json
 import random
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
+from board_cli import board_status, cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from suture import keys
 from suture.boardops import swd
 from suture.bundle import build_bundle
-from suture.cli.main import app
 from suture.sim.testing import sign_payload
-from typer.testing import CliRunner
-
-runner = CliRunner()
 
 
-def _cli(*args: str | Path) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result.exit_code, " ".join(result.output.split())
-
-
-def _status(device: Path) -> dict[str, Any]:
-    code, out = _cli("board", "status", "sim", "--device", device, "--json")
-    assert code == 0, out
-    value = json.loads(out)
-    assert isinstance(value, dict)
-    return value
+def _cli_flat(*args: str | Path) -> tuple[int, str]:
+    """`suture ARGS`, its output on one line (the words joined by single spaces)."""
+    code, out = cli(*args)
+    return code, " ".join(out.split())
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +36,7 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keys.PrivateK
     app_dir.mkdir()
     (app_dir / "main.py").write_text("def main():\n    print('APP one')\n")
     device = folder / "dev"
-    code, out = _cli("board", "provision", "sim", "--device", device, "--app", app_dir,
+    code, out = _cli_flat("board", "provision", "sim", "--device", device, "--app", app_dir,
                      "--vendor-key", public)
     assert code == 0, out
     return device, key
@@ -69,20 +57,20 @@ def test_swd_update_refuses_unsigned_and_altered_then_installs_a_signed_one(
     altered = payload[:-1] + bytes([payload[-1] ^ 1])
     (tmp_path / "altered.bundle").write_bytes(altered)
 
-    code, out = _cli("board", "update", "sim", tmp_path / "rogue.suit",
+    code, out = _cli_flat("board", "update", "sim", tmp_path / "rogue.suit",
                      tmp_path / "app2.bundle", "--device", device, "--link", "swd")
     assert code == 1
     assert "the board refused the update: SignatureError" in out
-    status = _status(device)
+    status = board_status(device)
     assert (status["state"], status["installed_version"]) == ("CONFIRMED", 1)
 
-    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+    code, out = _cli_flat("board", "update", "sim", tmp_path / "app2.suit",
                      tmp_path / "altered.bundle", "--device", device, "--link", "swd")
     assert code == 1
     assert "the board refused the update: DigestError" in out
-    assert _status(device)["installed_version"] == 1
+    assert board_status(device)["installed_version"] == 1
 
-    code, out = _cli("board", "update", "sim", tmp_path / "app2.suit",
+    code, out = _cli_flat("board", "update", "sim", tmp_path / "app2.suit",
                      tmp_path / "app2.bundle", "--device", device, "--link", "swd")
     assert code == 0, out
     assert "staged version 2; board state TRIAL, installed version 2" in out
@@ -134,7 +122,7 @@ def test_without_pyocd_the_probe_path_says_what_to_install(
     monkeypatch.setattr(builtins, "__import__", no_pyocd)
     (tmp_path / "u.suit").write_bytes(b"x")
     (tmp_path / "u.bin").write_bytes(b"y")
-    code, out = _cli("board", "update", "rpi-pico", tmp_path / "u.suit", tmp_path / "u.bin",
+    code, out = _cli_flat("board", "update", "rpi-pico", tmp_path / "u.suit", tmp_path / "u.bin",
                      "--probe", "E6614103E7")
     assert code == 1
     assert "pyocd is not installed (pip install 'suture[boards]')" in out
@@ -146,7 +134,7 @@ def test_an_absent_probe_is_a_clear_error(tmp_path: Path, probe: str | None) -> 
     (tmp_path / "u.suit").write_bytes(b"x")
     (tmp_path / "u.bin").write_bytes(b"y")
     which = ("--probe", probe) if probe else ("--link", "swd")
-    code, out = _cli("board", "update", "rpi-pico", tmp_path / "u.suit", tmp_path / "u.bin",
+    code, out = _cli_flat("board", "update", "rpi-pico", tmp_path / "u.suit", tmp_path / "u.bin",
                      *which)
     assert code == 3  # unreachable
     assert f"error: no debug probe{' ' + probe if probe else ''} found (is it plugged in?)" in out
@@ -158,7 +146,7 @@ def test_a_pack_target_that_is_not_installed_says_how_to_install_it(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "no-packs"))  # pyocd's pack cache
     (tmp_path / "u.suit").write_bytes(b"x")
     (tmp_path / "u.bin").write_bytes(b"y")
-    code, out = _cli("board", "update", "pyboard-stm32f405", tmp_path / "u.suit",
+    code, out = _cli_flat("board", "update", "pyboard-stm32f405", tmp_path / "u.suit",
                      tmp_path / "u.bin", "--link", "swd")
     assert code == 1
     assert ("pyocd target stm32f405rgtx comes from the CMSIS pack Keil.STM32F4xx_DFP, which is "
@@ -168,7 +156,7 @@ def test_a_pack_target_that_is_not_installed_says_how_to_install_it(
 def test_a_board_without_swd_says_so(tmp_path: Path) -> None:
     (tmp_path / "u.suit").write_bytes(b"x")
     (tmp_path / "u.bin").write_bytes(b"y")
-    code, out = _cli("board", "update", "esp32-s3", tmp_path / "u.suit", tmp_path / "u.bin",
+    code, out = _cli_flat("board", "update", "esp32-s3", tmp_path / "u.suit", tmp_path / "u.bin",
                      "--link", "swd")
     assert code == 1
     assert "has no flashing.pyocd_target: it has no SWD path" in out
