@@ -72,6 +72,13 @@ class HospitalConditions:
             raise SuitDescriptionError("not-after must be later than not-before")
 
 
+def _check_sequence_number(sequence_number: int) -> None:
+    if isinstance(sequence_number, bool) or not 0 <= sequence_number <= limits.MAX_SEQUENCE_NUMBER:
+        raise SuitDescriptionError(
+            f"sequence-number: expected 0 to {limits.MAX_SEQUENCE_NUMBER}, got {sequence_number!r}"
+        )
+
+
 def _dependency_steps(index: int, *, fetch: bool) -> list[Any]:
     steps: list[Any] = [cp.DIRECTIVE_SET_COMPONENT_INDEX, index]
     if fetch:
@@ -96,10 +103,7 @@ def create_dependent_envelope(
     ``uri`` not starting with ``#`` it is left out and fetched from there (its digest and size
     are in the manifest); a ``#`` uri integrates it under that name.
     """
-    if isinstance(sequence_number, bool) or not 0 <= sequence_number <= limits.MAX_SEQUENCE_NUMBER:
-        raise SuitDescriptionError(
-            f"sequence-number: expected 0 to {limits.MAX_SEQUENCE_NUMBER}, got {sequence_number!r}"
-        )
+    _check_sequence_number(sequence_number)  # before the vendor's signature is checked
     return dependent_envelope_of(
         verify_envelope(vendor_envelope, vendor_keys), vendor_envelope, key,
         sequence_number=sequence_number, conditions=conditions, uri=uri, kid=kid)
@@ -118,10 +122,7 @@ def dependent_envelope_of(
     """``create_dependent_envelope`` for a vendor's envelope the caller verified already
     (``vendor`` is ``vendor_envelope`` decoded: the scheduler verified it when it imported the
     release; the device verifies it again under its own vendor anchors)."""
-    if isinstance(sequence_number, bool) or not 0 <= sequence_number <= limits.MAX_SEQUENCE_NUMBER:
-        raise SuitDescriptionError(
-            f"sequence-number: expected 0 to {limits.MAX_SEQUENCE_NUMBER}, got {sequence_number!r}"
-        )
+    _check_sequence_number(sequence_number)
     first = vendor.manifest.component_info[0]
     if first.vendor_id is None or first.class_id is None:
         raise SuitDescriptionError(
