@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from suture.formats import error_codes
@@ -44,7 +44,7 @@ from suture.scheduler.services.devices import (
     check_device_signature,
     consume_counter,
 )
-from suture.scheduler.services.schedules import ScheduleContext, refresh_locked
+from suture.scheduler.services.schedules import UNFINISHED_ENTRY, ScheduleContext, refresh_locked
 
 # Entry state reached when the device reports this state (for the entry's current step).
 _FORWARD = {
@@ -87,16 +87,6 @@ class ConsumedReport:
 
 
 # Statements of the common report, built once (parameters bound per call).
-# An unfinished entry of the device being updated, if any (the correlation names the outer
-# table in full: SQLAlchemy renders a RETURNING clause's columns unqualified on SQLite).
-_UNFINISHED = (
-    select(RolloutDevice.rollout_id)
-    .where(RolloutDevice.device_id == literal_column("devices.id"),
-           *(RolloutDevice.state != state.value for state in (
-               EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED)))
-    .limit(1)
-    .scalar_subquery()
-)
 _CONSUME_RETURNING = (
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
@@ -104,7 +94,7 @@ _CONSUME_RETURNING = (
     .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
     .returning(Device.credential_generation, Device.public_key, Device.state, Device.busy,
                Device.installed, Device.trust_versions, Device.schedule_number,
-               Device.schedule_decision, Device.schedule_document.is_not(None), _UNFINISHED)
+               Device.schedule_decision, Device.schedule_document.is_not(None), UNFINISHED_ENTRY)
 )
 _SET_REPORTED = (
     update(Device)

@@ -90,7 +90,7 @@ _DEVICE_FOR_UPDATE = (select(Device).where(Device.id == bindparam("device_id")).
 # An unfinished entry of the device being updated, if any. The correlation names the outer
 # table in full: SQLAlchemy renders a RETURNING clause's columns unqualified on SQLite. Plain
 # comparisons rather than NOT IN: an IN list is expanded again on every execution.
-_UNFINISHED = (
+UNFINISHED_ENTRY = (
     select(RolloutDevice.rollout_id)
     .where(RolloutDevice.device_id == literal_column("devices.id"),
            *(RolloutDevice.state != state.value for state in (
@@ -100,7 +100,7 @@ _UNFINISHED = (
 )
 # The anti-replay check: the counter is taken only if above every one taken before, atomically
 # (on PostgreSQL the UPDATE also locks the row until the transaction ends). The row returned
-# also carries an unfinished entry of the device, if any (``_UNFINISHED``): the common poll
+# also carries an unfinished entry of the device, if any (``UNFINISHED_ENTRY``): the common poll
 # needs no second statement.
 _CONSUME_RETURNING = (
     update(Device)
@@ -108,7 +108,7 @@ _CONSUME_RETURNING = (
            Device.decommissioned_at.is_(None))
     .values(last_counter=bindparam("counter"), last_seen=bindparam("now"))
     .returning(Device.credential_generation, Device.state, Device.busy, Device.schedule_number,
-               Device.schedule_decision, Device.schedule_document, _UNFINISHED)
+               Device.schedule_decision, Device.schedule_document, UNFINISHED_ENTRY)
 )
 
 
