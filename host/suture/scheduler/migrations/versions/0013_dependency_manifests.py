@@ -7,8 +7,8 @@ device's SUIT device identifier (a UUID, ``suit_device_id``) and whether its loa
 the hospital's manifest (``hospital_manifest``: false for every device enrolled before, so an
 older loader keeps getting the vendor's envelope).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
