@@ -54,6 +54,7 @@ class SchedulerClient:
         self.bytes_in = 0
         self.resyncs = 0  # verified resyncs applied (clock or counter corrected)
         self._key = None  # the device key (32 bytes), read from NVM at the first report
+        self._mac_key = None  # the SUIT report MAC key, derived at the first keyless report
 
     def device_key(self):
         """The device's private key (NVM id.key, written at provisioning); b"" when the
@@ -64,6 +65,15 @@ class SchedulerClient:
             r = api.nvm().get("id.key")
             self._key = bytes(r[1]) if r is not None and len(r[1]) == 32 else b""
         return self._key
+
+    def report_mac_key(self):
+        """The key the device MACs its SUIT reports with when it has no device key (derived
+        from the device secret: docs/formats/suit-report.md)."""
+        if self._mac_key is None:
+            from loader import api
+
+            self._mac_key = api.suit_report_mac_key(self.secret, self.device_id)
+        return self._mac_key
 
     def sign(self, method, path, body=b"", with_key=False):
         now = self.clock.now()
@@ -161,7 +171,8 @@ class SchedulerClient:
 
     def suit_report(self, data):
         """POST a SUIT report (docs/formats/suit-report.md: a COSE_Sign1 under the device key,
-        or the bare SUIT_Report of a device without one). Raises HttpError unless accepted."""
+        or a COSE_Mac0 under the report MAC key of a device without one). Raises HttpError
+        unless accepted."""
         url = "%s/api/v1/devices/%s/suit-reports" % (self.base, self.device_id)
         r = self._request("POST", url, data, ctype=SUIT_REPORT_TYPE)
         try:

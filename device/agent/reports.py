@@ -122,9 +122,11 @@ class Reports:
         nonce = n.to_bytes(8, "big") if isinstance(n, int) and n >= 0 else None
         client = self.agent.client
         try:
+            key = client.device_key()
             data = api.suit_report(unhexlify(ctx["m"]), rep, records,
                                    failed_at if err else None, ctx.get("u"), nonce,
-                                   api.installed().digest, client.device_key())
+                                   api.installed().digest, key,
+                                   None if key else client.report_mac_key())
         except (KeyError, TypeError, ValueError, IndexError) as e:
             emit("error", where="suit report", message=str(e))
             return True

@@ -176,15 +176,26 @@ def suit_trace():
 
 
 def suit_report(manifest_digest, fields, records=(), failed_at=None, uri=None, nonce=None,
-                installed_digest=None, key=None):
+                installed_digest=None, key=None, mac_key=None):
     """The device's SUIT report of fields (the agent's report: state, installed, error, ...)
     with the trace's records ([section, offset, component, command]) and failing record: a
-    tagged COSE_Sign1 (ES256) under key (the device key, 32 bytes), or the bare SUIT_Report
-    (CBOR) when key is empty (the request's MAC then carries it)."""
+    tagged COSE_Sign1 (ES256) under key (the device key, 32 bytes); without one, a tagged
+    COSE_Mac0 (HMAC 256/256) under mac_key (suit_report_mac_key); the bare SUIT_Report (CBOR)
+    when both are empty (the request's MAC then carries it)."""
     from loader import suit_report as sr
 
     rep = sr.report(manifest_digest, fields, records, failed_at, uri, nonce, installed_digest)
-    return sr.sign(rep, key) if key else sr.encode(rep)
+    if key:
+        return sr.sign(rep, key)
+    return sr.mac(rep, mac_key) if mac_key else sr.encode(rep)
+
+
+def suit_report_mac_key(secret, device_id):
+    """The 32-byte key a device without a key pair MACs its SUIT reports with, derived from
+    its device secret (docs/formats/suit-report.md)."""
+    from loader import suit_report as sr
+
+    return sr.mac_key(secret, device_id)
 
 
 # ---- trust anchors (docs/formats/trust-store.md) -------------------------------------------

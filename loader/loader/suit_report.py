@@ -2,13 +2,14 @@
 # did with an update, the records of the conditions that held (loader.suit.Trace), the failing
 # command as the result's record, the installed versions and digest as system-property-claims,
 # suture's report fields as the report extensions -1..-7. Signed as a tagged COSE_Sign1 (ES256)
-# with the device key, or left bare for a device without one (its request's MAC carries it).
+# with the device key, or, on a device without one, MACed as a tagged COSE_Mac0 (HMAC 256/256)
+# under the report MAC key derived from the device secret (mac_key).
 # The values below are a copy of suture.formats.suit_report's DEVICE_CONSTANTS, checked both
 # ways by tests/formats/test_suit_report_format.py, as is the encoding (byte for byte the
 # host's: definite lengths, shortest heads, map keys length-first then bytewise).
 import hashlib
 
-from loader import cbor, ecdsa_p256
+from loader import cbor, ecdsa_p256, mac0
 
 REFERENCE = 99
 NONCE = 2
@@ -33,6 +34,7 @@ P_COMMAND = -264
 SECTION_COMMON = 3
 ALG_SHA256 = -16
 MAX_RECORDS = 16
+MAC_KEY_INFO = b"suture-suit-report-mac-v1"
 # loader error code -> the report's reason (any other: operation-failed)
 REASONS = {20: 1, 21: 5, 22: 4, 23: 4, 24: 10, 25: 10, 27: 10, 28: 1, 31: 10}
 
@@ -118,3 +120,19 @@ def sign(report_map, key):
     sig = ecdsa_p256.sign(key, h.digest())
     return b"\xd2\x84" + cbor.enc_bstr(protected) + b"\xa0" + cbor.enc_bstr(payload) \
         + cbor.enc_bstr(sig)
+
+
+def mac_key(secret, device_id):
+    """The report MAC key of a device without a key pair: HKDF-SHA-256 of its secret (salt 32
+    zero bytes, info MAC_KEY_INFO || 0x00 || device id), 32 bytes; not the request MAC key."""
+    return mac0.hkdf_sha256(secret, MAC_KEY_INFO + b"\x00" + device_id.encode(), 32)
+
+
+def mac(report_map, key):
+    """The report in a tagged COSE_Mac0, HMAC 256/256 with the 32-byte report MAC key, payload
+    attached (RFC 9052 section 6.2)."""
+    payload = cbor.enc_bstr(encode(report_map))
+    protected = b"\xa1\x01\x05"  # {1: 5}
+    tag = mac0.hmac_sha256(key, b"\x84", cbor.enc_tstr("MAC0"), cbor.enc_bstr(protected),
+                           b"\x40", payload)
+    return b"\xd1\x84" + cbor.enc_bstr(protected) + b"\xa0" + payload + cbor.enc_bstr(tag)

@@ -1,17 +1,20 @@
 """The agent's SUIT reports against a fake scheduler on the unix port (docs/formats/suit-report.md):
 a payload whose digest does not match ends in a SUIT report sent just before the `failed`
 report, naming the manifest's image-match condition as the failing command; a device without
-a key sends the bare report (its request's MAC carries it), a keyed device a COSE_Sign1 that
-verifies with its key."""
+a key sends a COSE_Mac0 under the report MAC key derived from its secret (not the request MAC's
+key), a keyed device a COSE_Sign1 that verifies with its key."""
 
 from __future__ import annotations
 
-import cbor2
-from agent_env import DEVICE_DIR, FakeScheduler, serve_release
+import pytest
+from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler, serve_release
 from cryptography.hazmat.primitives.asymmetric import ec
+from suture.cose.mac0 import SymmetricKey
 from suture.keys import PrivateKey
+from suture.scheduler.credentials import suit_report_key
 from suture.sim.testing import Provisioned, example_app
-from suture.suit.report import decode_report, report_summary, verify_report
+from suture.suit import SuitReportError
+from suture.suit.report import report_summary, verify_report
 
 
 def _fail_a_download(dev: Provisioned, fake: FakeScheduler, vendor_key: PrivateKey,
@@ -47,14 +50,18 @@ def _check_failure(summary: dict[str, object], fake: FakeScheduler) -> None:
     assert len(set(fake.suit_reports)) == 1  # the same bytes each time
 
 
-def test_a_device_without_a_key_sends_the_bare_report(agent_device: Provisioned,
-                                                      fake_scheduler: FakeScheduler,
-                                                      vendor_key: PrivateKey,
-                                                      scheduler_key: PrivateKey) -> None:
+def test_a_device_without_a_key_macs_its_report(agent_device: Provisioned,
+                                                fake_scheduler: FakeScheduler,
+                                                vendor_key: PrivateKey,
+                                                scheduler_key: PrivateKey) -> None:
     _fail_a_download(agent_device, fake_scheduler, vendor_key, scheduler_key)
     body = fake_scheduler.suit_reports[0]
-    assert isinstance(cbor2.loads(body), dict)  # no COSE structure around it
-    _check_failure(report_summary(decode_report(body)), fake_scheduler)
+    secret = bytes(range(32))  # the device's id.credential (conftest)
+    verified = verify_report(body, [SymmetricKey(suit_report_key(secret, DEVICE_ID))])
+    assert verified.kind == "COSE_Mac0"
+    _check_failure(report_summary(verified.report), fake_scheduler)
+    with pytest.raises(SuitReportError):  # the request MAC's key itself does not verify it
+        verify_report(body, [SymmetricKey(secret)])
 
 
 def test_a_keyed_device_signs_its_report(agent_device: Provisioned,

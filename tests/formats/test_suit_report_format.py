@@ -14,9 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from suture.cose.mac0 import SymmetricKey, mac0
 from suture.formats import suit_report as fmt
+from suture.scheduler.credentials import suit_report_key
+from suture.suit import SuitReportError
 from suture.suit.model import Digest
-from suture.suit.report import SuitRecord, decode_report, encode_report, report_from_device
+from suture.suit.report import (
+    SuitRecord,
+    decode_report,
+    encode_report,
+    report_from_device,
+    verify_report,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 COPY = REPO / "loader" / "loader" / "suit_report.py"
@@ -150,3 +160,36 @@ def test_device_and_host_encode_the_same_bytes(run_mpy: Callable[..., Any],
         decoded = decode_report(device)
         assert decoded.manifest_digest.value.hex() == case["m"]
         assert (decoded.result is None) == ("error" not in case["fields"])
+
+
+MAC = """
+import sys, json
+from loader import api
+c = json.loads(open(sys.argv[1]).read())
+hx = lambda v: None if v is None else bytes.fromhex(v)
+key = api.suit_report_mac_key(bytes.fromhex(sys.argv[2]), sys.argv[3])
+data = api.suit_report(bytes.fromhex(c["m"]), c["fields"], c["records"], c["failed"], c["uri"],
+                       hx(c["nonce"]), hx(c["digest"]), b"", key)
+print("RESULT " + json.dumps({"key": key.hex(), "mac0": data.hex()}))
+"""
+
+
+def test_device_and_host_mac_the_same_report_under_the_same_derived_key(
+        run_mpy: Callable[..., Any], tmp_path: Path) -> None:
+    """A device without a key pair: its COSE_Mac0 of the worked example, under the key it
+    derives from its secret, is byte for byte the host's, and verifies only under that key."""
+    secret, device_id = bytes(range(100, 132)), "pump-17"
+    (tmp_path / "case.json").write_text(json.dumps(EXAMPLE))
+    got = run_mpy(MAC, str(tmp_path / "case.json"), secret.hex(), device_id)
+    key = suit_report_key(secret, device_id)
+    assert got["key"] == key.hex()
+    device = bytes.fromhex(got["mac0"])
+    assert device == mac0(_host(EXAMPLE), SymmetricKey(key))
+    verified = verify_report(device, [SymmetricKey(key)])
+    assert verified.kind == "COSE_Mac0"
+    assert encode_report(verified.report).hex() == _doc_example_hex()
+    wrong_keys = (secret, suit_report_key(secret, "pump-18"),
+                  suit_report_key(bytes(32), device_id))
+    for wrong in wrong_keys:
+        with pytest.raises(SuitReportError, match="verif"):
+            verify_report(device, [SymmetricKey(wrong)])

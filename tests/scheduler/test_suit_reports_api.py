@@ -1,18 +1,23 @@
 """SUIT reports through the device API (docs/formats/suit-report.md): a keyed device's report is
 a COSE_Sign1 under its registered key, verified before anything is stored (a forged, unsigned
-or altered one is refused and changes nothing); a device without a key sends the bare report
-under its request's MAC; operators read the decoded records."""
+or altered one is refused and changes nothing); a device without a key sends a COSE_Mac0 under
+its report MAC key (derived from its secret), or the bare report under its request's MAC;
+operators read the decoded records."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, Api, World
+from suture.cose.mac0 import SymmetricKey
 from suture.formats.suit_report import CONTENT_TYPE, PROPERTY_COMMAND
 from suture.formats.trust_store import sec1_point
+from suture.scheduler import credentials
 from suture.scheduler.authz import Principal, Role
 from suture.scheduler.errors import NotFoundError
 from suture.scheduler.schemas import DeviceCreate
@@ -125,6 +130,68 @@ def test_a_device_without_a_key_sends_the_bare_report(api: Api) -> None:
         status, answer = _post(api, body)
         assert status == 422, (body, answer)
     assert len(_shown(api)) == 1
+
+
+def _report_key(device_id: str = "pump-1", generation: int = 1) -> SymmetricKey:
+    secret = credentials.derive_secret(ROOT_SECRET, device_id, generation)
+    return SymmetricKey(credentials.suit_report_key(secret, device_id))
+
+
+def test_a_device_without_a_key_macs_its_report(api: Api) -> None:
+    _enrol(api, None)
+    maced = sign_report(FAILED, _report_key())
+    assert maced[:1] == b"\xd1"  # a tagged COSE_Mac0
+    status, ack = _post(api, maced)
+    assert status == 200, ack
+    (shown,) = _shown(api)
+    assert (shown["kind"], shown["succeeded"], shown["result_code"]) == ("COSE_Mac0", False, 31)
+    assert shown["device"]["error"] == {"code": 31,  # type: ignore[index]
+                                        "message": "staging: payload digest differs"}
+    status, ack = _post(api, maced)
+    assert (status, ack["duplicate"]) == (200, True)
+    assert _audited(api) == 1
+
+
+def test_a_mac0_report_under_another_key_is_refused(api: Api) -> None:
+    _enrol(api, None)
+    secret = credentials.derive_secret(ROOT_SECRET, "pump-1", 1)
+    altered = bytearray(sign_report(FAILED, _report_key()))
+    altered[-40] ^= 1
+    refusals = {
+        "the request MAC's key": sign_report(FAILED, SymmetricKey(secret)),
+        "another device's": sign_report(FAILED, _report_key("pump-2")),
+        "another generation's": sign_report(FAILED, _report_key(generation=2)),
+        "altered": bytes(altered),
+        "garbage": b"\xd1\x84\x00",
+    }
+    for what, body in refusals.items():
+        status, answer = _post(api, body)
+        assert status == 401, (what, answer)
+        assert "SUIT report refused" in str(answer["message"]), (what, answer)
+    assert _shown(api) == []
+    assert _audited(api) == 0
+
+
+def test_a_keyed_devices_mac0_report_is_refused(api: Api) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    _enrol(api, key)
+    status, answer = _post(api, sign_report(FAILED, _report_key()))
+    assert status == 401, answer
+    assert "must be a COSE_Sign1" in str(answer["message"])
+    assert _shown(api) == []
+    assert _audited(api) == 0
+
+
+def test_the_report_key_is_derived_apart_from_the_device_secret() -> None:
+    secret = credentials.derive_secret(ROOT_SECRET, "pump-1", 1)
+    key = credentials.suit_report_key(secret, "pump-1")
+    assert len(key) == 32
+    assert key not in (secret, credentials.suit_report_key(secret, "pump-2"),
+                       credentials.suit_report_key(bytes(32), "pump-1"))
+    # RFC 5869: PRK = HMAC(salt, IKM), OKM = HMAC(PRK, info || 0x01) for 32 bytes
+    prk = hmac.new(bytes(32), secret, hashlib.sha256).digest()
+    info = b"suture-suit-report-mac-v1\x00pump-1\x01"
+    assert key == hmac.new(prk, info, hashlib.sha256).digest()
 
 
 def test_the_request_mac_comes_first(api: Api) -> None:

@@ -1,12 +1,13 @@
 """End to end on the simulated board: the real agent (MicroPython unix port) against the real
-scheduler (uvicorn on loopback), with the device key registered at enrolment.
+scheduler (uvicorn on loopback): one device with its key registered at enrolment, one without.
 
 Release #2's payload is served with one byte changed: the device stages it, the digest does not
 match, and the SUIT report it sends with its `failed` report names the manifest's image-match
 condition (its section and byte offset) as the failing command, reason condition-failed, code
 31. Release #3 then installs and is confirmed: its SUIT report succeeded, with the conditions
-that held and the installed digest. Every SUIT report the scheduler stored is a COSE_Sign1 that
-verified with the device's key, and the operator API shows them."""
+that held and the installed digest. Every SUIT report the scheduler stored verified: the keyed
+device's a COSE_Sign1 under its key, the other's a COSE_Mac0 under the report MAC key derived
+from its secret; the operator API shows them."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from suture import keys
+from suture.cose.mac0 import SymmetricKey
 from suture.formats.trust_store import sec1_point
+from suture.scheduler.credentials import suit_report_key
 from suture.scheduler.models import BlobChunk, RolloutDevice, SuitReportRecord
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts, suit_reports
@@ -103,14 +106,16 @@ def _stored(sched: WardScheduler) -> dict[str, int]:
 
 
 def _enrol(sched: WardScheduler, name: str, group: str, size: int, vendor: keys.PrivateKey,
-           loader_lib: Path, base: Release, tmp_path: Path
-           ) -> tuple[SimulatedDevice, ec.EllipticCurvePrivateKey]:
+           loader_lib: Path, base: Release, tmp_path: Path, *, keyed: bool
+           ) -> tuple[SimulatedDevice, ec.EllipticCurvePublicKey | SymmetricKey]:
+    """A provisioned device and what its SUIT reports verify with: its public key (keyed), or
+    else its report MAC key."""
     key = ec.generate_private_key(ec.SECP256R1())
     _, cred = devices.add_device(
         sched.sessions(),
         create=DeviceCreate(id=name, board="sim", vendor_id=str(VENDOR_ID),
                             class_id=str(CLASS_ID), groups=[group], installed={"app": 1},
-                            public_key=sec1_point(key).hex()),
+                            public_key=sec1_point(key).hex() if keyed else None),
         root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
         now=sched.clock.now())
     dev = SimulatedDevice(name, tmp_path / name, ward_geometry(size), vendor, loader_lib,
@@ -118,10 +123,12 @@ def _enrol(sched: WardScheduler, name: str, group: str, size: int, vendor: keys.
     dev.provision(base.payload, 1, scheduler_url=sched.public_url,
                   secret=bytes.fromhex(cred.secret_hex),
                   scheduler_key=keys.public_key_bytes(sched.signing_key.public_key()))
+    if not keyed:
+        return dev, SymmetricKey(suit_report_key(bytes.fromhex(cred.secret_hex), name))
     put = dev.device.run(["nvm-put", "id.key", key.private_numbers()
                           .private_value.to_bytes(32, "big").hex(), "1"])
     assert put.ok, put.stdout + put.stderr
-    return dev, key
+    return dev, key.public_key()
 
 
 def test_suit_reports_name_the_failing_condition_and_the_installed_digest(
@@ -135,9 +142,9 @@ def test_suit_reports_name_the_failing_condition_and_the_installed_digest(
     try:
         size = max(len(app2.payload), len(app3.payload))
         fleet["pump-bad"], bad_key = _enrol(sched, "pump-bad", "ward-a", size, vendor,
-                                            loader_lib, base, tmp_path)
+                                            loader_lib, base, tmp_path, keyed=True)
         fleet["pump-ok"], ok_key = _enrol(sched, "pump-ok", "ward-b", size, vendor, loader_lib,
-                                          base, tmp_path)
+                                          base, tmp_path, keyed=False)
         _roll_out(sched, app2, vendor, "ward-a", corrupt=True)
         _roll_out(sched, app3, vendor, "ward-b", corrupt=False)
         fleet["pump-bad"].target, fleet["pump-ok"].target = 2, 3
@@ -164,19 +171,19 @@ def test_suit_reports_name_the_failing_condition_and_the_installed_digest(
 
         (ok,) = suit_reports.list_suit_reports(sched.sessions(), device_id="pump-ok")
         _, digest3 = _manifest(app3.envelope)
-        assert (ok["kind"], ok["succeeded"], ok["result"]) == ("COSE_Sign1", True, None)
+        assert (ok["kind"], ok["succeeded"], ok["result"]) == ("COSE_Mac0", True, None)
         assert ok["manifest_digest"] == digest3
         assert ok["device"]["state"] == "confirmed"
         (claim,) = [c for c in ok["claims"] if c["component"] == ["app"]]
         assert claim["properties"] == {"suture-sequence-number": 3,
                                        "image-digest": hashlib.sha256(app3.payload).hexdigest()}
         assert "condition-image-match" in {r["properties"]["command"] for r in ok["records"]}
-        # what was stored is what each device signed, with its own key
+        # what was stored is what each device signed or MACed, with its own key
         with sched.sessions() as s:
             rows = s.execute(select(SuitReportRecord)).scalars().all()
             for row in rows:
                 key = bad_key if row.device_id == "pump-bad" else ok_key
-                verify_report(row.body, [key.public_key()])
+                verify_report(row.body, [key])
     finally:
         for dev in fleet.values():
             dev.request_stop()

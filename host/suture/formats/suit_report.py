@@ -99,6 +99,10 @@ ALG_SHA256: Final = -16
 MAX_DEVICE_RECORDS: Final = 16
 #: The content type of the device API's SUIT report route (the IANA media type).
 CONTENT_TYPE: Final = "application/suit-report+cose"
+#: The HKDF-SHA-256 info label of the report MAC key of a device without a key pair: the key is
+#: ``HKDF(salt = 32 zero bytes, IKM = device secret, info = MAC_KEY_INFO || 0x00 || device id,
+#: L = 32)``, never the request MAC's key itself (docs/formats/suit-report.md).
+MAC_KEY_INFO: Final = b"suture-suit-report-mac-v1"
 
 #: Loader error code (docs/formats/error-codes.md) -> the report's reason; any other code is
 #: operation-failed.
@@ -139,5 +143,6 @@ DEVICE_CONSTANTS: Final[dict[str, object]] = {
     "SECTION_COMMON": SECTION_COMMON,
     "ALG_SHA256": ALG_SHA256,
     "MAX_RECORDS": MAX_DEVICE_RECORDS,
+    "MAC_KEY_INFO": MAC_KEY_INFO,
     "REASONS": dict(LOADER_REASONS),
 }

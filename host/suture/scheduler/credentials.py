@@ -24,6 +24,9 @@ sign. The MAC proves the secret, which a copy of the device's NVM store would al
 signature proves the private key, so a credential cloned onto another device without the key
 is refused.
 
+A device without a key pair MACs its SUIT reports (COSE_Mac0) under a key of their own,
+derived from its secret with HKDF (``suit_report_key``, docs/formats/suit-report.md).
+
 A request whose MAC verifies but whose time or counter is refused gets a **resync** with its
 401: the scheduler's time and the last counter it accepted, MAC'd with the device secret over
 the refused request's counter (``resync_headers``), so a device whose clock is wrong (no RTC,
@@ -46,7 +49,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from suture.formats.suit_report import MAC_KEY_INFO
 from suture.scheduler.errors import AuthenticationError, InvalidInputError
 
 SCHEME: Final = "suture-device-v1"
@@ -72,6 +77,16 @@ EMPTY_BODY_DIGEST: Final = hashlib.sha256(b"").hexdigest()
 def derive_secret(root_secret: bytes, device_id: str, generation: int) -> bytes:
     label = b"suture-device-secret-v1\x00" + device_id.encode() + b"\x00"
     return hmac.new(root_secret, label + generation.to_bytes(4, "big"), hashlib.sha256).digest()
+
+
+def suit_report_key(secret: bytes, device_id: str) -> bytes:
+    """The key a device without a key pair MACs its SUIT reports with (COSE_Mac0, HMAC
+    256/256): HKDF-SHA-256 of its secret, salt 32 zero bytes, info ``"suture-suit-report-mac-v1"
+    || 0x00 || device_id``, 32 bytes (docs/formats/suit-report.md). A key of its own, so a
+    report's MAC is never a request's MAC."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=bytes(32),
+                info=MAC_KEY_INFO + b"\x00" + device_id.encode())
+    return hkdf.derive(secret)
 
 
 def fingerprint(secret: bytes) -> str:

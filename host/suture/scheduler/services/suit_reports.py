@@ -4,9 +4,12 @@ stored with what they say, shown to operators.
 A device whose key is registered (``devices.public_key``) sends its SUIT report as a COSE_Sign1
 (ES256) under that key: anything else from it (a bare report, another key's signature, an
 altered byte) is refused with :class:`AuthenticationError` and nothing is stored. A device
-without a key sends the bare SUIT_Report; the request's MAC, checked with its counter in the
-same transaction, is what authenticates it. The same bytes sent again (a report re-sent after a
-lost answer: the device's RFC 6979 signature makes them equal) are stored once.
+without a key sends its report as a COSE_Mac0 (HMAC 256/256) under its report MAC key, derived
+from its secret (``credentials.suit_report_key``), or, as devices did before, the bare
+SUIT_Report, which the request's MAC (checked with its counter in the same transaction)
+authenticates; a Mac0 under another key is refused like a keyed device's forgery. The same
+bytes sent again (a report re-sent after a lost answer: RFC 6979 signatures and MACs are
+deterministic) are stored once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from suture.cose.mac0 import SymmetricKey
+from suture.scheduler import credentials
 from suture.scheduler.errors import AuthenticationError, InvalidInputError, NotFoundError
 from suture.scheduler.models import DEFAULT_TENANT, Device, SuitReportRecord
 from suture.scheduler.services import audit, tenants
@@ -43,24 +48,29 @@ class StoredSuitReport:
 @dataclass(frozen=True)
 class VerifiedSuitReport:
     report: SuitReport
-    #: ``COSE_Sign1`` (the device key's signature) or ``MAC`` (the request's MAC carried it).
+    #: ``COSE_Sign1`` (the device key's signature), ``COSE_Mac0`` (the report MAC key's) or
+    #: ``MAC`` (a bare report: the request's MAC carried it).
     kind: str
     #: What the scheduler shows (``suture.suit.report.report_summary``).
     summary: dict[str, Any]
 
 
-def verified_summary(device: Device, body: bytes) -> VerifiedSuitReport:
+def verified_summary(device: Device, body: bytes,
+                     root_secret: bytes | None = None) -> VerifiedSuitReport:
     """The report in body once it authenticates as device's, decoded and summarised; raises
-    :class:`AuthenticationError` (not the device's signature) or :class:`InvalidInputError`
-    (no SUIT report), nothing else."""
-    report, kind = _verified(device, body)
+    :class:`AuthenticationError` (not the device's signature or MAC) or
+    :class:`InvalidInputError` (no SUIT report), nothing else. ``root_secret`` (the
+    scheduler's) derives the report MAC key of a device without a key pair; without it a
+    COSE_Mac0 is refused."""
+    report, kind = _verified(device, body, root_secret)
     try:
         return VerifiedSuitReport(report, kind, report_summary(report))
     except SuitReportError as exc:
         raise InvalidInputError(f"malformed SUIT report: {exc}") from None
 
 
-def _verified(device: Device, body: bytes) -> tuple[SuitReport, str]:
+def _verified(device: Device, body: bytes,
+              root_secret: bytes | None) -> tuple[SuitReport, str]:
     """The report in body once it authenticates as device's, and how it did."""
     if device.public_key is not None:
         key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), device.public_key)
@@ -73,17 +83,37 @@ def _verified(device: Device, body: bytes) -> tuple[SuitReport, str]:
         except SuitReportAuthError as exc:
             raise AuthenticationError(
                 f"SUIT report refused: {exc} (device {device.id!r}'s registered key)") from None
+    elif body[:1] == COSE_MAC0_TAG_BYTE:
+        payload, kind = _opened_mac0(device, body, root_secret)
     else:
-        if body[:1] in (COSE_SIGN1_TAG_BYTE, COSE_MAC0_TAG_BYTE):
+        if body[:1] == COSE_SIGN1_TAG_BYTE:
             raise InvalidInputError(
                 f"SUIT report refused: device {device.id!r} has no registered key to verify "
-                "a COSE structure with; send the bare SUIT_Report (the request's MAC carries "
-                "it)")
+                "a COSE_Sign1 with; send a COSE_Mac0 under its report MAC key or the bare "
+                "SUIT_Report (the request's MAC carries it)")
         payload, kind = body, "MAC"
     try:
         return decode_report(payload), kind
     except SuitReportError as exc:
         raise InvalidInputError(f"malformed SUIT report: {exc}") from None
+
+
+def _opened_mac0(device: Device, body: bytes, root_secret: bytes | None) -> tuple[bytes, str]:
+    """The payload of a keyless device's COSE_Mac0 report once its report MAC key (derived
+    from the device's current secret) verifies it."""
+    generation = device.credential_generation
+    if root_secret is None or generation is None:
+        raise AuthenticationError(
+            f"SUIT report refused: no device secret to verify device {device.id!r}'s "
+            "COSE_Mac0 with")
+    secret = credentials.derive_secret(root_secret, device.id, generation)
+    key = SymmetricKey(credentials.suit_report_key(secret, device.id))
+    try:
+        payload, kind, _ = open_report(body, [key])
+    except SuitReportAuthError as exc:
+        raise AuthenticationError(
+            f"SUIT report refused: {exc} (device {device.id!r}'s report MAC key)") from None
+    return payload, kind
 
 
 def record_suit_report(session: Session, *, device_id: str, counter: int, body: bytes, now: int,
@@ -95,7 +125,8 @@ def record_suit_report(session: Session, *, device_id: str, counter: int, body: 
         device = session.get(Device, device_id)
         if device is None:
             raise NotFoundError(f"no device {device_id!r}")
-        verified = verified_summary(device, body)
+        verified = verified_summary(device, body,
+                                    None if proof is None else proof.root_secret)
         report, kind = verified.report, verified.kind
         digest = hashlib.sha256(body).hexdigest()
         known = session.execute(

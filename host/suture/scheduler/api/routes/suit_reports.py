@@ -41,8 +41,9 @@ class SuitReportList(BaseModel):
 @device_router.post(
     "/devices/{device_id}/suit-reports",
     response_model=SuitReportAck,
-    responses={401: {"description": "bad or replayed device credential, or a keyed device's "
-                                    "report that is not a COSE_Sign1 under its key"},
+    responses={401: {"description": "bad or replayed device credential, a keyed device's "
+                                    "report that is not a COSE_Sign1 under its key, or a "
+                                    "COSE_Mac0 not under the device's report MAC key"},
                403: {"description": "another device's resource"},
                413: {"description": "report body too large"},
                422: {"description": "not a SUIT report"}},
@@ -54,8 +55,9 @@ def post_suit_report(
     session: SessionDep, now: NowDep,
 ) -> SuitReportAck:
     """A SUIT report (draft-ietf-suit-report): a COSE_Sign1 (ES256) under the device's
-    registered key, or the bare SUIT_Report of a device without one. The request's MAC is
-    checked first; the report is verified and decoded before anything is stored."""
+    registered key; from a device without one, a COSE_Mac0 (HMAC 256/256) under its report MAC
+    key (derived from its secret) or the bare SUIT_Report. The request's MAC is checked first;
+    the report is verified and decoded before anything is stored."""
     stored = suit_reports.record_suit_report(
         session, device_id=proof.req.device_id, counter=proof.req.counter, body=body, now=now,
         proof=proof)
