@@ -172,6 +172,20 @@ def test_a_mac0_report_under_another_key_is_refused(api: Api) -> None:
     assert _audited(api) == 0
 
 
+def test_a_rotated_credential_rotates_the_report_key(api: Api) -> None:
+    _enrol(api, None)
+    r = api.client.post("/api/v1/devices/pump-1/credential", headers=api.op)
+    assert r.status_code == 200, r.text
+    new = bytes.fromhex(r.json()["secret_hex"])
+    for body, want in ((sign_report(FAILED, _report_key(generation=1)), 401),
+                       (sign_report(FAILED, _report_key(generation=2)), 200)):
+        headers = api.device_headers("pump-1", "POST", PATH, body, secret=new)
+        headers["Content-Type"] = CONTENT_TYPE
+        answer = api.client.post(PATH, content=body, headers=headers)
+        assert answer.status_code == want, answer.text
+    assert [s["kind"] for s in _shown(api)] == ["COSE_Mac0"]
+
+
 def test_a_keyed_devices_mac0_report_is_refused(api: Api) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     _enrol(api, key)
