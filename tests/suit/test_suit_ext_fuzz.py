@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from ext_samples import published_keys
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from suture.cose import CoseError
 from suture.cose.encrypt import decode_encrypt, decrypt_detached
 from suture.cose.mac0 import SymmetricKey, mac0, verify_mac0
 from suture.formats.trust_store import sec1_point
+from suture.scheduler import credentials
 from suture.scheduler.errors import AuthenticationError, InvalidInputError
 from suture.scheduler.models import Device
 from suture.scheduler.services import suit_reports
@@ -233,8 +235,15 @@ DEVICE_REPORT = report_from_device(
     manifest_digest=digest_bytes(b"manifest"), nonce=bytes(8),
     records=[SuitRecord((), 3, 5, 0, {-264: 1}), SuitRecord((), 3, 7, 0, {-264: 2})],
     failed_at=SuitRecord((), 7, 1, 0, {-264: 3}), installed_digest=bytes(32))
+# a keyless device's report MAC key, derived as the scheduler derives it from its root secret
+ROOT_SECRET = bytes(range(32))
+KEYED = Device(id="pump-1", public_key=sec1_point(DEVICE_KEY), credential_generation=1)
+UNKEYED = Device(id="pump-2", public_key=None, credential_generation=1)
+UNKEYED_MAC_KEY = SymmetricKey(credentials.suit_report_key(
+    credentials.derive_secret(ROOT_SECRET, "pump-2", 1), "pump-2"))
 SIGNED = [
     sign_report(REPORT, SymmetricKey(bytes(32))),
+    mac0(encode_report(DEVICE_REPORT), UNKEYED_MAC_KEY),
     encode_report(REPORT),
     mac0(encode_report(REPORT), SymmetricKey(bytes(32))),
     encode_report(DEVICE_REPORT),
@@ -282,10 +291,6 @@ def test_reports(data: bytes) -> None:
         verify_report(data, [SymmetricKey(bytes(32)), EXAMPLE_KEY, DEVICE_KEY.public_key()])
 
 
-KEYED = Device(id="pump-1", public_key=sec1_point(DEVICE_KEY))
-UNKEYED = Device(id="pump-2", public_key=None)
-
-
 @FUZZ
 @given(reports())
 def test_the_scheduler_refuses_fuzzed_reports_with_its_documented_errors(data: bytes) -> None:
@@ -293,4 +298,13 @@ def test_the_scheduler_refuses_fuzzed_reports_with_its_documented_errors(data: b
     never another exception (docs/formats/suit-report.md)."""
     for device in (KEYED, UNKEYED):
         with contextlib.suppress(AuthenticationError, InvalidInputError):
-            suit_reports.verified_summary(device, data)
+            suit_reports.verified_summary(device, data, ROOT_SECRET)
+
+
+def test_the_fuzzed_scheduler_path_accepts_the_unmutated_mac0() -> None:
+    """The seed the report fuzzer mutates is accepted whole, so the fuzzing reaches past the
+    MAC check: a keyless device's COSE_Mac0 under its derived report key."""
+    verified = suit_reports.verified_summary(UNKEYED, SIGNED[1], ROOT_SECRET)
+    assert verified.kind == "COSE_Mac0"
+    with pytest.raises(AuthenticationError, match="COSE_Sign1"):
+        suit_reports.verified_summary(KEYED, SIGNED[1], ROOT_SECRET)
