@@ -52,7 +52,7 @@ DETOOLS_COMPRESSIONS = ("lzma", "zstd", "bz2", "heatshrink", "crle", "lz4", "non
 MEASURE = b"""
 import gc
 from loader import delta as D
-from loader import cbor, cose, ecdsa_p256, staging, suit, trust
+from loader import cbor, cose, ecdsa_p256, staging, suit, suit_hospital, trust
 from loader.console import FileStream
 inner = D._FlashStream.readinto
 peak = [0]

@@ -17,7 +17,8 @@ TRACE_BOUND = 2048
 MEASURE = b"""
 import gc
 from loader import delta as D
-from loader import cbor, cose, ecdsa_p256, staging, suit, trust  # their code is not working memory
+# their code is not working memory (frozen on a board)
+from loader import cbor, cose, ecdsa_p256, staging, suit, suit_hospital, trust
 from loader.console import FileStream
 inner = D._FlashStream.readinto
 peak = [0, 0]
