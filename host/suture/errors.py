@@ -6,6 +6,7 @@ suture's, with one ``except``:
 
 - ``KeyFileError`` (``suture.keys``): key files
 - ``BundleError`` (``suture.bundle``): application bundles
+- ``BodyTooLargeError`` (``suture.bounded_body``): an HTTP request body past its bound
 - ``SuitError`` (``suture.suit``): SUIT envelopes, manifests, descriptions
 - ``CoseError`` (``suture.cose``): COSE_Sign1 and its CBOR (``CborError``)
 - ``ImageError`` (``suture.image``): stage0 loader images

@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 FAMILIES = {
     "suture.keys": ("suture.keys", "KeyFileError"),
     "suture.bundle": ("suture.bundle", "BundleError"),
+    "suture.bounded_body": ("suture.bounded_body", "BodyTooLargeError"),
     "suture.suit": ("suture.suit.errors", "SuitError"),
     "suture.cose": ("suture.cose.errors", "CoseError"),
     "suture.image": ("suture.image.errors", "ImageError"),
