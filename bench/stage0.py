@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from suture.firmware.locking import make_stage0
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.stage0.flashimg builds the flash images
 
@@ -30,9 +32,7 @@ TARGETS = ("an385", "an386", "an505")
 
 
 def _build() -> Path:
-    subprocess.run(["make", "-C", str(REPO / "stage0"), "-j2"], check=True,
-                   capture_output=True)
-    return REPO / "stage0" / "build"
+    return make_stage0(REPO / "stage0")
 
 
 def _inclusive(annotate: str, function: str) -> int:

@@ -20,7 +20,8 @@ pytest_plugins = ["suture.sim.pytest_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO / "tests" / "vectors"
-_FIGURES: list[tuple[str, str, object]] = []
+_FIGURE = "suture-figure"
+_FIGURES: list[tuple[str, str]] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,7 +55,8 @@ def figures(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
     """Record a figure for the end-of-run summary: ``figures("cut points", 1234)``."""
 
     def record(name: str, value: object) -> None:
-        _FIGURES.append((request.node.nodeid, name, value))
+        # carried by the test's reports, so a run in several workers (pytest -n) prints them too
+        request.node.user_properties.append((_FIGURE, f"{name} = {value}"))
 
     return record
 
@@ -73,9 +75,15 @@ def pytest_runtest_makereport(
         report.longrepr = f"skipped, and skips are failures in this run: {reason}"
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _FIGURES.extend((report.nodeid, str(text)) for key, text in report.user_properties
+                        if key == _FIGURE)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _FIGURES:
         return
     terminalreporter.section("suture figures")
-    for nodeid, name, value in _FIGURES:
-        terminalreporter.write_line(f"{nodeid}: {name} = {value}")
+    for nodeid, figure in _FIGURES:
+        terminalreporter.write_line(f"{nodeid}: {figure}")

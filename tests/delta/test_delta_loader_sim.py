@@ -9,35 +9,24 @@ stage0 and the loader both accept, and staging the same delta again completes.""
 from __future__ import annotations
 
 import hashlib
-import random
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from delta_helpers import delta_for, sign_delta
-from suture.image import provision_record, sign_image, verify_image
+from stage0_host import S0_LOAD_ADDRESS, S0_SLOT, Stage0, build_stage0, loader_geometry
+from stage0_host import loader_bodies as _bodies
+from stage0_host import loader_images as _images
+from suture.image import sign_image, verify_image
 from suture.keys import PrivateKey, generate_private_key
-from suture.sim.board import BoardGeometry, small_geometry
+from suture.sim.board import BoardGeometry
 from suture.sim.device import PowerCut, SimBoard, SimDevice
 from suture.sim.journal import Component, State
 from suture.sim.sweep import sweep
 from suture.sim.testing import Provisioned, example_app
 
-REPO = Path(__file__).resolve().parents[2]
 APP = example_app(1, filler=2000)
 SEQ = 5  # the loader release's sequence number (the factory loader is 0)
-# stage0's host build: the QEMU boards' map (stage0/port/layout_qemu.h), loader run address
-# 0x20200. The simulator's external flash below is laid out to match it where stage0 reads
-# (journal at 0, staging at 0x10000); its internal flash (provisioning record, counter, the
-# loader slot) is the simulator's loader slot file, spliced in and out around each boot.
-S0_INTERNAL = 0x100000
-S0_EXTERNAL = 0x200000
-S0_PROVISION = 0xF000
-S0_LOADER = 0x20000
-S0_SLOT = 0xE0000
-S0_LOAD_ADDRESS = 0x20200
-JOURNAL_SIZE = 0x2000
 # the sim board's heap: the unix port holds the loader's compiled modules in its heap, where
 # the firmware has them frozen in flash (test_delta_memory.py measures the applier's own heap)
 HEAP = 256 * 1024
@@ -46,37 +35,12 @@ HEAP = 256 * 1024
 @pytest.fixture
 def geometry() -> BoardGeometry:
     # staging at 0x10000 (journal and 14 NVM sectors before it), as in stage0's map
-    return small_geometry(internal_size=192 * 1024, nvm_sectors=14, slot_size=160 * 1024)
+    return loader_geometry()
 
 
 @pytest.fixture(scope="module")
 def loader_key() -> PrivateKey:
     return generate_private_key("ES256")
-
-
-def _bodies(size: int = 96 * 1024) -> tuple[bytes, bytes]:
-    """Two loader bodies as a firmware upgrade changes one: the same code mostly, a few
-    functions changed, a block inserted, the version string and the tables after it moved."""
-    rng = random.Random(18)
-    old = bytearray(rng.randbytes(size))
-    old[1000:1024] = b"MicroPython v1.27.0\0\0\0\0\0"
-    new = bytearray(old)
-    new[1000:1024] = b"MicroPython v1.28.0\0\0\0\0\0"
-    for k in (1, 3, 5, 7):
-        at = size * k // 9
-        new[at : at + 64] = rng.randbytes(64)
-    at = size * 4 // 9
-    new[at:at] = rng.randbytes(size // 64)
-    return bytes(old), bytes(new)
-
-
-def _images(key: PrivateKey, size: int = 96 * 1024) -> tuple[bytes, bytes]:
-    old, new = _bodies(size)
-    l1 = sign_image(old, private_key=key, version=(1, 27, 0), security_counter=1,
-                    load_address=S0_LOAD_ADDRESS)
-    l2 = sign_image(new, private_key=key, version=(1, 28, 0), security_counter=1,
-                    load_address=S0_LOAD_ADDRESS)
-    return l1, l2
 
 
 def _device(make_device: Callable[..., Provisioned], image: bytes) -> Provisioned:
@@ -92,48 +56,9 @@ def _stage(p: Provisioned, source: bytes, target: bytes, patch: bytes | None = N
     return ["stage", env, p.board.put_file(f"{name}.delta", d.patch if patch is None else patch)]
 
 
-class Stage0:
-    """stage0's host build booting the simulator's flash: the loader slot file and the
-    simulator's journal and staging slot in stage0's map; its own internal flash (provisioning
-    record, counter) and the loader backup kept between boots."""
-
-    def __init__(self, build: Path, board: SimBoard, loader_key: PrivateKey) -> None:
-        self.host = build / "host" / "stage0-host"
-        self.board = board
-        self.internal = board.workdir / "stage0-internal.bin"
-        self.external = board.workdir / "stage0-external.bin"
-        internal = bytearray(b"\xff" * S0_INTERNAL)
-        rec = provision_record(loader_key.public_key())
-        internal[S0_PROVISION : S0_PROVISION + len(rec)] = rec
-        self.internal.write_bytes(bytes(internal))
-        self.external.write_bytes(b"\xff" * S0_EXTERNAL)
-
-    def boot(self) -> str:
-        internal = bytearray(self.internal.read_bytes())
-        internal[S0_LOADER : S0_LOADER + S0_SLOT] = self.board.loader_image.read_bytes()
-        self.internal.write_bytes(bytes(internal))
-        sim_ext = self.board.external_image.read_bytes()
-        external = bytearray(self.external.read_bytes())
-        n = min(len(sim_ext), 0x100000)  # below stage0's loader backup
-        external[:n] = sim_ext[:n]
-        self.external.write_bytes(bytes(external))
-        proc = subprocess.run([str(self.host), "boot", str(self.internal), str(self.external)],
-                              capture_output=True, text=True, check=False, timeout=120)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        slot = self.internal.read_bytes()[S0_LOADER : S0_LOADER + S0_SLOT]
-        self.board.loader_image.write_bytes(slot)
-        ext = bytearray(self.board.external_image.read_bytes())
-        ext[:JOURNAL_SIZE] = self.external.read_bytes()[:JOURNAL_SIZE]  # stage0 writes the journal
-        self.board.external_image.write_bytes(bytes(ext))
-        return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def stage0_build() -> Path:
-    proc = subprocess.run(["make", "-C", str(REPO / "stage0"), "-j2"], capture_output=True,
-                          text=True, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return REPO / "stage0" / "build"
+    return build_stage0()
 
 
 def test_loader_delta_staged_installed_and_confirmed(
@@ -164,10 +89,8 @@ def test_loader_delta_staged_installed_and_confirmed(
     rec = p.board.current_record()
     assert rec is not None
     assert (rec.component, rec.state) == (Component.LOADER, State.TRIAL)
-    # the new loader boots on trial, checks its health and confirms itself
-    settle = p.board.put_file("settle.py", b"from loader.boot import settle_loader\n"
-                              b"settle_loader(loader, loader.journal.current)\n")
-    r = p.device.run(["boot"], ["exec", settle], ["app"], ["report"])
+    # the new loader boots on trial, checks its health and confirms itself (as power_on)
+    r = p.device.run(["boot"], ["app"], ["report"])
     assert r.ok, r.stdout + r.stderr
     assert f"suture: loader confirmed (release {SEQ})" in r.stdout
     assert "APP 1" in r.stdout

@@ -3,7 +3,6 @@ test gets a freshly provisioned device with its own flash file."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from suture.boards import load_board
 from suture.firmware.build import FirmwareBuild, build_firmware, dev_keys
+from suture.firmware.locking import make_stage0
 from suture.keys import PrivateKey
 from suture.qemu import QemuDevice
 from suture.sim.testing import CLASS_ID, VENDOR_ID, example_app
@@ -31,9 +31,7 @@ def build(repo_root: Path, board_name: str) -> Firmware:
     """stage0 and the board's firmware, built incrementally into build/firmware/BOARD."""
     board = load_board(board_name)
     assert board.qemu is not None
-    proc = subprocess.run(["make", "-C", str(repo_root / "stage0"), "-j2"], capture_output=True,
-                          text=True, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    make_stage0(repo_root / "stage0")
     out = repo_root / "build" / "firmware" / board_name
     vendor, loader = dev_keys(out / "keys")
     point = vendor.public_key().public_bytes(serialization.Encoding.X962,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from suture.firmware.errors import FirmwareError
+from suture.firmware.locking import make_stage0
 from suture.keys import PrivateKey, generate_private_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -14,18 +15,13 @@ BUILD = STAGE0 / "build"
 
 
 @pytest.fixture(scope="session")
-def stage0_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build every stage0 target (fetching the crypto libraries the first time)."""
-    lock = tmp_path_factory.getbasetemp().parent / "stage0-build.lock"
-    import fcntl
-
-    with lock.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # one build even under pytest-xdist
-        proc = subprocess.run(["make", "-C", str(STAGE0), "-j2"], capture_output=True,
-                              text=True, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"stage0 build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return BUILD
+def stage0_build() -> Path:
+    """Build every stage0 target (fetching the crypto libraries the first time), one build at a
+    time across test workers."""
+    try:
+        return make_stage0(STAGE0)
+    except FirmwareError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")

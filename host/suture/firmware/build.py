@@ -24,6 +24,7 @@ from suture import keys
 from suture.boards.schema import Board
 from suture.firmware.board_config import LoaderTrust, write_firmware_dir
 from suture.firmware.errors import FirmwareError
+from suture.firmware.locking import exclusive
 from suture.firmware.mbedtls import mbedtls_tree
 from suture.firmware.source import (
     MICROPYTHON_VERSION,
@@ -151,9 +152,19 @@ def build_firmware(
     if board.micropython is None:
         raise FirmwareError(f"board {board.name!r} runs no MicroPython port")
     work = (work or out.parent).resolve()
+    with exclusive(work):
+        return _build_locked(board, out, work, LoaderTrust(vendor_keys=vendor_keys,
+                                                           vendor_id=vendor_id,
+                                                           class_id=class_id),
+                             loader_key, version, security_counter, micropython_version, log)
+
+
+def _build_locked(board: Board, out: Path, work: Path, trust: LoaderTrust, loader_key: PrivateKey,
+                  version: tuple[int, int, int], security_counter: int,
+                  micropython_version: str, log: Log) -> FirmwareBuild:
+    """:func:`build_firmware`'s steps, with the lock of the shared work folder held."""
     tree = micropython_tree(work, micropython_version)
     _run(["make", "-C", str(tree / "mpy-cross"), f"-j{os.cpu_count() or 2}"], log, "mpy-cross")
-    trust = LoaderTrust(vendor_keys=vendor_keys, vendor_id=vendor_id, class_id=class_id)
     config = out / "config"
     write_firmware_dir(board, trust, config, LOADER_MANIFEST)
     elf = _make_port(board, tree, out / "mp-build", config / "manifest.py", log,
@@ -181,11 +192,11 @@ def firmware_folder(root: Path, board: str, version: str = MICROPYTHON_VERSION) 
 def dev_keys(folder: Path) -> tuple[PrivateKey, PrivateKey]:
     """The development keys of a firmware build folder (vendor SUIT key, loader image key),
     made on first use. Production builds pass their own."""
-    folder.mkdir(parents=True, exist_ok=True)
     made = []
-    for name in ("vendor", "loader"):
-        path = folder / f"{name}.pem"
-        if not path.exists():
-            keys.write_key_pair(keys.generate_private_key("ES256"), path)
-        made.append(keys.load_private_key(path))
+    with exclusive(folder):  # a second process would otherwise make a second pair
+        for name in ("vendor", "loader"):
+            path = folder / f"{name}.pem"
+            if not path.exists():
+                keys.write_key_pair(keys.generate_private_key("ES256"), path)
+            made.append(keys.load_private_key(path))
     return made[0], made[1]

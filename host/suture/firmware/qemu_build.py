@@ -9,7 +9,6 @@ development keys; :class:`QemuFirmware` is what a QEMU board needs to boot
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from suture.boards.schema import Board
 from suture.firmware.build import build_firmware, dev_keys
 from suture.firmware.errors import FirmwareError
+from suture.firmware.locking import make_stage0
 from suture.firmware.source import REPO_ROOT
 from suture.keys import PrivateKey, PublicKey, public_key_bytes
 
@@ -46,10 +46,10 @@ def prepare_firmware(board: Board, vendor_id: str, class_id: str) -> QemuFirmwar
     if board.name not in FIRMWARE_BOARDS or board.qemu is None:
         raise QemuFirmwareError(f"no MicroPython firmware runs on {board.name} in QEMU "
                                 f"(boards with one: {', '.join(sorted(FIRMWARE_BOARDS))})")
-    proc = subprocess.run(["make", "-C", str(REPO_ROOT / "stage0"), "-j2"],
-                          capture_output=True, text=True, check=False)
-    if proc.returncode:
-        raise QemuFirmwareError(f"stage0 does not build:\n{proc.stderr[-2000:]}")
+    try:
+        make_stage0()
+    except FirmwareError as e:
+        raise QemuFirmwareError(str(e)) from e
     out = REPO_ROOT / "build" / "firmware" / board.name
     vendor, loader = dev_keys(out / "keys")
     build = build_firmware(board, out, vendor_keys=[public_key_bytes(vendor.public_key())],
