@@ -17,6 +17,10 @@ echo "== starting PostgreSQL for the tests marked postgres"
 SUTURE_TEST_POSTGRES_URL=$(tools/postgres-test-server.sh start "$pgdir")
 export SUTURE_TEST_POSTGRES_URL
 
-echo "== pytest (all markers)"
+# One worker a core, at most four (SUTURE_TEST_WORKERS overrides); each test file runs whole
+# in one worker, so a module's servers and devices are made once.
+cores=$(nproc)
+workers=${SUTURE_TEST_WORKERS:-$(( cores < 4 ? cores : 4 ))}
+echo "== pytest (all markers; $workers workers)"
 export SUTURE_FORBID_SKIPS=1
-$BIN/pytest --durations=30 "$@"
+$BIN/pytest -n "$workers" --dist loadfile --durations=30 "$@"
