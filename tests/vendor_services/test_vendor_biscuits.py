@@ -10,6 +10,7 @@ from biscuit_auth import KeyPair
 from fastapi.testclient import TestClient
 from suture.vendor_services import biscuits
 from suture.vendor_services.clock import ManualClock
+from suture.vendor_services.repository.store import ReleaseStore
 from suture.vendor_services.settings import VendorSettings
 
 NOW = datetime.datetime(2027, 1, 15, 12, 0, tzinfo=datetime.UTC)
@@ -154,3 +155,28 @@ def test_direct_download_through_the_repository(
     served += 1
     refused(url, token.to_base64())  # revoked
     refused(url, "", status=401)
+
+
+def test_a_recalled_release_is_not_served_for_any_biscuit(
+    vendor: TestClient, settings: VendorSettings, clock: ManualClock
+) -> None:
+    biscuits.generate_root_key(settings.biscuit_root_path)
+    root = biscuits.load_root_key(settings.biscuit_root_path)
+    now = datetime.datetime.fromtimestamp(clock(), datetime.UTC)
+    token = biscuits.issue(root.private_key, device_id="pump-0017",
+                           releases=["app-1.0.0", "app-2.0.0"],
+                           expires=now + datetime.timedelta(hours=1)).to_base64()
+    bearer = {"Authorization": f"Bearer {token}"}
+    base = "http://testserver/direct/pump-0017/releases"
+    assert vendor.get(f"{base}/app-1.0.0/payload", headers=bearer).status_code == 200
+    ReleaseStore(settings.releases_dir).recall("app-1.0.0", reason="battery overheats",
+                                               at=int(clock()))
+    served = vendor.app.state.repository.served  # type: ignore[attr-defined]
+    for artefact in ("envelope", "payload"):
+        refused = vendor.get(f"{base}/app-1.0.0/{artefact}", headers=bearer)
+        assert refused.status_code == 403
+        assert "recalled by the vendor: battery overheats" in refused.json()["error"][
+            "description"]
+    assert vendor.app.state.repository.served == served  # type: ignore[attr-defined]
+    # The biscuit's other release, not recalled, is still served.
+    assert vendor.get(f"{base}/app-2.0.0/payload", headers=bearer).status_code == 200

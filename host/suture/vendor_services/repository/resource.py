@@ -7,7 +7,8 @@ the token is bound to. Without a usable token the answer is ``401`` with
 ``WWW-Authenticate: GNAP as_uri="…"`` (RFC 9635 §9.1, RS-first discovery).
 
 ``GET /direct/{device}/releases/{id}/{artefact}`` serves a device presenting
-``Authorization: Bearer <biscuit>`` (see :mod:`suture.vendor_services.biscuits`).
+``Authorization: Bearer <biscuit>`` (see :mod:`suture.vendor_services.biscuits`); a release
+the vendor recalled is refused there whatever the biscuit says.
 
 Refusals answer ``{"error": {"code": ..., "description": ...}}`` with the codes:
 ``invalid_token`` (401: none, unknown, expired, revoked or rotated away),
@@ -146,6 +147,18 @@ class ResourceServer:
         except biscuits.BiscuitError as e:
             raise RefusedError(403, "insufficient_access", str(e)) from e
 
+    def refuse_recalled(self, release_id: str) -> None:
+        """Direct download: a device never gets a release the vendor recalled, whatever
+        biscuit it holds (the biscuit outlives the recall until its window ends)."""
+        try:
+            recall = self.store.recall_of(release_id)
+        except ReleaseError as e:
+            raise RefusedError(404, "not_found", str(e)) from e
+        if recall is not None:
+            raise RefusedError(403, "insufficient_access",
+                               f"release {release_id!r} was recalled by the vendor: "
+                               f"{recall.get('reason', '')}")
+
 
 def _refusal(rs: ResourceServer, e: RefusedError) -> Response:
     headers = rs.challenge() if e.status == 401 else {}
@@ -209,6 +222,7 @@ def create_rs_router(rs: ResourceServer) -> APIRouter:
     async def direct(device_id: str, release_id: str, artefact: str, request: Request) -> Response:
         try:
             rs.authorize_biscuit(request, device_id, release_id)
+            rs.refuse_recalled(release_id)
             return _file(rs, release_id, artefact)
         except RefusedError as e:
             return _refusal(rs, e)
