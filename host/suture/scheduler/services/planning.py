@@ -119,6 +119,38 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
                            predicate=predicate, fields=fields, scope=scope)
 
 
+class _Admission:
+    """Whether a device's groups and the values the target filter reads admit it into a plan;
+    each distinct value is decided once (a fleet has few)."""
+
+    def __init__(self, groups: set[str], predicate: Predicate | None, fields: tuple[str, ...],
+                 json_of: dict[str | None, Any]) -> None:
+        self.groups, self.predicate, self.fields, self.json_of = groups, predicate, fields, json_of
+        self.busy_at = fields.index("busy") if "busy" in fields else None
+        self.member_of: dict[str | None, bool] = {}
+        self.passing: dict[tuple[Any, ...], bool] = {}
+
+    def member(self, groups_text: str | None) -> bool:
+        """Whether a device with these groups (JSON text) is in one of the rollout's."""
+        member = self.member_of.get(groups_text)
+        if member is None:
+            member = self.member_of[groups_text] = bool(
+                self.groups.intersection(_decoded(self.json_of, groups_text) or ()))
+        return member
+
+    def passes(self, key: tuple[Any, ...]) -> bool:
+        """Whether the filter passes a device whose filter fields hold ``key``."""
+        assert self.predicate is not None
+        ok = self.passing.get(key)
+        if ok is None:
+            rec = {f: (_decoded(self.json_of, v) if f in _JSON_FIELDS else v)
+                   for f, v in zip(self.fields, key, strict=True)}
+            if self.busy_at is not None:  # the driver's 0/1 on SQLite
+                rec["busy"] = bool(key[self.busy_at])
+            ok = self.passing[key] = self.predicate(rec)
+        return ok
+
+
 def _engaged(component: str) -> Select[Any]:
     """The devices with an unfinished entry in an unfinished rollout of ``component``."""
     return (select(RolloutDevice.device_id)
@@ -159,39 +191,26 @@ def _plan_in_sql(session: Session, *, rollout: Rollout, release: Release, now: i
         .where(*scope).group_by(groups_col, installed_col, Device.criticality, held, *keys)))
     if len(rows) > MAX_SQL_COMBINATIONS:
         return None
-    busy_at = fields.index("busy") if "busy" in fields else None
     graph = load_graph(session, release)
     target = release_node(release)
     json_of: dict[str | None, Any] = {None: None}
+    admit = _Admission(groups, predicate, fields, json_of)
     members: set[str] = set()
     passing: set[tuple[Any, ...]] = set()
     #: installed text -> (installed version, entry state, step release, detail)
     needing: dict[str, tuple[int, str, int | None, str]] = {}
-    member_of: dict[str | None, bool] = {}
-    passes: dict[tuple[Any, ...], bool] = {}
     already = busy_elsewhere = max_crit = targets = blocked = 0
     for row in rows:
         groups_text, inst_text, criticality, is_held, count = row[:5]
         key = tuple(row[5:])
         if groups:
-            member = member_of.get(groups_text)
-            if member is None:
-                member = member_of[groups_text] = bool(
-                    groups.intersection(_decoded(json_of, groups_text) or ()))
-            if not member:
+            if not admit.member(groups_text):
                 continue
             if groups_text is None:
                 return None
             members.add(groups_text)
         if predicate is not None:
-            ok = passes.get(key)
-            if ok is None:
-                rec = {f: (_decoded(json_of, v) if f in _JSON_FIELDS else v)
-                       for f, v in zip(fields, key, strict=True)}
-                if busy_at is not None:  # the driver's 0/1 on SQLite
-                    rec["busy"] = bool(key[busy_at])
-                ok = passes[key] = predicate(rec)
-            if not ok:
+            if not admit.passes(key):
                 continue
             if any(v is None for v in key):
                 return None
@@ -279,33 +298,17 @@ def _plan_in_python(session: Session, *, rollout: Rollout, release: Release, now
                _FILTER_COLUMNS["groups"], _FILTER_COLUMNS["installed"],
                *(_FILTER_COLUMNS[f] for f in fields))
         .where(*scope)))
-    busy_at = 5 + fields.index("busy") if "busy" in fields else None
     json_of: dict[str | None, Any] = {None: None}
-    in_groups: dict[str | None, bool] = {}
-    passes: dict[tuple[Any, ...], bool] = {}
+    admit = _Admission(groups, predicate, fields, json_of)
     cands: list[waves.Candidate] = []
     installed_text: dict[str, str | None] = {}
     already = busy_elsewhere = max_crit = 0
     for row in rows:
         device_id, criticality, created_at, groups_text, inst_text = row[:5]
-        if groups:
-            member = in_groups.get(groups_text)
-            if member is None:
-                member = in_groups[groups_text] = bool(
-                    groups.intersection(_decoded(json_of, groups_text) or ()))
-            if not member:
-                continue
-        if predicate is not None:
-            key = row[5:]
-            ok = passes.get(key)
-            if ok is None:
-                rec = {f: (_decoded(json_of, v) if f in _JSON_FIELDS else v)
-                       for f, v in zip(fields, key, strict=True)}
-                if busy_at is not None:  # the driver's 0/1 on SQLite
-                    rec["busy"] = bool(row[busy_at])
-                ok = passes[key] = predicate(rec)
-            if not ok:
-                continue
+        if groups and not admit.member(groups_text):
+            continue
+        if predicate is not None and not admit.passes(tuple(row[5:])):
+            continue
         installed = _decoded(json_of, inst_text) or {}
         version = int(installed.get(component, 0))
         if version >= sequence:
