@@ -21,7 +21,8 @@ from suture.scheduler.ui.mount import UiRoute
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 
-QUICK = ("group", "board", "ward", "state", "criticality", "busy", "installed_below")
+QUICK = ("group", "board", "ward", "state", "criticality", "busy", "installed_below",
+         "last_seen")
 FIELDS = sorted([*SCALAR_FIELDS, *SET_FIELDS, "installed.<component>"])
 #: Longest decommission reason (as ``DecommissionRequest`` bounds it).
 MAX_DECOMMISSION_REASON: Final = 256
@@ -44,12 +45,12 @@ ACTIONS: Final = {
 def fleet(request: Request, ui: Ui, q: str = "") -> HTMLResponse:
     ui.require("GET", "/api/v1/devices")
     quick = {k: request.query_params.get(k, "") for k in QUICK}
-    expression = readmodel.filter_expression(q[:1000], quick)
+    expression = readmodel.filter_expression(q[:1000], quick, ui.now)
     with ui.session() as session:
         view = readmodel.fleet(session, expression)
     return ui.page("fleet.html", view=view, q=q, quick=quick, expression=expression,
                    fields=FIELDS, states=[s.value for s in DeviceState],
-                   criticality_names=CRITICALITY_NAMES)
+                   criticality_names=CRITICALITY_NAMES, last_seen=readmodel.LAST_SEEN)
 
 
 @router.get("/fleet/live")
@@ -58,7 +59,7 @@ def fleet_live(request: Request, ui: Ui, q: str = "") -> HTMLResponse:
     ui.require("GET", "/api/v1/devices")
     quick = {k: request.query_params.get(k, "") for k in QUICK}
     with ui.session() as session:
-        view = readmodel.fleet(session, readmodel.filter_expression(q[:1000], quick))
+        view = readmodel.fleet(session, readmodel.filter_expression(q[:1000], quick, ui.now))
     return ui.page("fleet_table.html", view=view)
 
 

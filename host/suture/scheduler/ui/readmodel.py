@@ -67,9 +67,21 @@ def fleet(session: Session, expression: str) -> FleetView:
     return FleetView(chosen[:MAX_ROWS], len(chosen), len(rows))
 
 
-def filter_expression(text: str, quick: dict[str, str]) -> str:
+#: The fleet page's "last seen" choices: value -> (label, seconds, seen within them or not).
+#: A device never seen is "not seen" for any span; "never" selects those alone.
+LAST_SEEN: Final[dict[str, tuple[str, int | None, bool]]] = {
+    "1h": ("within the last hour", 3600, True),
+    "24h": ("within the last day", 86_400, True),
+    "over-24h": ("not for a day or more", 86_400, False),
+    "over-7d": ("not for a week or more", 7 * 86_400, False),
+    "never": ("never", None, False),
+}
+
+
+def filter_expression(text: str, quick: dict[str, str], now: int) -> str:
     """The filter of the fleet page: the typed expression and the quick filters, joined with
-    ``and`` (each quick value quoted as the language wants)."""
+    ``and`` (each quick value quoted as the language wants; "last seen" as a comparison of
+    ``last_seen`` with the Unix time ``now`` less the span)."""
     parts = [f"({text.strip()})"] if text.strip() else []
     for name in ("group", "board", "ward", "state"):
         value = quick.get(name, "").strip()
@@ -85,6 +97,11 @@ def filter_expression(text: str, quick: dict[str, str]) -> str:
         component, _, version = quick["installed_below"].partition("<")
         if version.strip().isdigit() and component.strip().isidentifier():
             parts.append(f"installed.{component.strip()} < {int(version)}")
+    seen = LAST_SEEN.get(quick.get("last_seen", ""))
+    if seen is not None:
+        _, span, within = seen
+        since = 0 if span is None else now - span
+        parts.append(f"last_seen >= {since}" if within else f"not last_seen >= {since}")
     return " and ".join(parts)
 
 
