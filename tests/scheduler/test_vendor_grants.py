@@ -232,3 +232,49 @@ def test_direct_download_biscuits_are_bound_to_device_release_and_window(
     # After the rollout's window: refused.
     world.clock.set(rows["pump-a"].expires_at + 1)
     assert fetch(own, grant.biscuit) == 403
+
+
+def test_a_hospital_tenant_sees_the_vendors_refusal_and_recall_in_its_own_log(
+        world: World, vendor: Vendor) -> None:
+    from suture.scheduler.services import tenants
+    from test_tenants import _device, _hospital, _rollout
+
+    mary = _hospital(world, "st-mary")
+    vendor.publish("pump-2.0", 2)
+    release = vendor.mirror("pump-2.0")
+    _device(world, "mary-1", mary.ops["planner"])
+    add_devices(world, ["own-1"])
+    mary_ro = _rollout(world, release.id, mary.ops["planner"])
+    own_ro = world.rollout(release.id, waves=["100%"]).id
+    now = world.clock.now()
+    rollouts.approve_rollout(world.session(), rollout_id=mary_ro, actor=mary.ops["approver"],
+                             now=now)
+    with pytest.raises(ConflictError, match="no grant from vendor acme"):
+        rollouts.start_rollout(world.session(), rollout_id=mary_ro,
+                               actor=mary.ops["planner"], now=now)
+    for ro, actor in ((mary_ro, mary.ops["planner"]), (own_ro, world.alice)):
+        assert vendor_grants.ask_vendor(world.session(), rollout_id=ro,
+                                        authority=vendor.authority(), actor=actor,
+                                        now=now).allows_start
+    rollouts.start_rollout(world.session(), rollout_id=mary_ro, actor=mary.ops["planner"],
+                           now=now)
+    world.start(own_ro)
+    vendor.store.recall("pump-2.0", reason="occlusion alarm may not sound", at=now)
+    world.clock.advance(10)
+    vendor_grants.check_grants(world.session(), authority=vendor.authority(), actor="timer",
+                               now=world.clock.now())
+    assert rollouts.rollout_status(world.session(), rollout_id=mary_ro, tenant="st-mary"
+                                   ).rollout.state == "paused"
+    with world.session() as s:
+        logged = {(r.action, r.subject): r.tenant for r in s.execute(select(AuditRecord))
+                  .scalars() if r.subject in (f"rollout:{mary_ro}", f"rollout:{own_ro}")}
+    # Each rollout's refusal and recall are in its own tenant's log, not another's.
+    assert logged[("rollout.start_refused", f"rollout:{mary_ro}")] == "st-mary"
+    assert logged[("rollout.vendor_recall", f"rollout:{mary_ro}")] == "st-mary"
+    assert logged[("rollout.vendor_recall", f"rollout:{own_ro}")] == tenants.DEFAULT_TENANT
+    with world.session() as s:
+        record = s.execute(select(AuditRecord).where(
+            AuditRecord.action == "rollout.vendor_recall",
+            AuditRecord.subject == f"rollout:{mary_ro}")).scalar_one()
+    detail = json.loads(record.detail)
+    assert (detail["paused"], detail["reason"]) == (True, "occlusion alarm may not sound")

@@ -218,8 +218,9 @@ def refuse_start(session: Session, rollout: Rollout, *, actor: str, action: str,
     refusal = start_refusal(session, rollout)
     if refusal is not None:
         rollout.status_reason = refusal
-        audit.append(session, at=now, actor=actor, action=f"rollout.{action}_refused",
-                     subject=f"rollout:{rollout.id}", detail={"vendor": refusal})
+        audit.append(session, at=now, tenant=rollout.tenant, actor=actor,
+                     action=f"rollout.{action}_refused", subject=f"rollout:{rollout.id}",
+                     detail={"vendor": refusal})
     return refusal
 
 
@@ -329,7 +330,8 @@ def _record(session: Session, rollout_id: int, authority: VendorAuthority,
 
 def _apply_recall(session: Session, release: Release, recall: dict[str, Any], actor: str,
                   now: int) -> list[int]:
-    """Record the vendor's recall and pause the release's running rollouts (audited)."""
+    """Record the vendor's recall and pause the release's running rollouts (audited: the
+    release's record, and one per rollout it stopped in the rollout's tenant's log)."""
     release.vendor_recall = {"recalled_at": int(recall.get("recalled_at", now)),
                              "reason": str(recall.get("reason", ""))}
     why = (f"vendor {release.vendor} recalled release {release.id}: "
@@ -349,6 +351,11 @@ def _apply_recall(session: Session, release: Release, recall: dict[str, Any], ac
                  detail={"vendor": release.vendor, "vendor_release": release.vendor_release,
                          **release.vendor_recall, "rollouts_paused": paused,
                          "rollouts_held": [r.id for r in rollouts if r.id not in paused]})
+    for rollout in rollouts:
+        audit.append(session, at=now, tenant=rollout.tenant, actor=actor,
+                     action="rollout.vendor_recall", subject=f"rollout:{rollout.id}",
+                     detail={"vendor": release.vendor, "release": release.id,
+                             **release.vendor_recall, "paused": rollout.id in paused})
     return paused
 
 
