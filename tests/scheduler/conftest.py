@@ -14,6 +14,7 @@ from sched_world import (
     ROOT_SECRET,
     Api,
     World,
+    blank_postgres_database,
     fresh_postgres,
     migrated_sqlite,
     own_postgres_database,
@@ -71,6 +72,20 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         eng = fresh_postgres(request.getfixturevalue("pg_database"))
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of its own (no revision applied yet), for the migrations' tests."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
+        yield eng
+        eng.dispose()
+        return
+    with blank_postgres_database("suture_mig") as url:
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -310,21 +311,29 @@ def migrated_sqlite(path: Path) -> Path:
     return path
 
 
-def own_postgres_database(prefix: str) -> Iterator[str]:
-    """A PostgreSQL database of this test process's own, migrated once; dropped at the end
-    (the body of a session fixture: ``yield from own_postgres_database("suture_x")``)."""
+@contextmanager
+def blank_postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, empty (no revision applied), dropped at the end."""
     admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(postgres_url()).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def own_postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of this test process's own, migrated once; dropped at the end
+    (the body of a session fixture: ``yield from own_postgres_database("suture_x")``)."""
+    with blank_postgres_database(prefix) as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 class Api:

@@ -4,36 +4,9 @@ biscuit a device held is kept as its biscuit for the rollout's own release (and 
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from sched_world import postgres_url
-from sqlalchemy import Engine, column, create_engine, make_url, table, text
+from sqlalchemy import Engine, column, table, text
 from suture.scheduler import migrate
-from suture.scheduler.db import make_engine
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of its own (no revision applied yet)."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
-        yield eng
-        eng.dispose()
-        return
-    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
-    name = f"suture_mig_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(make_url(postgres_url()).set(database=name)
-                      .render_as_string(hide_password=False))
-    yield eng
-    eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _rows(names: str) -> list[str]:

@@ -5,18 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sched_world import postgres_url
-from sqlalchemy import Engine, column, create_engine, inspect, make_url, select, table, text
+from sqlalchemy import Engine, column, inspect, select, table, text
 from sqlalchemy.orm import Session
 from suture.scheduler import migrate
-from suture.scheduler.db import make_engine
 from suture.scheduler.models import BLOB_CHUNK_SIZE, Base, BlobChunk
 from suture.scheduler.services.blobs import BlobRef, read_blob_bytes
 
@@ -31,27 +25,6 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
 def test_upgrade_is_idempotent(engine: Engine) -> None:
     migrate.upgrade(engine)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of its own (no revision applied yet)."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'blank.db'}")
-        yield eng
-        eng.dispose()
-        return
-    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
-    name = f"suture_mig_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(make_url(postgres_url()).set(database=name)
-                      .render_as_string(hide_password=False))
-    yield eng
-    eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_0002_moves_blob_bytes_into_chunks_and_back(blank_engine: Engine) -> None:
