@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import BaseRoute
 from sched_world import ADMIN, World
 from sqlalchemy import func, select
+from starlette.routing import BaseRoute
 from suture.scheduler.models import AuditRecord, Device, Release, Rollout
-from suture.scheduler.ui.mount import STATIC_DIR, UiRoute
 from suture.scheduler.services import operators
+from suture.scheduler.ui.mount import STATIC_DIR, UiRoute
 from suture.scheduler.ui.session import CSRF_FIELD, SESSION_COOKIE, csrf_token
 from test_ui_pages import sign_in
 from ui_accounts import PASSWORD
@@ -146,7 +145,8 @@ _LINKS = re.compile(r'\b(?:src|href|action|data-live)="([^"]*)"')
 def _check_page(url: str, page: str) -> int:
     """No asset or link to another host; each status a word, each verdict a word."""
     for link in _LINKS.findall(page):
-        assert link.startswith(("/", "#", "?")) and not link.startswith("//"), (url, link)
+        assert link.startswith(("/", "#", "?")), (url, link)
+        assert not link.startswith("//"), (url, link)
     badges = _STATE.findall(page)
     assert len(badges) == page.count('class="state '), (url, "a status badge of another form")
     for kind, words in badges:
@@ -183,5 +183,6 @@ def test_every_page_is_local_and_says_its_status_in_words(ui_client: TestClient,
     for asset in STATIC_DIR.iterdir():
         text = asset.read_text()
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", ""), asset
-        assert "https://" not in text and "@import" not in text, asset
-    assert Path(STATIC_DIR / "ui.js").exists()
+        assert "https://" not in text, asset
+        assert "@import" not in text, asset
+    assert (STATIC_DIR / "ui.js").exists()
