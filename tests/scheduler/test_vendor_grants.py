@@ -278,3 +278,28 @@ def test_a_hospital_tenant_sees_the_vendors_refusal_and_recall_in_its_own_log(
             AuditRecord.subject == f"rollout:{mary_ro}")).scalar_one()
     detail = json.loads(record.detail)
     assert (detail["paused"], detail["reason"]) == (True, "occlusion alarm may not sound")
+
+
+def test_a_paused_rollout_changed_beyond_its_grant_resumes_only_once_granted(
+        world: World, vendor: Vendor) -> None:
+    _, ro_id = _granted_rollout(world, vendor)
+    world.start(ro_id)
+    now = world.clock.now()
+    rollouts.pause_rollout(world.session(), rollout_id=ro_id, actor=world.alice, now=now)
+    # While paused, a later window (a deadline beyond the granted week) is a change of policy.
+    rollouts.update_rollout(world.session(), rollout_id=ro_id,
+                            change=RolloutUpdate(deadline=now + 10 * 86_400),
+                            actor=world.alice, now=now)
+    rollouts.approve_rollout(world.session(), rollout_id=ro_id, actor=world.op("bob"), now=now)
+    assert "a later window end" in world.status(ro_id).rollout.vendor["outdated"]
+    with pytest.raises(ConflictError, match=r"changed since \(a later window end\)"):
+        rollouts.resume_rollout(world.session(), rollout_id=ro_id, actor=world.alice, now=now)
+    assert world.status(ro_id).rollout.state == "paused"
+    assert any("a later window end" in str(r["vendor"])
+               for r in _audit(world, "rollout.resume_refused"))
+    verdict = vendor_grants.ask_vendor(world.session(), rollout_id=ro_id,
+                                       authority=vendor.authority(), actor=world.alice, now=now)
+    assert verdict.allows_start
+    assert verdict.rights["rollout"]["window"]["end"] == now + 11 * 86_400
+    assert rollouts.resume_rollout(world.session(), rollout_id=ro_id, actor=world.alice,
+                                   now=now).state == "running"
