@@ -4,6 +4,9 @@ scheduler's state, and the script that runs the agent on a simulated device."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,7 +15,7 @@ from typing import Any
 
 from suture.keys import PrivateKey
 from suture.scheduler.schedule_doc import Artifact, Schedule, sign_schedule
-from suture.sim.testing import sign_payload
+from suture.sim.testing import Provisioned, sign_payload
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICE_DIR = REPO / "device"
@@ -41,6 +44,23 @@ class FakeScheduler:
     #: the body of every report's answer (None: a well-formed acknowledgement)
     report_answer: bytes | None = None
     url: str = ""
+
+
+def cut_power_while_stalled(dev: Provisioned, fake: FakeScheduler, loader_lib: Path) -> None:
+    """Run the agent on ``dev`` until ``fake`` has stalled its payload (``stall_after``), then
+    end the process wherever it is, as a power cut would."""
+    env = dict(os.environ, MICROPYPATH=str(loader_lib))
+    micropython = Path(sys.executable).parent / "micropython"
+    proc = subprocess.Popen(
+        [str(micropython), "-X", "heapsize=256K", "run.py", "boot", "+", "exec",
+         "agent_run.py", str(DEVICE_DIR), "30"],
+        cwd=dev.board.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert fake.stalled.wait(30)
+        time.sleep(1.0)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # Run the agent for args[1] seconds of its clock, with the agent's sources from args[0].

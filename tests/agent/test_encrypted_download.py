@@ -6,13 +6,10 @@ ciphertext (the GHASH rebuilt from the staged plaintext), ending STAGED with the
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler
+from agent_env import DEVICE_DIR, DEVICE_ID, FakeScheduler, cut_power_while_stalled
 from suture.cose.mac0 import SymmetricKey
 from suture.formats import identity
 from suture.keys import PrivateKey
@@ -53,19 +50,7 @@ def test_an_encrypted_download_resumes_after_a_reset(
     plaintext = example_app(2, filler=80_000)
     ciphertext = _serve(fake_scheduler, vendor_key, scheduler_key, plaintext)
     fake_scheduler.stall_after = 45_000
-    env = dict(os.environ, MICROPYPATH=str(loader_lib))
-    micropython = Path(sys.executable).parent / "micropython"
-    proc = subprocess.Popen(
-        [str(micropython), "-X", "heapsize=256K", "run.py", "boot", "+", "exec",
-         "agent_run.py", str(DEVICE_DIR), "30"],
-        cwd=agent_device.board.workdir, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    try:
-        assert fake_scheduler.stalled.wait(30)
-        time.sleep(1.0)
-    finally:
-        proc.kill()  # the power goes: the process ends wherever it is
-        proc.wait()
+    cut_power_while_stalled(agent_device, fake_scheduler, loader_lib)
     cur = agent_device.board.current_record()
     assert cur is not None
     assert (cur.state, cur.progress) == (State.DOWNLOADING, 32768)

@@ -4,13 +4,10 @@ stopped after a dropped connection or a reset."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from agent_env import DEVICE_DIR, FakeScheduler, reschedule, serve_release
+from agent_env import DEVICE_DIR, FakeScheduler, cut_power_while_stalled, reschedule, serve_release
 from suture.formats import error_codes
 from suture.keys import PrivateKey
 from suture.sim.journal import State
@@ -115,19 +112,7 @@ def test_download_resumes_after_a_reset(agent_device: Provisioned,
     payload = example_app(2, filler=80_000)
     serve_release(fake_scheduler, vendor_key, scheduler_key, action=1, payload=payload)
     fake_scheduler.stall_after = 45_000
-    env = dict(os.environ, MICROPYPATH=str(loader_lib))
-    micropython = Path(sys.executable).parent / "micropython"
-    proc = subprocess.Popen(
-        [str(micropython), "-X", "heapsize=256K", "run.py", "boot", "+", "exec",
-         "agent_run.py", str(DEVICE_DIR), "30"],
-        cwd=agent_device.board.workdir, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    try:
-        assert fake_scheduler.stalled.wait(30)
-        time.sleep(1.0)
-    finally:
-        proc.kill()  # the power goes: the process ends wherever it is
-        proc.wait()
+    cut_power_while_stalled(agent_device, fake_scheduler, loader_lib)
     cur = agent_device.board.current_record()
     assert cur is not None
     assert cur.state == State.DOWNLOADING
