@@ -1,7 +1,8 @@
 # Entry point of the simulated board (run by suture.sim in the device's folder):
 #   micropython -X heapsize=N run.py CMD [ARGS] [+ CMD [ARGS] ...]
-# Commands: provision BUNDLE VERSION | boot | app | stage ENVELOPE PAYLOAD [noinstall]
-#           | confirm | revert | report | journal | nvm-put KEY HEXVALUE SCHEMA | nvm-del KEY
+# Commands: provision BUNDLE VERSION | boot (settles a loader trial, as power_on) | app
+#           | stage ENVELOPE PAYLOAD [noinstall] | confirm | revert | report | journal
+#           | nvm-put KEY HEXVALUE SCHEMA | nvm-del KEY
 #           | nvm-fill KEY BYTE COUNT SCHEMA (value = COUNT copies of BYTE)
 #           | nvm-keep KEY HEXVALUE SCHEMA (a record kept across a revert)
 #           | trust DOCUMENT (apply a trust-store update)
@@ -63,6 +64,12 @@ def _run(b, ld, cmd, args, out):
 
         if cmd == "boot":
             ld, rec = boot(b)
+            if rec.component == J.COMPONENT_LOADER and rec.state == J.TRIAL:
+                # as the firmware's power_on: a loader stage0 just installed settles its trial
+                from loader.boot import settle_loader
+
+                settle_loader(ld, rec)
+                rec = ld.journal.current
             out["boot"] = rec.name()
             return ld
         b.mount()

@@ -10,6 +10,7 @@ import random
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,9 @@ class SimulatedDevice:
         self.stop_requested = False
         self.target = 0  # the version being rolled out
         self.secret = b""  # the credential the scheduler issued (set at registration)
+        #: Runs before each power-on of the device's process: what comes before the loader on
+        #: a board (stage0, which installs a staged loader image); the simulator has none.
+        self.before_power_on: Callable[[], object] | None = None
 
     # ---- provisioning ----------------------------------------------------------------------
     def provision(self, bundle: bytes, version: int, *, scheduler_url: str, secret: bytes,
@@ -156,6 +160,13 @@ class SimulatedDevice:
             cut = None
             if self.view.power_cuts < MAX_POWER_CUTS and self.rng.random() < faults.power_cuts:
                 cut = self.rng.randint(*CUT_RANGE)
+            if self.before_power_on is not None:
+                try:
+                    self.before_power_on()
+                except Exception as exc:  # the device does not start: the view says why
+                    self.view.add_error(f"before power-on: {exc}")
+                    self.view.state = "crashed"
+                    break
             self.view.running = True
             proc = subprocess.Popen(
                 [mp, "-X", f"heapsize={self.board.heapsize}", "run.py", "boot", "+", "app"],
