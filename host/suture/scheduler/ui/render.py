@@ -37,7 +37,22 @@ def environment() -> Environment:
     env.filters["criticality"] = lambda n: f"{n} ({CRITICALITY.get(int(n), '?')})"
     env.filters["pretty_json"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
+    env.filters["component_id"] = component_id
     return env
+
+
+def component_id(elements: list[str]) -> str:
+    """A SUIT component identifier (its elements in hex) as text: an element of printable
+    ASCII as itself in quotes, any other in hex (``['app']``, ``['loader', h'00']``)."""
+    parts = []
+    for element in elements:
+        try:
+            raw = bytes.fromhex(element)
+        except ValueError:
+            raw = b""
+        text = raw.decode("ascii") if raw.isascii() else ""
+        parts.append(f"'{text}'" if raw and text.isprintable() else f"h'{element}'")
+    return "[" + ", ".join(parts) + "]"
 
 
 def state_badge(state: str | None) -> Markup:
