@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.keywrap import (
 )
 
 from suture.cose import CoseError
-from suture.cose.cbor import CborError, describe, loads_bounded
+from suture.cose.cbor import describe
 from suture.cose.headers import (
     HEADER_ALG,
     HEADER_EPHEMERAL_KEY,
@@ -53,6 +53,7 @@ from suture.cose.headers import (
     decode_headers,
 )
 from suture.cose.mac0 import SymmetricKey
+from suture.cose.message import decode_message
 
 COSE_ENCRYPT_TAG: Final = 96
 
@@ -278,19 +279,8 @@ def _decode_recipient(value: object, where: str) -> Recipient:
 def decode_encrypt(data: bytes) -> EncryptInfo:
     """Decode a COSE_Encrypt (tag 96) with a detached (nil) ciphertext; checks structure and
     algorithms, not keys."""
-    try:
-        item = loads_bounded(
-            data, max_bytes=MAX_ENCRYPT_BYTES, max_depth=MAX_DEPTH,
-            allowed_tags=(COSE_ENCRYPT_TAG,),
-        )
-    except CborError as exc:
-        raise CoseError(f"COSE_Encrypt: {exc}") from None
-    if not isinstance(item, cbor2.CBORTag):
-        raise CoseError(f"COSE_Encrypt: expected tag {COSE_ENCRYPT_TAG}, got {describe(item)}")
-    body = item.value
-    if not isinstance(body, list | tuple) or len(body) != 4:
-        got = f"array of {len(body)}" if isinstance(body, list | tuple) else describe(body)
-        raise CoseError(f"COSE_Encrypt: expected an array of 4, got {got}")
+    body, _ = decode_message("COSE_Encrypt", data, tag=COSE_ENCRYPT_TAG, entries=4,
+                             max_bytes=MAX_ENCRYPT_BYTES, max_depth=MAX_DEPTH, tag_required=True)
     protected, unprotected, ciphertext, recipients = body
     headers: Headers = decode_headers(
         "COSE_Encrypt", protected, unprotected, understood=(), alg_protected=bool(protected)

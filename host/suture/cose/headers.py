@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from suture.cose import CoseError
 from suture.cose.cbor import CborError, describe, loads_bounded
+from suture.cose.errors import CoseError
 
 HEADER_ALG: Final = 1
 HEADER_CRIT: Final = 2

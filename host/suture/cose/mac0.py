@@ -19,8 +19,9 @@ import cbor2
 from cryptography.hazmat.primitives import constant_time, hashes, hmac
 
 from suture.cose import CoseError
-from suture.cose.cbor import CborError, describe, loads_bounded
+from suture.cose.cbor import describe
 from suture.cose.headers import HEADER_ALG, HEADER_KID, decode_headers
+from suture.cose.message import decode_message
 
 COSE_MAC0_TAG: Final = 17
 HMAC_256_256: Final = 5
@@ -114,19 +115,8 @@ def mac0(
 
 def decode_mac0(message: bytes) -> Mac0:
     """Decode a COSE_Mac0 message (tagged 17 or untagged) without checking its tag."""
-    try:
-        item = loads_bounded(
-            message, max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_DEPTH,
-            allowed_tags=(COSE_MAC0_TAG,),
-        )
-    except CborError as exc:
-        raise CoseError(f"COSE_Mac0: {exc}") from None
-    tagged = isinstance(item, cbor2.CBORTag)
-    if tagged:
-        item = item.value
-    if not isinstance(item, list | tuple) or len(item) != 4:
-        got = f"array of {len(item)}" if isinstance(item, list | tuple) else describe(item)
-        raise CoseError(f"COSE_Mac0: expected an array of 4, got {got}")
+    item, tagged = decode_message("COSE_Mac0", message, tag=COSE_MAC0_TAG, entries=4,
+                                  max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_DEPTH)
     protected_bytes, unprotected, payload, tag = item
     headers = decode_headers("COSE_Mac0", protected_bytes, unprotected, understood=())
     if headers.alg is None:

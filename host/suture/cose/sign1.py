@@ -10,20 +10,14 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from suture.cose import algorithms
-from suture.cose.cbor import CborError, describe, loads_bounded
+from suture.cose.cbor import describe
 from suture.cose.errors import CoseError
+from suture.cose.headers import HEADER_ALG, HEADER_CONTENT_TYPE, HEADER_KID, decode_headers
+from suture.cose.message import decode_message
 from suture.keys import PrivateKey, PublicKey, cose_algorithm
 
 COSE_SIGN1_TAG: Final = 18
-HEADER_ALG: Final = 1
-HEADER_CRIT: Final = 2
-HEADER_CONTENT_TYPE: Final = 3
-HEADER_KID: Final = 4
-# Header labels this implementation understands, for the "crit" check (RFC 9052 section 3.1).
-_UNDERSTOOD_HEADERS: Final = frozenset({HEADER_ALG, HEADER_CRIT, HEADER_CONTENT_TYPE, HEADER_KID})
-
 MAX_MESSAGE_BYTES: Final = 1 << 20
-MAX_HEADER_BYTES: Final = 4096
 MAX_DEPTH: Final = 8
 
 
@@ -85,78 +79,27 @@ def sign1(
 
 def decode_sign1(message: bytes) -> Sign1:
     """Decode a COSE_Sign1 message (tagged 18 or untagged) without checking its signature."""
-    try:
-        item = loads_bounded(
-            message,
-            max_bytes=MAX_MESSAGE_BYTES,
-            max_depth=MAX_DEPTH,
-            allowed_tags=(COSE_SIGN1_TAG,),
-        )
-    except CborError as exc:
-        raise CoseError(f"COSE_Sign1: {exc}") from None
-    tagged = isinstance(item, cbor2.CBORTag)
-    if tagged:
-        item = item.value
-    if not isinstance(item, list | tuple) or len(item) != 4:
-        got = f"array of {len(item)}" if isinstance(item, list | tuple) else describe(item)
-        raise CoseError(f"COSE_Sign1: expected an array of 4, got {got}")
+    item, tagged = decode_message("COSE_Sign1", message, tag=COSE_SIGN1_TAG, entries=4,
+                                  max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_DEPTH)
     protected_bytes, unprotected, payload, signature = item
-    if not isinstance(protected_bytes, bytes):
-        raise CoseError(
-            f"COSE_Sign1 protected header: expected bstr, got {describe(protected_bytes)}"
-        )
-    protected = _decode_protected(protected_bytes)
-    if not isinstance(unprotected, Mapping):
-        raise CoseError(f"COSE_Sign1 unprotected header: expected map, got {describe(unprotected)}")
+    headers = decode_headers("COSE_Sign1", protected_bytes, unprotected,
+                             understood=(HEADER_CONTENT_TYPE,))
     if payload is not None and not isinstance(payload, bytes):
         raise CoseError(f"COSE_Sign1 payload: expected bstr or nil, got {describe(payload)}")
     if not isinstance(signature, bytes):
         raise CoseError(f"COSE_Sign1 signature: expected bstr, got {describe(signature)}")
-    overlap = set(protected) & set(unprotected)
-    if overlap:
-        raise CoseError(f"COSE_Sign1: header labels {sorted(map(repr, overlap))} in both buckets")
-    alg = protected.get(HEADER_ALG)
-    if alg is None:
-        where = "unprotected" if HEADER_ALG in unprotected else "any"
-        raise CoseError(f"COSE_Sign1: no algorithm (label 1) in the protected header ({where})")
-    if isinstance(alg, bool) or not isinstance(alg, int):
-        raise CoseError(
-            f"COSE_Sign1 protected header label 1 (alg): expected int, got {describe(alg)}"
-        )
-    crit = protected.get(HEADER_CRIT)
-    if crit is not None:
-        if not isinstance(crit, list | tuple) or not crit:
-            raise CoseError(
-                "COSE_Sign1 protected header label 2 (crit): expected a non-empty array"
-            )
-        unknown = [label for label in crit if label not in _UNDERSTOOD_HEADERS]
-        if unknown:
-            raise CoseError(f"COSE_Sign1: critical header labels not understood: {unknown!r}")
-    kid = unprotected.get(HEADER_KID, protected.get(HEADER_KID))
-    if kid is not None and not isinstance(kid, bytes):
-        raise CoseError(f"COSE_Sign1 header label 4 (kid): expected bstr, got {describe(kid)}")
+    if headers.alg is None:
+        raise CoseError("COSE_Sign1: no algorithm (label 1) in the protected header")
     return Sign1(
-        protected_bytes=protected_bytes,
-        protected=protected,
-        unprotected=unprotected,
+        protected_bytes=headers.protected_bytes,
+        protected=headers.protected,
+        unprotected=headers.unprotected,
         payload=payload,
         signature=signature,
         tagged=tagged,
-        alg=alg,
-        kid=kid,
+        alg=headers.alg,
+        kid=headers.kid,
     )
-
-
-def _decode_protected(protected_bytes: bytes) -> Mapping[Any, Any]:
-    if not protected_bytes:
-        return {}
-    try:
-        headers = loads_bounded(protected_bytes, max_bytes=MAX_HEADER_BYTES, max_depth=MAX_DEPTH)
-    except CborError as exc:
-        raise CoseError(f"COSE_Sign1 protected header: {exc}") from None
-    if not isinstance(headers, Mapping):
-        raise CoseError(f"COSE_Sign1 protected header: expected map, got {describe(headers)}")
-    return headers
 
 
 def _public(key: object) -> PublicKey:
