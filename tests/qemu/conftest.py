@@ -9,12 +9,18 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from suture import keys
 from suture.boards import load_board
 from suture.firmware.build import FirmwareBuild, build_firmware, dev_keys
 from suture.firmware.locking import make_stage0
+from suture.formats import identity
+from suture.gateway import LinkGateway
 from suture.keys import PrivateKey
 from suture.qemu import QemuDevice
+from suture.scheduler.schemas import DeviceCreate
+from suture.scheduler.services import devices
 from suture.sim.testing import CLASS_ID, VENDOR_ID, example_app
+from suture.ward.server import WardScheduler
 
 BOARD = "qemu-mps2-an385"
 
@@ -60,3 +66,27 @@ def device(firmware: Firmware, tmp_path: Path) -> Iterator[QemuDevice]:
     assert report["installed_version"] == 1
     yield dev
     dev.power_off()
+
+
+def linked_device(firmware: Firmware, sched: WardScheduler, gateway: LinkGateway, folder: Path,
+                  device_id: str, app: bytes) -> QemuDevice:
+    """A device registered with ``sched`` (group ``qemu``, application v1 installed) and made
+    like one from the factory, provisioned with application ``app`` v1 and enrolled; its second
+    UART is ``gateway``'s link. Powered off."""
+    _, cred = devices.add_device(
+        sched.sessions(),
+        create=DeviceCreate(id=device_id, board=BOARD, vendor_id=str(VENDOR_ID),
+                            class_id=str(CLASS_ID), ward="qemu", groups=["qemu"],
+                            installed={"app": 1}),
+        root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
+        now=sched.clock.now())
+    dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, folder, link_port=gateway.port)
+    dev.factory_flash(firmware.build.loader_image.read_bytes(), firmware.loader_key.public_key())
+    dev.power_on()
+    dev.provision(app, 1)
+    dev.enrol(identity.enrolment(
+        device_id=device_id, credential=bytes.fromhex(cred.secret_hex),
+        scheduler_url=sched.public_url,
+        scheduler_keys=[keys.public_key_bytes(sched.signing_key.public_key())]))
+    dev.power_off()
+    return dev

@@ -9,20 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from suture import keys
-from suture.boards import load_board
-from suture.formats import identity
 from suture.gateway import LinkGateway
-from suture.qemu import QemuDevice
-from suture.scheduler.schemas import DeviceCreate, RolloutCreate
+from suture.scheduler.schemas import RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
 from suture.scheduler.team import approve_and_start
-from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
 from suture.ward.release import build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
-from .conftest import BOARD, Firmware
+from .conftest import Firmware, linked_device
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 CONFIRMED = b'"ev": "confirmed"'
@@ -42,24 +37,8 @@ def test_agent_updates_through_the_gateway(firmware: Firmware, tmp_path: Path) -
                 sbom=target.sbom,
                 notes="v2", trust_anchors=[vendor.public_key()],
                 actor=sched.team.release_manager)
-            _, cred = devices.add_device(
-                sched.sessions(),
-                create=DeviceCreate(id="qemu-bed-1", board=BOARD, vendor_id=str(VENDOR_ID),
-                                    class_id=str(CLASS_ID), ward="qemu", groups=["qemu"],
-                                    installed={"app": 1}),
-                root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
-                now=sched.clock.now())
-            dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, tmp_path / "dev",
-                             link_port=gateway.port)
-            dev.factory_flash(firmware.build.loader_image.read_bytes(),
-                              firmware.loader_key.public_key())
-            dev.power_on()
-            dev.provision(base.payload, 1)
-            dev.enrol(identity.enrolment(
-                device_id="qemu-bed-1", credential=bytes.fromhex(cred.secret_hex),
-                scheduler_url=sched.public_url,
-                scheduler_keys=[keys.public_key_bytes(sched.signing_key.public_key())]))
-            dev.power_off()
+            dev = linked_device(firmware, sched, gateway, tmp_path / "dev", "qemu-bed-1",
+                                base.payload)
             now = sched.clock.now()
             r = rollouts.create_rollout(sched.sessions(), spec=RolloutCreate(
                 name="qemu", release_id=release.id, target_groups=["qemu"], waves=["100%"],

@@ -10,20 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-from suture import keys
-from suture.boards import load_board
-from suture.formats import identity
 from suture.gateway import LinkGateway
-from suture.qemu import QemuDevice, QemuError
-from suture.scheduler.schemas import DeviceCreate, Requirement, RolloutCreate
+from suture.qemu import QemuError
+from suture.scheduler.schemas import Requirement, RolloutCreate
 from suture.scheduler.services import devices, releases, rollouts
 from suture.scheduler.team import approve_and_start
-from suture.sim.testing import CLASS_ID, VENDOR_ID
 from suture.ward.clock import ScaledClock
 from suture.ward.release import build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
-from .conftest import BOARD, Firmware
+from .conftest import Firmware, linked_device
 from .test_firmware import _loader_release, _loader_sbom, _slot_version
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -49,23 +45,8 @@ def test_the_loader_goes_first_then_the_application(firmware: Firmware, tmp_path
                 s, envelope=app2.envelope, payload=app2.payload, sbom=app2.sbom, notes="app 2",
                 trust_anchors=[vendor.public_key()], actor=sched.team.release_manager,
                 requires=[Requirement(component="loader", min_version=5)])
-            _, cred = devices.add_device(
-                s, create=DeviceCreate(id="qemu-bed-2", board=BOARD, vendor_id=str(VENDOR_ID),
-                                       class_id=str(CLASS_ID), ward="qemu", groups=["qemu"],
-                                       installed={"app": 1}),
-                root_secret=bytes.fromhex(sched.root_secret), actor=sched.team.device_manager,
-                now=sched.clock.now())
-            dev = QemuDevice(load_board(BOARD), firmware.stage0_elf, tmp_path / "dev",
-                             link_port=gateway.port)
-            dev.factory_flash(firmware.build.loader_image.read_bytes(),
-                              firmware.loader_key.public_key())
-            dev.power_on()
-            dev.provision(base.payload, 1)
-            dev.enrol(identity.enrolment(
-                device_id="qemu-bed-2", credential=bytes.fromhex(cred.secret_hex),
-                scheduler_url=sched.public_url,
-                scheduler_keys=[keys.public_key_bytes(sched.signing_key.public_key())]))
-            dev.power_off()
+            dev = linked_device(firmware, sched, gateway, tmp_path / "dev", "qemu-bed-2",
+                                base.payload)
             now = sched.clock.now()
             r = rollouts.create_rollout(s, spec=RolloutCreate(
                 name="app2", release_id=app_release.id, target_groups=["qemu"], waves=["100%"],
