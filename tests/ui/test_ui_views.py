@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sched_world import CLASS_ID, VENDOR_ID, World
+from sqlalchemy import text
 from suture import suit
 from suture.keys import PrivateKey, generate_private_key, key_id, write_key_pair
 from suture.scheduler.services import releases
@@ -141,3 +142,47 @@ def test_a_recall_is_confirmed_first(ui_client: TestClient, ui_world: World) -> 
     assert "Recalled" in page
     assert "Recall…" not in page
     assert "Roll it out" not in page
+
+
+def test_the_audit_page_says_when_the_chain_does_not_verify(ui_client: TestClient,
+                                                            ui_world: World) -> None:
+    """Someone with database access rewrites a record: the page says the chain does not
+    verify and names the first bad record (SQLite: the test's own copy, guards dropped)."""
+    ui_world.device("pump-1")
+    sign_in(ui_client, ui_world, "alice")
+    assert "Chain verified" in ui_client.get("/audit").text
+    with ui_world.session() as s, s.begin():
+        for trigger in ("audit_log_no_update", "audit_log_append_at_end"):
+            s.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
+        s.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+    page = ui_client.get("/audit").text
+    verdict = page[page.index('id="audit-verdict"'):page.index("</p>", page.index(
+        'id="audit-verdict"'))]
+    assert "Chain does NOT verify" in verdict
+    assert "first bad record 3" in verdict
+    assert 'class="verdict bad"' in page
+
+
+def test_the_approvals_page_shows_the_plan_and_the_release(ui_client: TestClient,
+                                                           ui_world: World) -> None:
+    ui_world.device("pump-1", criticality=4)
+    ui_world.device("pump-2")
+    release = ui_world.release(2, must_pass_through=True)
+    rid = ui_world.rollout(release.id, name="night pumps", waves=["1", "100%"],
+                           target_filter="criticality >= 2",
+                           window={"cron": "0 2 * * *", "duration_s": 7200,
+                                   "tz": "Europe/Berlin"}).id
+    sign_in(ui_client, ui_world, "bob")
+    page = ui_client.get("/approvals").text
+    card = page[page.index(f"Rollout {rid}: night pumps"):]
+    assert f'<a href="/releases/{release.id}">app #2</a> (must pass through)' in card
+    assert "2 in 2 wave(s); highest criticality 4 (critical)" in card
+    assert "groups ward-3 filter <code>criticality &gt;= 2</code>" in card
+    assert "<dt>Waves</dt><dd>1, 100%; oldest first; then pause past 20% errors" in card
+    # the next night windows, in the hospital's zone (the clock is 01:00 CET)
+    assert "2026-01-01 02:00 CET</time> – <time" in card
+    assert "2026-01-01 04:00 CET" in card
+    assert "2026-01-02 02:00 CET" in card
+    assert f'<a href="/rollouts/{rid}">every device of rollout {rid}' in card
+    assert "<strong>0 of 2</strong>" in card
+    assert f"Approve rollout {rid} as bob" in card

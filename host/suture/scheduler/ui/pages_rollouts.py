@@ -247,8 +247,11 @@ def approvals(ui: Ui) -> HTMLResponse:
             release = releases.get_release(session, release_id=row.release_id)
             public = rollouts.rollout_status(session, rollout_id=row.id).rollout
             mine = ui.principal.name in set(row.authors or ()) | {row.created_by}
+            windows = readmodel.next_windows(public.window_cron, public.window_duration_s,
+                                             public.window_tz, ui.now)
             waiting.append({"r": row, "tally": tally, "max_crit": max_crit,
                             "release": release, "author": mine, "public": public,
+                            "windows": windows,
                             "reasons": {a.operator: a.reason for a in public.approval_reasons}})
     return ui.page("approvals.html", waiting=waiting,
                    can_approve=ui.may(*DECISIONS["approve"][:2]), max_reason=MAX_REASON,
