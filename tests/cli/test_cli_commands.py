@@ -67,7 +67,8 @@ def test_list_show_and_create_commands_take_json(path: tuple[str, ...], command:
         assert "--json" in _options(command), f"`suture {' '.join(path)}` has no --json"
 
 
-@pytest.mark.parametrize("path", sorted(DESTRUCTIVE), ids=[" ".join(p) for p in DESTRUCTIVE])
+@pytest.mark.parametrize("path", sorted(DESTRUCTIVE),
+                         ids=[" ".join(p) for p in sorted(DESTRUCTIVE)])
 def test_destructive_commands_take_yes_and_dry_run(path: tuple[str, ...]) -> None:
     command = dict(COMMANDS)[path]
     assert {"--yes", "--dry-run"} <= _options(command)
