@@ -4,11 +4,11 @@ check does fail when a copy is changed by hand: a code altered, removed or added
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from format_mutations import assert_noticed, mutation_ids, sub
 from suture.formats import error_codes
 from suture.formats.error_codes import ErrorCodes, ErrorTableError
 from suture.formats.error_codes_check import (
@@ -74,56 +74,41 @@ def test_the_host_explains_a_code(table: ErrorCodes) -> None:
     assert error_codes.explain(43).startswith("loader ABORTED (43)")
 
 
-def _sub(pattern: str, repl: str) -> Callable[[str], str]:
-    def mutate(text: str) -> str:
-        out, n = re.subn(pattern, repl, text, count=1, flags=re.M)
-        assert n == 1, f"the mutation {pattern!r} does not apply any more"
-        return out
-
-    return mutate
-
-
 # (copy, mutation, a word the report must name)
 MUTATIONS = [
-    (C_HEADER, _sub(r"SUTURE_ECOPY = 10,", "SUTURE_ECOPY = 11,"), "SUTURE_ECOPY"),
-    (C_HEADER, _sub(r"^\s*SUTURE_EKEY = 8,.*\n", ""), "SUTURE_EKEY"),
-    (C_HEADER, _sub(r"(SUTURE_ECOPY = 10,.*\n)", r"\1    SUTURE_EBROWNOUT = 11,\n"),
+    (C_HEADER, sub(r"SUTURE_ECOPY = 10,", "SUTURE_ECOPY = 11,"), "SUTURE_ECOPY"),
+    (C_HEADER, sub(r"^\s*SUTURE_EKEY = 8,.*\n", ""), "SUTURE_EKEY"),
+    (C_HEADER, sub(r"(SUTURE_ECOPY = 10,.*\n)", r"\1    SUTURE_EBROWNOUT = 11,\n"),
      "SUTURE_EBROWNOUT"),
-    (C_HEADER, _sub(r"^#endif", "#define SUTURE_EWATCHDOG 12u\n#endif"), "SUTURE_EWATCHDOG"),
-    (C_HEADER, _sub(r"SUTURE_EMAGIC = 2,", "SUTURE_EMAGIC,"), "SUTURE_EMAGIC"),
+    (C_HEADER, sub(r"^#endif", "#define SUTURE_EWATCHDOG 12u\n#endif"), "SUTURE_EWATCHDOG"),
+    (C_HEADER, sub(r"SUTURE_EMAGIC = 2,", "SUTURE_EMAGIC,"), "SUTURE_EMAGIC"),
     # the overlap of #15 brought back: the loader's catch-all at stage0's 1
-    (LOADER, _sub(r"^    code = 90$", "    code = 1"), "LoaderError"),
-    (LOADER, _sub(r"^    code = 28$", "    code = 10"), "CborError"),
-    (LOADER, _sub(r"^ABORTED = const\(43\).*\n", ""), "ABORTED"),
-    (LOADER, _sub(r"^class NvmFull\(NvmError\):\n    code = 61\n",
+    (LOADER, sub(r"^    code = 90$", "    code = 1"), "LoaderError"),
+    (LOADER, sub(r"^    code = 28$", "    code = 10"), "CborError"),
+    (LOADER, sub(r"^ABORTED = const\(43\).*\n", ""), "ABORTED"),
+    (LOADER, sub(r"^class NvmFull\(NvmError\):\n    code = 61\n",
                   "class NvmFull(NvmError):\n    code = 61\n\n\nclass NvmWorn(NvmError):\n"
                   "    code = 63\n"), "NvmWorn"),
-    (LOADER, _sub(r"^class NvmFull\(NvmError\):\n    code = 61\n",
+    (LOADER, sub(r"^class NvmFull\(NvmError\):\n    code = 61\n",
                   "class NvmFull(NvmError):\n    pass\n"), "NvmFull"),
-    (AGENT, _sub(r"^UNHEALTHY = const\(151\)", "UNHEALTHY = const(152)"), "UNHEALTHY"),
-    (AGENT, _sub(r"^NO_TRIAL_TO_REVERT = const\(150\).*\n", ""), "NO_TRIAL_TO_REVERT"),
-    (AGENT, _sub(r"^    code = 140$", "    code = 140\n\n\nclass ClockError(AgentError):\n"
+    (AGENT, sub(r"^UNHEALTHY = const\(151\)", "UNHEALTHY = const(152)"), "UNHEALTHY"),
+    (AGENT, sub(r"^NO_TRIAL_TO_REVERT = const\(150\).*\n", ""), "NO_TRIAL_TO_REVERT"),
+    (AGENT, sub(r"^    code = 140$", "    code = 140\n\n\nclass ClockError(AgentError):\n"
                  "    code = 141"), "ClockError"),
-    (DOC, _sub(r"^\| 33 \| loader \| `NoSpaceError`", "| 35 | loader | `NoSpaceError`"),
+    (DOC, sub(r"^\| 33 \| loader \| `NoSpaceError`", "| 35 | loader | `NoSpaceError`"),
      "loader NoSpaceError"),
-    (DOC, _sub(r"^\| 151 \| agent \| `UNHEALTHY`.*\n", ""), "agent UNHEALTHY"),
-    (DOC, _sub(r"^\| 10 \| stage0 \| `ECOPY`(.*)\n", r"| 10 | stage0 | `ECOPY`\1\n"
+    (DOC, sub(r"^\| 151 \| agent \| `UNHEALTHY`.*\n", ""), "agent UNHEALTHY"),
+    (DOC, sub(r"^\| 10 \| stage0 \| `ECOPY`(.*)\n", r"| 10 | stage0 | `ECOPY`\1\n"
                r"| 11 | stage0 | `EBROWNOUT` | brown-out |\n"), "stage0 EBROWNOUT"),
-    (DOC, _sub(r"^\| loader \| 20    \| 99 ", "| loader | 10    | 99 "), "range loader"),
+    (DOC, sub(r"^\| loader \| 20    \| 99 ", "| loader | 10    | 99 "), "range loader"),
 ]
 
 
-@pytest.mark.parametrize(("copy", "mutate", "named"), MUTATIONS,
-                         ids=[f"{c.rsplit('/', 1)[-1]}-{n}" for c, _, n in MUTATIONS])
+@pytest.mark.parametrize(("copy", "mutate", "named"), MUTATIONS, ids=mutation_ids(MUTATIONS))
 def test_a_copy_changed_by_hand_fails_the_check(
     table: ErrorCodes, repo_root: Path, copy: str, mutate: Callable[[str], str], named: str
 ) -> None:
-    check = CHECKS[copy]
-    text = (repo_root / copy).read_text(encoding="utf-8")
-    assert check(table, text) == []
-    problems = check(table, mutate(text))
-    assert problems, "the check did not notice the change"
-    assert any(named in p for p in problems), problems
+    assert_noticed(CHECKS[copy], table, repo_root, copy, mutate, named)
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -4,11 +4,11 @@ hand: a value altered, a constant removed, a constant added."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from format_mutations import assert_noticed, mutation_ids, sub
 from suture.formats import journal as journal_format
 from suture.formats.journal import FormatDescriptionError, JournalFormat
 from suture.formats.journal_check import (
@@ -47,54 +47,39 @@ def test_description_is_the_record_the_devices_write(fmt: JournalFormat) -> None
     assert (len(fmt.states), fmt.field("digest").offset) == (10, 24)
 
 
-def _sub(pattern: str, repl: str) -> Callable[[str], str]:
-    def mutate(text: str) -> str:
-        out, n = re.subn(pattern, repl, text, count=1, flags=re.M)
-        assert n == 1, f"the mutation {pattern!r} does not apply any more"
-        return out
-
-    return mutate
-
-
 # (copy, mutation, a word the report must name)
 MUTATIONS = [
     # the drift found in #15: the header without KEEP_BACKUP
-    (C_HEADER, _sub(r"^#define SUTURE_FLAG_KEEP_BACKUP .*\n", ""), "SUTURE_FLAG_KEEP_BACKUP"),
-    (C_HEADER, _sub(r"SUTURE_FLAG_MASK 0x07u", "SUTURE_FLAG_MASK 0x03u"), "SUTURE_FLAG_MASK"),
-    (C_HEADER, _sub(r"SUTURE_STATE_FAILED 10u", "SUTURE_STATE_FAILED 11u"), "SUTURE_STATE_FAILED"),
-    (C_HEADER, _sub(r"^/\* flags \*/\n", "/* flags */\n#define SUTURE_FLAG_FAST 0x08u\n"),
+    (C_HEADER, sub(r"^#define SUTURE_FLAG_KEEP_BACKUP .*\n", ""), "SUTURE_FLAG_KEEP_BACKUP"),
+    (C_HEADER, sub(r"SUTURE_FLAG_MASK 0x07u", "SUTURE_FLAG_MASK 0x03u"), "SUTURE_FLAG_MASK"),
+    (C_HEADER, sub(r"SUTURE_STATE_FAILED 10u", "SUTURE_STATE_FAILED 11u"), "SUTURE_STATE_FAILED"),
+    (C_HEADER, sub(r"^/\* flags \*/\n", "/* flags */\n#define SUTURE_FLAG_FAST 0x08u\n"),
      "SUTURE_FLAG_FAST"),
-    (C_HEADER, _sub(r"uint8_t digest\[32\];", "uint8_t digest[28];"), "digest"),
-    (C_HEADER, _sub(r"reserved\) == 56", "reserved) == 52"), "reserved"),
-    (LOADER, _sub(r"^FLAG_KEEP_BACKUP = const\(0x04\)\n", ""), "FLAG_KEEP_BACKUP"),
-    (LOADER, _sub(r"^TRIAL = const\(6\)", "TRIAL = const(0x16)"), "TRIAL"),
-    (LOADER, _sub(r"^FAILED = const\(10\)\n", "FAILED = const(10)\nPAUSED = const(11)\n"),
+    (C_HEADER, sub(r"uint8_t digest\[32\];", "uint8_t digest[28];"), "digest"),
+    (C_HEADER, sub(r"reserved\) == 56", "reserved) == 52"), "reserved"),
+    (LOADER, sub(r"^FLAG_KEEP_BACKUP = const\(0x04\)\n", ""), "FLAG_KEEP_BACKUP"),
+    (LOADER, sub(r"^TRIAL = const\(6\)", "TRIAL = const(0x16)"), "TRIAL"),
+    (LOADER, sub(r"^FAILED = const\(10\)\n", "FAILED = const(10)\nPAUSED = const(11)\n"),
      "PAUSED"),
-    (LOADER, _sub(r"^OFF_SIZE = const\(16\)", "OFF_SIZE = const(17)"), "OFF_SIZE"),
-    (LOADER, _sub(r'9: "REVERTED"', '9: "REVERTING"'), "STATE_NAMES"),
-    (LOADER, _sub(r'_FMT = "<IIBBBBIII32sI"', '_FMT = "<IIBBBBIII31sI"'), "_FMT"),
-    (HOST, _sub(r"^    KEEP_BACKUP = 0x04\n", ""), "Flag.KEEP_BACKUP"),
-    (HOST, _sub(r"^    NVM = 2\n", "    NVM = 2\n    BOOTLOADER = 3\n"), "Component.BOOTLOADER"),
-    (HOST, _sub(r"^MAGIC = 0x4C4E4A53", "MAGIC = 0x4C4E4A54"), "MAGIC"),
-    (DOC, _sub(r"^\| 10    \| `FAILED`", "| 11    | `FAILED`"), "state FAILED"),
-    (DOC, _sub(r"^\| 2   \| `0x04` \| `KEEP_BACKUP`.*\n", ""), "flag KEEP_BACKUP"),
-    (DOC, _sub(r"^\| 2     \| `NVM`", "| 3     | `NVM`"), "component NVM"),
-    (DOC, _sub(r"^\| 56     \| 4    \| `reserved`", "| 56     | 2    | `reserved`"),
+    (LOADER, sub(r"^OFF_SIZE = const\(16\)", "OFF_SIZE = const(17)"), "OFF_SIZE"),
+    (LOADER, sub(r'9: "REVERTED"', '9: "REVERTING"'), "STATE_NAMES"),
+    (LOADER, sub(r'_FMT = "<IIBBBBIII32sI"', '_FMT = "<IIBBBBIII31sI"'), "_FMT"),
+    (HOST, sub(r"^    KEEP_BACKUP = 0x04\n", ""), "Flag.KEEP_BACKUP"),
+    (HOST, sub(r"^    NVM = 2\n", "    NVM = 2\n    BOOTLOADER = 3\n"), "Component.BOOTLOADER"),
+    (HOST, sub(r"^MAGIC = 0x4C4E4A53", "MAGIC = 0x4C4E4A54"), "MAGIC"),
+    (DOC, sub(r"^\| 10    \| `FAILED`", "| 11    | `FAILED`"), "state FAILED"),
+    (DOC, sub(r"^\| 2   \| `0x04` \| `KEEP_BACKUP`.*\n", ""), "flag KEEP_BACKUP"),
+    (DOC, sub(r"^\| 2     \| `NVM`", "| 3     | `NVM`"), "component NVM"),
+    (DOC, sub(r"^\| 56     \| 4    \| `reserved`", "| 56     | 2    | `reserved`"),
      "field reserved"),
 ]
 
 
-@pytest.mark.parametrize(("copy", "mutate", "named"), MUTATIONS,
-                         ids=[f"{c.rsplit('/', 1)[-1]}-{n}" for c, _, n in MUTATIONS])
+@pytest.mark.parametrize(("copy", "mutate", "named"), MUTATIONS, ids=mutation_ids(MUTATIONS))
 def test_a_copy_changed_by_hand_fails_the_check(
     fmt: JournalFormat, repo_root: Path, copy: str, mutate: Callable[[str], str], named: str
 ) -> None:
-    check = CHECKS[copy]
-    text = (repo_root / copy).read_text(encoding="utf-8")
-    assert check(fmt, text) == []
-    problems = check(fmt, mutate(text))
-    assert problems, "the check did not notice the change"
-    assert any(named in p for p in problems), problems
+    assert_noticed(CHECKS[copy], fmt, repo_root, copy, mutate, named)
 
 
 @pytest.mark.parametrize(("change", "message"), [
