@@ -303,3 +303,43 @@ def test_a_paused_rollout_changed_beyond_its_grant_resumes_only_once_granted(
     assert verdict.rights["rollout"]["window"]["end"] == now + 11 * 86_400
     assert rollouts.resume_rollout(world.session(), rollout_id=ro_id, actor=world.alice,
                                    now=now).state == "running"
+
+
+def test_each_hospital_tenants_rollout_is_judged_by_its_own_policy(
+        world: World, vendor: Vendor) -> None:
+    """The vendor-run scheduler is one GNAP client of the vendor for several hospitals: each
+    rollout's right names its tenant, and the vendor judges it by that hospital's policy."""
+    import dataclasses
+
+    from suture.vendor_services.gnap.clients import Registry
+    from suture.vendor_services.gnap.policies import PolicyStore, RolloutPolicy
+    from test_tenants import _device, _hospital, _rollout
+
+    registry = Registry.load(vendor.settings.registry_path)
+    registry.add_client(dataclasses.replace(registry.clients["st-mary"],
+                                            hospitals=["st-luke", "st-john"]))
+    policies = PolicyStore.load(vendor.settings.policies_path)
+    policies.put(RolloutPolicy(client="st-luke", release="pump-*", max_devices=1))
+    vendor.publish("pump-2.0", 2)
+    release = vendor.mirror("pump-2.0")
+    luke, john = _hospital(world, "st-luke"), _hospital(world, "st-john")
+    verdicts = {}
+    for hospital in (luke, john):
+        for i in range(2):
+            _device(world, f"{hospital.name}-{i}", hospital.ops["planner"])
+        ro = _rollout(world, release.id, hospital.ops["planner"])
+        verdicts[hospital.name] = vendor_grants.ask_vendor(
+            world.session(), rollout_id=ro, authority=vendor.authority(),
+            actor=hospital.ops["planner"], now=world.clock.now())
+    assert verdicts["st-luke"].verdict == "refused"
+    assert "2 devices is more than the 1 the vendor allows" in verdicts["st-luke"].reason
+    assert verdicts["st-john"].allows_start
+    assert verdicts["st-john"].rights["rollout"]["hospital"] == "st-john"
+    # The scheduler's own (DEFAULT) rollouts name no hospital: the client's own policy.
+    add_devices(world, ["own-1"])
+    own = world.rollout(release.id, waves=["100%"])
+    mine = vendor_grants.ask_vendor(world.session(), rollout_id=own.id,
+                                    authority=vendor.authority(), actor=world.alice,
+                                    now=world.clock.now())
+    assert mine.allows_start
+    assert "hospital" not in mine.rights["rollout"]

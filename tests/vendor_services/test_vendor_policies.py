@@ -11,8 +11,10 @@ import pytest
 from conftest import BASE, START
 from fastapi.testclient import TestClient
 from suture.cli.main import app as suture_app
+from suture.keys import generate_private_key, write_key_pair
 from suture.vendor_services.clock import ManualClock
 from suture.vendor_services.gnap.client import GnapClient, GnapClientError
+from suture.vendor_services.gnap.clients import RegisteredClient, Registry, RegistryError
 from suture.vendor_services.gnap.errors import GnapError
 from suture.vendor_services.gnap.policies import PolicyError, PolicyStore, RolloutPolicy
 from suture.vendor_services.gnap.rights import release_access, rollout_exceeds, validate_access
@@ -84,6 +86,42 @@ def test_a_recall_ends_grants_with_the_recall(settings: VendorSettings, vendor: 
     assert polled.value.recall is not None
 
 
+def test_a_vendor_run_scheduler_is_judged_by_each_hospitals_policy(
+        settings: VendorSettings, registry: Registry, vendor: TestClient,
+        client: GnapClient) -> None:
+    """The vendor runs one scheduler (one GNAP client) for several hospitals: a rollout right
+    naming a hospital it serves is judged by that hospital's policy, not the client's."""
+    store = PolicyStore.load(settings.policies_path)
+    store.put(RolloutPolicy(client="st-mary", release="app-*", max_devices=2))
+    store.put(RolloutPolicy(client="st-luke", release="app-*", max_devices=5))
+
+    def for_(hospital: str, count: int) -> dict[str, Any]:
+        right = planned(count=count)
+        right["rollout"]["hospital"] = hospital
+        return right
+
+    # Not (yet) a client that plans for hospitals: a right naming one is refused.
+    assert "does not plan rollouts for hospital 'st-luke'" in refusal(
+        client, for_("st-luke", 3)).description
+    mine = registry.clients["st-mary"]
+    registry.add_client(RegisteredClient(mine.instance_id, mine.jwk, releases=["app-*"],
+                                         max_devices=10, hospitals=["st-luke", "st-john"]))
+    granted = client.request_grant([for_("st-luke", 5)])  # st-luke's 5, not the client's 2
+    assert granted.token.access[0]["rollout"]["hospital"] == "st-luke"
+    assert "6 devices is more than the 5" in refusal(client, for_("st-luke", 6)).description
+    assert client.request_grant([for_("st-john", 9)]).token.access  # no policy: the bounds
+    assert "does not plan rollouts for hospital 'st-anne'" in refusal(
+        client, for_("st-anne", 1)).description
+    # A grant for one hospital does not cover another's rollout, nor one without a hospital.
+    held = granted.token.access[0]
+    assert "another hospital" in (rollout_exceeds(held, validate_access([for_("st-john", 1)])[0])
+                                  or "")
+    assert "another hospital" in (rollout_exceeds(held, validate_access([planned(count=1)])[0])
+                                  or "")
+    with pytest.raises(RegistryError, match="hospitals"):
+        registry.add_client(RegisteredClient("acme-cloud", mine.jwk, hospitals=["st mary"]))
+
+
 def test_rights_describe_a_rollout_and_what_exceeds_it() -> None:
     right = validate_access([planned(count=4, waves=[1, 3])])[0]
     assert right["rollout"]["classes"] == ["esp32-s3"]
@@ -127,6 +165,15 @@ def run(*args: str | Path) -> tuple[int, str, str]:
 
 def test_policy_and_recall_commands(settings: VendorSettings) -> None:
     data = settings.data_dir
+    key = data / "acme-cloud.pem"
+    _, public = write_key_pair(generate_private_key("EdDSA"), key)
+    code, out, err = run("vendor", "client", "add", "acme-cloud", "--key", public,
+                         "--hospital", "st-mary", "--hospital", "st-luke", "--data", data,
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["hospitals"] == ["st-mary", "st-luke"]
+    assert Registry.load(settings.registry_path).clients["acme-cloud"].hospitals == [
+        "st-mary", "st-luke"]
     code, out, err = run("vendor", "policy", "set", "st-mary", "app-*", "--max-devices", "50",
                          "--class", "esp32-s3", "--not-after", "2027-01-01T00:00:00+00:00",
                          "--max-window", "7d", "--data", data, "--json")

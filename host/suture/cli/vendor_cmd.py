@@ -182,6 +182,12 @@ def client_add(
     ] = None,
     max_devices: Annotated[int, typer.Option(help="Most devices in one rollout.")] = 1000,
     max_window: Annotated[str, typer.Option(help="Longest rollout window, e.g. 14d.")] = "14d",
+    hospitals: Annotated[
+        list[str] | None,
+        typer.Option("--hospital", help="A hospital (tenant) this scheduler, run by the vendor, "
+                     "plans rollouts for; its rollouts are judged by that hospital's policy "
+                     "(repeat)."),
+    ] = None,
     data: DataOption = DEFAULT_DATA,
     as_json: JsonOpt = False,
 ) -> None:
@@ -189,6 +195,7 @@ def client_add(
 
     Records its key, the releases it may fetch and the bounds of the rollouts it
     may ask for. It then identifies itself by INSTANCE_ID (RFC 9635 §2.3.1).
+    A scheduler the vendor runs for several hospitals names them with --hospital.
     """
     from suture.vendor_services.gnap.clients import RegisteredClient, Registry
     from suture.vendor_services.httpsig import load_public_pem, public_jwk
@@ -200,6 +207,7 @@ def client_add(
         instance_id=instance_id, jwk=public_jwk(public), name=name,
         releases=releases or ["*"], max_devices=max_devices,
         max_window_seconds=int(_duration(max_window).total_seconds()),
+        hospitals=list(hospitals or []),
     )
     registry.add_client(client)
     if as_json:
@@ -212,7 +220,8 @@ def client_add(
 def _client_json(client: Any) -> dict[str, object]:
     return {"instance_id": client.instance_id, "name": client.name,
             "releases": list(client.releases), "max_devices": client.max_devices,
-            "max_window_seconds": client.max_window_seconds, "key_id": client.kid}
+            "max_window_seconds": client.max_window_seconds, "key_id": client.kid,
+            "hospitals": list(client.hospitals)}
 
 
 @client_app.command("list")

@@ -3,8 +3,9 @@
 A rollout of a release mirrored from a vendor (``Release.vendor``) may start only while the
 vendor's authorization server granted it: the scheduler asks for an access right naming the
 vendor's release, the device classes (boards) and how many devices, the waves' sizes, the
-rollout's window and its maintenance window (:func:`rollout_right`); the AS judges it against
-the vendor's policy for this hospital and release and answers with a grant or a refusal and
+rollout's window and its maintenance window, and in the vendor-run mode the hospital (the
+rollout's tenant) (:func:`rollout_right`); the AS judges it against the vendor's policy for
+this hospital and release and answers with a grant or a refusal and
 its reason. The verdict is kept with the rollout (``RolloutGrant``), shown in its plan, cited
 in each device's schedule (key 21) and checked again whenever the rollout would start or
 resume: a rollout changed beyond its grant (more devices, other classes, a later window,
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import InvalidInputError, NotFoundError
 from suture.scheduler.models import (
+    DEFAULT_TENANT,
     Device,
     DeviceBiscuit,
     Release,
@@ -157,6 +159,8 @@ def rollout_right(session: Session, rollout: Rollout, release: Release,
         "waves": [sizes.get(w, 0) for w in range(max(sizes) + 1)],
         "window": {"start": start, "end": end},
     }
+    if rollout.tenant != DEFAULT_TENANT:  # the vendor-run scheduler: the hospital's policy
+        right["rollout"]["hospital"] = rollout.tenant
     if rollout.window_cron and rollout.window_duration_s:
         right["rollout"]["maintenance"] = {"cron": rollout.window_cron,
                                            "duration_s": rollout.window_duration_s,

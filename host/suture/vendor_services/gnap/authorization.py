@@ -160,10 +160,17 @@ class AuthorizationServer:
                 raise GnapError("request_denied",
                                 f"release {release!r} was recalled by the vendor: "
                                 f"{recall.get('reason', '')}", recall=recall)
-            # The vendor's rollout policy for this hospital and release.
+            # The vendor's rollout policy for this hospital and release: the client's, or, from
+            # a scheduler the vendor runs for several hospitals, the hospital's it names.
+            hospital = right["rollout"].get("hospital")
+            if hospital is not None and (client is None or hospital not in client.hospitals):
+                raise GnapError("request_denied",
+                                f"this client does not plan rollouts for hospital {hospital!r}")
             with contextlib.suppress(PolicyError):  # a half-edited file: keep the last good one
                 self.policies.refresh()
-            policy = self.policies.match(client.instance_id if client else None, release)
+            policy = self.policies.match(
+                hospital if hospital is not None else client.instance_id if client else None,
+                release)
             reason = policy.judge(right) if policy is not None else None
             if reason is not None:
                 raise GnapError("request_denied", reason)

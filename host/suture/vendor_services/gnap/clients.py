@@ -2,7 +2,9 @@
 
 A registered client is known by an ``instance_id`` and its public key (RFC 9635 §2.3.1: a
 client instance "by reference"); the vendor bounds what it may ask for: which releases
-(shell-style patterns), how many devices per rollout and how long a window.
+(shell-style patterns), how many devices per rollout and how long a window. A scheduler the
+vendor runs for several hospitals (the vendor-run mode) lists them in ``hospitals``: a rollout
+right naming one of them (``rollout.hospital``) is judged by that hospital's policy.
 
 ``clients.json``::
 
@@ -44,6 +46,8 @@ class RegisteredClient:
     releases: list[str] = field(default_factory=lambda: ["*"])
     max_devices: int = DEFAULT_MAX_DEVICES
     max_window_seconds: int = DEFAULT_MAX_WINDOW
+    #: The hospitals (tenants) this client plans rollouts for, when the vendor runs it.
+    hospitals: list[str] = field(default_factory=list)
 
     @property
     def kid(self) -> str:
@@ -113,6 +117,10 @@ class Registry:
         self._check(client.instance_id, client.jwk)
         if client.max_devices < 1 or client.max_window_seconds < 1:
             raise RegistryError(f"{client.instance_id}: bounds must be positive")
+        if not isinstance(client.hospitals, list) or not all(
+                isinstance(h, str) and INSTANCE_ID.match(h) for h in client.hospitals):
+            raise RegistryError(f"{client.instance_id}: hospitals are names of 1-64 of "
+                                "A-Z a-z 0-9 . _ -")
         self.clients[client.instance_id] = client
 
     def _add_rs(self, rs: RegisteredResourceServer) -> None:

@@ -8,7 +8,9 @@ that matches the client and the release, on top of the client's registered bound
                    "not_before": 1800000000, "not_after": 1802000000,
                    "max_window_seconds": 1209600, "refuse": ""}]}
 
-``client`` is a registered instance id or ``*``; ``release`` a shell-style pattern. Of the
+``client`` is a registered instance id, a hospital a scheduler the vendor runs plans for
+(a right's ``rollout.hospital``, judged by that hospital's entries instead of the client's), or
+``*``; ``release`` a shell-style pattern. Of the
 entries that match, the one naming the client wins over ``*``, then the first in the file.
 Every field but ``client`` and ``release`` is optional: ``max_devices`` bounds the rollout's
 device count, ``max_first_wave`` its first wave, ``classes`` the device classes it may target,

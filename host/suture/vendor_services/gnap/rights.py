@@ -19,7 +19,8 @@ device's schedule can cite the grant. A scheduler that plans a rollout describes
 ``devices`` (the ids) or ``count`` (how many) is required; with both, ``count`` is the
 length of ``devices``. ``classes`` are the device classes (boards) targeted, ``waves`` the
 wave sizes (summing to ``count``), ``maintenance`` the install window every wave keeps inside
-``window``.
+``window``, ``hospital`` the hospital (tenant) a scheduler the vendor runs plans the rollout
+for (the AS then judges it by that hospital's policy).
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ def _validate_rollout(rollout: dict[str, Any]) -> dict[str, Any]:
     if type(start) is not int or type(end) is not int or end <= start:
         raise GnapError("invalid_request", "rollout.window needs integer start < end")
     out["window"] = {"start": start, "end": end}
+    hospital = rollout.get("hospital")
+    if hospital is not None:
+        out["hospital"] = _short_string(hospital, "rollout.hospital")
     classes = rollout.get("classes")
     if classes is not None:
         if not isinstance(classes, list) or not classes or len(classes) > MAX_CLASSES:
@@ -177,6 +181,8 @@ def rollout_exceeds(granted: dict[str, Any], wanted: dict[str, Any]) -> str | No
     if not set(wanted.get("actions", [FETCH])) <= set(granted.get("actions", [FETCH])):
         return "other actions"
     g, w = granted["rollout"], wanted["rollout"]
+    if g.get("hospital") != w.get("hospital"):
+        return f"another hospital ({w.get('hospital')!r}, granted {g.get('hospital')!r})"
     if rollout_count(w) > rollout_count(g):
         return f"more devices ({rollout_count(w)}, granted {rollout_count(g)})"
     if "devices" in g and not set(w.get("devices", ())) <= set(g["devices"]):
