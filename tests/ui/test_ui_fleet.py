@@ -124,3 +124,19 @@ def test_the_device_page_shows_what_the_issue_names(ui_client: TestClient, ward:
     # busy, in words
     assert "◉</span> busy</span> (updates wait)" in page
     assert ui_client.get("/fleet/pump-404").status_code == 404
+
+
+@pytest.mark.parametrize(("quick", "message"), [
+    ({"installed_below": "app<x"}, "installed below: &#39;app&lt;x&#39; is not a component"),
+    ({"installed_below": "5"}, "installed below: &#39;5&#39; is not"),
+    ({"criticality": "9"}, "criticality at least: &#39;9&#39; is not 1 to 4"),
+    ({"busy": "maybe"}, "in clinical use: &#39;maybe&#39; is neither true nor false"),
+    ({"last_seen": "yesterday"}, "last seen: &#39;yesterday&#39; is not one of 1h, 24h"),
+])
+def test_a_quick_value_the_page_does_not_offer_is_refused(
+        ui_client: TestClient, ward: World, quick: dict[str, str], message: str) -> None:
+    """Never dropped silently (which would show the whole fleet as if it matched)."""
+    for path in ("/fleet", "/fleet/live"):
+        page = ui_client.get(path, params={"group": "ward-3", **quick}).text
+        assert message in page, page[:2000]
+        assert _shown(page) == set()

@@ -45,9 +45,8 @@ ACTIONS: Final = {
 def fleet(request: Request, ui: Ui, q: str = "") -> HTMLResponse:
     ui.require("GET", "/api/v1/devices")
     quick = {k: request.query_params.get(k, "") for k in QUICK}
-    expression = readmodel.filter_expression(q[:1000], quick, ui.now)
     with ui.session() as session:
-        view = readmodel.fleet(session, expression)
+        view, expression = readmodel.fleet_page(session, q[:1000], quick, ui.now)
     return ui.page("fleet.html", view=view, q=q, quick=quick, expression=expression,
                    fields=FIELDS, states=[s.value for s in DeviceState],
                    criticality_names=CRITICALITY_NAMES, last_seen=readmodel.LAST_SEEN)
@@ -59,7 +58,7 @@ def fleet_live(request: Request, ui: Ui, q: str = "") -> HTMLResponse:
     ui.require("GET", "/api/v1/devices")
     quick = {k: request.query_params.get(k, "") for k in QUICK}
     with ui.session() as session:
-        view = readmodel.fleet(session, readmodel.filter_expression(q[:1000], quick, ui.now))
+        view, _ = readmodel.fleet_page(session, q[:1000], quick, ui.now)
     return ui.page("fleet_table.html", view=view)
 
 

@@ -81,7 +81,8 @@ LAST_SEEN: Final[dict[str, tuple[str, int | None, bool]]] = {
 def filter_expression(text: str, quick: dict[str, str], now: int) -> str:
     """The filter of the fleet page: the typed expression and the quick filters, joined with
     ``and`` (each quick value quoted as the language wants; "last seen" as a comparison of
-    ``last_seen`` with the Unix time ``now`` less the span)."""
+    ``last_seen`` with the Unix time ``now`` less the span). A quick value the page does not
+    offer is refused (``FilterSyntaxError``), never dropped."""
     parts = [f"({text.strip()})"] if text.strip() else []
     for name in ("group", "board", "ward", "state"):
         value = quick.get(name, "").strip()
@@ -89,20 +90,43 @@ def filter_expression(text: str, quick: dict[str, str], now: int) -> str:
             field_name = "groups" if name == "group" else name
             op = "has" if name == "group" else "=="
             parts.append(f"{field_name} {op} {_quote(value)}")
-    if quick.get("criticality", "").strip().isdigit():
-        parts.append(f"criticality >= {int(quick['criticality'])}")
-    if quick.get("busy") in ("true", "false"):
-        parts.append(f"busy == {quick['busy']}")
-    if quick.get("installed_below", "").strip():
-        component, _, version = quick["installed_below"].partition("<")
-        if version.strip().isdigit() and component.strip().isidentifier():
-            parts.append(f"installed.{component.strip()} < {int(version)}")
-    seen = LAST_SEEN.get(quick.get("last_seen", ""))
-    if seen is not None:
-        _, span, within = seen
+    criticality = quick.get("criticality", "").strip()
+    if criticality:
+        if criticality not in ("1", "2", "3", "4"):
+            raise FilterSyntaxError(f"criticality at least: {criticality[:20]!r} is not 1 to 4")
+        parts.append(f"criticality >= {criticality}")
+    busy = quick.get("busy", "").strip()
+    if busy:
+        if busy not in ("true", "false"):
+            raise FilterSyntaxError(f"in clinical use: {busy[:20]!r} is neither true nor false")
+        parts.append(f"busy == {busy}")
+    below = quick.get("installed_below", "").strip()
+    if below:
+        component, _, version = below.partition("<")
+        if not (version.strip().isdigit() and component.strip().isidentifier()):
+            raise FilterSyntaxError(f"installed below: {below[:40]!r} is not a component, "
+                                    "'<' and a sequence number (app<5)")
+        parts.append(f"installed.{component.strip()} < {int(version)}")
+    seen_choice = quick.get("last_seen", "").strip()
+    if seen_choice:
+        if seen_choice not in LAST_SEEN:
+            raise FilterSyntaxError(f"last seen: {seen_choice[:20]!r} is not one of "
+                                    f"{', '.join(LAST_SEEN)}")
+        _, span, within = LAST_SEEN[seen_choice]
         since = 0 if span is None else now - span
         parts.append(f"last_seen >= {since}" if within else f"not last_seen >= {since}")
     return " and ".join(parts)
+
+
+def fleet_page(session: Session, text: str, quick: dict[str, str], now: int
+               ) -> tuple[FleetView, str]:
+    """The fleet page's devices and the expression that chose them; a refused quick value
+    shows no device and says why, as a refused expression does."""
+    try:
+        expression = filter_expression(text, quick, now)
+    except FilterSyntaxError as exc:
+        return FleetView([], 0, fleet(session, "").total, str(exc)), ""
+    return fleet(session, expression), expression
 
 
 def _quote(value: str) -> str:
