@@ -89,3 +89,65 @@ def test_the_operator_sees_the_vendors_verdict(cli: CliRunner, tmp_path: Path,
         assert "acme: granted (http://127.0.0.1:" in run("rollout", "show", str(ro))
         assert "running" in run("rollout", "start", str(ro))
         assert "every grant still holds" in run("vendor", "check", "acme")
+
+
+def test_the_devices_biscuits_are_listed_and_one_is_revoked(
+        cli: CliRunner, tmp_path: Path, vendor_key: PrivateKey) -> None:
+    """Vendor-run mode through the CLI: the granted rollout's devices hold biscuits; `rollout
+    biscuits` lists their revocation ids (never the tokens), and once the vendor revokes one
+    (`suture vendor biscuit revoke`) that device's biscuit is refused on /direct/, the other's
+    still served."""
+    import httpx
+    from sqlalchemy import select
+    from suture.cli.scheduler_cmd import _sessions
+    from suture.scheduler.models import DeviceBiscuit
+    from suture.vendor_services import biscuits
+
+    tokens = cli_accounts(cli, app)
+
+    def run(*args: str, code: int = 0) -> str:
+        result = cli.invoke(app, list(args), env={"SUTURE_TOKEN": tokens["alice"]})
+        assert result.exit_code == code, result.output
+        return str(result.output)
+
+    write_key_pair(vendor_key, tmp_path / "vendor.pem")
+    gnap_key = tmp_path / "gnap.pem"
+    write_key_pair(generate_private_key("EdDSA"), gnap_key)
+    with free_socket() as s:
+        port = s.getsockname()[1]
+    settings = VendorSettings(data_dir=tmp_path / "vendor-data",
+                              public_url=f"http://127.0.0.1:{port}")
+    settings.data_dir.mkdir()
+    _publish(settings, vendor_key, tmp_path / "src")
+    biscuits.generate_root_key(settings.biscuit_root_path)
+    Registry.load(settings.registry_path).add_client(RegisteredClient(
+        "st-mary", SigningKey.from_file(gnap_key).jwk(), releases=["pump-*"]))
+    now = datetime.datetime.now(datetime.UTC)
+    with vendor_serving(settings, port, lambda: datetime.datetime.now(datetime.UTC).timestamp()):
+        run("scheduler", "vendor", "add", settings.releases_url, "--name", "acme",
+            "--client-key", str(gnap_key), "--trust-anchor", "vendor.pub.pem",
+            "--instance-id", "st-mary", "--biscuit-key", str(settings.biscuit_root_path))
+        run("scheduler", "vendor", "mirror", "acme", "pump-2", "--device", "mirror", "--start",
+            now.isoformat(), "--end", (now + datetime.timedelta(hours=1)).isoformat())
+        for name in ("pump-0", "pump-1"):
+            run("scheduler", "device", "add", name, "--board", "esp32-s3", "--vendor-id",
+                VENDOR_ID, "--class-id", CLASS_ID, "--group", "ward-3", "--installed", "app=1")
+        ro = json.loads(run("scheduler", "rollout", "create", "--release", "1", "--name",
+                            "pumps", "--group", "ward-3", "--json"))["id"]
+        assert "no biscuits" in run("scheduler", "rollout", "biscuits", str(ro))
+        run("scheduler", "rollout", "grant", str(ro), "--vendor", "acme")
+        listed = json.loads(run("scheduler", "rollout", "biscuits", str(ro), "--json"))
+        assert [(b["device"], b["release"]) for b in listed] == [("pump-0", 1), ("pump-1", 1)]
+        assert all("token" not in b for b in listed)
+        _, sessions = _sessions(Path("scheduler.env"))
+        with sessions() as session:
+            held = {b.device_id: b.token for b in session.execute(select(DeviceBiscuit))
+                    .scalars()}
+        run("vendor", "biscuit", "revoke", listed[0]["revocation_id"], "--data",
+            str(settings.data_dir))
+
+        def fetch(device: str) -> int:
+            return httpx.get(f"{settings.public_url}/direct/{device}/releases/pump-2/payload",
+                             headers={"Authorization": f"Bearer {held[device]}"}).status_code
+
+        assert (fetch("pump-0"), fetch("pump-1")) == (403, 200)

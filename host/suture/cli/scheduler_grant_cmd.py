@@ -1,5 +1,6 @@
-"""`suture scheduler rollout grant|show` and `suture scheduler vendor check`: the vendor's say
-on the rollouts of its releases (GNAP grants whose rights describe each rollout)."""
+"""`suture scheduler rollout grant|show|biscuits` and `suture scheduler vendor check`: the
+vendor's say on the rollouts of its releases (GNAP grants whose rights describe each rollout),
+and the biscuits of its direct downloads."""
 
 from __future__ import annotations
 
@@ -116,6 +117,35 @@ def rollout_show(
     _out.print(Panel(info, title=f"rollout {ro.id}: {ro.name}"))
 
 
+def rollout_biscuits(
+    rollout_id: Annotated[int, typer.Argument(help="Rollout id.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: JsonOpt = False,
+) -> None:
+    """The biscuits the rollout's devices hold for the vendor's /direct/ path
+    (vendor-run mode): device, release, window and revocation id, never the
+    token. Give the vendor a revocation id to end a biscuit at once (suture
+    vendor biscuit revoke); the others end with the window."""
+    from suture.cli.scheduler_cmd import _run, _when
+    from suture.scheduler.authz import Permission
+    from suture.scheduler.services import vendor_grants
+
+    held = _run(config, Permission.ROLLOUT_OPERATE,
+                lambda s, session, me: vendor_grants.device_biscuits(session, rollout_id,
+                                                                     tenant=me.tenant))
+    if as_json:
+        emit_json([{"device": b.device_id, "release": b.release_id,
+                    "not_before": b.not_before, "expires_at": b.expires_at,
+                    "revocation_id": b.revocation_id} for b in held])
+        return
+    table = Table("device", "release", "from", "until", "revocation id")
+    for b in held:
+        table.add_row(b.device_id, str(b.release_id), _when(b.not_before), _when(b.expires_at),
+                      b.revocation_id)
+    _out.print(table if held else f"rollout {rollout_id}: no biscuits (the scheduler serves "
+               "its downloads)", highlight=False)
+
+
 def vendor_check(
     name: Annotated[str, typer.Argument(help="The vendor (as registered with add).")],
     vendors: VendorsOption = DEFAULT_VENDORS,
@@ -160,5 +190,6 @@ def register_into(rollout_app: typer.Typer | None, vendor_app: typer.Typer) -> N
     if rollout_app is not None:
         rollout_app.command("grant")(rollout_grant)
         rollout_app.command("show")(rollout_show)
+        rollout_app.command("biscuits")(rollout_biscuits)
     if not any(c.name == "check" for c in vendor_app.registered_commands):
         vendor_app.command("check")(vendor_check)

@@ -437,10 +437,14 @@ def in_schedule(session: Session, rollout_id: int | None, device_id: str,
     return moved, Grant(row.reference, biscuit.token)
 
 
-def device_biscuits(session: Session, rollout_id: int) -> list[DeviceBiscuit]:
-    """The biscuits issued for a rollout's devices (per device, one per release on its
-    path)."""
+def device_biscuits(session: Session, rollout_id: int, *, tenant: str = DEFAULT_TENANT
+                    ) -> list[DeviceBiscuit]:
+    """The biscuits issued for a rollout of ``tenant``'s devices (per device, one per release
+    on its path); another tenant's rollout is absent."""
     with session.begin():
+        rollout = session.get(Rollout, rollout_id)
+        if rollout is None or rollout.tenant != tenant:
+            raise NotFoundError(f"no rollout {rollout_id}")
         return list(session.execute(
             select(DeviceBiscuit).where(DeviceBiscuit.rollout_id == rollout_id)
             .order_by(DeviceBiscuit.device_id, DeviceBiscuit.release_id)).scalars())
