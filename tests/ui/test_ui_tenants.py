@@ -83,3 +83,39 @@ def test_the_ui_shows_the_scheduler_tenants_own_devices_and_rollouts(
     assert "st mary pumps" not in waiting
     assert ui_client.get(f"/rollouts/{theirs.id}").status_code == 404
     assert ui_client.get(f"/rollouts/{ours.id}").status_code == 200
+
+
+def test_the_audit_page_shows_the_scheduler_tenants_own_records(
+        ui_client: TestClient, ui_world: World) -> None:
+    """As ``GET /api/v1/audit`` does: a hospital tenant's records stay out of the page (the
+    chain's verification still covers every record)."""
+    now = ui_world.clock.now()
+    provider = ui_world.op(ADMIN)
+    tenants.add_tenant(ui_world.session(), name="st-mary", display_name="St Mary's",
+                       mode=tenants.VENDOR_RUN_MODE, actor=provider, now=now)
+    operators.add_operator(ui_world.session(), name="mary-admin", roles=["administrator"],
+                           password=None, actor=provider, now=now, tenant="st-mary",
+                           mode=tenants.VENDOR_RUN_MODE)
+    mary_admin = Principal("mary-admin", frozenset({Role.ADMINISTRATOR}), "password", None,
+                           "st-mary")
+    operators.add_operator(ui_world.session(), name="mary", roles=["device_manager"],
+                           password=None, actor=mary_admin, now=now,
+                           mode=tenants.VENDOR_RUN_MODE)
+    issued = operators.issue_token(ui_world.session(), operator="mary", name="t", ttl_s=3600,
+                                   actor=mary_admin, now=now)
+    mary = operators.authenticate_token(ui_world.session(), token=issued.token, now=now)
+    devices.add_device(ui_world.session(), create=DeviceCreate(
+        id="mary-pump", board="sim", vendor_id=VENDOR_ID, class_id=CLASS_ID,
+        groups=["ward-3"], installed={"app": 1}), root_secret=ROOT_SECRET, actor=mary, now=now)
+    ui_world.device("own-pump")
+    give_password(ui_world, "alice")
+    page = ui_client.get("/signin")
+    token = re.search(r'name="signin_token" value="([^"]+)"', page.text)
+    assert token is not None
+    r = ui_client.post("/signin", data={"name": "alice", "password": PASSWORD,
+                                        "signin_token": token.group(1), "next": "/audit"})
+    assert r.status_code == 303
+    audit_page = ui_client.get("/audit", params={"action": "device."}).text
+    assert "<td>own-pump</td>" in audit_page
+    assert "mary-pump" not in audit_page
+    assert "Chain verified" in audit_page

@@ -51,7 +51,7 @@ def audit_page(ui: Ui, actor: str = "", action: str = "", subject: str = "") -> 
     shown: deque[dict[str, Any]] = deque(maxlen=SHOWN)
     matched = total = 0
     with ui.session() as session:
-        for rec in audit.iter_records(session):
+        for rec in audit.iter_records(session, tenant=ui.principal.tenant):  # as the API
             total += 1
             if (actor and rec.actor != actor) or (action and not rec.action.startswith(action)) \
                     or (subject and subject not in rec.subject):
