@@ -79,6 +79,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/releases/{release_id}/sbom/diff"): READERS,
     ("PATCH", "/api/v1/releases/{release_id}"): frozenset({REL}),
     ("POST", "/api/v1/releases/{release_id}/recall"): frozenset({REL}),
+    ("GET", "/api/v1/releases/{release_id}/deltas"): READERS,
+    ("POST", "/api/v1/releases/{release_id}/deltas"): frozenset({REL}),
     ("GET", "/api/v1/rollouts"): READERS,
     ("POST", "/api/v1/rollouts"): frozenset({RO}),
     ("GET", "/api/v1/rollouts/{rollout_id}"): READERS,

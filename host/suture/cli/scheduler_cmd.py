@@ -34,7 +34,7 @@ scheduler_app = SutureTyper(
     no_args_is_help=True,
 )
 device_app = SutureTyper(help="The device registry.", no_args_is_help=True)
-release_app = SutureTyper(help="Releases: import (verified), list, show, recall.",
+release_app = SutureTyper(help="Releases: import (verified), list, show, recall, deltas.",
                           no_args_is_help=True)
 rollout_app = SutureTyper(help="Rollouts: plan, approve, start, pause, resume, abort, status.",
                           no_args_is_help=True)
@@ -1023,6 +1023,7 @@ __import__("suture.cli.scheduler_trust_cmd", fromlist=["_"]).register_into(sched
 __import__("suture.cli.scheduler_ddi_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_tenant_cmd", fromlist=["_"]).register_into(scheduler_app)
 __import__("suture.cli.scheduler_suit_report_cmd", fromlist=["_"]).register_into(device_app)
+__import__("suture.cli.scheduler_delta_cmd", fromlist=["_"]).register_into(release_app)
 __import__("suture.cli.scheduler_operator_cmd", fromlist=["_"]).register_into(
     scheduler_app, operator=operator_app, device=device_app, rollout=rollout_app,
     audit=audit_app)

@@ -221,6 +221,24 @@ class ReleasePublic(BaseModel):
     vendor_recall: dict[str, Any] | None = None
 
 
+class DeltaPublic(BaseModel):
+    """A delta of a release (docs/formats/delta.md): the patch from the image of
+    ``source_release_id`` to the release's image, and its signed envelope."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    release_id: int
+    source_release_id: int
+    source_digest: str
+    envelope_digest: str
+    envelope_size: int
+    payload_digest: str
+    payload_size: int
+    imported_at: int
+    imported_by: str
+
+
 class ReleaseUpdate(_Strict):
     must_pass_through: bool | None = None
     requires: list[Requirement] | None = Field(default=None, max_length=16)

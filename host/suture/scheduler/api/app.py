@@ -30,6 +30,7 @@ from suture.scheduler.api.routes import (
     device_hospital,
     operator_accounts,
     operator_audit,
+    operator_deltas,
     operator_devices,
     operator_releases,
     operator_rollouts,
@@ -125,10 +126,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                        limit_for=lambda scope: ddi_routes.body_limit(
                            state.settings, scope["path"]) or body_limit(
                            state.settings, scope["method"], scope["path"]))
-    # operator_releases before device: its /releases/{id}/sbom must not be taken for the
-    # device's /releases/{id}/{envelope|payload}
-    for module in (operator_releases, device, device_deltas, device_hospital, operator_accounts,
-                   operator_devices, operator_rollouts, operator_audit, operator_scheduler):
+    # operator_releases and operator_deltas before device: their /releases/{id}/sbom and
+    # /releases/{id}/deltas must not be taken for the device's /releases/{id}/{envelope|payload}
+    for module in (operator_releases, operator_deltas, device, device_deltas, device_hospital,
+                   operator_accounts, operator_devices, operator_rollouts, operator_audit,
+                   operator_scheduler):
         app.include_router(module.router)
     app.include_router(operator_accounts.login_router)
     app.include_router(suit_reports.device_router)

@@ -2,8 +2,8 @@
 ``413`` as soon as a request's body passes its route's bound), per route class:
 
 - device reports: ``max_report_bytes`` (4 KiB by default);
-- release uploads (``POST /api/v1/releases``, and the UI's form ``POST /releases/import``):
-  ``max_release_bytes`` in base64 plus 64 KiB;
+- release uploads (``POST /api/v1/releases``, a delta's ``POST /api/v1/releases/{id}/deltas``,
+  and the UI's form ``POST /releases/import``): ``max_release_bytes`` in base64 plus 64 KiB;
 - every other route (JSON operator API): ``JSON_BODY_LIMIT`` (1 MiB).
 """
 
@@ -20,7 +20,7 @@ from suture.scheduler.config import Settings
 #: Largest body of a JSON operator request.
 JSON_BODY_LIMIT: Final = 1024 * 1024
 _REPORTS = re.compile(r"^/api/v1/devices/[^/]+/(suit-)?reports/?$")
-_RELEASES = re.compile(r"^(/api/v1/releases/?|/releases/import)$")
+_RELEASES = re.compile(r"^(/api/v1/releases/?|/api/v1/releases/[0-9]+/deltas/?|/releases/import)$")
 
 
 def release_upload_limit(settings: Settings) -> int:

@@ -117,6 +117,17 @@ def import_delta(
     return delta
 
 
+def list_deltas(session: Session, *, release_id: int, actor: Principal) -> list[Delta]:
+    """The deltas of release ``release_id``, oldest first; ``NotFoundError`` when there is no
+    such release."""
+    require(actor, Permission.RELEASE_READ)
+    with session.begin():
+        if session.get(Release, release_id) is None:
+            raise NotFoundError(f"no release {release_id}")
+        return list(session.execute(
+            select(Delta).where(Delta.release_id == release_id).order_by(Delta.id)).scalars())
+
+
 def delta_for(session: Session, device: Device, release: Release) -> Delta | None:
     """The delta of ``release`` from the image the device has installed, if there is one: its
     installed release of the component (as it last reported it) has the delta's source image,

@@ -41,7 +41,8 @@ class ReleaseImport(BaseModel):
     requires: list[Requirement] = Field(default_factory=list, max_length=16)
 
 
-def _b64(name: str, text: str) -> bytes:
+def decode_b64(name: str, text: str) -> bytes:
+    """The bytes of a base64 field, or a 422 naming the field."""
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -61,9 +62,9 @@ def import_release(body: ReleaseImport, session: SessionDep, operator: CurrentOp
     state.live.refresh_and_audit(state.sessions, now)
     anchors = state.live.trust_anchors()
     release = releases.import_release(
-        session, envelope=_b64("envelope_b64", body.envelope_b64),
-        payload=_b64("payload_b64", body.payload_b64),
-        sbom=_b64("sbom_b64", body.sbom_b64) if body.sbom_b64 is not None else None,
+        session, envelope=decode_b64("envelope_b64", body.envelope_b64),
+        payload=decode_b64("payload_b64", body.payload_b64),
+        sbom=decode_b64("sbom_b64", body.sbom_b64) if body.sbom_b64 is not None else None,
         notes=body.notes, trust_anchors=anchors, actor=operator,
         must_pass_through=body.must_pass_through, requires=body.requires, now=now,
         allow_missing_sbom=state.settings.allow_releases_without_sbom)
