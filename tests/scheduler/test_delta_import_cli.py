@@ -30,13 +30,13 @@ def test_a_delta_from_the_command_line(cli: CliRunner, tmp_path: Path,
         return result.output
 
     payloads = []
-    for seq in (1, 2):
+    for seq in (1, 2, 3):
         envelope, payload = make_envelope(vendor_key, tmp_path, seq)
         (tmp_path / f"app-{seq}.suit").write_bytes(envelope)
         run("release", "import", f"app-{seq}.suit", f"app-{seq}.bin", "--sbom",
             sbom_path(tmp_path, seq).name)
         payloads.append(payload)
-    d = make_delta(*payloads)
+    d = make_delta(*payloads[:2])
     (tmp_path / "app-2.delta").write_bytes(d.patch)
     (tmp_path / "app-2.delta.suit").write_bytes(signed_delta(vendor_key, d, 2))
     (tmp_path / "other.delta.suit").write_bytes(
@@ -71,3 +71,10 @@ def test_a_delta_from_the_command_line(cli: CliRunner, tmp_path: Path,
     out = run("release", "delta", "import", "2", "app-2.delta.suit", "app-2.delta", code=1)
     assert "has a delta from release 1" in out
     assert "no release 9" in run("release", "delta", "list", "9", code=1)
+    # the line a person reads: which delta, of which release, from which, how large
+    d3 = make_delta(*payloads[1:])
+    (tmp_path / "app-3.delta").write_bytes(d3.patch)
+    (tmp_path / "app-3.delta.suit").write_bytes(signed_delta(vendor_key, d3, 3))
+    out = run("release", "delta", "import", "3", "app-3.delta.suit", "app-3.delta")
+    assert out.strip() == (f"delta {imported['id'] + 1} of release 3 from release 2 "
+                           f"({len(d3.patch)} bytes) verified and imported"), out
