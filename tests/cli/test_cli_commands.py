@@ -15,7 +15,7 @@ from suture.cli.main import app
 from typer.main import get_command
 from typer.testing import CliRunner
 
-LIST = {"list", "releases", "suit-reports"}
+LIST = {"list", "releases", "suit-reports", "biscuits"}
 SHOW = {"show", "inspect", "status", "whoami", "sbom"}
 CREATE = {"create", "add", "import", "publish", "issue", "keygen", "build", "image", "sign",
           "provision", "firmware-config", "mirror", "backup"}
