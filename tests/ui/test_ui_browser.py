@@ -73,6 +73,17 @@ def accessibility_violations(page: Page) -> list[str]:
     return [str(v) for v in found]
 
 
+def overflowing(page: Page) -> list[str]:
+    """The cards (and the page's main part) whose content is wider than they are: text that
+    runs out of its box, over its neighbour or off the screen (a table that scrolls on its
+    own, or a ``pre``, does not count)."""
+    found = page.evaluate("""() => [...document.querySelectorAll('main, .card')]
+        .filter(el => el.scrollWidth > el.clientWidth + 1)
+        .map(el => (el.querySelector('h1, h2') || el).textContent.trim().slice(0, 60)
+             + ': ' + el.scrollWidth + 'px in ' + el.clientWidth + 'px')""")
+    return [str(v) for v in found]
+
+
 class Camera:
     """Screenshots of each page: into the test's folder, and into ``SUTURE_UI_SCREENSHOTS``;
     each page is also checked by axe-core, at both sizes."""
@@ -86,6 +97,7 @@ class Camera:
     def shoot(self, page: Page, name: str) -> None:
         page.set_viewport_size(DESK)
         assert accessibility_violations(page) == [], name
+        assert overflowing(page) == [], name
         path = self.folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=False)
         self.taken.append(path)
@@ -99,6 +111,7 @@ class Camera:
         # readable on a tablet: nothing wider than the screen but the tables' own scrolling
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= TABLET["width"] + 1, f"{name}: the page is {overflow}px wide"
+        assert overflowing(page) == [], f"{name} (tablet)"
         assert accessibility_violations(page) == [], f"{name} (tablet)"
         page.set_viewport_size(DESK)
 
