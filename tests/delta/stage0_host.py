@@ -7,6 +7,7 @@ import random
 import subprocess
 from pathlib import Path
 
+from suture.firmware.locking import make_stage0
 from suture.image import provision_record, sign_image
 from suture.keys import PrivateKey
 from suture.sim.board import BoardGeometry, small_geometry
@@ -60,10 +61,7 @@ def loader_images(key: PrivateKey, size: int = 96 * 1024) -> tuple[bytes, bytes]
 
 def build_stage0() -> Path:
     """stage0's build folder, after ``make`` (incremental)."""
-    proc = subprocess.run(["make", "-C", str(REPO / "stage0"), "-j2"], capture_output=True,
-                          text=True, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return REPO / "stage0" / "build"
+    return make_stage0(REPO / "stage0")
 
 
 class Stage0:

@@ -15,14 +15,12 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from delta_helpers import delta_for, sign_delta
 from sqlalchemy import select
 from stage0_host import (
     S0_LOAD_ADDRESS,
     S0_SLOT,
     Stage0,
-    build_stage0,
     loader_bodies,
     loader_geometry,
     loader_images,
@@ -74,11 +72,6 @@ class CountingDevice(SimulatedDevice):
 def _loader_release(image: bytes, seq: int, vendor: PrivateKey) -> tuple[bytes, bytes]:
     sbom = build_sbom("suture-loader", f"1.{seq}.0", {"loader.img": image})
     return sign_payload(image, seq, vendor, component="loader", sbom=sbom), sbom
-
-
-@pytest.fixture(scope="module")
-def stage0_build() -> Path:
-    return build_stage0()
 
 
 def test_a_loader_delta_through_the_agent_and_the_scheduler(

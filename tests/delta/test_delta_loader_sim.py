@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from delta_helpers import delta_for, sign_delta
-from stage0_host import S0_LOAD_ADDRESS, S0_SLOT, Stage0, build_stage0, loader_geometry
+from stage0_host import S0_LOAD_ADDRESS, S0_SLOT, Stage0, loader_geometry
 from stage0_host import loader_bodies as _bodies
 from stage0_host import loader_images as _images
 from suture.image import sign_image, verify_image
@@ -54,11 +54,6 @@ def _stage(p: Provisioned, source: bytes, target: bytes, patch: bytes | None = N
     d = delta_for(source, target)
     env = p.board.put_file(f"{name}.suit", sign_delta(d, SEQ, p.key, component="loader"))
     return ["stage", env, p.board.put_file(f"{name}.delta", d.patch if patch is None else patch)]
-
-
-@pytest.fixture(scope="module")
-def stage0_build() -> Path:
-    return build_stage0()
 
 
 def test_loader_delta_staged_installed_and_confirmed(
