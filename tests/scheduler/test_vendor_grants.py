@@ -240,6 +240,7 @@ def test_a_hospital_tenant_sees_the_vendors_refusal_and_recall_in_its_own_log(
     from test_tenants import _device, _hospital, _rollout
 
     mary = _hospital(world, "st-mary")
+    vendor.serve_hospitals("st-mary")
     vendor.publish("pump-2.0", 2)
     release = vendor.mirror("pump-2.0")
     _device(world, "mary-1", mary.ops["planner"])
@@ -309,15 +310,10 @@ def test_each_hospital_tenants_rollout_is_judged_by_its_own_policy(
         world: World, vendor: Vendor) -> None:
     """The vendor-run scheduler is one GNAP client of the vendor for several hospitals: each
     rollout's right names its tenant, and the vendor judges it by that hospital's policy."""
-    import dataclasses
-
-    from suture.vendor_services.gnap.clients import Registry
     from suture.vendor_services.gnap.policies import PolicyStore, RolloutPolicy
     from test_tenants import _device, _hospital, _rollout
 
-    registry = Registry.load(vendor.settings.registry_path)
-    registry.add_client(dataclasses.replace(registry.clients["st-mary"],
-                                            hospitals=["st-luke", "st-john"]))
+    vendor.serve_hospitals("st-luke", "st-john")
     policies = PolicyStore.load(vendor.settings.policies_path)
     policies.put(RolloutPolicy(client="st-luke", release="pump-*", max_devices=1))
     vendor.publish("pump-2.0", 2)

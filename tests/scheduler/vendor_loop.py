@@ -4,6 +4,7 @@ there and mirrored here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,12 @@ class Vendor:
     def policy(self, release: str = "pump-*", **bounds: Any) -> None:
         PolicyStore.load(self.settings.policies_path).put(
             RolloutPolicy(client="st-mary", release=release, **bounds))
+
+    def serve_hospitals(self, *names: str) -> None:
+        """Register the scheduler as one the vendor runs for these hospitals (tenants)."""
+        registry = Registry.load(self.settings.registry_path)
+        registry.add_client(dataclasses.replace(registry.clients["st-mary"],
+                                                hospitals=list(names)))
 
     def authority(self, *, direct: bool = False) -> GnapAuthority:
         root = None
