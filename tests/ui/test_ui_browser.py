@@ -219,9 +219,19 @@ def test_a_rollout_from_form_to_completion(browser: Browser, served: str, ui_wor
     # start, confirmed
     alice.goto(f"/rollouts/{rollout_id}")
     expect(alice.locator("#approval-count")).to_contain_text("2 of 2")
-    alice.get_by_role("link", name="Start…").click()
+    # with the keyboard alone: the link by Enter, the confirmation's button by Tab and Enter,
+    # each focused element outlined
+    alice.get_by_role("link", name="Start…").focus()
+    alice.keyboard.press("Enter")
     expect(alice.get_by_role("heading", name=f"Start rollout {rollout_id}?")).to_be_visible()
-    alice.get_by_role("button", name="Start the rollout").click()
+    confirm = alice.get_by_role("button", name="Start the rollout")
+    for _ in range(20):
+        alice.keyboard.press("Tab")
+        if confirm.evaluate("b => b === document.activeElement"):
+            break
+    expect(confirm).to_be_focused()
+    assert confirm.evaluate("b => parseFloat(getComputedStyle(b).outlineWidth)") >= 2
+    alice.keyboard.press("Enter")
     expect(alice.locator("#rollout-state")).to_contain_text("running")
 
     # the devices update while the page stays open: it must follow without a reload
