@@ -17,7 +17,7 @@ from suture.scheduler.models import Release
 from suture.scheduler.schemas import DeviceCreate
 from suture.scheduler.services import devices
 from suture.scheduler.vendor_authority import GnapAuthority
-from suture.scheduler.vendor_mirror import mirror_release
+from suture.scheduler.vendor_mirror import MirrorResult, mirror_release
 from suture.suit.sbom_build import build_sbom
 from suture.vendor_services import biscuits
 from suture.vendor_services.app import create_app
@@ -48,25 +48,30 @@ class Vendor:
         return float(self.world.clock.now())
 
     def publish(self, release_id: str, seq: int, metadata: dict[str, Any] | None = None,
-                payload: bytes | None = None) -> None:
+                payload: bytes | None = None, delta_from: Sequence[str] = (),
+                component: str = "app") -> dict[str, Any]:
         base = self.world.tmp / "vendor-src" / release_id
         base.mkdir(parents=True)
         data = payload or f"pump app #{seq}\n".encode() * 64
         (base / "app.bin").write_bytes(data)
         (base / "release.json").write_text(json.dumps({
             "sequence-number": seq, "vendor-id": VENDOR_ID, "class-id": CLASS_ID,
-            "components": [{"id": ["app"], "file": "app.bin",
+            "components": [{"id": [component], "file": "app.bin",
                             "uri": "https://vendor.example/app"}]}))
         (base / "sbom.json").write_bytes(build_sbom("pump-app", str(seq), {"app.bin": data}))
         (base / "notes.md").write_text(f"# {release_id}\n")
-        publish_release(self.store, release_id,
-                        ReleaseFiles(base / "release.json", base / "sbom.json",
-                                     base / "notes.md"),
-                        self.world.vendor_key, published_at=self.world.clock.now(),
-                        metadata=metadata)
+        return publish_release(self.store, release_id,
+                               ReleaseFiles(base / "release.json", base / "sbom.json",
+                                            base / "notes.md"),
+                               self.world.vendor_key, published_at=self.world.clock.now(),
+                               metadata=metadata, delta_from=delta_from)
 
     def mirror(self, release_id: str) -> Release:
         """Mirror a release as `suture scheduler vendor mirror` does."""
+        return self.mirror_result(release_id).release
+
+    def mirror_result(self, release_id: str) -> MirrorResult:
+        """Mirror a release and its deltas; what became of them."""
         now = self.world.clock.now()
         grant = self.client.request_grant([release_access(
             release_id, devices=["mirror"], window_start=now, window_end=now + 3600,

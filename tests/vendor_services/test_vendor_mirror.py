@@ -84,7 +84,7 @@ def test_mirror_a_release_end_to_end(
     release = mirror_release(
         session, client=client, grant=grant, repository_url=REPO, release_id="app-3.0.0",
         trust_anchors=[signing_key.public_key()], actor=release_manager, now=0,
-    )
+    ).release
     client.finish(grant)
     assert (release.component, release.sequence_number) == ("app", 3)
     assert [r.sequence_number for r in list_releases(session)] == [3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -158,6 +159,10 @@ def mirror(
     bounds what is installed. The token is revoked when the files are fetched.
     The SUIT signature (against the vendor's trust anchors) and every digest are
     verified before anything is imported.
+
+    The release's deltas that the vendor published follow it: each whose source
+    release this scheduler holds is fetched, verified and imported; the others are
+    skipped. Each is printed (imported, skipped or refused, with the reason).
     """
     import httpx
 
@@ -165,7 +170,7 @@ def mirror(
     from suture.cli.scheduler_cmd import _settings
     from suture.scheduler.db import make_engine, make_session_factory
     from suture.scheduler.services.audit import load_audit_key
-    from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_from_vendor
+    from suture.scheduler.vendor_mirror import MirrorError, load_vendors, mirror_vendor_release
 
     window_start, window_end = _timestamp(start), _timestamp(end)
     settings = _settings(config)
@@ -177,21 +182,30 @@ def mirror(
         sessions = make_session_factory(engine, audit_key=load_audit_key(settings.audit_key_path))
         with httpx.Client(timeout=30.0) as http, sessions() as session:
             me = signed_in(session, int(datetime.datetime.now(datetime.UTC).timestamp()))
-            imported, grant = mirror_from_vendor(
+            result, grant = mirror_vendor_release(
                 session, http=http, entry=entry, release_id=release, devices=devices,
                 window_start=window_start, window_end=window_end, actor=me,
                 allow_missing_sbom=settings.allow_releases_without_sbom)
     finally:
         engine.dispose()
+    imported = result.release
     if as_json:
         emit_json({"vendor": name, "vendor_release": release, "release": imported.id,
                    "component": imported.component,
                    "sequence_number": imported.sequence_number,
-                   "grant_revoked": grant.continue_uri})
+                   "grant_revoked": grant.continue_uri,
+                   "deltas": [dataclasses.asdict(d) for d in result.deltas]})
         return
     _out.print(f"imported {release} as release {imported.id} ({imported.component} "
                f"#{imported.sequence_number}); grant {grant.continue_uri} revoked",
                highlight=False, soft_wrap=True)
+    for d in result.deltas:
+        if d.status == "imported":
+            line = (f"delta from {d.source} (release {d.source_release}): imported as delta "
+                    f"{d.delta_id}, patch {d.patch_size} B")
+        else:
+            line = f"delta from {d.source}: {d.status}: {d.reason}"
+        _out.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def register_into(scheduler_app: typer.Typer) -> None:

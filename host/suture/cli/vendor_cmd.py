@@ -122,6 +122,12 @@ def publish(
         typer.Option(help="The vendor's release metadata (JSON: device classes, requirements, "
                           "pass-through versions, criticality; see docs/vendor.md)."),
     ] = None,
+    delta_from: Annotated[
+        list[str] | None,
+        typer.Option("--delta-from", metavar="RELEASE_ID",
+                     help="An earlier published release of the same component to build a "
+                          "signed delta from, published with this one (repeat)."),
+    ] = None,
     data: DataOption = DEFAULT_DATA,
     as_json: JsonOpt = False,
 ) -> None:
@@ -130,6 +136,13 @@ def publish(
     The SUIT envelope is built from the description and signed with the vendor
     key, then verified before anything is written. Releases are immutable: an id
     is published once.
+
+    With --delta-from, a patch from each named release's image to this one is
+    built, applied to check it, and its SUIT envelope (this release's sequence
+    number and image, the source's digest as a condition) signed with the same
+    key; the deltas are published with the release, or nothing is: an unknown
+    source, one of another component, vendor or class, or one not earlier is
+    refused.
     """
     from suture.cli.vendor_policy_cmd import read_metadata
     from suture.keys import load_private_key
@@ -143,6 +156,7 @@ def publish(
         store, release_id, ReleaseFiles(description, sbom, notes, payload), private,
         published_at=int(time.time()),
         metadata=read_metadata(metadata) if metadata is not None else None,
+        delta_from=delta_from or (),
     )
     if as_json:
         emit_json(meta)
@@ -150,7 +164,16 @@ def publish(
     table = Table("artefact", "size", "sha256", title=f"published {release_id}")
     for name, entry in meta["artefacts"].items():
         table.add_row(name, str(entry["size"]), entry["sha256"])
+    full = meta["artefacts"]["payload"]["size"]
+    for source, delta in meta.get("deltas", {}).items():
+        for name in ("envelope", "patch"):
+            table.add_row(f"delta from {source}: {name}", str(delta[name]["size"]),
+                          delta[name]["sha256"])
     _out.print(table)
+    for source, delta in meta.get("deltas", {}).items():
+        _out.print(f"delta from {source}: patch {delta['patch']['size']} B of {full} B "
+                   f"({100 * delta['patch']['size'] / full:.1f}%)", highlight=False,
+                   soft_wrap=True)
 
 
 @vendor_app.command("releases")
@@ -166,7 +189,10 @@ def releases(data: DataOption = DEFAULT_DATA, as_json: JsonOpt = False) -> None:
         return
     for release_id, meta in zip(store.list(), metas, strict=True):
         size = meta["artefacts"]["payload"]["size"]
-        _out.print(f"{release_id}  payload {size} B", highlight=False, soft_wrap=True)
+        deltas = ", ".join(f"from {s} {d['patch']['size']} B"
+                           for s, d in meta.get("deltas", {}).items())
+        _out.print(f"{release_id}  payload {size} B" + (f"  deltas {deltas}" if deltas else ""),
+                   highlight=False, soft_wrap=True)
 
 
 @client_app.command("add")

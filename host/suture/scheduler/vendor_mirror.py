@@ -6,6 +6,14 @@ against the digests the repository lists, then hands them to
 :func:`suture.scheduler.services.releases.import_release`, which verifies the SUIT signature
 against the vendor's trust anchors and the payload against the manifest before storing
 anything. A release that fails any check is not imported.
+
+The release's deltas (published with it by the vendor: its listing's ``deltas``) come after it,
+with the same token: each whose source image the scheduler holds (an earlier release of the
+component with that payload digest) is fetched, checked against the listing and imported by
+:func:`suture.scheduler.services.deltas.import_delta` (signature, the release's image, the patch,
+the source). A delta whose source the scheduler lacks is skipped; one that fails a check is
+refused and nothing of it is stored; both are reported (:class:`DeltaOutcome`) with the reason,
+and the release stays imported (its devices get the full payload).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suture.errors import SutureError
@@ -27,15 +37,19 @@ from suture.keys import PublicKey, load_public_key
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import SchedulerError
 from suture.scheduler.models import Release
-from suture.scheduler.services import vendor_releases
+from suture.scheduler.services import deltas, vendor_releases
 from suture.scheduler.services.releases import import_release
 from suture.vendor_services.gnap.client import GnapClient, GnapClientError, GrantState, discover
 from suture.vendor_services.gnap.rights import release_access
 from suture.vendor_services.httpsig import SigningKey
 
 ARTEFACTS = ("envelope", "payload", "sbom", "notes")
+DELTA_ARTEFACTS = ("envelope", "patch")
 # Ceilings on what is fetched (the repository enforces the same at publication).
-MAX_ARTEFACT = {"envelope": 1 << 20, "payload": 64 << 20, "sbom": 4 << 20, "notes": 4 << 20}
+MAX_ARTEFACT = {"envelope": 1 << 20, "payload": 64 << 20, "sbom": 4 << 20, "notes": 4 << 20,
+                "patch": 64 << 20}
+MAX_DELTAS = 64
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class MirrorError(SchedulerError, RuntimeError):
@@ -54,6 +68,59 @@ class FetchedRelease:
     #: The repository's listing of the release (``release.json``: digests, vendor metadata,
     #: recall).
     listing: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListedDelta:
+    """A delta of the release as its listing names it (``release.json``'s ``deltas``)."""
+
+    source: str  #: the vendor's id of the source release
+    source_sha256: str
+    sizes: dict[str, int]
+    sha256: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DeltaOutcome:
+    """What became of one delta of a mirrored release: ``imported`` (``delta_id``),
+    ``skipped`` (the scheduler holds no release with its source image) or ``refused`` (a
+    check failed; nothing of it stored), with the reason."""
+
+    source: str
+    status: str
+    reason: str = ""
+    delta_id: int | None = None
+    source_release: int | None = None
+    patch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    """A mirrored release and what became of its deltas."""
+
+    release: Release
+    deltas: list[DeltaOutcome] = field(default_factory=list)
+
+
+def listed_deltas(release_id: str, listing: Any) -> list[ListedDelta]:
+    """The deltas a release listing names; ``MirrorError`` when they are malformed or over
+    the limits (checked before anything is imported)."""
+    raw = listing.get("deltas", {}) if isinstance(listing, dict) else None
+    if not isinstance(raw, dict) or len(raw) > MAX_DELTAS:
+        raise MirrorError(f"{release_id}: malformed deltas in the release listing")
+    out = []
+    for source, entry in sorted(raw.items()):
+        try:
+            sizes = {n: int(entry[n]["size"]) for n in DELTA_ARTEFACTS}
+            digests = {n: str(entry[n]["sha256"]) for n in DELTA_ARTEFACTS}
+            source_sha256 = str(entry["source_sha256"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise MirrorError(f"{release_id}: malformed delta from {source}: {e}") from e
+        if not all(_SHA256_HEX.match(d) for d in [*digests.values(), source_sha256]) or any(
+                not 0 < sizes[n] <= MAX_ARTEFACT[n] for n in DELTA_ARTEFACTS):
+            raise MirrorError(f"{release_id}: the delta from {source} is malformed or too large")
+        out.append(ListedDelta(str(source), source_sha256, sizes, digests))
+    return out
 
 
 def fetch_release(
@@ -92,18 +159,20 @@ def mirror_release(
     now: int | None = None,
     allow_missing_sbom: bool = False,
     vendor: str | None = None,
-) -> Release:
+) -> MirrorResult:
     """Fetch ``release_id`` and import it (SUIT signature, digests and SBOM verified on
-    import). With ``vendor`` (the vendor's name in the vendors file) the release records where
-    it came from and the vendor's metadata of its listing, validated before anything is
-    imported (``services/vendor_releases.py``): its rollouts then need the vendor's grant."""
+    import), then its deltas (:func:`mirror_deltas`). With ``vendor`` (the vendor's name in the
+    vendors file) the release records where it came from and the vendor's metadata of its
+    listing, validated before anything is imported (``services/vendor_releases.py``): its
+    rollouts then need the vendor's grant."""
     fetched = fetch_release(client, grant, repository_url, release_id)
     try:
         notes = fetched.notes.decode("utf-8")
     except UnicodeDecodeError as e:
         raise MirrorError(f"{release_id}: release notes are not UTF-8") from e
-    # The vendor's metadata is checked before anything is imported, recorded after.
+    # The vendor's metadata and delta listing are checked before anything is imported.
     metadata, recall = vendor_releases.check_metadata(fetched.listing)
+    listed = listed_deltas(release_id, fetched.listing)
     release = import_release(
         session,
         envelope=fetched.envelope,
@@ -115,15 +184,75 @@ def mirror_release(
         now=now,
         allow_missing_sbom=allow_missing_sbom,
     )
-    if vendor is None:
-        return release
-    return vendor_releases.apply_metadata(
-        session, release_id=release.id, vendor=vendor, vendor_release=release_id,
-        metadata=metadata, recall=recall, actor=actor.name,
-        now=release.imported_at if now is None else now)
+    if vendor is not None:
+        release = vendor_releases.apply_metadata(
+            session, release_id=release.id, vendor=vendor, vendor_release=release_id,
+            metadata=metadata, recall=recall, actor=actor.name,
+            now=release.imported_at if now is None else now)
+    outcomes = mirror_deltas(session, client=client, grant=grant, repository_url=repository_url,
+                             release_id=release_id, release=release, listed=listed,
+                             trust_anchors=trust_anchors, actor=actor, now=now)
+    return MirrorResult(release, outcomes)
 
 
-def mirror_from_vendor(
+def mirror_deltas(
+    session: Session,
+    *,
+    client: GnapClient,
+    grant: GrantState,
+    repository_url: str,
+    release_id: str,
+    release: Release,
+    listed: Sequence[ListedDelta],
+    trust_anchors: Sequence[PublicKey],
+    actor: Principal,
+    now: int | None = None,
+) -> list[DeltaOutcome]:
+    """Fetch and import each listed delta of the vendor's ``release_id`` (imported here as
+    ``release``) whose source image the scheduler holds; the others are skipped. Each delta
+    is imported whole or not at all; the outcomes say which and why."""
+    return [_mirror_delta(session, client=client, grant=grant,
+                          base=f"{repository_url.rstrip('/')}/{release_id}/deltas/{d.source}",
+                          release=release, listed=d, trust_anchors=trust_anchors, actor=actor,
+                          now=now) for d in listed]
+
+
+def _mirror_delta(session: Session, *, client: GnapClient, grant: GrantState, base: str,
+                  release: Release, listed: ListedDelta, trust_anchors: Sequence[PublicKey],
+                  actor: Principal, now: int | None) -> DeltaOutcome:
+    with session.begin():
+        source = session.execute(select(Release.id).where(
+            Release.vendor_id == release.vendor_id, Release.class_id == release.class_id,
+            Release.component == release.component,
+            Release.payload_digest == listed.source_sha256,
+            Release.sequence_number < release.sequence_number)).scalars().first()
+    if source is None:
+        return DeltaOutcome(listed.source, "skipped",
+                            f"no earlier release here has its source image (the vendor's "
+                            f"{listed.source}, sha256 {listed.source_sha256[:16]}...)")
+    files: dict[str, bytes] = {}
+    try:
+        for name in DELTA_ARTEFACTS:
+            data = client.fetch(grant, f"{base}/{name}").content
+            if len(data) != listed.sizes[name] or hashlib.sha256(
+                    data).hexdigest() != listed.sha256[name]:
+                return DeltaOutcome(listed.source, "refused",
+                                    f"its {name} does not match the repository listing",
+                                    source_release=source)
+            files[name] = data
+        delta = deltas.import_delta(session, release_id=release.id, envelope=files["envelope"],
+                                    patch=files["patch"], trust_anchors=trust_anchors,
+                                    actor=actor, now=now)
+    except (GnapClientError, httpx.HTTPError) as e:
+        return DeltaOutcome(listed.source, "refused", f"fetching it failed: {e}",
+                            source_release=source)
+    except SchedulerError as e:
+        return DeltaOutcome(listed.source, "refused", str(e), source_release=source)
+    return DeltaOutcome(listed.source, "imported", delta_id=delta.id, source_release=source,
+                        patch_size=delta.payload_size)
+
+
+def mirror_vendor_release(
     session: Session,
     *,
     http: httpx.Client,
@@ -135,13 +264,13 @@ def mirror_from_vendor(
     actor: Principal,
     allow_missing_sbom: bool = False,
     now: int | None = None,
-) -> tuple[Release, GrantState]:
+) -> tuple[MirrorResult, GrantState]:
     """Mirror ``release_id`` from the vendor ``entry`` of the vendors file, as
     ``suture scheduler vendor mirror`` and the operator UI do: ask the vendor's AS for a grant
-    naming the release, the rollout's devices and window, fetch and import the release
-    (:func:`mirror_release`, recording the vendor), then revoke the grant. A refusal (the
-    operator's role, the vendor, a file that does not verify) raises a ``SchedulerError`` with
-    the reason and imports nothing."""
+    naming the release, the rollout's devices and window, fetch and import the release and its
+    deltas (:func:`mirror_release`, recording the vendor), then revoke the grant. A refusal of
+    the release (the operator's role, the vendor, a file that does not verify) raises a
+    ``SchedulerError`` with the reason and imports nothing; a delta's is in the result."""
     require(actor, Permission.RELEASE_IMPORT)
     names = [d for d in devices if d]
     if not names:
@@ -164,7 +293,7 @@ def mirror_from_vendor(
     except httpx.HTTPError as e:
         raise MirrorError(f"vendor {entry.name} ({entry.as_uri}) cannot be reached: {e}") from e
     try:
-        release = mirror_release(
+        result = mirror_release(
             session, client=client, grant=grant, repository_url=entry.repository_url,
             release_id=release_id, trust_anchors=anchors, actor=actor, vendor=entry.name,
             allow_missing_sbom=allow_missing_sbom, now=now)
@@ -172,7 +301,29 @@ def mirror_from_vendor(
         raise MirrorError(f"vendor {entry.name}: fetching {release_id} failed: {e}") from e
     finally:
         client.finish(grant)
-    return release, grant
+    return result, grant
+
+
+def mirror_from_vendor(
+    session: Session,
+    *,
+    http: httpx.Client,
+    entry: VendorEntry,
+    release_id: str,
+    devices: Sequence[str],
+    window_start: int,
+    window_end: int,
+    actor: Principal,
+    allow_missing_sbom: bool = False,
+    now: int | None = None,
+) -> tuple[Release, GrantState]:
+    """:func:`mirror_vendor_release`, returning the imported release (its deltas imported
+    too) and the revoked grant."""
+    result, grant = mirror_vendor_release(
+        session, http=http, entry=entry, release_id=release_id, devices=devices,
+        window_start=window_start, window_end=window_end, actor=actor,
+        allow_missing_sbom=allow_missing_sbom, now=now)
+    return result.release, grant
 
 
 # -- the scheduler's list of vendors ----------------------------------------------------------

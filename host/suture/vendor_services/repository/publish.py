@@ -2,17 +2,21 @@
 
 The envelope is built from a description file (see docs/suit.md) by :mod:`suture.suit`, then
 verified against the vendor's own public key before anything is written: the repository never
-holds a release its customers' schedulers would refuse.
+holds a release its customers' schedulers would refuse. Deltas from earlier releases
+(``delta_from``) are built, signed and verified the same way (repository/deltas.py) and stored
+with the release, or nothing is.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from suture import keys, suit
+from suture.vendor_services.repository.deltas import build_deltas
 from suture.vendor_services.repository.store import ReleaseError, ReleaseStore
 
 
@@ -41,10 +45,13 @@ def publish_release(
     *,
     published_at: int,
     metadata: dict[str, Any] | None = None,
+    delta_from: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Build, sign, verify and store; returns the release's ``release.json``. The manifest
     binds the SBOM (``files.sbom``): a description without an ``sbom`` entry gets it; one that
-    names another file is refused, as the scheduler would refuse the release."""
+    names another file is refused, as the scheduler would refuse the release. Each release of
+    ``delta_from`` (published, same component, vendor and class, earlier) gets a delta to this
+    one, stored with it."""
     try:
         description = suit.load_description(files.description)
         base = files.description.parent
@@ -69,6 +76,10 @@ def publish_release(
     ]
     if hashlib.sha256(payload).digest() not in digests:
         raise ReleaseError(f"{payload_path} is not the image the manifest describes")
+    if store.exists(release_id):
+        raise ReleaseError(f"release {release_id!r} is already published")
+    deltas = build_deltas(store, list(delta_from), description=description, release=verified,
+                          payload=payload, key=key)
     return store.publish(
         release_id,
         envelope=envelope,
@@ -77,4 +88,5 @@ def publish_release(
         notes=_read(files.notes, "release notes"),
         published_at=published_at,
         metadata=metadata,
+        deltas=deltas,
     )

@@ -2,8 +2,10 @@
 
 ``GET /releases/`` lists what a token may fetch, ``GET /releases/{id}`` gives a release's
 metadata and ``GET /releases/{id}/{artefact}`` (``envelope``, ``payload``, ``sbom``, ``notes``)
-its files. Each request must carry ``Authorization: GNAP <token>`` and be signed with the key
-the token is bound to. Without a usable token the answer is ``401`` with
+its files; ``GET /releases/{id}/deltas/{source}/envelope|patch`` the files of its delta from
+the earlier release ``source`` (published with it: repository/deltas.py), under the same
+access as the release's own files. Each request must carry ``Authorization: GNAP <token>``
+and be signed with the key the token is bound to. Without a usable token the answer is ``401`` with
 ``WWW-Authenticate: GNAP as_uri="…"`` (RFC 9635 §9.1, RS-first discovery).
 
 ``GET /direct/{device}/releases/{id}/{artefact}`` serves a device presenting
@@ -41,7 +43,7 @@ from suture.vendor_services.httpsig import (
     verify_request,
 )
 from suture.vendor_services.repository.introspection import IntrospectionError, Introspector
-from suture.vendor_services.repository.store import ReleaseError, ReleaseStore
+from suture.vendor_services.repository.store import Artefact, ReleaseError, ReleaseStore
 from suture.vendor_services.settings import VendorSettings
 
 
@@ -169,17 +171,29 @@ def _refusal(rs: ResourceServer, e: RefusedError) -> Response:
     )
 
 
-def _file(rs: ResourceServer, release_id: str, name: str) -> Response:
-    try:
-        artefact = rs.store.artefact(release_id, name)
-    except (ReleaseError, KeyError) as e:
-        raise RefusedError(404, "not_found", str(e)) from e
+def _send(rs: ResourceServer, artefact: Artefact) -> Response:
     rs.served += 1
     return FileResponse(
         artefact.path,
         media_type=artefact.media_type,
         headers={"Digest-SHA256": artefact.sha256, "Cache-Control": "no-store"},
     )
+
+
+def _file(rs: ResourceServer, release_id: str, name: str) -> Response:
+    try:
+        artefact = rs.store.artefact(release_id, name)
+    except (ReleaseError, KeyError) as e:
+        raise RefusedError(404, "not_found", str(e)) from e
+    return _send(rs, artefact)
+
+
+def _delta_file(rs: ResourceServer, release_id: str, source_id: str, name: str) -> Response:
+    try:
+        artefact = rs.store.delta_artefact(release_id, source_id, name)
+    except (ReleaseError, KeyError) as e:
+        raise RefusedError(404, "not_found", str(e)) from e
+    return _send(rs, artefact)
 
 
 def create_rs_router(rs: ResourceServer) -> APIRouter:
@@ -215,6 +229,16 @@ def create_rs_router(rs: ResourceServer) -> APIRouter:
             access = await rs.token_access(request)
             rs.require(access, release_id)
             return _file(rs, release_id, artefact)
+        except RefusedError as e:
+            return _refusal(rs, e)
+
+    @router.get("/releases/{release_id}/deltas/{source_id}/{artefact}")
+    async def delta_artefact(release_id: str, source_id: str, artefact: str,
+                             request: Request) -> Response:
+        try:
+            access = await rs.token_access(request)
+            rs.require(access, release_id)
+            return _delta_file(rs, release_id, source_id, artefact)
         except RefusedError as e:
             return _refusal(rs, e)
 

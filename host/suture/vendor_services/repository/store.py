@@ -7,14 +7,22 @@
         payload.bin     the payload it describes
         sbom.json       the software bill of materials
         notes.md        release notes
+        deltas/<source-id>/
+            envelope.suit   the signed SUIT envelope of the delta from release <source-id>
+            patch.bin       the patch (docs/formats/delta.md; repository/deltas.py)
         release.json    {"id": ..., "published_at": ..., "artefacts":
                          {"envelope": {"file": "envelope.suit", "size": ..., "sha256": ...}, ...},
-                         "vendor": {...}}   (repository/release_meta.py)
+                         "vendor": {...},   (repository/release_meta.py)
+                         "deltas": {"<source-id>": {"source_sha256": ...,
+                                                    "source_sequence_number": ...,
+                                                    "envelope": {"file": ..., "size": ...,
+                                                                 "sha256": ...},
+                                                    "patch": {...}}}}
         recall.json     {"recalled_at": ..., "reason": ...}, once the vendor recalls it
 
-A release is written to a temporary directory and renamed into place, so a reader sees a whole
-release or none; publishing an id that exists is refused (releases are immutable). A recall
-is the one file added later: the listing then carries it as ``recall``.
+A release, its deltas included, is written to a temporary directory and renamed into place, so
+a reader sees a whole release or none; publishing an id that exists is refused (releases are
+immutable). A recall is the one file added later: the listing then carries it as ``recall``.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +47,10 @@ ARTEFACTS = {
     "payload": ("payload.bin", "application/octet-stream"),
     "sbom": ("sbom.json", "application/json"),
     "notes": ("notes.md", "text/markdown; charset=utf-8"),
+}
+DELTA_ARTEFACTS = {
+    "envelope": ("envelope.suit", "application/suit-envelope+cose"),
+    "patch": ("patch.bin", "application/octet-stream"),
 }
 # Ceilings on what one release may hold.
 MAX_ENVELOPE = 1 << 20
@@ -58,6 +71,18 @@ class Artefact:
     size: int
     sha256: str
     media_type: str
+
+
+@dataclass(frozen=True)
+class DeltaFiles:
+    """A delta of a release from an earlier release of the repository: its signed envelope and
+    patch (built by repository/deltas.py)."""
+
+    source_id: str
+    source_sha256: str
+    source_sequence_number: int
+    envelope: bytes
+    patch: bytes
 
 
 class ReleaseStore:
@@ -133,6 +158,17 @@ class ReleaseStore:
             name, self._dir(release_id) / filename, entry["size"], entry["sha256"], media_type
         )
 
+    def delta_artefact(self, release_id: str, source_id: str, name: str) -> Artefact:
+        """One file of a release's delta from ``source_id``, as recorded at publication."""
+        if name not in DELTA_ARTEFACTS:
+            raise ReleaseError(f"no delta artefact {name!r}: one of {', '.join(DELTA_ARTEFACTS)}")
+        entry = self.metadata(release_id).get("deltas", {}).get(source_id)
+        if entry is None:
+            raise ReleaseError(f"release {release_id!r} has no delta from {source_id!r}")
+        filename, media_type = DELTA_ARTEFACTS[name]
+        return Artefact(f"delta-{name}", self._dir(release_id) / "deltas" / source_id / filename,
+                        entry[name]["size"], entry[name]["sha256"], media_type)
+
     def publish(
         self,
         release_id: str,
@@ -143,8 +179,10 @@ class ReleaseStore:
         notes: bytes,
         published_at: int,
         metadata: dict[str, Any] | None = None,
+        deltas: Sequence[DeltaFiles] = (),
     ) -> dict[str, Any]:
-        """Write a release; returns its ``release.json``. Nothing is written on error."""
+        """Write a release and its deltas; returns its ``release.json``. Nothing is written on
+        error."""
         vendor = validate_metadata(metadata or {})
         target = self._dir(release_id)
         if target.exists():
@@ -156,6 +194,7 @@ class ReleaseStore:
                 raise ReleaseError(f"{name} is larger than {limits.get(name, MAX_DOCUMENT)} B")
         if not envelope or not payload:
             raise ReleaseError("a release needs an envelope and a payload")
+        self._check_deltas(deltas)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".publish-"))
         try:
@@ -168,11 +207,38 @@ class ReleaseStore:
                     "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 }
-            meta = {"id": release_id, "published_at": published_at, "artefacts": artefacts,
-                    "vendor": vendor}
+            meta: dict[str, Any] = {"id": release_id, "published_at": published_at,
+                                    "artefacts": artefacts, "vendor": vendor}
+            if deltas:
+                meta["deltas"] = {d.source_id: self._write_delta(tmp, d) for d in deltas}
             (tmp / "release.json").write_text(json.dumps(meta, indent=2))
             os.rename(tmp, target)
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ReleaseError(f"cannot publish {release_id}: {e}") from e
         return meta
+
+    def _check_deltas(self, deltas: Sequence[DeltaFiles]) -> None:
+        sources = [d.source_id for d in deltas]
+        if len(set(sources)) != len(sources):
+            raise ReleaseError("a delta source is named twice")
+        for d in deltas:
+            if not RELEASE_ID.match(d.source_id) or not self.exists(d.source_id):
+                raise ReleaseError(f"no published release {d.source_id!r} to build a delta from")
+            if not d.envelope or not d.patch:
+                raise ReleaseError(f"the delta from {d.source_id} needs an envelope and a patch")
+            if len(d.envelope) > MAX_ENVELOPE or len(d.patch) > MAX_PAYLOAD:
+                raise ReleaseError(f"the delta from {d.source_id} is over the size limits")
+
+    @staticmethod
+    def _write_delta(tmp: Path, delta: DeltaFiles) -> dict[str, Any]:
+        where = tmp / "deltas" / delta.source_id
+        where.mkdir(parents=True)
+        entry: dict[str, Any] = {"source_sha256": delta.source_sha256,
+                                 "source_sequence_number": delta.source_sequence_number}
+        for name, data in (("envelope", delta.envelope), ("patch", delta.patch)):
+            filename = DELTA_ARTEFACTS[name][0]
+            (where / filename).write_bytes(data)
+            entry[name] = {"file": f"deltas/{delta.source_id}/{filename}", "size": len(data),
+                           "sha256": hashlib.sha256(data).hexdigest()}
+        return entry
