@@ -53,10 +53,11 @@ def release_dir(tmp_path: Path) -> Path:
     return src
 
 
-def publish(data: Path, src: Path, key: Path, release: str = "app-12") -> tuple[int, str, str]:
+def publish(data: Path, src: Path, key: Path, release: str = "app-12",
+            *extra: str) -> tuple[int, str, str]:
     return run("vendor", "publish", release, "--description", src / "release.json",
                "--key", key, "--sbom", src / "sbom.json", "--notes", src / "notes.md",
-               "--data", data)
+               "--data", data, *extra)
 
 
 def test_publish_and_list(tmp_path: Path, release_dir: Path) -> None:
@@ -267,3 +268,103 @@ def test_scheduler_vendor_add_refuses_what_is_not_gnap(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "not a GNAP-protected repository" in result.stderr
     assert not (tmp_path / "v.json").exists()
+
+
+def release_of(tmp_path: Path, seq: int, payload: bytes) -> Path:
+    """A release's source files: DESCRIPTION with sequence number ``seq`` and ``payload``."""
+    src = tmp_path / f"release-{seq}"
+    src.mkdir(parents=True)
+    (src / "app.bin").write_bytes(payload)
+    (src / "release.json").write_text(json.dumps({**DESCRIPTION, "sequence-number": seq}))
+    (src / "sbom.json").write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5"}))
+    (src / "notes.md").write_text(f"# {seq}\n")
+    return src
+
+
+FIRMWARE = b"".join(f"pump firmware block {i:05d}\n".encode() for i in range(2000))
+
+
+def test_publish_with_deltas(tmp_path: Path) -> None:
+    data = tmp_path / "vendor"
+    private, _ = keys(tmp_path, "vendor")
+    assert publish(data, release_of(tmp_path, 11, FIRMWARE), private, "app-11")[0] == 0
+    twelve = release_of(tmp_path, 12, FIRMWARE.replace(b"block 01000", b"BLOCK 01000"))
+    code, out, err = publish(data, twelve, private, "app-12", "--delta-from", "app-11")
+    assert code == 0, err
+    patch = json.loads((data / "releases" / "app-12" / "release.json").read_text())[
+        "deltas"]["app-11"]["patch"]["size"]
+    assert f"delta from app-11: patch {patch} B of {len(FIRMWARE)} B" in out
+    thirteen = release_of(tmp_path, 13, FIRMWARE.replace(b"block 01001", b"BLOCK 01001"))
+    # refused: nothing published
+    for source, reason in (("app-10", "no published release 'app-10'"),
+                           ("app-13", "no published release 'app-13'"),
+                           ("app-12", "not earlier")):
+        seq = 11 if source == "app-12" else 13
+        src = thirteen if seq == 13 else release_of(tmp_path / "again", seq, FIRMWARE)
+        code, out, err = publish(data, src, private, f"app-{seq}b", "--delta-from", source)
+        assert code == 1, out
+        assert reason in err
+        assert "Traceback" not in out + err
+    code, out, err = publish(data, thirteen, private, "app-13", "--delta-from", "app-11",
+                             "--delta-from", "app-12", "--json")
+    assert code == 0, err
+    meta = json.loads(out)
+    assert sorted(meta["deltas"]) == ["app-11", "app-12"]
+    code, out, _ = run("vendor", "releases", "--data", data)
+    assert [x.split()[0] for x in out.splitlines()] == ["app-11", "app-12", "app-13"]
+    line = out.splitlines()[2]
+    assert f"from app-11 {meta['deltas']['app-11']['patch']['size']} B" in line
+
+
+@pytest.mark.slow
+def test_scheduler_mirrors_a_release_and_its_deltas_on_loopback(
+    tmp_path: Path, loopback_vendor: VendorSettings
+) -> None:
+    data = loopback_vendor.data_dir
+    vendor_private, vendor_public = keys(tmp_path, "vendor")
+    client_private, client_public = keys(tmp_path, "gnap-client", "EdDSA")
+    for seq, sources in ((10, ()), (11, ()), (12, ("app-11",)), (13, ("app-10", "app-12"))):
+        src = release_of(tmp_path, seq, FIRMWARE.replace(b"block 00100", f"v{seq}".encode()))
+        extra = [a for s in sources for a in ("--delta-from", s)]
+        assert publish(data, src, vendor_private, f"app-{seq}", *extra)[0] == 0
+    assert run("vendor", "client", "add", "st-mary", "--key", client_public, "--data", data,
+               "--release", "app-*")[0] == 0
+    scheduler = typer.Typer()
+    register_into(scheduler)
+    vendors = tmp_path / "vendors.json"
+    config = tmp_path / "scheduler.env"
+    token = _release_manager(config, vendor_public, tmp_path)
+
+    def sched(*args: str | Path) -> tuple[int, str, str]:
+        result = runner.invoke(scheduler, ["vendor", *[str(a) for a in args]],
+                               env={"SUTURE_TOKEN": token})
+        return result.exit_code, result.stdout, result.stderr
+
+    code, _, err = sched("add", loopback_vendor.releases_url, "--name", "acme", "--client-key",
+                         client_private, "--trust-anchor", vendor_public, "--instance-id",
+                         "st-mary", "--vendors", vendors)
+    assert code == 0, err
+    now = datetime.datetime.now(datetime.UTC)
+    window = ["--device", "pump-1", "--start", now.isoformat(), "--end",
+              (now + datetime.timedelta(days=2)).isoformat(), "--config", config,
+              "--vendors", vendors]
+    code, out, err = sched("mirror", "acme", "app-11", *window)
+    assert code == 0, err
+    assert "delta" not in out
+    code, out, err = sched("mirror", "acme", "app-12", *window)
+    assert code == 0, err
+    patch = json.loads((data / "releases" / "app-12" / "release.json").read_text())[
+        "deltas"]["app-11"]["patch"]["size"]
+    assert f"delta from app-11 (release 1): imported as delta 1, patch {patch} B" in out
+    # app-10 was never mirrored here: its delta is skipped, and said so.
+    code, out, err = sched("mirror", "acme", "app-13", *window, "--json")
+    assert code == 0, err
+    got = {d["source"]: d for d in json.loads(out)["deltas"]}
+    assert (got["app-12"]["status"], got["app-12"]["source_release"]) == ("imported", 2)
+    assert got["app-10"]["status"] == "skipped"
+    assert "no earlier release here has its source image" in got["app-10"]["reason"]
+    listed = runner.invoke(suture_app, ["scheduler", "release", "delta", "list", "3",
+                                        "--config", str(config), "--json"],
+                           env={"SUTURE_TOKEN": token})
+    assert listed.exit_code == 0, listed.stderr
+    assert [d["source_release_id"] for d in json.loads(listed.stdout)] == [2]
