@@ -90,6 +90,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/rollouts/{rollout_id}/start"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/{rollout_id}/pause"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/{rollout_id}/resume"): frozenset({RO}),
+    ("POST", "/api/v1/rollouts/{rollout_id}/vendor-grant"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/{rollout_id}/abort"): frozenset({RO}),
     ("POST", "/api/v1/rollouts/advance"): frozenset({RO}),
     ("GET", "/api/v1/audit"): frozenset({AUD}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sched_world import World
@@ -339,3 +340,68 @@ def test_each_hospital_tenants_rollout_is_judged_by_its_own_policy(
                                     now=world.clock.now())
     assert mine.allows_start
     assert "hospital" not in mine.rights["rollout"]
+
+
+def test_a_hospitals_operator_asks_the_vendor_through_the_api(
+        world: World, vendor: Vendor, engine: object, settings: object, clock: object) -> None:
+    """In the vendor-run mode the hospital's operators work through the API: they ask the
+    vendor for their rollout's grant there and read its verdict; another tenant's rollout is
+    absent to them, an uploaded release has no vendor to ask."""
+    import contextlib
+    from collections.abc import Sequence
+
+    from fastapi.testclient import TestClient
+    from suture.scheduler.api.app import create_app
+    from suture.vendor_services.gnap.policies import PolicyStore, RolloutPolicy
+    from test_tenants import _device, _hospital, _rollout
+
+    vendor.serve_hospitals("st-mary", "st-luke")
+    PolicyStore.load(vendor.settings.policies_path).put(
+        RolloutPolicy(client="st-mary", release="pump-*", max_devices=1))
+    vendor.publish("pump-2.0", 2)
+    release = vendor.mirror("pump-2.0")
+    mary, luke = _hospital(world, "st-mary"), _hospital(world, "st-luke")
+    for i in range(2):
+        _device(world, f"mary-{i}", mary.ops["planner"])
+    ro = _rollout(world, release.id, mary.ops["planner"])
+    from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID
+    from suture.scheduler.schemas import DeviceCreate, RolloutCreate
+    from suture.scheduler.services import devices
+
+    devices.add_device(world.session(), create=DeviceCreate(
+        id="mary-9", board="sim", vendor_id=VENDOR_ID, class_id=CLASS_ID, groups=["ward-9"],
+        installed={"app": 1}), root_secret=ROOT_SECRET, actor=mary.ops["planner"],
+        now=world.clock.now())
+    uploaded = rollouts.create_rollout(world.session(), spec=RolloutCreate(
+        name="uploaded", release_id=world.release(3).id, target_groups=["ward-9"],
+        waves=["100%"]), actor=mary.ops["planner"], now=world.clock.now()).id
+
+    @contextlib.contextmanager
+    def vendors() -> Iterator[Sequence[vendor_grants.VendorAuthority]]:
+        yield [vendor.authority()]
+
+    app = create_app(settings, clock=clock, engine=engine, vendors=vendors)  # type: ignore[arg-type]
+    with TestClient(app) as http:
+        def post(who: str, rollout_id: int, path: str = "vendor-grant") -> Any:
+            hospital = mary if who == "mary" else luke
+            token = hospital.tokens["approver" if path == "approve" else "planner"]
+            return http.post(f"/api/v1/rollouts/{rollout_id}/{path}",
+                             headers={"Authorization": f"Bearer {token}"})
+
+        answer = post("mary", ro)
+        assert answer.status_code == 200, answer.text
+        shown = answer.json()["rollout"]["vendor"]
+        assert (shown["verdict"], shown["allows_start"]) == ("refused", False)
+        assert "2 devices is more than the 1 the vendor allows" in shown["reason"]
+        assert post("luke", ro).status_code == 404  # another tenant's: absent
+        assert post("mary", uploaded).status_code == 422
+        assert post("mary", ro, "approve").status_code == 200
+        refused = post("mary", ro, "start")
+        assert refused.status_code == 409
+        assert "2 devices is more than the 1" in refused.json()["detail"]
+        PolicyStore.load(vendor.settings.policies_path).put(
+            RolloutPolicy(client="st-mary", release="pump-*", max_devices=2))
+        granted = post("mary", ro).json()["rollout"]["vendor"]
+        assert granted["allows_start"], granted
+        assert granted["rights"]["rollout"]["hospital"] == "st-mary"
+        assert post("mary", ro, "start").json()["rollout"]["state"] == "running"

@@ -40,6 +40,9 @@ _VERDICTS = frozenset({"request_denied", "user_denied"})
 class VendorAuthorityError(SchedulerError, RuntimeError):
     """The vendor's AS could not be asked (unreachable, or it refused the client itself)."""
 
+    status_code = 502
+    code = "vendor_unavailable"
+
 
 def _utc(moment: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(moment, datetime.UTC)

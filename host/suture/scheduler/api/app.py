@@ -63,7 +63,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     """Build the app: engine, session factory (with the audit key), signing key, routes, error
     handlers. ``config_path`` is the settings file the service was started from: trust anchor
     changes in it apply while the service runs (``live_config.py``). ``vendors``: the vendors
-    the service asks about its grants every ``vendor_check_interval_s`` (default: those of
+    the service asks about its grants every ``vendor_check_interval_s`` and asks for the grant
+    of a rollout (``POST /api/v1/rollouts/{id}/vendor-grant``) (default: those of
     ``vendors_path``; none without it)."""
     try:
         key = load_private_key(settings.signing_key_path)
@@ -82,6 +83,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         audit_key=audit_key,
         live=LiveConfig(settings, config_path),
         poll_worker=SerialWorker("suture-polls") if engine.dialect.name == "sqlite" else None,
+        vendors=vendors or (vendor_watch.from_vendors_file(settings.vendors_path)
+                            if settings.vendors_path is not None else None),
     )
     checkpoints = _Checkpointer(state)
 
@@ -91,8 +94,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         if settings.advance_interval_s > 0:
             tasks.append(asyncio.create_task(_advance_forever(state,
                                                               settings.advance_interval_s)))
-        watched = vendors or (vendor_watch.from_vendors_file(settings.vendors_path)
-                              if settings.vendors_path is not None else None)
+        watched = state.vendors
         if watched is not None and settings.vendor_check_interval_s > 0:
             tasks.append(asyncio.create_task(_check_vendors_forever(
                 state, watched, settings.vendor_check_interval_s)))

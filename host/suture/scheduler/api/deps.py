@@ -22,6 +22,7 @@ from suture.scheduler.live_config import LiveConfig
 from suture.scheduler.services import devices
 from suture.scheduler.services.audit import AuditKey
 from suture.scheduler.services.schedules import ScheduleContext
+from suture.scheduler.vendor_watch import VendorAuthorities
 
 
 @dataclass
@@ -35,6 +36,9 @@ class AppState:
     authenticators: Sequence[Authenticator] = field(default=DEFAULT_AUTHENTICATORS)
     #: On SQLite, the one thread that runs schedule polls (``serial.py``); else a pool's.
     poll_worker: SerialWorker | None = None
+    #: The vendors whose AS grants rollouts of their releases (``vendor_watch.py``; None: the
+    #: scheduler names no vendors file).
+    vendors: VendorAuthorities | None = None
 
 
 def get_state(request: Request) -> AppState:

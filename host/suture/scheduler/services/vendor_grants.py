@@ -228,6 +228,20 @@ def refuse_start(session: Session, rollout: Rollout, *, actor: str, action: str,
     return refusal
 
 
+def vendor_of(session: Session, *, rollout_id: int, tenant: str) -> str:
+    """The vendor of the release of ``tenant``'s rollout (``InvalidInputError``: an uploaded
+    release, no vendor's to ask)."""
+    with session.begin():
+        rollout = session.get(Rollout, rollout_id)
+        if rollout is None or rollout.tenant != tenant:
+            raise NotFoundError(f"no rollout {rollout_id}")
+        release = session.get(Release, rollout.release_id)
+        if release is None or release.vendor is None:
+            raise InvalidInputError(f"the release of rollout {rollout_id} was uploaded, not "
+                                    "mirrored from a vendor: no vendor grants it")
+        return release.vendor
+
+
 def ask_vendor(session: Session, *, rollout_id: int, authority: VendorAuthority,
                actor: Principal, now: int) -> VendorVerdict:
     """Ask the vendor to grant the rollout as it is now; record and audit the verdict.

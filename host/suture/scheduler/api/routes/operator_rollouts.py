@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import APIRouter
 
 from suture.scheduler.api.deps import (
@@ -13,6 +14,7 @@ from suture.scheduler.api.deps import (
 )
 from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.authz import Permission
+from suture.scheduler.errors import ConflictError
 from suture.scheduler.schemas import (
     AbortRequest,
     ApprovalRequest,
@@ -22,7 +24,8 @@ from suture.scheduler.schemas import (
     RolloutStatus,
     RolloutUpdate,
 )
-from suture.scheduler.services import rollouts
+from suture.scheduler.services import rollouts, vendor_grants
+from suture.scheduler.vendor_authority import VendorAuthorityError
 
 router = APIRouter(prefix="/api/v1/rollouts", tags=["operator: rollouts"],
                    route_class=OperatorRoute)
@@ -106,6 +109,31 @@ def pause(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOpera
 def resume(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator, now: NowDep
            ) -> RolloutStatus:
     rollouts.resume_rollout(session, rollout_id=rollout_id, actor=operator, now=now)
+    return _status(session, rollout_id, operator.tenant)
+
+
+@router.post("/{rollout_id}/vendor-grant", response_model=RolloutStatus,
+             **needs(Permission.ROLLOUT_PLAN))
+def vendor_grant(rollout_id: RolloutIdPath, session: SessionDep, operator: CurrentOperator,
+                 now: NowDep, state: StateDep) -> RolloutStatus:
+    """Ask the vendor of the rollout's release (one of the scheduler's vendors file) to grant
+    the rollout as it is planned now; the vendor's verdict (granted, or refused with its
+    reason) is recorded, audited and answered in ``rollout.vendor``. A refusal is an answer,
+    not an error; the rollout then cannot start (a running one pauses)."""
+    name = vendor_grants.vendor_of(session, rollout_id=rollout_id, tenant=operator.tenant)
+    if state.vendors is None:
+        raise ConflictError("this scheduler names no vendors file (setting vendors_path): "
+                            f"it cannot ask vendor {name}")
+    with state.vendors() as authorities:
+        authority = next((a for a in authorities if a.name == name), None)
+        if authority is None:
+            raise ConflictError(f"vendor {name} is not in the scheduler's vendors file "
+                                "(suture scheduler vendor add)")
+        try:
+            vendor_grants.ask_vendor(session, rollout_id=rollout_id, authority=authority,
+                                     actor=operator, now=now)
+        except httpx.HTTPError as e:
+            raise VendorAuthorityError(f"vendor {name} could not be reached: {e}") from None
     return _status(session, rollout_id, operator.tenant)
 
 
