@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,13 @@ def _image(manifest: suit.Manifest, what: str) -> suit.ComponentInfo:
 
 
 def _description(description: dict[str, Any], component: dict[str, Any],
-                 built: delta.DeltaRelease) -> dict[str, Any]:
+                 built: delta.DeltaRelease, default_uri: str) -> dict[str, Any]:
     """The delta's description: the release's identity and sequence number, its component
-    fetching the patch from the release's own ``uri``."""
+    fetching the patch from the release's own ``uri``, or else ``default_uri`` (the patch's
+    path in the repository)."""
     uri = component.get("uri")
-    if component.get("integrated") or not isinstance(uri, str) or uri.startswith("#"):
-        raise ReleaseError("a delta is fetched by uri: the release's component names none")
-    if "encryption" in component:
-        raise ReleaseError("the release is encrypted: a delta would carry its image in the clear")
+    if not isinstance(uri, str) or uri.startswith("#"):
+        uri = default_uri
     ident = component.get("id")
     if not isinstance(ident, list):
         raise ReleaseError("the release's component has no id")
@@ -50,6 +50,7 @@ def _description(description: dict[str, Any], component: dict[str, Any],
 
 def build_deltas(
     store: ReleaseStore,
+    release_id: str,
     sources: Sequence[str],
     *,
     description: dict[str, Any],
@@ -58,9 +59,10 @@ def build_deltas(
     key: keys.PrivateKey,
 ) -> list[DeltaFiles]:
     """A signed, verified delta from each release of ``sources`` (published in ``store``) to
-    the release being published (its description, its verified envelope and its payload).
-    Raises ``ReleaseError`` for an unknown source, one of another component, vendor or class,
-    one not earlier, a source named twice, or a release a delta cannot describe."""
+    the release ``release_id`` being published (its description, its verified envelope and its
+    payload). Raises ``ReleaseError`` for an unknown source, one of another component, vendor
+    or class, one not earlier, a source named twice, or a release a delta cannot describe (not
+    one component, encrypted)."""
     if len(set(sources)) != len(sources):
         raise ReleaseError("a delta source is named twice")
     if not sources:
@@ -69,6 +71,8 @@ def build_deltas(
     if not isinstance(components, list) or len(components) != 1 or not isinstance(
             components[0], dict):
         raise ReleaseError("a delta is built for a release of one component")
+    if "encryption" in components[0]:
+        raise ReleaseError("the release is encrypted: a delta would carry its image in the clear")
     target = _image(release.manifest, "the release")
     sequence = release.manifest.sequence_number
     out = []
@@ -96,19 +100,29 @@ def build_deltas(
         if source.image_digest is None or digest != source.image_digest.value:
             raise ReleaseError(f"release {source_id}: its payload is not its manifest's image")
         out.append(_signed(source_id, source_image, source_manifest.sequence_number,
-                           description, components[0], payload, key))
+                           _Target(description, components[0], payload,
+                                   f"{release_id}/deltas/{source_id}/patch"), key))
     return out
 
 
-def _signed(source_id: str, source: bytes, source_sequence: int, description: dict[str, Any],
-            component: dict[str, Any], payload: bytes, key: keys.PrivateKey) -> DeltaFiles:
+@dataclass(frozen=True)
+class _Target:
+    description: dict[str, Any]
+    component: dict[str, Any]
+    payload: bytes
+    default_uri: str
+
+
+def _signed(source_id: str, source: bytes, source_sequence: int, target: _Target,
+            key: keys.PrivateKey) -> DeltaFiles:
     try:
-        built = delta.make_delta(source, payload)
-        if delta.apply(source, built.patch) != payload:
+        built = delta.make_delta(source, target.payload)
+        if delta.apply(source, built.patch) != target.payload:
             raise ReleaseError(f"the patch from {source_id} does not give the release's image")
+        description = _description(target.description, target.component, built,
+                                   target.default_uri)
         with tempfile.TemporaryDirectory() as tmp:
-            envelope = suit.create_envelope(_description(description, component, built), key,
-                                            base_dir=Path(tmp))
+            envelope = suit.create_envelope(description, key, base_dir=Path(tmp))
         verified = suit.verify_envelope(envelope, [key.public_key()])
     except delta.DeltaError as e:
         raise ReleaseError(f"cannot build the delta from {source_id}: {e}") from e

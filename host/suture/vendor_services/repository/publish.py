@@ -78,8 +78,8 @@ def publish_release(
         raise ReleaseError(f"{payload_path} is not the image the manifest describes")
     if store.exists(release_id):
         raise ReleaseError(f"release {release_id!r} is already published")
-    deltas = build_deltas(store, list(delta_from), description=description, release=verified,
-                          payload=payload, key=key)
+    deltas = build_deltas(store, release_id, list(delta_from), description=description,
+                          release=verified, payload=payload, key=key)
     return store.publish(
         release_id,
         envelope=envelope,
