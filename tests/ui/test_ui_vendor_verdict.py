@@ -74,6 +74,7 @@ def test_the_operator_sees_the_vendors_verdict_before_approving(
     page = ui_client.get(f"/rollouts/{ro}").text
     assert "not asked" in page
     assert f"rollout grant {ro}" in page
+    assert f"POST /api/v1/rollouts/{ro}/vendor-grant" in page
 
     def ask(allowed: int) -> None:
         vendor_grants.ask_vendor(ui_world.session(), rollout_id=ro, authority=Acme(allowed),

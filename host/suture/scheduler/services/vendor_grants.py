@@ -195,7 +195,7 @@ def public_verdict(session: Session, rollout: Rollout) -> dict[str, Any] | None:
     if verdict is None:
         return {"vendor": release.vendor, "verdict": "not asked", "allows_start": False,
                 "reason": f"ask vendor {release.vendor} (suture scheduler rollout grant "
-                          f"{rollout.id})"}
+                          f"{rollout.id}, or POST /api/v1/rollouts/{rollout.id}/vendor-grant)"}
     return verdict.to_json()
 
 
