@@ -16,9 +16,10 @@ import pytest
 from sched_world import World
 from sqlalchemy import func, select
 from suture import delta, suit
-from suture.scheduler.models import Delta
+from suture.scheduler.models import Delta, Release
 from suture.scheduler.schedule_doc import K_PAYLOAD_DIGEST, K_PAYLOAD_SIZE, K_PAYLOAD_URI
 from suture.scheduler.services import vendor_grants
+from suture.scheduler.vendor_mirror import MirrorError
 from suture.vendor_services.gnap.client import GnapClientError
 from suture.vendor_services.gnap.rights import release_access
 from suture.vendor_services.repository.store import ReleaseError
@@ -214,4 +215,20 @@ def test_a_delta_listing_that_does_not_match_its_file_is_refused(
     result = vendor.mirror_result("pump-2")
     assert [(d.status, d.reason) for d in result.deltas] == [
         ("refused", "its patch does not match the repository listing")]
+    assert deltas_stored(world) == 0
+
+
+def test_a_malformed_delta_listing_refuses_the_mirror_before_anything_is_imported(
+        world: World, vendor: Vendor) -> None:
+    vendor.publish("pump-1", 1, payload=image(1))
+    vendor.publish("pump-2", 2, payload=image(2), delta_from=["pump-1"])
+    vendor.mirror("pump-1")
+    path = vendor.settings.releases_dir / "pump-2" / "release.json"
+    listing = json.loads(path.read_text())
+    listing["deltas"]["pump-1"]["patch"]["size"] = "big"
+    path.write_text(json.dumps(listing))
+    with pytest.raises(MirrorError, match="malformed delta from pump-1"):
+        vendor.mirror("pump-2")
+    with world.session() as s:
+        assert [r.vendor_release for r in s.execute(select(Release)).scalars()] == ["pump-1"]
     assert deltas_stored(world) == 0
