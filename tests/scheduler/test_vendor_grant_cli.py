@@ -37,6 +37,21 @@ def _publish(settings: VendorSettings, key: PrivateKey, base: Path) -> None:
                     key, published_at=0)
 
 
+def _vendor(tmp_path: Path, vendor_key: PrivateKey) -> tuple[VendorSettings, Path, int]:
+    """A vendor's data folder on a free port with one release published (``_publish``), and
+    the scheduler's GNAP client key (``gnap.pem``), and the port to serve it on."""
+    write_key_pair(vendor_key, tmp_path / "vendor.pem")
+    gnap_key = tmp_path / "gnap.pem"
+    write_key_pair(generate_private_key("EdDSA"), gnap_key)
+    with free_socket() as s:
+        port = s.getsockname()[1]
+    settings = VendorSettings(data_dir=tmp_path / "vendor-data",
+                              public_url=f"http://127.0.0.1:{port}")
+    settings.data_dir.mkdir()
+    _publish(settings, vendor_key, tmp_path / "src")
+    return settings, gnap_key, port
+
+
 def test_the_operator_sees_the_vendors_verdict(cli: CliRunner, tmp_path: Path,
                                               vendor_key: PrivateKey) -> None:
     tokens = cli_accounts(cli, app)
@@ -47,15 +62,7 @@ def test_the_operator_sees_the_vendors_verdict(cli: CliRunner, tmp_path: Path,
         assert "Traceback" not in result.output
         return str(result.output)
 
-    write_key_pair(vendor_key, tmp_path / "vendor.pem")
-    gnap_key = tmp_path / "gnap.pem"
-    write_key_pair(generate_private_key("EdDSA"), gnap_key)
-    with free_socket() as s:
-        port = s.getsockname()[1]
-    settings = VendorSettings(data_dir=tmp_path / "vendor-data",
-                              public_url=f"http://127.0.0.1:{port}")
-    settings.data_dir.mkdir()
-    _publish(settings, vendor_key, tmp_path / "src")
+    settings, gnap_key, port = _vendor(tmp_path, vendor_key)
     Registry.load(settings.registry_path).add_client(RegisteredClient(
         "st-mary", SigningKey.from_file(gnap_key).jwk(), releases=["pump-*"]))
     policies = PolicyStore.load(settings.policies_path)
@@ -110,15 +117,7 @@ def test_the_devices_biscuits_are_listed_and_one_is_revoked(
         assert result.exit_code == code, result.output
         return str(result.output)
 
-    write_key_pair(vendor_key, tmp_path / "vendor.pem")
-    gnap_key = tmp_path / "gnap.pem"
-    write_key_pair(generate_private_key("EdDSA"), gnap_key)
-    with free_socket() as s:
-        port = s.getsockname()[1]
-    settings = VendorSettings(data_dir=tmp_path / "vendor-data",
-                              public_url=f"http://127.0.0.1:{port}")
-    settings.data_dir.mkdir()
-    _publish(settings, vendor_key, tmp_path / "src")
+    settings, gnap_key, port = _vendor(tmp_path, vendor_key)
     biscuits.generate_root_key(settings.biscuit_root_path)
     Registry.load(settings.registry_path).add_client(RegisteredClient(
         "st-mary", SigningKey.from_file(gnap_key).jwk(), releases=["pump-*"]))
