@@ -304,28 +304,6 @@ def mirror_vendor_release(
     return result, grant
 
 
-def mirror_from_vendor(
-    session: Session,
-    *,
-    http: httpx.Client,
-    entry: VendorEntry,
-    release_id: str,
-    devices: Sequence[str],
-    window_start: int,
-    window_end: int,
-    actor: Principal,
-    allow_missing_sbom: bool = False,
-    now: int | None = None,
-) -> tuple[Release, GrantState]:
-    """:func:`mirror_vendor_release`, returning the imported release (its deltas imported
-    too) and the revoked grant."""
-    result, grant = mirror_vendor_release(
-        session, http=http, entry=entry, release_id=release_id, devices=devices,
-        window_start=window_start, window_end=window_end, actor=actor,
-        allow_missing_sbom=allow_missing_sbom, now=now)
-    return result.release, grant
-
-
 # -- the scheduler's list of vendors ----------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from suture.scheduler.vendor_mirror import (
     MirrorError,
     VendorEntry,
     load_vendors,
-    mirror_from_vendor,
+    mirror_vendor_release,
 )
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -160,14 +160,14 @@ def mirror_from_vendor_form(ui: Ui, form: CheckedForm) -> Response:
         start = _parse_local(fields["start"], "window start", zone)
         end = _parse_local(fields["end"], "window end", zone)
         with httpx.Client(timeout=30.0) as http, ui.session() as session:
-            release, _grant = mirror_from_vendor(
+            mirrored, _grant = mirror_vendor_release(
                 session, http=http, entry=entry, release_id=fields["release"], devices=devices,
                 window_start=start, window_end=end, actor=ui.principal,
                 allow_missing_sbom=ui.state.settings.allow_releases_without_sbom, now=ui.now)
     except SchedulerError as exc:
         return _import_page(ui, mirror_error=str(exc), mirror=fields,
                             status_code=exc.status_code)
-    return RedirectResponse(f"/releases/{release.id}", status_code=303)
+    return RedirectResponse(f"/releases/{mirrored.release.id}", status_code=303)
 
 
 @router.get("/releases/{release_id}")
