@@ -34,6 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from suture.qemu import processes
 
     processes.end_on_sigterm()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # a worker of pytest -n starts with COLUMNS=80 and LINES=24 set, which a CLI's console
+        # made at import would keep; each test sets the terminal it means, as in one process
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
     if config.getoption("--full-sweep"):
         os.environ["SUTURE_FULL_SWEEP"] = "1"
 
