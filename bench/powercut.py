@@ -1,6 +1,7 @@
 """Power-cut sweeps whole and a long fault campaign (what CI samples), on the simulated board.
 
-Runs tests/sim/test_powercut.py and tests/sim/test_encrypted_powercut.py with ``--full-sweep``
+Runs the power-cut tests of tests/sim/test_powercut.py, tests/sim/test_encrypted_powercut.py and
+the delta sweeps (tests/delta: an application delta, a loader image's) with ``--full-sweep``
 (every hard kind of cut at every operation, every double cut: the recovery boot cut at each of
 its operations after each first cut; the encrypted staging cut at every operation) and
 tests/sim/test_fault_campaign.py with ``SUTURE_CAMPAIGN_CASES`` (default 500) cases; the
@@ -37,7 +38,8 @@ def run() -> dict[str, object]:
     env.setdefault("SUTURE_CAMPAIGN_CASES", "500")
     out: dict[str, object] = {}
     sweeps = ["tests/sim/test_powercut.py", "tests/sim/test_encrypted_powercut.py",
-              "--full-sweep"]
+              "tests/delta/test_delta_powercut.py", "tests/delta/test_delta_loader_sim.py",
+              "-m", "powercut", "--full-sweep"]
     if os.environ.get("SUTURE_BENCH_SWEEPS"):
         sweeps += ["-k", os.environ["SUTURE_BENCH_SWEEPS"]]
     code, figs = _pytest(sweeps, env)
