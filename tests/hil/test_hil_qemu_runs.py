@@ -24,7 +24,9 @@ NOT_ON_QEMU = {"test_hil_network.py::test_update_over_the_network"}
 def _run(board: str, tmp_path: Path) -> tuple[dict[str, str], str]:
     report = tmp_path / "report.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--target", board,
+        # no warnings summary: the output's tail, which a failure shows, is the failures' own
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings",
+         "--target", board,
          f"--junitxml={report}", *SCENARIOS],
         cwd=HERE, capture_output=True, text=True, check=False, timeout=1800,
         env={**os.environ, "SUTURE_FORBID_SKIPS": "1"},

@@ -16,7 +16,7 @@ import ast
 import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,11 @@ def open_transport(port: str, *, timeout: float = 0.5) -> SerialTransport:
             "(close mpremote, screen or a running test and retry)"
         )
     raise BoardAbsentError(f"no board at {port}: {reason}")
+
+
+#: How long a board on a pseudo-terminal may take to acknowledge a command (see
+#: ``MicroPythonLink._patient``).
+PTY_ACK_TIMEOUT_S = 5.0
 
 
 def is_pty(port: str) -> bool:
@@ -229,11 +234,26 @@ class MicroPythonLink:
                 f"(expected {expected!r} in its machine name)"
             )
 
+    @contextlib.contextmanager
+    def _patient(self) -> Iterator[None]:
+        """mpremote reads a command's acknowledgement with the port's read timeout (0.5 s);
+        a simulated or QEMU board on a loaded host can take longer to compile and answer, so
+        on a pseudo-terminal that read waits up to ``PTY_ACK_TIMEOUT_S``."""
+        port = self.transport.serial
+        before = port.timeout
+        if is_pty(self.port):
+            port.timeout = max(before or 0.0, PTY_ACK_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            port.timeout = before
+
     # -- running code ---------------------------------------------------------------------
     def exec(self, code: str, *, timeout_s: float = 10.0) -> str:
         """Run ``code``; returns what it printed. A device exception raises DeviceError."""
         try:
-            out, err = self.transport.exec_raw(code, timeout=timeout_s)
+            with self._patient():
+                out, err = self.transport.exec_raw(code, timeout=timeout_s)
         except (TransportError, serial.SerialException, OSError) as exc:
             raise LinkError(f"lost the REPL on {self.port}: {exc}") from None
         if err:
@@ -267,7 +287,8 @@ class MicroPythonLink:
         total = sum(len(s) for s in streams)
         sent = 0
         try:
-            t.exec_raw_no_follow(code)
+            with self._patient():
+                t.exec_raw_no_follow(code)
             out = bytearray()
             last = time.monotonic()
             while True:
@@ -313,7 +334,9 @@ class MicroPythonLink:
         if parent:
             self.makedirs(parent)
         try:
-            self.transport.fs_writefile(remote, data, chunk_size=CHUNK, progress_callback=progress)
+            with self._patient():
+                self.transport.fs_writefile(remote, data, chunk_size=CHUNK,
+                                            progress_callback=progress)
         except TransportExecError as exc:
             raise DeviceError(f"cannot write {remote}: {_last_line(exc.error_output)}",
                               exc.error_output) from None
@@ -323,9 +346,9 @@ class MicroPythonLink:
     def get(self, remote: str, progress: Progress | None = None) -> bytes:
         """The content of the board's file ``remote``."""
         try:
-            return bytes(
-                self.transport.fs_readfile(remote, chunk_size=CHUNK, progress_callback=progress)
-            )
+            with self._patient():
+                return bytes(self.transport.fs_readfile(remote, chunk_size=CHUNK,
+                                                        progress_callback=progress))
         except TransportExecError as exc:
             raise DeviceError(f"cannot read {remote}: {_last_line(exc.error_output)}",
                               exc.error_output) from None
