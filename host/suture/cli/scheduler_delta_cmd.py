@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from suture.cli.errors import SutureTyper
-from suture.cli.options import emit_json
+from suture.cli.options import JsonOpt, emit_json
 from suture.scheduler.authz import Permission, Principal
 
 delta_app = SutureTyper(help="A release's deltas: import a vendor-signed one (verified), list.",
@@ -22,7 +22,6 @@ delta_app = SutureTyper(help="A release's deltas: import a vendor-signed one (ve
 ConfigOpt = Annotated[Path, typer.Option(
     "--config", "-c", envvar="SUTURE_SCHEDULER_CONFIG",
     help="Settings file written by `suture scheduler init`.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @delta_app.command("import")
