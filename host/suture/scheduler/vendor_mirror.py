@@ -123,6 +123,16 @@ def listed_deltas(release_id: str, listing: Any) -> list[ListedDelta]:
     return out
 
 
+def _fetch_listed(client: GnapClient, grant: GrantState, url: str, size: int, sha256: str, *,
+                  mismatch: str) -> bytes:
+    """The file at ``url``, which must have the ``size`` and ``sha256`` the release listing
+    gives it; ``MirrorError(mismatch)`` otherwise."""
+    data = client.fetch(grant, url).content
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+        raise MirrorError(mismatch)
+    return data
+
+
 def fetch_release(
     client: GnapClient, grant: GrantState, repository_url: str, release_id: str
 ) -> FetchedRelease:
@@ -136,10 +146,9 @@ def fetch_release(
             size, sha256 = int(entry["size"]), str(entry["sha256"])
             if size > MAX_ARTEFACT[name]:
                 raise MirrorError(f"{release_id}/{name}: {size} bytes is over the limit")
-            data = client.fetch(grant, f"{base}/{release_id}/{name}").content
-            if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-                raise MirrorError(f"{release_id}/{name}: does not match the repository listing")
-            files[name] = data
+            files[name] = _fetch_listed(
+                client, grant, f"{base}/{release_id}/{name}", size, sha256,
+                mismatch=f"{release_id}/{name}: does not match the repository listing")
     except GnapClientError as e:
         raise MirrorError(f"{release_id}: the vendor refused: {e}") from e
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
@@ -230,16 +239,11 @@ def _mirror_delta(session: Session, *, client: GnapClient, grant: GrantState, ba
         return DeltaOutcome(listed.source, "skipped",
                             f"no earlier release here has its source image (the vendor's "
                             f"{listed.source}, sha256 {listed.source_sha256[:16]}...)")
-    files: dict[str, bytes] = {}
     try:
-        for name in DELTA_ARTEFACTS:
-            data = client.fetch(grant, f"{base}/{name}").content
-            if len(data) != listed.sizes[name] or hashlib.sha256(
-                    data).hexdigest() != listed.sha256[name]:
-                return DeltaOutcome(listed.source, "refused",
-                                    f"its {name} does not match the repository listing",
-                                    source_release=source)
-            files[name] = data
+        files = {name: _fetch_listed(client, grant, f"{base}/{name}", listed.sizes[name],
+                                     listed.sha256[name],
+                                     mismatch=f"its {name} does not match the repository listing")
+                 for name in DELTA_ARTEFACTS}
         delta = deltas.import_delta(session, release_id=release.id, envelope=files["envelope"],
                                     patch=files["patch"], trust_anchors=trust_anchors,
                                     actor=actor, now=now)
