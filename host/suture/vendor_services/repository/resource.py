@@ -171,29 +171,18 @@ def _refusal(rs: ResourceServer, e: RefusedError) -> Response:
     )
 
 
-def _send(rs: ResourceServer, artefact: Artefact) -> Response:
+def _file(rs: ResourceServer, find: Callable[[], Artefact]) -> Response:
+    """The artefact ``find`` looks up in the store (a release's file or its delta's), or 404."""
+    try:
+        artefact = find()
+    except (ReleaseError, KeyError) as e:
+        raise RefusedError(404, "not_found", str(e)) from e
     rs.served += 1
     return FileResponse(
         artefact.path,
         media_type=artefact.media_type,
         headers={"Digest-SHA256": artefact.sha256, "Cache-Control": "no-store"},
     )
-
-
-def _file(rs: ResourceServer, release_id: str, name: str) -> Response:
-    try:
-        artefact = rs.store.artefact(release_id, name)
-    except (ReleaseError, KeyError) as e:
-        raise RefusedError(404, "not_found", str(e)) from e
-    return _send(rs, artefact)
-
-
-def _delta_file(rs: ResourceServer, release_id: str, source_id: str, name: str) -> Response:
-    try:
-        artefact = rs.store.delta_artefact(release_id, source_id, name)
-    except (ReleaseError, KeyError) as e:
-        raise RefusedError(404, "not_found", str(e)) from e
-    return _send(rs, artefact)
 
 
 def create_rs_router(rs: ResourceServer) -> APIRouter:
@@ -228,7 +217,7 @@ def create_rs_router(rs: ResourceServer) -> APIRouter:
         try:
             access = await rs.token_access(request)
             rs.require(access, release_id)
-            return _file(rs, release_id, artefact)
+            return _file(rs, lambda: rs.store.artefact(release_id, artefact))
         except RefusedError as e:
             return _refusal(rs, e)
 
@@ -238,7 +227,7 @@ def create_rs_router(rs: ResourceServer) -> APIRouter:
         try:
             access = await rs.token_access(request)
             rs.require(access, release_id)
-            return _delta_file(rs, release_id, source_id, artefact)
+            return _file(rs, lambda: rs.store.delta_artefact(release_id, source_id, artefact))
         except RefusedError as e:
             return _refusal(rs, e)
 
@@ -247,7 +236,7 @@ def create_rs_router(rs: ResourceServer) -> APIRouter:
         try:
             rs.authorize_biscuit(request, device_id, release_id)
             rs.refuse_recalled(release_id)
-            return _file(rs, release_id, artefact)
+            return _file(rs, lambda: rs.store.artefact(release_id, artefact))
         except RefusedError as e:
             return _refusal(rs, e)
 
