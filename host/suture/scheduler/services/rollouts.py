@@ -75,6 +75,7 @@ from suture.scheduler.services import (
     audit,
     operators,
     planning,
+    tenants,
     vendor_grants,
     vendor_releases,
 )
@@ -742,9 +743,7 @@ def _public(session: Session, rollout: Rollout) -> RolloutPublic:
 def rollout_status(session: Session, *, rollout_id: int, tenant: str = DEFAULT_TENANT
                    ) -> RolloutStatus:
     with session.begin():
-        rollout = session.get(Rollout, rollout_id)
-        if rollout is None or rollout.tenant != tenant:
-            raise NotFoundError(f"no rollout {rollout_id}")
+        rollout = tenants.rollout_of(session, rollout_id, tenant)
         rows = session.execute(
             select(RolloutDevice.wave, RolloutDevice.state, func.count())
             .where(RolloutDevice.rollout_id == rollout_id)

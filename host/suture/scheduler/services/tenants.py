@@ -30,8 +30,13 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from suture.scheduler.authz import Permission, Principal, require
-from suture.scheduler.errors import ConflictError, ForbiddenError, InvalidInputError
-from suture.scheduler.models import DEFAULT_TENANT, Device, Tenant
+from suture.scheduler.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
+from suture.scheduler.models import DEFAULT_TENANT, Device, Rollout, Tenant
 from suture.scheduler.services import audit
 
 __all__ = ["DEFAULT_TENANT", "HOSPITAL_MODE", "VENDOR_RUN_MODE"]
@@ -63,6 +68,15 @@ def device_in_scope(session: Session, device: Device, tenant: str) -> bool:
     if tenant != DEFAULT_TENANT:
         return device.tenant == tenant
     return device.tenant == DEFAULT_TENANT or session.get(Tenant, device.tenant) is None
+
+
+def rollout_of(session: Session, rollout_id: int, tenant: str) -> Rollout:
+    """Rollout ``rollout_id`` when it is ``tenant``'s (inside the caller's transaction);
+    another tenant's is answered as absent (``NotFoundError``)."""
+    rollout = session.get(Rollout, rollout_id)
+    if rollout is None or rollout.tenant != tenant:
+        raise NotFoundError(f"no rollout {rollout_id}")
+    return rollout
 
 
 def require_provider(actor: Principal, what: str) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from suture.scheduler.authz import Permission, Principal, require
-from suture.scheduler.errors import InvalidInputError, NotFoundError
+from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.models import (
     DEFAULT_TENANT,
     Device,
@@ -41,7 +41,7 @@ from suture.scheduler.models import (
 )
 from suture.scheduler.policies import paths
 from suture.scheduler.schedule_doc import Artifact, Grant
-from suture.scheduler.services import audit, planning
+from suture.scheduler.services import audit, planning, tenants
 from suture.vendor_services.gnap.rights import release_access, rollout_exceeds
 
 GRANTED = "granted"
@@ -232,9 +232,7 @@ def vendor_of(session: Session, *, rollout_id: int, tenant: str) -> str:
     """The vendor of the release of ``tenant``'s rollout (``InvalidInputError``: an uploaded
     release, no vendor's to ask)."""
     with session.begin():
-        rollout = session.get(Rollout, rollout_id)
-        if rollout is None or rollout.tenant != tenant:
-            raise NotFoundError(f"no rollout {rollout_id}")
+        rollout = tenants.rollout_of(session, rollout_id, tenant)
         release = session.get(Release, rollout.release_id)
         if release is None or release.vendor is None:
             raise InvalidInputError(f"the release of rollout {rollout_id} was uploaded, not "
@@ -254,9 +252,7 @@ def ask_vendor(session: Session, *, rollout_id: int, authority: VendorAuthority,
     """
     require(actor, Permission.ROLLOUT_PLAN)
     with session.begin():
-        rollout = session.get(Rollout, rollout_id)
-        if rollout is None or rollout.tenant != actor.tenant:  # another tenant's: absent
-            raise NotFoundError(f"no rollout {rollout_id}")
+        rollout = tenants.rollout_of(session, rollout_id, actor.tenant)
         release = session.get(Release, rollout.release_id)
         assert release is not None
         if release.vendor != authority.name:
@@ -456,9 +452,7 @@ def device_biscuits(session: Session, rollout_id: int, *, tenant: str = DEFAULT_
     """The biscuits issued for a rollout of ``tenant``'s devices (per device, one per release
     on its path); another tenant's rollout is absent."""
     with session.begin():
-        rollout = session.get(Rollout, rollout_id)
-        if rollout is None or rollout.tenant != tenant:
-            raise NotFoundError(f"no rollout {rollout_id}")
+        tenants.rollout_of(session, rollout_id, tenant)  # another tenant's: absent
         return list(session.execute(
             select(DeviceBiscuit).where(DeviceBiscuit.rollout_id == rollout_id)
             .order_by(DeviceBiscuit.device_id, DeviceBiscuit.release_id)).scalars())
