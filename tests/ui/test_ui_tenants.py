@@ -17,15 +17,20 @@ from suture.scheduler.ui.session import SESSION_COOKIE
 from ui_accounts import PASSWORD, give_password
 
 
+def _st_mary(ui_world: World, operator: str, role: str, password: str | None) -> None:
+    """The hospital tenant st-mary of a vendor-run scheduler, with one operator of its own."""
+    provider, now = ui_world.op(ADMIN), ui_world.clock.now()
+    tenants.add_tenant(ui_world.session(), name="st-mary", display_name="St Mary's",
+                       mode=tenants.VENDOR_RUN_MODE, actor=provider, now=now)
+    operators.add_operator(ui_world.session(), name=operator, roles=[role], password=password,
+                           actor=provider, now=now, tenant="st-mary",
+                           mode=tenants.VENDOR_RUN_MODE)
+
+
 def test_a_tenants_operator_is_refused_at_sign_in(ui_client: TestClient,
                                                  ui_world: World) -> None:
     now = ui_world.clock.now()
-    provider = ui_world.op(ADMIN)
-    tenants.add_tenant(ui_world.session(), name="st-mary", display_name="St Mary's",
-                       mode=tenants.VENDOR_RUN_MODE, actor=provider, now=now)
-    operators.add_operator(ui_world.session(), name="mary", roles=["viewer"],
-                           password=PASSWORD, actor=provider, now=now, tenant="st-mary",
-                           mode=tenants.VENDOR_RUN_MODE)
+    _st_mary(ui_world, "mary", "viewer", PASSWORD)
     page = ui_client.get("/signin")
     token = re.search(r'name="signin_token" value="([^"]+)"', page.text)
     assert token is not None
@@ -43,12 +48,7 @@ def test_the_ui_shows_the_scheduler_tenants_own_devices_and_rollouts(
         ui_client: TestClient, ui_world: World) -> None:
 
     now = ui_world.clock.now()
-    provider = ui_world.op(ADMIN)
-    tenants.add_tenant(ui_world.session(), name="st-mary", display_name="St Mary's",
-                       mode=tenants.VENDOR_RUN_MODE, actor=provider, now=now)
-    operators.add_operator(ui_world.session(), name="mary-admin", roles=["administrator"],
-                           password=None, actor=provider, now=now, tenant="st-mary",
-                           mode=tenants.VENDOR_RUN_MODE)
+    _st_mary(ui_world, "mary-admin", "administrator", None)
     # The hospital's administrator as it signs in (with the password the vendor gave it).
     mary_admin = Principal("mary-admin", frozenset({Role.ADMINISTRATOR}),
                                      "password", None, "st-mary")
@@ -90,12 +90,7 @@ def test_the_audit_page_shows_the_scheduler_tenants_own_records(
     """As ``GET /api/v1/audit`` does: a hospital tenant's records stay out of the page (the
     chain's verification still covers every record)."""
     now = ui_world.clock.now()
-    provider = ui_world.op(ADMIN)
-    tenants.add_tenant(ui_world.session(), name="st-mary", display_name="St Mary's",
-                       mode=tenants.VENDOR_RUN_MODE, actor=provider, now=now)
-    operators.add_operator(ui_world.session(), name="mary-admin", roles=["administrator"],
-                           password=None, actor=provider, now=now, tenant="st-mary",
-                           mode=tenants.VENDOR_RUN_MODE)
+    _st_mary(ui_world, "mary-admin", "administrator", None)
     mary_admin = Principal("mary-admin", frozenset({Role.ADMINISTRATOR}), "password", None,
                            "st-mary")
     operators.add_operator(ui_world.session(), name="mary", roles=["device_manager"],
