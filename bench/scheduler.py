@@ -4,16 +4,18 @@ Two uvicorn servers on loopback, each in its own process: the scheduler (SQLite,
 registered devices) and a bare FastAPI endpoint (the baseline). An async client keeps
 ``CONCURRENCY`` requests in flight for ``SECONDS`` against each; every scheduler poll is a real
 authenticated device request (HMAC, counter, signed schedule), signed before the measurement
-(counters in order) so the client only sends bytes. The same polls again against a scheduler
-with 1,000,000 registered devices (registered by a bulk insert, not through the API): the
-throughput should not depend on the fleet's size. A burst: ``BURST_DEVICES`` devices poll once
-each within ``BURST_WINDOW_S`` (after an outage) over ``BURST_CONNECTIONS`` connections, and
-follow the 503s' Retry-After with the agent's jitter until every one is answered. Then a
+(counters in order) so the client only sends bytes; wrk (``bench/_wrk.py``, the same
+concurrency and seconds) against the bare endpoint right after the client shows the client is
+not the bottleneck (``client_to_wrk_bare_ratio``, at least 1). The same polls again against a
+scheduler with 1,000,000 registered devices (registered by a bulk insert, not through the API):
+the throughput should not depend on the fleet's size. A burst: ``BURST_DEVICES`` devices poll
+once each within ``BURST_WINDOW_S`` (after an outage) over ``BURST_CONNECTIONS`` connections,
+and follow the 503s' Retry-After with the agent's jitter until every one is answered. Then a
 rollout is planned over 100,000 devices, against the baseline of reading those devices once,
 and its status page is read. Last, eight devices download a 16 MiB payload at once from the
-scheduler process, whose peak resident memory is read before and after (``VmHWM``): the
-growth, against the bytes in flight, shows the payload is streamed from the database a chunk
-at a time rather than loaded whole.
+scheduler process, whose peak resident memory is read before and after (``VmHWM``): the growth,
+against the bytes in flight, shows the payload is streamed from the database a chunk at a time
+rather than loaded whole.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from suture.scheduler.schemas import RolloutCreate
 from suture.scheduler.services import planning, releases, rollouts, schedules
 from suture.scheduler.services.audit import AuditKey, write_audit_key
 from suture.scheduler.team import Team, sign_in_team
+
+from bench import _wrk
 
 DEVICES = 10_000
 LARGE_FLEET = 1_000_000
@@ -403,6 +407,8 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
         device_reports = asyncio.run(poller.run(SECONDS))
         poller.report = False
         base = asyncio.run(Poller(f"http://127.0.0.1:{bare_port}", active, False).run(SECONDS))
+        wrk_bare = _wrk.measure(f"http://127.0.0.1:{bare_port}/bare/dev-000001",
+                                seconds=SECONDS, connections=CONCURRENCY)
         burster = Poller(f"http://127.0.0.1:{sched_port}", everyone[:BURST_DEVICES], True)
         burster.counters.update(poller.counters)
         burster.presign(1)
@@ -432,6 +438,10 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
         "bare_requests_per_s": round(base["rps"], 1),
         "bare_p50_ms": round(base["p50_ms"], 2),
         "bare_p99_ms": round(base["p99_ms"], 2),
+        "wrk_bare_requests_per_s": round(wrk_bare["rps"], 1),
+        "wrk_bare_p99_ms": round(wrk_bare["p99_ms"], 2),
+        "wrk_bare_socket_errors": int(wrk_bare["socket_errors"]),
+        "client_to_wrk_bare_ratio": round(base["rps"] / wrk_bare["rps"], 3),
         "schedule_polls_ratio_to_bare": round(polls["rps"] / base["rps"], 3),
         "schedule_poll_p50_ratio_to_bare": round(polls["p50_ms"] / base["p50_ms"], 2),
         "schedule_poll_p99_ratio_to_bare": round(polls["p99_ms"] / base["p99_ms"], 2),
@@ -706,6 +716,8 @@ def _parts() -> set[str]:
 
 def run() -> dict[str, Any]:
     parts = _parts()
+    if "polls" in parts:
+        _wrk.require()  # before minutes of set-up
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="suture-bench-") as d:
         tmp = Path(d)

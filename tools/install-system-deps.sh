@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages suture's builds and tests need, when any is missing:
 # the Arm cross compiler and newlib (stage0), qemu-system-arm (stage0 boots), PostgreSQL
-# (tests marked `postgres`), valgrind (instruction counts in `make bench`) and chromium (the
-# operator UI's browser tests drive it headless through Playwright, tests/ui/), and SWUpdate (the
-# DDI client the scheduler's hawkBit DDI API is tested against, tests/scheduler/ddi/); and
+# (tests marked `postgres`), valgrind (instruction counts in `make bench`), wrk (the HTTP load
+# generator `make bench` holds its own client to: bench/scheduler.py, bench/peers.py), chromium
+# (the operator UI's browser tests drive it headless through Playwright, tests/ui/) and SWUpdate
+# (the DDI client the scheduler's hawkBit DDI API is tested against, tests/scheduler/ddi/); and
 # apt's deb-src entry for Debian's source of mbed TLS (the QEMU firmware's AES).
 set -euo pipefail
 
@@ -13,6 +14,7 @@ command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v valgrind >/dev/null || missing+=(valgrind)
+command -v wrk >/dev/null || missing+=(wrk)
 command -v swupdate >/dev/null || missing+=(swupdate)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null || missing+=(npm)
