@@ -1,8 +1,9 @@
-"""gooseBit, a Python hawkBit-DDI server (no signatures, no MACs), as the peer of the DDI
-benchmark: installed from PyPI at the versions ``bench/peers/goosebit-requirements.txt`` pins,
-into a virtual environment of its own under ``build/peers/`` (made once, reused), its schema
-created by its own ORM, served by uvicorn in a process of its own on loopback. Devices
-register themselves at their first poll (gooseBit's default, no device authentication)."""
+"""gooseBit, a Python hawkBit-DDI server (no signatures, no MACs), as the peer of the peers
+benchmark (``bench/peers.py``): installed from PyPI at the versions
+``bench/peer-requirements/goosebit.txt`` pins, into a virtual environment of its own under
+``build/peers/`` (made once, reused), its schema created by its own ORM, served by uvicorn in a
+process of its own on loopback. Devices register themselves at their first poll (gooseBit's
+default, no device authentication)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 VERSION = "0.2.12"
-REQUIREMENTS = REPO / "bench" / "peers" / "goosebit-requirements.txt"
+REQUIREMENTS = REPO / "bench" / "peer-requirements" / "goosebit.txt"
 VENV = REPO / "build" / "peers" / f"goosebit-{VERSION}"
 _SCHEMA = """
 import asyncio
