@@ -23,6 +23,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy import cast as cast_
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from suture.scheduler.filterexpr import Predicate, compile_filter
@@ -109,6 +110,7 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
     text = rollout.target_filter.strip()
     predicate = compile_filter(text) if text else None
     fields = filter_fields(text) if text else ()
+    _fleet_work_mem(session)
     scope = (Device.vendor_id == release.vendor_id, Device.class_id == release.class_id,
              Device.decommissioned_at.is_(None), tenants.device_scope(rollout.tenant))
     planned = _plan_in_sql(session, rollout=rollout, release=release, now=now,
@@ -117,6 +119,26 @@ def plan_targets(session: Session, *, rollout: Rollout, release: Release, now: i
         return planned
     return _plan_in_python(session, rollout=rollout, release=release, now=now,
                            predicate=predicate, fields=fields, scope=scope)
+
+
+#: PostgreSQL's memory per sort and hash while a plan is made (``SET LOCAL``: this transaction
+#: only): the fleet's grouping, the rollout order and the write order of 100,000 devices each fit
+#: in it, instead of spilling to temporary files at the default 4 MB.
+PLAN_WORK_MEM = "64MB"
+
+
+def _fleet_work_mem(session: Session) -> None:
+    if session.connection().dialect.name == "postgresql":
+        session.execute(sql_text(f"SET LOCAL work_mem = '{PLAN_WORK_MEM}'"))
+
+
+def _device_order(session: Session) -> ColumnElement[Any]:
+    """The device id as the plan orders it: by code point, as Python (``_plan_in_python``,
+    ``waves.order_candidates``) and SQLite do, whatever the PostgreSQL database's collation;
+    a byte comparison is also the cheapest a sort of 100,000 ids can make."""
+    if session.connection().dialect.name == "postgresql":
+        return Device.id.collate("C")
+    return Device.id.expression
 
 
 class _Admission:
@@ -261,11 +283,12 @@ def _insert_planned(session: Session, rollout: Rollout, now: int, sizes: list[in
         where.append(tuple_(*keys).in_(sorted(values, key=repr)) if len(keys) > 1
                      else keys[0].in_(sorted(v[0] for v in values)))
     version = by_installed(0)
+    device = _device_order(session)
     order = ([Device.criticality] if rollout.order == "criticality" else []) + [
-        version, Device.created_at, Device.id]
+        version, Device.created_at, device]
     waves.order_candidates([], rollout.order)  # an unknown order is refused here too
     numbered = select(
-        Device.id.label("device_id"),
+        Device.id.label("device_id"), device.label("device_key"),
         (func.row_number().over(order_by=order) - 1).label("position"),
         by_installed(1).label("state"), by_installed(2).label("step_release_id"),
         by_installed(3).label("detail"),
@@ -279,8 +302,8 @@ def _insert_planned(session: Session, rollout: Rollout, now: int, sizes: list[in
     columns: list[Any] = [literal(rollout.id), numbered.c.device_id, wave, numbered.c.position,
                           numbered.c.state, numbered.c.step_release_id, literal(0),
                           literal(now), numbered.c.detail]
-    session.execute(insert(RolloutDevice).from_select(
-        list(_ENTRY_COLUMNS), select(*columns).order_by(numbered.c.device_id)))
+    session.execute(insert(RolloutDevice).from_select(  # in index order, as _plan_in_python
+        list(_ENTRY_COLUMNS), select(*columns).order_by(numbered.c.device_key)))
 
 
 def _plan_in_python(session: Session, *, rollout: Rollout, release: Release, now: int,
