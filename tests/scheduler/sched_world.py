@@ -3,11 +3,13 @@ devices that poll and report through the real services (or the real HTTP API).""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from suture import suit
 from suture.keys import PrivateKey
 from suture.scheduler import credentials, migrate
+from suture.scheduler.api.serial import SerialWorker
 from suture.scheduler.authz import Principal, Role
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.db import make_engine
@@ -440,3 +443,24 @@ def cli_accounts(cli: Any, app: Any) -> dict[str, str]:
                                 token=tokens[ADMIN]))
         tokens[name] = issued["token"]
     return tokens
+
+
+@asynccontextmanager
+async def poll_thread_held(worker: SerialWorker) -> AsyncIterator[None]:
+    """The poll thread kept busy (in a wait) from entry to exit: what is queued meanwhile waits
+    and is found together when the thread is let go. Entered only once the thread runs the wait,
+    so nothing queued after entry can be taken out along with it."""
+    started, gate = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        gate.wait(30)
+
+    held = asyncio.ensure_future(worker.run(hold))
+    while not started.is_set():
+        await asyncio.sleep(0.005)
+    try:
+        yield
+    finally:
+        gate.set()
+        await held

@@ -6,13 +6,12 @@ the in-flight bound are answered 503 with Retry-After at once, using nothing."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
 import httpx
 import pytest
-from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID
+from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, poll_thread_held
 from sqlalchemy import Engine, event, insert, select
 from suture.scheduler import credentials
 from suture.scheduler.api.app import create_app
@@ -50,18 +49,21 @@ def _headers(dev: str, counter: int, now: int, generation: int = 1) -> dict[str,
 async def _together(app: Any, requests: list[tuple[str, dict[str, str]]]) -> list[int]:
     """The requests queued for the poll thread while it is held, then released at once."""
     worker = app.state.scheduler.poll_worker
-    gate = threading.Event()
-    held = asyncio.ensure_future(worker.run(gate.wait, 30))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        sent = [asyncio.ensure_future(client.get(f"/api/v1/devices/{dev}/schedule", headers=h))
-                for dev, h in requests]
-        deadline = time.monotonic() + 30
-        while worker._queue.qsize() < len(requests) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        gate.set()
-        await held
+        async with poll_thread_held(worker):
+            sent = [asyncio.ensure_future(
+                client.get(f"/api/v1/devices/{dev}/schedule", headers=h)) for dev, h in requests]
+            await _queued(worker, len(requests))
         return [r.status_code for r in await asyncio.gather(*sent)]
+
+
+async def _queued(worker: Any, count: int) -> None:
+    """Until ``count`` items wait in the (held) poll thread's queue."""
+    deadline = time.monotonic() + 30
+    while worker._queue.qsize() < count:
+        assert time.monotonic() < deadline, f"{worker._queue.qsize()} of {count} queued"
+        await asyncio.sleep(0.01)
 
 
 def test_polls_waiting_together_share_one_commit_and_a_refusal_spoils_none(
@@ -104,21 +106,16 @@ def test_polls_beyond_the_in_flight_bound_get_503_with_retry_after_and_use_nothi
     worker = app.state.scheduler.poll_worker
 
     async def burst() -> list[httpx.Response]:
-        gate = threading.Event()
-        held = asyncio.ensure_future(worker.run(gate.wait, 30))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            sent = []
-            for dev in DEVICES[:5]:
-                sent.append(asyncio.ensure_future(
-                    client.get(f"/api/v1/devices/{dev}/schedule", headers=_headers(dev, 1, now))))
-                await asyncio.sleep(0.02)  # in this order
-            deadline = time.monotonic() + 30
-            while worker._queue.qsize() < 3 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            refused = list(await asyncio.gather(*sent[3:]))  # answered while held
-            gate.set()
-            await held
+            async with poll_thread_held(worker):
+                sent = []
+                for dev in DEVICES[:5]:
+                    sent.append(asyncio.ensure_future(client.get(
+                        f"/api/v1/devices/{dev}/schedule", headers=_headers(dev, 1, now))))
+                    await asyncio.sleep(0.02)  # in this order
+                await _queued(worker, 3)
+                refused = list(await asyncio.gather(*sent[3:]))  # answered while held
             return [*await asyncio.gather(*sent[:3]), *refused]
 
     answers = asyncio.run(burst())

@@ -11,12 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
-from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID
+from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, poll_thread_held
 from sqlalchemy import Engine, event, insert, select
 from suture.scheduler import credentials
 from suture.scheduler.api.app import create_app
@@ -69,18 +68,17 @@ def test_reports_waiting_together_share_one_commit_and_a_refusal_spoils_none(
     event.listen(sqlite_engine, "commit", lambda _conn: commits.append(1))
 
     async def together(sent: list[tuple[str, bytes, dict[str, str]]]) -> list[int]:
-        gate = threading.Event()
-        held = asyncio.ensure_future(worker.run(gate.wait, 30))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            answers = [asyncio.ensure_future(client.post(path, content=body, headers=headers))
-                       for path, body, headers in sent]
-            deadline = time.monotonic() + 30
-            while worker._queue.qsize() < len(sent) and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            commits.clear()
-            gate.set()
-            await held
+            async with poll_thread_held(worker):
+                answers = [asyncio.ensure_future(client.post(path, content=body,
+                                                             headers=headers))
+                           for path, body, headers in sent]
+                deadline = time.monotonic() + 30
+                while worker._queue.qsize() < len(sent):
+                    assert time.monotonic() < deadline, "the reports were not queued"
+                    await asyncio.sleep(0.01)
+                commits.clear()
             return [r.status_code for r in await asyncio.gather(*answers)]
 
     assert asyncio.run(together([_report(d, 1, now) for d in DEVICES])) == [200] * 8

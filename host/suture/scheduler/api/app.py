@@ -128,12 +128,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                        limit_for=lambda scope: ddi_routes.body_limit(
                            state.settings, scope["path"]) or body_limit(
                            state.settings, scope["method"], scope["path"]))
-    # operator_releases and operator_deltas before device: their /releases/{id}/sbom and
-    # /releases/{id}/deltas must not be taken for the device's /releases/{id}/{envelope|payload}
-    for module in (operator_releases, operator_deltas, device, device_deltas, device_hospital,
-                   operator_accounts, operator_devices, operator_rollouts, operator_audit,
-                   operator_scheduler):
-        app.include_router(module.router)
+    # The device's poll and report first (matched in order, and sent most often);
+    # operator_releases and operator_deltas before the device's downloads: their
+    # /releases/{id}/sbom and /releases/{id}/deltas must not be taken for the device's
+    # /releases/{id}/{envelope|payload}
+    app.include_router(device.router)
+    for router in (operator_releases.router, operator_deltas.router, device.downloads_router,
+                   device_deltas.router, device_hospital.router, operator_accounts.router,
+                   operator_devices.router, operator_rollouts.router, operator_audit.router,
+                   operator_scheduler.router):
+        app.include_router(router)
     app.include_router(operator_accounts.login_router)
     app.include_router(suit_reports.device_router)
     app.include_router(suit_reports.router)

@@ -42,10 +42,11 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from suture.scheduler.db import SESSION_KEY
+from suture.scheduler.driver_sql import DriverStatement
 from suture.scheduler.errors import ConfigurationError, InvalidInputError
 from suture.scheduler.models import DEFAULT_TENANT, AuditHead, AuditRecord
 
@@ -207,15 +208,20 @@ def append(
     return record
 
 
-# Statements of ``append_row``, built once. The ORM append reads the head as it is now
+# Statements of ``append_row``, compiled once a dialect and run on the driver's cursor
+# (``driver_sql``). The ORM append reads the head as it is now
 # (populate_existing): a Core append of the same session may have moved it since.
 _HEAD_OBJECT_FOR_UPDATE = (select(AuditHead).where(AuditHead.id == 1).with_for_update()
                            .execution_options(populate_existing=True))
-_HEAD_FOR_UPDATE = (select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
-                    .with_for_update())
-_ADD_RECORD = insert(AuditRecord)
-_ADD_HEAD = insert(AuditHead)
-_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
+_HEAD_FOR_UPDATE = DriverStatement(select(AuditHead.seq, AuditHead.hash)
+                                   .where(AuditHead.id == 1).with_for_update())
+_ADD_RECORD = DriverStatement(insert(AuditRecord).values(
+    **{name: bindparam(name) for name in ("seq", "at", "actor", "action", "subject", "tenant",
+                                          "detail", "prev_hash", "hash", "mac")}))
+_ADD_HEAD = DriverStatement(insert(AuditHead).values(
+    id=1, seq=0, hash=GENESIS_HASH, mac=None))
+_MOVE_HEAD = DriverStatement(update(AuditHead).where(AuditHead.id == 1).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac")))
 
 
 def append_row(
@@ -225,19 +231,20 @@ def append_row(
     """``append`` by Core statements on the caller's transaction (the head read and locked,
     the record, the head moved) and no ORM object, for the device request paths: the same
     record, hash and MACs. Returns the record's seq."""
-    row = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
+    row = _HEAD_FOR_UPDATE.first(conn, {})
     prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else row
     if row is None:  # the first record of a log
-        conn.execute(_ADD_HEAD, {"id": 1, "seq": 0, "hash": GENESIS_HASH})
+        _ADD_HEAD.rows(conn, {})
     detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
-    seq = prev_seq + 1
+    seq = int(prev_seq) + 1
     actor, subject = actor[:80], subject[:128]
     digest = chain_hash(prev_hash, seq, at, actor, action, subject, detail_text, tenant)
-    conn.execute(_ADD_RECORD, {
+    _ADD_RECORD.rows(conn, {
         "seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
         "tenant": tenant, "detail": detail_text, "prev_hash": prev_hash, "hash": digest,
         "mac": key.record_mac(seq, digest)})
-    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": digest, "mac": key.head_mac(seq, digest)})
+    _MOVE_HEAD.rows(conn, {"new_seq": seq, "new_hash": digest,
+                           "new_mac": key.head_mac(seq, digest)})
     return seq
 
 

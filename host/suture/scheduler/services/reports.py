@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from suture.formats import error_codes
 from suture.scheduler import credentials
+from suture.scheduler.driver_sql import DriverStatement, json_value
 from suture.scheduler.errors import AuthenticationError, InvalidInputError, NotFoundError
 from suture.scheduler.models import (
     Device,
@@ -86,8 +87,9 @@ class ConsumedReport:
     unfinished: int | None
 
 
-# Statements of the common report, built once (parameters bound per call).
-_CONSUME_RETURNING = (
+# Statements of the common report, compiled once a dialect and run on the driver's cursor
+# (``driver_sql``): SQLAlchemy's per-call work cost more than these statements did.
+_CONSUME_RETURNING = DriverStatement(
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
            Device.decommissioned_at.is_(None))
@@ -96,14 +98,17 @@ _CONSUME_RETURNING = (
                Device.installed, Device.trust_versions, Device.schedule_number,
                Device.schedule_decision, Device.schedule_document.is_not(None), UNFINISHED_ENTRY)
 )
-_SET_REPORTED = (
+_SET_REPORTED = DriverStatement(
     update(Device)
     .where(Device.id == bindparam("device_id"))
     .values(state=bindparam("state"), busy=bindparam("busy"),
-            installed=bindparam("installed", type_=Device.installed.type),
-            trust_versions=bindparam("trust_versions", type_=Device.trust_versions.type))
-)
-_ADD_EVENT = insert(DeviceEvent)
+            installed=bindparam("installed"), trust_versions=bindparam("trust_versions")),
+    json_params=("installed", "trust_versions"))
+_ADD_EVENT = DriverStatement(
+    insert(DeviceEvent).values(device_id=bindparam("device_id"), at=bindparam("at"),
+                               kind=bindparam("kind"), state=bindparam("state"),
+                               detail=bindparam("detail")),
+    json_params=("detail",))
 
 
 def consume_report_counter(conn: Connection, *, proof: DeviceProof, now: int
@@ -116,9 +121,8 @@ def consume_report_counter(conn: Connection, *, proof: DeviceProof, now: int
     req = proof.req
     if abs(now - req.time) > proof.skew_s:
         return None
-    row = conn.execute(
-        _CONSUME_RETURNING, {"device_id": req.device_id, "counter": req.counter, "now": now}
-    ).one_or_none()
+    row = _CONSUME_RETURNING.first(
+        conn, {"device_id": req.device_id, "counter": req.counter, "now": now})
     if row is None:
         return None
     (generation, public_key, state, busy, installed, trust, number, key, has_document,
@@ -127,8 +131,9 @@ def consume_report_counter(conn: Connection, *, proof: DeviceProof, now: int
     if not credentials.check_mac(secret, req, method=proof.method, path=proof.path,
                                  body_digest_hex=proof.body_digest_hex):
         raise AuthenticationError("device credential does not verify")
-    return ConsumedReport(public_key, state, bool(busy), dict(installed or {}),
-                          dict(trust or {}), number, key, bool(has_document), unfinished)
+    return ConsumedReport(public_key, state, bool(busy), dict(json_value(installed) or {}),
+                          dict(json_value(trust) or {}), number, key, bool(has_document),
+                          unfinished)
 
 
 def check_report_signature(consumed: ConsumedReport, proof: DeviceProof) -> None:
@@ -164,10 +169,10 @@ def record_common(conn: Connection, key: AuditKey, *, device_id: str,
     if decision.key != consumed.schedule_decision:
         return None
     installed = dict(report.installed) if report.installed is not None else consumed.installed
-    conn.execute(_SET_REPORTED, {"device_id": device_id, "state": report.state, "busy": busy,
-                                 "installed": installed, "trust_versions": trust})
+    _SET_REPORTED.rows(conn, {"device_id": device_id, "state": report.state, "busy": busy,
+                              "installed": installed, "trust_versions": trust})
     detail: dict[str, Any] = report.model_dump(mode="json", exclude_none=True)
-    conn.execute(_ADD_EVENT, {"device_id": device_id, "at": now, "kind": "report",
+    _ADD_EVENT.rows(conn, {"device_id": device_id, "at": now, "kind": "report",
                               "state": report.state, "detail": detail})
     # Last: the audit head is the last lock every transaction takes.
     audit.append_row(conn, key, at=now, actor=f"device:{device_id}", action="device.report",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from suture.keys import PrivateKey
 from suture.scheduler import credentials
+from suture.scheduler.driver_sql import DriverStatement
 from suture.scheduler.errors import AuthenticationError, NotFoundError
 from suture.scheduler.models import (
     Device,
@@ -101,8 +102,8 @@ UNFINISHED_ENTRY = (
 # The anti-replay check: the counter is taken only if above every one taken before, atomically
 # (on PostgreSQL the UPDATE also locks the row until the transaction ends). The row returned
 # also carries an unfinished entry of the device, if any (``UNFINISHED_ENTRY``): the common poll
-# needs no second statement.
-_CONSUME_RETURNING = (
+# needs no second statement. Run on the driver's cursor (``driver_sql``).
+_CONSUME_RETURNING = DriverStatement(
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.last_counter < bindparam("counter"),
            Device.decommissioned_at.is_(None))
@@ -254,9 +255,8 @@ def _consume_fast(session: Session, *, counter: int, now: int, proof: DeviceProo
     req = proof.req
     if abs(now - req.time) > proof.skew_s:
         return None
-    row = session.connection().execute(
-        _CONSUME_RETURNING, {"device_id": req.device_id, "counter": counter, "now": now}
-    ).one_or_none()
+    row = _CONSUME_RETURNING.first(
+        session.connection(), {"device_id": req.device_id, "counter": counter, "now": now})
     if row is None:
         return None
     generation, state, busy, number, key, document, unfinished = row

@@ -37,7 +37,12 @@ from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
 from suture.scheduler.services.devices import DeviceProof, check_proof
 
+#: The poll and the report: the app includes this router first, so the requests every device
+#: sends often are matched against two routes, not after every operator route.
 router = APIRouter(prefix="/api/v1", tags=["device"])
+#: The downloads, included after the operator's release routes (whose ``/releases/{id}/sbom``
+#: and ``/releases/{id}/deltas`` must not be taken for ``/releases/{id}/{envelope|payload}``).
+downloads_router = APIRouter(prefix="/api/v1", tags=["device"])
 
 COSE_SIGN1_TYPE = 'application/cose; cose-type="cose-sign1"'
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -255,7 +260,7 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-@router.get(
+@downloads_router.get(
     "/releases/{release_id}/{kind}",
     responses={**DOWNLOAD_RESPONSES, **_AUTH_ERRORS},
     response_class=Response,
