@@ -25,6 +25,7 @@ import contextlib
 import heapq
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -71,6 +72,16 @@ VENDOR_ID = "fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe"
 CLASS_ID = "1492af14-2569-5e48-bf42-9b2d51f2ab45"
 ROOT = bytes(range(32))
 REPO = Path(__file__).resolve().parent.parent
+
+
+#: The most requests a second a measurement is signed ahead for: a device that runs out of
+#: signed requests signs its next one when sent, and the client slows down.
+PRESIGN_RATE = 6000
+
+
+def _per_device(devices: int) -> int:
+    """Requests to sign ahead for each of ``devices`` for one measurement of ``SECONDS``."""
+    return max(4, int(SECONDS * PRESIGN_RATE / devices) + 2)
 
 
 def _free_port() -> int:
@@ -146,21 +157,23 @@ def _serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Pope
     raise RuntimeError(f"server {target} did not start")
 
 
+#: The response headers the client reads (uvicorn writes their names in lower case).
+_HEADERS = re.compile(rb"\r\n(content-length|etag|retry-after):[ \t]*([^\r]*)", re.IGNORECASE)
+
+
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, str, int]:
     """Status, ETag and Retry-After of one HTTP/1.1 response; the body (Content-Length) is
     read and dropped."""
     head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
+    status = int(head[9:12])
     length, etag, retry_after = 0, "", 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        lname = name.strip().lower()
-        if lname == "content-length":
+    for name, value in _HEADERS.findall(head):
+        lname = name.lower()
+        if lname == b"content-length":
             length = int(value)
-        elif lname == "etag":
-            etag = value.strip()
-        elif lname == "retry-after":
+        elif lname == b"etag":
+            etag = value.decode("latin-1")
+        else:
             retry_after = int(value)
     if length:
         await reader.readexactly(length)
@@ -379,7 +392,7 @@ def _poll_phase(port: int, active: list[str], poller: Poller | None = None
     """Each device's first poll (signs its document), then polls for ``SECONDS``."""
     poller = poller or Poller(f"http://127.0.0.1:{port}", active, scheduler=True)
     warm = asyncio.run(poller.run(120.0, once=True))
-    poller.presign(max(4, int(SECONDS * 2000 / len(active)) + 2))
+    poller.presign(_per_device(len(active)))
     polls = asyncio.run(poller.run(SECONDS))
     return poller, warm, polls
 
@@ -400,10 +413,10 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
     try:
         poller, warm, polls = _poll_phase(sched_port, active)
         poller.conditional = True  # what an idle device sends: If-None-Match -> 304
-        poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+        poller.presign(_per_device(ACTIVE))
         polls_304 = asyncio.run(poller.run(SECONDS))
         poller.conditional, poller.report = False, True  # reports, at the rate they come
-        poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+        poller.presign(_per_device(ACTIVE))
         device_reports = asyncio.run(poller.run(SECONDS))
         poller.report = False
         base = asyncio.run(Poller(f"http://127.0.0.1:{bare_port}", active, False).run(SECONDS))
@@ -470,7 +483,7 @@ def _report_figures(tmp: Path) -> dict[str, Any]:
     try:
         poller, _, polls = _poll_phase(port, active)
         poller.report = True
-        poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+        poller.presign(_per_device(ACTIVE))
         device_reports = asyncio.run(poller.run(SECONDS))
     finally:
         sched.terminate()
@@ -598,12 +611,12 @@ def _postgres_figures(tmp: Path, sqlite: dict[str, Any]) -> dict[str, Any]:
         try:
             poller, _, one = _poll_phase(nodes[0][1], active)
             poller.conditional = True
-            poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+            poller.presign(_per_device(ACTIVE))
             one_304 = asyncio.run(poller.run(SECONDS))
             nodes.append(_serve_node(tmp, "pg", url, key))
             poller.conditional = False
             poller.bases = [f"http://127.0.0.1:{port}" for _, port in nodes]
-            poller.presign(max(4, int(SECONDS * 2000 / ACTIVE) + 2))
+            poller.presign(_per_device(ACTIVE))
             two = asyncio.run(poller.run(SECONDS))
         finally:
             for proc, _ in nodes:
