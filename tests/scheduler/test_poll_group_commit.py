@@ -1,4 +1,4 @@
-"""Group commit of SQLite polls (``api/serial.py``): polls waiting together share one
+"""Group commit of polls (``api/serial.py``): polls waiting together share one
 transaction and are answered after its commit; a refused poll among them makes each run
 alone, so it changes nothing and costs no other poll its answer. Back-pressure: polls beyond
 the in-flight bound are answered 503 with Retry-After at once, using nothing."""

@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             poll_jitter_s=settings.poll_jitter_s, forced_window_s=settings.forced_window_s),
         audit_key=audit_key,
         live=LiveConfig(settings, config_path),
-        poll_worker=SerialWorker("suture-polls") if engine.dialect.name == "sqlite" else None,
+        poll_worker=SerialWorker("suture-polls"),  # group commit on both databases
         vendors=vendors or (vendor_watch.from_vendors_file(settings.vendors_path)
                             if settings.vendors_path is not None else None),
     )

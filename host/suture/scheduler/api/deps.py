@@ -34,7 +34,8 @@ class AppState:
     audit_key: AuditKey
     live: LiveConfig
     authenticators: Sequence[Authenticator] = field(default=DEFAULT_AUTHENTICATORS)
-    #: On SQLite, the one thread that runs schedule polls (``serial.py``); else a pool's.
+    #: The one thread that runs the devices' polls and reports (``serial.py``); None: each
+    #: runs in the thread pool, in a transaction of its own.
     poll_worker: SerialWorker | None = None
     #: The vendors whose AS grants rollouts of their releases (``vendor_watch.py``; None: the
     #: scheduler names no vendors file).

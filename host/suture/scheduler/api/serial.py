@@ -1,11 +1,14 @@
-"""One thread for a process's SQLite poll transactions.
+"""One thread for a process's device transactions (polls and reports), on either database.
 
-SQLite takes one writer at a time, so threads of a pool only queue for it, and each handing its
-result back to the event loop is one more wake-up of the loop and one more pass of the GIL
-between threads. Here the event loop queues the work, a single thread runs it in arrival order,
-each item in its own transaction exactly as before, and settles the answers of all that it ran
-since it last woke the loop with one wake-up. A request is answered only after its transaction
-committed (or was refused).
+SQLite takes one writer at a time, so threads of a pool only queue for it; on PostgreSQL they
+could run at once, but a node is one Python process whose threads take turns on one core (the
+interpreter's lock), and each poll alone in its transaction pays its own ``BEGIN``, ``COMMIT``
+and round trips. Either way, each thread handing its result back to the event loop is one more
+wake-up of the loop and one more pass of the interpreter's lock between threads. Here the event
+loop queues the work, a single thread runs it in arrival order, each item in its own
+transaction exactly as before, and settles the answers of all that it ran since it last woke
+the loop with one wake-up. A request is answered only after its transaction committed (or was
+refused).
 
 Group commit (``run_grouped``): the grouped items found waiting together (at most
 ``MAX_GROUP``) run one after the other in one transaction, committed once, and are answered
