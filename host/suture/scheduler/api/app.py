@@ -128,11 +128,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                        limit_for=lambda scope: ddi_routes.body_limit(
                            state.settings, scope["path"]) or body_limit(
                            state.settings, scope["method"], scope["path"]))
-    # The device's poll and report first (matched in order, and sent most often);
+    # The devices' routes first (matched in order, and sent most often): suture's poll and
+    # report, then DDI's (no other path has "controller/v1" for its second and third parts);
     # operator_releases and operator_deltas before the device's downloads: their
     # /releases/{id}/sbom and /releases/{id}/deltas must not be taken for the device's
     # /releases/{id}/{envelope|payload}
     app.include_router(device.router)
+    app.include_router(ddi_routes.router)
     for router in (operator_releases.router, operator_deltas.router, device.downloads_router,
                    device_deltas.router, device_hospital.router, operator_accounts.router,
                    operator_devices.router, operator_rollouts.router, operator_audit.router,
@@ -142,7 +144,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.include_router(suit_reports.device_router)
     app.include_router(suit_reports.router)
     mount_ui(app)  # the operator's web UI at / (suture.scheduler.ui)
-    app.include_router(ddi_routes.router)
     app.include_router(ddi_routes.tokens_router)
 
     @app.get("/healthz", tags=["health"],

@@ -25,11 +25,12 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.ddi import schemas, tokens
+from suture.scheduler.driver_sql import DriverStatement, json_value
 from suture.scheduler.errors import (
     AuthenticationError,
     ConflictError,
@@ -151,25 +152,26 @@ def _action(session: Session, device: Device, rollout_id: int, release_id: int,
 # The base poll's statements, built once: the device is seen (its row locked on PostgreSQL
 # until the answer is decided), then, for a device no rollout drives, nothing else is read
 # than whether it installed something through DDI.
-_SEEN = (
+# The base poll's statements, compiled once a dialect and run on the driver's cursor
+# (``driver_sql``).
+_SEEN = DriverStatement(
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.tenant == bindparam("in_tenant"),
            Device.decommissioned_at.is_(None))
     .values(last_seen=bindparam("now"))
     .returning(Device.ddi_token_hash, Device.attributes)
-    .execution_options(synchronize_session=False)
 )
-_UNFINISHED = (
+_UNFINISHED = DriverStatement(
     select(RolloutDevice.rollout_id)
     .where(RolloutDevice.device_id == bindparam("device_id"),
            *(RolloutDevice.state != state.value for state in (
                EntryState.SUCCEEDED, EntryState.FAILED, EntryState.REVERTED)))
     .limit(1)
 )
-_INSTALLED = (
+_INSTALLED = DriverStatement(
     select(DdiAction.id)
     .where(DdiAction.device_id == bindparam("device_id"), DdiAction.status == "closed",
-           DdiAction.finished.in_(("success", "none")))
+           or_(DdiAction.finished == "success", DdiAction.finished == "none"))
     .order_by(DdiAction.id.desc()).limit(1)
 )
 
@@ -180,33 +182,42 @@ def base_poll(session: Session, *, tenant: str, device_id: str, authorization: s
     decides, and the answer links what the device should fetch. A refused poll changes
     nothing (its transaction is rolled back)."""
     with session.begin():
-        presented = tokens.parse_authorization(authorization)
-        if presented is None:
-            raise _ddi_auth_error("DDI requests need 'Authorization: TargetToken <token>' or "
-                                  "'GatewayToken <token>'")
-        conn = session.connection()
-        row = conn.execute(_SEEN, {"device_id": device_id, "in_tenant": tenant, "now": now}
-                           ).one_or_none()
-        if presented.scheme == tokens.TARGET:
-            stored = row[0] if row is not None else None
-        else:
-            gateway = session.get(DdiTenant, tenant)
-            stored = gateway.gateway_token_hash if gateway is not None else None
-        if not tokens.matches(presented.token, stored) or row is None:
-            raise _ddi_auth_error("DDI token does not verify for this tenant and device")
-        out = schemas.BaseLinks()
-        if not row[1]:
-            out.configData = links.of("/configData")
-        installed = conn.execute(_INSTALLED, {"device_id": device_id}).scalar_one_or_none()
-        if installed is not None:
-            out.installedBase = links.of(f"/installedBase/{installed}")
-        decision = NOTHING
-        if conn.execute(_UNFINISHED, {"device_id": device_id}).first() is not None:
-            device = session.execute(select(Device).where(Device.id == device_id)
-                                     .with_for_update()).scalar_one()
-            decision = _due_links(session, device, now, ctx, links, out)
-        return schemas.BasePoll(config=schemas.PollConfig(polling=schemas.Polling(
-            sleep=_sleep(poll_seconds(ctx, decision, now)))), links=out)
+        return base_poll_in_transaction(session, tenant=tenant, device_id=device_id,
+                                        authorization=authorization, now=now, ctx=ctx,
+                                        links=links)
+
+
+def base_poll_in_transaction(session: Session, *, tenant: str, device_id: str,
+                             authorization: str | None, now: int, ctx: ScheduleContext,
+                             links: Links) -> schemas.BasePoll:
+    """``base_poll`` inside the caller's transaction (which may hold other polls: a refusal
+    raises, and the caller must then roll the whole transaction back)."""
+    presented = tokens.parse_authorization(authorization)
+    if presented is None:
+        raise _ddi_auth_error("DDI requests need 'Authorization: TargetToken <token>' or "
+                              "'GatewayToken <token>'")
+    conn = session.connection()
+    row = _SEEN.first(conn, {"device_id": device_id, "in_tenant": tenant, "now": now})
+    if presented.scheme == tokens.TARGET:
+        stored = row[0] if row is not None else None
+    else:
+        gateway = session.get(DdiTenant, tenant)
+        stored = gateway.gateway_token_hash if gateway is not None else None
+    if not tokens.matches(presented.token, stored) or row is None:
+        raise _ddi_auth_error("DDI token does not verify for this tenant and device")
+    out = schemas.BaseLinks()
+    if not json_value(row[1]):
+        out.configData = links.of("/configData")
+    installed = _INSTALLED.first(conn, {"device_id": device_id})
+    if installed is not None:
+        out.installedBase = links.of(f"/installedBase/{installed[0]}")
+    decision = NOTHING
+    if _UNFINISHED.first(conn, {"device_id": device_id}) is not None:
+        device = session.execute(select(Device).where(Device.id == device_id)
+                                 .with_for_update()).scalar_one()
+        decision = _due_links(session, device, now, ctx, links, out)
+    return schemas.BasePoll(config=schemas.PollConfig(polling=schemas.Polling(
+        sleep=_sleep(poll_seconds(ctx, decision, now)))), links=out)
 
 
 def _due_links(session: Session, device: Device, now: int, ctx: ScheduleContext, links: Links,
