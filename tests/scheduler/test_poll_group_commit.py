@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, poll_thread_held
-from sqlalchemy import Engine, event, insert, select
+from sqlalchemy import Engine, event, insert, select, update
 from suture.scheduler import credentials
 from suture.scheduler.api.app import create_app
 from suture.scheduler.api.routes import device as device_routes
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_session_factory
+from suture.scheduler.ddi.tokens import token_hash
 from suture.scheduler.models import Device
 
 DEVICES = [f"g-{i:02d}" for i in range(6)]
@@ -47,13 +48,21 @@ def _headers(dev: str, counter: int, now: int, generation: int = 1) -> dict[str,
 
 
 async def _together(app: Any, requests: list[tuple[str, dict[str, str]]]) -> list[int]:
-    """The requests queued for the poll thread while it is held, then released at once."""
+    """The devices' schedule polls queued for the poll thread while it is held, then released
+    at once."""
+    return await _gets_together(app, [(f"/api/v1/devices/{dev}/schedule", headers)
+                                      for dev, headers in requests])
+
+
+async def _gets_together(app: Any, requests: list[tuple[str, dict[str, str]]]) -> list[int]:
+    """GET requests (path, headers) queued for the poll thread while it is held, then released
+    at once."""
     worker = app.state.scheduler.poll_worker
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         async with poll_thread_held(worker):
-            sent = [asyncio.ensure_future(
-                client.get(f"/api/v1/devices/{dev}/schedule", headers=h)) for dev, h in requests]
+            sent = [asyncio.ensure_future(client.get(path, headers=headers))
+                    for path, headers in requests]
             await _queued(worker, len(requests))
         return [r.status_code for r in await asyncio.gather(*sent)]
 
@@ -93,6 +102,41 @@ def test_polls_waiting_together_share_one_commit_and_a_refusal_spoils_none(
                                         DEVICES[4]: 1, DEVICES[5]: 1}
     # The refused device's next genuine poll with that counter is accepted.
     assert asyncio.run(_together(app, [(DEVICES[4], _headers(DEVICES[4], 5, now))])) == [200]
+    app.state.scheduler.poll_worker.stop()
+
+
+def test_ddi_base_polls_share_the_group_and_a_bad_token_spoils_none(
+        sqlite_engine: Engine, settings: Settings, clock: ManualClock) -> None:
+    now = clock.now()
+    _register(sqlite_engine, now)
+    linux = DEVICES[2:4]
+    with sqlite_engine.begin() as conn:
+        conn.execute(update(Device).where(Device.id.in_(linux)).values(
+            kind="linux", tenant="DEFAULT", ddi_token_hash=token_hash("good")))
+    app = create_app(settings, clock=clock, engine=sqlite_engine)
+    commits: list[int] = []
+    event.listen(sqlite_engine, "commit", lambda _conn: commits.append(1))
+
+    def ddi(dev: str, token: str) -> tuple[str, dict[str, str]]:
+        return f"/DEFAULT/controller/v1/{dev}", {"Authorization": f"TargetToken {token}"}
+
+    statuses = asyncio.run(_gets_together(app, [
+        (f"/api/v1/devices/{DEVICES[0]}/schedule", _headers(DEVICES[0], 1, now)),
+        ddi(linux[0], "good"), ddi(linux[1], "good")]))
+    assert statuses == [200, 200, 200]
+    assert len(commits) == 1  # a suture poll and two DDI polls, one transaction
+
+    clock.advance(60)
+    commits.clear()
+    statuses = asyncio.run(_gets_together(app, [
+        ddi(linux[0], "good"), ddi(linux[1], "wrong"),
+        (f"/api/v1/devices/{DEVICES[0]}/schedule", _headers(DEVICES[0], 2, now))]))
+    assert statuses == [200, 401, 200]
+    assert len(commits) == 2  # the group rolled back, the two good polls alone
+    with make_session_factory(sqlite_engine)() as s:
+        seen = dict(s.execute(select(Device.id, Device.last_seen)
+                              .where(Device.id.in_(linux))).tuples().all())
+    assert seen == {linux[0]: now + 60, linux[1]: now}  # the refused poll changed nothing
     app.state.scheduler.poll_worker.stop()
 
 
