@@ -149,11 +149,10 @@ def _action(session: Session, device: Device, rollout_id: int, release_id: int,
     return action
 
 
-# The base poll's statements, built once: the device is seen (its row locked on PostgreSQL
-# until the answer is decided), then, for a device no rollout drives, nothing else is read
-# than whether it installed something through DDI.
 # The base poll's statements, compiled once a dialect and run on the driver's cursor
-# (``driver_sql``).
+# (``driver_sql``): the device is seen (its row locked on PostgreSQL until the answer is
+# decided), then, for a device no rollout drives, nothing else is read than whether it
+# installed something through DDI.
 _SEEN = DriverStatement(
     update(Device)
     .where(Device.id == bindparam("device_id"), Device.tenant == bindparam("in_tenant"),

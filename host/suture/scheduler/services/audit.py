@@ -208,11 +208,12 @@ def append(
     return record
 
 
-# Statements of ``append_row``, compiled once a dialect and run on the driver's cursor
-# (``driver_sql``). The ORM append reads the head as it is now
-# (populate_existing): a Core append of the same session may have moved it since.
+# The ORM append reads the head as it is now (populate_existing): a Core append of the same
+# session may have moved it since.
 _HEAD_OBJECT_FOR_UPDATE = (select(AuditHead).where(AuditHead.id == 1).with_for_update()
                            .execution_options(populate_existing=True))
+# Statements of ``append_row``, compiled once a dialect and run on the driver's cursor
+# (``driver_sql``).
 _HEAD_FOR_UPDATE = DriverStatement(select(AuditHead.seq, AuditHead.hash)
                                    .where(AuditHead.id == 1).with_for_update())
 _ADD_RECORD = DriverStatement(insert(AuditRecord).values(
