@@ -5,8 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$here/third_party"
-pip="${SUTURE_PIP:-$here/../.venv/bin/pip}"
-[ -x "$pip" ] || pip="python3 -m pip"
+pip=("${SUTURE_PIP:-$here/../.venv/bin/pip}")  # an array: the path may hold spaces
+[ -x "${pip[0]}" ] || pip=(python3 -m pip)
 
 HACL_SDIST=pyhacl==1.0.1
 HACL_FILE=pyhacl-1.0.1.tar.gz
@@ -24,7 +24,7 @@ fetch() { # spec file sha256
     if [ ! -f "$dest/dl/$2" ]; then
         # Only the named package comes from source; its build requirements come as wheels
         # (pip prepares the sdist's metadata in an isolated environment: a few seconds).
-        $pip download --quiet --disable-pip-version-check --no-deps --no-binary "${1%%==*}" \
+        "${pip[@]}" download --quiet --disable-pip-version-check --no-deps --no-binary "${1%%==*}" \
             "$1" -d "$dest/dl" 2>&1 | grep -v "^WARNING: Location" >&2 || true
     fi
     [ -f "$dest/dl/$2" ] || { echo "fetch-crypto: could not download $1 from PyPI" >&2; exit 1; }
