@@ -152,11 +152,22 @@ def build_firmware(
     if board.micropython is None:
         raise FirmwareError(f"board {board.name!r} runs no MicroPython port")
     work = (work or out.parent).resolve()
+    _refuse_spaces(work, out, QEMU_BOARD_DIR)
     with exclusive(work):
         return _build_locked(board, out, work, LoaderTrust(vendor_keys=vendor_keys,
                                                            vendor_id=vendor_id,
                                                            class_id=class_id),
                              loader_key, version, security_counter, micropython_version, log)
+
+
+def _refuse_spaces(*folders: Path) -> None:
+    """MicroPython's makefiles split their paths at spaces: refused before anything is built."""
+    for folder in folders:
+        if any(c.isspace() for c in str(folder)):
+            raise FirmwareError(
+                f"MicroPython's build cannot work in a folder whose path holds a space: "
+                f"{folder} (move the checkout, or the work and output folders, to a path "
+                "without spaces)")
 
 
 def _build_locked(board: Board, out: Path, work: Path, trust: LoaderTrust, loader_key: PrivateKey,
