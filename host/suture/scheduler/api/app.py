@@ -107,8 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                     await task
             with contextlib.suppress(SchedulerError, SQLAlchemyError, OSError):
                 await run_in_threadpool(checkpoints.write, force=True)
-            if state.poll_worker is not None:
-                await run_in_threadpool(state.poll_worker.stop)
+            await run_in_threadpool(state.poll_worker.stop)
 
     app = FastAPI(
         title="suture scheduler",

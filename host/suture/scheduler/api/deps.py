@@ -33,10 +33,10 @@ class AppState:
     schedule_ctx: ScheduleContext
     audit_key: AuditKey
     live: LiveConfig
+    #: The one thread that runs the devices' polls and reports, with group commit
+    #: (``serial.py``).
+    poll_worker: SerialWorker
     authenticators: Sequence[Authenticator] = field(default=DEFAULT_AUTHENTICATORS)
-    #: The one thread that runs the devices' polls and reports (``serial.py``); None: each
-    #: runs in the thread pool, in a transaction of its own.
-    poll_worker: SerialWorker | None = None
     #: The vendors whose AS grants rollouts of their releases (``vendor_watch.py``; None: the
     #: scheduler names no vendors file).
     vendors: VendorAuthorities | None = None

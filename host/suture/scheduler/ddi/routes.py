@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
 from suture.scheduler.api.blob_response import DOWNLOAD_RESPONSES, blob_response
@@ -31,7 +30,6 @@ from suture.scheduler.api.operator_route import OperatorRoute, needs
 from suture.scheduler.api.routes.device import RETRY_AFTER_S, PollGate, PollTransaction
 from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
-from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.ddi import schemas, service
 from suture.scheduler.errors import InvalidInputError
 
@@ -148,13 +146,9 @@ async def _answer_poll(request: Request, tenant: str, controller_id: str) -> JSO
     state = get_state(request)
     links = _links(request, tenant, controller_id)
     now = state.clock.now()
-    if state.poll_worker is not None:  # polls share commits (api/serial.py)
-        poll = await state.poll_worker.run_grouped(PollTransaction(state.sessions), _poll_in,
-                                                   state, tenant, controller_id, authorization,
-                                                   now, links)
-    else:
-        poll = await run_in_threadpool(_poll, state, tenant, controller_id, authorization, now,
-                                       links)
+    # polls share commits with suture's own (api/serial.py)
+    poll = await state.poll_worker.run_grouped(PollTransaction(state.sessions), _poll_in, state,
+                                               tenant, controller_id, authorization, now, links)
     # Answered as it is: the model was built by the service (no second validation).
     return JSONResponse(poll.model_dump(by_alias=True, exclude_none=True))
 
@@ -166,14 +160,6 @@ def _poll_in(session: Session, state: AppState, tenant: str, controller_id: str,
     return service.base_poll_in_transaction(session, tenant=tenant, device_id=controller_id,
                                             authorization=authorization, now=now,
                                             ctx=state.schedule_ctx, links=links)
-
-
-def _poll(state: AppState, tenant: str, controller_id: str, authorization: str | None,
-          now: int, links: service.Links) -> schemas.BasePoll:
-    with state.sessions() as session, sqlite_writer_turn(session):
-        return service.base_poll(session, tenant=tenant, device_id=controller_id,
-                                 authorization=authorization, now=now,
-                                 ctx=state.schedule_ctx, links=links)
 
 
 def _deployment_view(state: AppState, session: Session, request: Request, tenant: str,

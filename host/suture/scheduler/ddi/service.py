@@ -175,22 +175,13 @@ _INSTALLED = DriverStatement(
 )
 
 
-def base_poll(session: Session, *, tenant: str, device_id: str, authorization: str | None,
-              now: int, ctx: ScheduleContext, links: Links) -> schemas.BasePoll:
-    """``GET /{tenant}/controller/v1/{controllerId}``: the device is seen, the scheduler
-    decides, and the answer links what the device should fetch. A refused poll changes
-    nothing (its transaction is rolled back)."""
-    with session.begin():
-        return base_poll_in_transaction(session, tenant=tenant, device_id=device_id,
-                                        authorization=authorization, now=now, ctx=ctx,
-                                        links=links)
-
-
 def base_poll_in_transaction(session: Session, *, tenant: str, device_id: str,
                              authorization: str | None, now: int, ctx: ScheduleContext,
                              links: Links) -> schemas.BasePoll:
-    """``base_poll`` inside the caller's transaction (which may hold other polls: a refusal
-    raises, and the caller must then roll the whole transaction back)."""
+    """``GET /{tenant}/controller/v1/{controllerId}``, inside the caller's transaction (which
+    may hold other polls): the device is seen, the scheduler decides, and the answer links what
+    the device should fetch. A refusal raises, and the caller must then roll the whole
+    transaction back: a refused poll changes nothing."""
     presented = tokens.parse_authorization(authorization)
     if presented is None:
         raise _ddi_auth_error("DDI requests need 'Authorization: TargetToken <token>' or "

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from suture.scheduler.api import jsonbody
 from suture.scheduler.api.blob_response import DOWNLOAD_RESPONSES, blob_response
@@ -115,10 +114,9 @@ async def _answer(request: Request) -> schedules.ScheduleResult:
     proof = device_proof_from_headers(request)
     state = get_state(request)
     now = state.clock.now()
-    if state.poll_worker is not None:  # SQLite: polls share commits (api/serial.py)
-        return await state.poll_worker.run_grouped(PollTransaction(state.sessions),
-                                                   _poll_in, state, proof, now)
-    return await run_in_threadpool(_poll, state, proof, now)
+    # polls share commits (api/serial.py)
+    return await state.poll_worker.run_grouped(PollTransaction(state.sessions), _poll_in, state,
+                                               proof, now)
 
 
 @dataclass(frozen=True)
@@ -142,14 +140,6 @@ def _poll_in(session: Session, state: AppState, proof: DeviceProof, now: int
                                          ctx=state.schedule_ctx, proof=proof)
 
 
-def _poll(state: AppState, proof: DeviceProof, now: int) -> schedules.ScheduleResult:
-    """The poll's one transaction, in one worker thread (session opened and closed there)."""
-    with state.sessions() as session, sqlite_writer_turn(session):
-        return schedules.poll_schedule(session, device_id=proof.req.device_id,
-                                       counter=proof.req.counter, now=now,
-                                       ctx=state.schedule_ctx, proof=proof)
-
-
 REPORT_SCHEMA = {
     "requestBody": {
         "required": True,
@@ -170,19 +160,17 @@ async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
     """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
     The MAC, time and counter are checked before the body is parsed (401 before any 400 or
     422), in the transaction that records the report. Acknowledged once the report is
-    committed: on SQLite, together with the reports waiting with it (``ReportTransaction``),
-    on the poll thread (whose writes no other thread of the process then waits for). Like the
+    committed, together with the reports waiting with it (``ReportTransaction``), on the
+    poll thread (whose writes no other thread of the process then waits for). Like the
     poll, the route reads what it needs straight from the request (no dependency to solve
     per request) and writes its answer (``ReportAck``) itself."""
     state = get_state(request)
     body = await read_bounded(request, state.settings.max_report_bytes)
     proof = device_proof_from_headers(request, body)
     now = state.clock.now()
-    if state.poll_worker is not None:  # SQLite: reports share commits (api/serial.py)
-        outcome = await state.poll_worker.run_grouped(ReportTransaction(state.sessions),
-                                                      _report_in, state, proof, body, now)
-    else:
-        outcome = await run_in_threadpool(_report, state, proof, body, now)
+    # reports share commits (api/serial.py)
+    outcome = await state.poll_worker.run_grouped(ReportTransaction(state.sessions), _record,
+                                                  state, proof, body, now)
     ack = ReportAck(accepted=True, schedule_number=outcome.schedule_number,
                     schedule_changed=outcome.schedule_changed)
     return Response(ack.model_dump_json(), media_type="application/json")
@@ -201,19 +189,6 @@ class ReportTransaction:
     def __call__(self) -> Iterator[Connection]:
         with self.sessions() as session, sqlite_writer_turn(session), session.begin():
             yield session.connection()
-
-
-def _report_in(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
-               now: int) -> reports.ReportOutcome:
-    """One report inside a group's transaction (``ReportTransaction``)."""
-    return _record(conn, state, proof, body, now)
-
-
-def _report(state: AppState, proof: DeviceProof, body: bytes, now: int
-            ) -> reports.ReportOutcome:
-    """The report's transaction, in one worker thread."""
-    with state.sessions() as session, session.begin():
-        return _record(session.connection(), state, proof, body, now)
 
 
 def _record(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
