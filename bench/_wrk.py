@@ -55,3 +55,11 @@ def measure(url: str, *, seconds: float, connections: int,
         raise RuntimeError(f"wrk: {int(figures['non_2xx'])} of {int(figures['requests'])} "
                            f"answers from {url} were not 2xx or 3xx")
     return figures
+
+
+def results(prefix: str, figures: dict[str, float]) -> dict[str, float]:
+    """``measure``'s figures as a benchmark's results: ``wrk_<prefix>_requests_per_s``,
+    ``_p99_ms`` and ``_socket_errors``."""
+    return {f"wrk_{prefix}_requests_per_s": round(figures["rps"], 1),
+            f"wrk_{prefix}_p99_ms": round(figures["p99_ms"], 2),
+            f"wrk_{prefix}_socket_errors": int(figures["socket_errors"])}

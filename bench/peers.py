@@ -40,10 +40,8 @@ _DDI_POLL = "/DEFAULT/controller/v1/{}"
 def _wrk_figures(prefix: str, url: str, headers: dict[str, str] | None = None
                  ) -> dict[str, float]:
     """wrk against ``url`` with the client's concurrency and seconds."""
-    figures = _wrk.measure(url, seconds=SECONDS, connections=CONCURRENCY, headers=headers)
-    return {f"wrk_{prefix}_requests_per_s": round(figures["rps"], 1),
-            f"wrk_{prefix}_p99_ms": round(figures["p99_ms"], 2),
-            f"wrk_{prefix}_socket_errors": int(figures["socket_errors"])}
+    return _wrk.results(prefix, _wrk.measure(url, seconds=SECONDS, connections=CONCURRENCY,
+                                             headers=headers))
 
 
 def _bare(active: list[str]) -> tuple[dict[str, float], dict[str, float]]:
