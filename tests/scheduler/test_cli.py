@@ -37,7 +37,7 @@ def test_rollout_from_the_command_line(cli: CliRunner, tmp_path: Path,
                                        vendor_key: PrivateKey) -> None:
     write_key_pair(vendor_key, tmp_path / "vendor.pem")
     out = run(cli, "init", "--trust-anchor", "vendor.pub.pem")
-    assert "schema 0013" in out
+    assert "schema 0014" in out
     assert (tmp_path / "scheduler.env").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "audit-key.json").stat().st_mode & 0o777 == 0o600
     sign_in(cli)

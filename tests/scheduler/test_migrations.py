@@ -19,7 +19,7 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0013"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0014"
 
 
 def test_upgrade_is_idempotent(engine: Engine) -> None:
@@ -106,4 +106,4 @@ def test_0003_keeps_operators_and_their_tokens(blank_engine: Engine) -> None:
         assert conn.execute(text("SELECT token_hash FROM operators")).scalar_one() == \
             hashlib.sha256(old_token.encode()).hexdigest()
     migrate.upgrade(blank_engine)
-    assert migrate.current_revision(blank_engine) == "0013"
+    assert migrate.current_revision(blank_engine) == "0014"

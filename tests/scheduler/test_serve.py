@@ -83,8 +83,8 @@ def test_serve_answers_a_signed_poll(tmp_path: Path) -> None:
 
         health = httpx.get(base + "/healthz").json()
         assert health["status"] == "ok"
-        assert health["database"] == {"ok": True, "dialect": "sqlite", "schema": "0013",
-                                      "expected_schema": "0013"}
+        assert health["database"] == {"ok": True, "dialect": "sqlite", "schema": "0014",
+                                      "expected_schema": "0014"}
         auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
 
         def anchors() -> list[str | None]:
