@@ -11,7 +11,7 @@ import pytest
 from sched_world import CLASS_ID, VENDOR_ID
 from sqlalchemy import Engine, bindparam, event, insert, select, update
 from suture.scheduler.driver_sql import DriverStatement, json_value
-from suture.scheduler.models import Device
+from suture.scheduler.models import Device, DeviceEvent
 
 _TAGGED = DriverStatement(
     update(Device).where(Device.id == bindparam("device_id"))
@@ -60,3 +60,35 @@ def test_a_statement_with_an_in_list_is_refused_when_first_run(engine: Engine) -
                                                                              expanding=True))))
     with engine.connect() as conn, pytest.raises(TypeError, match="expanding"):
         listed.rows(conn, {"ids": ["d-1"]})
+
+
+_EVENT = DriverStatement(
+    insert(DeviceEvent).values(device_id=bindparam("device_id"), at=bindparam("at"),
+                               kind="report", state=bindparam("state"),
+                               detail=bindparam("detail")),
+    json_params=("detail",))
+
+
+def test_many_writes_each_parameter_set_in_one_executemany(engine: Engine) -> None:
+    _device(engine, "d-1")
+    seen: list[tuple[str, bool]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, _args: Any, _ctx: Any,
+             many: bool) -> None:
+        seen.append((statement.split()[0].upper(), many))
+
+    sets = [{"device_id": "d-1", "at": at, "state": "idle", "detail": {"progress": at}}
+            for at in (5, 6, 7)]
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        with engine.begin() as conn:
+            _EVENT.many(conn, sets)
+            _EVENT.many(conn, [])  # nothing to write: no statement
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert [s for s in seen if s[0] not in ("BEGIN", "COMMIT")] == [("INSERT", True)]
+    with engine.connect() as conn:
+        assert conn.execute(select(DeviceEvent.at, DeviceEvent.kind, DeviceEvent.detail)
+                            .order_by(DeviceEvent.id)).all() == [
+            (5, "report", {"progress": 5}), (6, "report", {"progress": 6}),
+            (7, "report", {"progress": 7})]

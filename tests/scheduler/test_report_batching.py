@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
-from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, poll_thread_held
+from sched_world import AUDIT_KEY, CLASS_ID, ROOT_SECRET, VENDOR_ID, poll_thread_held
 from sqlalchemy import Engine, event, insert, select
 from suture.scheduler import credentials
 from suture.scheduler.api.app import create_app
@@ -23,6 +23,7 @@ from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings, write_config_file
 from suture.scheduler.db import make_session_factory
 from suture.scheduler.models import AuditRecord, Device, DeviceEvent
+from suture.scheduler.services import audit
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICES = [f"r-{i:02d}" for i in range(8)]
@@ -168,3 +169,73 @@ async def _report_until_killed(base: str, proc: subprocess.Popen[bytes], now: in
     async with httpx.AsyncClient(timeout=30) as client:
         await asyncio.gather(*(device(d, client) for d in DEVICES))
     return acked
+
+
+def _poll(dev: str, counter: int, now: int) -> tuple[str, dict[str, str]]:
+    path = f"/api/v1/devices/{dev}/schedule"
+    return path, credentials.sign_request(
+        credentials.derive_secret(ROOT_SECRET, dev, 1), method="GET", path=path,
+        device_id=dev, time=now, counter=counter)
+
+
+def test_a_groups_history_and_audit_records_are_written_together_in_its_order(
+        sqlite_engine: Engine, settings: Settings, clock: ManualClock) -> None:
+    """The common reports of a group write their history events and audit records together
+    before the commit (one ``executemany`` each, the audit head read and moved once); a report
+    of the general path in the group comes after the ones before it, in the chain and in the
+    history alike, and the chain verifies."""
+    now = clock.now()
+    _register(sqlite_engine, now)
+    app = create_app(settings, clock=clock, engine=sqlite_engine)
+    worker = app.state.scheduler.poll_worker
+    statements: list[tuple[str, bool]] = []
+
+    def note(_conn: object, _cursor: object, sql: str, _args: object, _ctx: object,
+             many: bool) -> None:
+        statements.append((" ".join(sql.split()[:3]).upper(), many))
+
+    async def together(sent: list[tuple[str, bytes, dict[str, str]]]) -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with poll_thread_held(worker):
+                answers = []
+                for path, body, headers in sent:  # queued in this order
+                    answers.append(asyncio.ensure_future(client.post(
+                        path, content=body, headers=headers)))
+                    deadline = time.monotonic() + 30
+                    while worker._queue.qsize() < len(answers):
+                        assert time.monotonic() < deadline, "the report was not queued"
+                        await asyncio.sleep(0.005)
+                event.listen(sqlite_engine, "before_cursor_execute", note)
+            codes = [r.status_code for r in await asyncio.gather(*answers)]
+        event.remove(sqlite_engine, "before_cursor_execute", note)
+        return codes
+
+    async def polls(devices: list[str]) -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for dev in devices:
+                path, headers = _poll(dev, 1, now)
+                assert (await client.get(path, headers=headers)).status_code == 200
+
+    # Devices that polled have their schedule stored: their reports take the common path. One
+    # that never polled takes the general path (its schedule is decided and stored then).
+    asyncio.run(polls(DEVICES[:7]))
+    assert asyncio.run(together([_report(d, 2, now) for d in DEVICES[:6]])) == [200] * 6
+    writes = [s for s in statements if s[0].startswith(("INSERT INTO", "UPDATE AUDIT_HEAD",
+                                                        "SELECT AUDIT_HEAD"))]
+    assert writes == [("INSERT INTO DEVICE_EVENTS", True), ("SELECT AUDIT_HEAD.SEQ, AUDIT_HEAD.HASH", False),
+                      ("INSERT INTO AUDIT_LOG", True), ("UPDATE AUDIT_HEAD SET", False)]
+
+    order = [DEVICES[0], DEVICES[1], DEVICES[7], DEVICES[2], DEVICES[6]]
+    assert asyncio.run(together([_report(d, 3, now) for d in order])) == [200] * 5
+    with make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)() as s:
+        chained = s.execute(select(AuditRecord.subject).where(
+            AuditRecord.action == "device.report").order_by(AuditRecord.seq)).scalars().all()
+        history = s.execute(select(DeviceEvent.device_id).where(
+            DeviceEvent.kind == "report").order_by(DeviceEvent.id)).scalars().all()
+        assert chained == history == [*DEVICES[:6], *order]
+    with make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)() as s:
+        assert audit.verify(s).ok
+    assert _recorded(sqlite_engine) >= {(d, 3) for d in order}
+    worker.stop()

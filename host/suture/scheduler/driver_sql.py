@@ -62,11 +62,7 @@ class DriverStatement:
         """Inside the caller's transaction on ``conn``: the statement run with ``params``;
         the rows it returns (none for a statement without ``RETURNING``)."""
         compiled = self._compiled(conn.dialect)
-        values = {**compiled.defaults, **params}
-        for name in self.json_params:
-            values[name] = json.dumps(values[name])
-        args: Any = (tuple(values[name] for name in compiled.order)
-                     if compiled.order is not None else values)
+        args = self._args(compiled, params)
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         cursor = dbapi.cursor()
@@ -79,6 +75,31 @@ class DriverStatement:
             return cursor.fetchall() if cursor.description is not None else ()
         finally:
             cursor.close()
+
+    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Inside the caller's transaction on ``conn``: the statement run once per parameter
+        set of ``rows``, by one ``executemany`` (for a statement without ``RETURNING``)."""
+        if not rows:
+            return
+        compiled = self._compiled(conn.dialect)
+        args = [self._args(compiled, params) for params in rows]
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            for listener in conn.dispatch.before_cursor_execute:
+                listener(conn, cursor, compiled.sql, args, None, True)
+            cursor.executemany(compiled.sql, args)
+        finally:
+            cursor.close()
+
+    def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        """``params`` as the driver takes them: JSON encoded, in placeholder order."""
+        values = {**compiled.defaults, **params}
+        for name in self.json_params:
+            values[name] = json.dumps(values[name])
+        return (tuple(values[name] for name in compiled.order)
+                if compiled.order is not None else values)
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row the statement returns, or None."""

@@ -212,7 +212,7 @@ def append(
 # session may have moved it since.
 _HEAD_OBJECT_FOR_UPDATE = (select(AuditHead).where(AuditHead.id == 1).with_for_update()
                            .execution_options(populate_existing=True))
-# Statements of ``append_row``, compiled once a dialect and run on the driver's cursor
+# Statements of ``AuditBatch``, compiled once a dialect and run on the driver's cursor
 # (``driver_sql``).
 _HEAD_FOR_UPDATE = DriverStatement(select(AuditHead.seq, AuditHead.hash)
                                    .where(AuditHead.id == 1).with_for_update())
@@ -232,21 +232,66 @@ def append_row(
     """``append`` by Core statements on the caller's transaction (the head read and locked,
     the record, the head moved) and no ORM object, for the device request paths: the same
     record, hash and MACs. Returns the record's seq."""
-    row = _HEAD_FOR_UPDATE.first(conn, {})
-    prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else row
-    if row is None:  # the first record of a log
-        _ADD_HEAD.rows(conn, {})
-    detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
-    seq = int(prev_seq) + 1
-    actor, subject = actor[:80], subject[:128]
-    digest = chain_hash(prev_hash, seq, at, actor, action, subject, detail_text, tenant)
-    _ADD_RECORD.rows(conn, {
-        "seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
-        "tenant": tenant, "detail": detail_text, "prev_hash": prev_hash, "hash": digest,
-        "mac": key.record_mac(seq, digest)})
-    _MOVE_HEAD.rows(conn, {"new_seq": seq, "new_hash": digest,
-                           "new_mac": key.head_mac(seq, digest)})
-    return seq
+    batch = AuditBatch(conn, key)
+    batch.append(at=at, actor=actor, action=action, subject=subject, detail=detail,
+                 tenant=tenant)
+    return batch.flush()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    at: int
+    actor: str
+    action: str
+    subject: str
+    detail: str
+    tenant: str
+
+
+class AuditBatch:
+    """Records appended by Core statements within one transaction and written together: at
+    ``flush``, the head is read and locked, the records are chained from it in the order they
+    were appended (the same hashes and MACs as ``append`` one by one), written by one
+    ``executemany``, and the head is moved once. Nothing is written before ``flush``, and the
+    head is locked there only: for a group of device reports
+    (``api/routes/device.ReportTransaction``) it stays the last lock the transaction takes.
+    A transaction that also appends another way (``append``) flushes the batch first."""
+
+    def __init__(self, conn: Connection, key: AuditKey) -> None:
+        self.conn, self.key = conn, key
+        self._pending: list[_Pending] = []
+
+    def append(self, *, at: int, actor: str, action: str, subject: str,
+               detail: dict[str, Any] | None = None, tenant: str = DEFAULT_TENANT) -> None:
+        """One record, written at the next ``flush``."""
+        self._pending.append(_Pending(
+            at, actor[:80], action, subject[:128],
+            json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str),
+            tenant))
+
+    def flush(self) -> int:
+        """Writes the records appended since the last flush; the last one's seq (0, and nothing
+        read or locked, when there was none)."""
+        if not self._pending:
+            return 0
+        row = _HEAD_FOR_UPDATE.first(self.conn, {})
+        seq, digest = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        if row is None:  # the first record of a log
+            _ADD_HEAD.rows(self.conn, {})
+        key, records = self.key, []
+        for r in self._pending:
+            prev, seq = digest, seq + 1
+            digest = chain_hash(prev, seq, r.at, r.actor, r.action, r.subject, r.detail,
+                                r.tenant)
+            records.append({"seq": seq, "at": r.at, "actor": r.actor, "action": r.action,
+                            "subject": r.subject, "tenant": r.tenant, "detail": r.detail,
+                            "prev_hash": prev, "hash": digest,
+                            "mac": key.record_mac(seq, digest)})
+        self._pending = []
+        _ADD_RECORD.many(self.conn, records)
+        _MOVE_HEAD.rows(self.conn, {"new_seq": seq, "new_hash": digest,
+                                    "new_mac": key.head_mac(seq, digest)})
+        return seq
 
 
 # --- checkpoints -----------------------------------------------------------------------------

@@ -5,13 +5,16 @@ device's history and the audit log, and moves the device's rollout entry along. 
 transaction with the counter check: a replayed or rejected report changes nothing.
 
 The common report (no rollout named, no unfinished rollout entry driving the device, its
-stored schedule still the one to serve) takes six Core statements and no ORM object
+stored schedule still the one to serve) takes two Core statements of its own and no ORM object
 (``consume_report_counter``, ``check_report_signature``, then ``record_common``): the
 conditional counter ``UPDATE ... RETURNING`` (the anti-replay check, the row lock on
-PostgreSQL, and what the report needs of the device, in one), the device's new state, its
-history event, and the audit record (head read and locked, record, head moved). Anything
-else (a refused request, a rollout entry to move, a decision that changes) takes the general
-path in the same transaction, the counter already taken.
+PostgreSQL, and what the report needs of the device, in one) and the device's new state. Its
+history event and audit record are written with those of the other reports of its group, when
+the group's transaction is about to commit (``ReportWrites``): one ``executemany`` of the
+events, the audit head read and locked, one ``executemany`` of the records, the head moved.
+Anything else (a refused request, a rollout entry to move, a decision that changes) takes the
+general path in the same transaction, the counter already taken, after the group's writes so
+far.
 """
 
 from __future__ import annotations
@@ -146,12 +149,34 @@ def check_report_signature(consumed: ConsumedReport, proof: DeviceProof) -> None
         raise AuthenticationError(f"device report {what} ({credentials.HEADER_SIGNATURE})")
 
 
-def record_common(conn: Connection, key: AuditKey, *, device_id: str,
-                  consumed: ConsumedReport, report: ReportIn, now: int, ctx: ScheduleContext
-                  ) -> ReportOutcome | None:
+class ReportWrites:
+    """The writes of the common reports of one transaction (a group's, ``record_common``): each
+    report's device row at once (a later report of the same device reads it), the history
+    events and audit records together at ``flush``, one ``executemany`` each, the audit head
+    read, locked and moved once (``audit.AuditBatch``). The caller flushes before the
+    transaction commits, and before anything else in it writes history or audit records (the
+    general path)."""
+
+    def __init__(self, conn: Connection, key: AuditKey) -> None:
+        self.conn = conn
+        self.audit = audit.AuditBatch(conn, key)
+        self._events: list[dict[str, Any]] = []
+
+    def event(self, params: dict[str, Any]) -> None:
+        self._events.append(params)
+
+    def flush(self) -> None:
+        events, self._events = self._events, []
+        _ADD_EVENT.many(self.conn, events)
+        self.audit.flush()  # last: the audit head is the last lock every transaction takes
+
+
+def record_common(writes: ReportWrites, *, device_id: str, consumed: ConsumedReport,
+                  report: ReportIn, now: int, ctx: ScheduleContext) -> ReportOutcome | None:
     """Inside the caller's transaction, the counter taken (``consume_report_counter``) and the
-    signature checked: the report of a device no rollout entry drives, by Core statements.
-    ``None``, with nothing written, when the report names a rollout, an unfinished entry
+    signature checked: the report of a device no rollout entry drives, by Core statements, its
+    history event and audit record written at ``writes.flush()``. ``None``, with nothing
+    written, when the report names a rollout, an unfinished entry
     drives the device, or the report would change its schedule: ``record_consumed`` then
     records it the general way."""
     if report.rollout_id is not None or consumed.unfinished is not None \
@@ -169,14 +194,14 @@ def record_common(conn: Connection, key: AuditKey, *, device_id: str,
     if decision.key != consumed.schedule_decision:
         return None
     installed = dict(report.installed) if report.installed is not None else consumed.installed
-    _SET_REPORTED.rows(conn, {"device_id": device_id, "state": report.state, "busy": busy,
-                              "installed": installed, "trust_versions": trust})
+    _SET_REPORTED.rows(writes.conn, {"device_id": device_id, "state": report.state,
+                                     "busy": busy, "installed": installed,
+                                     "trust_versions": trust})
     detail: dict[str, Any] = report.model_dump(mode="json", exclude_none=True)
-    _ADD_EVENT.rows(conn, {"device_id": device_id, "at": now, "kind": "report",
-                              "state": report.state, "detail": detail})
-    # Last: the audit head is the last lock every transaction takes.
-    audit.append_row(conn, key, at=now, actor=f"device:{device_id}", action="device.report",
-                     subject=device_id, detail={"from": consumed.state, **detail})
+    writes.event({"device_id": device_id, "at": now, "kind": "report", "state": report.state,
+                  "detail": detail})
+    writes.audit.append(at=now, actor=f"device:{device_id}", action="device.report",
+                        subject=device_id, detail={"from": consumed.state, **detail})
     return ReportOutcome(consumed.schedule_number, False)
 
 

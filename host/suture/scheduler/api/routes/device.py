@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture.scheduler.api import jsonbody
@@ -34,6 +33,7 @@ from suture.scheduler.db import sqlite_writer_turn
 from suture.scheduler.errors import InvalidInputError
 from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
+from suture.scheduler.services.audit import AuditKey
 from suture.scheduler.services.devices import DeviceProof, check_proof
 
 #: The poll and the report: the app includes this router first, so the requests every device
@@ -169,8 +169,8 @@ async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
     proof = device_proof_from_headers(request, body)
     now = state.clock.now()
     # reports share commits (api/serial.py)
-    outcome = await state.poll_worker.run_grouped(ReportTransaction(state.sessions), _record,
-                                                  state, proof, body, now)
+    outcome = await state.poll_worker.run_grouped(
+        ReportTransaction(state.sessions, state.audit_key), _record, state, proof, body, now)
     ack = ReportAck(accepted=True, schedule_number=outcome.schedule_number,
                     schedule_changed=outcome.schedule_changed)
     return Response(ack.model_dump_json(), media_type="application/json")
@@ -180,18 +180,23 @@ async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
 class ReportTransaction:
     """A transaction for a group of reports (``SerialWorker.run_grouped``): one connection's
     transaction, committed once for the group. Each report runs on it in turn (``_record``):
-    the report's own work, in the same order and with the same checks as alone; a report
-    refused rolls the group back, and each runs again alone (``serial.py``)."""
+    the report's own work, in the same order and with the same checks as alone; the history
+    events and audit records of the common reports are written together before the commit
+    (``reports.ReportWrites``); a report refused rolls the group back, and each runs again
+    alone (``serial.py``)."""
 
     sessions: sessionmaker[Session]
+    audit_key: AuditKey
 
     @contextlib.contextmanager
-    def __call__(self) -> Iterator[Connection]:
+    def __call__(self) -> Iterator[reports.ReportWrites]:
         with self.sessions() as session, sqlite_writer_turn(session), session.begin():
-            yield session.connection()
+            writes = reports.ReportWrites(session.connection(), self.audit_key)
+            yield writes
+            writes.flush()
 
 
-def _record(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
+def _record(writes: reports.ReportWrites, state: AppState, proof: DeviceProof, body: bytes,
             now: int) -> reports.ReportOutcome:
     """Inside the caller's transaction: the MAC, time and counter checked first (the counter
     taken by the conditional UPDATE that also reads what the report needs), then the body
@@ -200,8 +205,10 @@ def _record(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
     (replayed, time off, unknown device) changed nothing: it is checked again the general way
     (``check_proof``, nothing consumed), which raises the exact refusal with its resync
     headers."""
+    conn = writes.conn
     consumed = reports.consume_report_counter(conn, proof=proof, now=now)
     if consumed is None:
+        writes.flush()  # the general path appends to the history and audit log after them
         with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session:
             check_proof(session, proof=proof, now=now)
             return reports.record_report(session, device_id=proof.req.device_id,
@@ -209,11 +216,11 @@ def _record(conn: Connection, state: AppState, proof: DeviceProof, body: bytes,
                                          now=now, ctx=state.schedule_ctx, proof=proof)
     report = _parse(body)
     reports.check_report_signature(consumed, proof)
-    outcome = reports.record_common(conn, state.audit_key, device_id=proof.req.device_id,
-                                    consumed=consumed, report=report, now=now,
-                                    ctx=state.schedule_ctx)
+    outcome = reports.record_common(writes, device_id=proof.req.device_id, consumed=consumed,
+                                    report=report, now=now, ctx=state.schedule_ctx)
     if outcome is not None:
         return outcome
+    writes.flush()
     with state.sessions(bind=conn, join_transaction_mode="create_savepoint") as session, \
             session.begin():
         return reports.record_consumed(session, device_id=proof.req.device_id, report=report,
