@@ -448,6 +448,7 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
         "report_p99_ms": round(device_reports["p99_ms"], 2),
         "report_errors": int(device_reports["errors"]),
         "reports_ratio_to_schedule_polls": round(device_reports["rps"] / polls["rps"], 3),
+        "reports_ratio_to_bare": round(device_reports["rps"] / base["rps"], 3),
         "bare_requests_per_s": round(base["rps"], 1),
         "bare_p50_ms": round(base["p50_ms"], 2),
         "bare_p99_ms": round(base["p99_ms"], 2),
@@ -471,21 +472,26 @@ def _poll_figures(tmp: Path) -> dict[str, Any]:
 
 def _report_figures(tmp: Path) -> dict[str, Any]:
     """Signed polls, then signed reports, of the same devices against one scheduler (10,000
-    registered): the report path alone, as a ratio to the polls measured just before."""
+    registered), then the bare endpoint: the report path alone, as ratios to the polls
+    measured just before and to the bare endpoint (the polls' own goal)."""
     db = tmp / "reports.db"
     now = int(time.time())
     _register(f"sqlite:///{db}", DEVICES, now=now)
     _operators(db, now=now)
     active = random.Random(7).sample(_device_ids(DEVICES), ACTIVE)
     sched, port = _serve_scheduler(tmp, db)
+    bare_port = _free_port()
+    bare = _serve(["bench._bare_app:app"], bare_port, {})
     try:
         poller, _, polls = _poll_phase(port, active)
         poller.report = True
         poller.presign(_per_device(ACTIVE))
         device_reports = asyncio.run(poller.run(SECONDS))
+        base = asyncio.run(Poller(f"http://127.0.0.1:{bare_port}", active, False).run(SECONDS))
     finally:
-        sched.terminate()
-        sched.wait(timeout=30)
+        for proc in (sched, bare):
+            proc.terminate()
+            proc.wait(timeout=30)
     return {
         "reports_part_schedule_polls_per_s": round(polls["rps"], 1),
         "reports_part_schedule_poll_p99_ms": round(polls["p99_ms"], 2),
@@ -495,6 +501,8 @@ def _report_figures(tmp: Path) -> dict[str, Any]:
         "reports_part_report_errors": int(device_reports["errors"]),
         "reports_part_reports_ratio_to_schedule_polls": round(
             device_reports["rps"] / polls["rps"], 3),
+        "reports_part_bare_requests_per_s": round(base["rps"], 1),
+        "reports_part_reports_ratio_to_bare": round(device_reports["rps"] / base["rps"], 3),
     }
 
 

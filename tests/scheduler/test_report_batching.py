@@ -224,7 +224,8 @@ def test_a_groups_history_and_audit_records_are_written_together_in_its_order(
     assert asyncio.run(together([_report(d, 2, now) for d in DEVICES[:6]])) == [200] * 6
     writes = [s for s in statements if s[0].startswith(("INSERT INTO", "UPDATE AUDIT_HEAD",
                                                         "SELECT AUDIT_HEAD"))]
-    assert writes == [("INSERT INTO DEVICE_EVENTS", True), ("SELECT AUDIT_HEAD.SEQ, AUDIT_HEAD.HASH", False),
+    assert writes == [("INSERT INTO DEVICE_EVENTS", True),
+                      ("SELECT AUDIT_HEAD.SEQ, AUDIT_HEAD.HASH", False),
                       ("INSERT INTO AUDIT_LOG", True), ("UPDATE AUDIT_HEAD SET", False)]
 
     order = [DEVICES[0], DEVICES[1], DEVICES[7], DEVICES[2], DEVICES[6]]

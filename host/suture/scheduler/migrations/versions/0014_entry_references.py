@@ -76,18 +76,23 @@ _SQLITE_DROP = tuple(
         "rollout_devices_release_deleted", "rollout_devices_device_renamed",
         "rollout_devices_rollout_renamed", "rollout_devices_release_renamed"))
 
-# The first missing reference among rows ``{rows}`` (a transition table or NEW), raised.
+# The first missing reference among rows ``{rows}`` (a transition table or NEW), raised. Each
+# check reads all the rows (an aggregate, not LIMIT 1): the planner then joins them by hash,
+# where with LIMIT 1 it would look each row up in the index; rollouts and releases are checked
+# once per distinct value.
 _PG_CHECK = """
-    SELECT 'device ' || quote_literal(a.device_id) INTO missing FROM {rows} a
-     WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = a.device_id) LIMIT 1;
+    SELECT 'device ' || quote_literal(min(a.device_id)) INTO missing FROM {rows} a
+     WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = a.device_id);
     IF missing IS NULL THEN
-        SELECT 'rollout ' || a.rollout_id INTO missing FROM {rows} a
-         WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.id = a.rollout_id) LIMIT 1;
+        SELECT 'rollout ' || min(a.rollout_id) INTO missing
+          FROM (SELECT DISTINCT rollout_id FROM {rows} n) a
+         WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.id = a.rollout_id);
     END IF;
     IF missing IS NULL THEN
-        SELECT 'release ' || a.step_release_id INTO missing FROM {rows} a
-         WHERE a.step_release_id IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.id = a.step_release_id) LIMIT 1;
+        SELECT 'release ' || min(a.step_release_id) INTO missing
+          FROM (SELECT DISTINCT step_release_id FROM {rows} n
+                 WHERE step_release_id IS NOT NULL) a
+         WHERE NOT EXISTS (SELECT 1 FROM releases r WHERE r.id = a.step_release_id);
     END IF;
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'rollout_devices: an entry names a % that does not exist', missing
