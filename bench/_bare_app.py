@@ -1,9 +1,10 @@
-"""The baseline for bench/scheduler.py: the same framework and server, an endpoint that does
-nothing but return a few hundred bytes."""
+"""The baseline for bench/scheduler.py: the same framework, server and process settings (the
+collector's, ``settle_heap``), an endpoint that does nothing but return a few hundred bytes."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Response
+from suture.scheduler.api.asgi import settle_heap
 
 app = FastAPI()
 _BODY = b"\xd2" + b"\x00" * 250
@@ -17,3 +18,6 @@ def bare(device_id: str) -> Response:
 @app.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+settle_heap()  # as the scheduler's serving process does once its app is made

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from suture.keys import PrivateKey
 from suture.scheduler import credentials
 from suture.scheduler.api.app import create_app
-from suture.scheduler.api.asgi import settle_heap
+from suture.scheduler.api.asgi import YOUNG_GENERATION_THRESHOLD, settle_heap
 from suture.scheduler.clock import ManualClock
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_session_factory, sqlite_writer_turn
@@ -173,11 +173,16 @@ def test_serving_process_freezes_what_it_built_to_start() -> None:
     objects alive at start out of the collector's generations: a full collection no longer
     walks them."""
     gc.unfreeze()
+    before = gc.get_threshold()
     try:
         assert gc.get_freeze_count() == 0
         settle_heap()
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # the modules and objects of this process
         assert sum(gc.get_count()) < frozen
+        # and the youngest generation is collected less often, the others as before
+        assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, *before[1:])
+        assert before[0] < YOUNG_GENERATION_THRESHOLD
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
