@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from sched_world import CHUNK, CLASS_ID, VENDOR_ID, Api, stream_request
+from asgi_stream import CHUNK, stream_request
+from sched_world import CLASS_ID, VENDOR_ID, Api
 from suture.scheduler.api.bodylimit import JSON_BODY_LIMIT
 
 HUGE = 300 * 1024 * 1024  # never sent whole: the app must stop pulling long before

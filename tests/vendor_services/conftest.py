@@ -17,10 +17,7 @@ from suture.vendor_services.gnap.rights import release_access
 from suture.vendor_services.httpsig import SigningKey
 from suture.vendor_services.repository.store import ReleaseStore
 from suture.vendor_services.settings import VendorSettings
-
-BASE = "http://testserver"
-START = 1_800_000_000.0
-RELEASES = ("app-1.0.0", "app-2.0.0")
+from vendor_world import BASE, RELEASES, START
 
 
 @pytest.fixture

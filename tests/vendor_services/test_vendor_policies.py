@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE, START
 from fastapi.testclient import TestClient
 from suture.cli.main import app as suture_app
 from suture.keys import generate_private_key, write_key_pair
@@ -21,6 +20,7 @@ from suture.vendor_services.gnap.rights import release_access, rollout_exceeds, 
 from suture.vendor_services.repository.store import ReleaseError, ReleaseStore
 from suture.vendor_services.settings import VendorSettings
 from typer.testing import CliRunner
+from vendor_world import BASE, START
 
 DAY = 86_400
 

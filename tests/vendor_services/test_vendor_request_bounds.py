@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgi_stream import CHUNK, stream_request
 from fastapi.testclient import TestClient
 from suture.vendor_services.clock import ManualClock
 from suture.vendor_services.gnap.client import GnapClient
 from suture.vendor_services.gnap.jsonbody import MAX_BODY, MAX_JSON_DEPTH
 from suture.vendor_services.httpsig import sign_request
-from vendor_asgi import CHUNK, stream_request
 
 HUGE = 150 * 1024 * 1024  # never sent whole
 

@@ -1,4 +1,5 @@
-"""A chunked request driven straight into an ASGI app, counting the body bytes it pulls."""
+"""A chunked request driven straight into an ASGI app, counting the body bytes it pulls (the
+request-bounds tests of the scheduler and of the vendor services)."""
 
 from __future__ import annotations
 
