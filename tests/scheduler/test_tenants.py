@@ -10,8 +10,17 @@ from dataclasses import dataclass
 
 import pytest
 from sched_world import CLASS_ID, ROOT_SECRET, VENDOR_ID, Api, World
+from sqlalchemy import select
 from suture.scheduler.authz import Principal, Role
-from suture.scheduler.errors import ConflictError, ForbiddenError, NotFoundError
+from suture.scheduler.ddi import service as ddi_service
+from suture.scheduler.errors import (
+    AuthenticationError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
+from suture.scheduler.models import AuditRecord, DdiTenant, Device
 from suture.scheduler.schemas import DeviceCreate, RolloutCreate
 from suture.scheduler.services import (
     audit,
@@ -231,3 +240,50 @@ def test_a_hospitals_own_scheduler_has_no_tenants(world: World) -> None:
     rows, total = devices.list_devices(world.session())
     assert total == 1
     assert rows[0].tenant == tenants.DEFAULT_TENANT
+
+
+def test_ddi_tokens_stay_within_the_operators_tenant(world: World,
+                                                     two: tuple[Hospital, Hospital]) -> None:
+    """A tenant's operator issues DDI tokens for its own devices and under its own name only:
+    another tenant's device is absent, a device is not moved into another tenant's scope, and
+    neither a hospital's operator nor the vendor's staff holds a gateway token for another
+    tenant's devices."""
+    mary, luke = two
+    now = world.clock.now()
+    planner = mary.ops["planner"]
+    _device(world, "mary-1", planner)
+    _device(world, "luke-1", luke.ops["planner"])
+
+    with pytest.raises(NotFoundError):
+        ddi_service.issue_target_token(world.session(), device_id="luke-1", tenant="st-mary",
+                                       kind="linux", actor=planner, now=now)
+    with pytest.raises(InvalidInputError, match="/st-mary/ only"):
+        ddi_service.issue_target_token(world.session(), device_id="mary-1", tenant="st-luke",
+                                       kind="linux", actor=planner, now=now)
+    for actor in (planner, world.alice):  # a hospital's operator, the vendor's staff
+        with pytest.raises(InvalidInputError):
+            ddi_service.issue_gateway_token(world.session(), tenant="st-luke", actor=actor,
+                                            now=now)
+    with world.session() as s:
+        device = s.get(Device, "luke-1")
+        assert device is not None
+        assert (device.tenant, device.ddi_token_hash) == ("st-luke", None)
+        assert s.get(DdiTenant, "st-luke") is None
+
+    target = ddi_service.issue_target_token(world.session(), device_id="mary-1",
+                                            tenant="st-mary", kind="linux", actor=planner,
+                                            now=now)
+    gateway = ddi_service.issue_gateway_token(world.session(), tenant="st-mary", actor=planner,
+                                              now=now)
+    with world.session() as s, s.begin():
+        for header in (f"TargetToken {target}", f"GatewayToken {gateway}"):
+            assert ddi_service.authenticated_device(
+                s, tenant="st-mary", device_id="mary-1", authorization=header).id == "mary-1"
+        with pytest.raises(AuthenticationError):
+            ddi_service.authenticated_device(s, tenant="st-luke", device_id="luke-1",
+                                             authorization=f"GatewayToken {gateway}")
+        recorded = s.execute(select(AuditRecord.action, AuditRecord.tenant).where(
+            AuditRecord.action.startswith("d"), AuditRecord.actor == planner.name,
+            AuditRecord.action != "device.add")).all()
+    assert sorted(recorded) == [("ddi.gateway_token", "st-mary"),
+                                ("device.ddi_target_token", "st-mary")]

@@ -51,7 +51,7 @@ from suture.scheduler.models import (
 from suture.scheduler.policies import timeouts
 from suture.scheduler.policies.decide import NOTHING, Action, Decision
 from suture.scheduler.policies.windows import ALWAYS
-from suture.scheduler.services import audit, planning
+from suture.scheduler.services import audit, planning, tenants
 from suture.scheduler.services.blobs import BlobRef, blob_ref, iter_range
 from suture.scheduler.services.schedules import ScheduleContext, decide_for
 
@@ -624,34 +624,54 @@ def record_confirmation(session: Session, *, tenant: str, device_id: str,
 
 # --- tokens (operators) --------------------------------------------------------------------
 
+def _check_ddi_tenant(session: Session, tenant: str, actor: Principal) -> None:
+    """Inside the caller's transaction: ``tenant`` (a DDI tenant name) is one whose devices are
+    ``actor``'s (``services/tenants.py``): a registered tenant's own name for its operators;
+    for ``DEFAULT``'s, a name no registered tenant holds. Refused otherwise, so no operator
+    moves a device into another tenant's scope or holds a token for another tenant's devices;
+    the refusal names no other tenant."""
+    if actor.tenant != tenants.DEFAULT_TENANT:
+        if tenant != actor.tenant:
+            raise InvalidInputError(f"the devices of tenant {actor.tenant!r} answer DDI under "
+                                    f"/{actor.tenant}/ only, not /{tenant}/")
+    elif tenant != tenants.DEFAULT_TENANT and tenants.exists(session, tenant):
+        raise InvalidInputError(f"{tenant!r} is a tenant's name: its devices and tokens are "
+                                "its own operators' (services/tenants.py)")
+
+
 def issue_target_token(session: Session, *, device_id: str, tenant: str, kind: str,
                        actor: Principal, now: int) -> str:
     """A new target token for the device (the previous one stops working), under ``tenant``
-    and of ``kind``; returned once."""
+    and of ``kind``; returned once. The device must be the operator's tenant's (another's is
+    answered as absent) and stay so (``_check_ddi_tenant``)."""
     require(actor, Permission.DEVICE_CREDENTIAL)
     token = tokens.new_token()
     with session.begin():
         device = session.get(Device, device_id)
-        if device is None:
+        if device is None or not tenants.device_in_scope(session, device, actor.tenant):
             raise NotFoundError(f"no device {device_id!r}")
         if device.decommissioned_at is not None:
             raise ConflictError(f"device {device_id!r} is decommissioned")
+        _check_ddi_tenant(session, tenant, actor)
         device.tenant, device.kind = tenant, kind
         device.ddi_token_hash = tokens.token_hash(token)
         session.add(DeviceEvent(device_id=device_id, at=now, kind="updated", state=device.state,
                                 detail={"by": actor.name, "ddi_target_token": "issued",
                                         "tenant": tenant, "kind": kind}))
         audit.append(session, at=now, actor=actor.name, action="device.ddi_target_token",
-                     subject=device_id, detail={"tenant": tenant, "kind": kind})
+                     subject=device_id, detail={"tenant": tenant, "kind": kind},
+                     tenant=actor.tenant)
     return token
 
 
 def issue_gateway_token(session: Session, *, tenant: str, actor: Principal, now: int) -> str:
     """A new gateway token for ``tenant`` (the previous one stops working); returned once. It
-    authenticates every device of the tenant: keep it on the gateway only."""
+    authenticates every device of the tenant: keep it on the gateway only. Only for a DDI
+    tenant whose devices are the operator's (``_check_ddi_tenant``)."""
     require(actor, Permission.DEVICE_CREDENTIAL)
     token = tokens.new_token()
     with session.begin():
+        _check_ddi_tenant(session, tenant, actor)
         row = session.get(DdiTenant, tenant)
         if row is None:
             session.add(DdiTenant(name=tenant, gateway_token_hash=tokens.token_hash(token),
@@ -660,6 +680,6 @@ def issue_gateway_token(session: Session, *, tenant: str, actor: Principal, now:
             row.gateway_token_hash, row.created_at, row.created_by = (
                 tokens.token_hash(token), now, actor.name)
         audit.append(session, at=now, actor=actor.name, action="ddi.gateway_token",
-                     subject=f"tenant:{tenant}", detail={})
+                     subject=f"tenant:{tenant}", detail={}, tenant=actor.tenant)
     return token
 
