@@ -240,3 +240,57 @@ def test_a_groups_history_and_audit_records_are_written_together_in_its_order(
         assert audit.verify(s).ok
     assert _recorded(sqlite_engine) >= {(d, 3) for d in order}
     worker.stop()
+
+
+def test_polls_and_reports_waiting_together_share_one_commit_in_their_order(
+        sqlite_engine: Engine, settings: Settings, clock: ManualClock) -> None:
+    """Polls and reports queued together, interleaved, run in one transaction and one commit;
+    the history keeps their order (the reports' events are written before a poll that
+    follows them writes its own), and the audit chain verifies."""
+    now = clock.now()
+    _register(sqlite_engine, now)
+    app = create_app(settings, clock=clock, engine=sqlite_engine)
+    worker = app.state.scheduler.poll_worker
+    commits: list[int] = []
+
+    async def queued(sent: list[tuple[str, str, bytes | None, dict[str, str]]]) -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with poll_thread_held(worker):
+                answers = []
+                for method, path, body, headers in sent:  # queued in this order
+                    answers.append(asyncio.ensure_future(client.request(
+                        method, path, content=body, headers=headers)))
+                    deadline = time.monotonic() + 30
+                    while worker._queue.qsize() < len(answers):
+                        assert time.monotonic() < deadline, "the request was not queued"
+                        await asyncio.sleep(0.005)
+                commits.clear()
+            return [r.status_code for r in await asyncio.gather(*answers)]
+
+    def poll(dev: str, counter: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        path, headers = _poll(dev, counter, now)
+        return "GET", path, None, headers
+
+    def report(dev: str, counter: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        path, body, headers = _report(dev, counter, now)
+        return "POST", path, body, headers
+
+    event.listen(sqlite_engine, "commit", lambda _conn: commits.append(1))
+    # d0-d2 polled before (their reports take the common path); d3 and d4 poll for the first
+    # time in the group (each decides and stores its schedule: a "schedule" event).
+    assert asyncio.run(queued([poll(d, 1) for d in DEVICES[:3]])) == [200] * 3
+    group = [report(DEVICES[0], 2), poll(DEVICES[3], 1), report(DEVICES[1], 2),
+             poll(DEVICES[4], 1), report(DEVICES[2], 2)]
+    assert asyncio.run(queued(group)) == [200] * 5
+    assert len(commits) == 1  # five requests of two kinds, one commit
+    with make_session_factory(sqlite_engine)() as s:
+        seen = s.execute(select(DeviceEvent.device_id, DeviceEvent.kind)
+                         .where(DeviceEvent.device_id.in_(DEVICES[:5]))
+                         .order_by(DeviceEvent.id)).all()
+    assert [tuple(row) for row in seen][-5:] == [
+        (DEVICES[0], "report"), (DEVICES[3], "schedule"), (DEVICES[1], "report"),
+        (DEVICES[4], "schedule"), (DEVICES[2], "report")]
+    with make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)() as s:
+        assert audit.verify(s).ok
+    worker.stop()

@@ -27,7 +27,12 @@ from suture.scheduler.api.deps import (
 )
 from suture.scheduler.api.error_body import error_body
 from suture.scheduler.api.operator_route import OperatorRoute, needs
-from suture.scheduler.api.routes.device import RETRY_AFTER_S, PollGate, PollTransaction
+from suture.scheduler.api.routes.device import (
+    RETRY_AFTER_S,
+    DeviceWork,
+    PollGate,
+    device_transaction,
+)
 from suture.scheduler.authz import Permission
 from suture.scheduler.config import Settings
 from suture.scheduler.ddi import schemas, service
@@ -147,19 +152,19 @@ async def _answer_poll(request: Request, tenant: str, controller_id: str) -> JSO
     links = _links(request, tenant, controller_id)
     now = state.clock.now()
     # polls share commits with suture's own (api/serial.py)
-    poll = await state.poll_worker.run_grouped(PollTransaction(state.sessions), _poll_in, state,
+    poll = await state.poll_worker.run_grouped(device_transaction(state), _poll_in, state,
                                                tenant, controller_id, authorization, now, links)
     # Answered as it is: the model was built by the service (no second validation).
     return JSONResponse(poll.model_dump(by_alias=True, exclude_none=True))
 
 
-def _poll_in(session: Session, state: AppState, tenant: str, controller_id: str,
+def _poll_in(work: DeviceWork, state: AppState, tenant: str, controller_id: str,
              authorization: str | None, now: int, links: service.Links) -> schemas.BasePoll:
-    """One base poll inside a group's transaction (``PollTransaction``), shared with the
-    device's own polls waiting with it."""
-    return service.base_poll_in_transaction(session, tenant=tenant, device_id=controller_id,
-                                            authorization=authorization, now=now,
-                                            ctx=state.schedule_ctx, links=links)
+    """One base poll inside a group's transaction (``DeviceTransaction``), shared with the
+    devices' own polls and reports waiting with it."""
+    return work.in_order(lambda session: service.base_poll_in_transaction(
+        session, tenant=tenant, device_id=controller_id, authorization=authorization, now=now,
+        ctx=state.schedule_ctx, links=links))
 
 
 def _deployment_view(state: AppState, session: Session, request: Request, tenant: str,

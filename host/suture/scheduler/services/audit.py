@@ -254,7 +254,7 @@ class AuditBatch:
     were appended (the same hashes and MACs as ``append`` one by one), written by one
     ``executemany``, and the head is moved once. Nothing is written before ``flush``, and the
     head is locked there only: for a group of device reports
-    (``api/routes/device.ReportTransaction``) it stays the last lock the transaction takes.
+    (``api/routes/device.DeviceTransaction``) it stays the last lock the transaction takes.
     A transaction that also appends another way (``append``) flushes the batch first."""
 
     def __init__(self, conn: Connection, key: AuditKey) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
@@ -35,6 +35,8 @@ from suture.scheduler.schemas import ReportAck, ReportIn
 from suture.scheduler.services import releases, reports, schedules
 from suture.scheduler.services.audit import AuditKey
 from suture.scheduler.services.devices import DeviceProof, check_proof
+
+T = TypeVar("T")
 
 #: The poll and the report: the app includes this router first, so the requests every device
 #: sends often are matched against two routes, not after every operator route.
@@ -114,30 +116,61 @@ async def _answer(request: Request) -> schedules.ScheduleResult:
     proof = device_proof_from_headers(request)
     state = get_state(request)
     now = state.clock.now()
-    # polls share commits (api/serial.py)
-    return await state.poll_worker.run_grouped(PollTransaction(state.sessions), _poll_in, state,
+    # polls and reports share commits (api/serial.py)
+    return await state.poll_worker.run_grouped(device_transaction(state), _poll_in, state,
                                                proof, now)
 
 
+@dataclass
+class DeviceWork:
+    """What each device request of a group works on: the group's session (in its transaction)
+    and the common reports' writes still to make (``reports.ReportWrites``)."""
+
+    session: Session
+    writes: reports.ReportWrites
+
+    def in_order(self, call: Callable[[Session], T]) -> T:
+        """``call(session)``, for anything but a common report: the reports' writes so far
+        made first and its own right after (the session flushed), so the history and the
+        audit log keep the group's order."""
+        self.writes.flush()
+        result = call(self.session)
+        self.session.flush()
+        return result
+
+
 @dataclass(frozen=True)
-class PollTransaction:
-    """A transaction for a group of polls (``SerialWorker.run_grouped``): equal for every
-    poll of one app, so the polls waiting together share it."""
+class DeviceTransaction:
+    """A transaction for a group of device requests (``SerialWorker.run_grouped``): polls,
+    DDI base polls and reports alike. Equal for every request of one app, so those waiting
+    together share it, whatever their kinds: one commit for the group. Each runs on it in turn,
+    doing what it does alone, in the same order and with the same checks; the history events
+    and audit records of the common reports are written together before the commit (or before
+    any other request of the group that follows them); any request refused rolls the group
+    back, and each runs again alone (``serial.py``)."""
 
     sessions: sessionmaker[Session]
+    audit_key: AuditKey
 
     @contextlib.contextmanager
-    def __call__(self) -> Iterator[Session]:
+    def __call__(self) -> Iterator[DeviceWork]:
         with self.sessions() as session, sqlite_writer_turn(session), session.begin():
-            yield session
+            work = DeviceWork(session, reports.ReportWrites(session.connection(),
+                                                            self.audit_key))
+            yield work
+            work.writes.flush()
 
 
-def _poll_in(session: Session, state: AppState, proof: DeviceProof, now: int
+def device_transaction(state: AppState) -> DeviceTransaction:
+    return DeviceTransaction(state.sessions, state.audit_key)
+
+
+def _poll_in(work: DeviceWork, state: AppState, proof: DeviceProof, now: int
              ) -> schedules.ScheduleResult:
-    """One poll inside a group's transaction (``PollTransaction``)."""
-    return schedules.poll_in_transaction(session, device_id=proof.req.device_id,
-                                         counter=proof.req.counter, now=now,
-                                         ctx=state.schedule_ctx, proof=proof)
+    """One poll inside a group's transaction (``DeviceTransaction``)."""
+    return work.in_order(lambda session: schedules.poll_in_transaction(
+        session, device_id=proof.req.device_id, counter=proof.req.counter, now=now,
+        ctx=state.schedule_ctx, proof=proof))
 
 
 REPORT_SCHEMA = {
@@ -160,7 +193,7 @@ async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
     """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
     The MAC, time and counter are checked before the body is parsed (401 before any 400 or
     422), in the transaction that records the report. Acknowledged once the report is
-    committed, together with the reports waiting with it (``ReportTransaction``), on the
+    committed, together with the requests waiting with it (``DeviceTransaction``), on the
     poll thread (whose writes no other thread of the process then waits for). Like the
     poll, the route reads what it needs straight from the request (no dependency to solve
     per request) and writes its answer (``ReportAck``) itself."""
@@ -168,35 +201,15 @@ async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
     body = await read_bounded(request, state.settings.max_report_bytes)
     proof = device_proof_from_headers(request, body)
     now = state.clock.now()
-    # reports share commits (api/serial.py)
-    outcome = await state.poll_worker.run_grouped(
-        ReportTransaction(state.sessions, state.audit_key), _record, state, proof, body, now)
+    # reports share commits with the polls (api/serial.py)
+    outcome = await state.poll_worker.run_grouped(device_transaction(state), _record, state,
+                                                  proof, body, now)
     ack = ReportAck(accepted=True, schedule_number=outcome.schedule_number,
                     schedule_changed=outcome.schedule_changed)
     return Response(ack.model_dump_json(), media_type="application/json")
 
 
-@dataclass(frozen=True)
-class ReportTransaction:
-    """A transaction for a group of reports (``SerialWorker.run_grouped``): one connection's
-    transaction, committed once for the group. Each report runs on it in turn (``_record``):
-    the report's own work, in the same order and with the same checks as alone; the history
-    events and audit records of the common reports are written together before the commit
-    (``reports.ReportWrites``); a report refused rolls the group back, and each runs again
-    alone (``serial.py``)."""
-
-    sessions: sessionmaker[Session]
-    audit_key: AuditKey
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[reports.ReportWrites]:
-        with self.sessions() as session, sqlite_writer_turn(session), session.begin():
-            writes = reports.ReportWrites(session.connection(), self.audit_key)
-            yield writes
-            writes.flush()
-
-
-def _record(writes: reports.ReportWrites, state: AppState, proof: DeviceProof, body: bytes,
+def _record(work: DeviceWork, state: AppState, proof: DeviceProof, body: bytes,
             now: int) -> reports.ReportOutcome:
     """Inside the caller's transaction: the MAC, time and counter checked first (the counter
     taken by the conditional UPDATE that also reads what the report needs), then the body
@@ -205,6 +218,7 @@ def _record(writes: reports.ReportWrites, state: AppState, proof: DeviceProof, b
     (replayed, time off, unknown device) changed nothing: it is checked again the general way
     (``check_proof``, nothing consumed), which raises the exact refusal with its resync
     headers."""
+    writes = work.writes
     conn = writes.conn
     consumed = reports.consume_report_counter(conn, proof=proof, now=now)
     if consumed is None:
