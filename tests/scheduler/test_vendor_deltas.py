@@ -16,9 +16,9 @@ import pytest
 from sched_world import World
 from sqlalchemy import func, select
 from suture import delta, suit
-from suture.scheduler.models import Delta, Release
+from suture.scheduler.models import AuditRecord, Delta, Release
 from suture.scheduler.schedule_doc import K_PAYLOAD_DIGEST, K_PAYLOAD_SIZE, K_PAYLOAD_URI
-from suture.scheduler.services import vendor_grants
+from suture.scheduler.services import deltas, vendor_grants
 from suture.scheduler.vendor_mirror import MirrorError
 from suture.vendor_services.gnap.client import GnapClientError
 from suture.vendor_services.gnap.rights import release_access
@@ -39,6 +39,16 @@ def image(seq: int) -> bytes:
 @pytest.fixture
 def vendor(world: World, tmp_path: Path) -> Iterator[Vendor]:
     yield from make_vendor(world, tmp_path)
+
+
+def not_imported(world: World) -> list[tuple[str, str, str, str]]:
+    """The audit log's deltas not imported: (action, subject, vendor's source, reason)."""
+    with world.session() as s:
+        rows = s.execute(select(AuditRecord.action, AuditRecord.subject, AuditRecord.detail)
+                         .where(AuditRecord.action.in_(deltas.NOT_IMPORTED_ACTIONS.values()))
+                         .order_by(AuditRecord.seq)).all()
+    return [(action, subject, json.loads(detail)["vendor_source"],
+             json.loads(detail)["reason"]) for action, subject, detail in rows]
 
 
 def deltas_stored(world: World) -> int:
@@ -175,6 +185,8 @@ def test_a_delta_whose_source_the_scheduler_lacks_is_skipped_and_reported(
         "pump-2"].reason
     with world.session() as s:
         assert [d.source_release_id for d in s.execute(select(Delta)).scalars()] == [one.id]
+    assert not_imported(world) == [("release.delta.skipped", f"release:{result.release.id}",
+                                    "pump-2", outcomes["pump-2"].reason)]
 
 
 def test_a_delta_that_does_not_verify_is_refused_and_the_release_stays(
@@ -197,6 +209,8 @@ def test_a_delta_that_does_not_verify_is_refused_and_the_release_stays(
     assert "the patch does not match the manifest's delta digest" in result.deltas[0].reason
     assert result.release.sequence_number == 2
     assert deltas_stored(world) == 0
+    assert not_imported(world) == [("release.delta.refused", f"release:{result.release.id}",
+                                    "pump-1", result.deltas[0].reason)]
     # A device on release 1 gets the full payload.
     on_one = world.device("pump-a", installed={"app": 1})
     start_rollout(world, vendor, result.release.id)

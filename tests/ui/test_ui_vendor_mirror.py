@@ -35,7 +35,7 @@ from vendor_loopback import free_port, serving
 
 
 def _publish(settings: VendorSettings, key: PrivateKey, src: Path, release_id: str,
-             seq: int) -> None:
+             seq: int, delta_from: tuple[str, ...] = ()) -> None:
     base = src / release_id
     base.mkdir(parents=True)
     data = f"pump app #{seq}\n".encode() * 64
@@ -47,14 +47,14 @@ def _publish(settings: VendorSettings, key: PrivateKey, src: Path, release_id: s
     (base / "notes.md").write_text(f"# {release_id}\n")
     publish_release(ReleaseStore(settings.releases_dir), release_id,
                     ReleaseFiles(base / "release.json", base / "sbom.json", base / "notes.md"),
-                    key, published_at=int(time.time()))
+                    key, published_at=int(time.time()), delta_from=delta_from)
 
 
 @pytest.fixture
 def vendors_file(tmp_path: Path, ui_vendor_key: PrivateKey) -> Iterator[Path]:
     """A vendor on loopback that lets the scheduler ("st-mary") mirror its ``pump-*``
-    releases, with ``pump-7`` published signed by the UI tests' vendor key; the scheduler's
-    vendors file naming it ``acme``."""
+    releases, with ``pump-6`` and ``pump-7`` (and a delta of it from ``pump-6``) published
+    signed by the UI tests' vendor key; the scheduler's vendors file naming it ``acme``."""
     port = free_port()
     settings = VendorSettings(data_dir=tmp_path / "vendor", public_url=f"http://127.0.0.1:{port}")
     settings.data_dir.mkdir()
@@ -62,7 +62,8 @@ def vendors_file(tmp_path: Path, ui_vendor_key: PrivateKey) -> Iterator[Path]:
     Registry.load(settings.registry_path).add_client(RegisteredClient(
         instance_id="st-mary", jwk=client_key.jwk(), name="St Mary's", releases=["pump-*"],
         max_devices=10))
-    _publish(settings, ui_vendor_key, tmp_path / "vendor-src", "pump-7", 7)
+    _publish(settings, ui_vendor_key, tmp_path / "vendor-src", "pump-6", 6)
+    _publish(settings, ui_vendor_key, tmp_path / "vendor-src", "pump-7", 7, ("pump-6",))
     _publish(settings, ui_vendor_key, tmp_path / "vendor-src", "other-8", 8)
     client_pem = tmp_path / "gnap-client.pem"
     client_pem.write_bytes(client_key.to_pem())
@@ -158,6 +159,14 @@ def test_mirror_from_a_vendor_on_loopback(ui_engine: Engine, ui_settings: Settin
                                      ).scalars())[audit_before:]
         assert r.headers["location"] == f"/releases/{release.id}"
         assert "release.import" in actions
+        # its delta from pump-6 could not be imported (no pump-6 here): the page says why
+        assert "release.delta.skipped" in actions
+        page = client.get(r.headers["location"]).text
+        assert "None: every device downloads the full payload." in page
+        skipped = re.search(r'<ul id="deltas-not-imported"><li>(.*?)</li></ul>', page)
+        assert skipped is not None
+        assert skipped.group(1).startswith("skipped: the delta from the vendor's pump-6 (<time")
+        assert "): no earlier release here has its source image" in skipped.group(1)
         listed = client.get("/releases").text
         assert f'<a href="/releases/{release.id}">{release.id}</a>' in listed
 
@@ -181,3 +190,30 @@ def test_without_vendors_the_form_says_how_to_configure_one(ui_client: TestClien
     assert r.status_code == 400
     assert "Not mirrored: This scheduler names no vendors file" in r.text
     assert _count(ui_world, Release) == 0
+
+
+@pytest.mark.slow
+def test_a_mirrored_delta_is_listed_on_its_release(ui_engine: Engine, ui_settings: Settings,
+                                                   ui_clock: ManualClock, ui_world: World,
+                                                   vendors_file: Path) -> None:
+    """Mirrored after the release it starts from, a release's delta is imported with it, and
+    its page lists it (source release, patch size) and nothing as not imported."""
+    settings = ui_settings.model_copy(update={"vendors_path": vendors_file,
+                                              "vendor_check_interval_s": 0.0})
+    with _client(ui_engine, settings, ui_clock) as client:
+        csrf = sign_in(client, ui_world, "alice")
+        ids = []
+        for release in ("pump-6", "pump-7"):
+            r = client.post("/releases/mirror",
+                            data=_mirror_form(csrf, release, settings.time_zone))
+            assert r.status_code == 303, r.text
+            ids.append(int(r.headers["location"].rsplit("/", 1)[1]))
+        page = client.get(f"/releases/{ids[1]}").text
+        row = re.search(r'<table class="grid" id="deltas">.*?<tbody><tr>(.*?)</tr>', page,
+                        re.DOTALL)
+        assert row is not None
+        cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+        assert cells[1] == f'<a href="/releases/{ids[0]}">{ids[0]}</a> (#6)'
+        assert re.fullmatch(r"\d+ bytes", cells[2])
+        assert 'id="deltas-not-imported"' not in page
+        assert "None: every device downloads" in client.get(f"/releases/{ids[0]}").text

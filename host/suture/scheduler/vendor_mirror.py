@@ -23,6 +23,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from suture.keys import PublicKey, load_public_key
 from suture.scheduler.authz import Permission, Principal, require
 from suture.scheduler.errors import SchedulerError
 from suture.scheduler.models import Release
-from suture.scheduler.services import deltas, vendor_releases
+from suture.scheduler.services import audit, deltas, vendor_releases
 from suture.scheduler.services.releases import import_release
 from suture.vendor_services.gnap.client import GnapClient, GnapClientError, GrantState, discover
 from suture.vendor_services.gnap.rights import release_access
@@ -236,9 +237,10 @@ def _mirror_delta(session: Session, *, client: GnapClient, grant: GrantState, ba
             Release.payload_digest == listed.source_sha256,
             Release.sequence_number < release.sequence_number)).scalars().first()
     if source is None:
-        return DeltaOutcome(listed.source, "skipped",
-                            f"no earlier release here has its source image (the vendor's "
-                            f"{listed.source}, sha256 {listed.source_sha256[:16]}...)")
+        return _not_imported(session, release, actor, now, DeltaOutcome(
+            listed.source, "skipped",
+            f"no earlier release here has its source image (the vendor's {listed.source}, "
+            f"sha256 {listed.source_sha256[:16]}...)"))
     try:
         files = {name: _fetch_listed(client, grant, f"{base}/{name}", listed.sizes[name],
                                      listed.sha256[name],
@@ -248,12 +250,27 @@ def _mirror_delta(session: Session, *, client: GnapClient, grant: GrantState, ba
                                     patch=files["patch"], trust_anchors=trust_anchors,
                                     actor=actor, now=now)
     except (GnapClientError, httpx.HTTPError) as e:
-        return DeltaOutcome(listed.source, "refused", f"fetching it failed: {e}",
-                            source_release=source)
+        return _not_imported(session, release, actor, now, DeltaOutcome(
+            listed.source, "refused", f"fetching it failed: {e}", source_release=source))
     except SchedulerError as e:
-        return DeltaOutcome(listed.source, "refused", str(e), source_release=source)
+        return _not_imported(session, release, actor, now, DeltaOutcome(
+            listed.source, "refused", str(e), source_release=source))
     return DeltaOutcome(listed.source, "imported", delta_id=delta.id, source_release=source,
                         patch_size=delta.payload_size)
+
+
+def _not_imported(session: Session, release: Release, actor: Principal, now: int | None,
+                  outcome: DeltaOutcome) -> DeltaOutcome:
+    """``outcome`` (skipped or refused) kept in the audit log, under the release: a delta
+    refused may be a file altered on its way, and the operators see why on the release's
+    page."""
+    with session.begin():
+        audit.append(session, at=now if now is not None else int(time.time()),
+                     actor=actor.name, action=deltas.NOT_IMPORTED_ACTIONS[outcome.status],
+                     subject=f"release:{release.id}",
+                     detail={"vendor_source": outcome.source, "reason": outcome.reason,
+                             "source_release": outcome.source_release})
+    return outcome
 
 
 def mirror_vendor_release(

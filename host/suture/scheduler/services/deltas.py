@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +32,12 @@ from suture.scheduler.services.devices import DeviceProof
 from suture.scheduler.services.releases import component_name
 
 SHA256 = -16
+
+
+#: The audit actions of a vendor's delta not imported with its release when it was mirrored
+#: (``vendor_mirror.DeltaOutcome``'s status), under the release's subject.
+NOT_IMPORTED_ACTIONS: Final = {"skipped": "release.delta.skipped",
+                               "refused": "release.delta.refused"}
 
 
 def import_delta(

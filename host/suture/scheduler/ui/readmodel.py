@@ -4,12 +4,13 @@ and SBOM. Read-only: every change goes through ``services/``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from suture.keys import PublicKey
 from suture.scheduler.authz import Principal
@@ -17,13 +18,15 @@ from suture.scheduler.errors import FilterSyntaxError
 from suture.scheduler.filterexpr import compile_filter
 from suture.scheduler.models import (
     DEFAULT_TENANT,
+    AuditRecord,
+    Delta,
     Device,
     Release,
     Rollout,
     RolloutDevice,
     RolloutState,
 )
-from suture.scheduler.services import blobs, tenants
+from suture.scheduler.services import blobs, deltas, tenants
 
 #: Rows a page shows at most.
 MAX_ROWS: Final = 500
@@ -207,6 +210,11 @@ class ReleaseView:
     previous: Release | None = None
     sbom_diff: dict[str, Any] | None = None
     rollouts: list[Rollout] = field(default_factory=list)
+    #: The release's deltas: (delta, its source release's sequence number).
+    deltas: list[tuple[Delta, int]] = field(default_factory=list)
+    #: The vendor's deltas of it not imported when it was mirrored (skipped or refused, with
+    #: the reason), from the audit log: (when, status, the vendor's source, reason).
+    deltas_not_imported: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey],
@@ -233,6 +241,20 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
         used_by = list(session.execute(select(Rollout).where(Rollout.release_id == release_id,
                                                              _OWN_ROLLOUTS)
                                        .order_by(Rollout.id)).scalars())
+        source = aliased(Release)
+        delta_rows = [(d, int(seq)) for d, seq in session.execute(
+            select(Delta, source.sequence_number)
+            .join(source, source.id == Delta.source_release_id)
+            .where(Delta.release_id == release_id).order_by(source.sequence_number))]
+        not_imported = [
+            (at, action.rsplit(".", 1)[1], str(detail.get("vendor_source", "")),
+             str(detail.get("reason", "")))
+            for at, action, detail in (
+                (at, action, _json_object(text)) for at, action, text in session.execute(
+                    select(AuditRecord.at, AuditRecord.action, AuditRecord.detail)
+                    .where(AuditRecord.subject == f"release:{release_id}",
+                           AuditRecord.action.in_(deltas.NOT_IMPORTED_ACTIONS.values()))
+                    .order_by(AuditRecord.seq)))]
     manifest: dict[str, Any] | None = None
     try:
         env = suit.verify_envelope(envelope, list(anchors))
@@ -247,7 +269,7 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
         except suit.SuitError:
             manifest = None
     view = ReleaseView(release, manifest, verification, verified, previous=previous,
-                       rollouts=used_by)
+                       rollouts=used_by, deltas=delta_rows, deltas_not_imported=not_imported)
     if release.sbom_digest is not None:
         try:
             view.sbom = release_sboms.release_sbom(session, release_id=release_id, actor=actor)
@@ -257,6 +279,15 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
         except suit.SuitError as exc:
             view.sbom_error = str(exc)
     return view
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """An audit record's detail (JSON text) as a dict; anything else as empty."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def device_paths(session: Session, release_id: int, entries: Sequence[EntryView]
