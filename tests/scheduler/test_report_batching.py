@@ -12,7 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sched_world import AUDIT_KEY, CLASS_ID, ROOT_SECRET, VENDOR_ID, poll_thread_held
@@ -171,11 +173,50 @@ async def _report_until_killed(base: str, proc: subprocess.Popen[bytes], now: in
     return acked
 
 
-def _poll(dev: str, counter: int, now: int) -> tuple[str, dict[str, str]]:
+#: A request: method, path, body, headers.
+Sent = tuple[str, str, bytes | None, dict[str, str]]
+
+
+def _get(dev: str, counter: int, now: int) -> Sent:
+    """A signed schedule poll of ``dev``."""
     path = f"/api/v1/devices/{dev}/schedule"
-    return path, credentials.sign_request(
+    return "GET", path, None, credentials.sign_request(
         credentials.derive_secret(ROOT_SECRET, dev, 1), method="GET", path=path,
         device_id=dev, time=now, counter=counter)
+
+
+def _post(dev: str, counter: int, now: int) -> Sent:
+    path, body, headers = _report(dev, counter, now)
+    return "POST", path, body, headers
+
+
+def _queued(app: Any, sent: list[Sent], ready: Callable[[], object] = lambda: None
+            ) -> list[int]:
+    """``sent`` queued for the poll thread in this order while it is held; ``ready()`` once
+    they all are, then the thread let go. Their status codes."""
+    worker = app.state.scheduler.poll_worker
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with poll_thread_held(worker):
+                answers = []
+                for method, path, body, headers in sent:
+                    answers.append(asyncio.ensure_future(client.request(
+                        method, path, content=body, headers=headers)))
+                    deadline = time.monotonic() + 30
+                    while worker._queue.qsize() < len(answers):
+                        assert time.monotonic() < deadline, "the request was not queued"
+                        await asyncio.sleep(0.005)
+                ready()
+            return [r.status_code for r in await asyncio.gather(*answers)]
+
+    return asyncio.run(run())
+
+
+def _verifies(engine: Engine) -> bool:
+    with make_session_factory(engine, audit_key=AUDIT_KEY)() as s:
+        return audit.verify(s).ok
 
 
 def test_a_groups_history_and_audit_records_are_written_together_in_its_order(
@@ -187,41 +228,23 @@ def test_a_groups_history_and_audit_records_are_written_together_in_its_order(
     now = clock.now()
     _register(sqlite_engine, now)
     app = create_app(settings, clock=clock, engine=sqlite_engine)
-    worker = app.state.scheduler.poll_worker
     statements: list[tuple[str, bool]] = []
 
     def note(_conn: object, _cursor: object, sql: str, _args: object, _ctx: object,
              many: bool) -> None:
         statements.append((" ".join(sql.split()[:3]).upper(), many))
 
-    async def together(sent: list[tuple[str, bytes, dict[str, str]]]) -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            async with poll_thread_held(worker):
-                answers = []
-                for path, body, headers in sent:  # queued in this order
-                    answers.append(asyncio.ensure_future(client.post(
-                        path, content=body, headers=headers)))
-                    deadline = time.monotonic() + 30
-                    while worker._queue.qsize() < len(answers):
-                        assert time.monotonic() < deadline, "the report was not queued"
-                        await asyncio.sleep(0.005)
-                event.listen(sqlite_engine, "before_cursor_execute", note)
-            codes = [r.status_code for r in await asyncio.gather(*answers)]
-        event.remove(sqlite_engine, "before_cursor_execute", note)
-        return codes
-
-    async def polls(devices: list[str]) -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            for dev in devices:
-                path, headers = _poll(dev, 1, now)
-                assert (await client.get(path, headers=headers)).status_code == 200
+    def watched(sent: list[Sent]) -> list[int]:
+        try:
+            return _queued(app, sent, lambda: event.listen(sqlite_engine,
+                                                           "before_cursor_execute", note))
+        finally:
+            event.remove(sqlite_engine, "before_cursor_execute", note)
 
     # Devices that polled have their schedule stored: their reports take the common path. One
     # that never polled takes the general path (its schedule is decided and stored then).
-    asyncio.run(polls(DEVICES[:7]))
-    assert asyncio.run(together([_report(d, 2, now) for d in DEVICES[:6]])) == [200] * 6
+    assert _queued(app, [_get(d, 1, now) for d in DEVICES[:7]]) == [200] * 7
+    assert watched([_post(d, 2, now) for d in DEVICES[:6]]) == [200] * 6
     writes = [s for s in statements if s[0].startswith(("INSERT INTO", "UPDATE AUDIT_HEAD",
                                                         "SELECT AUDIT_HEAD"))]
     assert writes == [("INSERT INTO DEVICE_EVENTS", True),
@@ -229,17 +252,16 @@ def test_a_groups_history_and_audit_records_are_written_together_in_its_order(
                       ("INSERT INTO AUDIT_LOG", True), ("UPDATE AUDIT_HEAD SET", False)]
 
     order = [DEVICES[0], DEVICES[1], DEVICES[7], DEVICES[2], DEVICES[6]]
-    assert asyncio.run(together([_report(d, 3, now) for d in order])) == [200] * 5
-    with make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)() as s:
+    assert watched([_post(d, 3, now) for d in order]) == [200] * 5
+    with make_session_factory(sqlite_engine)() as s:
         chained = s.execute(select(AuditRecord.subject).where(
             AuditRecord.action == "device.report").order_by(AuditRecord.seq)).scalars().all()
         history = s.execute(select(DeviceEvent.device_id).where(
             DeviceEvent.kind == "report").order_by(DeviceEvent.id)).scalars().all()
-        assert chained == history == [*DEVICES[:6], *order]
-    with make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)() as s:
-        assert audit.verify(s).ok
+    assert chained == history == [*DEVICES[:6], *order]
+    assert _verifies(sqlite_engine)
     assert _recorded(sqlite_engine) >= {(d, 3) for d in order}
-    worker.stop()
+    app.state.scheduler.poll_worker.stop()
 
 
 def test_polls_and_reports_waiting_together_share_one_commit_in_their_order(
@@ -250,39 +272,14 @@ def test_polls_and_reports_waiting_together_share_one_commit_in_their_order(
     now = clock.now()
     _register(sqlite_engine, now)
     app = create_app(settings, clock=clock, engine=sqlite_engine)
-    worker = app.state.scheduler.poll_worker
     commits: list[int] = []
-
-    async def queued(sent: list[tuple[str, str, bytes | None, dict[str, str]]]) -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            async with poll_thread_held(worker):
-                answers = []
-                for method, path, body, headers in sent:  # queued in this order
-                    answers.append(asyncio.ensure_future(client.request(
-                        method, path, content=body, headers=headers)))
-                    deadline = time.monotonic() + 30
-                    while worker._queue.qsize() < len(answers):
-                        assert time.monotonic() < deadline, "the request was not queued"
-                        await asyncio.sleep(0.005)
-                commits.clear()
-            return [r.status_code for r in await asyncio.gather(*answers)]
-
-    def poll(dev: str, counter: int) -> tuple[str, str, bytes | None, dict[str, str]]:
-        path, headers = _poll(dev, counter, now)
-        return "GET", path, None, headers
-
-    def report(dev: str, counter: int) -> tuple[str, str, bytes | None, dict[str, str]]:
-        path, body, headers = _report(dev, counter, now)
-        return "POST", path, body, headers
-
     event.listen(sqlite_engine, "commit", lambda _conn: commits.append(1))
     # d0-d2 polled before (their reports take the common path); d3 and d4 poll for the first
     # time in the group (each decides and stores its schedule: a "schedule" event).
-    assert asyncio.run(queued([poll(d, 1) for d in DEVICES[:3]])) == [200] * 3
-    group = [report(DEVICES[0], 2), poll(DEVICES[3], 1), report(DEVICES[1], 2),
-             poll(DEVICES[4], 1), report(DEVICES[2], 2)]
-    assert asyncio.run(queued(group)) == [200] * 5
+    assert _queued(app, [_get(d, 1, now) for d in DEVICES[:3]]) == [200] * 3
+    group = [_post(DEVICES[0], 2, now), _get(DEVICES[3], 1, now), _post(DEVICES[1], 2, now),
+             _get(DEVICES[4], 1, now), _post(DEVICES[2], 2, now)]
+    assert _queued(app, group, commits.clear) == [200] * 5
     assert len(commits) == 1  # five requests of two kinds, one commit
     with make_session_factory(sqlite_engine)() as s:
         seen = s.execute(select(DeviceEvent.device_id, DeviceEvent.kind)
@@ -291,6 +288,5 @@ def test_polls_and_reports_waiting_together_share_one_commit_in_their_order(
     assert [tuple(row) for row in seen][-5:] == [
         (DEVICES[0], "report"), (DEVICES[3], "schedule"), (DEVICES[1], "report"),
         (DEVICES[4], "schedule"), (DEVICES[2], "report")]
-    with make_session_factory(sqlite_engine, audit_key=AUDIT_KEY)() as s:
-        assert audit.verify(s).ok
-    worker.stop()
+    assert _verifies(sqlite_engine)
+    app.state.scheduler.poll_worker.stop()

@@ -33,22 +33,20 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
+# SQLite: the row (NEW) names something that does not exist, then refused.
+_SQLITE_MISSING = (
+    "WHEN NOT EXISTS (SELECT 1 FROM devices WHERE id = NEW.device_id) "
+    "OR NOT EXISTS (SELECT 1 FROM rollouts WHERE id = NEW.rollout_id) "
+    "OR (NEW.step_release_id IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM releases WHERE id = NEW.step_release_id)) "
+    "BEGIN SELECT RAISE(ABORT, "
+    "'rollout_devices: an entry names a device, rollout or release that does not exist'); END")
 _SQLITE = (
     "CREATE TRIGGER rollout_devices_references_insert BEFORE INSERT ON rollout_devices "
-    "WHEN NOT EXISTS (SELECT 1 FROM devices WHERE id = NEW.device_id) "
-    "OR NOT EXISTS (SELECT 1 FROM rollouts WHERE id = NEW.rollout_id) "
-    "OR (NEW.step_release_id IS NOT NULL "
-    "AND NOT EXISTS (SELECT 1 FROM releases WHERE id = NEW.step_release_id)) "
-    "BEGIN SELECT RAISE(ABORT, "
-    "'rollout_devices: an entry names a device, rollout or release that does not exist'); END",
+    + _SQLITE_MISSING,
     "CREATE TRIGGER rollout_devices_references_update "
     "BEFORE UPDATE OF rollout_id, device_id, step_release_id ON rollout_devices "
-    "WHEN NOT EXISTS (SELECT 1 FROM devices WHERE id = NEW.device_id) "
-    "OR NOT EXISTS (SELECT 1 FROM rollouts WHERE id = NEW.rollout_id) "
-    "OR (NEW.step_release_id IS NOT NULL "
-    "AND NOT EXISTS (SELECT 1 FROM releases WHERE id = NEW.step_release_id)) "
-    "BEGIN SELECT RAISE(ABORT, "
-    "'rollout_devices: an entry names a device, rollout or release that does not exist'); END",
+    + _SQLITE_MISSING,
     "CREATE TRIGGER rollout_devices_device_deleted AFTER DELETE ON devices "
     "BEGIN DELETE FROM rollout_devices WHERE device_id = OLD.id; END",
     "CREATE TRIGGER rollout_devices_rollout_deleted AFTER DELETE ON rollouts "
