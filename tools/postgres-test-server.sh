@@ -6,6 +6,10 @@
 set -euo pipefail
 cmd=${1:?usage: postgres-test-server.sh start|stop DIR}
 dir=${2:?usage: postgres-test-server.sh start|stop DIR}
+# SUTURE_PG_FSYNC: off (the default: the tests need no durability across a crash of the
+# machine) or on (a durable server, each commit flushed: for benchmark figures of one).
+fsync=${SUTURE_PG_FSYNC:-off}
+case "$fsync" in on|off) ;; *) echo "SUTURE_PG_FSYNC is on or off, not '$fsync'" >&2; exit 2 ;; esac
 # SUTURE_PG_PORT, or a free loopback port (another server already listening is no obstacle).
 port=${SUTURE_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1)")
@@ -24,7 +28,7 @@ case "$cmd" in
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=$fsync -c max_connections=200" start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgresql+psycopg://suture@127.0.0.1:$port/postgres"
     ;;

@@ -19,6 +19,11 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+    # and each table's key in the models' column order (which compare_metadata does not see)
+    found = inspect(engine)
+    for name, model in Base.metadata.tables.items():
+        assert found.get_pk_constraint(name)["constrained_columns"] == [
+            c.name for c in model.primary_key.columns], name
     assert migrate.current_revision(engine) == migrate.head_revision() == "0014"
 
 

@@ -8,7 +8,7 @@ expose the last two.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -19,13 +19,15 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 
 class Base(DeclarativeBase):
@@ -410,7 +412,9 @@ class RolloutDevice(Base):
 
     __tablename__ = "rollout_devices"
     __table_args__ = (
-        Index("ix_rollout_devices_device_state", "device_id", "state"),
+        # The device first: a device's entries, which its every poll and report looks up, are
+        # one range of the key (migration 0014; an index of device and state did this before).
+        PrimaryKeyConstraint("device_id", "rollout_id"),
         # Covers the counts per wave and state (status page, advancement): migration 0008.
         Index("ix_rollout_devices_rollout_wave_state", "rollout_id", "wave", "state"),
     )
@@ -419,8 +423,8 @@ class RolloutDevice(Base):
     # keys: checked once per statement on PostgreSQL, so a plan's 100,000 entries are not
     # checked and their devices locked one row at a time. A device's or rollout's entries go
     # with it; a named release cannot be deleted (migration 0014).
-    rollout_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[str] = mapped_column(String(64))
     wave: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default=EntryState.PENDING.value)
@@ -429,6 +433,13 @@ class RolloutDevice(Base):
     busy_skips: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[int] = mapped_column(BigInteger)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 (declarative's class attribute)
+        """An entry's identity stays (rollout, device), whatever the key's column order:
+        ``session.get(RolloutDevice, (rollout_id, device_id))``."""
+        table = cast(Table, cls.__table__)
+        return {"primary_key": [table.c.rollout_id, table.c.device_id]}
 
 
 class AuditRecord(Base):

@@ -20,6 +20,10 @@ rules:
 The model (``RolloutDevice``) declares no foreign key for these columns; the triggers are the
 definition, tested on both databases (``tests/scheduler/test_entry_references.py``).
 
+The table's key now puts the device first, so a device's entries (which its every poll and
+report looks up) are one range of it, and the index of device and state, which did that and
+was written with every entry planned or moved, is dropped: one B-tree less per entry.
+
 Revision ID: 0014
 Revises: 0013
 """
@@ -176,12 +180,19 @@ _KEYS = (("device_id", "devices", "id", "CASCADE"), ("rollout_id", "rollouts", "
          ("step_release_id", "releases", "id", None))
 
 
+_DEVICE_STATE = ("ix_rollout_devices_device_state", ["device_id", "state"])
+
+
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
+    op.drop_index(_DEVICE_STATE[0], table_name="rollout_devices")
     if dialect == "postgresql":
         for column, _, _, _ in _KEYS:
             op.drop_constraint(f"rollout_devices_{column}_fkey", "rollout_devices",
                                type_="foreignkey")
+        op.drop_constraint("rollout_devices_pkey", "rollout_devices", type_="primary")
+        op.create_primary_key("rollout_devices_pkey", "rollout_devices",
+                              ["device_id", "rollout_id"])
         for statement in _POSTGRESQL:
             op.execute(statement)
     else:
@@ -189,6 +200,7 @@ def upgrade() -> None:
                                   recreate="always") as batch:
             for column, _, _, _ in _KEYS:
                 batch.drop_constraint(f"fk_rollout_devices_{column}", type_="foreignkey")
+            batch.create_primary_key("pk_rollout_devices", ["device_id", "rollout_id"])
         for statement in _SQLITE:
             op.execute(statement)
 
@@ -198,6 +210,9 @@ def downgrade() -> None:
     if dialect == "postgresql":
         for statement in _POSTGRESQL_DROP:
             op.execute(statement)
+        op.drop_constraint("rollout_devices_pkey", "rollout_devices", type_="primary")
+        op.create_primary_key("rollout_devices_pkey", "rollout_devices",
+                              ["rollout_id", "device_id"])
         for column, table, key, ondelete in _KEYS:
             op.create_foreign_key(f"rollout_devices_{column}_fkey", "rollout_devices", table,
                                   [column], [key], ondelete=ondelete)
@@ -205,6 +220,8 @@ def downgrade() -> None:
         for statement in _SQLITE_DROP:
             op.execute(statement)
         with op.batch_alter_table("rollout_devices", recreate="always") as batch:
+            batch.create_primary_key("pk_rollout_devices", ["rollout_id", "device_id"])
             for column, table, key, ondelete in _KEYS:
                 batch.create_foreign_key(f"fk_rollout_devices_{column}", table, [column], [key],
                                          ondelete=ondelete)
+    op.create_index(_DEVICE_STATE[0], "rollout_devices", _DEVICE_STATE[1])
