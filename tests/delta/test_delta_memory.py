@@ -68,9 +68,18 @@ def _peak(make_device: Callable[..., Provisioned], filler: int) -> dict[str, obj
     return r.result
 
 
+def _least_peak(make_device: Callable[..., Provisioned], filler: int) -> dict[str, object]:
+    """The run with the lower peak of two: the unix port's collector is conservative, and a
+    word that looks like a pointer kept a few KiB alive in one run of the whole suite (12,576
+    bytes where the other runs measure 10,208-10,240); a heap that grew with the image would
+    grow in both runs."""
+    return min((_peak(make_device, filler) for _ in range(2)),
+               key=lambda result: int(str(result["peak"])))
+
+
 def test_heap_does_not_grow_with_the_image(make_device: Callable[..., Provisioned]) -> None:
-    small = _peak(make_device, 6000)
-    large = _peak(make_device, 30000)
+    small = _least_peak(make_device, 6000)
+    large = _least_peak(make_device, 30000)
     assert isinstance(small["peak"], int)
     assert isinstance(large["peak"], int)
     window = 1 << 10  # the builder's default window bits
