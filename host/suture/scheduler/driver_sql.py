@@ -62,19 +62,7 @@ class DriverStatement:
         """Inside the caller's transaction on ``conn``: the statement run with ``params``;
         the rows it returns (none for a statement without ``RETURNING``)."""
         compiled = self._compiled(conn.dialect)
-        args = self._args(compiled, params)
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            listeners = conn.dispatch.before_cursor_execute
-            if listeners:
-                for listener in listeners:
-                    listener(conn, cursor, compiled.sql, args, None, False)
-            cursor.execute(compiled.sql, args)
-            return cursor.fetchall() if cursor.description is not None else ()
-        finally:
-            cursor.close()
+        return _run(conn, compiled.sql, self._args(compiled, params), many=False)
 
     def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Inside the caller's transaction on ``conn``: the statement run once per parameter
@@ -82,16 +70,7 @@ class DriverStatement:
         if not rows:
             return
         compiled = self._compiled(conn.dialect)
-        args = [self._args(compiled, params) for params in rows]
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        cursor = dbapi.cursor()
-        try:
-            for listener in conn.dispatch.before_cursor_execute:
-                listener(conn, cursor, compiled.sql, args, None, True)
-            cursor.executemany(compiled.sql, args)
-        finally:
-            cursor.close()
+        _run(conn, compiled.sql, [self._args(compiled, params) for params in rows], many=True)
 
     def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         """``params`` as the driver takes them: JSON encoded, in placeholder order."""
@@ -105,6 +84,25 @@ class DriverStatement:
         """The first row the statement returns, or None."""
         found = self.rows(conn, params)
         return found[0] if found else None
+
+
+def _run(conn: Connection, sql: str, args: Any, *, many: bool) -> Sequence[tuple[Any, ...]]:
+    """``sql`` run with ``args`` on a driver cursor of ``conn`` (``executemany`` when
+    ``many``), the engine's ``before_cursor_execute`` listeners told first; the rows it
+    returns (none without ``RETURNING``)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        for listener in conn.dispatch.before_cursor_execute:
+            listener(conn, cursor, sql, args, None, many)
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+        return cursor.fetchall() if cursor.description is not None else ()
+    finally:
+        cursor.close()
 
 
 def json_value(value: Any) -> Any:

@@ -173,6 +173,11 @@ def _canonical(seq: int, at: int, actor: str, action: str, subject: str, detail:
     return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _detail_text(detail: dict[str, Any] | None) -> str:
+    """A record's detail as it is stored and hashed: canonical JSON."""
+    return json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def chain_hash(prev_hash: str, seq: int, at: int, actor: str, action: str, subject: str,
                detail: str, tenant: str = DEFAULT_TENANT) -> str:
     """The hash of one record given its predecessor's hash."""
@@ -191,7 +196,7 @@ def append(
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
         session.add(head)
-    detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
+    detail_text = _detail_text(detail)
     seq = head.seq + 1
     actor, subject = actor[:80], subject[:128]
     digest = chain_hash(head.hash, seq, at, actor, action, subject, detail_text, tenant)
@@ -266,7 +271,7 @@ class AuditBatch:
         """One record, written at the next ``flush``."""
         self._pending.append(_Pending(
             at, actor[:80], action, subject[:128],
-            json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str),
+            _detail_text(detail),
             tenant))
 
     def flush(self) -> int:

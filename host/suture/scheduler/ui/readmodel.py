@@ -4,7 +4,6 @@ and SBOM. Read-only: every change goes through ``services/``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -26,7 +25,7 @@ from suture.scheduler.models import (
     RolloutDevice,
     RolloutState,
 )
-from suture.scheduler.services import blobs, deltas, tenants
+from suture.scheduler.services import audit, blobs, deltas, tenants
 
 #: Rows a page shows at most.
 MAX_ROWS: Final = 500
@@ -246,15 +245,17 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
             select(Delta, source.sequence_number)
             .join(source, source.id == Delta.source_release_id)
             .where(Delta.release_id == release_id).order_by(source.sequence_number))]
-        not_imported = [
-            (at, action.rsplit(".", 1)[1], str(detail.get("vendor_source", "")),
-             str(detail.get("reason", "")))
-            for at, action, detail in (
-                (at, action, _json_object(text)) for at, action, text in session.execute(
-                    select(AuditRecord.at, AuditRecord.action, AuditRecord.detail)
-                    .where(AuditRecord.subject == f"release:{release_id}",
-                           AuditRecord.action.in_(deltas.NOT_IMPORTED_ACTIONS.values()))
-                    .order_by(AuditRecord.seq)))]
+        not_imported = []
+        for record in session.execute(
+                select(AuditRecord).where(
+                    AuditRecord.subject == f"release:{release_id}",
+                    AuditRecord.action.in_(deltas.NOT_IMPORTED_ACTIONS.values()))
+                .order_by(AuditRecord.seq)).scalars():
+            detail = audit.record_json(record)["detail"]
+            detail = detail if isinstance(detail, dict) else {}
+            not_imported.append((record.at, record.action.rsplit(".", 1)[1],
+                                 str(detail.get("vendor_source", "")),
+                                 str(detail.get("reason", ""))))
     manifest: dict[str, Any] | None = None
     try:
         env = suit.verify_envelope(envelope, list(anchors))
@@ -279,15 +280,6 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
         except suit.SuitError as exc:
             view.sbom_error = str(exc)
     return view
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    """An audit record's detail (JSON text) as a dict; anything else as empty."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def device_paths(session: Session, release_id: int, entries: Sequence[EntryView]

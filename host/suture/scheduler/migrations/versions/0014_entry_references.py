@@ -37,6 +37,8 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
+#: The tables an entry names, and the column that names each.
+_NAMED = (("devices", "device_id"), ("rollouts", "rollout_id"), ("releases", "step_release_id"))
 # SQLite: the row (NEW) names something that does not exist, then refused.
 _SQLITE_MISSING = (
     "WHEN NOT EXISTS (SELECT 1 FROM devices WHERE id = NEW.device_id) "
@@ -58,25 +60,18 @@ _SQLITE = (
     "CREATE TRIGGER rollout_devices_release_deleted BEFORE DELETE ON releases "
     "WHEN EXISTS (SELECT 1 FROM rollout_devices WHERE step_release_id = OLD.id) "
     "BEGIN SELECT RAISE(ABORT, 'releases: an entry of a rollout names this release'); END",
-    "CREATE TRIGGER rollout_devices_device_renamed BEFORE UPDATE OF id ON devices "
-    "WHEN NEW.id IS NOT OLD.id "
-    "AND EXISTS (SELECT 1 FROM rollout_devices WHERE device_id = OLD.id) "
-    "BEGIN SELECT RAISE(ABORT, 'devices: an entry of a rollout names this id'); END",
-    "CREATE TRIGGER rollout_devices_rollout_renamed BEFORE UPDATE OF id ON rollouts "
-    "WHEN NEW.id IS NOT OLD.id "
-    "AND EXISTS (SELECT 1 FROM rollout_devices WHERE rollout_id = OLD.id) "
-    "BEGIN SELECT RAISE(ABORT, 'rollouts: an entry of a rollout names this id'); END",
-    "CREATE TRIGGER rollout_devices_release_renamed BEFORE UPDATE OF id ON releases "
-    "WHEN NEW.id IS NOT OLD.id "
-    "AND EXISTS (SELECT 1 FROM rollout_devices WHERE step_release_id = OLD.id) "
-    "BEGIN SELECT RAISE(ABORT, 'releases: an entry of a rollout names this id'); END",
+    *(f"CREATE TRIGGER rollout_devices_{table}_renamed BEFORE UPDATE OF id ON {table} "  # noqa: S608
+      "WHEN NEW.id IS NOT OLD.id "
+      f"AND EXISTS (SELECT 1 FROM rollout_devices WHERE {column} = OLD.id) "
+      f"BEGIN SELECT RAISE(ABORT, '{table}: an entry of a rollout names this id'); END"
+      for table, column in _NAMED),
 )
 _SQLITE_DROP = tuple(
     f"DROP TRIGGER {name}" for name in (
         "rollout_devices_references_insert", "rollout_devices_references_update",
         "rollout_devices_device_deleted", "rollout_devices_rollout_deleted",
-        "rollout_devices_release_deleted", "rollout_devices_device_renamed",
-        "rollout_devices_rollout_renamed", "rollout_devices_release_renamed"))
+        "rollout_devices_release_deleted",
+        *(f"rollout_devices_{table}_renamed" for table, _ in _NAMED)))
 
 # The first missing reference among rows ``{rows}`` (a transition table or NEW), raised. Each
 # check reads all the rows (an aggregate, not LIMIT 1): the planner then joins them by hash,
@@ -178,8 +173,7 @@ _POSTGRESQL_DROP = (
 _SQLITE_NAMES = {"fk": "fk_%(table_name)s_%(column_0_name)s"}
 _KEYS = (("device_id", "devices", "id", "CASCADE"), ("rollout_id", "rollouts", "id", "CASCADE"),
          ("step_release_id", "releases", "id", None))
-
-
+#: The index the device-first key replaces.
 _DEVICE_STATE = ("ix_rollout_devices_device_state", ["device_id", "state"])
 
 
