@@ -483,15 +483,21 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def detail_of(rec: AuditRecord) -> Any:
+    """The record's detail parsed (the JSON it was written as; a text that is not JSON as it
+    is)."""
+    try:
+        return json.loads(rec.detail)
+    except json.JSONDecodeError:
+        return rec.detail
+
+
 def record_json(rec: AuditRecord) -> dict[str, Any]:
     """One record as a SIEM takes it: the stored fields, the time in ISO 8601, the detail
     parsed."""
-    try:
-        detail: Any = json.loads(rec.detail)
-    except json.JSONDecodeError:
-        detail = rec.detail
     out = {"type": RECORD_TYPE, "seq": rec.seq, "at": rec.at, "time": _iso(rec.at),
-           "actor": rec.actor, "action": rec.action, "subject": rec.subject, "detail": detail,
+           "actor": rec.actor, "action": rec.action, "subject": rec.subject,
+           "detail": detail_of(rec),
            "prev_hash": rec.prev_hash, "hash": rec.hash, "mac": rec.mac}
     if rec.tenant and rec.tenant != DEFAULT_TENANT:
         out["tenant"] = rec.tenant

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import Any, Final
 
@@ -34,13 +33,6 @@ def _verification(ui: UiContext) -> audit.VerifyResult:
         return audit.verify(session, checkpoints=checkpoints)
 
 
-def _detail(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 @router.get("/audit")
 def audit_page(ui: Ui, actor: str = "", action: str = "", subject: str = "") -> HTMLResponse:
     """Records whose actor is ``actor``, action starts with ``action`` and subject contains
@@ -59,7 +51,7 @@ def audit_page(ui: Ui, actor: str = "", action: str = "", subject: str = "") -> 
             matched += 1
             shown.append({"seq": rec.seq, "at": rec.at, "actor": rec.actor,
                           "action": rec.action, "subject": rec.subject,
-                          "detail": _detail(rec.detail), "hash": rec.hash})
+                          "detail": audit.detail_of(rec), "hash": rec.hash})
     return ui.page("audit.html", records=list(reversed(shown)), matched=matched, total=total,
                    verification=_verification(ui), actor=actor, action=action,
                    subject=subject, shown_max=SHOWN)

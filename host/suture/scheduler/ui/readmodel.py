@@ -251,7 +251,7 @@ def release_view(session: Session, release_id: int, anchors: Sequence[PublicKey]
                     AuditRecord.subject == f"release:{release_id}",
                     AuditRecord.action.in_(deltas.NOT_IMPORTED_ACTIONS.values()))
                 .order_by(AuditRecord.seq)).scalars():
-            detail = audit.record_json(record)["detail"]
+            detail = audit.detail_of(record)
             detail = detail if isinstance(detail, dict) else {}
             not_imported.append((record.at, record.action.rsplit(".", 1)[1],
                                  str(detail.get("vendor_source", "")),
