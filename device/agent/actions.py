@@ -10,6 +10,7 @@
 from loader import api
 
 from agent import schedule as S
+from agent.download import download
 from agent.errors import NO_TRIAL_TO_REVERT
 from agent.events import emit
 
@@ -69,8 +70,6 @@ class Actions:
                   and (r.digest == art.payload_digest or self.staging_of(art)))
         if not staged:
             self.remember(s)
-            from agent.download import download
-
             if not download(self.agent, s):
                 return
         if not self.busy() and s.action == S.INSTALL:
