@@ -4,6 +4,7 @@ scheduler's state, and the script that runs the agent on a simulated device."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,13 @@ from suture.sim.testing import Provisioned, sign_payload
 REPO = Path(__file__).resolve().parents[2]
 DEVICE_DIR = REPO / "device"
 DEVICE_ID = "bed-7"
+EVENT_PREFIX = "SUTURE-AGENT "
+
+
+def agent_events(stdout: str) -> list[dict[str, Any]]:
+    """The events the agent printed (agent/events.py), in order."""
+    return [json.loads(line[len(EVENT_PREFIX):]) for line in stdout.splitlines()
+            if line.startswith(EVENT_PREFIX)]
 
 
 @dataclass

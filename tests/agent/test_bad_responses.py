@@ -4,11 +4,10 @@ polls again, it never dies."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import cbor2
-from agent_env import DEVICE_DIR, FakeScheduler
+from agent_env import DEVICE_DIR, FakeScheduler, agent_events
 from suture.formats import error_codes
 from suture.keys import PrivateKey
 from suture.sim.testing import Provisioned
@@ -19,9 +18,7 @@ SCALE = 10  # the agent's clock runs 10 times faster: its 10 s retry takes 1 s
 def run_agent(dev: Provisioned, seconds: float) -> tuple[int, dict[str, object], list[dict]]:
     r = dev.device.run(["boot"], ["exec", "agent_run.py", str(DEVICE_DIR), str(seconds)],
                        env={"SUTURE_CLOCK": f"{time.time():f},{SCALE}"})
-    events = [json.loads(line[len("SUTURE-AGENT "):]) for line in r.stdout.splitlines()
-              if line.startswith("SUTURE-AGENT ")]
-    return r.exit_code, r.result, events
+    return r.exit_code, r.result, agent_events(r.stdout)
 
 
 def _polls(fake: FakeScheduler) -> int:
