@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sched_world import Api
 from suture.scheduler import credentials
 from suture.scheduler.schedule_doc import K_DEVICE_ID, K_GRANT
 
@@ -88,3 +89,30 @@ def test_schedule_doc_table_lists_every_key() -> None:
     for action in Action:
         name = action.name.lower().replace("_", "-")
         assert f"| {int(action)} | {name} |" in actions, name
+
+
+def _doc_headers(section: str) -> set[str]:
+    """The request headers a section of device-api.md defines: its first table's first
+    column (a later table there is of the answer's headers)."""
+    text = DOC.read_text()
+    start = text.index("\n|", text.index(section))
+    table = text[start : text.index("\n\n", start)]
+    return set(re.findall(r"^\| `(Suture-[A-Za-z-]+)` \|", table, re.MULTILINE))
+
+
+def test_openapi_declares_the_headers_the_doc_defines(api: Api) -> None:
+    """Each device route's OpenAPI parameters name the signing headers of device-api.md, the
+    report route the device key's signature too; no route declares one the doc does not."""
+    signing = _doc_headers("## Signing a request")
+    keyed = _doc_headers("## The device key: signed reports")
+    assert signing == {credentials.HEADER_DEVICE, credentials.HEADER_TIME,
+                       credentials.HEADER_COUNTER, credentials.HEADER_MAC}
+    assert keyed == {credentials.HEADER_SIGNATURE}
+    paths = api.client.get("/openapi.json").json()["paths"]
+
+    def declared(path: str, method: str) -> set[str]:
+        return {p["name"] for p in paths[path][method]["parameters"]
+                if p["in"] == "header" and p["name"].startswith("Suture-")}
+
+    assert declared("/api/v1/devices/{device_id}/schedule", "get") == signing
+    assert declared("/api/v1/devices/{device_id}/reports", "post") == signing | keyed

@@ -159,6 +159,13 @@ DEVICE_PARAMETERS: Final[list[dict[str, Any]]] = [
 #: ``DEVICE_PARAMETERS`` and ``If-None-Match``.
 DEVICE_GET_PARAMETERS: Final[list[dict[str, Any]]] = [
     *DEVICE_PARAMETERS, _header_parameter("if-none-match")]
+#: ``DEVICE_PARAMETERS`` and ``Suture-Signature``, which a device with a registered key sends
+#: with each report (docs/formats/device-api.md, "The device key: signed reports").
+REPORT_PARAMETERS: Final[list[dict[str, Any]]] = [
+    *DEVICE_PARAMETERS,
+    _header_parameter(credentials.HEADER_SIGNATURE,
+                      "ES256 r || s, 128 hex digits; required of a device with a registered "
+                      "key")]
 
 
 def device_proof_from_headers(request: Request, body: bytes = b"") -> devices.DeviceProof:

@@ -16,7 +16,7 @@ from suture.scheduler.api import jsonbody
 from suture.scheduler.api.blob_response import DOWNLOAD_RESPONSES, blob_response
 from suture.scheduler.api.deps import (
     DEVICE_GET_PARAMETERS,
-    DEVICE_PARAMETERS,
+    REPORT_PARAMETERS,
     AppState,
     DeviceIdPath,
     DeviceRequest,
@@ -187,7 +187,7 @@ REPORT_SCHEMA = {
     response_model=ReportAck,
     responses={400: {"description": "JSON nested too deep"},
                413: {"description": "report body too large"}, **_AUTH_ERRORS},
-    openapi_extra={**REPORT_SCHEMA, "parameters": DEVICE_PARAMETERS},
+    openapi_extra={**REPORT_SCHEMA, "parameters": REPORT_PARAMETERS},
 )
 async def post_report(request: Request, device_id: DeviceIdPath) -> Response:
     """Progress, state changes, errors and installed versions (JSON, bounded size and depth).
