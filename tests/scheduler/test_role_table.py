@@ -98,6 +98,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/audit/export"): frozenset({AUD}),
     ("POST", "/api/v1/audit/checkpoint"): frozenset({AUD}),
     ("GET", "/api/v1/scheduler"): READERS,
+    ("POST", "/api/v1/trust/rotations"): frozenset({REL}),
+    ("GET", "/api/v1/trust/rotations"): READERS,
+    ("GET", "/api/v1/trust/devices"): READERS,
 }
 
 

@@ -552,3 +552,27 @@ class SchedulerStatus(BaseModel):
     settings_file_error: str | None
     audit_checkpoint_key_id: str
     audit_keyed_from_seq: int
+
+
+class TrustRotationPublic(BaseModel):
+    """A published trust-anchor rotation (docs/formats/trust-store.md): the role's new keys
+    (65-byte SEC1 points, hex) from ``version`` on, carried in the schedules of the devices
+    that do not hold it yet."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    role: str
+    version: int
+    keys: list[str]
+    document_sha256: str
+    created_at: int
+    created_by: str
+
+
+class DeviceTrustPublic(BaseModel):
+    """The trust-store versions a device reports per role, and the rotation its schedule still
+    carries (``"role vN"``; None: it holds every one published)."""
+
+    device_id: str
+    versions: dict[str, int]
+    pending: str | None

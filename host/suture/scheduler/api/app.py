@@ -35,6 +35,7 @@ from suture.scheduler.api.routes import (
     operator_releases,
     operator_rollouts,
     operator_scheduler,
+    operator_trust,
     suit_reports,
 )
 from suture.scheduler.api.serial import SerialWorker
@@ -137,7 +138,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     for router in (operator_releases.router, operator_deltas.router, device.downloads_router,
                    device_deltas.router, device_hospital.router, operator_accounts.router,
                    operator_devices.router, operator_rollouts.router, operator_audit.router,
-                   operator_scheduler.router):
+                   operator_scheduler.router, operator_trust.router):
         app.include_router(router)
     app.include_router(operator_accounts.login_router)
     app.include_router(suit_reports.device_router)

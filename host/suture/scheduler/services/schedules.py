@@ -226,7 +226,7 @@ def refresh_locked(session: Session, device: Device, now: int, ctx: ScheduleCont
     """Inside the caller's transaction (device row locked): re-decide and re-sign if needed."""
     decision, entry = decide_for(session, device, now, ctx.forced_window_s)
     rotation = trust_rotations.pending_for(session, device)  # key 22 (trust_rotations.py)
-    key = decision.key + trust_rotations.decision_tag(rotation)
+    key = trust_rotations.decision_key(decision.key, rotation)
     if key == device.schedule_decision and device.schedule_document is not None:
         return False, decision
     if entry is not None and decision.reason.startswith("busy"):

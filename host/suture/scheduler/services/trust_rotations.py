@@ -132,10 +132,14 @@ def pending_for(session: Session, device: Device) -> TrustRotation | None:
     return None
 
 
-def decision_tag(rotation: TrustRotation | None) -> str:
-    """What a carried rotation adds to a schedule's decision key (a new rotation to carry, or
-    one no longer needed, makes a new document)."""
-    return "" if rotation is None else f"|trust:{rotation.role}:{rotation.version}"
+def decision_key(key: str, rotation: TrustRotation | None) -> str:
+    """A schedule's decision key (``Decision.key``, 64 hex digits) with the rotation it
+    carries folded in, so that a new rotation to carry, or one no longer needed, makes a new
+    document. The same 64 hex digits as the column that keeps it (``devices
+    .schedule_decision``); the decision's own key when it carries none."""
+    if rotation is None:
+        return key
+    return hashlib.sha256(f"{key}|trust:{rotation.role}:{rotation.version}".encode()).hexdigest()
 
 
 def device_trust(session: Session, *, limit: int = 1000,
