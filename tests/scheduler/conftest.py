@@ -75,6 +75,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ward_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The database of a ``WardScheduler`` (the end-to-end tests on the simulated board run on
+    both): None for its own SQLite file, else an empty PostgreSQL database of the test's own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with blank_postgres_database("suture_ward") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty database of its own (no revision applied yet), for the migrations' tests."""
     if request.param == "sqlite":

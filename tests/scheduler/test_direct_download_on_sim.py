@@ -60,12 +60,13 @@ def vendor_serving(settings: VendorSettings, port: int, clock: Clock) -> Iterato
         thread.join(10)
 
 
-def test_a_device_downloads_from_the_vendor_with_a_biscuit(tmp_path: Path,
-                                                           loader_lib: Path) -> None:
+def test_a_device_downloads_from_the_vendor_with_a_biscuit(
+        tmp_path: Path, loader_lib: Path, ward_database: str | None) -> None:
     vendor_key = keys.generate_private_key("ES256")
     clock = ScaledClock(20.0)
     sched = WardScheduler(tmp_path / "scheduler", clock, vendor_key,
-                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1),
+                          database_url=ward_database)
     with free_socket() as s:
         port = s.getsockname()[1]
     vendor_url = f"http://127.0.0.1:{port}"

@@ -32,11 +32,12 @@ GROUP_KEK = bytes(range(16))
 OTHER_KEK = bytes(range(16, 32))
 
 
-def test_an_encrypted_release_installs_only_where_the_kek_is(tmp_path: Path,
-                                                              loader_lib: Path) -> None:
+def test_an_encrypted_release_installs_only_where_the_kek_is(
+        tmp_path: Path, loader_lib: Path, ward_database: str | None) -> None:
     vendor = keys.generate_private_key("ES256")
     sched = WardScheduler(tmp_path / "scheduler", ScaledClock(20.0), vendor,
-                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1),
+                          database_url=ward_database)
     base = build_release(1, vendor)
     files = application_files(2)
     plaintext = build_bundle(files)

@@ -94,10 +94,11 @@ def _refusal(dev: SimulatedDevice, envelope: bytes, payload: bytes, now: int) ->
 
 
 def test_the_hospitals_manifest_is_issued_served_and_checked_before_the_vendors(
-        tmp_path: Path, loader_lib: Path) -> None:
+        tmp_path: Path, loader_lib: Path, ward_database: str | None) -> None:
     vendor = keys.generate_private_key("ES256")
     sched = WardScheduler(tmp_path / "scheduler", ScaledClock(20.0), vendor,
-                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1),
+                          database_url=ward_database)
     base = build_release(1, vendor)
     new = build_release(2, vendor)
     inside, outside = uuid.uuid4(), uuid.uuid4()

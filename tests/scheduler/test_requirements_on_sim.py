@@ -30,10 +30,12 @@ from suture.ward.release import build_release
 from suture.ward.server import SchedulerSettings, WardScheduler
 
 
-def test_app_needs_loader_on_real_agents(tmp_path: Path, loader_lib: Path) -> None:
+def test_app_needs_loader_on_real_agents(
+        tmp_path: Path, loader_lib: Path, ward_database: str | None) -> None:
     vendor = keys.generate_private_key("ES256")
     sched = WardScheduler(tmp_path / "scheduler", ScaledClock(20.0), vendor,
-                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1),
+                          database_url=ward_database)
     base, app2 = build_release(1, vendor), build_release(2, vendor)
     not_an_image = b"loader #3 for a board with stage0\n" * 64
     sched.start()

@@ -132,10 +132,11 @@ def _enrol(sched: WardScheduler, name: str, group: str, size: int, vendor: keys.
 
 
 def test_suit_reports_name_the_failing_condition_and_the_installed_digest(
-        tmp_path: Path, loader_lib: Path) -> None:
+        tmp_path: Path, loader_lib: Path, ward_database: str | None) -> None:
     vendor = keys.generate_private_key("ES256")
     sched = WardScheduler(tmp_path / "scheduler", ScaledClock(20.0), vendor,
-                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1),
+                          database_url=ward_database)
     base, app2, app3 = (build_release(n, vendor) for n in (1, 2, 3))
     sched.start()
     fleet: dict[str, SimulatedDevice] = {}

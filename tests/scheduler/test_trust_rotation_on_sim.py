@@ -39,10 +39,12 @@ def _trust_of(sched: WardScheduler, device_id: str) -> tuple[dict[str, int], byt
         return dict(d.trust_versions or {}), d.schedule_document
 
 
-def test_a_published_rotation_reaches_the_device(tmp_path: Path, loader_lib: Path) -> None:
+def test_a_published_rotation_reaches_the_device(
+        tmp_path: Path, loader_lib: Path, ward_database: str | None) -> None:
     vendor = keys.generate_private_key("ES256")
     sched = WardScheduler(tmp_path / "scheduler", ScaledClock(20.0), vendor,
-                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1))
+                          SchedulerSettings(poll_interval_s=10, poll_jitter_s=1),
+                          database_url=ward_database)
     base = build_release(1, vendor)
     device_key = ec.generate_private_key(ec.SECP256R1())
     sched.start()

@@ -51,8 +51,11 @@ class WardScheduler:
 
     def __init__(self, workdir: Path, clock: ScaledClock, vendor_key: PrivateKey,
                  options: SchedulerSettings | None = None,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None, database_url: str | None = None) -> None:
         self.workdir = workdir
+        #: The scheduler's database: a SQLite file in ``workdir`` unless given (a PostgreSQL
+        #: database, migrated here).
+        self.database_url = database_url or f"sqlite:///{workdir / 'scheduler.db'}"
         self.clock = clock
         self.options = options or SchedulerSettings()
         self.sock = free_socket()
@@ -65,7 +68,7 @@ class WardScheduler:
         workdir.mkdir(parents=True, exist_ok=True)
         keys.write_key_pair(self.signing_key, workdir / "scheduler-key.pem")
         keys.write_key_pair(vendor_key, workdir / "vendor-key.pem")
-        self.engine: Engine = make_engine(f"sqlite:///{workdir / 'scheduler.db'}")
+        self.engine: Engine = make_engine(self.database_url)
         migrate.upgrade(self.engine)
         self.audit_key = AuditKey.generate()
         write_audit_key(workdir / "audit-key.json", self.audit_key)
@@ -79,7 +82,7 @@ class WardScheduler:
     def settings(self) -> Settings:
         return Settings(
             environment="production",
-            database_url=f"sqlite:///{self.workdir / 'scheduler.db'}",
+            database_url=self.database_url,
             signing_key_path=self.workdir / "scheduler-key.pem",
             trust_anchor_paths=[self.workdir / "vendor-key.pub.pem"],
             device_root_secret=self.root_secret,
