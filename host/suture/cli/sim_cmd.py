@@ -77,6 +77,11 @@ def sim(
     workdir: Annotated[Path | None, typer.Option(
         "--workdir", file_okay=False,
         help="Keep the ward (databases, flash images) here.")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="SUTURE_SIM_DATABASE_URL",
+        help="The scheduler's database: an empty PostgreSQL database "
+             "(postgresql+psycopg://user@host/db), migrated and filled by the ward. Default: "
+             "SQLite in the ward's folder.")] = None,
     as_json: bool = typer.Option(False, "--json",
                                  help="Print one JSON object instead of the live view."),
 ) -> None:
@@ -86,7 +91,8 @@ def sim(
                         bad_release=bad_release, busy=busy, clock_skew=clock_skew, seed=seed,
                         timeout_s=timeout,
                         clock_scale=clock_scale, payload_filler=payload_kib * 1024,
-                        workdir=workdir, keep=workdir is not None, target=target)
+                        workdir=workdir, keep=workdir is not None, target=target,
+                        database_url=database_url)
     if power_cuts or network_faults:
         config.error_threshold = 0.5
         config.error_min_sample = 3

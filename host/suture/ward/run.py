@@ -62,6 +62,9 @@ class WardConfig:
     # "sim" (MicroPython unix-port processes) or a QEMU board running the real firmware
     # ("qemu-mps2-an385"): each device a QEMU process behind one LinkGateway (TCP)
     target: str = "sim"
+    #: The scheduler's database: an empty PostgreSQL database (or SQLite URL) the ward
+    #: migrates and fills; None: a SQLite file in the ward's folder.
+    database_url: str | None = None
 
     @property
     def on_qemu(self) -> bool:
@@ -184,7 +187,8 @@ def _run(cfg: WardConfig, root: Path, tick: Tick) -> WardResult:
         clock = ScaledClock(cfg.clock_scale)
         options = SchedulerSettings(poll_interval_s=cfg.poll_interval_s,
                                     poll_jitter_s=max(1, cfg.poll_interval_s // 5))
-    sched = WardScheduler(root / "scheduler", clock, vendor_key, options)
+    sched = WardScheduler(root / "scheduler", clock, vendor_key, options,
+                          database_url=cfg.database_url)
     proxy = None
     if cfg.network_faults > 0 or cfg.count_traffic:
         proxy = FaultProxy(sched.port, cfg.network_faults, seed=cfg.seed)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture import keys
@@ -21,7 +21,7 @@ from suture.scheduler import migrate
 from suture.scheduler.api.app import create_app
 from suture.scheduler.config import Settings
 from suture.scheduler.db import make_engine, make_session_factory
-from suture.scheduler.models import RolloutDevice
+from suture.scheduler.models import Device, Operator, Release, RolloutDevice
 from suture.scheduler.services.audit import AuditKey, write_audit_key
 from suture.scheduler.team import Team, sign_in_team
 from suture.ward.clock import ScaledClock
@@ -44,6 +44,19 @@ def free_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+def _require_empty(engine: Engine, url: str) -> None:
+    """The ward makes its own operators, devices and releases: a database that holds any
+    already is refused, untouched but for the migrations."""
+    with engine.connect() as conn:
+        held = {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for name, table in (("operators", Operator), ("devices", Device),
+                                    ("releases", Release))}
+    if any(held.values()):
+        what = ", ".join(f"{name}: {n}" for name, n in held.items() if n)
+        where = make_url(url).render_as_string()  # the password hidden
+        raise WardServerError(f"the ward needs an empty database; {where} holds {what}")
 
 
 class WardScheduler:
@@ -70,6 +83,7 @@ class WardScheduler:
         keys.write_key_pair(vendor_key, workdir / "vendor-key.pem")
         self.engine: Engine = make_engine(self.database_url)
         migrate.upgrade(self.engine)
+        _require_empty(self.engine, self.database_url)
         self.audit_key = AuditKey.generate()
         write_audit_key(workdir / "audit-key.json", self.audit_key)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine,
