@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import Engine, func, make_url, select
+from sqlalchemy import Engine, func, inspect, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from suture import keys
@@ -48,11 +48,12 @@ def free_socket() -> socket.socket:
 
 def _require_empty(engine: Engine, url: str) -> None:
     """The ward makes its own operators, devices and releases: a database that holds any
-    already is refused, untouched but for the migrations."""
+    already is refused before anything is written to it (its schema not migrated either)."""
+    tables = (("operators", Operator), ("devices", Device), ("releases", Release))
+    present = set(inspect(engine).get_table_names())
     with engine.connect() as conn:
         held = {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-                for name, table in (("operators", Operator), ("devices", Device),
-                                    ("releases", Release))}
+                for name, table in tables if table.__tablename__ in present}
     if any(held.values()):
         what = ", ".join(f"{name}: {n}" for name, n in held.items() if n)
         where = make_url(url).render_as_string()  # the password hidden
@@ -82,8 +83,13 @@ class WardScheduler:
         keys.write_key_pair(self.signing_key, workdir / "scheduler-key.pem")
         keys.write_key_pair(vendor_key, workdir / "vendor-key.pem")
         self.engine: Engine = make_engine(self.database_url)
+        try:
+            _require_empty(self.engine, self.database_url)
+        except WardServerError:
+            self.engine.dispose()
+            self.sock.close()
+            raise
         migrate.upgrade(self.engine)
-        _require_empty(self.engine, self.database_url)
         self.audit_key = AuditKey.generate()
         write_audit_key(workdir / "audit-key.json", self.audit_key)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine,
