@@ -230,19 +230,6 @@ _MOVE_HEAD = DriverStatement(update(AuditHead).where(AuditHead.id == 1).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"), mac=bindparam("new_mac")))
 
 
-def append_row(
-    conn: Connection, key: AuditKey, *, at: int, actor: str, action: str, subject: str,
-    detail: dict[str, Any] | None = None, tenant: str = DEFAULT_TENANT,
-) -> int:
-    """``append`` by Core statements on the caller's transaction (the head read and locked,
-    the record, the head moved) and no ORM object, for the device request paths: the same
-    record, hash and MACs. Returns the record's seq."""
-    batch = AuditBatch(conn, key)
-    batch.append(at=at, actor=actor, action=action, subject=subject, detail=detail,
-                 tenant=tenant)
-    return batch.flush()
-
-
 @dataclass(frozen=True)
 class _Pending:
     at: int
@@ -269,10 +256,8 @@ class AuditBatch:
     def append(self, *, at: int, actor: str, action: str, subject: str,
                detail: dict[str, Any] | None = None, tenant: str = DEFAULT_TENANT) -> None:
         """One record, written at the next ``flush``."""
-        self._pending.append(_Pending(
-            at, actor[:80], action, subject[:128],
-            _detail_text(detail),
-            tenant))
+        self._pending.append(_Pending(at, actor[:80], action, subject[:128],
+                                      _detail_text(detail), tenant))
 
     def flush(self) -> int:
         """Writes the records appended since the last flush; the last one's seq (0, and nothing
